@@ -1,0 +1,38 @@
+# Deux commandes suffisent (voir README.md) : `make run` et `make test`. Les deux sont idempotentes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+OUT    ?= resultats
+WEIGHTS ?= impact=0.5,openness=0.3,collective=0.2
+# Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
+SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
+
+.PHONY: setup run test benchmark sample clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ditp-model allocate --call data/appel_2021.toml \
+	  --applications data/candidatures_exemple.csv --reviews data/evaluations_exemple.csv \
+	  --weights $(WEIGHTS) --out $(OUT)
+
+test: $(STAMP)
+	mkdir -p .home .tmp
+	$(SANDBOX) $(BIN)/python -m pytest tests notebooks --nbval \
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+benchmark: $(STAMP)
+	$(SANDBOX) $(BIN)/python benchmarks/run_benchmarks.py
+
+sample:
+	$(PYTHON) data/generate_sample.py
+
+clean:
+	rm -rf $(VENV) .home .tmp $(OUT)

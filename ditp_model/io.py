@@ -1,0 +1,641 @@
+"""Reading applications and reviews as a committee secretariat produces them; atomic writes.
+
+Accepted files (DESIGN.md, ``io.py``):
+
+* CSV with ``,``, ``;`` or tab separators, in UTF-8, UTF-8 with BOM or cp1252
+  (Windows Excel "CSV (séparateur : point-virgule)");
+* XLSX (first sheet, or the sheet named ``sheet``);
+* French or canonical headers (matching ignores case, accents and spacing);
+* French numbers: decimal comma, thousands separated by an ordinary, no-break
+  (U+00A0) or narrow no-break (U+202F) space, an optional ``€``;
+* day-first dates (``15/10/2021``, ``15/10/2021 14:30``) or ISO 8601;
+* identifiers kept as text (``007`` stays ``007``).
+
+Every problem of a file is gathered and raised together in one
+:class:`~ditp_model.schema.InputError`; no row is dropped silently (fully
+blank lines are skipped and counted in the table's ``attrs["blank_rows"]``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io as _io
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pandas as pd
+
+from .call import CallRules, load_call_rules
+from .schema import (
+    APPLICATION_COLUMNS,
+    EXPENSE_COLUMNS,
+    LIST_SEPARATOR,
+    MATURITY_LABELS_FR,
+    ORG_TYPE_LABELS_FR,
+    REVIEW_KEY_COLUMNS,
+    Column,
+    InputError,
+    Problem,
+    normalise_header,
+)
+
+__all__ = [
+    "RawTable",
+    "Inputs",
+    "read_raw_table",
+    "parse_amount",
+    "parse_score",
+    "parse_date",
+    "read_applications",
+    "read_reviews",
+    "load_inputs",
+    "sha256_file",
+    "write_bytes_atomic",
+    "write_text_atomic",
+    "write_csv_atomic",
+]
+
+
+# --------------------------------------------------------------------------- raw reading
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table as written in its file, every cell as text.
+
+    Attributes
+    ----------
+    path : str
+        The file, as given.
+    frame : pandas.DataFrame
+        One column per header (as written), one row per non-blank data line,
+        every cell a ``str`` ("" when blank).
+    rows : tuple of int
+        For each row of `frame`, its line number in the file as a spreadsheet
+        shows it (header = 1).
+    encoding : str
+        ``utf-8``, ``utf-8-sig``, ``cp1252`` or ``xlsx``.
+    separator : str
+        CSV separator found, or ``""`` for XLSX.
+    blank_rows : int
+        Fully blank lines skipped.
+    sha256 : str
+        SHA-256 of the file's bytes.
+    """
+
+    path: str
+    frame: pd.DataFrame
+    rows: tuple[int, ...]
+    encoding: str
+    separator: str
+    blank_rows: int
+    sha256: str
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _decode(raw: bytes, path: str) -> tuple[str, str]:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw.decode("utf-8-sig"), "utf-8-sig"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise InputError(Problem(path, None, None, None,
+                                 f"encodage non reconnu (ni UTF-8 ni Windows-1252, octet {raw[exc.start]:#x}) : "
+                                 "enregistrez le fichier en « CSV UTF-8 »", "encoding")) from None
+
+
+def _cell_text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
+    """Read a CSV or XLSX file into text cells, keeping each row's line number.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` / ``.txt`` (any accepted encoding and separator) or ``.xlsx``.
+    sheet : str, optional
+        XLSX sheet name; default the first sheet.
+
+    Returns
+    -------
+    RawTable
+
+    Raises
+    ------
+    InputError
+        Unreadable file, unknown encoding, empty file, duplicated or blank headers.
+    """
+    p = Path(path)
+    name = str(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InputError(Problem(name, None, None, None, f"fichier illisible : {exc.strerror}", "unreadable")) from None
+    digest = hashlib.sha256(raw).hexdigest()
+    records: list[tuple[int, list[str]]] = []
+    if p.suffix.lower() in (".xlsx", ".xlsm"):
+        import openpyxl
+
+        try:
+            wb = openpyxl.load_workbook(_io.BytesIO(raw), read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many types on a broken file
+            raise InputError(Problem(name, None, None, None, f"classeur Excel illisible : {exc}", "unreadable")) from None
+        try:
+            ws = wb[sheet] if sheet else wb.worksheets[0]
+        except KeyError:
+            raise InputError(Problem(name, None, None, sheet, f"feuille absente ; feuilles : {', '.join(wb.sheetnames)}", "sheet")) from None
+        for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            records.append((i, [_cell_text(v) for v in row]))
+        wb.close()
+        encoding, sep = "xlsx", ""
+    else:
+        text, encoding = _decode(raw, name)
+        first = text.split("\n", 1)[0]
+        sep = max([";", ",", "\t"], key=lambda s: first.count(s))
+        reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
+        start = 1
+        for fields in reader:
+            records.append((start, fields))
+            start = reader.line_num + 1
+    if not records:
+        raise InputError(Problem(name, None, None, None, "fichier vide (aucune ligne d'en-tête)", "empty"))
+    header_line, header = records[0]
+    while header and not header[-1].strip():
+        header = header[:-1]
+    problems = []
+    seen: dict[str, int] = {}
+    for j, h in enumerate(header):
+        if not h.strip():
+            problems.append(Problem(name, header_line, f"n° {j + 1}", "", "en-tête vide : nommez la colonne ou supprimez-la", "blank_header"))
+        key = h.strip()
+        if key in seen:
+            problems.append(Problem(name, header_line, key, key, f"en-tête en double (colonnes {seen[key] + 1} et {j + 1})", "duplicate_header"))
+        seen[key] = j
+    if problems:
+        raise InputError(problems)
+    width = len(header)
+    data, rows, blank = [], [], 0
+    for line, fields in records[1:]:
+        if not any(f.strip() for f in fields):
+            blank += 1
+            continue
+        if len(fields) > width and any(f.strip() for f in fields[width:]):
+            problems.append(Problem(name, line, None, LIST_SEPARATOR.join(fields[width:]),
+                                    f"la ligne a {len(fields)} cellules pour {width} colonnes (séparateur ou guillemets ?)", "extra_cells"))
+            continue
+        fields = (fields + [""] * width)[:width]
+        data.append([f.strip() for f in fields])
+        rows.append(line)
+    if problems:
+        raise InputError(problems)
+    frame = pd.DataFrame(data, columns=[h.strip() for h in header], dtype=object)
+    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest)
+
+
+# --------------------------------------------------------------------------- cell parsers
+
+_SPACE_RE = re.compile(r"[\s\u00a0\u202f\u2009\u2007]")
+_CURRENCY_RE = re.compile(r"^(€|eur)\s*|\s*(€|eur|euros)$", re.IGNORECASE)
+_DOT_THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
+
+
+def _to_decimal(text: str) -> Decimal:
+    t = _CURRENCY_RE.sub("", text.strip())
+    t = _SPACE_RE.sub("", t)
+    if "," in t:
+        if t.count(",") > 1:
+            raise ValueError("nombre mal écrit (plusieurs virgules)")
+        t = t.replace(".", "").replace(",", ".")
+    elif _DOT_THOUSANDS.match(t):
+        t = t.replace(".", "")
+    try:
+        d = Decimal(t)
+    except InvalidOperation:
+        raise ValueError("n'est pas un nombre") from None
+    if not d.is_finite():
+        raise ValueError("n'est pas un nombre fini")
+    return d
+
+
+def parse_amount(text: str) -> int:
+    """Parse an amount in whole euros written the French or the canonical way.
+
+    ``"120 000 €"`` (ordinary, U+00A0 or U+202F spaces), ``"120000"``,
+    ``"120 000,00"``, ``"120.000"`` all give ``120000``.
+
+    Raises
+    ------
+    ValueError
+        With a French reason: not a number, negative, or not whole euros.
+    """
+    try:
+        d = _to_decimal(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc} : montant attendu en euros entiers, par ex. 120 000 €") from None
+    if d < 0:
+        raise ValueError("montant négatif")
+    if d != d.to_integral_value():
+        raise ValueError("montant avec des centimes : les montants sont en euros entiers")
+    return int(d)
+
+
+def parse_score(text: str) -> float:
+    """Parse a review score (``"3,5"`` or ``"3.5"``); blank gives NaN.
+
+    Raises
+    ------
+    ValueError
+        Not a number.
+    """
+    if not text.strip():
+        return math.nan
+    try:
+        return float(_to_decimal(text))
+    except ValueError:
+        raise ValueError("n'est pas une note (nombre attendu, par ex. 3,5)") from None
+
+
+_DATE_FORMATS = (
+    "%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y", "%d.%m.%Y",
+    "%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S",
+)
+
+
+def parse_date(text: str) -> pd.Timestamp:
+    """Parse a day-first or ISO 8601 date or date-time (naive, local time).
+
+    Raises
+    ------
+    ValueError
+        Not one of the accepted forms (``15/10/2021``, ``15/10/2021 14:30``,
+        ``2021-10-15``, ``2021-10-15T14:30:00``).
+    """
+    t = text.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return pd.Timestamp(dt.datetime.strptime(t, fmt))
+        except ValueError:
+            continue
+    raise ValueError("date non reconnue : écrire JJ/MM/AAAA (par ex. 15/10/2021) ou AAAA-MM-JJ")
+
+
+def _aliases(labels: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    out = {normalise_header(k): k for k in labels}
+    for k, lab in labels.items():
+        out[normalise_header(lab)] = k
+    for alias, k in extra.items():
+        out[normalise_header(alias)] = k
+    return out
+
+
+_ORG_ALIASES = _aliases(ORG_TYPE_LABELS_FR, {
+    "administration centrale": "ministry", "ministere": "ministry", "secretariat general": "ministry",
+    "operateur": "state_operator", "operateur de l'etat": "state_operator",
+    "prefecture": "deconcentrated_service", "service deconcentre": "deconcentrated_service",
+    "administration territoriale de l'etat": "deconcentrated_service",
+    "collectivite": "local_authority", "commune": "local_authority", "departement": "local_authority",
+    "entreprise": "private_company", "entreprise privee": "private_company",
+})
+_MATURITY_ALIASES = _aliases(MATURITY_LABELS_FR, {"experimentation": "testing", "deploiement": "deployment"})
+
+
+# --------------------------------------------------------------------------- canonical tables
+
+
+def _map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Problem]) -> dict[str, str]:
+    """Canonical name -> header as written, for the columns found."""
+    lookup: dict[str, str] = {}
+    for col in columns:
+        for h in (col.name, *col.headers_fr):
+            lookup[normalise_header(h)] = col.name
+    found: dict[str, str] = {}
+    for header in raw.frame.columns:
+        canon = lookup.get(normalise_header(header))
+        if canon is None:
+            continue
+        if canon in found:
+            problems.append(Problem(raw.path, 1, header, header,
+                                    f"deux colonnes désignent « {canon} » (« {found[canon]} » et « {header} ») : n'en garder qu'une",
+                                    "ambiguous_header"))
+            continue
+        found[canon] = header
+    for col in columns:
+        if col.required and col.name not in found:
+            accepted = ", ".join(f"« {h} »" for h in (col.name, *col.headers_fr[:2]))
+            problems.append(Problem(raw.path, 1, col.name, None, f"colonne obligatoire absente (en-têtes acceptés : {accepted})", "missing_column"))
+    return found
+
+
+def _category_lookup(col: Column, rules: CallRules) -> tuple[dict[str, str], tuple[str, ...]]:
+    if col.name in ("lead_org_type", "partner_types"):
+        return _ORG_ALIASES, tuple(ORG_TYPE_LABELS_FR)
+    if col.name == "maturity":
+        return _MATURITY_ALIASES, tuple(MATURITY_LABELS_FR)
+    if col.name in ("region", "regions_covered"):
+        vals = rules.lists.regions
+    elif col.name == "priority_reform":
+        vals = rules.lists.priority_reforms
+    else:  # pragma: no cover - every category column is listed above
+        raise KeyError(col.name)
+    return {normalise_header(v): v for v in vals}, vals
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in re.split(r"[;|\n]", text) if x.strip())
+
+
+def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None = None) -> pd.DataFrame:
+    """Read and validate the applications table.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or XLSX file, one row per application (see ``data/README.md``).
+    rules : CallRules
+        Gives the accepted regions and priority reforms.
+    sheet : str, optional
+        XLSX sheet name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per application, in file order, columns of
+        :data:`~ditp_model.schema.APPLICATION_COLUMNS` (ids and text as
+        ``str``; ``partners``, ``partner_types``, ``regions_covered`` as tuples
+        of ``str``; amounts as ``int64`` euros; ``submitted_at`` as
+        ``datetime64``) plus ``source_row`` (line in the file).  ``attrs``
+        holds ``path``, ``sha256``, ``blank_rows``, ``encoding``.
+
+    Raises
+    ------
+    InputError
+        All problems of the file at once: missing columns, blank required
+        cells, duplicated ids, non-numeric / negative / fractional amounts, an
+        expense breakdown that does not add up to the request, partner types
+        not matching partners, unknown categories, bad dates.
+    """
+    raw = read_raw_table(path, sheet)
+    problems: list[Problem] = []
+    found = _map_headers(raw, APPLICATION_COLUMNS, problems)
+    if problems:
+        raise InputError(problems)
+    n = len(raw.frame)
+    out: dict[str, list] = {}
+    for col in APPLICATION_COLUMNS:
+        header = found.get(col.name)
+        cells = raw.frame[header].tolist() if header else [""] * n
+        shown = header or col.name
+        values: list = []
+        lookup = _category_lookup(col, rules) if col.kind in ("category", "list") and col.name != "partners" else None
+        for text, line in zip(cells, raw.rows):
+            if not text:
+                if col.required:
+                    problems.append(Problem(raw.path, line, shown, "", "valeur obligatoire manquante", "missing_value"))
+                values.append(0 if col.kind == "amount" else (() if col.kind == "list" else ("" if col.kind != "date" else pd.NaT)))
+                continue
+            try:
+                if col.kind == "amount":
+                    values.append(parse_amount(text))
+                elif col.kind == "date":
+                    values.append(parse_date(text))
+                elif col.kind == "category":
+                    assert lookup is not None
+                    code = lookup[0].get(normalise_header(text))
+                    if code is None:
+                        raise ValueError(f"valeur inconnue ; valeurs admises : {', '.join(lookup[1])}")
+                    values.append(code)
+                elif col.kind == "list":
+                    items = _split_list(text)
+                    if lookup is not None:
+                        bad = [x for x in items if normalise_header(x) not in lookup[0]]
+                        if bad:
+                            raise ValueError(f"valeur(s) inconnue(s) {', '.join(bad)} ; valeurs admises : {', '.join(lookup[1])}")
+                        items = tuple(lookup[0][normalise_header(x)] for x in items)
+                    values.append(items)
+                else:
+                    values.append(text)
+            except ValueError as exc:
+                problems.append(Problem(raw.path, line, shown, text, str(exc), f"bad_{col.kind}"))
+                values.append(None)
+        out[col.name] = values
+    frame = pd.DataFrame(out)
+    frame["source_row"] = list(raw.rows)
+    # Row-level rules.
+    dup = frame["application_id"].duplicated(keep="first") & (frame["application_id"] != "")
+    first_row = frame.drop_duplicates("application_id").set_index("application_id")["source_row"]
+    for i in frame.index[dup]:
+        aid = frame.at[i, "application_id"]
+        problems.append(Problem(raw.path, int(frame.at[i, "source_row"]), found["application_id"], aid,
+                                f"identifiant en double (déjà utilisé ligne {first_row[aid]})", "duplicate_id"))
+    for i in frame.index:
+        line = int(frame.at[i, "source_row"])
+        partners, types = frame.at[i, "partners"], frame.at[i, "partner_types"]
+        if partners is not None and types is not None and len(partners) != len(types):
+            problems.append(Problem(raw.path, line, found.get("partner_types", "partner_types"), LIST_SEPARATOR.join(types),
+                                    f"{len(types)} type(s) pour {len(partners)} partenaire(s) : un type par partenaire, dans le même ordre",
+                                    "partner_types_count"))
+        amounts = [frame.at[i, c] for c in EXPENSE_COLUMNS]
+        req = frame.at[i, "requested_eur"]
+        if req is not None and None not in amounts and sum(amounts) != req:
+            problems.append(Problem(raw.path, line, found.get("requested_eur"), req,
+                                    f"la ventilation des dépenses ({' + '.join(str(a) for a in amounts)} = {sum(amounts)} €) "
+                                    f"ne fait pas le montant demandé", "expense_sum"))
+    if problems:
+        raise InputError(problems)
+    for c in APPLICATION_COLUMNS:
+        if c.kind == "amount":
+            frame[c.name] = frame[c.name].astype("int64")
+    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"])
+    frame.attrs.update(path=raw.path, sha256=raw.sha256, blank_rows=raw.blank_rows, encoding=raw.encoding)
+    return frame
+
+
+def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: str | None = None) -> pd.DataFrame:
+    """Read and validate the reviews table.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or XLSX, one row per (application, reviewer): ``application_id``,
+        ``reviewer_id`` and one score column per sub-criterion of the call
+        (``<criterion>_<subcriterion>``, e.g. ``impact_reform``).
+    rules : CallRules
+        Gives the score columns and the scale.
+    application_ids : iterable of str
+        Known applications; a review of another id is an error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``application_id``, ``reviewer_id`` (str), score columns (float,
+        points on the call's scale, NaN when blank), ``source_row``.
+
+    Raises
+    ------
+    InputError
+        Missing columns, blank ids, unknown applications, a reviewer reviewing
+        the same application twice, non-numeric scores, scores outside the scale.
+    """
+    raw = read_raw_table(path, sheet)
+    problems: list[Problem] = []
+    score_cols = tuple(Column(c, "score", "points", required=True) for c in rules.review_columns)
+    found = _map_headers(raw, REVIEW_KEY_COLUMNS + score_cols, problems)
+    if problems:
+        raise InputError(problems)
+    known = set(application_ids)
+    lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
+    out: dict[str, list] = {"application_id": [], "reviewer_id": []}
+    for key in ("application_id", "reviewer_id"):
+        for text, line in zip(raw.frame[found[key]], raw.rows):
+            if not text:
+                problems.append(Problem(raw.path, line, found[key], "", "valeur obligatoire manquante", "missing_value"))
+            elif key == "application_id" and text not in known:
+                problems.append(Problem(raw.path, line, found[key], text, "évaluation d'un dossier inconnu (absent du fichier des candidatures)",
+                                        "unknown_application"))
+            out[key].append(text)
+    for col in rules.review_columns:
+        vals = []
+        for text, line in zip(raw.frame[found[col]], raw.rows):
+            try:
+                v = parse_score(text)
+            except ValueError as exc:
+                problems.append(Problem(raw.path, line, found[col], text, str(exc), "bad_score"))
+                v = math.nan
+            if not math.isnan(v) and not lo <= v <= hi:
+                problems.append(Problem(raw.path, line, found[col], text, f"note hors de l'échelle {lo:g} à {hi:g}", "score_out_of_scale"))
+            vals.append(v)
+        out[col] = vals
+    frame = pd.DataFrame(out)
+    frame["source_row"] = list(raw.rows)
+    dup = frame.duplicated(["application_id", "reviewer_id"], keep="first")
+    for i in frame.index[dup]:
+        problems.append(Problem(raw.path, int(frame.at[i, "source_row"]), found["reviewer_id"], frame.at[i, "reviewer_id"],
+                                f"cet évaluateur a déjà noté le dossier {frame.at[i, 'application_id']}", "duplicate_review"))
+    if problems:
+        raise InputError(problems)
+    frame[list(rules.review_columns)] = frame[list(rules.review_columns)].astype("float64")
+    frame.attrs.update(path=raw.path, sha256=raw.sha256, blank_rows=raw.blank_rows, encoding=raw.encoding)
+    return frame
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything read from disk for one run.
+
+    Attributes
+    ----------
+    rules : CallRules
+    applications : pandas.DataFrame
+        See :func:`read_applications`.
+    reviews : pandas.DataFrame
+        See :func:`read_reviews`.
+    files : dict
+        Input path -> SHA-256 of its bytes (rules, applications, reviews).
+    """
+
+    rules: CallRules
+    applications: pd.DataFrame
+    reviews: pd.DataFrame
+    files: dict
+
+
+def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path) -> Inputs:
+    """Load the call rules, applications and reviews, reporting problems of all files together.
+
+    Raises
+    ------
+    InputError
+        Every problem of every file (reviews are checked against the
+        application ids even when the applications file has problems of its own).
+    """
+    rules = load_call_rules(call)
+    problems: list[Problem] = []
+    apps = None
+    try:
+        apps = read_applications(applications, rules)
+        ids = apps["application_id"].tolist()
+    except InputError as exc:
+        problems += exc.problems
+        try:
+            raw = read_raw_table(applications)
+            col = _map_headers(raw, APPLICATION_COLUMNS[:1], [])
+            ids = raw.frame[col["application_id"]].tolist() if col else []
+        except InputError:
+            ids = []
+    revs = None
+    try:
+        revs = read_reviews(reviews, rules, ids)
+    except InputError as exc:
+        problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    files = {str(call): sha256_file(call), str(applications): apps.attrs["sha256"], str(reviews): revs.attrs["sha256"]}
+    return Inputs(rules, apps, revs, files)
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a temporary file in the same folder, then ``os.replace``.
+
+    A crash or error leaves either the old file or the new one, never a half-written file.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write UTF-8 text atomically (see :func:`write_bytes_atomic`)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as UTF-8 CSV (``,`` separator, ``\\n`` line ends) atomically.
+
+    Tuples (lists of partners...) are joined with ``; ``.
+    """
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].map(lambda v: isinstance(v, tuple)).any():
+            out[c] = out[c].map(lambda v: "; ".join(v) if isinstance(v, tuple) else v)
+    write_text_atomic(path, out.to_csv(index=False, lineterminator="\n"))

@@ -1,0 +1,10 @@
+META
+key;value
+budget;100
+vote_type;cumulative
+PROJECTS
+project_id;cost
+a;10
+VOTES
+voter_id;vote
+1;a

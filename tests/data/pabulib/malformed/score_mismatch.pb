@@ -1,0 +1,20 @@
+META
+key;value
+description;Malformed fixture
+country;Testland
+unit;Testville
+instance;2024
+num_projects;2
+num_votes;2
+budget;100
+vote_type;cumulative
+rule;greedy
+currency;PLN
+PROJECTS
+project_id;cost;votes;score;name
+a;10;2;9;A
+b;50;1;3;B
+VOTES
+voter_id;vote;points
+1;a,b;4,3
+2;a;6

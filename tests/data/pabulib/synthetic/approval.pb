@@ -1,0 +1,23 @@
+META
+key;value
+description;Synthetic approval election (test fixture)
+country;Testland
+unit;Testville
+instance;2024
+num_projects;3
+num_votes;4
+budget;100
+vote_type;approval
+rule;greedy
+currency;EUR
+PROJECTS
+project_id;cost;votes;name
+a;60;3;Alpha
+b;50;2;Beta
+c;40;1;Gamma
+VOTES
+voter_id;vote
+1;a,b
+2;a
+3;a,c
+4;b

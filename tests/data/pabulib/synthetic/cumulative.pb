@@ -1,0 +1,23 @@
+META
+key;value
+description;Synthetic cumulative election (test fixture)
+country;Testland
+unit;Testville
+instance;2024
+num_projects;3
+num_votes;3
+budget;2500
+vote_type;cumulative
+rule;greedy
+max_sum_points;10
+currency;EUR
+PROJECTS
+project_id;cost;votes;score;name
+p1;1000;3;13;First
+p2;2000;2;9;Second
+p3;500;1;3;Third
+VOTES
+voter_id;vote;points;age
+v1;p1,p2;6,4;30
+v2;p1;5;41
+v3;p1,p2,p3;2,5,3;

@@ -1,0 +1,21 @@
+META
+key;value
+description;Synthetic scoring election with a decimal and a zero score (test fixture)
+country;Testland
+unit;Testville
+instance;2024
+num_projects;3
+num_votes;2
+budget;10
+vote_type;scoring
+rule;greedy
+currency;EUR
+PROJECTS
+project_id;cost;votes;score;name
+x;6;1;5;Ex
+y;5;2;3;Why
+z;4;2;3.5;Zed
+VOTES
+voter_id;vote;points
+s1;x,y,z;5,0,2.5
+s2;y,z;3,1
