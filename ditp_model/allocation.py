@@ -356,8 +356,8 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
     p = cands.params
     prob = pulp.LpProblem("allocation", pulp.LpMaximize)
     cat = pulp.LpContinuous if relax else pulp.LpBinary
-    x = [pulp.LpVariable(f"x_{k:06d}", 0, 1, cat) for k in range(len(t))]
-    c = [pulp.LpVariable(f"c_{k:06d}", 0, int(m), pulp.LpContinuous if relax else pulp.LpInteger) if m > 0 else None
+    x = [prob.add_variable(f"x_{k:06d}", 0, 1, cat=cat) for k in range(len(t))]
+    c = [prob.add_variable(f"c_{k:06d}", 0, int(m), cat=pulp.LpContinuous if relax else pulp.LpInteger) if m > 0 else None
          for k, m in enumerate(t["max_cut_steps"])]
     award = _award_exprs(cands, x, c)
     if p.objective == "total_score":
@@ -450,7 +450,17 @@ def solver_version(name: str) -> str:
     """Version string of a solver as used through PuLP."""
     if name == "highs":
         return f"HiGHS {_pkg_version('highspy')} (highspy, PuLP {pulp.__version__})"
-    return f"CBC (fourni avec PuLP {pulp.__version__})"
+    return f"CBC (cbcbox {_pkg_version('cbcbox')}, PuLP {pulp.__version__})"
+
+
+def _cbc_solver(time_limit_s: float):
+    """CBC as a command through PuLP's COIN_CMD, binary from the maintained ``cbcbox`` wheel.
+
+    PuLP's bundled ``PULP_CBC_CMD`` is deprecated in PuLP 3.3 (TOOLCHAIN.md).
+    """
+    import cbcbox
+
+    return pulp.COIN_CMD(path=cbcbox.cbc_bin_path(), msg=False, gapRel=0.0, timeLimit=time_limit_s)
 
 
 def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> SolveInfo:
@@ -463,7 +473,7 @@ def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> So
         _quiet_highs_banner()
         s = pulp.HiGHS(msg=False, gapRel=0.0, timeLimit=time_limit_s)
     elif solver == "cbc":
-        s = pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, timeLimit=time_limit_s)
+        s = _cbc_solver(time_limit_s)
     else:
         raise ValueError(f"solveur « {solver} » inconnu")
     t0 = time.perf_counter()
@@ -479,11 +489,11 @@ def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> So
             gap = float(model.problem.solverModel.getInfo().mip_gap)
         except Exception:  # LP relaxation: no MIP gap
             gap = None
+    if not model.problem.isMIP():
+        gap = None  # an LP has no MIP gap (HiGHS reports it as infinite)
     if st == pulp.LpStatusOptimal and sol == pulp.LpSolutionOptimal:
-        status = SolveStatus.OPTIMAL
-        if gap is not None and (not math.isfinite(gap) or gap > 1e-9):
-            gap = max(gap, 0.0) if math.isfinite(gap) else gap
-            status = SolveStatus.OPTIMAL if gap <= 1e-9 else SolveStatus.FEASIBLE
+        # a proven optimum has relative gap 0; anything else is only feasible
+        status = SolveStatus.OPTIMAL if gap is None or gap <= 1e-9 else SolveStatus.FEASIBLE
     elif sol == pulp.LpSolutionIntegerFeasible:
         status = SolveStatus.FEASIBLE
     elif st == pulp.LpStatusInfeasible or sol == pulp.LpSolutionInfeasible:

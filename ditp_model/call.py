@@ -21,7 +21,23 @@ __all__ = ["CallRules", "Criterion", "load_call_rules", "EXPENSE_CATEGORIES"]
 #: Expense categories (DESIGN.md: eligible expenses) and the catch-all ``other``.
 EXPENSE_CATEGORIES = ("intellectual_services", "digital_tools", "innovation_training", "other")
 
+# TOML is typed: a quoted number or a quoted boolean is a mistake to report, not
+# to coerce ("5" is not 5), so every scalar field is strict.  Floats accept TOML
+# integers (``scale_min = 0``) but not nan / inf.
 Euros = Annotated[int, Field(ge=0, strict=True)]
+Int = Annotated[int, Field(strict=True)]
+Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Bool = Annotated[bool, Field(strict=True)]
+Date = Annotated[dt.date, Field(strict=True)]
+
+
+class _RuleError(ValueError):
+    """A cross-field rule broken: names the key (relative to the model) and its value."""
+
+    def __init__(self, key: str, value: object, message: str):
+        super().__init__(message)
+        self.key = key
+        self.value = value
 
 
 class _Frozen(BaseModel):
@@ -38,8 +54,8 @@ class ExtendedCap(_Frozen):
     """
 
     award_cap_eur: Euros
-    min_partners: int = Field(ge=1)
-    min_regions: int = Field(ge=1)
+    min_partners: Int = Field(ge=1)
+    min_regions: Int = Field(ge=1)
 
 
 class Funding(_Frozen):
@@ -49,20 +65,23 @@ class Funding(_Frozen):
     award_floor_eur: Euros
     award_cap_eur: Euros
     amount_step_eur: int = Field(default=1_000, ge=1, strict=True)
-    min_share: float = Field(default=1.0, gt=0.0, le=1.0)
+    min_share: Float = Field(default=1.0, gt=0.0, le=1.0)
     extended_cap: ExtendedCap
 
     @model_validator(mode="after")
     def _bounds(self) -> "Funding":
         if self.award_floor_eur > self.award_cap_eur:
-            raise ValueError(
+            raise _RuleError(
+                "award_floor_eur", self.award_floor_eur,
                 f"le plancher (award_floor_eur = {self.award_floor_eur}) dépasse le plafond "
-                f"(award_cap_eur = {self.award_cap_eur})"
+                f"(award_cap_eur = {self.award_cap_eur}) : valeur attendue inférieure ou égale à {self.award_cap_eur}"
             )
         if self.extended_cap.award_cap_eur < self.award_cap_eur:
-            raise ValueError(
+            raise _RuleError(
+                "extended_cap.award_cap_eur", self.extended_cap.award_cap_eur,
                 f"le plafond étendu (extended_cap.award_cap_eur = {self.extended_cap.award_cap_eur}) "
-                f"est inférieur au plafond ordinaire ({self.award_cap_eur})"
+                f"est inférieur au plafond ordinaire (award_cap_eur = {self.award_cap_eur}) : "
+                f"valeur attendue supérieure ou égale à {self.award_cap_eur}"
             )
         return self
 
@@ -73,24 +92,26 @@ class Eligibility(_Frozen):
     lead_org_types: tuple[Literal[ORG_TYPES], ...] = Field(min_length=1)  # type: ignore[valid-type]
     local_authority_requires_partner_types: tuple[Literal[ORG_TYPES], ...] = ()  # type: ignore[valid-type]
     eligible_expenses: tuple[Literal[EXPENSE_CATEGORIES[:-1]], ...] = Field(min_length=1)  # type: ignore[valid-type]
-    max_ineligible_expense_share: float = Field(ge=0.0, le=1.0)
-    requires_priority_reform: bool = True
+    max_ineligible_expense_share: Float = Field(ge=0.0, le=1.0)
+    requires_priority_reform: Bool = True
     maturity_levels: tuple[Literal["scoping", "testing", "prototyping", "deployment"], ...] = Field(min_length=1)
 
 
 class Scoring(_Frozen):
     """Review scale and aggregation settings."""
 
-    scale_min: float
-    scale_max: float
-    min_reviews: int = Field(ge=1)
+    scale_min: Float
+    scale_max: Float
+    min_reviews: Int = Field(ge=1)
     normalisation: Literal["raw_mean", "reviewer_zscore"] = "reviewer_zscore"
-    normalisation_min_reviews: int = Field(default=3, ge=2)
+    normalisation_min_reviews: Int = Field(default=3, ge=2)
 
     @model_validator(mode="after")
     def _scale(self) -> "Scoring":
         if not self.scale_max > self.scale_min:
-            raise ValueError(f"scale_max ({self.scale_max}) doit être supérieur à scale_min ({self.scale_min})")
+            raise _RuleError("scale_max", self.scale_max,
+                             f"scale_max ({self.scale_max:g}) doit être supérieur à scale_min ({self.scale_min:g}) : "
+                             f"valeur attendue strictement supérieure à {self.scale_min:g}")
         return self
 
 
@@ -111,12 +132,12 @@ class Criterion(_Frozen):
     name: str
     label: str
     description: str = ""
-    weight: float = Field(ge=0.0)
+    weight: Float = Field(ge=0.0)
     source: Literal["reviews", "computed"]
     subcriteria: tuple[SubCriterion, ...] = ()
-    partners_full: int | None = Field(default=None, ge=1)
-    regions_full: int | None = Field(default=None, ge=2)
-    org_types_full: int | None = Field(default=None, ge=2)
+    partners_full: Int | None = Field(default=None, ge=1)
+    regions_full: Int | None = Field(default=None, ge=2)
+    org_types_full: Int | None = Field(default=None, ge=2)
 
     @field_validator("subcriteria", mode="before")
     @classmethod
@@ -128,12 +149,18 @@ class Criterion(_Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> "Criterion":
         if self.source == "reviews" and not self.subcriteria:
-            raise ValueError(f"le critère « {self.name} » est noté par les évaluateurs : il lui faut des sous-critères (subcriteria)")
+            raise _RuleError("subcriteria", None,
+                             f"le critère « {self.name} » est noté par les évaluateurs : il lui faut des sous-critères (subcriteria)")
         if self.source == "computed":
             if self.name != "collective":
-                raise ValueError(f"seul le critère « collective » peut être calculé (source = \"computed\"), pas « {self.name} »")
-            if None in (self.partners_full, self.regions_full, self.org_types_full):
-                raise ValueError("le critère « collective » demande partners_full, regions_full et org_types_full")
+                raise _RuleError("source", self.source,
+                                 f"seul le critère « collective » peut être calculé (source = \"computed\"), pas « {self.name} » : "
+                                 "valeur attendue \"reviews\"")
+            missing = [k for k in ("partners_full", "regions_full", "org_types_full") if getattr(self, k) is None]
+            if missing:
+                raise _RuleError(missing[0], None,
+                                 f"le critère « collective » demande partners_full, regions_full et org_types_full "
+                                 f"(absent : {', '.join(missing)}) : un nombre entier est attendu")
         return self
 
     @property
@@ -144,9 +171,9 @@ class Criterion(_Frozen):
 
 class CallInfo(_Frozen):
     name: str
-    year: int
-    opened: dt.date | None = None
-    deadline: dt.date
+    year: Int
+    opened: Date | None = None
+    deadline: Date
     currency: Literal["EUR"] = "EUR"
 
 
@@ -190,13 +217,19 @@ class CallRules(_Frozen):
     @classmethod
     def _criteria(cls, v):
         if isinstance(v, dict):
-            return tuple({"name": k, **(c if isinstance(c, dict) else {"_": c})} for k, c in v.items())
+            for k, c in v.items():
+                if not isinstance(c, dict):
+                    raise _RuleError(f"criteria.{k}", c, f"une table [criteria.{k}] (label, weight, source…) est attendue")
+            return tuple({"name": k, **c} for k, c in v.items())
         return v
 
     @model_validator(mode="after")
     def _weights(self) -> "CallRules":
         if sum(c.weight for c in self.criteria) <= 0:
-            raise ValueError("les pondérations par défaut des critères sont toutes nulles")
+            keys = ", ".join(f"criteria.{c.name}.weight" for c in self.criteria)
+            raise _RuleError("criteria.*.weight", 0,
+                             f"les pondérations par défaut des critères ({keys}) sont toutes nulles : "
+                             "au moins une pondération strictement positive est attendue")
         return self
 
     # Convenience accessors with the glossary names (DESIGN.md).
@@ -262,6 +295,10 @@ _FR_TYPES = {
     "date_from_datetime_parsing": "une date AAAA-MM-JJ est attendue",
     "tuple_type": "une liste [..] est attendue",
     "too_short": "la liste ne doit pas être vide",
+    "finite_number": "un nombre fini est attendu (ni nan ni inf)",
+    "model_type": "une table [..] est attendue",
+    "model_attributes_type": "une table [..] est attendue",
+    "dict_type": "une table [..] est attendue",
 }
 
 
@@ -275,7 +312,7 @@ def _french(err: dict) -> str:
     if t == "less_than_equal":
         return f"la valeur doit être inférieure ou égale à {ctx.get('le')}"
     if t == "literal_error":
-        return f"valeur attendue parmi {ctx.get('expected')}"
+        return f"valeur attendue parmi {str(ctx.get('expected')).replace(' or ', ' ou ')}"
     if t == "value_error":
         return str(ctx.get("error", err["msg"]))
     return _FR_TYPES.get(t, err["msg"])
@@ -283,20 +320,26 @@ def _french(err: dict) -> str:
 
 def _key_path(loc: tuple, data: dict) -> str:
     parts: list[str] = []
-    node = data
+    node: object = data
     for item in loc:
-        if isinstance(item, int) and parts and parts[-1] == "criteria" and isinstance(node, dict):
-            # criteria were given as a TOML table: show its key, not an index.
+        if isinstance(item, int) and isinstance(node, dict):
+            # A TOML table turned into a tuple (criteria, subcriteria): show its key, not an index.
             key = list(node.keys())[item] if item < len(node) else str(item)
             parts.append(key)
             node = node.get(key, {})
             continue
         if isinstance(item, int):
-            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+            if parts:
+                parts[-1] = f"{parts[-1]}[{item}]"
+            else:
+                parts.append(f"[{item}]")
             node = node[item] if isinstance(node, (list, tuple)) and item < len(node) else {}
             continue
+        if not isinstance(node, dict):
+            # A field synthesised from a scalar (a sub-criterion's label): the key is the scalar's own.
+            continue
         parts.append(str(item))
-        node = node.get(item, {}) if isinstance(node, dict) else {}
+        node = node.get(item, {})
     return ".".join(parts)
 
 
@@ -333,8 +376,13 @@ def load_call_rules(path: str | Path) -> CallRules:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = _key_path(err["loc"], data) or "(racine)"
+            key = _key_path(err["loc"], data)
             value = err.get("input") if err["type"] != "missing" else None
+            rule_error = err.get("ctx", {}).get("error")
+            if isinstance(rule_error, _RuleError):
+                key = ".".join(k for k in (key, rule_error.key) if k)
+                value = rule_error.value
+            key = key or "(racine)"
             if isinstance(value, dict):
                 value = None
             problems.append(Problem(str(p), None, key, value, _french(err), f"toml_{err['type']}"))

@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .allocation import AllocationError
 from .io import load_inputs, write_csv_atomic
 from .pipeline import Evaluation, evaluate
 from .report_format import format_eur, format_points
@@ -88,12 +89,128 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _group_rule(text: str, kind: str):
+    from .allocation import GroupRule
+
+    try:
+        left, n = text.rsplit(":", 1)
+        col, val = left.split("=", 1)
+        if kind == "min":
+            return GroupRule(col.strip(), val.strip(), min_count=int(n))
+        return GroupRule(col.strip(), val.strip(), max_share=float(n.replace(",", ".")))
+    except ValueError as exc:
+        example = "region=Bretagne:1" if kind == "min" else "region=Île-de-France:0.25"
+        raise argparse.ArgumentTypeError(f"« {text} » : écrire colonne=valeur:{'nombre' if kind == 'min' else 'part'} "
+                                         f"(par ex. {example}) — {exc}") from None
+
+
+def allocation_params(args):
+    """AllocationParams from the ``allocate`` command-line arguments."""
+    from .allocation import AllocationParams
+
+    return AllocationParams(
+        envelope_eur=args.envelope, committed_eur=args.committed, reserve_eur=args.reserve, min_share=args.min_share,
+        lock_in=frozenset(args.lock_in), lock_out=frozenset(args.lock_out),
+        group_rules=tuple(args.min_count) + tuple(args.max_share), max_awards=args.max_awards,
+        objective=args.objective, solver=args.solver, time_limit_s=args.time_limit)
+
+
+def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl) -> str:
+    """The French summary printed by ``ditp-model allocate``."""
+    from .report_format import format_number
+
+    c = alloc.candidates
+    t = ev.table.set_index("application_id")
+    d = alloc.decisions
+    funded = d[d["funded"]]
+    spent = int(d["award_eur"].sum())
+    lines = [
+        f"Décision de financement — {ev.rules.call.name}",
+        f"Statut : {alloc.message}",
+        f"Pondérations : {ev.weights.describe_fr()}",
+        f"Enveloppe : {format_eur(c.envelope_eur)} ; engagé : {format_eur(c.committed_eur)} ; réserve : {format_eur(c.reserve_eur)} ; "
+        f"disponible : {format_eur(c.available_eur)}",
+        f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
+        f"Valeur du portefeuille : {format_points(alloc.total_score)} points "
+        f"(règle du classement : {format_points(ranking.total_score)} points, {len(ranking.funded_ids)} lauréats, "
+        f"{format_eur(ranking.total_awarded_eur)})",
+    ]
+    if expl is not None:
+        if expl.shadow_price_per_keur is not None:
+            lines.append(f"Prix implicite de l'enveloppe : {format_number(expl.shadow_price_per_keur)} point(s) pour 1 000 € de plus")
+        lines.append(expl.funding_line_fr())
+    lines += ["", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'attribué':>11}  intitulé"]
+    for aid, award in sorted(zip(funded["application_id"], funded["award_eur"]), key=lambda p: t.at[p[0], "rank"]):
+        lines.append(f"{int(t.at[aid, 'rank']):>4}  {aid:<8} {format_points(t.at[aid, 'score']):>7}  {format_eur(award):>11}  "
+                     f"{_short(t.at[aid, 'title'])}")
+    enter = sorted(set(alloc.funded_ids) - set(ranking.funded_ids))
+    leave = sorted(set(ranking.funded_ids) - set(alloc.funded_ids))
+    lines.append("")
+    if enter or leave:
+        lines.append(f"Par rapport à la règle du classement, l'optimum finance en plus : {', '.join(enter) or 'aucun'} ; "
+                     f"et ne finance pas : {', '.join(leave) or 'aucun'}.")
+    else:
+        lines.append("L'optimum et la règle du classement financent les mêmes dossiers.")
+    return "\n".join(lines)
+
+
+def cmd_allocate(args) -> int:
+    import shlex
+
+    from .allocation import allocate, ranking_rule
+    from .explain import explain
+    from .report import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
+
+    ev = _evaluate(args)
+    params = allocation_params(args)
+    alloc = allocate(ev, params)
+    if not alloc.is_optimal:
+        print(f"Aucune décision publiée — {alloc.status.label_fr}.\n{alloc.message}", file=sys.stderr)
+        for c in alloc.conflicts:
+            print(f"  - {c}", file=sys.stderr)
+        return EXIT_NOT_OPTIMAL
+    ranking = ranking_rule(ev, params, args.ranking_variant)
+    expl = explain(ev, alloc, gaps=not args.no_gaps)
+    table = decision_table(ev, alloc, ranking, expl)
+    manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    files = {
+        "allocation.csv": csv_bytes(table),
+        "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
+        "manifest.json": manifest_bytes(manifest),
+    }
+    print(allocation_summary_fr(ev, alloc, ranking, expl))
+    for p in write_outputs(args.out, files):
+        print(f"Écrit : {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ditp-model", description="Aide à la décision du comité de sélection (appel DITP).")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="éligibilité et classement des candidatures")
     _common(p)
     p.set_defaults(func=cmd_score)
+    a = sub.add_parser("allocate", help="décision de financement optimale, règle du classement et explications")
+    _common(a)
+    a.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
+    a.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
+    a.add_argument("--envelope", type=int, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    a.add_argument("--committed", type=int, default=0, help="montant déjà engagé lors de vagues précédentes (euros)")
+    a.add_argument("--reserve", type=int, default=0, help="réserve gardée pour des vagues suivantes (euros)")
+    a.add_argument("--min-share", type=float, default=None, help="part minimale de la demande attribuée (1 = pas de réduction)")
+    a.add_argument("--min-count", type=lambda s: _group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
+                   help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
+    a.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
+                   help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
+    a.add_argument("--max-awards", type=int, default=None, help="nombre maximal de lauréats")
+    a.add_argument("--objective", choices=["total_score", "score_weighted_award"], default="total_score",
+                   help="valeur du portefeuille : somme des notes (défaut) ou notes pondérées par les montants")
+    a.add_argument("--solver", choices=["highs", "cbc"], default="highs")
+    a.add_argument("--time-limit", type=float, default=60.0, help="temps maximal par résolution (secondes)")
+    a.add_argument("--ranking-variant", choices=["skip", "stop"], default="skip",
+                   help="règle du classement : passer un dossier qui ne rentre pas (skip) ou s'arrêter (stop)")
+    a.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
+    a.set_defaults(func=cmd_allocate)
     return parser
 
 
@@ -109,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except AllocationError as exc:
+        print(f"Erreur : résultat du solveur rejeté par la vérification exacte — {exc}", file=sys.stderr)
+        return EXIT_NOT_OPTIMAL
 
 
 if __name__ == "__main__":  # pragma: no cover

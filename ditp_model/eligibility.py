@@ -9,8 +9,9 @@ Rules (machine code: what the call says), from the 2021 call text (DESIGN.md):
   with a State operator or service (e.g. through a territorial innovation lab).
 * ``late_submission``: submitted after the deadline (the deadline day counts).
 * ``below_floor``: the request is below the award floor.
-* ``ineligible_expenses``: the share of ineligible expenses (``other``)
-  exceeds ``max_ineligible_expense_share`` (an assumption of the rules file).
+* ``ineligible_expenses``: the share of ineligible expenses (``other``, and
+  any category missing from the call's ``eligible_expenses``) exceeds
+  ``max_ineligible_expense_share`` (an assumption of the rules file).
 * ``no_priority_reform``: no link to a priority reform (criterion "impact").
 * ``maturity``: a maturity level the call does not accept.
 """
@@ -21,7 +22,7 @@ import pandas as pd
 
 from .call import CallRules
 from .report_format import format_eur
-from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
+from .schema import EXPENSE_COLUMNS, MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 
 __all__ = ["check_eligibility", "REASON_CODES"]
 
@@ -78,7 +79,9 @@ def check_eligibility(applications: pd.DataFrame, rules: CallRules) -> pd.DataFr
             codes.append("below_floor")
             why.append(f"montant demandé {format_eur(app.requested_eur)} inférieur au plancher de {format_eur(floor)}")
         if app.requested_eur > 0:
-            share = app.expense_other_eur / app.requested_eur
+            # Ineligible: "other" and every category the call does not list in eligible_expenses.
+            ineligible = sum(getattr(app, col) for col, cat in EXPENSE_COLUMNS.items() if cat not in el.eligible_expenses)
+            share = ineligible / app.requested_eur
             if share > el.max_ineligible_expense_share:
                 codes.append("ineligible_expenses")
                 why.append(f"dépenses non éligibles : {share:.0%} de la demande (maximum "

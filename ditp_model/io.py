@@ -88,6 +88,9 @@ class RawTable:
         Fully blank lines skipped.
     sha256 : str
         SHA-256 of the file's bytes.
+    header_row : int
+        Line of the header (1 unless blank lines precede it; those are
+        counted in `blank_rows`).
     """
 
     path: str
@@ -97,6 +100,7 @@ class RawTable:
     separator: str
     blank_rows: int
     sha256: str
+    header_row: int = 1
 
 
 def sha256_file(path: str | Path) -> str:
@@ -179,13 +183,18 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
         encoding, sep = "xlsx", ""
     else:
         text, encoding = _decode(raw, name)
-        first = text.split("\n", 1)[0]
+        first = next((ln for ln in text.splitlines() if ln.strip()), "")  # the header: first non-blank line
         sep = max([";", ",", "\t"], key=lambda s: first.count(s))
         reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
         start = 1
         for fields in reader:
             records.append((start, fields))
             start = reader.line_num + 1
+    # Blank lines above the header are skipped (and counted), not read as an empty header.
+    leading = 0
+    while leading < len(records) and not any(f.strip() for f in records[leading][1]):
+        leading += 1
+    records = records[leading:]
     if not records:
         raise InputError(Problem(name, None, None, None, "fichier vide (aucune ligne d'en-tête)", "empty"))
     header_line, header = records[0]
@@ -203,7 +212,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     if problems:
         raise InputError(problems)
     width = len(header)
-    data, rows, blank = [], [], 0
+    data, rows, blank = [], [], leading
     for line, fields in records[1:]:
         if not any(f.strip() for f in fields):
             blank += 1
@@ -218,7 +227,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     if problems:
         raise InputError(problems)
     frame = pd.DataFrame(data, columns=[h.strip() for h in header], dtype=object)
-    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest)
+    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest, header_line)
 
 
 # --------------------------------------------------------------------------- cell parsers
@@ -226,6 +235,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
 _SPACE_RE = re.compile(r"[\s\u00a0\u202f\u2009\u2007]")
 _CURRENCY_RE = re.compile(r"^(€|eur)\s*|\s*(€|eur|euros)$", re.IGNORECASE)
 _DOT_THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
+_COMMA_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+$")
 
 
 def _to_decimal(text: str) -> Decimal:
@@ -255,8 +265,15 @@ def parse_amount(text: str) -> int:
     Raises
     ------
     ValueError
-        With a French reason: not a number, negative, or not whole euros.
+        With a French reason: not a number, negative, not whole euros, or
+        ambiguous (``"120,000"``: a comma followed by exactly three digits
+        could be a decimal comma or an English thousands separator).
     """
+    if _COMMA_THOUSANDS.match(_SPACE_RE.sub("", _CURRENCY_RE.sub("", text.strip()))):
+        # "120,000": 120 € with a French decimal comma, or 120 000 € written the English way?
+        # Euros have two decimals, never three: refuse rather than read 120 €.
+        raise ValueError("montant ambigu (virgule suivie de trois chiffres : séparateur de milliers à l'anglaise ?) : "
+                         "écrire 120 000 € ou 120000")
     try:
         d = _to_decimal(text)
     except ValueError as exc:
@@ -343,7 +360,7 @@ def _map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Prob
         if canon is None:
             continue
         if canon in found:
-            problems.append(Problem(raw.path, 1, header, header,
+            problems.append(Problem(raw.path, raw.header_row, header, header,
                                     f"deux colonnes désignent « {canon} » (« {found[canon]} » et « {header} ») : n'en garder qu'une",
                                     "ambiguous_header"))
             continue
@@ -351,7 +368,7 @@ def _map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Prob
     for col in columns:
         if col.required and col.name not in found:
             accepted = ", ".join(f"« {h} »" for h in (col.name, *col.headers_fr[:2]))
-            problems.append(Problem(raw.path, 1, col.name, None, f"colonne obligatoire absente (en-têtes acceptés : {accepted})", "missing_column"))
+            problems.append(Problem(raw.path, raw.header_row, col.name, None, f"colonne obligatoire absente (en-têtes acceptés : {accepted})", "missing_column"))
     return found
 
 
@@ -420,7 +437,8 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
             if not text:
                 if col.required:
                     problems.append(Problem(raw.path, line, shown, "", "valeur obligatoire manquante", "missing_value"))
-                values.append(0 if col.kind == "amount" else (() if col.kind == "list" else ("" if col.kind != "date" else pd.NaT)))
+                # A blank amount is None (not 0), so that it does not also break the expense sum check.
+                values.append(None if col.kind == "amount" else (() if col.kind == "list" else ("" if col.kind != "date" else pd.NaT)))
                 continue
             try:
                 if col.kind == "amount":
@@ -456,15 +474,16 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
         aid = frame.at[i, "application_id"]
         problems.append(Problem(raw.path, int(frame.at[i, "source_row"]), found["application_id"], aid,
                                 f"identifiant en double (déjà utilisé ligne {first_row[aid]})", "duplicate_id"))
-    for i in frame.index:
-        line = int(frame.at[i, "source_row"])
-        partners, types = frame.at[i, "partners"], frame.at[i, "partner_types"]
+    # Cross-column rules read the parsed Python values (``out``), not the frame, where a
+    # None (blank or unreadable amount) has become NaN and would fail the sum check too.
+    for i, line in enumerate(raw.rows):
+        partners, types = out["partners"][i], out["partner_types"][i]
         if partners is not None and types is not None and len(partners) != len(types):
             problems.append(Problem(raw.path, line, found.get("partner_types", "partner_types"), LIST_SEPARATOR.join(types),
                                     f"{len(types)} type(s) pour {len(partners)} partenaire(s) : un type par partenaire, dans le même ordre",
                                     "partner_types_count"))
-        amounts = [frame.at[i, c] for c in EXPENSE_COLUMNS]
-        req = frame.at[i, "requested_eur"]
+        amounts = [out[c][i] for c in EXPENSE_COLUMNS]
+        req = out["requested_eur"][i]
         if req is not None and None not in amounts and sum(amounts) != req:
             problems.append(Problem(raw.path, line, found.get("requested_eur"), req,
                                     f"la ventilation des dépenses ({' + '.join(str(a) for a in amounts)} = {sum(amounts)} €) "
@@ -490,8 +509,10 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
         (``<criterion>_<subcriterion>``, e.g. ``impact_reform``).
     rules : CallRules
         Gives the score columns and the scale.
-    application_ids : iterable of str
-        Known applications; a review of another id is an error.
+    application_ids : iterable of str or None
+        Known applications; a review of another id is an error.  ``None``
+        when they cannot be known (unreadable applications file): the check
+        is then skipped rather than reporting every review.
 
     Returns
     -------
@@ -511,14 +532,14 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
     found = _map_headers(raw, REVIEW_KEY_COLUMNS + score_cols, problems)
     if problems:
         raise InputError(problems)
-    known = set(application_ids)
+    known = None if application_ids is None else set(application_ids)
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     out: dict[str, list] = {"application_id": [], "reviewer_id": []}
     for key in ("application_id", "reviewer_id"):
         for text, line in zip(raw.frame[found[key]], raw.rows):
             if not text:
                 problems.append(Problem(raw.path, line, found[key], "", "valeur obligatoire manquante", "missing_value"))
-            elif key == "application_id" and text not in known:
+            elif key == "application_id" and known is not None and text not in known:
                 problems.append(Problem(raw.path, line, found[key], text, "évaluation d'un dossier inconnu (absent du fichier des candidatures)",
                                         "unknown_application"))
             out[key].append(text)
@@ -585,12 +606,14 @@ def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path)
         ids = apps["application_id"].tolist()
     except InputError as exc:
         problems += exc.problems
+        # Ids as written, for the reviews check; None when they cannot be read, so
+        # that an unreadable applications file does not flag every review as unknown.
         try:
             raw = read_raw_table(applications)
             col = _map_headers(raw, APPLICATION_COLUMNS[:1], [])
-            ids = raw.frame[col["application_id"]].tolist() if col else []
+            ids = raw.frame[col["application_id"]].tolist() if col else None
         except InputError:
-            ids = []
+            ids = None
     revs = None
     try:
         revs = read_reviews(reviews, rules, ids)

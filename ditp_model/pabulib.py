@@ -95,8 +95,8 @@ _KNOWN_PROJECT_COLUMNS = ("project_id", "cost", "votes", "score", "name")
 _KNOWN_VOTE_COLUMNS = ("voter_id", "vote", "points")
 _LINE_COLUMN = "source_line"
 _BALLOT_COLUMNS = ("ballot", "ballot_points")
-_AMOUNT_RE = re.compile(r"\d+(?:\.\d+)?")
-_SIGNED_RE = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_SIGNED_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 _LINE_BREAK_RE = re.compile(r"\r\n|\n|\r")
 _MAX_PROBLEMS = 200
 
@@ -422,7 +422,7 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
     expected_counts: dict[str, int] = {}
     for key in ("num_projects", "num_votes"):
         if key in meta:
-            if re.fullmatch(r"\d+", meta[key]):
+            if re.fullmatch(r"[0-9]+", meta[key]):
                 expected_counts[key] = int(meta[key])
             else:
                 problems.add(meta_lines[key], key, meta[key], "nombre entier attendu", "bad_number")
@@ -601,7 +601,7 @@ def _fit(fields: list[str], header: tuple[str, ...], lineno: int, problems: _Pro
     n = len(header)
     if len(fields) > n:
         if any(fields[n:]):
-            problems.add(lineno, None, ";".join(fields[n:]),
+            problems.add(lineno, f"champ {n + 1}", ";".join(fields[n:]),
                          f"{len(fields)} champs pour {n} colonnes : une valeur contenant « ; » "
                          "doit être entre guillemets", "extra_fields")
         return fields[:n]
@@ -659,7 +659,7 @@ def _read_ballot(row: dict, has_points: bool, vote_type: str, lineno: int,
 def _decimal_places(value: Decimal) -> int:
     """Number of decimals needed to write ``value`` exactly (``4000.0`` -> 0)."""
     _, digits, exponent = value.as_tuple()
-    if exponent >= 0:
+    if exponent >= 0 or not any(digits):  # whole, or zero written "0.00"
         return 0
     trailing = 0
     for d in reversed(digits):
