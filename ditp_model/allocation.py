@@ -70,6 +70,8 @@ __all__ = [
     "read_back",
     "verify_awards",
     "allocate",
+    "allocate_candidates",
+    "candidates_from_table",
     "ranking_rule",
     "RankingResult",
     "GROUP_COLUMNS",
@@ -242,6 +244,46 @@ class Candidates:
     step_eur: int
     params: AllocationParams
     excluded: dict
+    score_unit: int = SCORE_UNIT
+
+
+def candidates_from_table(table: pd.DataFrame, available_eur: int, params: AllocationParams | None = None,
+                          *, score_unit: int = SCORE_UNIT) -> Candidates:
+    """Candidates from a plain table, for inputs that are not a call (e.g. a Pabulib instance).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``application_id`` (str), ``score`` (float), ``requested_eur``,
+        ``award_floor_eur``, ``award_cap_eur`` (int, whole units of money).
+        Every row is a candidate; awards are the capped request (no cuts).
+    available_eur : int
+        The budget, in the same units.
+    score_unit : int
+        Scores are multiplied by this and rounded to integers for the
+        objective; use 1 for integer scores such as vote counts.
+
+    Raises
+    ------
+    ValueError
+        A non-integer score when ``score_unit`` is 1, or a floor above the capped request.
+    """
+    params = params or AllocationParams()
+    order = table.sort_values(["score", "application_id"], ascending=[False, True], kind="mergesort")
+    upper = [min(int(r), int(c)) for r, c in zip(order["requested_eur"], order["award_cap_eur"])]
+    lower = [max(int(f), u if params.min_share in (None, 1.0) else 0) for f, u in zip(order["award_floor_eur"], upper)]
+    units = [s * score_unit for s in order["score"]]
+    if any(abs(u - round(u)) > 1e-9 for u in units):
+        raise ValueError("notes non entières dans l'unité choisie : augmenter score_unit")
+    t = pd.DataFrame({
+        "application_id": order["application_id"].astype(str).to_numpy(),
+        "score": order["score"].astype(float).to_numpy(),
+        "score_units": [int(round(u)) for u in units],
+        "upper_eur": upper, "lower_eur": lower, "max_cut_steps": 0,
+        "locked_in": order["application_id"].isin(params.lock_in).to_numpy(),
+        **{c: "" for c in GROUP_COLUMNS},
+    })
+    return Candidates(t, int(available_eur), int(available_eur), 0, 0, 1, params, {}, score_unit)
 
 
 def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Candidates:
@@ -660,7 +702,7 @@ class Allocation:
         """Sum of the composite scores of funded applications (points)."""
         d = self.decisions
         s = self.candidates.table.set_index("application_id")["score_units"]
-        return sum(int(s[a]) for a in d.loc[d["funded"], "application_id"]) / SCORE_UNIT
+        return sum(int(s[a]) for a in d.loc[d["funded"], "application_id"]) / self.candidates.score_unit
 
 
 def _add_level(model: Model, expr, value: float, name: str) -> None:
@@ -757,8 +799,12 @@ def allocate(evaluation: Evaluation, params: AllocationParams | None = None) -> 
     AllocationError
         A solver answer that fails the exact integer re-check.
     """
-    params = params or AllocationParams()
-    cands = check(evaluation, params)
+    return allocate_candidates(check(evaluation, params or AllocationParams()))
+
+
+def allocate_candidates(cands: Candidates) -> Allocation:
+    """Build → solve (lexicographic) → read back → verify, on checked candidates (see :func:`allocate`)."""
+    params = cands.params
     t0 = time.perf_counter()
     model = build(cands)
     info, v1, infos = _solve_levels(cands, model, params.solver, params.time_limit_s)
@@ -788,7 +834,7 @@ def allocate(evaluation: Evaluation, params: AllocationParams | None = None) -> 
         alt_info = solve(alt_model, params.solver, params.time_limit_s)
         seconds += alt_info.seconds
         alt = alt_info.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
-    objective = value_units / SCORE_UNIT
+    objective = value_units / cands.score_unit
     msg = f"{info.status.label_fr} ({info.solver_version})"
     if alt:
         msg += " ; d'autres portefeuilles atteignent la même valeur : départagés par la règle " + TIE_BREAK_RULE
@@ -885,5 +931,5 @@ def ranking_rule(evaluation: Evaluation, params: AllocationParams | None = None,
     decisions = pd.DataFrame({"application_id": t["application_id"], "funded": funded,
                               "award_eur": pd.array(awards, dtype="int64"), "cut_steps": 0})
     unmet = tuple(v for v in verify_awards(decisions, cands))
-    score = sum(int(s) for s, f in zip(t["score_units"], funded) if f) / SCORE_UNIT
+    score = sum(int(s) for s, f in zip(t["score_units"], funded) if f) / cands.score_unit
     return RankingResult(variant, decisions, int(sum(awards)), score, unmet)

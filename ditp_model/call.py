@@ -219,7 +219,7 @@ class CallRules(_Frozen):
         if isinstance(v, dict):
             for k, c in v.items():
                 if not isinstance(c, dict):
-                    raise _RuleError(f"criteria.{k}", c, f"une table [criteria.{k}] (label, weight, source…) est attendue")
+                    raise _RuleError(k, c, f"une table [criteria.{k}] (label, weight, source…) est attendue")
             return tuple({"name": k, **c} for k, c in v.items())
         return v
 
@@ -284,7 +284,7 @@ class CallRules(_Frozen):
 _FR_TYPES = {
     "missing": "clé obligatoire absente",
     "extra_forbidden": "clé inconnue (faute de frappe ?)",
-    "int_type": "un nombre entier est attendu (euros entiers, sans décimales ni guillemets)",
+    "int_type": "un nombre entier est attendu (sans décimales ni guillemets)",
     "int_parsing": "un nombre entier est attendu",
     "int_from_float": "un nombre entier est attendu (euros entiers)",
     "float_type": "un nombre est attendu",

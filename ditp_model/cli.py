@@ -184,6 +184,23 @@ def cmd_allocate(args) -> int:
     return 0
 
 
+def cmd_pabulib(args) -> int:
+    import json
+
+    from .pabulib import allocate_pabulib, read_pabulib
+
+    result = allocate_pabulib(read_pabulib(args.file), solver=args.solver, time_limit_s=args.time_limit)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(f"{result['file']} : {result['status']} ({result['solver']}, {result['seconds']} s)")
+        if result["selected"] is not None:
+            print(f"Projets retenus ({len(result['selected'])}) : {', '.join(result['selected'])}")
+            print(f"Coût total : {result['total_cost']} {result['currency'] or ''} sur {result['budget']} ; "
+                  f"score total : {result['total_score']}")
+    return 0 if result["status"] == "optimal" else EXIT_NOT_OPTIMAL
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ditp-model", description="Aide à la décision du comité de sélection (appel DITP).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="règle du classement : passer un dossier qui ne rentre pas (skip) ou s'arrêter (stop)")
     a.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
     a.set_defaults(func=cmd_allocate)
+    pb = sub.add_parser("pabulib", help="allocation optimale sur un fichier Pabulib (.pb) de budget participatif")
+    pb.add_argument("file", help="fichier .pb")
+    pb.add_argument("--json", action="store_true", help="un objet JSON : statut, projets retenus, coût, score, solveur, secondes")
+    pb.add_argument("--solver", choices=["highs", "cbc"], default="highs")
+    pb.add_argument("--time-limit", type=float, default=600.0)
+    pb.set_defaults(func=cmd_pabulib)
     return parser
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .allocation import SCORE_UNIT, Allocation, AllocationError, SolveStatus, _value_units, build, diagnose_infeasibility, solve
+from .allocation import Allocation, AllocationError, SolveStatus, _value_units, build, diagnose_infeasibility, solve
 from .pipeline import Evaluation
 from .report_format import format_eur
 
@@ -83,7 +83,7 @@ def envelope_shadow_price(allocation: Allocation) -> float | None:
     pi = model.problem.get_constraint_by_name(name).pi
     if pi is None:
         return None
-    return abs(float(pi)) * 1000.0 / SCORE_UNIT
+    return abs(float(pi)) * 1000.0 / cands.score_unit
 
 
 def funding_line(evaluation: Evaluation, allocation: Allocation) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
@@ -202,7 +202,7 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
         elif aid in funded:
             status, obj = forced.get(aid, (None, None))
             if status is SolveStatus.OPTIMAL:
-                delta = (value - obj) / SCORE_UNIT
+                delta = (value - obj) / cands.score_unit
                 if funded[aid]:
                     exit_ = delta
                 else:

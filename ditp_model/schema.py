@@ -212,3 +212,43 @@ class InputError(ValueError):
         n = len(self.problems)
         head = f"{n} erreur{'s' if n > 1 else ''} dans les données d'entrée :"
         super().__init__("\n".join([head] + [f"  - {p}" for p in self.problems]))
+
+
+_KIND_FR = {"id": "identifiant (texte)", "text": "texte", "category": "valeur d'une liste", "list": "liste (« ; »)",
+            "amount": "montant (euros entiers)", "score": "note", "date": "date"}
+
+
+def data_dictionary_markdown(rules) -> str:
+    """The data dictionary tables (Markdown), generated from the schema and the call rules.
+
+    ``data/README.md`` holds this text between the markers
+    ``<!-- dictionnaire:debut -->`` and ``<!-- dictionnaire:fin -->``; a test
+    checks that it is up to date.
+
+    Parameters
+    ----------
+    rules : ditp_model.call.CallRules
+        Gives the review score columns (``<criterion>_<subcriterion>``) and the scale.
+    """
+    review_columns = rules.review_columns
+    scale = (rules.scoring.scale_min, rules.scoring.scale_max)
+    allowed_from_call = {"region": "régions de l'appel (`lists.regions`)",
+                         "regions_covered": "régions de l'appel (`lists.regions`)",
+                         "priority_reform": "réformes de l'appel (`lists.priority_reforms`)"}
+
+    def table(cols):
+        lines = ["| colonne | type | unité | obligatoire | en-têtes français acceptés | valeurs admises | description |",
+                 "|---|---|---|---|---|---|---|"]
+        for c in cols:
+            allowed = ", ".join(f"`{a}`" for a in c.allowed) or allowed_from_call.get(c.name, "")
+            lines.append(f"| `{c.name}` | {_KIND_FR[c.kind]} | {c.unit or ''} | {'oui' if c.required else 'non'} | "
+                         f"{', '.join(c.headers_fr)} | {allowed} | {c.description_fr} |")
+        return "\n".join(lines)
+
+    scores = tuple(Column(name, "score", "points", required=False,
+                          description_fr=f"Note du sous-critère, de {scale[0]:g} à {scale[1]:g} ; vide si non notée.")
+                   for name in review_columns)
+    return "\n".join([
+        "### Candidatures (`candidatures_exemple.csv`)", "", table(APPLICATION_COLUMNS), "",
+        "### Évaluations (`evaluations_exemple.csv`)", "", table(REVIEW_KEY_COLUMNS + scores), "",
+    ])

@@ -1,0 +1,103 @@
+"""Helpers for the thin notebooks: where the sample data are, and French display tables.
+
+Notebooks only call these; all logic stays in the package where it is tested.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .pipeline import Evaluation
+from .report_format import format_eur, format_points
+from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
+
+__all__ = ["repo_data", "sample_inputs", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr"]
+
+
+def repo_data() -> Path:
+    """The ``data/`` folder of the source checkout (beside the package).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the package is not run from a checkout (French message).
+    """
+    p = Path(__file__).resolve().parent.parent / "data"
+    if not (p / "appel_2021.toml").exists():
+        raise FileNotFoundError(f"dossier data/ introuvable à côté du paquet ({p}) : ouvrir les notebooks depuis le dépôt")
+    return p
+
+
+def sample_inputs():
+    """The 2021 call rules and the fictitious sample applications and reviews, loaded.
+
+    Returns
+    -------
+    ditp_model.io.Inputs
+    """
+    from .io import load_inputs
+
+    d = repo_data()
+    return load_inputs(d / "appel_2021.toml", d / "candidatures_exemple.csv", d / "evaluations_exemple.csv")
+
+
+def eligibility_counts_fr(ev: Evaluation) -> pd.DataFrame:
+    """Counts per eligibility status, French labels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Statut``, ``Dossiers`` (int).
+    """
+    t = ev.table
+    rows = [("Candidatures", len(t)), ("Éligibles et classées", int((t["eligible"] & t["scored"]).sum())),
+            ("Éligibles, avis insuffisants", int((t["eligible"] & ~t["scored"]).sum())),
+            ("Non éligibles", int((~t["eligible"]).sum()))]
+    return pd.DataFrame(rows, columns=["Statut", "Dossiers"])
+
+
+def eligibility_frame_fr(ev: Evaluation) -> pd.DataFrame:
+    """Ineligible applications with every reason, French column names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Dossier``, ``Porteur``, ``Type de porteur``, ``Motifs`` — one row per
+        ineligible application, in input order (index reset).
+    """
+    t = ev.table[~ev.table["eligible"]]
+    return pd.DataFrame({
+        "Dossier": t["application_id"],
+        "Porteur": t["lead_org"],
+        "Type de porteur": t["lead_org_type"].map(ORG_TYPE_LABELS_FR),
+        "Motifs": t["reasons"],
+    }).reset_index(drop=True)
+
+
+def ranked_frame_fr(ev: Evaluation, top: int | None = None) -> pd.DataFrame:
+    """Ranked eligible, scored applications, French columns, amounts and scores formatted the French way.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``Rang``; columns ``Dossier``, ``Intitulé``, ``Région``,
+        ``Maturité``, ``Note`` (text ``72,50``), one column per criterion
+        (text, 0–100 % of the criterion), ``Demandé`` (text ``120 000 €``).
+    """
+    t = ev.table[ev.table["rank"].notna()].sort_values("rank")
+    if top is not None:
+        t = t.head(top)
+    out = pd.DataFrame({
+        "Rang": t["rank"].astype(int),
+        "Dossier": t["application_id"],
+        "Intitulé": t["title"],
+        "Région": t["region"],
+        "Maturité": t["maturity"].map(MATURITY_LABELS_FR),
+        "Note": t["score"].map(format_points),
+    })
+    for c in ev.rules.criteria:
+        out[c.label] = (100 * t[f"{c.name}_score"]).map(lambda v: format_points(v).split(",")[0] + " %")
+    out["Demandé"] = t["requested_eur"].map(format_eur)
+    return out.set_index("Rang")
