@@ -42,6 +42,7 @@ arithmetic (:func:`verify_awards`); a violation raises :class:`AllocationError`.
 from __future__ import annotations
 
 import enum
+from decimal import ROUND_FLOOR, Decimal
 import math
 import os
 import sys
@@ -137,6 +138,13 @@ class GroupRule:
             raise ValueError(f"règle {self.column} = {self.value} : min_count négatif")
         if self.max_share is not None and not 0 <= self.max_share <= 1:
             raise ValueError(f"règle {self.column} = {self.value} : max_share doit être entre 0 et 1")
+
+    def cap_eur(self, available_eur: int) -> int:
+        """The group's maximum in whole euros: ⌊max_share × available⌋, exact (the share read as a decimal).
+
+        ``0.29 × 1,000,000`` is 290,000 €, not the 289,999 € that binary floating point gives.
+        """
+        return int((Decimal(str(self.max_share)) * available_eur).to_integral_value(rounding=ROUND_FLOOR))
 
     def label_fr(self) -> str:
         parts = []
@@ -435,7 +443,7 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
             add(f"group_min:{j}", pulp.lpSum(x[k] for k in members) >= r.min_count,
                 f"au moins {r.min_count} lauréat(s) pour {r.column} = {r.value} ({len(members)} candidat(s))")
         if r.max_share is not None:
-            cap = math.floor(r.max_share * cands.available_eur)
+            cap = r.cap_eur(cands.available_eur)
             add(f"group_max:{j}", pulp.lpSum(award[k] for k in members) <= cap,
                 f"au plus {format_eur(cap)} pour {r.column} = {r.value}")
     if p.max_awards is not None:
@@ -616,7 +624,7 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
         spent = int(d.loc[members, "award_eur"].sum())
         if r.min_count is not None and n < r.min_count:
             v.append(f"règle « {r.label_fr()} » non respectée : {n} lauréat(s)")
-        if r.max_share is not None and spent > math.floor(r.max_share * cands.available_eur):
+        if r.max_share is not None and spent > r.cap_eur(cands.available_eur):
             v.append(f"règle « {r.label_fr()} » non respectée : {format_eur(spent)}")
     if cands.params.max_awards is not None and int(d["funded"].sum()) > cands.params.max_awards:
         v.append(f"{int(d['funded'].sum())} lauréats pour un maximum de {cands.params.max_awards}")
@@ -893,7 +901,7 @@ def ranking_rule(evaluation: Evaluation, params: AllocationParams | None = None,
     remaining = cands.available_eur
     funded = [False] * len(t)
     spent_group: dict[int, int] = {}
-    caps = {j: math.floor(r.max_share * cands.available_eur) for j, r in enumerate(params.group_rules) if r.max_share is not None}
+    caps = {j: r.cap_eur(cands.available_eur) for j, r in enumerate(params.group_rules) if r.max_share is not None}
 
     def fits(k: int) -> bool:
         u = int(t.at[k, "upper_eur"])

@@ -111,7 +111,7 @@ def _keeps_out(aid: str, allocation: Allocation) -> str:
         if r.max_share is not None and t.at[aid, r.column] == r.value:
             members = t.index[t[r.column] == r.value]
             spent = int(d.loc[members, "award_eur"].sum())
-            cap = math.floor(r.max_share * cands.available_eur)
+            cap = r.cap_eur(cands.available_eur)
             if spent + lower > cap:
                 why.append(f"règle de portefeuille {r.column} = {r.value} : {format_eur(spent)} déjà attribués sur {format_eur(cap)}")
     if cands.params.max_awards is not None and int(d["funded"].sum()) >= cands.params.max_awards:

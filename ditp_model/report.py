@@ -146,7 +146,7 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
 def _safe(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for c in out.columns:
-        if out[c].dtype == object:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
             out[c] = out[c].map(neutralise_formula)
     return out
 

@@ -1,0 +1,24 @@
+"""data/README.md's data dictionary is the one generated from the schema."""
+
+from pathlib import Path
+
+from ditp_model.call import load_call_rules
+from ditp_model.schema import APPLICATION_COLUMNS, data_dictionary_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_data_dictionary_is_up_to_date():
+    text = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- dictionnaire:debut -->\n", "<!-- dictionnaire:fin -->"
+    assert start in text and end in text
+    shown = text.split(start, 1)[1].split(end, 1)[0]
+    expected = data_dictionary_markdown(load_call_rules(ROOT / "data" / "appel_2021.toml"))
+    assert shown.strip() == expected.strip(), "regenerate the dictionary: see ditp_model.schema.data_dictionary_markdown"
+
+
+def test_every_column_documented_with_unit_for_amounts():
+    for c in APPLICATION_COLUMNS:
+        assert c.description_fr, c.name
+        if c.kind == "amount":
+            assert c.unit == "EUR", c.name
