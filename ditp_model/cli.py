@@ -68,14 +68,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _evaluate(args) -> Evaluation:
     inputs = load_inputs(args.call, args.applications, args.reviews)
     weights = parse_weights(args.weights, inputs.rules) if args.weights else None
-    ev = evaluate(inputs, weights)
-    if args.normalisation:
-        from .scoring import score_applications
-
-        scores = score_applications(ev.applications, ev.reviews, ev.rules, ev.weights, ev.eligibility,
-                                    normalisation=args.normalisation)
-        ev = Evaluation(ev.rules, ev.applications, ev.reviews, ev.weights, ev.eligibility, scores, ev.files)
-    return ev
+    return evaluate(inputs, weights, args.normalisation)
 
 
 def cmd_score(args) -> int:

@@ -6,7 +6,7 @@ pure function :func:`evaluate` returning a frozen :class:`Evaluation`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -34,6 +34,8 @@ class Evaluation:
         See :func:`ditp_model.scoring.score_applications`.
     files : dict
         Input path -> SHA-256.
+    normalisation : str
+        Review aggregation used: ``raw_mean`` or ``reviewer_zscore``.
     """
 
     rules: CallRules
@@ -43,6 +45,11 @@ class Evaluation:
     eligibility: pd.DataFrame
     scores: pd.DataFrame
     files: dict
+    normalisation: str = ""
+
+    def __post_init__(self):
+        if not self.normalisation:
+            object.__setattr__(self, "normalisation", self.rules.scoring.normalisation)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -68,11 +75,12 @@ class Evaluation:
 
     def with_weights(self, weights: Weights) -> "Evaluation":
         """Re-score with other weights (eligibility is unchanged); a new object."""
-        scores = score_applications(self.applications, self.reviews, self.rules, weights, self.eligibility)
-        return Evaluation(self.rules, self.applications, self.reviews, weights, self.eligibility, scores, self.files)
+        scores = score_applications(self.applications, self.reviews, self.rules, weights, self.eligibility,
+                                    normalisation=self.normalisation)
+        return replace(self, weights=weights, scores=scores)
 
 
-def evaluate(inputs: Inputs, weights: Weights | None = None) -> Evaluation:
+def evaluate(inputs: Inputs, weights: Weights | None = None, normalisation: str | None = None) -> Evaluation:
     """Check eligibility and score every application.
 
     Parameters
@@ -81,6 +89,8 @@ def evaluate(inputs: Inputs, weights: Weights | None = None) -> Evaluation:
         From :func:`ditp_model.io.load_inputs`.
     weights : Weights, optional
         Default: the call's default weights.
+    normalisation : {"raw_mean", "reviewer_zscore"}, optional
+        Default: the rules file's ``scoring.normalisation``.
 
     Returns
     -------
@@ -89,5 +99,6 @@ def evaluate(inputs: Inputs, weights: Weights | None = None) -> Evaluation:
     rules = inputs.rules
     weights = weights or Weights.from_rules(rules)
     elig = check_eligibility(inputs.applications, rules)
-    scores = score_applications(inputs.applications, inputs.reviews, rules, weights, elig)
-    return Evaluation(rules, inputs.applications, inputs.reviews, weights, elig, scores, dict(inputs.files))
+    method = normalisation or rules.scoring.normalisation
+    scores = score_applications(inputs.applications, inputs.reviews, rules, weights, elig, normalisation=method)
+    return Evaluation(rules, inputs.applications, inputs.reviews, weights, elig, scores, dict(inputs.files), method)

@@ -128,7 +128,7 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
         "inputs": dict(sorted(evaluation.files.items())),
         "call_rules": json.loads(evaluation.rules.model_dump_json()),
         "weights": {"raw": evaluation.weights.as_dict(), "normalised": evaluation.weights.normalised()},
-        "normalisation": evaluation.scores.attrs.get("normalisation", evaluation.rules.scoring.normalisation),
+        "normalisation": evaluation.normalisation,
         "parameters": {**_params_dict(c.params), "available_eur": c.available_eur, "envelope_used_eur": c.envelope_eur,
                        "amount_step_used_eur": c.step_eur},
         "versions": _versions(),
