@@ -331,10 +331,6 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
             excluded[row.application_id] = row.score_flag
         elif row.application_id in params.lock_out:
             excluded[row.application_id] = "exclu par le comité (verrou)"
-    bad = sorted(a for a in params.lock_in if a in excluded)
-    if bad:
-        raise ValueError("dossier(s) imposé(s) mais impossibles à financer : "
-                         + " ; ".join(f"{a} ({excluded[a]})" for a in bad))
     cand = t[~t["application_id"].isin(excluded)].copy()
     order = rank_order(cand["application_id"], t["score"], evaluation.applications)
     cand = cand.set_index("application_id").loc[order].reset_index()

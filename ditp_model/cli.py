@@ -242,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except BrokenPipeError:  # output piped into `head`: not an error of ours
+        sys.stderr.close()
+        return 0
+    except OSError as exc:
+        print(f"Erreur : écriture impossible — {exc.strerror} : {exc.filename}", file=sys.stderr)
+        return EXIT_INPUT
     except AllocationError as exc:
         print(f"Erreur : résultat du solveur rejeté par la vérification exacte — {exc}", file=sys.stderr)
         return EXIT_NOT_OPTIMAL

@@ -368,7 +368,8 @@ def _map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Prob
     for col in columns:
         if col.required and col.name not in found:
             accepted = ", ".join(f"« {h} »" for h in (col.name, *col.headers_fr[:2]))
-            problems.append(Problem(raw.path, raw.header_row, col.name, None, f"colonne obligatoire absente (en-têtes acceptés : {accepted})", "missing_column"))
+            problems.append(Problem(raw.path, raw.header_row, col.name, None,
+                                    f"colonne obligatoire absente (en-têtes acceptés : {accepted})", "missing_column"))
     return found
 
 

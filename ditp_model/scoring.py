@@ -123,7 +123,7 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
     Raises
     ------
     ValueError
-        Malformed pair, unknown criterion, negative or non-numeric weight, all zero.
+        Malformed pair, unknown or repeated criterion, negative or non-numeric weight, all zero.
     """
     d = {c: 0.0 for c in rules.criterion_names}
     parts = [p for p in text.replace(";", ",").split(",") if p.strip()] if "=" in text else []
@@ -136,12 +136,16 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
             merged[-1] += "." + p.strip()
         else:
             merged.append(p)
+    seen: set[str] = set()
     for p in merged:
         if "=" not in p:
             raise ValueError(f"pondération « {p} » : écrire critère=valeur")
         k, v = (x.strip() for x in p.split("=", 1))
         if k not in d:
             raise ValueError(f"critère inconnu « {k} » ; critères de l'appel : {', '.join(rules.criterion_names)}")
+        if k in seen:
+            raise ValueError(f"pondération « {k} » donnée deux fois : n'en garder qu'une")
+        seen.add(k)
         try:
             d[k] = float(v)
         except ValueError:
