@@ -20,9 +20,12 @@ constraint for the next (exact, since every coefficient is an integer):
 1. value: ``Σ s_i x_i`` (``objective="total_score"``, default) or
    ``Σ s_i a_i`` (``objective="score_weighted_award"``);
 2. money spent: ``Σ a_i`` (fund the chosen projects as fully as possible);
-3. the named tie-break :data:`~ditp_model.scoring.TIE_BREAK_RULE`: maximise
-   ``Σ (N − p_i) x_i`` where ``p_i`` is the position in the order "higher
-   score, earlier submission, id"; with cuts, a fourth level cuts the
+3. the named tie-break :data:`~ditp_model.scoring.TIE_BREAK_RULE`: among the
+   portfolios tied at levels 1 and 2, the one whose funded vector is
+   lexicographically greatest in the order "higher score, earlier submission,
+   id" (position ``p_i``).  A level maximising ``Σ (N − p_i) x_i`` settles
+   most ties in one solve; when a tie remains, positions are fixed one by one
+   (:func:`_apply_tie_break`).  With cuts, a fourth level cuts the
    lowest-placed projects first.
 
 The problem is built with variables named by that position (never by title or
@@ -50,6 +53,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.metadata import version as _pkg_version
 
+import numpy as np
 import pandas as pd
 import pulp
 
@@ -178,7 +182,9 @@ class AllocationParams:
     solver : {"highs", "cbc"}
     time_limit_s : float
     check_alternatives : bool
-        Also check whether another portfolio reaches the same value (one more solve).
+        Check whether another portfolio reaches the same value, and apply the
+        named tie-break exactly when one does (one or two more solves; more
+        only when a tie exists).  False: faster, ties settled by level 3 alone.
     """
 
     envelope_eur: int | None = None
@@ -351,7 +357,8 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
         "max_cut_steps": [(u - lo) // step for u, lo in zip(upper, lower)],
         "locked_in": cand["application_id"].isin(params.lock_in).to_numpy(),
         **{c: cand[c].to_numpy() for c in GROUP_COLUMNS},
-    })[keep].reset_index(drop=True)
+    })
+    table = table[np.array(keep, dtype=bool)].reset_index(drop=True)
     bad = sorted(a for a in params.lock_in if a in excluded)
     if bad:
         raise ValueError("dossier(s) imposé(s) mais impossibles à financer : " + " ; ".join(f"{a} ({excluded[a]})" for a in bad))
@@ -546,7 +553,11 @@ def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> So
         status = SolveStatus.INFEASIBLE
     else:
         status = SolveStatus.ERROR
-    obj = pulp.value(model.problem.objective) if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) else None
+    obj = None
+    if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        # PuLP turns an objective whose coefficients are all zero into `0*__dummy`, whose value reads None.
+        obj = pulp.value(model.problem.objective)
+        obj = 0.0 if obj is None else obj
     return SolveInfo(status, solver, solver_version(solver), obj, gap, seconds)
 
 
@@ -599,6 +610,11 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
     for aid, row in d.iterrows():
         a = int(row["award_eur"])
         total += a
+        if aid not in t.index:
+            if row["funded"] or a:
+                why = cands.excluded.get(aid, "pas candidat") if aid not in cands.params.lock_out else "exclu par le comité"
+                v.append(f"{aid} : {why} mais financé")
+            continue
         lo, hi = int(t.at[aid, "lower_eur"]), int(t.at[aid, "upper_eur"])
         if row["funded"]:
             if not lo <= a <= hi:
@@ -611,11 +627,8 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
             v.append(f"{aid} : imposé par le comité mais non financé")
     if total > cands.available_eur:
         v.append(f"total attribué {format_eur(total)} supérieur à l'enveloppe disponible {format_eur(cands.available_eur)}")
-    for aid in cands.params.lock_out:
-        if aid in d.index and d.at[aid, "funded"]:
-            v.append(f"{aid} : exclu par le comité mais financé")
     for r in cands.params.group_rules:
-        members = t.index[t[r.column] == r.value]
+        members = d.index.intersection(t.index[t[r.column] == r.value])
         n = int(d.loc[members, "funded"].sum())
         spent = int(d.loc[members, "award_eur"].sum())
         if r.min_count is not None and n < r.min_count:
@@ -806,10 +819,76 @@ def allocate(evaluation: Evaluation, params: AllocationParams | None = None) -> 
     return allocate_candidates(check(evaluation, params or AllocationParams()))
 
 
+def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: int | None,
+                     fix: dict | None = None) -> tuple[SolveStatus, Model, float]:
+    """Look for a portfolio other than `funded` with the same value (and the same spend when given)."""
+    m = build(cands, force=fix)
+    ids = list(cands.table["application_id"])
+    m.problem.addConstraint(pulp.lpSum(1 - xi if aid in funded else xi for xi, aid in zip(m.x, ids)) >= 1, "other")
+    m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
+    if spend is not None:
+        m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
+    info = solve(m, cands.params.solver, cands.params.time_limit_s)
+    return info.status, m, info.seconds
+
+
+def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int) -> tuple[pd.DataFrame, bool | None, float]:
+    """Apply the named tie-break exactly; say whether other portfolios reach the same value.
+
+    Level 3 (``Σ (N − p) x``) settles most ties in one solve but is not a
+    lexicographic order.  When another portfolio has the same value and the
+    same spend, the funded vectors are compared position by position (best
+    placed first): for each position not yet funded, the solver is asked for a
+    tied portfolio funding it and keeping the earlier positions as they are;
+    the first found is adopted.  One solve per position, only when a tie exists.
+
+    Returns
+    -------
+    (decisions, other_optimal_portfolios, seconds)
+        ``other_optimal_portfolios`` is None when a check did not finish.
+    """
+    seconds = 0.0
+    ids = list(cands.table["application_id"])
+    spend = int(decisions["award_eur"].sum())
+    funded = set(decisions.loc[decisions["funded"], "application_id"])
+    status, _, sec = _other_portfolio(cands, funded, value_units, spend)
+    seconds += sec
+    if status is SolveStatus.INFEASIBLE:  # no tie at levels 1 and 2: is there one at level 1 alone?
+        status, _, sec = _other_portfolio(cands, funded, value_units, None)
+        seconds += sec
+        alt = {SolveStatus.INFEASIBLE: False, SolveStatus.OPTIMAL: True, SolveStatus.FEASIBLE: True}.get(status)
+        return decisions, alt, seconds
+    if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        return decisions, None, seconds
+    fixed: dict[str, int] = {}
+    for aid in ids:
+        current = set(decisions.loc[decisions["funded"], "application_id"])
+        if aid not in current:
+            m = build(cands, force={**fixed, aid: 1})
+            m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
+            m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
+            # among tied portfolios funding `aid`, keep the least cut-down awards of the best placed (level 4 again)
+            info = solve(m, cands.params.solver, cands.params.time_limit_s)
+            seconds += info.seconds
+            if info.status is SolveStatus.OPTIMAL:
+                candidate = read_back(m, cands)
+                if not verify_awards(candidate, cands):
+                    decisions = candidate
+            elif info.status is not SolveStatus.INFEASIBLE:
+                return decisions, None, seconds
+        fixed[aid] = 1 if aid in set(decisions.loc[decisions["funded"], "application_id"]) else 0
+    return decisions, True, seconds
+
+
 def allocate_candidates(cands: Candidates) -> Allocation:
     """Build → solve (lexicographic) → read back → verify, on checked candidates (see :func:`allocate`)."""
     params = cands.params
     t0 = time.perf_counter()
+    if not len(cands.table):  # nothing to decide: the empty portfolio is the optimum
+        empty = pd.DataFrame({"application_id": pd.Series([], dtype=object), "funded": pd.Series([], dtype=bool),
+                              "award_eur": pd.Series([], dtype="int64"), "cut_steps": pd.Series([], dtype="int64")})
+        return Allocation(SolveStatus.OPTIMAL, params.solver, solver_version(params.solver), 0.0, 0.0, 0.0, cands, False,
+                          TIE_BREAK_RULE, f"{SolveStatus.OPTIMAL.label_fr} : aucun dossier finançable", (), empty)
     model = build(cands)
     info, v1, infos = _solve_levels(cands, model, params.solver, params.time_limit_s)
     seconds = sum(i.seconds for i in infos)
@@ -830,14 +909,8 @@ def allocate_candidates(cands: Candidates) -> Allocation:
         raise AllocationError(f"valeur du portefeuille {value_units} inférieure à l'optimum de premier niveau {v1}")
     alt = None
     if params.check_alternatives and len(cands.table):
-        alt_model = build(cands)
-        funded = set(decisions.loc[decisions["funded"], "application_id"])
-        alt_model.problem.addConstraint(
-            pulp.lpSum(1 - xi if aid in funded else xi for xi, aid in zip(alt_model.x, cands.table["application_id"])) >= 1, "other")
-        alt_model.problem.addConstraint(alt_model.value_expr >= value_units - 0.5, "same_value")
-        alt_info = solve(alt_model, params.solver, params.time_limit_s)
-        seconds += alt_info.seconds
-        alt = alt_info.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+        decisions, alt, extra = _apply_tie_break(cands, decisions, value_units)
+        seconds += extra
     objective = value_units / cands.score_unit
     msg = f"{info.status.label_fr} ({info.solver_version})"
     if alt:
