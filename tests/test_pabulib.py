@@ -471,3 +471,22 @@ def test_real_instance_exact_optimum_within_budget(name):
     cbc = cbc_solver()
     if cbc is not None:
         assert knapsack_milp(costs, scores, budget_units, cbc) == pytest.approx(optimum)
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+@pytest.mark.parametrize("name", sorted(REAL_INSTANCES))
+def test_allocation_engine_reaches_exact_optimum(name, solver):
+    """The project's own allocate() (via allocate_pabulib) reaches the independently computed optimum."""
+    from decimal import Decimal
+
+    from ditp_model.pabulib import allocate_pabulib
+
+    path = SHARED / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent (the shared data folder is not available)")
+    inst = read_pabulib(path)
+    result = allocate_pabulib(inst, solver=solver)
+    assert result["status"] == "optimal"
+    assert Decimal(result["total_score"]) == REAL_INSTANCES[name][3]
+    costs = dict(zip(inst.projects["project_id"], inst.projects["cost"]))
+    assert sum(Decimal(costs[p]) for p in result["selected"]) == Decimal(result["total_cost"]) <= inst.budget
