@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--solver", choices=["highs", "cbc"], default="highs")
     pb.add_argument("--time-limit", type=float, default=600.0)
     pb.set_defaults(func=cmd_pabulib)
+    from .cli_ds import register as register_import_ds
+
+    register_import_ds(sub)
     return parser
 
 
