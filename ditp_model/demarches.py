@@ -63,7 +63,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .call import CallRules, load_call_rules
-from .io import _category_lookup, parse_amount, parse_date, parse_score
+from .io import category_lookup, parse_amount, parse_date, parse_score
 from .schema import APPLICATION_COLUMNS, EXPENSE_COLUMNS, LIST_SEPARATOR, MATURITY_LEVELS, ORG_TYPES, InputError, Problem, normalise_header
 
 __all__ = [
@@ -1028,7 +1028,7 @@ def _is_zero(v) -> bool:
 def _lookup_for(col: str, mapping: DsMapping, rules: CallRules) -> tuple[dict, tuple]:
     """Normalised option text -> canonical code, and the allowed values (for messages)."""
     column = next(c for c in APPLICATION_COLUMNS if c.name == col)
-    base, allowed = _category_lookup(column, rules)
+    base, allowed = category_lookup(column, rules)
     table = dict(base)
     fallback = {"partner_types": "lead_org_type", "regions_covered": "region"}.get(col)
     if fallback:
@@ -1779,7 +1779,7 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None)
         declared[col] = opts
         look = None
         if rules is not None or col in ("lead_org_type", "partner_types", "maturity"):
-            look = _category_lookup(next(c for c in APPLICATION_COLUMNS if c.name == col), rules)[0]
+            look = category_lookup(next(c for c in APPLICATION_COLUMNS if c.name == col), rules)[0]
         if look is not None and col in ("region", "regions_covered", "priority_reform") and all(normalise_header(o) in look for o in opts):
             continue  # options already spelled as in the call: nothing to declare
         allowed = _allowed_codes(col, rules)

@@ -55,6 +55,7 @@ __all__ = [
     "parse_date",
     "read_applications",
     "read_reviews",
+    "category_lookup",
     "load_inputs",
     "sha256_file",
     "write_bytes_atomic",
@@ -373,7 +374,12 @@ def _map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Prob
     return found
 
 
-def _category_lookup(col: Column, rules: CallRules) -> tuple[dict[str, str], tuple[str, ...]]:
+def category_lookup(col: Column, rules: CallRules) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Accepted spellings of a category column: (folded text -> canonical value, canonical values).
+
+    Org types and maturity accept their code, French label and aliases; regions
+    and priority reforms the call's lists.  Matching folds case, accents and spaces.
+    """
     if col.name in ("lead_org_type", "partner_types"):
         return _ORG_ALIASES, tuple(ORG_TYPE_LABELS_FR)
     if col.name == "maturity":
@@ -433,7 +439,7 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
         cells = raw.frame[header].tolist() if header else [""] * n
         shown = header or col.name
         values: list = []
-        lookup = _category_lookup(col, rules) if col.kind in ("category", "list") and col.name != "partners" else None
+        lookup = category_lookup(col, rules) if col.kind in ("category", "list") and col.name != "partners" else None
         for text, line in zip(cells, raw.rows):
             if not text:
                 if col.required:
