@@ -8,7 +8,7 @@ WEIGHTS ?= impact=0.5,openness=0.3,collective=0.2
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
-.PHONY: setup run test benchmark sample clean
+.PHONY: setup run test benchmark benchmark-panel comite sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: $(STAMP)
 	mkdir -p .home .tmp
 	$(SANDBOX) $(BIN)/python -m pytest tests notebooks --nbval \
 	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
+comite: $(STAMP)
+	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866
+
+benchmark-panel: $(STAMP)
+	$(SANDBOX) $(BIN)/python benchmarks/bench_panel.py
 
 benchmark: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/run_benchmarks.py

@@ -1,0 +1,388 @@
+"""Figures of a funding decision for the committee (matplotlib, object API only).
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``:
+no global state, no GUI backend, safe in a kernel, a Voilà page, a test or a
+server) and returns it; :func:`figure_png` and :func:`figure_svg` render one.
+
+The input of every figure is a *portfolio* table, one row per candidate
+(eligible, scored application), as built by
+:func:`ditp_model.widgets.portfolio_table`:
+
+============== ======================================================
+column          meaning
+============== ======================================================
+application_id  str
+score           composite score, 0–100 points
+funded          bool
+award_eur       int, whole euros (0 when not funded)
+region          str
+lead_org_type   code (``ministry``...), see ``schema.ORG_TYPE_LABELS_FR``
+maturity        code (``scoping``...), see ``schema.MATURITY_LABELS_FR``
+lock            ``"in"``, ``"out"`` or ``""`` (optional column)
+============== ======================================================
+
+Labels are French (what a committee member reads); amounts are shown in
+thousands of euros with a French number format.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .report_format import format_number, format_points
+from .schema import MATURITY_LABELS_FR, MATURITY_LEVELS
+
+__all__ = [
+    "GROUP_TITLES_FR",
+    "ORG_TYPE_SHORT_FR",
+    "awards_by_group",
+    "GroupAwardsChart",
+    "ScoreLineChart",
+    "awards_by_group_figure",
+    "awards_by_region_figure",
+    "awards_by_org_type_figure",
+    "awards_by_maturity_figure",
+    "score_line_figure",
+    "funding_line_score",
+    "figure_png",
+    "figure_svg",
+]
+
+#: Chart titles per grouping column.
+GROUP_TITLES_FR = {
+    "region": "Montants attribués par région",
+    "lead_org_type": "Montants attribués par type de porteur",
+    "maturity": "Montants attribués par maturité",
+    "priority_reform": "Montants attribués par réforme prioritaire",
+}
+
+#: Short French labels of the kinds of lead organisation, for chart axes.
+ORG_TYPE_SHORT_FR = {
+    "ministry": "Administration centrale",
+    "state_operator": "Opérateur de l'État",
+    "deconcentrated_service": "Adm. territoriale de l'État",
+    "local_authority": "Collectivité territoriale",
+    "private_company": "Entreprise privée",
+    "association": "Association",
+}
+
+FUNDED_COLOUR = "#2a7f62"      # green: funded
+UNFUNDED_COLOUR = "#c9ced6"    # light grey: not funded
+REFERENCE_COLOUR = "#1f2933"   # near black: reference state marker
+LINE_COLOUR = "#c0392b"        # red: funding line
+
+
+def _label(column: str, value: str) -> str:
+    if column == "lead_org_type":
+        return ORG_TYPE_SHORT_FR.get(value, value)
+    if column == "maturity":
+        return MATURITY_LABELS_FR.get(value, value).capitalize()
+    return value or "(non renseigné)"
+
+
+def _keur(amount: float) -> str:
+    """``360000`` -> ``"360 k€"`` (French grouping)."""
+    return f"{format_number(amount / 1000, 0)}\u00a0k€"
+
+
+def awards_by_group(portfolio: pd.DataFrame, column: str, order: list[str] | None = None) -> pd.DataFrame:
+    """Funded count and total award per group.
+
+    Parameters
+    ----------
+    portfolio : pandas.DataFrame
+        See the module docstring.
+    column : str
+        Grouping column (``region``, ``lead_org_type``, ``maturity``, ``priority_reform``).
+    order : list of str, optional
+        Groups to show, in this order (missing ones get zeros).  Default: every
+        group present among the candidates; maturity in its natural order, the
+        others by decreasing award then name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group`` (code), ``label`` (French), ``n_candidates``,
+        ``n_funded`` and ``award_eur`` (int).
+    """
+    g = portfolio.groupby(column, sort=False)
+    n_cand = g.size()
+    funded = portfolio[portfolio["funded"]]
+    n_funded = funded.groupby(column, sort=False).size()
+    award = funded.groupby(column, sort=False)["award_eur"].sum()
+    if order is None:
+        groups = list(n_cand.index)
+        if column == "maturity":
+            groups = [m for m in MATURITY_LEVELS if m in set(groups)] + sorted(set(groups) - set(MATURITY_LEVELS))
+        else:
+            groups = sorted(groups, key=lambda v: (-int(award.get(v, 0)), str(v)))
+    else:
+        groups = list(order)
+    return pd.DataFrame({
+        "group": groups,
+        "label": [_label(column, v) for v in groups],
+        "n_candidates": [int(n_cand.get(v, 0)) for v in groups],
+        "n_funded": [int(n_funded.get(v, 0)) for v in groups],
+        "award_eur": pd.array([int(award.get(v, 0)) for v in groups], dtype="int64"),
+    })
+
+
+def _new_figure(width: float, height: float, dpi: int = 96) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _plain_axes(ax) -> None:
+    ax.tick_params(labelsize=8)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+class GroupAwardsChart:
+    """Awards per group as horizontal bars, built once and updated in place.
+
+    The groups and their order are fixed when the chart is made, so that in a
+    live panel the bars do not jump from one row to another; :meth:`update`
+    changes the bars, the "count · amount" notes beside them and the reference
+    marks, and returns the same figure.  Redrawing an existing figure is
+    several times faster than building a new one (no new axes, ticks or texts).
+
+    Parameters
+    ----------
+    column : str
+        Grouping column.
+    groups : list of str
+        Groups shown (codes), top to bottom.
+    with_reference : bool
+        Draw a black mark per group at the reference state's award.
+    reference_label : str
+        Legend text of that mark.
+    title : str, optional
+        Default: :data:`GROUP_TITLES_FR`.
+    width : float
+        Inches.
+    """
+
+    def __init__(self, column: str, groups, *, with_reference: bool = False, reference_label: str = "référence",
+                 title: str | None = None, width: float = 6.0):
+        self.column = column
+        self.groups = list(groups)
+        self.with_reference = with_reference
+        n = len(self.groups)
+        labels = [_label(column, g) for g in self.groups]
+        extra = 0.25 if with_reference else 0.0
+        height = 1.0 + 0.26 * max(n, 2) + extra
+        fig = _new_figure(width, height)
+        # fixed margins (tight_layout would cost a full extra draw): room for the longest label
+        longest = max((len(x) for x in labels), default=8)
+        left = min(0.5, (0.2 + longest * 8 * 0.62 / 72) / width)
+        fig.subplots_adjust(left=left, right=0.97, top=1 - 0.34 / height, bottom=(0.45 + extra) / height)
+        ax = fig.add_subplot()
+        y = np.arange(n)
+        self._bars = list(ax.barh(y, np.zeros(n), height=0.65, color=FUNDED_COLOUR))
+        self._notes = [ax.text(0.0, k, "", va="center", fontsize=8, color="#333") for k in range(n)]
+        (self._ref,) = ax.plot(np.zeros(n), y, linestyle="none", marker="|", markersize=16, markeredgewidth=2.5,
+                               color=REFERENCE_COLOUR, visible=with_reference)
+        ax.set_yticks(y, labels)
+        ax.set_ylim(n - 0.5, -0.5)  # first group on top
+        ax.set_xlabel("montant attribué (k€) ; au bout de chaque barre : lauréats · montant", fontsize=8)
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: format_number(v, 0)))
+        _plain_axes(ax)
+        # an explicit title height: matplotlib then skips measuring every tick label at each draw to place it
+        ax.set_title(title or GROUP_TITLES_FR.get(column, column), fontsize=10, loc="left", y=1.0, pad=6)
+        self._legend = None
+        if with_reference:
+            self._legend = fig.legend(
+                handles=[Patch(color=FUNDED_COLOUR, label="état affiché"),
+                         Line2D([], [], linestyle="none", marker="|", markersize=10, markeredgewidth=2.5,
+                                color=REFERENCE_COLOUR, label=reference_label)],
+                fontsize=7, loc="lower right", frameon=False, ncols=2, borderaxespad=0.1)
+        self.figure, self.ax = fig, ax
+
+    def update(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None = None,
+               reference_label: str | None = None) -> Figure:
+        """Show `portfolio` (and the `reference` marks); returns the figure."""
+        data = awards_by_group(portfolio, self.column, self.groups)
+        keur = data["award_eur"].to_numpy() / 1000
+        top = float(keur.max()) if len(keur) else 0.0
+        ends = keur  # where each note starts: after the bar, and after the reference mark when there is one
+        if self.with_reference:
+            if reference is not None:
+                rk = awards_by_group(reference, self.column, self.groups)["award_eur"].to_numpy() / 1000
+                self._ref.set_xdata(rk)
+                top = max(top, float(rk.max()) if len(rk) else 0.0)
+                ends = np.maximum(keur, rk)
+            self._ref.set_visible(reference is not None)
+            if reference_label is not None:
+                self._legend.get_texts()[1].set_text(reference_label)
+        for bar, v in zip(self._bars, keur):
+            bar.set_width(v)
+        for text, v, end, cnt in zip(self._notes, keur, ends, data["n_funded"]):
+            text.set_x(end + top * 0.02)
+            text.set_text(f"{cnt} · {_keur(v * 1000)}" if cnt else "0")
+        self.ax.set_xlim(0, top * 1.32 if top > 0 else 1)
+        return self.figure
+
+
+def awards_by_group_figure(portfolio: pd.DataFrame, column: str, *, reference: pd.DataFrame | None = None,
+                           reference_label: str = "référence", title: str | None = None,
+                           order: list[str] | None = None, width: float = 6.0) -> Figure:
+    """Horizontal bars: total award per group, with the number of awards written beside each bar.
+
+    Parameters
+    ----------
+    portfolio : pandas.DataFrame
+        See the module docstring.
+    column : str
+        Grouping column.
+    reference : pandas.DataFrame, optional
+        Another portfolio (e.g. the committee's reference state) drawn as a
+        black mark on each bar, so that the shift is visible.
+    reference_label : str
+        Legend text of the reference mark.
+    title : str, optional
+        Default: :data:`GROUP_TITLES_FR`.
+    order : list of str, optional
+        See :func:`awards_by_group`.  With a reference, the groups of both are shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if order is None:
+        both = portfolio if reference is None else pd.concat([portfolio, reference], ignore_index=True)
+        order = list(awards_by_group(both, column)["group"]) if reference is not None else None
+        order = order or list(awards_by_group(portfolio, column)["group"])
+    chart = GroupAwardsChart(column, order, with_reference=reference is not None, reference_label=reference_label,
+                             title=title, width=width)
+    return chart.update(portfolio, reference)
+
+
+def awards_by_region_figure(portfolio: pd.DataFrame, **kwargs) -> Figure:
+    """Awards by region (see :func:`awards_by_group_figure`)."""
+    return awards_by_group_figure(portfolio, "region", **kwargs)
+
+
+def awards_by_org_type_figure(portfolio: pd.DataFrame, **kwargs) -> Figure:
+    """Awards by kind of lead organisation (see :func:`awards_by_group_figure`)."""
+    return awards_by_group_figure(portfolio, "lead_org_type", **kwargs)
+
+
+def awards_by_maturity_figure(portfolio: pd.DataFrame, **kwargs) -> Figure:
+    """Awards by maturity, in the natural order scoping → deployment (see :func:`awards_by_group_figure`)."""
+    return awards_by_group_figure(portfolio, "maturity", **kwargs)
+
+
+def funding_line_score(portfolio: pd.DataFrame) -> float | None:
+    """Score of the lowest-scored funded candidate (the funding line), None when nobody is funded."""
+    funded = portfolio.loc[portfolio["funded"], "score"]
+    return float(funded.min()) if len(funded) else None
+
+
+class ScoreLineChart:
+    """Score of every candidate, best first, funded ones in green, with the funding line; updated in place.
+
+    The funding line is drawn at the score of the lowest-scored funded
+    candidate.  With the optimum (not the ranking rule) a candidate above the
+    line can be left out, because its request does not fit beside the
+    others; such candidates are counted in the note at the top right.
+    """
+
+    def __init__(self, *, title: str | None = None, width: float = 12.0):
+        height = 3.4
+        fig = _new_figure(width, height)
+        fig.subplots_adjust(left=0.6 / width, right=0.99, top=1 - 0.32 / height, bottom=0.5 / height)
+        ax = fig.add_subplot()
+        self._bars = PolyCollection([], edgecolors="none")
+        ax.add_collection(self._bars, autolim=False)
+        self._line = ax.axhline(0.0, color=LINE_COLOUR, linestyle="--", linewidth=1.2)
+        (self._in,) = ax.plot([], [], linestyle="none", marker="v", color=REFERENCE_COLOUR, markersize=5)
+        (self._out,) = ax.plot([], [], linestyle="none", marker="x", color=REFERENCE_COLOUR, markersize=5)
+        ax.set_xlabel("dossiers classés par note décroissante (rang)", fontsize=8)
+        ax.set_ylabel("note (points sur 100)", fontsize=8)
+        _plain_axes(ax)
+        ax.set_title(title or "Note de chaque dossier et ligne de financement", fontsize=10, loc="left", y=1.0, pad=6)
+        self._note = ax.text(1.0, 1.02, "", transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#333")
+        self._legend = None
+        self._legend_key = None
+        self.figure, self.ax = fig, ax
+
+    def update(self, portfolio: pd.DataFrame) -> Figure:
+        """Show `portfolio`; returns the figure."""
+        t = portfolio.sort_values(["score", "application_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+        n = len(t)
+        x = np.arange(1, n + 1)
+        funded = t["funded"].to_numpy(dtype=bool)
+        scores = t["score"].to_numpy(dtype=float)
+        # one collection of rectangles rather than one patch per bar: several times faster to build and draw
+        self._bars.set_verts([[(k - 0.4, 0.0), (k - 0.4, s), (k + 0.4, s), (k + 0.4, 0.0)] for k, s in zip(x, scores)])
+        self._bars.set_facecolor(np.where(funded, FUNDED_COLOUR, UNFUNDED_COLOUR))
+        line = funding_line_score(t)
+        self._line.set_visible(line is not None)
+        if line is not None:
+            self._line.set_ydata([line, line])
+        lock = t["lock"].to_numpy() if "lock" in t.columns else np.array([""] * n)
+        for artist, code in ((self._in, "in"), (self._out, "out")):
+            sel = lock == code
+            artist.set_data(x[sel], scores[sel] + 1.5)
+        key = (line is not None, bool((lock == "in").any()), bool((lock == "out").any()))
+        labels = [f"financé ({int(funded.sum())})", f"non financé ({int((~funded).sum())})"]
+        handles = [Patch(color=FUNDED_COLOUR), Patch(color=UNFUNDED_COLOUR)]
+        if key[0]:
+            labels.append(f"ligne de financement : {format_points(line)} points (dernier financé)")
+            handles.append(Line2D([], [], color=LINE_COLOUR, linestyle="--"))
+        for present, mark, label in ((key[1], "v", "imposé par le comité"), (key[2], "x", "exclu par le comité")):
+            if present:
+                labels.append(label)
+                handles.append(Line2D([], [], linestyle="none", marker=mark, color=REFERENCE_COLOUR))
+        if key != self._legend_key:  # entries appear or go: a new legend; otherwise only its texts change
+            if self._legend is not None:
+                self._legend.remove()
+            self._legend = self.ax.legend(handles=handles, labels=labels, fontsize=7, loc="upper right", frameon=False)
+            self._legend_key = key
+        else:
+            for text, label in zip(self._legend.get_texts(), labels):
+                text.set_text(label)
+        above = int(((t["score"] >= line) & ~t["funded"]).sum()) if line is not None else 0
+        self._note.set_text(f"{above} dossier(s) au-dessus de la ligne non financé(s) : demande trop élevée pour le reste "
+                            "de l'enveloppe, ou règle" if above else "")
+        lo = float(scores.min()) if n else 0.0
+        hi = float(scores.max()) if n else 100.0
+        self.ax.set_ylim(max(0.0, lo - 5), min(100.0, hi + 6))
+        self.ax.set_xlim(0.3, n + 0.7)
+        return self.figure
+
+
+def score_line_figure(portfolio: pd.DataFrame, *, title: str | None = None, width: float = 12.0) -> Figure:
+    """Score of every candidate, best first, funded ones in green, with the funding line (see :class:`ScoreLineChart`).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    return ScoreLineChart(title=title, width=width).update(portfolio)
+
+
+def figure_png(fig: Figure, dpi: int | None = None) -> bytes:
+    """Render a figure to PNG bytes with the Agg canvas (no display needed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi or fig.dpi)
+    return buf.getvalue()
+
+
+def figure_svg(fig: Figure) -> str:
+    """Render a figure to an SVG document (text kept as text: crisp, small, fast to draw)."""
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "ditp"}):
+        fig.savefig(buf, format="svg")
+    return buf.getvalue()

@@ -1,0 +1,1285 @@
+"""The committee panel: weight sliders and live funding outcomes (ipywidgets 8).
+
+:class:`CommitteePanel` is the live view of one committee session in JupyterLab
+or on a Voilà page.  Every change of a control re-solves (``allocate()`` with
+``check_alternatives=False``, or the ranking rule) and updates, at once, the
+funded table, the totals, what changed since the previous state and since the
+reference state, and the charts of :mod:`ditp_model.plots`.
+
+Everything the panel computes is a pure function of this module, tested without
+a browser:
+
+* :class:`PanelState` — weights, allocation parameters and decision rule (frozen);
+* :func:`compute_outcome` — an :class:`Outcome` (status, portfolio table, totals);
+* :func:`describe_change` — "P012 entre, P007 sort : ouverture 0,30 → 0,35";
+* :func:`compare_scenarios` — two outcomes side by side;
+* :func:`funded_table_fr`, :func:`funded_table_html`, :func:`totals` — what is shown.
+
+The widgets only read their values into a new :class:`PanelState` and display
+what those functions return.  Sliders send their value on release
+(``continuous_update=False``): one solve per release, and the value shown
+beside each slider is the value used, repeated in the "values used" line of
+the result.  An error (locks that do not fit the envelope, a floor above the
+cap, incompatible rules) is shown in French in the panel and the previous valid
+result stays on display, labelled as such.
+
+Snapshots are committee scenarios in the format of :mod:`ditp_model.scenario`
+(``save_scenario`` / ``load_scenario``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+import re
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import ipywidgets as widgets
+import pandas as pd
+
+from . import plots
+from .allocation import Allocation, AllocationError, AllocationParams, GroupRule, NotOptimalError, allocate, ranking_rule
+from .io import Inputs
+from .pipeline import Evaluation, evaluate
+from .report_format import format_eur, format_number, format_points
+from .scenario import Scenario, load_scenario, save_scenario
+from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR, InputError
+from .scoring import Weights
+
+__all__ = [
+    "PanelState",
+    "Outcome",
+    "DecisionError",
+    "compute_outcome",
+    "portfolio_table",
+    "funded_table",
+    "funded_table_fr",
+    "funded_table_html",
+    "totals",
+    "describe_change",
+    "compare_scenarios",
+    "comparison_frame_fr",
+    "rule_label_fr",
+    "weights_key",
+    "state_from_scenario",
+    "scenario_slug",
+    "CommitteePanel",
+]
+
+log = logging.getLogger(__name__)
+
+#: Decision rules offered: code -> French label.
+DECISION_RULES_FR = {
+    ("optimum", "total_score"): "optimum : somme des notes des lauréats",
+    ("optimum", "score_weighted_award"): "optimum : notes × montants",
+    ("ranking", None): "règle du classement (par note décroissante)",
+}
+
+#: French names of the portfolio-rule columns.
+COLUMN_LABELS_FR = {"region": "Région", "lead_org_type": "Type de porteur", "maturity": "Maturité",
+                    "priority_reform": "Réforme prioritaire"}
+
+#: Errors shown in the panel as such (anything else is shown too, as an unexpected error).
+EXPECTED_ERRORS = (ValueError, InputError, AllocationError, NotOptimalError)
+
+
+class DecisionError(RuntimeError):
+    """No decision for this state: no proven optimum (e.g. incompatible rules); the message is French."""
+
+
+# --------------------------------------------------------------------------- state and outcome
+
+
+@dataclass(frozen=True)
+class PanelState:
+    """What the committee chose: weights, allocation parameters, decision rule (immutable).
+
+    Attributes
+    ----------
+    weights : Weights
+        Raw weights as on the sliders (normalised when scoring).
+    params : AllocationParams
+    rule : {"optimum", "ranking"}
+        The optimum of :func:`ditp_model.allocation.allocate` or the ranking rule.
+    ranking_variant : {"skip", "stop"}
+        Variant of the ranking rule.
+    """
+
+    weights: Weights
+    params: AllocationParams = field(default_factory=AllocationParams)
+    rule: str = "optimum"
+    ranking_variant: str = "skip"
+
+    def __post_init__(self):
+        if self.rule not in ("optimum", "ranking"):
+            raise ValueError(f"règle de décision « {self.rule} » inconnue : optimum ou ranking")
+
+    @property
+    def rule_label_fr(self) -> str:
+        key = (self.rule, self.params.objective if self.rule == "optimum" else None)
+        return DECISION_RULES_FR[key]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision for one :class:`PanelState` (immutable).
+
+    Attributes
+    ----------
+    name : str
+        French name shown to the committee ("état initial", a scenario's name...).
+    state : PanelState
+    evaluation : Evaluation
+        Scores under ``state.weights``.
+    portfolio : pandas.DataFrame
+        One row per eligible, scored application, best rank first (see
+        :func:`portfolio_table`).
+    available_eur : int
+        Envelope − committed − reserve.
+    envelope_eur : int
+    status : str
+        French status line.
+    warnings : tuple of str
+        French warnings (e.g. portfolio rules the ranking rule does not meet).
+    allocation : Allocation or None
+        The optimum (None for the ranking rule).
+    """
+
+    name: str
+    state: PanelState
+    evaluation: Evaluation
+    portfolio: pd.DataFrame
+    available_eur: int
+    envelope_eur: int
+    status: str
+    warnings: tuple[str, ...] = ()
+    allocation: Allocation | None = field(default=None, repr=False)
+
+    @property
+    def funded(self) -> pd.DataFrame:
+        """Funded rows of the portfolio, best rank first."""
+        return self.portfolio[self.portfolio["funded"]]
+
+    @property
+    def funded_ids(self) -> list[str]:
+        return self.funded["application_id"].tolist()
+
+    @property
+    def n_funded(self) -> int:
+        return int(self.portfolio["funded"].sum())
+
+    @property
+    def awarded_eur(self) -> int:
+        return int(self.portfolio["award_eur"].sum())
+
+    @property
+    def unspent_eur(self) -> int:
+        return self.available_eur - self.awarded_eur
+
+    @property
+    def awards(self) -> dict[str, int]:
+        """Funded application id -> award (whole euros)."""
+        f = self.funded
+        return dict(zip(f["application_id"], (int(a) for a in f["award_eur"])))
+
+
+def _effective(params: AllocationParams, evaluation: Evaluation) -> dict:
+    """The values an allocation uses: parameters, or the call's values where a parameter is None."""
+    f = evaluation.rules.funding
+    return {
+        "envelope_eur": f.envelope_eur if params.envelope_eur is None else params.envelope_eur,
+        "award_floor_eur": f.award_floor_eur if params.award_floor_eur is None else params.award_floor_eur,
+        "award_cap_eur": f.award_cap_eur if params.award_cap_eur is None else params.award_cap_eur,
+        "min_share": f.min_share if params.min_share is None else params.min_share,
+        "committed_eur": params.committed_eur,
+        "reserve_eur": params.reserve_eur,
+    }
+
+
+def portfolio_table(evaluation: Evaluation, decisions: pd.DataFrame, params: AllocationParams) -> pd.DataFrame:
+    """One row per eligible, scored application with its decision (the input of :mod:`ditp_model.plots`).
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+    decisions : pandas.DataFrame
+        ``application_id``, ``funded``, ``award_eur`` for the candidates
+        (:attr:`Allocation.decisions` or :attr:`RankingResult.decisions`);
+        applications not listed (locked out, request below the floor) are unfunded.
+    params : AllocationParams
+        For the ``lock`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``application_id``, ``title``, ``lead_org``, ``region``,
+        ``lead_org_type``, ``maturity``, ``priority_reform``, ``score``,
+        ``rank`` (int), ``funded`` (bool), ``award_eur`` (int), ``lock``
+        (``"in"``, ``"out"`` or ``""``), sorted by rank.
+    """
+    t = evaluation.table
+    t = t[t["eligible"] & t["scored"]].sort_values("rank")
+    fd = dict(zip(decisions["application_id"], decisions["funded"]))
+    ad = dict(zip(decisions["application_id"], decisions["award_eur"]))
+    funded = [bool(fd.get(a, False)) for a in t["application_id"]]
+    award = [int(ad.get(a, 0)) if fd.get(a, False) else 0 for a in t["application_id"]]
+    lock = ["in" if a in params.lock_in else "out" if a in params.lock_out else "" for a in t["application_id"]]
+    return pd.DataFrame({
+        "application_id": t["application_id"].to_numpy(),
+        "title": t["title"].to_numpy(),
+        "lead_org": t["lead_org"].to_numpy(),
+        "region": t["region"].to_numpy(),
+        "lead_org_type": t["lead_org_type"].to_numpy(),
+        "maturity": t["maturity"].to_numpy(),
+        "priority_reform": t["priority_reform"].to_numpy(),
+        "score": t["score"].astype(float).to_numpy(),
+        "rank": t["rank"].astype("int64").to_numpy(),
+        "funded": funded,
+        "award_eur": pd.array(award, dtype="int64"),
+        "lock": lock,
+    })
+
+
+def compute_outcome(evaluation: Evaluation, state: PanelState, name: str = "") -> Outcome:
+    """The decision for a state, on an evaluation scored with ``state.weights``.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        Must be scored with ``state.weights`` (``evaluation.with_weights(state.weights)``).
+    state : PanelState
+    name : str
+
+    Returns
+    -------
+    Outcome
+
+    Raises
+    ------
+    ValueError
+        Parameters that do not fit the data (unknown or ineligible locked
+        application, floor above the cap...), French message.
+    DecisionError
+        No proven optimum (incompatible rules: the message names them).
+    """
+    if evaluation.weights != state.weights:
+        raise ValueError("évaluation calculée avec d'autres pondérations que l'état demandé")
+    eff = _effective(state.params, evaluation)
+    available = eff["envelope_eur"] - eff["committed_eur"] - eff["reserve_eur"]
+    if state.rule == "optimum":
+        alloc = allocate(evaluation, state.params)
+        if not alloc.is_optimal:  # the message names the rules in conflict (infeasible) or the solver status
+            raise DecisionError(alloc.message if alloc.conflicts else f"aucune décision : {alloc.message}")
+        decisions = alloc.decisions
+        status = "optimum prouvé (HiGHS)" if alloc.solver == "highs" else f"optimum prouvé ({alloc.solver_version})"
+        if alloc.other_optimal_portfolios:
+            status += " ; d'autres portefeuilles atteignent la même valeur (départage : note, puis dépôt, puis numéro)"
+        warnings: tuple[str, ...] = ()
+    else:
+        alloc = None
+        r = ranking_rule(evaluation, state.params, state.ranking_variant)
+        decisions = r.decisions
+        status = "règle du classement : financement par note décroissante tant que l'enveloppe le permet"
+        warnings = tuple(f"la règle du classement ne respecte pas : {u}" for u in r.unmet_rules)
+    portfolio = portfolio_table(evaluation, decisions, state.params)
+    return Outcome(name, state, evaluation, portfolio, int(available), int(eff["envelope_eur"]), status, warnings, alloc)
+
+
+def funded_table(outcome: Outcome) -> pd.DataFrame:
+    """The funded applications, best rank first (canonical columns, amounts as int).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank``, ``application_id``, ``title``, ``lead_org``, ``region``,
+        ``score``, ``award_eur``; index reset.
+    """
+    return outcome.funded[["rank", "application_id", "title", "lead_org", "region", "score", "award_eur"]].reset_index(drop=True)
+
+
+def funded_table_fr(outcome: Outcome) -> pd.DataFrame:
+    """The funded table as the committee reads it: French headers, ``72,50`` and ``120 000 €``."""
+    f = funded_table(outcome)
+    return pd.DataFrame({
+        "Rang": f["rank"],
+        "Dossier": f["application_id"],
+        "Intitulé": f["title"],
+        "Porteur": f["lead_org"],
+        "Région": f["region"],
+        "Note": f["score"].map(format_points),
+        "Montant attribué": f["award_eur"].map(format_eur),
+    })
+
+
+def totals(outcome: Outcome) -> dict[str, int]:
+    """Funded count, total awarded and unspent (whole euros), and the available envelope."""
+    return {"n_funded": outcome.n_funded, "awarded_eur": outcome.awarded_eur,
+            "unspent_eur": outcome.unspent_eur, "available_eur": outcome.available_eur}
+
+
+def weights_key(weights: Weights) -> str:
+    """``impact=0.5,openness=0.45,collective=0.2``: the raw weights, as marked on the displayed table."""
+    return ",".join(f"{k}={v:g}" for k, v in weights.as_dict().items())
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def funded_table_html(outcome: Outcome, new_ids: frozenset | set = frozenset()) -> str:
+    """HTML of the funded table (French formats); rows of `new_ids` are marked "nouveau"."""
+    f = funded_table_fr(outcome)
+    locks = dict(zip(outcome.portfolio["application_id"], outcome.portfolio["lock"]))
+    rows = []
+    for r in f.itertuples(index=False):
+        aid = r[1]
+        mark = ""
+        if aid in new_ids:
+            mark += ' <span class="ditp-badge ditp-badge-new">nouveau</span>'
+        if locks.get(aid) == "in":
+            mark += ' <span class="ditp-badge">imposé</span>'
+        rows.append(f'<tr class="{"ditp-new" if aid in new_ids else ""}"><td class="ditp-num">{r[0]}</td>'
+                    f'<td class="ditp-id">{_e(aid)}</td><td>{_e(r[2])}{mark}</td><td>{_e(r[3])}</td><td>{_e(r[4])}</td>'
+                    f'<td class="ditp-num">{r[5]}</td><td class="ditp-num ditp-eur">{r[6]}</td></tr>')
+    head = "".join(f"<th>{c}</th>" for c in f.columns)
+    foot = (f'<tr><td></td><td colspan="4">Total : {outcome.n_funded} lauréat(s)</td><td></td>'
+            f'<td class="ditp-num ditp-eur">{format_eur(outcome.awarded_eur)}</td></tr>')
+    body = "".join(rows) or '<tr><td colspan="7">Aucun dossier financé.</td></tr>'
+    return (f'<div class="ditp-table-wrap"><table class="ditp-funded" data-n="{outcome.n_funded}" '
+            f'data-weights="{_e(weights_key(outcome.state.weights))}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody><tfoot>{foot}</tfoot></table></div>")
+
+
+# --------------------------------------------------------------------------- what changed
+
+
+def _lower_first(s: str) -> str:
+    return s[:1].lower() + s[1:]
+
+
+def _share_fr(x: float) -> str:
+    return f"{format_number(100 * x, 0 if abs(100 * x - round(100 * x)) < 1e-9 else 1)} %"
+
+
+def rule_label_fr(rule: GroupRule) -> str:
+    """``Région Île-de-France : au plus 40 % de l'enveloppe`` (French names of columns and values)."""
+    value = rule.value
+    if rule.column == "lead_org_type":
+        value = ORG_TYPE_LABELS_FR.get(value, value)
+    elif rule.column == "maturity":
+        value = MATURITY_LABELS_FR.get(value, value)
+    parts = []
+    if rule.min_count is not None:
+        parts.append(f"au moins {rule.min_count} lauréat{'s' if rule.min_count > 1 else ''}")
+    if rule.max_share is not None:
+        parts.append(f"au plus {_share_fr(rule.max_share)} de l'enveloppe")
+    return f"{COLUMN_LABELS_FR.get(rule.column, rule.column)} « {value} » : " + " et ".join(parts)
+
+
+def _list_fr(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " et " + items[-1]
+
+
+def _param_changes(old: Outcome, new: Outcome) -> list[str]:
+    ev = new.evaluation
+    labels = {c.name: c.label for c in ev.rules.criteria}
+    out = []
+    wo, wn = old.state.weights.as_dict(), new.state.weights.as_dict()
+    for k in wn:
+        if k not in wo or abs(wo[k] - wn[k]) > 1e-9:
+            a = format_number(wo[k], 2) if k in wo else "—"
+            out.append(f"{_lower_first(labels.get(k, k))} {a} → {format_number(wn[k], 2)}")
+    po, pn = old.state.params, new.state.params
+    eo, en = _effective(po, old.evaluation), _effective(pn, ev)
+    for key, label in (("envelope_eur", "enveloppe"), ("award_floor_eur", "plancher"), ("award_cap_eur", "plafond"),
+                       ("committed_eur", "engagements antérieurs"), ("reserve_eur", "réserve")):
+        if eo[key] != en[key]:
+            out.append(f"{label} {format_eur(eo[key])} → {format_eur(en[key])}")
+    if abs(eo["min_share"] - en["min_share"]) > 1e-9:
+        out.append(f"part minimale de la demande {_share_fr(eo['min_share'])} → {_share_fr(en['min_share'])}")
+    for a in sorted(pn.lock_in - po.lock_in):
+        out.append(f"{a} imposé")
+    for a in sorted(pn.lock_out - po.lock_out):
+        out.append(f"{a} exclu")
+    for a in sorted((po.lock_in | po.lock_out) - (pn.lock_in | pn.lock_out)):
+        out.append(f"verrou levé sur {a}")
+    for r in pn.group_rules:
+        if r not in po.group_rules:
+            out.append(f"règle ajoutée ({rule_label_fr(r)})")
+    for r in po.group_rules:
+        if r not in pn.group_rules:
+            out.append(f"règle retirée ({rule_label_fr(r)})")
+    if po.max_awards != pn.max_awards:
+        out.append("nombre de lauréats sans limite" if pn.max_awards is None else f"au plus {pn.max_awards} lauréats")
+    if old.state.rule_label_fr != new.state.rule_label_fr:
+        out.append(f"décision : {old.state.rule_label_fr} → {new.state.rule_label_fr}")
+    return out
+
+
+def describe_change(old: Outcome, new: Outcome) -> str:
+    """One French line: who enters, who leaves, which awards move, and which parameters changed.
+
+    Example: ``P012 entre, P007 sort : ouverture 0,30 → 0,35``.  Weights are
+    the raw slider values; amounts are whole euros, the French way.
+    """
+    a, b = old.awards, new.awards
+    enters = [x for x in new.funded_ids if x not in a]
+    leaves = [x for x in old.funded_ids if x not in b]
+    moves = []
+    if enters:
+        moves.append(f"{_list_fr(enters)} {'entre' if len(enters) == 1 else 'entrent'}")
+    if leaves:
+        moves.append(f"{_list_fr(leaves)} {'sort' if len(leaves) == 1 else 'sortent'}")
+    changed = [x for x in new.funded_ids if x in a and a[x] != b[x]]
+    if changed:
+        moves.append("montant modifié : " + ", ".join(f"{x} {format_eur(a[x])} → {format_eur(b[x])}" for x in changed))
+    head = ", ".join(moves) if moves else "aucun dossier n'entre ni ne sort"
+    params = _param_changes(old, new)
+    return f"{head} : {', '.join(params)}" if params else f"{head} (paramètres identiques)"
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def compare_scenarios(a: Outcome, b: Outcome) -> pd.DataFrame:
+    """Two decisions side by side: every application funded in at least one of them.
+
+    Parameters
+    ----------
+    a, b : Outcome
+        Typically two saved scenarios computed on the same inputs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per application funded in `a` or `b`: ``application_id``,
+        ``title``, ``funded_a``, ``funded_b`` (bool), ``score_a``,
+        ``score_b``, ``score_diff`` (b − a, points), ``award_a``,
+        ``award_b``, ``award_diff`` (b − a, int euros) and ``change``
+        (``"a_only"``, ``"b_only"``, ``"both"``).  Rows: funded in `a` only,
+        then in `b` only, then in both; within each, by decreasing score in `b`
+        then id.
+    """
+    aa, bb = a.awards, b.awards
+    ids = sorted(set(aa) | set(bb))
+    sa = a.evaluation.table.set_index("application_id")["score"]
+    sb = b.evaluation.table.set_index("application_id")["score"]
+    titles = b.evaluation.table.set_index("application_id")["title"]
+    rows = []
+    for x in ids:
+        fa, fb = x in aa, x in bb
+        award_a, award_b = aa.get(x, 0), bb.get(x, 0)
+        rows.append((x, titles.get(x, ""), fa, fb, float(sa.get(x)), float(sb.get(x)), float(sb.get(x)) - float(sa.get(x)),
+                     award_a, award_b, award_b - award_a, "both" if fa and fb else "a_only" if fa else "b_only"))
+    cols = ["application_id", "title", "funded_a", "funded_b", "score_a", "score_b", "score_diff",
+            "award_a", "award_b", "award_diff", "change"]
+    out = pd.DataFrame(rows, columns=cols)
+    for c in ("award_a", "award_b", "award_diff"):
+        out[c] = out[c].astype("int64")
+    order = {"a_only": 0, "b_only": 1, "both": 2}
+    out = out.assign(_o=out["change"].map(order), _s=-out["score_b"]).sort_values(["_o", "_s", "application_id"], kind="mergesort")
+    return out.drop(columns=["_o", "_s"]).reset_index(drop=True)
+
+
+def _signed(x: float, fmt) -> str:
+    if abs(x) < 1e-12:
+        return "="
+    return ("+" if x > 0 else "−") + fmt(abs(x))
+
+
+def comparison_frame_fr(comparison: pd.DataFrame, name_a: str = "A", name_b: str = "B") -> pd.DataFrame:
+    """French display of :func:`compare_scenarios` (``72,50``, ``120 000 €``, signed differences)."""
+    labels = {"a_only": f"financé dans « {name_a} » seulement", "b_only": f"financé dans « {name_b} » seulement",
+              "both": "financé dans les deux"}
+    c = comparison
+    return pd.DataFrame({
+        "Dossier": c["application_id"],
+        "Intitulé": c["title"],
+        "Situation": c["change"].map(labels),
+        f"Note ({name_a})": c["score_a"].map(format_points),
+        f"Note ({name_b})": c["score_b"].map(format_points),
+        "Écart de note": c["score_diff"].map(lambda v: _signed(v, format_points)),
+        f"Montant ({name_a})": c["award_a"].map(lambda v: format_eur(v) if v else "—"),
+        f"Montant ({name_b})": c["award_b"].map(lambda v: format_eur(v) if v else "—"),
+        "Écart de montant": c["award_diff"].map(lambda v: _signed(v, format_eur)),
+    })
+
+
+def state_from_scenario(scenario: Scenario) -> PanelState:
+    """The panel state of a saved scenario (decision by the optimum)."""
+    return PanelState(scenario.weights, replace(scenario.params, check_alternatives=False), "optimum", scenario.ranking_variant)
+
+
+def scenario_slug(name: str) -> str:
+    """A file name stem for a scenario name: ``"Séance du 12/10 — ouverture"`` -> ``"seance-du-12-10-ouverture"``."""
+    s = unicodedata.normalize("NFKD", name)
+    s = "".join(c for c in s if not unicodedata.combining(c)).lower()
+    s = re.sub(r"[^a-z0-9]+", "-", s).strip("-")
+    return s[:80]
+
+
+# --------------------------------------------------------------------------- the panel
+
+_CSS = """
+<style>
+.ditp-panel { font-size: 13px; }
+.ditp-panel h3 { margin: 6px 0 2px 0; font-size: 15px; }
+.ditp-section { font-weight: 600; margin: 8px 0 2px 0; color: #1f2933; border-bottom: 1px solid #d5d9e0; }
+.ditp-used { background: #f4f6f8; border-left: 4px solid #2a7f62; padding: 4px 8px; }
+.ditp-error-box { background: #fdecea; border-left: 4px solid #c0392b; padding: 6px 8px; color: #5e1710; }
+.ditp-warn { background: #fff6e0; border-left: 4px solid #d68910; padding: 4px 8px; }
+.ditp-cards { display: flex; gap: 10px; flex-wrap: wrap; }
+.ditp-card { background: #f4f6f8; padding: 4px 12px; border-radius: 4px; min-width: 9em; }
+.ditp-card b { font-size: 18px; display: block; }
+.ditp-changes p { margin: 2px 0; }
+.ditp-table-wrap { max-height: 430px; overflow-y: auto; border: 1px solid #d5d9e0; }
+table.ditp-funded, table.ditp-compare { border-collapse: collapse; width: 100%; font-size: 12px; }
+table.ditp-funded th, table.ditp-compare th { position: sticky; top: 0; background: #e9edf1; text-align: left; padding: 3px 6px; }
+table.ditp-funded td, table.ditp-compare td { border-top: 1px solid #e3e6ea; padding: 2px 6px; vertical-align: top; }
+table.ditp-funded tfoot td { font-weight: 600; background: #f4f6f8; }
+td.ditp-num { text-align: right; white-space: nowrap; }
+tr.ditp-new td { background: #e8f5ee; }
+.ditp-badge { font-size: 10px; background: #dfe3e8; border-radius: 3px; padding: 0 4px; margin-left: 4px; }
+.ditp-badge-new { background: #2a7f62; color: white; }
+.ditp-value { white-space: nowrap; }
+.ditp-busy { background: #fff6e0; padding: 2px 8px; border-radius: 3px; font-weight: 600; }
+.ditp-used, .ditp-changes, .ditp-table-wrap, .ditp-cards, .ditp-error-box, .ditp-warn, .ditp-compare-box { line-height: 1.35; }
+.ditp-used { font-size: 12px; }
+</style>
+"""
+
+
+def _section(title: str) -> widgets.HTML:
+    return widgets.HTML(f'<div class="ditp-section">{_e(title)}</div>')
+
+
+def _weights_used_fr(state: PanelState, evaluation: Evaluation) -> str:
+    labels = {c.name: c.label for c in evaluation.rules.criteria}
+    norm = state.weights.normalised()
+    return " · ".join(f"{labels.get(k, k)} {format_number(v, 2)} ({format_number(100 * norm[k], 0)} %)"
+                      for k, v in state.weights.as_dict().items())
+
+
+class CommitteePanel(widgets.VBox):
+    """The committee's live panel: controls on the left, the decision on the right, charts below.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        Call rules, applications and reviews (:func:`ditp_model.io.load_inputs`).
+    weights : Weights, optional
+        Initial raw weights; default the call's.
+    params : AllocationParams, optional
+        Initial parameters; amounts left at None take the call's values (the
+        envelope slider starts exactly at the call's envelope).
+        ``check_alternatives`` is always off in the live panel (speed).
+    normalisation : str, optional
+        Review normalisation; default the call's.
+    rule_options : sequence of GroupRule
+        Portfolio rules offered as toggles (off unless in ``params.group_rules``).
+    max_awards_default : int, optional
+        Value offered by the "maximum number of awards" toggle (off at start).
+    scenario_dir : path, optional
+        Folder where scenarios are saved and listed; default ``./scenarios``.
+    reference : Scenario, optional
+        Reference state; default the initial state ("état initial").
+    charts : bool
+        Draw the matplotlib charts (on by default).
+    """
+
+    _weight_step = 0.05
+
+    def __init__(self, inputs: Inputs, *, weights: Weights | None = None, params: AllocationParams | None = None,
+                 normalisation: str | None = None, rule_options=(), max_awards_default: int | None = None,
+                 scenario_dir: str | Path | None = None, reference: Scenario | None = None, charts: bool = True):
+        super().__init__()
+        self.add_class("ditp-panel")
+        self.inputs = inputs
+        self.rules = inputs.rules
+        self.scenario_dir = Path(scenario_dir) if scenario_dir is not None else Path("scenarios")
+        self._paths = list(inputs.files)  # call, applications, reviews (load_inputs order)
+        self._base = evaluate(inputs, weights or Weights.from_rules(self.rules), normalisation)
+        self._evaluations: OrderedDict = OrderedDict({self._base.weights: self._base})
+        self._outcomes: OrderedDict = OrderedDict()
+        self._hidden_params = replace(params or AllocationParams(), check_alternatives=False)
+        self._batch_depth = 0
+        self._charts_enabled = charts
+        self._chart_cache: dict[str, tuple] = {}
+        self._charts: dict | None = None
+        self.current: Outcome | None = None
+        self.previous: Outcome | None = None
+        self.reference: Outcome | None = None
+        self.last_error: str | None = None
+        self.last_timings: dict[str, float] = {}
+        self.solve_count = 0
+        self._suspended = True  # one render at the end of the construction
+        self._build_widgets(self._hidden_params, rule_options, max_awards_default)
+        self.refresh()
+        if self.current is not None:
+            self.reference = replace(self.current, name="état initial")
+            if reference is not None:
+                self._guard(lambda: self.set_reference(reference))
+        self.previous = None
+        self._suspended = False
+        self._render()
+
+    # ----------------------------------------------------------------- widgets
+
+    def _build_widgets(self, params: AllocationParams, rule_options, max_awards_default) -> None:
+        ev = self._base
+        f = self.rules.funding
+        t = ev.table
+        eligible_request = int(t.loc[t["eligible"], "requested_eur"].sum())
+        envelope = f.envelope_eur if params.envelope_eur is None else params.envelope_eur
+        floor = f.award_floor_eur if params.award_floor_eur is None else params.award_floor_eur
+        cap = f.award_cap_eur if params.award_cap_eur is None else params.award_cap_eur
+        min_share = f.min_share if params.min_share is None else params.min_share
+        row_layout = widgets.Layout(width="13em")
+        self._value_labels: dict[str, widgets.HTML] = {}
+
+        def slider_row(label: str, slider, key: str):
+            lab = widgets.HTML(f"<b>{_e(label)}</b>", layout=row_layout)
+            val = widgets.HTML("", layout=widgets.Layout(width="18em"))
+            val.add_class("ditp-value")
+            self._value_labels[key] = val
+            slider.layout = widgets.Layout(width="13em")
+            return widgets.HBox([lab, slider, val])
+
+        # weights
+        self.weight_sliders: dict[str, widgets.FloatSlider] = {}
+        rows = []
+        for c in self.rules.criteria:
+            v = ev.weights.as_dict()[c.name]
+            s = widgets.FloatSlider(value=v, min=0.0, max=max(1.0, v), step=self._weight_step, readout=False,
+                                    continuous_update=False, description="")
+            s.add_class(f"ditp-weight-{c.name}")
+            s.observe(self._on_change, names="value")
+            self.weight_sliders[c.name] = s
+            rows.append(slider_row(c.label, s, f"w:{c.name}"))
+        weights_box = widgets.VBox([_section("Pondérations (normalisées : part de chaque critère dans la note)"), *rows])
+
+        # money
+        step = 10_000 if envelope % 10_000 == 0 else (1_000 if envelope % 1_000 == 0 else 1)
+        self.envelope_slider = widgets.IntSlider(value=envelope, min=0, max=max(eligible_request, envelope), step=step,
+                                                 readout=False, continuous_update=False)
+        self.envelope_slider.add_class("ditp-envelope")
+        self.envelope_text = widgets.BoundedIntText(value=envelope, min=0, max=self.envelope_slider.max, step=step,
+                                                    continuous_update=False, layout=widgets.Layout(width="9em"))
+        widgets.link((self.envelope_text, "value"), (self.envelope_slider, "value"))
+        self.envelope_text.add_class("ditp-envelope-exact")
+        top = max(int(t.loc[t["eligible"], "requested_eur"].max()), f.extended_cap.award_cap_eur, cap, floor)
+        top = -(-top // 1000) * 1000
+        self.floor_slider = widgets.IntSlider(value=floor, min=0, max=top, step=1000, readout=False, continuous_update=False)
+        self.cap_slider = widgets.IntSlider(value=cap, min=0, max=top, step=1000, readout=False, continuous_update=False)
+        self.min_share_slider = widgets.FloatSlider(value=min_share, min=0.05, max=1.0, step=0.05, readout=False,
+                                                    continuous_update=False)
+        for w in (self.envelope_slider, self.floor_slider, self.cap_slider, self.min_share_slider):
+            w.observe(self._on_change, names="value")
+        money_box = widgets.VBox([
+            _section("Enveloppe et montants"),
+            slider_row("Enveloppe", self.envelope_slider, "envelope"),
+            widgets.HBox([widgets.HTML("", layout=row_layout), widgets.HTML("montant exact (€) :&nbsp;"), self.envelope_text]),
+            slider_row("Plancher par projet", self.floor_slider, "floor"),
+            slider_row("Plafond par projet", self.cap_slider, "cap"),
+            slider_row("Minimum accordé", self.min_share_slider, "min_share"),
+        ])
+
+        # decision rule
+        options = [(label, key) for key, label in DECISION_RULES_FR.items()]
+        self.rule_choice = widgets.RadioButtons(options=[(lab.capitalize(), key) for lab, key in options],
+                                                value=("optimum", params.objective), layout=widgets.Layout(width="auto"))
+        self.rule_choice.observe(self._on_change, names="value")
+        rule_box = widgets.VBox([_section("Règle de décision"), self.rule_choice])
+
+        # portfolio rules
+        self.rule_toggles: list[tuple[GroupRule, widgets.Checkbox]] = []
+        self._rules_container = widgets.VBox()
+        for r in list(rule_options) + [r for r in params.group_rules if r not in rule_options]:
+            self._add_rule_toggle(r, r in params.group_rules)
+        self.max_awards_toggle = widgets.Checkbox(value=params.max_awards is not None, description="Limiter le nombre de lauréats à",
+                                                  indent=False, layout=widgets.Layout(width="auto"))
+        self.max_awards_value = widgets.BoundedIntText(value=params.max_awards or max_awards_default or 27, min=0, max=len(t),
+                                                       continuous_update=False, layout=widgets.Layout(width="6em"))
+        for w in (self.max_awards_toggle, self.max_awards_value):
+            w.observe(self._on_change, names="value")
+        portfolio_box = widgets.VBox([_section("Règles de portefeuille"), self._rules_container,
+                                      widgets.HBox([self.max_awards_toggle, self.max_awards_value])])
+
+        # locks: searchable tags (type a number or words of the title)
+        fundable = t[t["eligible"] & t["scored"]].sort_values("application_id")
+        self._tag_of = {a: f"{a} · {self._short(title)}" for a, title in zip(fundable["application_id"], fundable["title"])}
+        self._id_of_tag = {v: k for k, v in self._tag_of.items()}
+        self._search_text = {a: f"{a} · {title} · {org}".casefold()
+                             for a, title, org in zip(fundable["application_id"], fundable["title"], fundable["lead_org"])}
+        tags = list(self._tag_of.values())
+        self.lock_in_tags = widgets.TagsInput(value=[self._tag_of[a] for a in sorted(params.lock_in) if a in self._tag_of],
+                                              allowed_tags=tags, allow_duplicates=False, tag_style="success",
+                                              placeholder="numéro ou mots du titre…", layout=widgets.Layout(width="100%"))
+        self.lock_out_tags = widgets.TagsInput(value=[self._tag_of[a] for a in sorted(params.lock_out) if a in self._tag_of],
+                                               allowed_tags=tags, allow_duplicates=False, tag_style="danger",
+                                               placeholder="numéro ou mots du titre…", layout=widgets.Layout(width="100%"))
+        for w in (self.lock_in_tags, self.lock_out_tags):
+            w.observe(self._on_change, names="value")
+        # search box: suggestions as one types (number or words of the title); "P044" alone is enough
+        self.lock_search = widgets.Combobox(options=tags, ensure_option=False, placeholder="rechercher : numéro ou mots du titre",
+                                            layout=widgets.Layout(width="24em"))
+        self.lock_search.add_class("ditp-lock-search")
+        self.lock_in_button = widgets.Button(description="Imposer", button_style="success", layout=widgets.Layout(width="auto"))
+        self.lock_out_button = widgets.Button(description="Exclure", button_style="danger", layout=widgets.Layout(width="auto"))
+        self.lock_in_button.on_click(lambda _: self._lock_from_search("in"))
+        self.lock_out_button.on_click(lambda _: self._lock_from_search("out"))
+        self.lock_message = widgets.HTML()
+        locks_box = widgets.VBox([
+            _section("Verrous du comité"),
+            widgets.HBox([self.lock_search, self.lock_in_button, self.lock_out_button]), self.lock_message,
+            widgets.HTML("Dossiers <b>imposés</b> (financés quoi qu'il arrive ; × pour lever le verrou) :"), self.lock_in_tags,
+            widgets.HTML("Dossiers <b>exclus</b> :"), self.lock_out_tags,
+        ])
+
+        controls = widgets.VBox([weights_box, money_box, rule_box, portfolio_box, locks_box],
+                                layout=widgets.Layout(width="45em", min_width="45em"))
+
+        # results
+        self.busy_html = widgets.HTML()
+        self.used_html = widgets.HTML()
+        self.used_html.add_class("ditp-used-box")
+        self.error_html = widgets.HTML()
+        self.error_html.add_class("ditp-error")
+        self.totals_html = widgets.HTML()
+        self.changes_html = widgets.HTML()
+        self.table_html = widgets.HTML()
+        self.table_html.add_class("ditp-funded-box")
+        self.reference_button = widgets.Button(description="Prendre l'état affiché comme référence",
+                                               layout=widgets.Layout(width="auto", align_self="flex-start"))
+        self.reference_button.on_click(lambda _: self._guard(self.set_reference_current))
+        results = widgets.VBox([self.busy_html, self.used_html, self.error_html, self.totals_html, self.changes_html,
+                                self.reference_button, _section("Lauréats"),
+                                widgets.HTML("<small>Rang : place du dossier dans le classement par note "
+                                             "(un rang absent est un dossier non financé).</small>"),
+                                self.table_html],
+                               layout=widgets.Layout(flex="1 1 auto", min_width="30em"))
+
+        # charts
+        fmt = "svg+xml"
+        self.chart_images = {k: widgets.Image(format=fmt, layout=widgets.Layout(width="100%")) for k in
+                             ("region", "lead_org_type", "maturity", "score")}
+        charts = widgets.VBox([
+            _section("Graphiques (repère noir : état de référence)"),
+            widgets.GridBox([self.chart_images["region"], widgets.VBox([self.chart_images["lead_org_type"],
+                                                                         self.chart_images["maturity"]])],
+                            layout=widgets.Layout(grid_template_columns="1fr 1fr", grid_gap="8px")),
+            self.chart_images["score"],
+        ])
+
+        # scenarios
+        self.scenario_name = widgets.Text(placeholder="nom du scénario, par ex. « ouverture renforcée »",
+                                          layout=widgets.Layout(width="24em"))
+        self.save_button = widgets.Button(description="Enregistrer", button_style="primary")
+        self.save_button.on_click(lambda _: self._guard(lambda: self.save(self.scenario_name.value)))
+        self.scenario_choice = widgets.Dropdown(options=[], description="Scénario enregistré",
+                                                style={"description_width": "initial"}, layout=widgets.Layout(width="32em"))
+        self.load_button = widgets.Button(description="Charger dans le panneau", layout=widgets.Layout(width="auto"))
+        self.load_button.on_click(lambda _: self._guard(lambda: self.load(self.scenario_choice.value)))
+        self.load_reference_button = widgets.Button(description="Prendre comme référence", layout=widgets.Layout(width="auto"))
+        self.load_reference_button.on_click(lambda _: self._guard(lambda: self.set_reference(self.scenario_choice.value)))
+        self.compare_a = widgets.Dropdown(options=[], description="Comparer A", layout=widgets.Layout(width="22em"),
+                                          style={"description_width": "initial"})
+        self.compare_b = widgets.Dropdown(options=[], description="et B", layout=widgets.Layout(width="20em"),
+                                          style={"description_width": "initial"})
+        self.compare_button = widgets.Button(description="Comparer", layout=widgets.Layout(width="auto"))
+        self.compare_button.on_click(lambda _: self._guard(lambda: self.compare(self.compare_a.value, self.compare_b.value)))
+        self.scenario_message = widgets.HTML()
+        self.scenario_hint = widgets.HTML()
+        self.compare_html = widgets.HTML()
+        scenarios = widgets.VBox([
+            _section("Scénarios (instantanés enregistrés)"),
+            widgets.HBox([self.scenario_name, self.save_button]),
+            widgets.HBox([self.scenario_choice, self.load_button, self.load_reference_button]), self.scenario_hint,
+            widgets.HBox([self.compare_a, self.compare_b, self.compare_button]),
+            self.scenario_message, self.compare_html,
+        ])
+        self._refresh_scenario_list()
+
+        title = widgets.HTML(_CSS + f"<h3>Séance du comité — {_e(self.rules.call.name)}</h3>"
+                             "Chaque changement recalcule la décision : lauréats, totaux, ce qui a changé et graphiques.")
+        results.layout.margin = "0 0 0 16px"
+        self.children = [title, widgets.HBox([controls, results]), charts, scenarios]
+
+    @staticmethod
+    def _short(title: str, n: int = 48) -> str:
+        return title if len(title) <= n else title[: n - 1].rstrip() + "…"
+
+    def _add_rule_toggle(self, rule: GroupRule, on: bool) -> widgets.Checkbox:
+        cb = widgets.Checkbox(value=on, description=rule_label_fr(rule), indent=False, layout=widgets.Layout(width="auto"))
+        cb.observe(self._on_change, names="value")
+        self.rule_toggles.append((rule, cb))
+        self._rules_container.children = [c for _, c in self.rule_toggles]
+        return cb
+
+    # ----------------------------------------------------------------- state <-> widgets
+
+    def state_from_widgets(self) -> PanelState:
+        """The state the controls show (raises ValueError, French, when it is not a valid state)."""
+        w = Weights(tuple((k, round(float(s.value), 6)) for k, s in self.weight_sliders.items()))
+        rule, objective = self.rule_choice.value
+        params = replace(
+            self._hidden_params,
+            envelope_eur=int(self.envelope_slider.value),
+            award_floor_eur=int(self.floor_slider.value),
+            award_cap_eur=int(self.cap_slider.value),
+            min_share=round(float(self.min_share_slider.value), 6),
+            lock_in=frozenset(self._id_of_tag[x] for x in self.lock_in_tags.value),
+            lock_out=frozenset(self._id_of_tag[x] for x in self.lock_out_tags.value),
+            group_rules=tuple(r for r, cb in self.rule_toggles if cb.value),
+            max_awards=int(self.max_awards_value.value) if self.max_awards_toggle.value else None,
+            objective=objective or self._hidden_params.objective,
+            check_alternatives=False,
+        )
+        if params.award_floor_eur > params.award_cap_eur:
+            raise ValueError(f"plancher {format_eur(params.award_floor_eur)} supérieur au plafond {format_eur(params.award_cap_eur)}")
+        return PanelState(w, params, rule, "skip")
+
+    def apply_state(self, state: PanelState) -> None:
+        """Set every control to `state` (one re-solve at the end)."""
+        eff = _effective(state.params, self._base)
+        unknown = sorted(a for a in state.params.lock_in | state.params.lock_out if a not in self._tag_of)
+        if unknown:
+            raise ValueError(f"verrou sur un dossier qui n'est ni éligible ni classé : {', '.join(unknown)}")
+        with self.batch():
+            for k, s in self.weight_sliders.items():
+                v = state.weights.as_dict().get(k, 0.0)
+                s.max = max(s.max, v)
+                s.value = v
+            self.envelope_slider.max = self.envelope_text.max = max(self.envelope_slider.max, eff["envelope_eur"])
+            self.envelope_slider.value = eff["envelope_eur"]
+            for s, v in ((self.floor_slider, eff["award_floor_eur"]), (self.cap_slider, eff["award_cap_eur"])):
+                s.max = max(s.max, v)
+                s.value = v
+            self.min_share_slider.value = eff["min_share"]
+            self.lock_in_tags.value = [self._tag_of[a] for a in sorted(state.params.lock_in)]
+            self.lock_out_tags.value = [self._tag_of[a] for a in sorted(state.params.lock_out)]
+            for r in state.params.group_rules:
+                if r not in [x for x, _ in self.rule_toggles]:
+                    self._add_rule_toggle(r, True)
+            for r, cb in self.rule_toggles:
+                cb.value = r in state.params.group_rules
+            self.max_awards_toggle.value = state.params.max_awards is not None
+            if state.params.max_awards is not None:
+                self.max_awards_value.value = state.params.max_awards
+            self.rule_choice.value = ("optimum", state.params.objective) if state.rule == "optimum" else ("ranking", None)
+            self._hidden_params = replace(state.params, check_alternatives=False)
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Change several controls, re-solve once at the end."""
+        self._batch_depth += 1
+        try:
+            yield self
+        finally:
+            self._batch_depth -= 1
+            if self._batch_depth == 0:
+                self.refresh()
+
+    def set_weights(self, **raw: float) -> bool:
+        """Set some raw weights (``openness=0.35``) as if moved on the sliders; one re-solve.  Returns success."""
+        unknown = set(raw) - set(self.weight_sliders)
+        if unknown:
+            raise ValueError(f"critère(s) inconnu(s) : {', '.join(sorted(unknown))}")
+        with self.batch():
+            for k, v in raw.items():
+                self.weight_sliders[k].value = v
+        return self.last_error is None
+
+    def lock_in(self, *ids: str) -> bool:
+        """Force applications in (as if added to the "imposés" box); one re-solve.  Returns success."""
+        return self._add_tags(self.lock_in_tags, ids)
+
+    def lock_out(self, *ids: str) -> bool:
+        """Force applications out (as if added to the "exclus" box); one re-solve.  Returns success."""
+        return self._add_tags(self.lock_out_tags, ids)
+
+    def _add_tags(self, box: widgets.TagsInput, ids) -> bool:
+        new = [self._tag(a) for a in ids]  # raises, French, for an id that cannot be locked
+        box.value = list(box.value) + [t for t in new if t not in box.value]
+        return self.last_error is None
+
+    def unlock(self, *ids: str) -> bool:
+        """Remove the locks on these applications.  Returns success."""
+        tags = {self._tag(a) for a in ids}
+        with self.batch():
+            self.lock_in_tags.value = [x for x in self.lock_in_tags.value if x not in tags]
+            self.lock_out_tags.value = [x for x in self.lock_out_tags.value if x not in tags]
+        return self.last_error is None
+
+    def resolve_application(self, text: str) -> str:
+        """The application id meant by a search text: an id (``P044``), a suggestion, or words of one title or lead organisation.
+
+        Raises
+        ------
+        ValueError
+            Nothing or several applications match (French message).
+        """
+        q = (text or "").strip()
+        if not q:
+            raise ValueError("taper un numéro de dossier ou des mots de son titre")
+        head = q.split("·")[0].strip().upper()
+        if head in self._tag_of:
+            return head
+        hits = [a for a, text in self._search_text.items() if q.casefold() in text]
+        if not hits and q in self._id_of_tag:
+            hits = [self._id_of_tag[q]]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise ValueError(f"aucun dossier éligible et classé ne correspond à « {q} »")
+        raise ValueError(f"« {q} » correspond à {len(hits)} dossiers ({', '.join(hits[:6])}{'…' if len(hits) > 6 else ''}) : préciser")
+
+    def _lock_from_search(self, kind: str) -> None:
+        try:
+            aid = self.resolve_application(self.lock_search.value)
+        except ValueError as exc:
+            self.lock_message.value = f'<div class="ditp-warn">{_e(exc)}</div>'
+            return
+        self.lock_message.value = ""
+        self.lock_search.value = ""
+        (self.lock_in if kind == "in" else self.lock_out)(aid)
+
+    def _tag(self, aid: str) -> str:
+        if aid not in self._tag_of:
+            raise ValueError(f"dossier {aid} : verrou impossible, le dossier n'est pas éligible et classé (ou n'existe pas)")
+        return self._tag_of[aid]
+
+    # ----------------------------------------------------------------- computing
+
+    def evaluation_for(self, weights: Weights) -> Evaluation:
+        """Scores under `weights` (cached: the last 32 weight sets)."""
+        ev = self._evaluations.get(weights)
+        if ev is None:
+            ev = self._base.with_weights(weights)
+            self._evaluations[weights] = ev
+            if len(self._evaluations) > 32:
+                self._evaluations.popitem(last=False)
+        else:
+            self._evaluations.move_to_end(weights)
+        return ev
+
+    def outcome_for(self, state: PanelState, name: str = "") -> Outcome:
+        """The decision for `state` on the panel's inputs (cached: the last 64 states)."""
+        out = self._outcomes.get(state)
+        if out is None:
+            out = compute_outcome(self.evaluation_for(state.weights), state, name)
+            self._outcomes[state] = out
+            if len(self._outcomes) > 64:
+                self._outcomes.popitem(last=False)
+        else:
+            self._outcomes.move_to_end(state)
+        return replace(out, name=name) if name != out.name else out
+
+    def _on_change(self, change) -> None:
+        if self._batch_depth:
+            return
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Read the controls, re-solve if the state changed, update the display.  Returns success.
+
+        On an error the previous result stays on display and the French message
+        is shown above it (also in :attr:`last_error`).
+        """
+        t0 = time.perf_counter()
+        self._update_value_labels()
+        try:
+            state = self.state_from_widgets()
+            if self.current is not None and state == self.current.state:
+                self._set_error(None)
+                return True
+            if state not in self._outcomes and not self._suspended:
+                # shown at once (widget messages leave immediately): a long solve is not a frozen page
+                self.busy_html.value = '<span class="ditp-busy">calcul en cours…</span>'
+            out = self.outcome_for(state)
+        except EXPECTED_ERRORS + (DecisionError,) as exc:
+            self._set_error(str(exc))
+            return False
+        except Exception as exc:  # a bug: shown in the panel, logged with its traceback, never swallowed
+            log.exception("erreur inattendue dans le panneau du comité")
+            self._set_error(f"erreur inattendue ({type(exc).__name__}) : {exc} — à signaler à l'équipe technique")
+            return False
+        finally:
+            if self.busy_html.value:
+                self.busy_html.value = ""
+        t1 = time.perf_counter()
+        self.solve_count += 1
+        self.previous, self.current = self.current, out
+        self.last_error = None
+        if not self._suspended:
+            self._render()
+        t2 = time.perf_counter()
+        self.last_timings = {"solve_s": t1 - t0, "render_s": t2 - t1, "total_s": t2 - t0}
+        return True
+
+    # ----------------------------------------------------------------- display
+
+    def _update_value_labels(self) -> None:
+        vals = {k: float(s.value) for k, s in self.weight_sliders.items()}
+        total = sum(vals.values())
+        for k, v in vals.items():
+            pct = f"{format_number(100 * v / total, 0)} %" if total > 0 else "—"
+            self._value_labels[f"w:{k}"].value = f"{format_number(v, 2)} → <b>{pct}</b> de la note"
+        self._value_labels["envelope"].value = f"<b>{format_eur(self.envelope_slider.value)}</b>"
+        self._value_labels["floor"].value = format_eur(self.floor_slider.value)
+        self._value_labels["cap"].value = format_eur(self.cap_slider.value)
+        self._value_labels["min_share"].value = f"{_share_fr(self.min_share_slider.value)} de la demande"
+
+    def _set_error(self, message: str | None) -> None:
+        self.last_error = message
+        if message is None:
+            self.error_html.value = ""
+            return
+        shown = ""
+        if self.current is not None:
+            shown = (" Le résultat affiché ci-dessous reste celui de l'état précédent "
+                     f"({_e(_weights_used_fr(self.current.state, self.current.evaluation))}).")
+        self.error_html.value = (f'<div class="ditp-error-box"><b>Recalcul impossible :</b> {_e(message.rstrip("."))}.{shown}</div>')
+
+    def _render(self) -> None:
+        out = self.current
+        if out is None:
+            return
+        self.used_html.value = self._used_html(out)
+        self.totals_html.value = self._totals_html(out)
+        self.changes_html.value = self._changes_html(out)
+        new_ids = frozenset(set(out.funded_ids) - set(self.previous.funded_ids)) if self.previous else frozenset()
+        self.table_html.value = funded_table_html(out, new_ids)
+        if self._charts_enabled:
+            self._render_charts(out)
+
+    def _used_html(self, out: Outcome) -> str:
+        s = out.state
+        eff = _effective(s.params, out.evaluation)
+        extra = []
+        if eff["committed_eur"] or eff["reserve_eur"]:
+            extra.append(f"engagé {format_eur(eff['committed_eur'])}, réserve {format_eur(eff['reserve_eur'])}")
+        rules = [rule_label_fr(r) for r in s.params.group_rules]
+        if s.params.max_awards is not None:
+            rules.append(f"au plus {s.params.max_awards} lauréats")
+        return (f'<div class="ditp-used" data-weights="{_e(weights_key(s.weights))}">'
+                f"<b>Valeurs utilisées :</b> {_e(_weights_used_fr(s, out.evaluation))}<br>"
+                f"Enveloppe {format_eur(eff['envelope_eur'])} ; montants de {format_eur(eff['award_floor_eur'])} "
+                f"à {format_eur(eff['award_cap_eur'])} par projet"
+                f"{' ; ' + _e(', '.join(extra)) if extra else ''} ; décision : {_e(s.rule_label_fr)}"
+                f"{' ; règles : ' + _e(' ; '.join(rules)) if rules else ''}<br>"
+                f"<small>Statut : {_e(out.status)}</small></div>")
+
+    def _totals_html(self, out: Outcome) -> str:
+        tt = totals(out)
+        cards = [("Lauréats", str(tt["n_funded"])), ("Attribué", format_eur(tt["awarded_eur"])),
+                 ("Non attribué", format_eur(tt["unspent_eur"])), ("Enveloppe disponible", format_eur(tt["available_eur"]))]
+        body = "".join(f'<div class="ditp-card">{k}<b>{v}</b></div>' for k, v in cards)
+        warn = "".join(f'<div class="ditp-warn">{_e(w)}</div>' for w in out.warnings)
+        return f'<div class="ditp-cards ditp-totals">{body}</div>{warn}'
+
+    def _changes_html(self, out: Outcome) -> str:
+        prev = describe_change(self.previous, out) if self.previous is not None else "premier calcul de la séance"
+        ref = self.reference
+        ref_line = describe_change(ref, out) if ref is not None else "—"
+        ref_name = ref.name if ref is not None else "référence"
+        return ('<div class="ditp-changes">'
+                f'<p><b>Depuis l\'état précédent :</b> <span class="ditp-change-prev">{_e(prev)}</span></p>'
+                f'<p><b>Depuis la référence « {_e(ref_name)} » :</b> <span class="ditp-change-ref">{_e(ref_line)}</span></p></div>')
+
+    @property
+    def changes_text(self) -> str:
+        """What changed since the previous state (French, as displayed)."""
+        if self.current is None or self.previous is None:
+            return "premier calcul de la séance"
+        return describe_change(self.previous, self.current)
+
+    @property
+    def reference_changes_text(self) -> str:
+        """What changed since the reference state (French, as displayed)."""
+        return describe_change(self.reference, self.current)
+
+    def funded_table(self) -> pd.DataFrame:
+        """The funded table on display (canonical columns; see :func:`funded_table`)."""
+        return funded_table(self.current)
+
+    def summary_fr(self, outcome: Outcome | None = None) -> str:
+        """One French line: count, awarded, unspent, weights used."""
+        o = outcome or self.current
+        return (f"{o.name + ' : ' if o.name else ''}{o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués, "
+                f"{format_eur(o.unspent_eur)} non attribués sur {format_eur(o.available_eur)} "
+                f"({_weights_used_fr(o.state, o.evaluation)} ; {o.state.rule_label_fr})")
+
+    def _chart_data(self, out: Outcome):
+        """Per chart: (key of the data drawn, drawing function).  A chart is redrawn only when its key changes."""
+        ref = self.reference.portfolio if self.reference is not None else None
+        p = out.portfolio
+        label = self._ref_label()
+        if self._charts is None:
+            # built once, groups in the order of the first state: bars keep their row during the session
+            self._charts = {c: plots.GroupAwardsChart(c, list(plots.awards_by_group(p, c)["group"]), with_reference=True)
+                            for c in ("region", "lead_org_type", "maturity")}
+            self._charts["score"] = plots.ScoreLineChart()
+
+        def group(column):
+            mine = tuple(plots.awards_by_group(p, column).itertuples(index=False))
+            theirs = tuple(plots.awards_by_group(ref, column).itertuples(index=False)) if ref is not None else None
+            return (mine, theirs, label), lambda: self._charts[column].update(p, ref, label)
+
+        out_ = {c: group(c) for c in ("region", "lead_org_type", "maturity")}
+        out_["score"] = ((tuple(p["application_id"]), tuple(p["score"]), tuple(p["funded"]), tuple(p["lock"])),
+                         lambda: self._charts["score"].update(p))
+        return out_
+
+    def _ref_label(self) -> str:
+        return f"référence ({self.reference.name})" if self.reference is not None else "référence"
+
+    def _render_charts(self, out: Outcome) -> None:
+        self.chart_timings = {}
+        for name, (key, draw) in self._chart_data(out).items():
+            if self._chart_cache.get(name) == key:
+                continue  # same data: the image on display is still right
+            t0 = time.perf_counter()
+            self.chart_images[name].value = plots.figure_svg(draw()).encode("utf-8")
+            self._chart_cache[name] = key
+            self.chart_timings[name] = time.perf_counter() - t0
+
+    def __repr__(self) -> str:
+        o = self.current
+        if o is None:
+            return "CommitteePanel(aucune décision)"
+        return f"CommitteePanel({o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués)"
+
+    # ----------------------------------------------------------------- reference and scenarios
+
+    def _guard(self, action) -> None:
+        """Run a button action; an error goes to the scenario message line (French), never swallowed silently."""
+        try:
+            action()
+        except EXPECTED_ERRORS + (DecisionError, OSError) as exc:
+            self.scenario_message.value = f'<div class="ditp-error-box">{_e(exc)}</div>'
+        except Exception as exc:
+            log.exception("erreur inattendue dans le panneau du comité")
+            self.scenario_message.value = (f'<div class="ditp-error-box">erreur inattendue ({type(exc).__name__}) : {_e(exc)} '
+                                           "— à signaler à l'équipe technique</div>")
+
+    def set_reference_current(self) -> None:
+        """Take the state on display as the reference."""
+        self.reference = replace(self.current, name="état retenu en séance")
+        self._chart_cache.clear()
+        self._render()
+        self.scenario_message.value = f"Référence : « {_e(self.reference.name)} »."
+
+    def _scenario_outcome(self, source) -> tuple[Outcome, list[str]]:
+        """Outcome of a saved scenario (path or Scenario) on the panel's inputs, and French warnings."""
+        sc = source if isinstance(source, Scenario) else load_scenario(source)
+        return self.outcome_for(state_from_scenario(sc), sc.name), self._scenario_warnings(sc)
+
+    def _scenario_warnings(self, sc: Scenario) -> list[str]:
+        warnings = []
+        mine = set(self.inputs.files.values())
+        if sc.sha256 and set(sc.sha256.values()) != mine:
+            warnings.append(f"le scénario « {sc.name} » a été enregistré sur d'autres données : il est recalculé sur celles de la séance")
+        if sc.normalisation != self._base.normalisation:
+            warnings.append(f"le scénario « {sc.name} » utilise la normalisation {sc.normalisation} ; "
+                            f"la séance utilise {self._base.normalisation}")
+        return warnings
+
+    def set_reference(self, source) -> None:
+        """Take a saved scenario (path or :class:`Scenario`) as the reference state."""
+        if source is None:
+            raise ValueError("aucun scénario choisi")
+        out, warnings = self._scenario_outcome(source)
+        self.reference = out
+        self._chart_cache.clear()
+        self._render()
+        self.scenario_message.value = f"Référence : « {_e(out.name)} »." + "".join(f"<br>⚠ {_e(w)}" for w in warnings)
+
+    def current_scenario(self, name: str) -> Scenario:
+        """The state on display as a :class:`Scenario` (input hashes recorded)."""
+        s = self.current.state
+        return Scenario.from_run(name, *self._paths, weights=s.weights, params=replace(s.params, check_alternatives=True),
+                                 normalisation=self._base.normalisation, ranking_variant=s.ranking_variant)
+
+    def save(self, name: str) -> Path:
+        """Save the state on display as a named scenario in :attr:`scenario_dir` (``<slug>.json``).  Returns the path."""
+        name = (name or "").strip()
+        if not name or not scenario_slug(name):
+            raise ValueError("donner un nom au scénario (lettres ou chiffres)")
+        if self.current is None:
+            raise ValueError("aucune décision à enregistrer")
+        path = self.scenario_dir / f"{scenario_slug(name)}.json"
+        existed = path.exists()
+        save_scenario(self.current_scenario(name), path)
+        self._refresh_scenario_list(select=str(path))
+        note = ""
+        if self.current.state.rule == "ranking":
+            note = (" ⚠ Le format de scénario n'enregistre pas la règle du classement : "
+                    "rechargé, le scénario est calculé par l'optimum.")
+        self.scenario_message.value = (f"Scénario « {_e(name)} » enregistré ({_e(path.name)}"
+                                       f"{', remplace le fichier existant' if existed else ''}).{note}")
+        return path
+
+    def load(self, path) -> None:
+        """Load a saved scenario into the controls (one re-solve)."""
+        if path is None:
+            raise ValueError("aucun scénario choisi")
+        sc = load_scenario(path)
+        warnings = self._scenario_warnings(sc)
+        self.apply_state(state_from_scenario(sc))
+        self.scenario_message.value = f"Scénario « {_e(sc.name)} » chargé." + "".join(f"<br>⚠ {_e(w)}" for w in warnings)
+
+    def _named_outcome(self, key) -> Outcome:
+        if key == "__current__":
+            return replace(self.current, name="état affiché")
+        if key == "__reference__":
+            return self.reference
+        return self._scenario_outcome(key)[0]
+
+    def compare(self, a, b) -> pd.DataFrame:
+        """Compare two scenarios (paths, or ``"__current__"`` / ``"__reference__"``); shows and returns the table."""
+        if a is None or b is None:
+            raise ValueError("choisir deux scénarios à comparer")
+        oa, ob = self._named_outcome(a), self._named_outcome(b)
+        cmp = compare_scenarios(oa, ob)
+        fr = comparison_frame_fr(cmp, oa.name, ob.name)
+        head = (f"<p><b>« {_e(oa.name)} »</b> : {_e(self.summary_fr(replace(oa, name='')))}<br>"
+                f"<b>« {_e(ob.name)} »</b> : {_e(self.summary_fr(replace(ob, name='')))}</p>")
+        diff = fr[cmp["change"] != "both"]
+        both = fr[(cmp["change"] == "both") & (cmp["award_diff"] != 0)]
+        body = (diff.to_html(index=False, classes="ditp-compare", border=0) if len(diff)
+                else "<p>Les deux scénarios financent les mêmes dossiers.</p>")
+        if len(both):
+            body += "<p>Financés dans les deux, montant différent :</p>" + both.to_html(index=False, classes="ditp-compare", border=0)
+        self.compare_html.value = head + body
+        return cmp
+
+    def _refresh_scenario_list(self, select: str | None = None) -> None:
+        files = sorted(self.scenario_dir.glob("*.json")) if self.scenario_dir.is_dir() else []
+        options = []
+        for p in files:
+            try:
+                name = load_scenario(p).name or p.stem
+            except (InputError, OSError):
+                continue  # not a scenario file: not listed
+            options.append((f"{name} ({p.name})", str(p)))
+        self.scenario_choice.options = options
+        for b in (self.load_button, self.load_reference_button):
+            b.disabled = not options
+        self.scenario_hint.value = ("" if options else
+                                    f"<small>Aucun scénario enregistré pour l'instant (dossier {_e(self.scenario_dir.name)}/).</small>")
+        if select is not None and select in [v for _, v in options]:
+            self.scenario_choice.value = select
+        special = [("État affiché", "__current__"), ("Référence", "__reference__")]
+        a, b = self.compare_a.value, self.compare_b.value
+        self.compare_a.options = special + options
+        self.compare_b.options = special + options
+        self.compare_a.value = a if a in [v for _, v in special + options] else "__reference__"
+        self.compare_b.value = b if b in [v for _, v in special + options] else "__current__"
