@@ -50,7 +50,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version as _pkg_version
 
 import numpy as np
@@ -58,7 +58,8 @@ import pandas as pd
 import pulp
 
 from .pipeline import Evaluation
-from .report_format import format_eur
+from .report_format import format_eur, format_number
+from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 from .scoring import SCORE_DECIMALS, TIE_BREAK_RULE, rank_order
 
 __all__ = [
@@ -82,8 +83,10 @@ __all__ = [
     "GROUP_COLUMNS",
 ]
 
-#: Columns a portfolio rule may group by.
-GROUP_COLUMNS = ("region", "lead_org_type", "maturity", "priority_reform")
+#: Columns a portfolio rule may group by, with their French names.
+GROUP_COLUMN_LABELS_FR = {"region": "Région", "lead_org_type": "Type de porteur", "maturity": "Maturité",
+                          "priority_reform": "Réforme prioritaire"}
+GROUP_COLUMNS = tuple(GROUP_COLUMN_LABELS_FR)
 #: Integer units of score in the objective (score points × 10**SCORE_DECIMALS).
 SCORE_UNIT = 10**SCORE_DECIMALS
 #: Tolerance when reading back a binary or integer value.
@@ -151,12 +154,19 @@ class GroupRule:
         return int((Decimal(str(self.max_share)) * available_eur).to_integral_value(rounding=ROUND_FLOOR))
 
     def label_fr(self) -> str:
+        """``Région « Île-de-France » : au plus 40 % de l'enveloppe`` (French names of columns and values)."""
+        value = self.value
+        if self.column == "lead_org_type":
+            value = ORG_TYPE_LABELS_FR.get(value, value)
+        elif self.column == "maturity":
+            value = MATURITY_LABELS_FR.get(value, value)
         parts = []
         if self.min_count is not None:
-            parts.append(f"au moins {self.min_count} lauréat(s)")
+            parts.append(f"au moins {self.min_count} lauréat{'s' if self.min_count > 1 else ''}")
         if self.max_share is not None:
-            parts.append(f"au plus {self.max_share:.0%} de l'enveloppe".replace("%", " %"))
-        return f"{self.column} = {self.value} : " + " et ".join(parts)
+            pct = 100 * self.max_share
+            parts.append(f"au plus {format_number(pct, 0 if abs(pct - round(pct)) < 1e-9 else 1)} % de l'enveloppe")
+        return f"{GROUP_COLUMN_LABELS_FR[self.column]} « {value} » : " + " et ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -441,14 +451,14 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
             if aid in pos:
                 prob.addConstraint(x[pos[aid]] == v, f"force_{pos[aid]:06d}")
     for j, r in enumerate(p.group_rules):
-        members = [k for k in range(len(t)) if t.at[k, r.column] == r.value]
+        members = np.flatnonzero(t[r.column].to_numpy() == r.value).tolist()
         if r.min_count is not None:
             add(f"group_min:{j}", pulp.lpSum(x[k] for k in members) >= r.min_count,
-                f"au moins {r.min_count} lauréat(s) pour {r.column} = {r.value} ({len(members)} candidat(s))")
+                f"{replace(r, max_share=None).label_fr()} ({len(members)} candidat(s) dans ce groupe)")
         if r.max_share is not None:
             cap = r.cap_eur(cands.available_eur)
             add(f"group_max:{j}", pulp.lpSum(award[k] for k in members) <= cap,
-                f"au plus {format_eur(cap)} pour {r.column} = {r.value}")
+                f"{replace(r, min_count=None).label_fr()} ({format_eur(cap)})")
     if p.max_awards is not None:
         add("max_awards", pulp.lpSum(x) <= p.max_awards, f"au plus {p.max_awards} lauréat(s)")
     if len(t):
@@ -532,7 +542,7 @@ def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> So
     t0 = time.perf_counter()
     try:
         model.problem.solve(s)
-    except pulp.PulpSolverError as exc:
+    except pulp.PulpSolverError:
         return SolveInfo(SolveStatus.ERROR, solver, solver_version(solver), None, None, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     st, sol = model.problem.status, model.problem.sol_status
@@ -607,23 +617,26 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
     d = decisions.set_index("application_id")
     v: list[str] = []
     total = 0
-    for aid, row in d.iterrows():
-        a = int(row["award_eur"])
+    lower = dict(zip(cands.table["application_id"], (int(x) for x in cands.table["lower_eur"])))
+    upper = dict(zip(cands.table["application_id"], (int(x) for x in cands.table["upper_eur"])))
+    locked = dict(zip(cands.table["application_id"], cands.table["locked_in"]))
+    for aid, funded, award in zip(decisions["application_id"], decisions["funded"], decisions["award_eur"]):
+        a = int(award)
         total += a
-        if aid not in t.index:
-            if row["funded"] or a:
+        if aid not in lower:
+            if funded or a:
                 why = cands.excluded.get(aid, "pas candidat") if aid not in cands.params.lock_out else "exclu par le comité"
                 v.append(f"{aid} : {why} mais financé")
             continue
-        lo, hi = int(t.at[aid, "lower_eur"]), int(t.at[aid, "upper_eur"])
-        if row["funded"]:
+        lo, hi = lower[aid], upper[aid]
+        if funded:
             if not lo <= a <= hi:
                 v.append(f"{aid} : montant {format_eur(a)} hors de [{format_eur(lo)} ; {format_eur(hi)}]")
             if (hi - a) % cands.step_eur:
                 v.append(f"{aid} : réduction de {hi - a} € qui n'est pas un multiple du pas de {cands.step_eur} €")
         elif a != 0:
             v.append(f"{aid} : non financé mais montant {format_eur(a)}")
-        if t.at[aid, "locked_in"] and not row["funded"]:
+        if locked[aid] and not funded:
             v.append(f"{aid} : imposé par le comité mais non financé")
     if total > cands.available_eur:
         v.append(f"total attribué {format_eur(total)} supérieur à l'enveloppe disponible {format_eur(cands.available_eur)}")
@@ -641,11 +654,12 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
 
 
 def _value_units(decisions: pd.DataFrame, cands: Candidates) -> int:
-    s = cands.table.set_index("application_id")["score_units"]
-    d = decisions.set_index("application_id")
+    """Level-1 value of a decision in exact integers (score units, or score units × euros)."""
+    s = dict(zip(cands.table["application_id"], (int(x) for x in cands.table["score_units"])))
+    pairs = zip(decisions["application_id"], decisions["funded"], decisions["award_eur"])
     if cands.params.objective == "total_score":
-        return int(sum(int(s[a]) for a in d.index[d["funded"]]))
-    return int(sum(int(s[a]) * int(d.at[a, "award_eur"]) for a in d.index))
+        return sum(s[a] for a, f, _ in pairs if f)
+    return sum(s[a] * int(w) for a, _, w in pairs)
 
 
 # --------------------------------------------------------------------------- result
@@ -672,6 +686,8 @@ class Allocation:
         French summary of the status; for an infeasible rule set, the rules in conflict.
     conflicts : tuple of str
         French labels of the smallest set of rules in conflict (infeasible only).
+    conflict_keys : tuple of str
+        The same rules' machine keys (see :func:`diagnose_infeasibility`).
     """
 
     status: SolveStatus
@@ -686,6 +702,7 @@ class Allocation:
     message: str
     conflicts: tuple[str, ...] = ()
     _decisions: pd.DataFrame | None = field(default=None, repr=False)
+    conflict_keys: tuple[str, ...] = ()
 
     @property
     def is_optimal(self) -> bool:
@@ -726,16 +743,24 @@ def _add_level(model: Model, expr, value: float, name: str) -> None:
     model.problem.addConstraint(expr >= value - 0.5, name)
 
 
-def _solve_levels(cands: Candidates, model: Model, solver: str, time_limit: float) -> tuple[SolveInfo, float, list[SolveInfo]]:
-    """Lexicographic solve on `model`; returns the last info, the level-1 value and all infos."""
+def _solve_levels(cands: Candidates, model: Model, solver: str, time_limit: float, *, tie_level: bool = True,
+                  first: SolveInfo | None = None) -> tuple[SolveInfo, float, list[SolveInfo]]:
+    """Lexicographic solve on `model`; returns the last info, the level-1 value and all infos.
+
+    `first` is the level-1 solve when already done on this model.  Levels:
+    value, spend, the tie-break weight (when `tie_level`), then the cut order
+    (only when cuts are possible).
+    """
     infos = []
-    info = solve(model, solver, time_limit)
+    info = first or solve(model, solver, time_limit)
     infos.append(info)
     if info.status is not SolveStatus.OPTIMAL:
         return info, math.nan, infos
     v1 = info.objective
     n = len(cands.table)
-    levels = [pulp.lpSum(model.award_expr), pulp.lpSum((n - k) * xi for k, xi in enumerate(model.x))]
+    levels = [pulp.lpSum(model.award_expr)]
+    if tie_level:
+        levels.append(pulp.lpSum((n - k) * xi for k, xi in enumerate(model.x)))
     if any(ci is not None for ci in model.c):
         levels.append(pulp.lpSum(k * ci for k, ci in enumerate(model.c) if ci is not None))
     _add_level(model, model.value_expr, v1, "level_value")
@@ -758,7 +783,8 @@ def _is_feasible(cands: Candidates, solver: str, time_limit: float, drop: frozen
     return None
 
 
-def diagnose_infeasibility(cands: Candidates, solver: str = "highs", time_limit_s: float = 60.0) -> tuple[str, ...]:
+def diagnose_infeasibility(cands: Candidates, solver: str = "highs", time_limit_s: float = 60.0
+                           ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The smallest set of rules in conflict, named in French (deletion filter over the rules).
 
     Each rule (envelope, each lock, each group rule, the maximum number of
@@ -769,8 +795,11 @@ def diagnose_infeasibility(cands: Candidates, solver: str = "highs", time_limit_
 
     Returns
     -------
-    tuple of str
-        French sentences, the first summing up the conflict with the amounts involved.
+    (sentences, keys)
+        French sentences, the first summing up the conflict with the amounts
+        involved, then one label per rule; and the rules' machine keys
+        (``envelope``, ``lock_in:<id>``, ``group_min:<j>``, ``group_max:<j>``,
+        ``max_awards``; ``j`` indexes ``params.group_rules``).
     """
     all_rules = build(cands).rules
     keys = list(all_rules)
@@ -791,7 +820,7 @@ def diagnose_infeasibility(cands: Candidates, solver: str = "highs", time_limit_
                 f"mais l'enveloppe disponible est de {format_eur(cands.available_eur)}.")
         if len(kept) > len(locks) + 1:
             head += " Autres règles en cause : " + " ; ".join(all_rules[k][1] for k in kept if k != "envelope" and not k.startswith("lock_in:")) + "."
-    return (head,) + labels
+    return (head,) + labels, tuple(kept)
 
 
 def allocate(evaluation: Evaluation, params: AllocationParams | None = None) -> Allocation:
@@ -832,8 +861,8 @@ def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: in
     return info.status, m, info.seconds
 
 
-def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int) -> tuple[pd.DataFrame, bool | None, float]:
-    """Apply the named tie-break exactly; say whether other portfolios reach the same value.
+def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int) -> tuple[pd.DataFrame, float]:
+    """Apply the named tie-break exactly among portfolios tied at levels 1 and 2.
 
     Level 3 (``Σ (N − p) x``) settles most ties in one solve but is not a
     lexicographic order.  When another portfolio has the same value and the
@@ -844,8 +873,12 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
 
     Returns
     -------
-    (decisions, other_optimal_portfolios, seconds)
-        ``other_optimal_portfolios`` is None when a check did not finish.
+    (decisions, seconds)
+
+    Raises
+    ------
+    AllocationError
+        A check that neither finds a portfolio nor proves there is none.
     """
     seconds = 0.0
     ids = list(cands.table["application_id"])
@@ -853,13 +886,10 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     funded = set(decisions.loc[decisions["funded"], "application_id"])
     status, _, sec = _other_portfolio(cands, funded, value_units, spend)
     seconds += sec
-    if status is SolveStatus.INFEASIBLE:  # no tie at levels 1 and 2: is there one at level 1 alone?
-        status, _, sec = _other_portfolio(cands, funded, value_units, None)
-        seconds += sec
-        alt = {SolveStatus.INFEASIBLE: False, SolveStatus.OPTIMAL: True, SolveStatus.FEASIBLE: True}.get(status)
-        return decisions, alt, seconds
+    if status is SolveStatus.INFEASIBLE:
+        return decisions, seconds
     if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-        return decisions, None, seconds
+        raise AllocationError(f"départage des ex aequo : {status.label_fr}")
     fixed: dict[str, int] = {}
     for aid in ids:
         current = set(decisions.loc[decisions["funded"], "application_id"])
@@ -867,7 +897,6 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
             m = build(cands, force={**fixed, aid: 1})
             m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
             m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
-            # among tied portfolios funding `aid`, keep the least cut-down awards of the best placed (level 4 again)
             info = solve(m, cands.params.solver, cands.params.time_limit_s)
             seconds += info.seconds
             if info.status is SolveStatus.OPTIMAL:
@@ -875,9 +904,9 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
                 if not verify_awards(candidate, cands):
                     decisions = candidate
             elif info.status is not SolveStatus.INFEASIBLE:
-                return decisions, None, seconds
+                raise AllocationError(f"départage des ex aequo : {info.status.label_fr}")
         fixed[aid] = 1 if aid in set(decisions.loc[decisions["funded"], "application_id"]) else 0
-    return decisions, True, seconds
+    return decisions, seconds
 
 
 def allocate_candidates(cands: Candidates) -> Allocation:
@@ -889,27 +918,47 @@ def allocate_candidates(cands: Candidates) -> Allocation:
                               "award_eur": pd.Series([], dtype="int64"), "cut_steps": pd.Series([], dtype="int64")})
         return Allocation(SolveStatus.OPTIMAL, params.solver, solver_version(params.solver), 0.0, 0.0, 0.0, cands, False,
                           TIE_BREAK_RULE, f"{SolveStatus.OPTIMAL.label_fr} : aucun dossier finançable", (), empty)
+    # Level 1, then: is the funded set unique?  If so, levels 2 and 3 cannot change it (two solves in all
+    # when no award can be cut); otherwise the full lexicographic sequence and the exact tie-break.
     model = build(cands)
-    info, v1, infos = _solve_levels(cands, model, params.solver, params.time_limit_s)
-    seconds = sum(i.seconds for i in infos)
+    first = solve(model, params.solver, params.time_limit_s)
+    seconds = first.seconds
+    alt = None
+    if first.status is SolveStatus.OPTIMAL and params.check_alternatives:
+        level1 = read_back(model, cands)
+        v_first = _value_units(level1, cands)
+        status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None)
+        seconds += sec
+        alt = {SolveStatus.INFEASIBLE: False, SolveStatus.OPTIMAL: True, SolveStatus.FEASIBLE: True}.get(status)
+        if alt is None:
+            return Allocation(status, first.solver, first.solver_version, None, None, seconds, cands, None, TIE_BREAK_RULE,
+                              f"recherche d'autres portefeuilles de même valeur : {status.label_fr} ; aucune décision n'est produite")
+    if alt is False and not any(ci is not None for ci in model.c):
+        info, v1, decisions = first, first.objective, level1
+    else:
+        if alt is False:  # unique funded set: only the awards (cuts) remain to settle
+            model = build(cands, force=dict(zip(level1["application_id"], level1["funded"].astype(int))))
+            first = None
+        info, v1, infos = _solve_levels(cands, model, params.solver, params.time_limit_s, tie_level=alt is not False,
+                                        first=first)
+        seconds += sum(i.seconds for i in infos[1 if first is not None else 0:])
+        decisions = read_back(model, cands) if info.status is SolveStatus.OPTIMAL else None
     if info.status is SolveStatus.INFEASIBLE:
-        conflicts = diagnose_infeasibility(cands, params.solver, params.time_limit_s)
+        conflicts, keys = diagnose_infeasibility(cands, params.solver, params.time_limit_s)
         return Allocation(info.status, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,
-                          None, TIE_BREAK_RULE, conflicts[0], conflicts[1:])
+                          None, TIE_BREAK_RULE, conflicts[0], conflicts[1:], None, keys)
     if info.status is not SolveStatus.OPTIMAL:
         gap = f" (écart {info.mip_gap:.2%})" if info.mip_gap is not None and math.isfinite(info.mip_gap) else ""
         return Allocation(info.status, info.solver, info.solver_version, None, info.mip_gap, seconds, cands, None,
                           TIE_BREAK_RULE, f"{info.status.label_fr}{gap} : aucune décision n'est produite")
-    decisions = read_back(model, cands)
     violations = verify_awards(decisions, cands)
     if violations:
         raise AllocationError("la solution du solveur ne respecte pas les règles (vérification en entiers) : " + " ; ".join(violations))
     value_units = _value_units(decisions, cands)
     if value_units < round(v1) - 0.5:
         raise AllocationError(f"valeur du portefeuille {value_units} inférieure à l'optimum de premier niveau {v1}")
-    alt = None
-    if params.check_alternatives and len(cands.table):
-        decisions, alt, extra = _apply_tie_break(cands, decisions, value_units)
+    if alt:
+        decisions, extra = _apply_tie_break(cands, decisions, value_units)
         seconds += extra
     objective = value_units / cands.score_unit
     msg = f"{info.status.label_fr} ({info.solver_version})"

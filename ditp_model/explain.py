@@ -229,4 +229,4 @@ def diagnose_infeasibility_forced(cands, aid: str, solver: str) -> str:
 
     forced = replace(cands, params=replace(cands.params, lock_in=cands.params.lock_in | {aid}),
                      table=cands.table.assign(locked_in=cands.table["locked_in"] | (cands.table["application_id"] == aid)))
-    return " ; ".join(diagnose_infeasibility(forced, solver, cands.params.time_limit_s)[1:])
+    return " ; ".join(diagnose_infeasibility(forced, solver, cands.params.time_limit_s)[0][1:])

@@ -43,12 +43,13 @@ import ipywidgets as widgets
 import pandas as pd
 
 from . import plots
-from .allocation import Allocation, AllocationError, AllocationParams, GroupRule, NotOptimalError, allocate, ranking_rule
+from .allocation import (GROUP_COLUMN_LABELS_FR, Allocation, AllocationError, AllocationParams, GroupRule, NotOptimalError,
+                         allocate, ranking_rule)
 from .io import Inputs
 from .pipeline import Evaluation, evaluate
 from .report_format import format_eur, format_number, format_points
 from .scenario import Scenario, load_scenario, save_scenario
-from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR, InputError
+from .schema import InputError
 from .scoring import Weights
 
 __all__ = [
@@ -81,8 +82,7 @@ DECISION_RULES_FR = {
 }
 
 #: French names of the portfolio-rule columns.
-COLUMN_LABELS_FR = {"region": "Région", "lead_org_type": "Type de porteur", "maturity": "Maturité",
-                    "priority_reform": "Réforme prioritaire"}
+COLUMN_LABELS_FR = GROUP_COLUMN_LABELS_FR
 
 #: Errors shown in the panel as such (anything else is shown too, as an unexpected error).
 EXPECTED_ERRORS = (ValueError, InputError, AllocationError, NotOptimalError)
@@ -367,18 +367,8 @@ def _share_fr(x: float) -> str:
 
 
 def rule_label_fr(rule: GroupRule) -> str:
-    """``Région Île-de-France : au plus 40 % de l'enveloppe`` (French names of columns and values)."""
-    value = rule.value
-    if rule.column == "lead_org_type":
-        value = ORG_TYPE_LABELS_FR.get(value, value)
-    elif rule.column == "maturity":
-        value = MATURITY_LABELS_FR.get(value, value)
-    parts = []
-    if rule.min_count is not None:
-        parts.append(f"au moins {rule.min_count} lauréat{'s' if rule.min_count > 1 else ''}")
-    if rule.max_share is not None:
-        parts.append(f"au plus {_share_fr(rule.max_share)} de l'enveloppe")
-    return f"{COLUMN_LABELS_FR.get(rule.column, rule.column)} « {value} » : " + " et ".join(parts)
+    """``Région « Île-de-France » : au plus 40 % de l'enveloppe`` (see :meth:`GroupRule.label_fr`)."""
+    return rule.label_fr()
 
 
 def _list_fr(items: list[str]) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pulp
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ditp_model
@@ -357,7 +357,8 @@ def test_ranking_rule_without_candidate_funds_nothing():
     assert r.funded_ids == [] and r.total_awarded_eur == 0
 
 
-def test_failed_alternative_check_is_not_reported_as_unique(monkeypatch):
+def test_failed_alternative_check_gives_no_decision(monkeypatch):
+    """The uniqueness check decides whether the named tie-break must run: if it fails, no decision is published."""
     import ditp_model.allocation as allocation_module
 
     real_solve = allocation_module.solve
@@ -372,8 +373,11 @@ def test_failed_alternative_check_is_not_reported_as_unique(monkeypatch):
     # Case (b): {A, P-001} and {A, P-002} tie, so "unique" (False) would be wrong.
     ps = [P("A", 80, 100_000), P("P-001", 70, 100_000), P("P-002", 70, 100_000)]
     a = allocate(make_evaluation(ps, envelope_eur=200_000))
-    assert a.status is SolveStatus.OPTIMAL
-    assert a.other_optimal_portfolios is not False
+    assert a.status is SolveStatus.ERROR
+    assert a.other_optimal_portfolios is None
+    assert "autres portefeuilles" in a.message
+    with pytest.raises(NotOptimalError):
+        a.decisions
 
 
 # Envelope 150 000 €, min_share 0.7: A 80 / 100 000 (ℓ 70 000: up to 30 cuts of 1 000 €),
@@ -513,7 +517,7 @@ def check_against_brute_force(case, objective: str = "total_score", solver: str 
         assert a.conflicts and a.message
         with pytest.raises(NotOptimalError):
             a.decisions
-        check_conflict_is_irreducible(case, a.conflicts, objective)
+        check_conflict_is_irreducible(case, a.conflict_keys, objective)
         return a, b
     assert a.status is SolveStatus.OPTIMAL
     by_id = {p.id: p for p in projects}
@@ -550,38 +554,10 @@ def check_against_brute_force(case, objective: str = "total_score", solver: str 
     return a, b
 
 
-def conflict_keys(labels, case) -> list[str] | None:
-    """Map the French conflict labels back to rule keys (None when a label is ambiguous)."""
-    projects, envelope, lock_in, lock_out, rules, max_awards = case
-    keys = []
-    for label in labels:
-        text = plain(label)
-        found = []
-        if "enveloppe" in text:
-            found.append("envelope")
-        found += [f"lock_in:{a}" for a in lock_in if f"dossier {a} " in text]
-        for j, r in enumerate(rules):
-            if f"{r.column} = {r.value}" in text:
-                if r.min_count is not None and f"au moins {r.min_count} lauréat" in text:
-                    found.append(f"group_min:{j}")
-                cap = exact_share_cap(r.max_share, envelope) if r.max_share is not None else None
-                if cap is not None and f"au plus {cap:,} €".replace(",", " ") in text:
-                    found.append(f"group_max:{j}")
-        if max_awards is not None and " = " not in text and f"au plus {max_awards} lauréat" in text:
-            found.append("max_awards")
-        found = [k for k in found if k not in keys]  # two identical rules: either one
-        if not found:
-            return None
-        keys.append(found[0])
-    return keys
-
-
-def check_conflict_is_irreducible(case, labels, objective):
+def check_conflict_is_irreducible(case, keys, objective):
     """The named rules are infeasible together (brute force) and feasible once any one is dropped."""
     projects, envelope, lock_in, lock_out, rules, max_awards = case
-    keys = conflict_keys(labels, case)
-    if keys is None:
-        return
+    keys = list(keys)
     assert len(set(keys)) == len(keys)
 
     def feasible(kept):
