@@ -165,7 +165,7 @@ def cmd_allocate(args) -> int:
     ranking = ranking_rule(ev, params, args.ranking_variant)
     expl = explain(ev, alloc, gaps=not args.no_gaps)
     table = decision_table(ev, alloc, ranking, expl)
-    manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in args._argv))
     files = {
         "allocation.csv": csv_bytes(table),
         "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_ds import register as register_import_ds
 
     register_import_ds(sub)
+    from .cli_report import register as register_report
+
+    register_report(sub)
     return parser
 
 
@@ -237,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ditp-model``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
     except InputError as exc:

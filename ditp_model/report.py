@@ -281,15 +281,12 @@ def write_outputs(out_dir: str | Path, files: dict[str, bytes]) -> list[Path]:
     A failure before this point leaves the previous results untouched; each
     file is replaced atomically (temporary file + ``os.replace``).  Names may
     contain ``/`` (a sub-folder of `out_dir`).  Files get the usual
-    permissions (``0o666`` less the umask), not the temporary file's ``0o600``.
+    permissions (see :func:`ditp_model.io.write_bytes_atomic`).
     """
     out = Path(out_dir)
-    mask = os.umask(0)
-    os.umask(mask)
     written = []
     for name, data in files.items():
         write_bytes_atomic(out / name, data)
-        os.chmod(out / name, 0o666 & ~mask)
         written.append(out / name)
     return written
 
@@ -331,7 +328,8 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
     ReportParameter("applications", None, "Candidatures", "un chemin de fichier CSV ou XLSX (texte) ou None (données d'exemple)"),
     ReportParameter("reviews", None, "Évaluations", "un chemin de fichier CSV ou XLSX (texte) ou None (données d'exemple)"),
     ReportParameter("weights", None, "Pondérations",
-                    "un texte « impact=0.5,openness=0.3,collective=0.2 », un dictionnaire {\"impact\": 0.5, …} ou None (celles de l'appel)"),
+                    "un texte « impact=0.5,openness=0.3,collective=0.2 », un dictionnaire {\"impact\": 0.5, …} "
+                    "ou None (celles de l'appel)"),
     ReportParameter("normalisation", None, "Agrégation des notes", "« raw_mean », « reviewer_zscore » ou None (celle de l'appel)"),
     ReportParameter("envelope_eur", None, "Enveloppe", "un nombre entier d'euros ≥ 0 (par ex. 2500000) ou None (celle de l'appel)"),
     ReportParameter("committed_eur", 0, "Déjà engagé (vagues précédentes)", "un nombre entier d'euros ≥ 0"),
@@ -935,8 +933,12 @@ def execute_report_notebook(parameters: dict, output_path: str | Path, *, notebo
     ReportNotebookError
         A cell raised; ``ename`` / ``evalue`` give the notebook's error.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
+    try:
+        import papermill as pm
+        from papermill.exceptions import PapermillExecutionError
+    except ImportError:
+        raise ReportNotebookError("ImportError", "papermill n'est pas installé : installer les extras "
+                                  "« notebooks » (pip install -e '.[notebooks]')") from None
 
     nb = Path(notebook) if notebook else REPORT_NOTEBOOK
     if not nb.is_file():
@@ -960,6 +962,12 @@ _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{% block data_png scoped %}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+     alt="{{ (output | get_metadata('alt', 'image/png')) or 'Graphique du rapport' | escape_html }}">
+</div>
+{%- endblock data_png %}
 {%- block extra_css -%}
 <style type="text/css">
   body.jp-Notebook { max-width: 1180px; margin: 0 auto; padding: 12px 24px 48px; background: #fff; }
@@ -973,7 +981,7 @@ _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 {%- endblock extra_css -%}
 """
 
-_EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|@import\s+url\(\s*["']?\s*(?:https?:)?//""", re.I)
+_EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']""", re.I)
 
 
 def render_html(executed: str | Path, *, title: str = "Rapport de sélection") -> tuple[str, list[str]]:
@@ -994,9 +1002,13 @@ def render_html(executed: str | Path, *, title: str = "Rapport de sélection") -
     ReportNotebookError
         An error output in the notebook, or a reference to an external resource in the page.
     """
-    import nbformat
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
+    try:
+        import nbformat
+        from jinja2 import DictLoader
+        from nbconvert import HTMLExporter
+    except ImportError:
+        raise ReportNotebookError("ImportError", "nbconvert n'est pas installé : installer les extras "
+                                  "« notebooks » (pip install -e '.[notebooks]')") from None
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -1,0 +1,192 @@
+"""Sub-commands ``ditp-model report`` and ``ditp-model verify`` (messages in French).
+
+``report`` runs the report notebook (papermill), renders it to a
+self-contained HTML without code, and publishes into ``--out``:
+``rapport.html``, ``allocation.xlsx`` (decision, eligibility, scores by
+reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
+``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
+then appends an entry to the journal ``decisions.jsonl``.  The inputs come
+from ``--scenario FILE`` (a committee session's snapshot) or from the same
+flags as ``allocate``.
+
+``verify MANIFEST`` re-runs the decision from the manifest's inputs and says
+« identique » or lists what differs.
+
+Exit codes: 0 success (``verify``: identical); 1 ``verify`` found
+differences; 2 bad input or parameters; 3 no proven optimum (no report
+published); 4 the journal is damaged (nothing published, nothing appended);
+5 the report notebook or its rendering failed (nothing published).
+
+``register(subparsers)`` adds both sub-commands to ``ditp-model``'s parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+__all__ = ["register", "cmd_report", "cmd_verify", "main_for_tests", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
+
+EXIT_DIFFERENT = 1
+EXIT_INPUT = 2
+EXIT_NOT_OPTIMAL = 3
+EXIT_JOURNAL = 4
+EXIT_NOTEBOOK = 5
+
+#: Error class names raised inside the notebook -> exit code.
+_NOTEBOOK_ENAMES = {"ReportParameterError": EXIT_INPUT, "InputError": EXIT_INPUT, "ValueError": EXIT_INPUT,
+                    "ReportNotOptimalError": EXIT_NOT_OPTIMAL, "NotOptimalError": EXIT_NOT_OPTIMAL,
+                    "AllocationError": EXIT_NOT_OPTIMAL}
+
+
+def _group_rule(text: str, kind: str):
+    from .cli import _group_rule as parse
+
+    return parse(text, kind)
+
+
+def register(subparsers) -> None:
+    """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
+    r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
+                              description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
+                                          "aux candidats, et ajoute une entrée au journal decisions.jsonl. Entrées : --scenario "
+                                          "FICHIER, ou --call, --applications, --reviews et les options d'allocate.")
+    r.add_argument("--scenario", help="scénario enregistré par le comité (JSON) : fichiers, pondérations et règles")
+    r.add_argument("--call", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
+    r.add_argument("--applications", help="candidatures (CSV ou XLSX)")
+    r.add_argument("--reviews", help="évaluations (CSV ou XLSX)")
+    r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
+    r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], help="agrégation des notes (défaut : celle de l'appel)")
+    r.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
+    r.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
+    r.add_argument("--envelope", type=int, help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    r.add_argument("--committed", type=int, help="montant déjà engagé lors de vagues précédentes (euros)")
+    r.add_argument("--reserve", type=int, help="réserve gardée pour des vagues suivantes (euros)")
+    r.add_argument("--min-share", type=float, help="part minimale de la demande attribuée (1 = pas de réduction)")
+    r.add_argument("--min-count", type=lambda s: _group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
+                   help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
+    r.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
+                   help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
+    r.add_argument("--max-awards", type=int, help="nombre maximal de lauréats")
+    r.add_argument("--objective", choices=["total_score", "score_weighted_award"],
+                   help="valeur du portefeuille : somme des notes (défaut) ou notes pondérées par les montants")
+    r.add_argument("--solver", choices=["highs", "cbc"], help="solveur (défaut : highs)")
+    r.add_argument("--time-limit", type=float, help="temps maximal par résolution, en secondes (défaut : 60)")
+    r.add_argument("--ranking-variant", choices=["skip", "stop"],
+                   help="règle du classement : passer un dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
+    r.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
+    r.add_argument("--near-line", type=int, help="dossiers montrés de part et d'autre de la ligne de financement (défaut : 8)")
+    r.add_argument("--with-reviewer-ids", action="store_true",
+                   help="garder l'identité des évaluateurs dans les exports (seulement à la demande expresse du secrétariat ; "
+                        "sinon R01, R02…)")
+    r.add_argument("--journal", help="journal des décisions (défaut : DOSSIER/decisions.jsonl)")
+    r.add_argument("--notebook", help="notebook du rapport (défaut : notebooks/04_rapport.ipynb du dépôt)")
+    r.add_argument("--out", required=True, help="dossier du rapport (créé si besoin)")
+    r.set_defaults(func=cmd_report)
+
+    v = subparsers.add_parser("verify", help="vérifier une décision publiée : « identique » ou la liste des différences",
+                              description="Relit les entrées du manifeste, refait le calcul et compare ; vérifie aussi le "
+                                          "journal decisions.jsonl et les fichiers publiés.")
+    v.add_argument("manifest", help="manifest.json d'un rapport (ou d'allocate)")
+    v.add_argument("--no-rerun", action="store_true", help="vérifier les empreintes sans refaire le calcul")
+    v.set_defaults(func=cmd_verify)
+
+
+def report_values(args) -> dict:
+    """The report parameters given on the command line (flags left out keep the report's defaults)."""
+    from dataclasses import asdict
+
+    v: dict = {}
+    for name, flag in (("scenario", "scenario"), ("call", "call"), ("applications", "applications"), ("reviews", "reviews"),
+                       ("weights", "weights"), ("normalisation", "normalisation"), ("envelope_eur", "envelope"),
+                       ("committed_eur", "committed"), ("reserve_eur", "reserve"), ("min_share", "min_share"),
+                       ("max_awards", "max_awards"), ("objective", "objective"), ("solver", "solver"),
+                       ("time_limit_s", "time_limit"), ("ranking_variant", "ranking_variant"), ("near_line", "near_line")):
+        x = getattr(args, flag)
+        if x is not None:
+            v[name] = x
+    if args.lock_in:
+        v["lock_in"] = list(args.lock_in)
+    if args.lock_out:
+        v["lock_out"] = list(args.lock_out)
+    rules = list(args.min_count) + list(args.max_share)
+    if rules:
+        v["group_rules"] = [{k: x for k, x in asdict(r).items() if x is not None} for r in rules]
+    if args.no_gaps:
+        v["gaps"] = False
+    if args.with_reviewer_ids:
+        v["personal_data"] = True
+    return v
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def cmd_report(args) -> int:
+    """``ditp-model report``: see the module docstring for outputs and exit codes."""
+    from .allocation import AllocationError, NotOptimalError
+    from .record import JournalError
+    from .report import ReportNotebookError, ReportNotOptimalError, produce_report, validate_parameters
+    from .report_format import format_eur
+    from .schema import InputError
+
+    argv = getattr(args, "_argv", None) or sys.argv[1:]
+    command = "ditp-model " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        params = validate_parameters(**report_values(args), command=command)
+        pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook)
+    except InputError as exc:
+        _err(f"Erreur : données d'entrée invalides — aucun rapport publié.\n{exc}")
+        return EXIT_INPUT
+    except ReportNotOptimalError as exc:
+        _err(str(exc))
+        return EXIT_NOT_OPTIMAL
+    except (AllocationError, NotOptimalError) as exc:
+        _err(f"Erreur : résultat rejeté — aucun rapport publié.\n{exc}")
+        return EXIT_NOT_OPTIMAL
+    except JournalError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_JOURNAL
+    except ReportNotebookError as exc:
+        _err(f"Erreur : le notebook du rapport a échoué — aucun rapport publié.\n{exc}")
+        return _NOTEBOOK_ENAMES.get(exc.ename, EXIT_NOTEBOOK)
+    except (ValueError, FileNotFoundError) as exc:
+        _err(f"Erreur : {exc}\nAucun rapport publié.")
+        return EXIT_INPUT
+    m, e = pub.manifest, pub.entry
+    names = sorted({p.relative_to(pub.out_dir).parts[0] for p in pub.written})
+    letters = sum(1 for p in pub.written if p.parent.name == "retours")
+    print(f"Rapport publié dans {pub.out_dir} : " + ", ".join(n + ("/ (" + str(letters) + " lettres)" if n == "retours" else "")
+                                                        for n in names))
+    print(f"Décision : {m['funded_count']} lauréats, {format_eur(m['total_awarded_eur'])} ; empreinte {m['decision_sha256']}")
+    print(f"Journal : {pub.journal_path} — entrée n° {e['seq']} (empreinte {e['entry_sha256'][:16]}…)")
+    print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
+    for note in pub.notes:
+        _err(f"Remarque (sortie d'erreur du notebook, non reprise dans le rapport) : {note}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    """``ditp-model verify MANIFEST``: 0 identical, 1 differences, 2 unreadable manifest."""
+    from .record import verify
+    from .schema import InputError
+
+    try:
+        result = verify(args.manifest, rerun=not args.no_rerun)
+    except InputError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_INPUT
+    print(result.text_fr())
+    return 0 if result.identical else EXIT_DIFFERENT
+
+
+def main_for_tests(argv: list[str]) -> int:
+    """Parse `argv` with a parser holding only ``report`` and ``verify`` and run the command (as ``ditp-model`` would)."""
+    parser = argparse.ArgumentParser(prog="ditp-model")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    args._argv = list(argv)
+    return args.func(args)

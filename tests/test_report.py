@@ -1,0 +1,354 @@
+"""``ditp-model report`` end to end on the sample data, the report notebook's parameters, and safe outputs.
+
+One full report (papermill + nbconvert, entry gaps included) is produced for the module, on a copy of the
+sample where applicant-supplied text is hostile: a funded application titled ``=HYPERLINK("http://x")``, a
+title holding a ``<script>`` tag, an extra column of contact e-mails, and reviewers identified by e-mail
+address.  Tables are parsed back from the HTML with the standard library's ``html.parser``.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from ditp_model import record, report
+from ditp_model.cli_report import main_for_tests
+from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
+
+WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"
+HYPERLINK = '=HYPERLINK("http://x")'
+SCRIPT = "<script>alert(1)</script> Repenser l'accueil"
+
+
+class Tables(HTMLParser):
+    """Every ``<table id=…>`` of a page: header cells, body rows and foot rows, as text."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, dict] = {}
+        self._t = None
+        self._section = None
+        self._row = None
+        self._cell = None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("id"):
+            self._t = self.tables.setdefault(a["id"], {"head": [], "body": [], "foot": []})
+        elif self._t is not None and tag in ("thead", "tbody", "tfoot"):
+            self._section = {"thead": "head", "tbody": "body", "tfoot": "foot"}[tag]
+        elif self._t is not None and tag == "tr":
+            self._row = []
+        elif self._t is not None and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if self._t is None:
+            return
+        if tag in ("td", "th") and self._cell is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self._t[self._section or "body"].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._t = self._section = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def euros(text: str) -> int:
+    """``"2 996 070 €"`` (narrow no-break spaces) -> 2996070."""
+    assert text.endswith("€"), text
+    return int(re.sub(r"\D", "", text))
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rapport")
+    apps = pd.read_csv(SAMPLE_APPLICATIONS, dtype=str, keep_default_na=False)
+    apps.loc[apps["application_id"] == "P011", "title"] = HYPERLINK      # rank 1, funded
+    apps.loc[apps["application_id"] == "P044", "title"] = SCRIPT        # rank 2, not funded
+    apps["courriel_contact"] = [f"contact{k}@porteur.example" for k in range(len(apps))]
+    apps.to_csv(root / "candidatures.csv", index=False)
+    revs = pd.read_csv(SAMPLE_REVIEWS, dtype=str, keep_default_na=False)
+    revs["reviewer_id"] = revs["reviewer_id"].map(lambda r: f"expert.{r.lower()}@ministere.example")
+    revs.to_csv(root / "evaluations.csv", index=False)
+    shutil.copy(RULES_PATH, root / RULES_PATH.name)
+    out = root / "out"
+    code = main_for_tests(["report", "--call", str(root / RULES_PATH.name), "--applications", str(root / "candidatures.csv"),
+                           "--reviews", str(root / "evaluations.csv"), "--weights", WEIGHTS, "--out", str(out)])
+    assert code == 0
+    return root, out
+
+
+@pytest.fixture(scope="module")
+def page(published) -> str:
+    return (published[1] / "rapport.html").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def decision(published) -> pd.DataFrame:
+    return pd.read_csv(published[1] / "allocation.csv", dtype=str, keep_default_na=False)
+
+
+def test_outputs_published(published):
+    _, out = published
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"rapport.html", "allocation.xlsx", "allocation.csv", "manifest.json", "decisions.jsonl",
+            "retours_candidats.csv"} <= names
+    assert len([n for n in names if n.startswith("retours/")]) == 110
+    assert not [n for n in names if n.endswith(".tmp")]
+    wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
+    assert wb.sheetnames == ["decision", "eligibilite", "notes_evaluateurs", "parametres", "provenance"]
+
+
+def test_html_funded_table_totals_parsed_back(page, decision, published):
+    t = Tables(page).tables["laureats"]
+    manifest = json.loads((published[1] / "manifest.json").read_text(encoding="utf-8"))
+    funded = decision[decision["funded"] == "True"]
+    rows = t["body"]
+    assert len(rows) == manifest["funded_count"] == len(funded) >= 25
+    assert {r[0] for r in rows} == set(funded["application_id"])
+    awards = [euros(r[-1]) for r in rows]
+    total_row = t["foot"][0]
+    assert total_row[0] == f"Total : {len(rows)} lauréats"
+    assert euros(total_row[-1]) == sum(awards) == manifest["total_awarded_eur"] == int(funded["award_eur"].astype(int).sum())
+    assert euros(total_row[-2]) == sum(euros(r[-2]) for r in rows)
+    assert sum(awards) <= 3_000_000
+    # Each award recomputed from the raw request and the call's caps.
+    raw = pd.read_csv(SAMPLE_APPLICATIONS, dtype={"application_id": str}).set_index("application_id")
+    large = decision.set_index("application_id")["large_collective"] == "True"
+    for r, award in zip(rows, awards):
+        assert award == min(int(raw.at[r[0], "requested_eur"]), 200_000 if large[r[0]] else 120_000)
+    # The same decision in the ranked list and in the XLSX decision sheet.
+    ranked = Tables(page).tables["classement"]["body"]
+    assert len(ranked) == int((decision["rank"] != "").sum())
+    assert sum(euros(r[-2]) for r in ranked if r[-2] != "—") == sum(awards)
+    xl = pd.read_excel(published[1] / "allocation.xlsx", sheet_name="decision", dtype={"application_id": str})
+    assert int(xl.loc[xl["funded"], "award_eur"].sum()) == sum(awards)
+
+
+def test_html_sections_in_french_without_code(page):
+    for heading in ("Synthèse", "1. L'appel à projets et ses règles", "2. Paramètres de la séance",
+                    "3. Éligibilité des candidatures",
+                    "4. Classement des dossiers éligibles", "5. Lauréats et montants attribués",
+                    "6. Décision proposée et règle du classement", "7. Ligne de financement", "8. Répartition du portefeuille",
+                    "9. Provenance et vérification", "Visa du comité de sélection"):
+        assert heading in page, heading
+    assert '<html lang="fr">' in page
+    # No code, no prompts, no widget state, nothing fetched from the network, charts embedded.
+    assert "validate_parameters" not in page and "display(HTML(" not in page and '<div class="highlight' not in page
+    assert not re.search(r"(In|Out)(&nbsp;|\s)*\[\d+\]", page)
+    assert "application/vnd.jupyter.widget" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    images = re.findall(r"<img [^>]*>", page)
+    assert len(images) == 2
+    assert all('src="data:image/png;base64,' in i and re.search(r'alt="Graphique', i) for i in images)
+    tables = Tables(page).tables
+    assert {"regles", "criteres", "parametres", "eligibilite-bilan", "non-eligibles", "classement", "laureats", "comparaison",
+            "marges-sortie", "ecarts-entree", "repartition-region", "repartition-lead_org_type", "repartition-maturity",
+            "repartition-priority_reform", "provenance-entrees", "provenance", "visa"} <= set(tables)
+    # Near-line gaps and margins are numbers (entry gaps were computed).
+    assert all(re.fullmatch(r"\d+,\d\d", r[5]) for r in tables["ecarts-entree"]["body"])
+    # Ineligible applications with every reason.
+    inel = {r[0]: r[3] for r in tables["non-eligibles"]["body"]}
+    assert set(inel) == {"P017", "P034", "P058", "P063", "P078", "P086", "P091", "P099", "P104"}
+    assert "date limite" in inel["P063"] and "plancher" in inel["P078"]
+
+
+def test_every_parameter_printed_as_used(page):
+    rows = Tables(page).tables["parametres"]["body"]
+    names = {n.strip() for r in rows for n in r[1].split(",")}
+    assert {p.name for p in report.REPORT_PARAMETERS} <= names
+    used = {r[1]: r[2] for r in rows}
+    assert used["weights"] == "Impact 50\u00a0% ; Ouverture 30\u00a0% ; Candidature collective 20\u00a0%"
+    assert used["envelope_eur"] == "3\u202f000\u202f000\u00a0€"
+
+
+def test_applicant_text_escaped_in_html(page):
+    assert "<script>alert(1)</script>" not in page and "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'href="http://x"' not in page
+    tables = Tables(page).tables
+    # Both titles come back as plain text in the table cells.
+    assert [r[1] for r in tables["laureats"]["body"] if r[0] == "P011"] == [HYPERLINK]
+    assert [r[2] for r in tables["classement"]["body"] if r[1] == "P044"] == [SCRIPT]
+
+
+def test_hyperlink_title_exported_inert(published):
+    _, out = published
+    rows = {r["application_id"]: r for r in csv.DictReader(io.StringIO((out / "allocation.csv").read_text(encoding="utf-8")))}
+    assert rows["P011"]["title"] == "'" + HYPERLINK and rows["P011"]["funded"] == "True"
+    letters = {r["application_id"]: r for r in csv.DictReader(io.StringIO((out / "retours_candidats.csv").read_text(encoding="utf-8")))}
+    assert letters["P011"]["intitule"] == "'" + HYPERLINK
+    wb = openpyxl.load_workbook(out / "allocation.xlsx")
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                assert c.data_type != "f", (ws.title, c.coordinate, c.value)
+                assert not (isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))), (ws.title, c.coordinate)
+    ws = wb["decision"]
+    header = [c.value for c in ws[1]]
+    titles = {r[0]: r[header.index("title")] for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert titles["P011"] == "'" + HYPERLINK
+
+
+def test_no_personal_data_in_outputs(published):
+    _, out = published
+    wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
+    reviewers = [r[1] for r in wb["notes_evaluateurs"].iter_rows(min_row=2, values_only=True)]
+    assert len(reviewers) == 325 and all(re.fullmatch(r"R\d\d", r) for r in reviewers) and len(set(reviewers)) == 12
+    for p in out.rglob("*"):
+        if p.is_file() and p.suffix != ".xlsx":
+            text = p.read_text(encoding="utf-8")
+            assert "@" not in text or "@ministere" not in text and "@porteur" not in text, p
+    for ws in wb.worksheets:
+        for row in ws.iter_rows(values_only=True):
+            assert not any(isinstance(v, str) and ("@ministere" in v or "@porteur" in v) for v in row), ws.title
+
+
+def test_verify_confirms_the_published_report(published, capsys):
+    _, out = published
+    v = record.verify(out / "manifest.json")
+    assert v.identical, v.text_fr()
+    assert main_for_tests(["verify", str(out / "manifest.json")]) == 0
+    assert "Résultat : identique" in capsys.readouterr().out
+    entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["event"] == "rapport" and entry["command"].startswith("ditp-model report --call")
+    assert set(entry["files"]) >= {"rapport.html", "allocation.xlsx", "manifest.json"}
+
+
+def test_failed_run_exits_non_zero_and_publishes_nothing(published, capsys):
+    root, out = published
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    table = pd.read_csv(out / "allocation.csv", dtype={"application_id": str})
+    el = table[table["eligible"] & table["score"].notna()].sort_values("award_cap_eur", ascending=False).head(30)
+    code = main_for_tests(["report", "--call", str(root / RULES_PATH.name), "--applications", str(root / "candidatures.csv"),
+                           "--reviews", str(root / "evaluations.csv"), "--out", str(out), "--lock-in", *el["application_id"]])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "Aucun rapport publié" in err and "enveloppe" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    # Bad input: exit 2, still nothing published.
+    code = main_for_tests(["report", "--call", str(root / RULES_PATH.name), "--applications", str(root / "absent.csv"),
+                           "--reviews", str(root / "evaluations.csv"), "--out", str(out)])
+    assert code == 2 and "fichier introuvable" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_report_from_scenario(published, tmp_path, capsys):
+    from ditp_model.scenario import Scenario, save_scenario
+    from ditp_model.scoring import Weights
+
+    root, _ = published
+    sc = Scenario.from_run("Séance du 12 octobre — ouverture renforcée", root / RULES_PATH.name, root / "candidatures.csv",
+                           root / "evaluations.csv", Weights.of(impact=0.4, openness=0.4, collective=0.2),
+                           report.AllocationParams(lock_in=frozenset({"P044"}), envelope_eur=2_500_000))
+    path = save_scenario(sc, tmp_path / "seance.json")
+    out = tmp_path / "out"
+    assert main_for_tests(["report", "--scenario", str(path), "--no-gaps", "--near-line", "3", "--out", str(out)]) == 0
+    assert "entrée n° 1" in capsys.readouterr().out
+    page = (out / "rapport.html").read_text(encoding="utf-8")
+    assert "Séance du 12 octobre — ouverture renforcée" in page
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["scenario"]["sha256"] and m["parameters"]["lock_in"] == ["P044"] and m["weights"]["raw"]["impact"] == 0.4
+    assert m["total_awarded_eur"] <= 2_500_000 and "P044" in {r["application_id"] for r in m["decisions"] if r["funded"]}
+    assert m["journal"]["seq"] == 1 and m["report"]["gaps"] is False
+    assert "non calculés pour ce rapport" in page and 'id="pres-de-la-ligne"' in page
+    assert record.verify(out / "manifest.json").identical
+    # A flag the scenario already fixes is refused.
+    assert main_for_tests(["report", "--scenario", str(path), "--weights", WEIGHTS, "--out", str(out)]) == 2
+    assert "« weights » : donné avec « scenario »" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the notebook and its parameters
+
+
+def _parameters_cell():
+    nb = json.loads(report.REPORT_NOTEBOOK.read_text(encoding="utf-8"))
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return nb, tagged
+
+
+def test_notebook_has_a_parameters_cell_matching_the_package():
+    nb, tagged = _parameters_cell()
+    assert len(tagged) == 1, "the report notebook needs exactly one cell tagged 'parameters' (papermill)"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[0] is tagged[0]
+    tree = ast.parse("".join(tagged[0]["source"]))
+    assigned = [(n.targets[0].id, ast.literal_eval(n.value)) for n in tree.body if isinstance(n, ast.Assign)]
+    assert assigned == [(p.name, p.default) for p in report.REPORT_PARAMETERS]
+    # The setup cell hands every parameter to validate_parameters.
+    setup = ast.parse("".join(code[1]["source"]))
+    call = next(n for n in ast.walk(setup) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "validate_parameters")
+    assert [(k.arg, k.value.id) for k in call.keywords] == [(p.name, p.name) for p in report.REPORT_PARAMETERS]
+
+
+def test_notebook_outputs_are_stored_for_nbval():
+    nb, _ = _parameters_cell()
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    ignored = [c for c in code if "nbval-ignore-output" in c.get("metadata", {}).get("tags", [])]
+    assert len(ignored) == 2  # the date in the title block, and the versions / duration block
+    assert all(c["outputs"] for c in code[2:]), "the display cells must keep their outputs (checked by nbval)"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for c in code:
+        for o in c["outputs"]:
+            assert o["output_type"] != "error" and not (o["output_type"] == "stream" and o.get("name") == "stderr")
+
+
+def test_papermill_wrong_parameter_type_fails_with_a_clear_message(tmp_path):
+    with pytest.raises(report.ReportNotebookError) as exc:
+        report.execute_report_notebook({"envelope_eur": "trois millions", "gaps": "oui"}, tmp_path / "sortie.ipynb")
+    assert exc.value.ename == "ReportParameterError"
+    msg = str(exc.value)
+    assert "2 paramètres du rapport invalides" in msg
+    assert "« envelope_eur » (Enveloppe) : valeur attendue : un nombre entier d'euros ≥ 0" in msg
+    assert "reçu le texte 'trois millions'" in msg
+    assert "« gaps »" in msg and "True ou False" in msg
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"envelope_eur": 2.5e6}, "« envelope_eur »"),
+    ({"envelope_eur": True}, "reçu le booléen True"),
+    ({"committed_eur": -1}, "« committed_eur »"),
+    ({"min_share": 1.5}, "« min_share »"),
+    ({"lock_in": [12]}, "« lock_in »"),
+    ({"group_rules": [{"column": "region", "value": "Bretagne"}]}, "indiquer min_count ou max_share"),
+    ({"group_rules": [{"column": "ville", "value": "Rennes", "min_count": 1}]}, "colonnes possibles"),
+    ({"group_rules": "region=Bretagne:1"}, "« group_rules »"),
+    ({"weights": 0.5}, "« weights »"),
+    ({"weights": {"impact": "beaucoup"}}, "« weights »"),
+    ({"objective": "max"}, "« objective »"),
+    ({"near_line": 0}, "« near_line »"),
+    ({"time_limit_s": 0}, "« time_limit_s »"),
+    ({"call": 3}, "« call »"),
+    ({"call": "absent.toml"}, "fichier introuvable"),
+    ({"applications": str(SAMPLE_APPLICATIONS)}, "les trois fichiers"),
+    ({"lock_in": ["P001"], "lock_out": ["P001"]}, "à la fois imposé(s) et exclu(s)"),
+    ({"budget": 3}, "« budget » : paramètre inconnu"),
+])
+def test_every_parameter_is_validated(values, expected):
+    with pytest.raises(report.ReportParameterError) as exc:
+        report.validate_parameters(**values)
+    assert expected in str(exc.value)
+
+
+def test_defaults_are_the_sample_data():
+    p = report.validate_parameters()
+    assert p.sample_data and Path(p.call).name == "appel_2021.toml" and p.weights is None
+    assert p.notebook_parameters()["envelope_eur"] is None
+    assert report.validate_parameters(lock_in="P001, P002").allocation.lock_in == {"P001", "P002"}
