@@ -25,11 +25,9 @@ from . import __version__
 from .call import load_call_rules
 from .demarches import import_export, suggest_mapping
 from .io import sha256_file, write_bytes_atomic, write_csv_atomic, write_text_atomic
-from .schema import InputError
 
 __all__ = ["register", "cmd_import_ds", "main"]
 
-EXIT_INPUT = 2
 PERSONAL_FILES = ("donnees_personnelles.csv", "experts.csv")
 
 
@@ -117,18 +115,10 @@ def cmd_import_ds(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``ditp-model import-ds …`` on its own (same messages and exit codes as ``ditp-model``)."""
-    parser = argparse.ArgumentParser(prog="ditp-model")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except InputError as exc:
-        print(f"Erreur : données d'entrée invalides.\n{exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except ValueError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return EXIT_INPUT
+    """``ditp-model import-ds …`` (the ``ditp-model`` entry point, same messages and exit codes)."""
+    from .cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

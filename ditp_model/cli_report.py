@@ -22,7 +22,6 @@ published); 4 the journal is damaged (nothing published, nothing appended);
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 
@@ -183,10 +182,7 @@ def cmd_verify(args) -> int:
 
 
 def main_for_tests(argv: list[str]) -> int:
-    """Parse `argv` with a parser holding only ``report`` and ``verify`` and run the command (as ``ditp-model`` would)."""
-    parser = argparse.ArgumentParser(prog="ditp-model")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    args._argv = list(argv)
-    return args.func(args)
+    """Run ``ditp-model`` with `argv` (the entry point, same messages and exit codes)."""
+    from .cli import main
+
+    return main(argv)

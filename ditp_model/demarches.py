@@ -63,7 +63,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .call import CallRules, load_call_rules
-from .io import category_lookup, parse_amount, parse_date, parse_score
+from .io import category_lookup, cell_text, parse_amount, parse_date, parse_score
 from .schema import APPLICATION_COLUMNS, EXPENSE_COLUMNS, LIST_SEPARATOR, MATURITY_LEVELS, ORG_TYPES, InputError, Problem, normalise_header
 
 __all__ = [
@@ -374,21 +374,7 @@ def read_export(path: str | Path) -> Export:
 # =========================================================================== cell conversions
 
 
-def _text(v) -> str:
-    """A cell as text (numbers without a trailing ``.0``, dates ISO)."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ""
-        return str(int(v)) if v.is_integer() else repr(v)
-    if isinstance(v, dt.datetime):
-        return v.isoformat(sep=" ")
-    if isinstance(v, dt.date):
-        return v.isoformat()
-    return str(v)
+_text = cell_text  # a cell as text (numbers without a trailing ``.0``, dates ISO)
 
 
 def _id_text(v) -> str:

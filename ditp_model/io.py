@@ -56,6 +56,7 @@ __all__ = [
     "read_applications",
     "read_reviews",
     "category_lookup",
+    "cell_text",
     "load_inputs",
     "sha256_file",
     "write_bytes_atomic",
@@ -124,7 +125,8 @@ def _decode(raw: bytes, path: str) -> tuple[str, str]:
                                  "enregistrez le fichier en « CSV UTF-8 »", "encoding")) from None
 
 
-def _cell_text(v) -> str:
+def cell_text(v) -> str:
+    """A spreadsheet cell as text: numbers without a trailing ``.0``, dates ISO 8601, blank as ``""``."""
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -179,7 +181,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
         except KeyError:
             raise InputError(Problem(name, None, None, sheet, f"feuille absente ; feuilles : {', '.join(wb.sheetnames)}", "sheet")) from None
         for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
-            records.append((i, [_cell_text(v) for v in row]))
+            records.append((i, [cell_text(v) for v in row]))
         wb.close()
         encoding, sep = "xlsx", ""
     else:
