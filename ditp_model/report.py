@@ -574,6 +574,10 @@ def validate_parameters(**values) -> ReportParams:
                 if changed:
                     problems.append("« scenario » : fichier(s) d'entrée modifié(s) depuis l'enregistrement du scénario "
                                     f"({', '.join(changed)}) ; enregistrer à nouveau le scénario sur les données actuelles")
+                if sc.decision_rule != "optimum":
+                    problems.append("« scenario » : ce scénario retient la règle du classement ; le rapport publie la décision "
+                                    "optimale (la règle du classement figure en regard) : choisir l'optimum dans le panneau "
+                                    "et enregistrer à nouveau le scénario")
                 from .io import sha256_file
 
                 scenario = {"path": path, "name": sc.name, "sha256": sha256_file(path)}

@@ -10,7 +10,8 @@ A scenario file is JSON (UTF-8)::
       "weights": {"impact": 0.45, "openness": 0.35, "collective": 0.2},
       "normalisation": "reviewer_zscore",
       "params": {"envelope_eur": 3000000, "lock_in": ["P012"], "group_rules": [...], ...},
-      "ranking_variant": "skip"
+      "ranking_variant": "skip",
+      "decision_rule": "optimum"
     }
 
 Input paths are stored relative to the scenario file's folder and resolved
@@ -52,6 +53,9 @@ class Scenario:
         ``raw_mean`` or ``reviewer_zscore``.
     ranking_variant : str
         ``skip`` or ``stop``.
+    decision_rule : str
+        ``optimum`` (the optimal allocation) or ``ranking`` (the ranking rule
+        was the committee's choice in the session).
     sha256 : dict
         Path -> SHA-256 of the inputs when the scenario was saved ({} if unknown).
     """
@@ -65,6 +69,11 @@ class Scenario:
     normalisation: str = "reviewer_zscore"
     ranking_variant: str = "skip"
     sha256: dict = field(default_factory=dict)
+    decision_rule: str = "optimum"
+
+    def __post_init__(self):
+        if self.decision_rule not in ("optimum", "ranking"):
+            raise ValueError(f"règle de décision « {self.decision_rule} » inconnue : optimum ou ranking")
 
     def load_inputs(self) -> Inputs:
         """Read the scenario's inputs (see :func:`ditp_model.io.load_inputs`)."""
@@ -92,6 +101,7 @@ class Scenario:
             "normalisation": self.normalisation,
             "params": p,
             "ranking_variant": self.ranking_variant,
+            "decision_rule": self.decision_rule,
         }
 
     @classmethod
@@ -126,6 +136,7 @@ class Scenario:
                 params=AllocationParams(**params),
                 normalisation=data.get("normalisation", "reviewer_zscore"),
                 ranking_variant=data.get("ranking_variant", "skip"),
+                decision_rule=data.get("decision_rule", "optimum"),
                 sha256={resolve(k): v for k, v in inputs.get("sha256", {}).items()},
             )
         except KeyError as exc:
@@ -135,11 +146,12 @@ class Scenario:
 
     @classmethod
     def from_run(cls, name: str, call, applications, reviews, weights: Weights, params: AllocationParams,
-                 normalisation: str = "reviewer_zscore", ranking_variant: str = "skip") -> "Scenario":
+                 normalisation: str = "reviewer_zscore", ranking_variant: str = "skip",
+                 decision_rule: str = "optimum") -> "Scenario":
         """A scenario for these inputs, recording their current SHA-256."""
         paths = [str(Path(x).resolve()) for x in (call, applications, reviews)]
         return cls(name, *paths, weights=weights, params=params, normalisation=normalisation,
-                   ranking_variant=ranking_variant, sha256={p: sha256_file(p) for p in paths})
+                   ranking_variant=ranking_variant, sha256={p: sha256_file(p) for p in paths}, decision_rule=decision_rule)
 
 
 def save_scenario(scenario: Scenario, path: str | Path) -> Path:

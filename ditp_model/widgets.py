@@ -504,7 +504,8 @@ def comparison_frame_fr(comparison: pd.DataFrame, name_a: str = "A", name_b: str
 
 def state_from_scenario(scenario: Scenario) -> PanelState:
     """The panel state of a saved scenario (decision by the optimum)."""
-    return PanelState(scenario.weights, replace(scenario.params, check_alternatives=False), "optimum", scenario.ranking_variant)
+    return PanelState(scenario.weights, replace(scenario.params, check_alternatives=False), scenario.decision_rule,
+                      scenario.ranking_variant)
 
 
 def scenario_slug(name: str) -> str:
@@ -1196,7 +1197,8 @@ class CommitteePanel(widgets.VBox):
         """The state on display as a :class:`Scenario` (input hashes recorded)."""
         s = self.current.state
         return Scenario.from_run(name, *self._paths, weights=s.weights, params=replace(s.params, check_alternatives=True),
-                                 normalisation=self._base.normalisation, ranking_variant=s.ranking_variant)
+                                 normalisation=self._base.normalisation, ranking_variant=s.ranking_variant,
+                                 decision_rule=s.rule)
 
     def save(self, name: str) -> Path:
         """Save the state on display as a named scenario in :attr:`scenario_dir` (``<slug>.json``).  Returns the path."""
@@ -1210,9 +1212,6 @@ class CommitteePanel(widgets.VBox):
         save_scenario(self.current_scenario(name), path)
         self._refresh_scenario_list(select=str(path))
         note = ""
-        if self.current.state.rule == "ranking":
-            note = (" ⚠ Le format de scénario n'enregistre pas la règle du classement : "
-                    "rechargé, le scénario est calculé par l'optimum.")
         self.scenario_message.value = (f"Scénario « {_e(name)} » enregistré ({_e(path.name)}"
                                        f"{', remplace le fichier existant' if existed else ''}).{note}")
         return path

@@ -352,3 +352,20 @@ def test_defaults_are_the_sample_data():
     assert p.sample_data and Path(p.call).name == "appel_2021.toml" and p.weights is None
     assert p.notebook_parameters()["envelope_eur"] is None
     assert report.validate_parameters(lock_in="P001, P002").allocation.lock_in == {"P001", "P002"}
+
+
+def test_report_refuses_a_ranking_rule_scenario(tmp_path, capsys):
+    """A scenario whose decision rule is the ranking rule is not published as an optimum (French error, exit 2)."""
+    from ditp_model.allocation import AllocationParams
+    from ditp_model.scenario import Scenario, save_scenario
+    from ditp_model.scoring import Weights
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    sc = Scenario.from_run("classement", data / "appel_2021.toml", data / "candidatures_exemple.csv",
+                           data / "evaluations_exemple.csv", Weights.of(impact=0.5, openness=0.3, collective=0.2),
+                           AllocationParams(), decision_rule="ranking")
+    path = save_scenario(sc, tmp_path / "sc.json")
+    assert main_for_tests(["report", "--scenario", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "règle du classement" in err
+    assert not (tmp_path / "out" / "rapport.html").exists()

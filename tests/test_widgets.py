@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from dataclasses import replace
 
 import pandas as pd
@@ -373,3 +374,17 @@ def test_charts_are_drawn_and_redrawn_only_when_their_data_change(inputs, tmp_pa
     assert set(p.chart_timings) == {"score"}
     p.weight_sliders["openness"].value = 0.45  # P008 enters, P018 leaves
     assert set(p.chart_timings) >= {"region", "score"}
+
+
+def test_saved_scenario_keeps_the_ranking_rule_choice(tmp_path):
+    """Round trip of the decision rule through a scenario file (the panel reloads what was chosen)."""
+    from ditp_model.scenario import Scenario, load_scenario, save_scenario
+    from ditp_model.widgets import state_from_scenario
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    sc = Scenario.from_run("classement", data / "appel_2021.toml", data / "candidatures_exemple.csv",
+                           data / "evaluations_exemple.csv", Weights.of(impact=0.5, openness=0.3, collective=0.2),
+                           AllocationParams(), ranking_variant="stop", decision_rule="ranking")
+    back = load_scenario(save_scenario(sc, tmp_path / "s.json"))
+    state = state_from_scenario(back)
+    assert (state.rule, state.ranking_variant) == ("ranking", "stop")
