@@ -47,7 +47,7 @@ def ranked_list_fr(ev: Evaluation) -> str:
     """French ranked list of eligible, scored applications."""
     t = ev.table
     r = t[t["rank"].notna()].sort_values("rank")
-    lines = [f"Classement ({ev.weights.describe_fr()}) :", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé"]
+    lines = [f"Classement ({ev.weights.describe_fr(ev.rules)}) :", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé"]
     for row in r.itertuples():
         lines.append(f"{int(row.rank):>4}  {row.application_id:<8} {format_points(row.score):>7}  "
                      f"{format_eur(row.requested_eur):>11}  {_short(row.title)}")
@@ -65,7 +65,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="dossier des résultats (créé si besoin)")
 
 
+def check_out_dir(path) -> Path:
+    """Refuse, before any computation, an output folder that is an existing file (French message)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out « {out} » est un fichier existant : indiquer un dossier")
+    return out
+
+
 def _evaluate(args) -> Evaluation:
+    check_out_dir(args.out)
     inputs = load_inputs(args.call, args.applications, args.reviews)
     weights = parse_weights(args.weights, inputs.rules) if args.weights else None
     return evaluate(inputs, weights, args.normalisation)
@@ -82,19 +91,57 @@ def cmd_score(args) -> int:
     return 0
 
 
+class FrenchArgumentParser(argparse.ArgumentParser):
+    """argparse with its errors in French (``Erreur : …``, exit 2) and French sub-parsers."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("add_help", True)
+        super().__init__(*args, **kwargs)
+        self._optionals.title = "options"
+        self._positionals.title = "arguments"
+
+    def add_subparsers(self, **kwargs):
+        kwargs.setdefault("parser_class", FrenchArgumentParser)
+        return super().add_subparsers(**kwargs)
+
+    def error(self, message: str):
+        for en, fr in (("the following arguments are required", "arguments obligatoires manquants"),
+                       ("invalid choice", "choix invalide"), ("choose from", "choisir parmi"),
+                       ("unrecognized arguments", "arguments non reconnus"), ("expected one argument", "une valeur attendue"),
+                       ("argument ", "option "), ("invalid int value", "nombre entier attendu"),
+                       ("invalid float value", "nombre attendu"), ("expected at least one argument", "au moins une valeur attendue")):
+            message = message.replace(en, fr)
+        self.exit(2, f"Erreur : {message}\n(aide : {self.prog} --help)\n")
+
+
+def _euros(text: str) -> int:
+    """A command-line amount in whole euros, written like in the spreadsheets (``2 500 000``, ``2500000 €``)."""
+    from .io import parse_amount
+
+    try:
+        return parse_amount(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"« {text} » : {exc}") from None
+
+
 def _group_rule(text: str, kind: str):
     from .allocation import GroupRule
 
+    example = "region=Bretagne:1" if kind == "min" else "region=Île-de-France:0.25 (ou 25%)"
+    form = f"écrire colonne=valeur:{'nombre' if kind == 'min' else 'part'} (par ex. {example})"
+    if ":" not in text or "=" not in text.rsplit(":", 1)[0]:
+        raise argparse.ArgumentTypeError(f"« {text} » : {form}")
+    left, n = text.rsplit(":", 1)
+    col, val = (x.strip() for x in left.split("=", 1))
+    n = n.strip()
     try:
-        left, n = text.rsplit(":", 1)
-        col, val = left.split("=", 1)
         if kind == "min":
-            return GroupRule(col.strip(), val.strip(), min_count=int(n))
-        return GroupRule(col.strip(), val.strip(), max_share=float(n.replace(",", ".")))
+            return GroupRule(col, val, min_count=int(n))
+        share = float(n.rstrip("%").strip().replace(",", ".")) / (100 if n.endswith("%") else 1)
+        return GroupRule(col, val, max_share=share)
     except ValueError as exc:
-        example = "region=Bretagne:1" if kind == "min" else "region=Île-de-France:0.25"
-        raise argparse.ArgumentTypeError(f"« {text} » : écrire colonne=valeur:{'nombre' if kind == 'min' else 'part'} "
-                                         f"(par ex. {example}) — {exc}") from None
+        detail = str(exc) if "règle" in str(exc) else f"« {n} » n'est pas {'un nombre entier' if kind == 'min' else 'une part'}"
+        raise argparse.ArgumentTypeError(f"« {text} » : {detail} ; {form}") from None
 
 
 def allocation_params(args):
@@ -120,16 +167,21 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl) -> str:
     lines = [
         f"Décision de financement — {ev.rules.call.name}",
         f"Statut : {alloc.message}",
-        f"Pondérations : {ev.weights.describe_fr()}",
+        f"Pondérations : {ev.weights.describe_fr(ev.rules)}",
         f"Enveloppe : {format_eur(c.envelope_eur)} ; engagé : {format_eur(c.committed_eur)} ; réserve : {format_eur(c.reserve_eur)} ; "
         f"disponible : {format_eur(c.available_eur)}",
         f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
-        f"Valeur du portefeuille : {format_points(alloc.total_score)} points "
+        f"Somme des notes des lauréats : {format_points(alloc.total_score)} points "
         f"(règle du classement : {format_points(ranking.total_score)} points, {len(ranking.funded_ids)} lauréats, "
         f"{format_eur(ranking.total_awarded_eur)})",
     ]
+    weighted = c.params.objective == "score_weighted_award"
+    if weighted:
+        lines.append(f"Valeur maximisée (somme des notes × montants) : {format_number(alloc.objective / 1000, 1)} points × k€")
+    if not len(funded):
+        lines.append("Attention : aucun lauréat avec ces paramètres (enveloppe, verrous, règles) ; vérifier avant de publier.")
     if expl is not None:
-        if expl.shadow_price_per_keur is not None:
+        if expl.shadow_price_per_keur is not None and not weighted:
             lines.append(f"Prix implicite de l'enveloppe : {format_number(expl.shadow_price_per_keur)} point(s) pour 1 000 € de plus")
         lines.append(expl.funding_line_fr())
     lines += ["", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'attribué':>11}  intitulé"]
@@ -195,7 +247,7 @@ def cmd_pabulib(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ditp-model", description="Aide à la décision du comité de sélection (appel DITP).")
+    parser = FrenchArgumentParser(prog="ditp-model", description="Aide à la décision du comité de sélection (appel DITP).")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="éligibilité et classement des candidatures")
     _common(p)
@@ -204,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(a)
     a.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
     a.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
-    a.add_argument("--envelope", type=int, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
-    a.add_argument("--committed", type=int, default=0, help="montant déjà engagé lors de vagues précédentes (euros)")
-    a.add_argument("--reserve", type=int, default=0, help="réserve gardée pour des vagues suivantes (euros)")
+    a.add_argument("--envelope", type=_euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    a.add_argument("--committed", type=_euros, default=0, help="montant déjà engagé lors de vagues précédentes (euros)")
+    a.add_argument("--reserve", type=_euros, default=0, help="réserve gardée pour des vagues suivantes (euros)")
     a.add_argument("--min-share", type=float, default=None, help="part minimale de la demande attribuée (1 = pas de réduction)")
     a.add_argument("--min-count", type=lambda s: _group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
                    help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")

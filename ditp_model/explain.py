@@ -27,7 +27,7 @@ import pandas as pd
 
 from .allocation import Allocation, AllocationError, SolveStatus, _value_units, build, diagnose_infeasibility, solve
 from .pipeline import Evaluation
-from .report_format import format_eur
+from .report_format import format_eur, format_points
 
 __all__ = ["Explanation", "explain", "envelope_shadow_price", "funding_line", "forced_optima"]
 
@@ -60,9 +60,9 @@ class Explanation:
         """One French sentence describing the funding line."""
         parts = []
         if self.lowest_funded:
-            parts.append(f"dernier financé : {self.lowest_funded[0]} ({self.lowest_funded[1]:.2f} points)".replace(".", ","))
+            parts.append(f"dernier financé : {self.lowest_funded[0]} ({format_points(self.lowest_funded[1])} points)")
         if self.highest_unfunded:
-            parts.append(f"premier non financé : {self.highest_unfunded[0]} ({self.highest_unfunded[1]:.2f} points)".replace(".", ","))
+            parts.append(f"premier non financé : {self.highest_unfunded[0]} ({format_points(self.highest_unfunded[1])} points)")
         return "Ligne de financement — " + " ; ".join(parts) if parts else "Ligne de financement : aucun dossier"
 
 

@@ -434,6 +434,8 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
     found = _map_headers(raw, APPLICATION_COLUMNS, problems)
     if problems:
         raise InputError(problems)
+    if raw.frame.empty:
+        raise InputError(Problem(raw.path, None, None, None, "aucune candidature : le fichier n'a que sa ligne d'en-tête", "no_rows"))
     n = len(raw.frame)
     out: dict[str, list] = {}
     for col in APPLICATION_COLUMNS:
@@ -541,6 +543,8 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
     found = _map_headers(raw, REVIEW_KEY_COLUMNS + score_cols, problems)
     if problems:
         raise InputError(problems)
+    if raw.frame.empty:
+        raise InputError(Problem(raw.path, None, None, None, "aucune évaluation : le fichier n'a que sa ligne d'en-tête", "no_rows"))
     known = None if application_ids is None else set(application_ids)
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     out: dict[str, list] = {"application_id": [], "reviewer_id": []}
@@ -620,7 +624,7 @@ def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path)
         try:
             raw = read_raw_table(applications)
             col = _map_headers(raw, APPLICATION_COLUMNS[:1], [])
-            ids = raw.frame[col["application_id"]].tolist() if col else None
+            ids = (raw.frame[col["application_id"]].tolist() or None) if col else None
         except InputError:
             ids = None
     revs = None

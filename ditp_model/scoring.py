@@ -109,21 +109,24 @@ class Weights:
                 f"critères de l'appel : {', '.join(rules.criterion_names)}"
             )
 
-    def describe_fr(self) -> str:
-        """``impact 50 %, openness 30 %, collective 20 %`` (normalised)."""
-        return ", ".join(f"{k} {round(100 * w)} %" for k, w in self.normalised().items())
+    def describe_fr(self, rules: CallRules | None = None) -> str:
+        """``Impact 50 %, Ouverture 30 %, Candidature collective 20 %`` (normalised; the call's labels when given)."""
+        labels = {c.name: c.label for c in rules.criteria} if rules is not None else {}
+        return ", ".join(f"{labels.get(k, k)} {round(100 * w)} %" for k, w in self.normalised().items())
 
 
 def parse_weights(text: str, rules: CallRules) -> Weights:
     """Parse ``"impact=0.5,openness=0.3,collective=0.2"`` (decimal comma accepted in values with ``;``).
 
-    Criteria not named keep weight 0 only if at least one is named; the names
-    must be the call's criteria.
+    Every criterion of the call must be named (write ``collective=0`` to
+    leave one out): a forgotten criterion silently set to 0 would change the
+    decision without anyone noticing.
 
     Raises
     ------
     ValueError
-        Malformed pair, unknown or repeated criterion, negative or non-numeric weight, all zero.
+        Malformed pair, unknown, repeated or missing criterion, negative or
+        non-numeric weight, all zero.
     """
     d = {c: 0.0 for c in rules.criterion_names}
     parts = [p for p in text.replace(";", ",").split(",") if p.strip()] if "=" in text else []
@@ -150,6 +153,14 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
             d[k] = float(v)
         except ValueError:
             raise ValueError(f"pondération « {k} = {v} » : un nombre est attendu") from None
+    for k in seen:  # a bad value is named before a missing criterion
+        if not math.isfinite(d[k]) or d[k] < 0:
+            raise ValueError(f"pondération « {k} » = {d[k]} : une pondération est un nombre positif ou nul")
+    missing = [c for c in rules.criterion_names if c not in seen]
+    if missing:
+        raise ValueError(f"pondérations « {text} » : critère(s) sans pondération : {', '.join(missing)} ; "
+                         f"les nommer tous (écrire {missing[0]}=0 pour l'écarter), par ex. "
+                         f"{','.join(f'{c}={w:g}' for c, w in ((c.name, c.weight) for c in rules.criteria))}")
     return Weights(tuple(d.items()))
 
 

@@ -163,3 +163,30 @@ def test_pabulib_json_matches_brute_force(name, capsys):
     assert Decimal(result["total_score"]) == score
     assert Decimal(result["total_cost"]) <= Decimal(result["budget"])
     assert set(result) >= {"status", "selected", "total_cost", "total_score", "solver", "seconds"}
+
+
+def test_command_line_in_french_and_checked_before_solving(tmp_path, capsys):
+    # Amounts on the command line are read like spreadsheet amounts; a share may be written 25%.
+    code, out, _ = run(capsys, tmp_path / "o", extra=["--envelope", "2 500 000", "--max-share", "region=Île-de-France:25%",
+                                                      "--no-gaps"])
+    assert code == 0
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["parameters"]["envelope_eur"] == 2_500_000
+    assert manifest["parameters"]["group_rules"][0]["max_share"] == 0.25
+    # argparse errors come out in French, exit 2, no English "usage"/"error" words.
+    with pytest.raises(SystemExit) as info:
+        main(["allocate", "--call", "x"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "arguments obligatoires manquants" in err and "error:" not in err
+    with pytest.raises(SystemExit):
+        main(["allocate", *ARGS, "--applications", "a", "--reviews", "r", "--out", "o", "--min-count", "region:Bretagne"])
+    assert "écrire colonne=valeur:nombre" in capsys.readouterr().err
+    # --out that is a file: refused before anything is computed or printed.
+    (tmp_path / "f").write_text("x", encoding="utf-8")
+    code, out, err = run(capsys, tmp_path / "f")
+    assert code == 2 and out == "" and "fichier existant" in err
+    # A partial weights string is refused: a forgotten criterion is not silently set to 0.
+    code = main(["allocate", "--call", str(DATA / "appel_2021.toml"), "--weights", "impact=0.5,openness=0.3",
+                 "--applications", str(DATA / "candidatures_exemple.csv"), "--reviews", str(DATA / "evaluations_exemple.csv"),
+                 "--out", str(tmp_path / "p")])
+    assert code == 2 and "collective" in capsys.readouterr().err and not (tmp_path / "p").exists()

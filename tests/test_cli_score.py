@@ -92,7 +92,7 @@ def test_ranked_list_is_printed_in_rank_order(sample_run):
     assert "Candidatures : 110 ; éligibles : 101 ; non éligibles : 9." in stdout
     for aid in SAMPLE_INELIGIBLE:
         assert re.search(rf"^\s+- {aid} \(", stdout, flags=re.M), aid
-    assert "Classement (impact 50 %, openness 30 %, collective 20 %)" in stdout
+    assert "Classement (Impact 50 %, Ouverture 30 %, Candidature collective 20 %)" in stdout
     lines = ranked_lines(stdout)
     counts = review_counts()
     expected_ranked = {a for a in sample_ids() if a not in SAMPLE_INELIGIBLE and counts.get(a, 0) >= 2}
@@ -110,10 +110,10 @@ def test_ranked_list_is_printed_in_rank_order(sample_run):
 
 
 def test_weights_and_normalisation_options(tmp_path, capsys):
-    code = main(score_args(tmp_path / "o", extra=["--weights", "impact=1", "--normalisation", "raw_mean"]))
+    code = main(score_args(tmp_path / "o", extra=["--weights", "impact=1,openness=0,collective=0", "--normalisation", "raw_mean"]))
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "Classement (impact 100 %, openness 0 %, collective 0 %)" in captured.out
+    assert "Classement (Impact 100 %, Ouverture 0 %, Candidature collective 0 %)" in captured.out
     rows = read_scores(tmp_path / "o" / "scores.csv")
     # Only impact counts: score = 100 x impact_score for every scored application.
     for r in rows:

@@ -573,7 +573,22 @@ def test_code_duplicate_review(tmp_path, rules):
 
 
 #: Every Problem code of io.py and the test(s) above that raise it.
+def test_code_no_rows_header_only_files(tmp_path, rules):
+    """A header-only file says so (and does not turn every review into an 'unknown application')."""
+    apps = write_applications(tmp_path / "a.csv", [])
+    p, message = one_problem(lambda: read_applications(apps, rules))
+    assert p.code == "no_rows" and "aucune candidature" in message
+    revs = write_reviews(tmp_path / "r.csv", [])
+    p, message = one_problem(lambda: read_reviews(revs, rules, ["A01"]))
+    assert p.code == "no_rows" and "aucune évaluation" in message
+    good = write_reviews(tmp_path / "r2.csv", [("A01", "R01", 3, 3, 3, 3)])
+    with pytest.raises(InputError) as info:
+        load_inputs(RULES_PATH, apps, good)
+    assert [q.code for q in info.value.problems] == ["no_rows"]
+
+
 TESTED_CODES = {
+    "no_rows": test_code_no_rows_header_only_files,
     "unreadable": test_code_unreadable_missing_file,
     "encoding": test_code_encoding,
     "sheet": test_code_sheet,
@@ -760,3 +775,4 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_text_atomic(out, "nouveau")
     assert out.read_text(encoding="utf-8") == "ancien"
     assert sorted(os.listdir(tmp_path)) == ["t.txt"]
+

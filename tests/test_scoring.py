@@ -392,8 +392,8 @@ def test_weights_of_normalised_and_immutable(rules):
     (" impact = 0.5 , openness = 0.3 , collective = 0.2 ", {"impact": 0.5, "openness": 0.3, "collective": 0.2}),
     ("impact=0,5;openness=0,3;collective=0,2", {"impact": 0.5, "openness": 0.3, "collective": 0.2}),
     ("impact=5;openness=3;collective=2", {"impact": 5.0, "openness": 3.0, "collective": 2.0}),
-    ("impact=1", {"impact": 1.0, "openness": 0.0, "collective": 0.0}),
-    ("collective=1,impact=2", {"impact": 2.0, "openness": 0.0, "collective": 1.0}),
+    ("impact=1,openness=0,collective=0", {"impact": 1.0, "openness": 0.0, "collective": 0.0}),
+    ("collective=1,openness=0,impact=2", {"impact": 2.0, "openness": 0.0, "collective": 1.0}),
 ])
 def test_parse_weights(rules, text, expected):
     w = parse_weights(text, rules)
@@ -411,6 +411,8 @@ def test_parse_weights(rules, text, expected):
     ("impact=0,openness=0,collective=0", "toutes les pondérations sont nulles"),
     ("0.5,impact=1", "écrire critère=valeur"),
     ("impact=1,impact=2", "donnée deux fois"),
+    ("impact=0.5,openness=0.3", "critère\\(s\\) sans pondération : collective"),
+    ("impact=0,5", "sans pondération : openness, collective"),
 ])
 def test_parse_weights_errors(rules, text, match):
     with pytest.raises(ValueError, match=match):
