@@ -182,6 +182,41 @@ def check_journal(path: str | Path) -> JournalState:
     return state
 
 
+def check_published_against_journal(out_dir: str | Path, state: JournalState) -> None:
+    """Refuse to publish over a report whose journal entry is no longer in the journal.
+
+    The manifest already in `out_dir` names its entry (``journal.seq``) and
+    its own hash; deleting the journal's last lines would otherwise go
+    unnoticed (the chain of what remains is still consistent) and the next
+    report would silently take their place.
+
+    Raises
+    ------
+    JournalError
+        The entry of the published report is missing or differs (French message).
+    """
+    mp = Path(out_dir) / "manifest.json"
+    if not mp.exists():
+        return
+    try:
+        published = json.loads(mp.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        raise JournalError(f"manifeste publié illisible ({mp}) : vérifier le dossier avant de publier à nouveau") from None
+    info = published.get("journal") or {}
+    seq = info.get("seq")
+    jp = Path(info.get("path", ""))
+    jp = jp if jp.is_absolute() else Path(out_dir) / jp
+    if seq is None or jp.resolve() != state.path.resolve():
+        return
+    match = [e for e in state.entries if e.get("seq") == seq]
+    if not match:
+        raise JournalError(f"journal des décisions tronqué ({state.path}) — aucune publication : le rapport publié dans "
+                           f"{out_dir} est l'entrée n° {seq}, le journal n'en compte que {len(state.entries)}")
+    if match[0].get("manifest_sha256") != published.get("manifest_sha256"):
+        raise JournalError(f"journal des décisions altéré ({state.path}) — aucune publication : l'entrée n° {seq} ne "
+                           f"correspond plus au rapport publié dans {out_dir}")
+
+
 def journal_entry(manifest: dict, files: dict[str, bytes], *, seq: int, previous: str, out_dir: str | Path,
                   recorded_at: str | None = None) -> dict:
     """The journal entry of one publication (with its ``entry_sha256``).

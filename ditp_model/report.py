@@ -1089,7 +1089,7 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
     quick = run_report(replace(params, gaps=False, output_dir=None))
     out = Path(out_dir)
     journal_path = Path(journal) if journal else out / record.JOURNAL_NAME
-    record.check_journal(journal_path)
+    record.check_published_against_journal(out, record.check_journal(journal_path))
     staging = Path(tempfile.mkdtemp(prefix="ditp-rapport-"))
     try:
         exports = staging / "exports"

@@ -244,3 +244,14 @@ def test_verify_unreadable_manifest_exit_2(tmp_path, capsys):
     (tmp_path / "m.json").write_text("{pas du json", encoding="utf-8")
     assert main_for_tests(["verify", str(tmp_path / "m.json")]) == 2
     assert "manifeste illisible" in capsys.readouterr().err
+
+
+def test_publishing_over_a_truncated_journal_is_refused(case):
+    """Deleting the journal's last lines must not let the next report take their place unnoticed."""
+    journal = case / "out" / "decisions.jsonl"
+    record.check_published_against_journal(case / "out", record.check_journal(journal))  # untouched: accepted
+    lines = _journal_lines(case)
+    journal.write_text(lines[0] + "\n", encoding="utf-8")
+    state = record.check_journal(journal)  # what remains is a consistent chain...
+    with pytest.raises(record.JournalError, match="tronqué.*entrée n° 2, le journal n'en compte que 1"):
+        record.check_published_against_journal(case / "out", state)  # ...but the published report is entry 2
