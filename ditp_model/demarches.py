@@ -63,7 +63,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .call import CallRules, load_call_rules
-from .io import category_lookup, cell_text, parse_amount, parse_date, parse_score
+from .io import category_lookup, cell_text, decode_text, parse_amount, parse_date, parse_score
 from .schema import APPLICATION_COLUMNS, EXPENSE_COLUMNS, LIST_SEPARATOR, MATURITY_LEVELS, ORG_TYPES, InputError, Problem, normalise_header
 
 __all__ = [
@@ -320,22 +320,8 @@ def _read_ods(raw: bytes, path: str) -> dict:
     return sheets
 
 
-def _decode(raw: bytes, path: str) -> tuple[str, str]:
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8"), "utf-8-sig"
-    try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError as exc:
-        raise InputError(Problem(path, None, None, None,
-                                 f"encodage non reconnu (ni UTF-8 ni Windows-1252, octet {raw[exc.start]:#x})", "encoding")) from None
-
-
 def _read_csv(raw: bytes, path: str) -> tuple[dict, str, str]:
-    text, encoding = _decode(raw, path)
+    text, encoding = decode_text(raw, path)
     first = text.split("\n", 1)[0]
     # The platform writes ",", a file re-saved by French Excel ";": keep the one giving the most columns.
     sep = max([",", ";", "\t"], key=lambda s: len(next(csv.reader([first], delimiter=s), [])))

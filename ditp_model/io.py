@@ -56,6 +56,7 @@ __all__ = [
     "read_applications",
     "read_reviews",
     "category_lookup",
+    "decode_text",
     "cell_text",
     "load_inputs",
     "sha256_file",
@@ -110,7 +111,8 @@ def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _decode(raw: bytes, path: str) -> tuple[str, str]:
+def decode_text(raw: bytes, path: str) -> tuple[str, str]:
+    """Decode a text file's bytes: UTF-8 with BOM, UTF-8, else Windows-1252; returns (text, encoding)."""
     if raw.startswith(b"\xef\xbb\xbf"):
         return raw.decode("utf-8-sig"), "utf-8-sig"
     try:
@@ -185,7 +187,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
         wb.close()
         encoding, sep = "xlsx", ""
     else:
-        text, encoding = _decode(raw, name)
+        text, encoding = decode_text(raw, name)
         first = next((ln for ln in text.splitlines() if ln.strip()), "")  # the header: first non-blank line
         sep = max([";", ",", "\t"], key=lambda s: first.count(s))
         reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
