@@ -75,6 +75,7 @@ __all__ = [
     "solve",
     "read_back",
     "verify_awards",
+    "portfolio_value",
     "allocate",
     "allocate_candidates",
     "candidates_from_table",
@@ -653,7 +654,7 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
     return v
 
 
-def _value_units(decisions: pd.DataFrame, cands: Candidates) -> int:
+def portfolio_value(decisions: pd.DataFrame, cands: Candidates) -> int:
     """Level-1 value of a decision in exact integers (score units, or score units × euros)."""
     s = dict(zip(cands.table["application_id"], (int(x) for x in cands.table["score_units"])))
     pairs = zip(decisions["application_id"], decisions["funded"], decisions["award_eur"])
@@ -926,7 +927,7 @@ def allocate_candidates(cands: Candidates) -> Allocation:
     alt = None
     if first.status is SolveStatus.OPTIMAL and params.check_alternatives:
         level1 = read_back(model, cands)
-        v_first = _value_units(level1, cands)
+        v_first = portfolio_value(level1, cands)
         status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None)
         seconds += sec
         alt = {SolveStatus.INFEASIBLE: False, SolveStatus.OPTIMAL: True, SolveStatus.FEASIBLE: True}.get(status)
@@ -954,7 +955,7 @@ def allocate_candidates(cands: Candidates) -> Allocation:
     violations = verify_awards(decisions, cands)
     if violations:
         raise AllocationError("la solution du solveur ne respecte pas les règles (vérification en entiers) : " + " ; ".join(violations))
-    value_units = _value_units(decisions, cands)
+    value_units = portfolio_value(decisions, cands)
     if value_units < round(v1) - 0.5:
         raise AllocationError(f"valeur du portefeuille {value_units} inférieure à l'optimum de premier niveau {v1}")
     if alt:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .allocation import Allocation, AllocationError, SolveStatus, _value_units, build, diagnose_infeasibility, solve
+from .allocation import Allocation, AllocationError, SolveStatus, build, portfolio_value, diagnose_infeasibility, solve
 from .pipeline import Evaluation
 from .report_format import format_eur, format_points
 
@@ -188,7 +188,7 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
     """
     d = allocation.decisions
     cands = allocation.candidates
-    value = _value_units(d, cands)
+    value = portfolio_value(d, cands)
     funded = dict(zip(d["application_id"], d["funded"]))
     awards = dict(zip(d["application_id"], d["award_eur"]))
     forced = forced_optima(allocation) if gaps else {}
