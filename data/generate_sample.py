@@ -13,7 +13,7 @@ plausible order of magnitude, chosen so that the eligible requests are about
 
 Run from anywhere (no need to install the package, only numpy is required)::
 
-    python data/generate_sample.py           # (re)write the two CSV files
+    python data/generate_sample.py           # (re)write the three CSV files
     python data/generate_sample.py --check   # exit 1 if the files on disk differ
 
 Files written next to this script, UTF-8 without BOM, ``,`` separator, ``\\n``
@@ -24,7 +24,13 @@ amounts):
 * ``candidatures_exemple.csv``: 110 applications ``P001`` to ``P110``;
 * ``evaluations_exemple.csv``: reviews by 12 reviewers ``R01`` to ``R12``, four
   sub-criterion scores on the 0–5 scale in steps of 0.5, sorted by
-  application then reviewer.
+  application then reviewer;
+* ``jalons_exemple.csv``: 3 or 4 milestones per laureate of the sample (the
+  package's decision with the default weights, ``LAUREATES``), as of
+  2022-10-31, tranches summing exactly to the award (see
+  ``generate_milestones``); drawn with its own generator
+  ``numpy.random.default_rng(2022)``, after the two files above, which it
+  leaves unchanged.
 
 Deliberately ineligible applications (one reason each, everything else valid):
 
@@ -85,6 +91,8 @@ SEED = 2021
 HERE = Path(__file__).resolve().parent
 APPLICATIONS_FILE = HERE / "candidatures_exemple.csv"
 REVIEWS_FILE = HERE / "evaluations_exemple.csv"
+MILESTONES_FILE = HERE / "jalons_exemple.csv"
+MILESTONES_SEED = 2022
 
 N_APPLICATIONS = 110
 N_REVIEWERS = 12
@@ -99,6 +107,26 @@ APPLICATION_HEADER = (
 )
 SCORE_COLUMNS = ("impact_reform", "impact_replicability", "openness_codesign", "openness_methods")
 REVIEW_HEADER = ("application_id", "reviewer_id") + SCORE_COLUMNS
+MILESTONE_HEADER = ("application_id", "milestone", "planned_date", "actual_date", "status", "tranche_eur", "paid_date")
+
+# Laureates of the sample and their awards: the package's decision
+# (ditp_model.allocation.allocate) with the default weights impact 0.5,
+# openness 0.3, collective 0.2.  Copied here because this script runs without
+# the package; tests/test_followup.py recomputes them and fails if they differ.
+LAUREATES = {
+    "P004": 91250, "P006": 104460, "P011": 113000, "P014": 96000, "P016": 89000, "P018": 75860,
+    "P019": 116000, "P022": 120000, "P023": 75000, "P026": 100500, "P027": 85000, "P032": 112000,
+    "P040": 116000, "P045": 100000, "P050": 78000, "P053": 73000, "P056": 78500, "P059": 88000,
+    "P062": 120000, "P065": 78000, "P068": 98000, "P070": 120000, "P080": 102000, "P087": 118000,
+    "P092": 102000, "P097": 86000, "P098": 75000, "P100": 100000, "P102": 85000, "P106": 91000,
+    "P110": 109500,
+}
+MILESTONES_AS_OF = date(2022, 10, 31)   # the sample milestones file describes the follow-up on that day
+MILESTONE_PLANS = {
+    3: (("Lancement et cadrage", "Prototype testé avec les usagers", "Bilan et déploiement"), (0.3, 0.4, 0.3)),
+    4: (("Lancement et cadrage", "Ateliers de co-conception", "Prototype testé avec les usagers", "Bilan et déploiement"),
+        (0.3, 0.0, 0.4, 0.3)),
+}
 
 OPENED = date(2021, 8, 25)          # first submissions in the sample
 DEADLINE = date(2021, 10, 15)       # inclusive
@@ -729,15 +757,59 @@ def to_csv_bytes(header, rows) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def generate_milestones(rng) -> list[tuple]:
+    """3 or 4 milestones per laureate (``LAUREATES``), as of ``MILESTONES_AS_OF``.
+
+    Planned dates are spread between November 2021 and December 2022; a
+    milestone whose planned date is past is done (actual date = planned date
+    plus a delay, mostly small, sometimes one to three months) unless its
+    actual date would fall after ``MILESTONES_AS_OF`` (then ``late``); a done
+    milestone is paid 2 to 8 weeks later with probability 0.7 (if that date is
+    past).  Tranches: 30/40/30 % (three milestones) or 30/0/40/30 % (four),
+    rounded to whole euros, the remainder on the last, so they sum exactly to
+    the award.
+    """
+    rows = []
+    first_day, last_day = date(2021, 11, 1), date(2022, 12, 31)
+    for aid, award in LAUREATES.items():
+        n = 3 if rng.random() < 0.55 else 4
+        names, shares = MILESTONE_PLANS[n]
+        tranches = [int(round(award * s)) for s in shares[:-1]]
+        tranches.append(award - sum(tranches))
+        start = first_day + timedelta(days=int(rng.integers(0, 100)))
+        end = last_day - timedelta(days=int(rng.integers(0, 75)))
+        step = (end - start).days / (n - 1)
+        for k in range(n):
+            planned = start + timedelta(days=int(round(k * step)))
+            delay = int(rng.integers(-7, 21)) if rng.random() < 0.75 else int(rng.integers(30, 95))
+            actual = planned + timedelta(days=delay)
+            paid_after = int(rng.integers(14, 57))
+            pays = rng.random() < 0.7
+            status, actual_text, paid_text = "planned", "", ""
+            if planned <= MILESTONES_AS_OF:
+                if actual <= MILESTONES_AS_OF:
+                    status, actual_text = "done", actual.isoformat()
+                    paid = actual + timedelta(days=paid_after)
+                    if tranches[k] > 0 and pays and paid <= MILESTONES_AS_OF:
+                        paid_text = paid.isoformat()
+                else:
+                    status = "late"
+            rows.append((aid, names[k], planned.isoformat(), actual_text, status, tranches[k], paid_text))
+    return rows
+
+
 def build() -> tuple[dict[Path, bytes], list[dict]]:
-    """Both files, as bytes keyed by path, and the generated applications."""
+    """The three files, as bytes keyed by path, and the generated applications."""
     rng = np.random.default_rng(SEED)
     applications = generate_applications(rng)
     reviews = generate_reviews(rng, applications)
     app_rows = [[app[c] for c in APPLICATION_HEADER] for app in applications]
+    # Milestones: their own generator, drawn after the two historical files (which stay byte for byte).
+    milestones = generate_milestones(np.random.default_rng(MILESTONES_SEED))
     return {
         APPLICATIONS_FILE: to_csv_bytes(APPLICATION_HEADER, app_rows),
         REVIEWS_FILE: to_csv_bytes(REVIEW_HEADER, reviews),
+        MILESTONES_FILE: to_csv_bytes(MILESTONE_HEADER, milestones),
     }, applications
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "read_applications",
     "read_reviews",
     "category_lookup",
+    "map_headers",
     "decode_text",
     "cell_text",
     "load_inputs",
@@ -353,8 +354,11 @@ _MATURITY_ALIASES = _aliases(MATURITY_LABELS_FR, {"experimentation": "testing", 
 # --------------------------------------------------------------------------- canonical tables
 
 
-def _map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Problem]) -> dict[str, str]:
-    """Canonical name -> header as written, for the columns found."""
+def map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Problem]) -> dict[str, str]:
+    """Canonical name -> header as written, for the columns found (canonical or French headers, folded).
+
+    Appends to `problems` a missing required column or two headers naming the same column.
+    """
     lookup: dict[str, str] = {}
     for col in columns:
         for h in (col.name, *col.headers_fr):
@@ -433,7 +437,7 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
     """
     raw = read_raw_table(path, sheet)
     problems: list[Problem] = []
-    found = _map_headers(raw, APPLICATION_COLUMNS, problems)
+    found = map_headers(raw, APPLICATION_COLUMNS, problems)
     if problems:
         raise InputError(problems)
     if raw.frame.empty:
@@ -542,7 +546,7 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
     raw = read_raw_table(path, sheet)
     problems: list[Problem] = []
     score_cols = tuple(Column(c, "score", "points", required=True) for c in rules.review_columns)
-    found = _map_headers(raw, REVIEW_KEY_COLUMNS + score_cols, problems)
+    found = map_headers(raw, REVIEW_KEY_COLUMNS + score_cols, problems)
     if problems:
         raise InputError(problems)
     if raw.frame.empty:
@@ -625,7 +629,7 @@ def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path)
         # that an unreadable applications file does not flag every review as unknown.
         try:
             raw = read_raw_table(applications)
-            col = _map_headers(raw, APPLICATION_COLUMNS[:1], [])
+            col = map_headers(raw, APPLICATION_COLUMNS[:1], [])
             ids = (raw.frame[col["application_id"]].tolist() or None) if col else None
         except InputError:
             ids = None
