@@ -523,6 +523,10 @@ def compare_with_all_at_once(evaluation: Evaluation, waves: Sequence[WaveDecisio
                              params: AllocationParams | None = None) -> dict:
     """The waves' portfolio against the all-at-once optimum (every application known, same parameters).
 
+    Applications submitted after the last wave's cut-off are left out of the
+    all-at-once optimum too (the waves never saw them), so a replay stopped
+    before the deadline is compared with what could have been funded by then.
+
     Returns
     -------
     dict
@@ -542,6 +546,9 @@ def compare_with_all_at_once(evaluation: Evaluation, waves: Sequence[WaveDecisio
         The all-at-once allocation is not a proven optimum.
     """
     params = params or AllocationParams()
+    if waves:  # applications after the last cut-off were never open to the waves: leave them out here too
+        later = frozenset(waves[-1].after_cutoff_ids) - params.lock_in
+        params = replace(params, lock_out=params.lock_out | later)
     best = allocate(evaluation, params)
     if not best.is_optimal:
         raise NotOptimalError(f"optimum en une fois : {best.message}")

@@ -300,6 +300,8 @@ def test_random_waves_against_brute_force(seed):
     assert len(funded) == len(set(funded))
     best = brute_force(projects, envelope)
     assert sum(w.score_units for w in waves) <= best.value
+    # the comparison is with what could be funded by the last cut-off (later applications were never open)
+    best = brute_force([p for p in projects if pd.Timestamp(p.submitted) <= pd.Timestamp(cutoffs[-1])], envelope)
     cmp = compare_with_all_at_once(ev, waves)
     assert cmp["all_at_once_value_units"] == best.value
     assert cmp["waves_value_units"] <= cmp["all_at_once_value_units"]
@@ -381,3 +383,19 @@ def test_weekly_replay_on_sample_data(sample_evaluation, reserve):
     assert cmp["waves_total_score"] <= cmp["all_at_once_total_score"]
     assert cmp["waves_awarded_eur"] == total
     assert set(cmp["waves_funded"]) - set(cmp["only_in_waves"]) == set(cmp["all_at_once_funded"]) - set(cmp["only_in_all_at_once"])
+
+
+def test_comparison_leaves_out_applications_after_the_last_cutoff():
+    """A replay stopped early is compared with what could have been funded by its last cut-off."""
+    from allocation_cases import Project, make_evaluation
+
+    from ditp_model.waves import compare_with_all_at_once, run_wave
+
+    # Envelope 200 000: A (60, 100 k€, 1 Sept) and B (50, 100 k€, 2 Sept) seen; C (90, 100 k€, 20 Sept) comes later.
+    ev = make_evaluation([Project("A", 60, 100_000, "2021-09-01"), Project("B", 50, 100_000, "2021-09-02"),
+                          Project("C", 90, 100_000, "2021-09-20")], envelope_eur=200_000)
+    w1 = run_wave(ev, "2021-09-10")
+    assert sorted(w1.funded_ids) == ["A", "B"]
+    cmp = compare_with_all_at_once(ev, [w1])
+    # C was submitted after the only cut-off: the all-at-once optimum by then is also {A, B}: no gap.
+    assert cmp["all_at_once_funded"] == ["A", "B"] and cmp["score_gap"] == 0
