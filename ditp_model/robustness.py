@@ -20,8 +20,9 @@ randomness is involved), each re-solving the allocation model of
 Weights are always read normalised (they sum to 1, :meth:`Weights.normalised`);
 scores are composite points (0–100); amounts are whole euros (``int``).
 
-Not here yet (issue 6): the SNSF Bayesian model of review uncertainty
-(``../shared/methods/expected-rank.md``), per-member weights, parallel runs.
+Per-member weights are in :mod:`ditp_model.members`.  Not here yet (issue 6):
+the SNSF Bayesian model of review uncertainty (``../shared/methods/expected-rank.md``)
+and the lottery in its grey zone, parallel runs.
 """
 
 from __future__ import annotations
