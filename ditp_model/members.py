@@ -26,7 +26,6 @@ scores are composite points (0–100); amounts are whole euros (``int``).
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -40,6 +39,7 @@ from .call import CallRules
 from .io import parse_score, read_raw_table
 from .pipeline import Evaluation
 from .report_format import format_number
+from .robustness import progress_bar
 from .schema import InputError, Problem, normalise_header
 from .scoring import Weights
 
@@ -320,18 +320,6 @@ class MemberAnalysis:
                 f"{method}")
 
 
-def _progress(iterable, total: int, progress: bool | None, desc: str):
-    """Wrap `iterable` in a tqdm bar when asked (``None``: only when stderr is a terminal)."""
-    show = sys.stderr.isatty() if progress is None else progress
-    if not show:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional: no bar
-        return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False)
-
-
 def _fits_together(evaluation: Evaluation, params: AllocationParams, ids: tuple) -> bool:
     """Whether the applications `ids` can all be funded at once under the envelope and rules (scores aside)."""
     if not ids:
@@ -492,7 +480,7 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
     order = sorted(range(len(candidates)), key=lambda i: dist[i])
     closest = None
     fits = _fits_together(evaluation, fast, majority)
-    for i in _progress(order if fits else [], len(order), progress, "pondérations de compromis"):
+    for i in progress_bar(order if fits else [], len(order), progress, "pondérations de compromis"):
         w, origin = candidates[i]
         funded = funded_at(w, "recherche des pondérations de compromis")
         if need <= set(funded):

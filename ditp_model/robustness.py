@@ -73,7 +73,7 @@ __all__ = [
 ROBUSTNESS_CLASSES_FR = {"always": "toujours financé", "swing": "incertain", "never": "jamais financé"}
 
 
-def _progress(iterable, total: int, progress: bool | None, desc: str):
+def progress_bar(iterable, total: int, progress: bool | None, desc: str):
     """Wrap `iterable` in a tqdm bar when asked (``None``: only when stderr is a terminal)."""
     show = sys.stderr.isatty() if progress is None else progress
     if not show:
@@ -211,7 +211,7 @@ def weight_monte_carlo(evaluation: Evaluation, params: AllocationParams | None =
     award_sum = [0] * len(ids)  # Python ints: exact
     scores = np.full((n_draws, len(ids)), np.nan)
     drawn = np.zeros((n_draws, len(names)))
-    for d in _progress(range(n_draws), n_draws, progress, "pondérations"):
+    for d in progress_bar(range(n_draws), n_draws, progress, "pondérations"):
         share = np.zeros(len(names))
         share[positive] = rng.dirichlet(concentration * w[positive])
         drawn[d] = share
