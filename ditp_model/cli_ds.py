@@ -55,7 +55,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def _suggest(args) -> int:
     rules = load_call_rules(args.call) if args.call else None
-    text = suggest_mapping(args.export, rules)
+    text = suggest_mapping(args.export, rules, Path(args.mapping).parent if args.mapping else None)
     if not args.mapping:
         sys.stdout.write(text)
         return 0

@@ -49,6 +49,7 @@ import hashlib
 import io as _io
 import json
 import math
+import os
 import re
 import tomllib
 import unicodedata
@@ -1612,7 +1613,7 @@ def _toml(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None) -> str:
+def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None, mapping_dir: str | Path | None = None) -> str:
     """Propose a mapping file (TOML text) from an export's headers, for a secretariat to complete.
 
     Fields are guessed from their labels (``Intitulé…`` -> ``title``,
@@ -1627,7 +1628,10 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None)
     export : path or Export
     rules : CallRules, optional
         Gives the regions, reforms and sub-criteria of the call, to recognise
-        more options and to propose ``[reviews.avis]``.
+        more options and to propose ``[reviews.avis]``; its file becomes ``[export] call``.
+    mapping_dir : path, optional
+        Folder where the mapping will be saved: ``call`` is written relative to
+        it (the importer resolves it so); absolute when not given.
     """
     exp = export if isinstance(export, Export) else read_export(export)
     dossiers = exp.sheet("Dossiers")
@@ -1669,7 +1673,13 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None)
              f"# Export lu : {Path(exp.path).name} ({exp.format.upper()}, {'export standard' if standard else 'export à partir d’un modèle'}).",
              "# Les colonnes sont reconnues par le texte de leur en-tête (jamais par leur position).", "",
              "[export]"]
-    lines.append(f"call = {_toml(rules.source)}" if rules is not None and rules.source else "# call = \"appel_2021.toml\"   # À COMPLÉTER : règles de l'appel")
+    if rules is not None and rules.source:
+        # the importer resolves `call` against the mapping file's folder: write it so (absolute when printed)
+        src = Path(rules.source).resolve()
+        call = os.path.relpath(src, Path(mapping_dir).resolve()) if mapping_dir is not None else str(src)
+        lines.append(f"call = {_toml(Path(call).as_posix())}")
+    else:
+        lines.append("# call = \"appel_2021.toml\"   # À COMPLÉTER : règles de l'appel")
     lines.append(f"template = {'false' if standard else 'true'}")
     lines += ["states = [\"En construction\", \"En instruction\"]   # « --include-accepted » ajoute « Accepté »", "", "[fields]",
               "application_id = \"ID\"", "submitted_at = \"Déposé le\""]

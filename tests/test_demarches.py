@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import math
 import tomllib
+from pathlib import Path
 
 import ds_fixtures as F
 import pandas as pd
@@ -480,3 +481,18 @@ def test_suggest_mapping_for_numbered_partner_fields_and_cli(built, tmp_path, ca
     assert "À COMPLÉTER" in capsys.readouterr().out and target.exists()
     assert main(["import-ds", str(fx.path), "--suggest-mapping", "--mapping", str(target)]) == 2  # never overwrites
     assert "existe déjà" in capsys.readouterr().err
+
+
+def test_suggested_mapping_names_the_call_file_from_where_it_is_saved(built, tmp_path, capsys, monkeypatch):
+    """The importer resolves ``[export] call`` against the mapping's folder: the proposal is written that way."""
+    fx, _ = built["csv"]
+    (tmp_path / "sub").mkdir()
+    target = tmp_path / "sub" / "propose.toml"
+    monkeypatch.chdir(RULES_PATH.parent.parent)  # run from the repository, with a relative --call
+    assert main(["import-ds", str(fx.path), "--suggest-mapping", "--mapping", str(target), "--call", "data/appel_2021.toml"]) == 0
+    capsys.readouterr()
+    call = tomllib.loads(target.read_text(encoding="utf-8"))["export"]["call"]
+    assert (target.parent / call).resolve() == RULES_PATH.resolve()
+    # printed to the screen (no --mapping): an absolute path, valid wherever the text is saved
+    assert main(["import-ds", str(fx.path), "--suggest-mapping", "--call", "data/appel_2021.toml"]) == 0
+    assert Path(tomllib.loads(capsys.readouterr().out)["export"]["call"]) == RULES_PATH.resolve()
