@@ -45,7 +45,7 @@ arithmetic (:func:`verify_awards`); a violation raises :class:`AllocationError`.
 from __future__ import annotations
 
 import enum
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 import math
 import os
 import sys
@@ -354,7 +354,8 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
     large = cand["large_collective"].to_numpy()
     cap_i = [ext_cap if lg else cap for lg in large]
     upper = [min(int(r), int(c)) for r, c in zip(cand["requested_eur"], cap_i)]
-    lower = [max(floor, math.ceil(min_share * u - 1e-9)) for u in upper]
+    share = Decimal(str(min_share))  # exact: ⌈0.7 × 100 000⌉ is 70 000, whatever binary floating point says
+    lower = [max(floor, int((share * u).to_integral_value(rounding=ROUND_CEILING))) for u in upper]
     for aid, u, lo in zip(cand["application_id"], upper, lower):
         if u < lo:  # a request (capped) below the floor cannot be funded
             excluded[aid] = f"montant finançable {format_eur(u)} inférieur au plancher {format_eur(lo)}"
