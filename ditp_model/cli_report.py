@@ -76,6 +76,9 @@ def register(subparsers) -> None:
                    help="règle du classement : passer un dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
     r.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
     r.add_argument("--near-line", type=int, help="dossiers montrés de part et d'autre de la ligne de financement (défaut : 8)")
+    r.add_argument("--waves-from", metavar="AAAA-MM-JJ",
+                   help="ajoute la section « Sélection en vagues » : rejeu en vagues hebdomadaires de cette date à la date "
+                        "limite de l'appel, comparé à l'optimum en une fois (défaut : pas de section)")
     r.add_argument("--with-reviewer-ids", action="store_true",
                    help="garder l'identité des évaluateurs dans les exports (seulement à la demande expresse du secrétariat ; "
                         "sinon R01, R02…)")
@@ -101,7 +104,8 @@ def report_values(args) -> dict:
                        ("weights", "weights"), ("normalisation", "normalisation"), ("envelope_eur", "envelope"),
                        ("committed_eur", "committed"), ("reserve_eur", "reserve"), ("min_share", "min_share"),
                        ("max_awards", "max_awards"), ("objective", "objective"), ("solver", "solver"),
-                       ("time_limit_s", "time_limit"), ("ranking_variant", "ranking_variant"), ("near_line", "near_line")):
+                       ("time_limit_s", "time_limit"), ("ranking_variant", "ranking_variant"), ("near_line", "near_line"),
+                       ("waves_from", "waves_from")):
         x = getattr(args, flag)
         if x is not None:
             v[name] = x

@@ -348,6 +348,9 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
     ReportParameter("ranking_variant", "skip", "Variante de la règle du classement", "« skip » ou « stop »"),
     ReportParameter("gaps", True, "Écarts d'entrée et marges de sortie calculés", "True ou False"),
     ReportParameter("near_line", 8, "Dossiers montrés de part et d'autre de la ligne", "un nombre entier ≥ 1"),
+    ReportParameter("waves_from", None, "Sélection en vagues : première date limite",
+                    "une date AAAA-MM-JJ (par ex. « 2021-09-15 ») au plus tard à la date limite de l'appel, "
+                    "ou None / texte vide (pas de section sur les vagues)"),
     ReportParameter("personal_data", False, "Identité des évaluateurs dans les exports",
                     "True ou False (True seulement à la demande expresse du secrétariat)"),
     ReportParameter("output_dir", None, "Dossier de préparation des exports", "un chemin de dossier (texte) ou None (aucun export)"),
@@ -415,6 +418,9 @@ class ReportParams:
     ranking_variant : str
     gaps : bool
     near_line : int
+    waves_from : str or None
+        First weekly cut-off (ISO ``AAAA-MM-JJ``) of the replay in waves shown
+        in the section « Sélection en vagues »; None: no such section.
     personal_data : bool
         Reviewer identities kept in the exports (otherwise R01, R02…).
     scenario : dict or None
@@ -439,6 +445,7 @@ class ReportParams:
     near_line: int = 8
     personal_data: bool = False
     scenario: dict | None = None
+    waves_from: str | None = None
     output_dir: str | None = None
     command: str = ""
     sample_data: bool = False
@@ -446,7 +453,8 @@ class ReportParams:
 
     def notebook_parameters(self) -> dict:
         """The papermill parameters that reproduce this run in ``notebooks/04_rapport.ipynb``."""
-        common = {"gaps": self.gaps, "near_line": self.near_line, "personal_data": self.personal_data,
+        common = {"gaps": self.gaps, "near_line": self.near_line, "waves_from": self.waves_from,
+                  "personal_data": self.personal_data,
                   "output_dir": self.output_dir, "command": self.command}
         if self.scenario:
             return {"scenario": self.scenario["path"], **common}
@@ -510,6 +518,30 @@ def _path(name: str, v, problems: list[str], *, must_exist: bool = True) -> str 
     return str(p.resolve())
 
 
+def _waves_from(v, problems: list[str]) -> str | None:
+    """``waves_from``: None or empty text (no wave section), an ISO date text ``AAAA-MM-JJ`` or a date."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return v.isoformat()
+    if not isinstance(v, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v.strip()):
+        problems.append(_problem("waves_from", v))
+        return None
+    try:
+        return dt.date.fromisoformat(v.strip()).isoformat()
+    except ValueError:
+        problems.append(_problem("waves_from", v, "date inexistante ; valeur attendue : "
+                                                  + _PARAM_BY_NAME["waves_from"].expected))
+        return None
+
+
+def _waves_rules(waves_from: str | None, group_rules, problems: list[str]) -> None:
+    """The replay in waves refuses group rules (they bind the whole call): say so with the parameter."""
+    if waves_from is not None and group_rules:
+        problems.append("« waves_from » : les règles de portefeuille (group_rules) portent sur tout l'appel et ne sont pas "
+                        "prises en charge vague par vague ; retirer les règles de portefeuille ou la section sur les vagues")
+
+
 def validate_parameters(**values) -> ReportParams:
     """Check every report parameter (type and value) and resolve the defaults.
 
@@ -550,6 +582,7 @@ def validate_parameters(**values) -> ReportParams:
     command = v["command"]
     if not isinstance(command, str):
         problems.append(_problem("command", command))
+    waves_from = _waves_from(v["waves_from"], problems)
     output_dir = v["output_dir"]
     if output_dir is not None and (not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir).strip()):
         problems.append(_problem("output_dir", output_dir))
@@ -582,13 +615,14 @@ def validate_parameters(**values) -> ReportParams:
 
                 scenario = {"path": path, "name": sc.name, "sha256": sha256_file(path)}
                 files = [_path(n, getattr(sc, n), problems) for n in ("call", "applications", "reviews")]
+                _waves_rules(waves_from, sc.params.group_rules, problems)
                 if problems:
                     raise ReportParameterError(problems)
                 return ReportParams(*files, weights=sc.weights, normalisation=sc.normalisation, allocation=sc.params,
                                     ranking_variant=sc.ranking_variant, gaps=gaps, near_line=near, personal_data=personal,
                                     scenario=scenario, output_dir=None if output_dir is None else str(output_dir),
-                                    command=command, sample_data=_is_sample(dict(zip(("call", "applications", "reviews"), files))),
-                                    given=given)
+                                    waves_from=waves_from, command=command,
+                                    sample_data=_is_sample(dict(zip(("call", "applications", "reviews"), files))), given=given)
         raise ReportParameterError(problems)
 
     files = {n: _path(n, v[n], problems) for n in ("call", "applications", "reviews")}
@@ -639,6 +673,7 @@ def validate_parameters(**values) -> ReportParams:
     tl = v["time_limit_s"]
     if not _is_number(tl) or tl <= 0:
         problems.append(_problem("time_limit_s", tl))
+    _waves_rules(waves_from, rules, problems)
     if problems:
         raise ReportParameterError(problems)
     try:
@@ -651,7 +686,7 @@ def validate_parameters(**values) -> ReportParams:
     return ReportParams(files["call"], files["applications"], files["reviews"], weights=weights, normalisation=norm,
                         allocation=params, ranking_variant=v["ranking_variant"], gaps=gaps, near_line=near,
                         personal_data=personal, scenario=None, output_dir=None if output_dir is None else str(output_dir),
-                        command=command, sample_data=_is_sample(files), given=given)
+                        waves_from=waves_from, command=command, sample_data=_is_sample(files), given=given)
 
 
 def _sample_files() -> dict[str, str]:
@@ -760,6 +795,11 @@ def run_report(params: ReportParams) -> ReportRun:
 
     t0 = time.perf_counter()
     inputs = load_inputs(params.call, params.applications, params.reviews)
+    deadline = inputs.rules.call.deadline
+    if params.waves_from is not None and dt.date.fromisoformat(params.waves_from) > deadline:
+        raise ReportParameterError([_problem("waves_from", params.waves_from,
+                                             f"date postérieure à la date limite de l'appel ({deadline:%d/%m/%Y}) ; "
+                                             "la première vague doit la précéder ou tomber ce jour-là")])
     weights = resolve_weights(params.weights, inputs.rules)
     ev = evaluate(inputs, weights, params.normalisation)
     alloc = allocate(ev, params.allocation)
@@ -778,8 +818,8 @@ def report_manifest(run: ReportRun) -> dict:
 
     Added keys: ``ranking_variant``, ``ranking_rule`` (the ranking rule's
     funded count, total, value and decision hash), ``scenario`` (path, name,
-    SHA-256, or None), ``report`` (gaps computed, shadow price, sample data,
-    personal data), ``generated_at`` and ``report_tools`` (versions of the
+    SHA-256, or None), ``report`` (gaps computed, near line, first wave
+    cut-off ``waves_from``, shadow price, sample data, personal data), ``generated_at`` and ``report_tools`` (versions of the
     rendering packages, recorded but not compared by ``verify``).
     """
     p = run.params
@@ -792,7 +832,8 @@ def report_manifest(run: ReportRun) -> dict:
                          "decision_sha256": decision_hash(rk_table)}
     m["scenario"] = p.scenario
     sp = run.explanation.shadow_price_per_keur
-    m["report"] = {"gaps": p.gaps, "near_line": p.near_line, "sample_data": p.sample_data, "personal_data": p.personal_data,
+    m["report"] = {"gaps": p.gaps, "near_line": p.near_line, "waves_from": p.waves_from, "sample_data": p.sample_data,
+                   "personal_data": p.personal_data,
                    "shadow_price_per_keur": None if sp is None else round(float(sp), 6)}
     m["generated_at"] = run.generated_at
     m["report_tools"] = _report_tool_versions()

@@ -25,7 +25,8 @@ from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 
 __all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "parameters_html", "eligibility_html", "ranked_html",
            "funded_html", "comparison_html", "funding_line_html", "funding_line_chart", "breakdown_html", "report_charts",
-           "figure_png", "provenance_html", "environment_html", "signature_html", "display_path"]
+           "figure_png", "waves_params", "waves_html", "provenance_html", "environment_html", "signature_html",
+           "display_path"]
 
 #: Short French labels of the kinds of organisation (the schema's, without the parenthesis).
 ORG_SHORT_FR = {k: v.split(" (")[0] for k, v in ORG_TYPE_LABELS_FR.items()}
@@ -52,6 +53,7 @@ CSS = f"""<style type="text/css">
   padding: 2px 8px; border-radius: 3px; font-size: 12px; margin: 6px 0; }}
 .ditp .ditp-ok {{ display: inline-block; background: #e6f4ea; border: 1px solid #18753c; color: #18753c; padding: 1px 7px;
   border-radius: 3px; font-weight: 600; }}
+.ditp h2.ditp-h2 {{ font-size: 20px; border-bottom: 2px solid {BLUE}; padding-bottom: 4px; margin: 28px 0 8px; color: {BLUE}; }}
 .ditp h4 {{ font-size: 14px; margin: 16px 0 4px; color: #161616; }}
 .ditp p {{ margin: 4px 0 8px; }}
 .ditp .ditp-note {{ color: #4a4a4a; font-size: 12px; }}
@@ -336,6 +338,9 @@ def parameters_html(run) -> str:
          origin("solver")),
         ("Écarts d'entrée et marges de sortie", "gaps", "calculés" if p.gaps else "non calculés", origin("gaps")),
         ("Dossiers montrés près de la ligne", "near_line", str(p.near_line), origin("near_line")),
+        ("Sélection en vagues hebdomadaires (rejeu)", "waves_from",
+         f"vagues du {_date_fr(p.waves_from)} au {run.rules.call.deadline:%d/%m/%Y} (section « Sélection en vagues »)"
+         if p.waves_from else "aucune : pas de section sur les vagues", origin("waves_from")),
         ("Identité des évaluateurs dans les exports", "personal_data",
          "oui (demande expresse du secrétariat)" if p.personal_data else "non : évaluateurs pseudonymisés (R01, R02…)",
          origin("personal_data")),
@@ -667,6 +672,104 @@ def report_charts(run):
                  ha="left")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- waves (issue 8)
+
+
+def _date_fr(d) -> str:
+    import datetime as dt
+
+    if isinstance(d, str):
+        d = dt.date.fromisoformat(d)
+    return f"{d:%d/%m/%Y}"
+
+
+def waves_params(run):
+    """The allocation parameters of the replay in waves: the report's, without committed amount nor reserve.
+
+    The waves set the committed amount themselves (sum of earlier awards) and keep no reserve.
+    """
+    from dataclasses import replace
+
+    return replace(run.allocation.candidates.params, committed_eur=0, reserve_eur=0)
+
+
+def waves_html(run, waves=None, comparison=None) -> str:
+    """« Sélection en vagues »: the weekly replay of the call's calendar and its gap to the all-at-once optimum.
+
+    Empty text when the report's ``waves_from`` is None (no section).  The
+    waves are :func:`ditp_model.waves.replay_weekly` from ``waves_from`` to the
+    call's deadline with :func:`waves_params` (no reserve), compared by
+    :func:`ditp_model.waves.compare_with_all_at_once` with the same parameters;
+    `waves` and `comparison` may be given when already computed.
+
+    Tables: ``vagues`` (one row per wave, totals in the foot) and
+    ``vagues-comparaison`` (total score, laureates and amount of each, gap);
+    ``vagues-seulement`` and ``une-fois-seulement`` list the applications
+    funded by one side only.
+    """
+    from . import waves as wv
+
+    start = run.params.waves_from
+    if start is None:
+        return ""
+    params = waves_params(run)
+    deadline = run.rules.call.deadline
+    if waves is None:
+        waves = wv.replay_weekly(run.evaluation, start, deadline, None, params)
+    if comparison is None:
+        comparison = wv.compare_with_all_at_once(run.evaluation, waves, params)
+    c = comparison
+    tab = wv.waves_table(waves)
+    rows = [(int(r.wave), _date_fr(r.cutoff), int(r.candidates), int(r.funded), format_eur(int(r.awarded_eur)),
+             format_eur(int(r.committed_before_eur)), format_eur(int(r.remaining_eur)), format_points(r.total_score))
+            for r in tab.itertuples()]
+    foot = [("Total", 2), int(tab["candidates"].sum()), int(tab["funded"].sum()), format_eur(int(tab["awarded_eur"].sum())), "",
+            format_eur(int(tab["remaining_eur"].iloc[-1])) if len(tab) else "—", format_points(float(tab["total_score"].sum()))]
+    envelope = waves[0].envelope_eur if waves else params.envelope_eur
+    parts = ['<h2 class="ditp-h2">Sélection en vagues</h2>',
+             _p(f"Rejeu du calendrier réel de l'appel (dates de dépôt) en {len(waves)} vagues hebdomadaires, du "
+                f"{_date_fr(start)} à la date limite du {_date_fr(deadline)}, avec les paramètres d'allocation de ce rapport "
+                f"et sans réserve, sur l'enveloppe de {format_eur(envelope)}. Règle : {wv.WAVE_RULE_FR}."),
+             ]
+    a = run.allocation.candidates.params
+    if a.committed_eur or a.reserve_eur:
+        parts.append(_p("Le montant « déjà engagé » et la réserve de la section 2 ne s'appliquent pas à ce rejeu : les vagues "
+                        "fixent elles-mêmes le montant engagé (somme des attributions des vagues antérieures).", "ditp-note"))
+    parts.append(_table(["Vague", "Date limite (incluse)", "Candidats", "Financés", "Attribué", "Engagé avant", "Reste",
+                         "Score des lauréats"], rows, id="vagues", numeric=(0, 2, 3, 4, 5, 6, 7), foot=foot,
+                        caption="Ce que chaque vague a examiné, financé et laissé"))
+    gap_share = (f" ({format_number(100 * c['score_gap'] / c['all_at_once_total_score'], 1)} % de l'optimum)"
+                 if c["all_at_once_total_score"] else "")
+    cmp_rows = [
+        ("Vagues hebdomadaires", len(c["waves_funded"]), format_eur(c["waves_awarded_eur"]), format_points(c["waves_total_score"])),
+        ("Optimum en une fois (toutes les candidatures connues)", len(c["all_at_once_funded"]),
+         format_eur(c["all_at_once_awarded_eur"]), format_points(c["all_at_once_total_score"])),
+    ]
+    parts.append(_table(["Sélection", "Lauréats", "Attribué", "Score total (points)"], cmp_rows, id="vagues-comparaison",
+                        numeric=(1, 2, 3), foot=[("Écart (optimum en une fois − vagues)", 3), format_points(c["score_gap"])],
+                        caption="Vagues et optimum en une fois"))
+    parts.append(_p(f"Décider vague par vague coûte {format_points(c['score_gap'])} points de score total{gap_share} : "
+                    "l'argent engagé tôt ne peut plus aller aux dossiers mieux notés déposés ensuite."))
+    t = run.table.set_index("application_id")
+    submitted = dict(zip(run.evaluation.applications["application_id"], pd.to_datetime(run.evaluation.applications["submitted_at"])))
+
+    def listing(ids, id_, caption):
+        body = [(a_, t.at[a_, "title"], _date_fr(submitted[a_]),
+                 format_points(t.at[a_, "score"]), format_eur(int(t.at[a_, "requested_eur"]))) for a_ in ids]
+        return _table(["Dossier", "Intitulé", "Déposé le", "Note /100", "Demandé"], body, id=id_, numeric=(3, 4),
+                      caption=f"{caption} ({len(ids)})")
+
+    if c["only_in_waves"] or c["only_in_all_at_once"]:
+        parts.append(listing(c["only_in_waves"], "vagues-seulement", "Financés par les vagues seulement"))
+        parts.append(listing(c["only_in_all_at_once"], "une-fois-seulement", "Financés par l'optimum en une fois seulement"))
+    else:
+        parts.append(_p("Les vagues et l'optimum en une fois financent les mêmes dossiers."))
+    if c["award_differs"]:
+        parts.append(_p("Montants différents pour un même lauréat : " + " ; ".join(
+            f"{a_} : {format_eur(x)} en vagues, {format_eur(y)} en une fois" for a_, (x, y) in c["award_differs"].items()) + "."))
+    return _div(*parts)
 
 
 # --------------------------------------------------------------------------- 9. provenance

@@ -369,3 +369,118 @@ def test_report_refuses_a_ranking_rule_scenario(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "règle du classement" in err
     assert not (tmp_path / "out" / "rapport.html").exists()
+
+
+# --------------------------------------------------------------------------- the section « Sélection en vagues » (issue 8)
+
+
+def _points(text: str) -> float:
+    """``"1 538,82"`` -> 1538.82."""
+    return float(re.sub(r"[\s\u202f\u00a0]", "", text).replace(",", "."))
+
+
+def test_waves_section_in_report(tmp_path, capsys):
+    from ditp_model import waves
+    from ditp_model.allocation import AllocationParams
+
+    apps = pd.read_csv(SAMPLE_APPLICATIONS, dtype=str, keep_default_na=False)
+    hostile_w, hostile_a = "<script>alert('vagues')</script> Accueil", '<img src=x onerror="alert(1)"> Aides & emploi'
+    apps.loc[apps["application_id"] == "P001", "title"] = hostile_w   # funded by the waves only
+    apps.loc[apps["application_id"] == "P032", "title"] = hostile_a   # funded all at once only
+    apps.to_csv(tmp_path / "candidatures.csv", index=False)
+    out = tmp_path / "out"
+    assert main_for_tests(["report", "--call", str(RULES_PATH), "--applications", str(tmp_path / "candidatures.csv"),
+                           "--reviews", str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--near-line", "2",
+                           "--waves-from", "2021-09-15", "--out", str(out)]) == 0
+    capsys.readouterr()
+    page = (out / "rapport.html").read_text(encoding="utf-8")
+    tables = Tables(page).tables
+    assert '<h2 class="ditp-h2">Sélection en vagues</h2>' in page
+    assert {"vagues", "vagues-comparaison", "vagues-seulement", "une-fois-seulement"} <= set(tables)
+
+    # The same replay and comparison computed here, with the report's allocation parameters (defaults, no reserve).
+    run = report.run_report(report.validate_parameters(call=str(RULES_PATH), applications=str(tmp_path / "candidatures.csv"),
+                                                       reviews=str(SAMPLE_REVIEWS), weights=WEIGHTS, gaps=False))
+    replay = waves.replay_weekly(run.evaluation, "2021-09-15", "2021-10-15", None, AllocationParams())
+    cmp = waves.compare_with_all_at_once(run.evaluation, replay, AllocationParams())
+    assert cmp["score_gap"] > 0
+
+    t = tables["vagues"]
+    assert t["head"][0] == ["Vague", "Date limite (incluse)", "Candidats", "Financés", "Attribué", "Engagé avant", "Reste",
+                            "Score des lauréats"]
+    assert [r[1] for r in t["body"]] == ["15/09/2021", "22/09/2021", "29/09/2021", "06/10/2021", "13/10/2021", "15/10/2021"]
+    for r, w in zip(t["body"], replay):
+        assert (int(r[0]), int(r[2]), int(r[3])) == (w.k, len(w.candidate_ids), len(w.funded_ids))
+        assert (euros(r[4]), euros(r[5]), euros(r[6])) == (w.awarded_eur, w.committed_before_eur, w.remaining_eur)
+    foot = t["foot"][0]
+    assert int(foot[2]) == sum(int(r[3]) for r in t["body"]) == len(cmp["waves_funded"])
+    assert euros(foot[3]) == sum(euros(r[4]) for r in t["body"]) == cmp["waves_awarded_eur"] <= 3_000_000
+    assert euros(foot[5]) == 3_000_000 - cmp["waves_awarded_eur"]
+
+    c = {r[0]: r for r in tables["vagues-comparaison"]["body"]}
+    w_row = c["Vagues hebdomadaires"]
+    b_row = c["Optimum en une fois (toutes les candidatures connues)"]
+    assert int(w_row[1]) == len(cmp["waves_funded"]) and int(b_row[1]) == len(cmp["all_at_once_funded"])
+    assert euros(w_row[2]) == cmp["waves_awarded_eur"] and euros(b_row[2]) == cmp["all_at_once_awarded_eur"]
+    assert _points(w_row[3]) == pytest.approx(cmp["waves_total_score"], abs=0.005)
+    assert _points(b_row[3]) == pytest.approx(cmp["all_at_once_total_score"], abs=0.005)
+    gap = tables["vagues-comparaison"]["foot"][0]
+    assert gap[0] == "Écart (optimum en une fois − vagues)"
+    assert _points(gap[1]) == pytest.approx(cmp["score_gap"], abs=0.005)
+    # The all-at-once optimum is the report's own decision here (same parameters, nothing after the deadline).
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(r["application_id"] for r in m["decisions"] if r["funded"]) == cmp["all_at_once_funded"]
+    assert m["report"]["waves_from"] == "2021-09-15"
+
+    only_w = tables["vagues-seulement"]["body"]
+    only_a = tables["une-fois-seulement"]["body"]
+    assert [r[0] for r in only_w] == cmp["only_in_waves"] and [r[0] for r in only_a] == cmp["only_in_all_at_once"]
+    # Applicant text escaped: comes back as plain text, never as markup.
+    assert [r[1] for r in only_w if r[0] == "P001"] == [hostile_w]
+    assert [r[1] for r in only_a if r[0] == "P032"] == [hostile_a]
+    assert "<script" not in page.lower() and "<img src=x" not in page
+    assert "&lt;script&gt;alert('vagues')&lt;/script&gt;" in page and "&lt;img src=x onerror=" in page
+    # Printed as used in the parameters table.
+    used = {r[1]: (r[2], r[3]) for r in tables["parametres"]["body"]}
+    assert used["waves_from"] == ("vagues du 15/09/2021 au 15/10/2021 (section « Sélection en vagues »)", "donné")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("15/09/2021", "reçu le texte '15/09/2021'"),
+    ("2021-02-30", "date inexistante"),
+    (20210915, "reçu l'entier 20210915"),
+])
+def test_waves_from_bad_value_french_error(value, expected):
+    with pytest.raises(report.ReportParameterError) as exc:
+        report.validate_parameters(waves_from=value)
+    msg = str(exc.value)
+    assert "« waves_from » (Sélection en vagues : première date limite)" in msg and expected in msg
+    assert "une date AAAA-MM-JJ (par ex. « 2021-09-15 »)" in msg
+
+
+def test_waves_from_checked_before_anything_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main_for_tests(["report", "--waves-from", "15 septembre", "--no-gaps", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "« waves_from »" in err and "AAAA-MM-JJ" in err and "Traceback" not in err
+    # After the call's deadline: refused by the quick run, before the notebook.
+    assert main_for_tests(["report", "--waves-from", "2021-10-16", "--no-gaps", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "date postérieure à la date limite de l'appel (15/10/2021)" in err
+    # With group rules (they bind the whole call, not a wave).
+    with pytest.raises(report.ReportParameterError, match="group_rules"):
+        report.validate_parameters(waves_from="2021-09-15", group_rules=[{"column": "region", "value": "Bretagne",
+                                                                          "min_count": 1}])
+    assert not out.exists() or not (out / "rapport.html").exists()
+
+
+def test_waves_section_absent_by_default(page):
+    from ditp_model import report_sections
+
+    assert '<h2 class="ditp-h2">Sélection en vagues</h2>' not in page and 'id="vagues' not in page
+    used = {r[1]: (r[2], r[3]) for r in Tables(page).tables["parametres"]["body"]}
+    assert used["waves_from"] == ("aucune : pas de section sur les vagues", "défaut")
+    p = report.validate_parameters()
+    assert p.waves_from is None and p.notebook_parameters()["waves_from"] is None
+    assert report.validate_parameters(waves_from="").waves_from is None
+    assert report_sections.waves_html(report.run_report(report.validate_parameters(gaps=False))) == ""
