@@ -218,7 +218,7 @@ _KIND_FR = {"id": "identifiant (texte)", "text": "texte", "category": "valeur d'
             "amount": "montant (euros entiers)", "score": "note", "date": "date"}
 
 
-def data_dictionary_markdown(rules) -> str:
+def data_dictionary_markdown(rules, extra: dict[str, tuple[Column, ...]] | None = None) -> str:
     """The data dictionary tables (Markdown), generated from the schema and the call rules.
 
     ``data/README.md`` holds this text between the markers
@@ -229,6 +229,9 @@ def data_dictionary_markdown(rules) -> str:
     ----------
     rules : ditp_model.call.CallRules
         Gives the review score columns (``<criterion>_<subcriterion>``) and the scale.
+    extra : dict, optional
+        Further tables, title -> columns (e.g. the milestones of
+        :data:`ditp_model.followup.MILESTONE_COLUMNS`).
     """
     review_columns = rules.review_columns
     scale = (rules.scoring.scale_min, rules.scoring.scale_max)
@@ -251,4 +254,5 @@ def data_dictionary_markdown(rules) -> str:
     return "\n".join([
         "### Candidatures (`candidatures_exemple.csv`)", "", table(APPLICATION_COLUMNS), "",
         "### Évaluations (`evaluations_exemple.csv`)", "", table(REVIEW_KEY_COLUMNS + scores), "",
+        *[line for title, cols in (extra or {}).items() for line in (f"### {title}", "", table(cols), "")],
     ])
