@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .io import map_headers, parse_amount, parse_date, read_raw_table
+from .io import map_headers, parse_cells, read_raw_table
 from .schema import Column, InputError, Problem, normalise_header
 
 __all__ = [
@@ -125,36 +125,8 @@ def read_milestones(path: str | Path, awards: dict[str, int], *, sheet: str | No
         raise InputError(problems)
     if raw.frame.empty:
         raise InputError(Problem(raw.path, None, None, None, "aucun jalon : le fichier n'a que sa ligne d'en-tête", "no_rows"))
-    n = len(raw.frame)
-    out: dict[str, list] = {}
-    for col in MILESTONE_COLUMNS:
-        header = found.get(col.name)
-        cells = raw.frame[header].tolist() if header else [""] * n
-        shown = header or col.name
-        values: list = []
-        for text, line in zip(cells, raw.rows):
-            if not text:
-                if col.required:
-                    problems.append(Problem(raw.path, line, shown, "", "valeur obligatoire manquante", "missing_value"))
-                values.append(pd.NaT if col.kind == "date" else (None if col.kind == "amount" else ""))
-                continue
-            try:
-                if col.kind == "amount":
-                    values.append(parse_amount(text))
-                elif col.kind == "date":
-                    values.append(parse_date(text))
-                elif col.kind == "category":
-                    code = _STATUS_ALIASES.get(normalise_header(text))
-                    if code is None:
-                        allowed = ", ".join(f"{k} ({v})" for k, v in MILESTONE_STATUS_LABELS_FR.items())
-                        raise ValueError(f"statut inconnu ; valeurs admises : {allowed}")
-                    values.append(code)
-                else:
-                    values.append(text)
-            except ValueError as exc:
-                problems.append(Problem(raw.path, line, shown, text, str(exc), f"bad_{col.kind}"))
-                values.append(None)  # unreadable (blank is NaT): the rules skip it
-        out[col.name] = values
+    allowed = ", ".join(f"{k} ({v})" for k, v in MILESTONE_STATUS_LABELS_FR.items())
+    out = parse_cells(raw, MILESTONE_COLUMNS, found, problems, {"status": (_STATUS_ALIASES, allowed, "statut inconnu")})
     frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in out.items()})
     frame["source_row"] = list(raw.rows)
     headers = {c.name: found.get(c.name, c.name) for c in MILESTONE_COLUMNS}

@@ -57,6 +57,7 @@ __all__ = [
     "read_reviews",
     "category_lookup",
     "map_headers",
+    "parse_cells",
     "decode_text",
     "cell_text",
     "load_inputs",
@@ -405,6 +406,75 @@ def _split_list(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in re.split(r"[;|\n]", text) if x.strip())
 
 
+def parse_cells(raw: RawTable, columns: tuple[Column, ...], found: dict[str, str], problems: list[Problem],
+                lookups: dict[str, tuple[dict[str, str], str, str]] | None = None) -> dict[str, list]:
+    """Parse every cell of a table by its column's kind, gathering the problems.
+
+    Parameters
+    ----------
+    raw : RawTable
+    columns : tuple of Column
+        The schema (amounts, dates, categories, lists, text).
+    found : dict
+        Canonical name -> header as written (:func:`map_headers`); an absent
+        optional column reads as blank.
+    problems : list of Problem
+        Appended to: blank required cells (``missing_value``) and unreadable
+        values (``bad_<kind>``), naming file, line, column and value.
+    lookups : dict, optional
+        For category and list columns: name -> (folded text -> canonical value,
+        allowed values as shown in the message, French label of an unknown value).
+
+    Returns
+    -------
+    dict
+        Column name -> parsed values in row order: ``int`` euros, ``Timestamp``,
+        canonical codes, tuples for lists, ``str``; a blank amount is ``None``
+        (not 0, so that it does not also break a sum check), a blank date
+        ``NaT``, a blank list ``()``; an unreadable value ``None``.
+    """
+    lookups = lookups or {}
+    n = len(raw.frame)
+    out: dict[str, list] = {}
+    for col in columns:
+        header = found.get(col.name)
+        cells = raw.frame[header].tolist() if header else [""] * n
+        shown = header or col.name
+        lookup = lookups.get(col.name)
+        values: list = []
+        for text, line in zip(cells, raw.rows):
+            if not text:
+                if col.required:
+                    problems.append(Problem(raw.path, line, shown, "", "valeur obligatoire manquante", "missing_value"))
+                values.append(None if col.kind == "amount" else (() if col.kind == "list" else ("" if col.kind != "date" else pd.NaT)))
+                continue
+            try:
+                if col.kind == "amount":
+                    values.append(parse_amount(text))
+                elif col.kind == "date":
+                    values.append(parse_date(text))
+                elif col.kind == "category" and lookup is not None:
+                    code = lookup[0].get(normalise_header(text))
+                    if code is None:
+                        raise ValueError(f"{lookup[2]} ; valeurs admises : {lookup[1]}")
+                    values.append(code)
+                elif col.kind == "list":
+                    items = _split_list(text)
+                    if lookup is not None:
+                        bad = [x for x in items if normalise_header(x) not in lookup[0]]
+                        if bad:
+                            raise ValueError(f"valeur(s) inconnue(s) {', '.join(bad)} ; valeurs admises : {lookup[1]}")
+                        items = tuple(lookup[0][normalise_header(x)] for x in items)
+                    values.append(items)
+                else:
+                    values.append(text)
+            except ValueError as exc:
+                problems.append(Problem(raw.path, line, shown, text, str(exc), f"bad_{col.kind}"))
+                values.append(None)
+        out[col.name] = values
+    return out
+
+
 def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None = None) -> pd.DataFrame:
     """Read and validate the applications table.
 
@@ -442,46 +512,12 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
         raise InputError(problems)
     if raw.frame.empty:
         raise InputError(Problem(raw.path, None, None, None, "aucune candidature : le fichier n'a que sa ligne d'en-tête", "no_rows"))
-    n = len(raw.frame)
-    out: dict[str, list] = {}
+    lookups = {}
     for col in APPLICATION_COLUMNS:
-        header = found.get(col.name)
-        cells = raw.frame[header].tolist() if header else [""] * n
-        shown = header or col.name
-        values: list = []
-        lookup = category_lookup(col, rules) if col.kind in ("category", "list") and col.name != "partners" else None
-        for text, line in zip(cells, raw.rows):
-            if not text:
-                if col.required:
-                    problems.append(Problem(raw.path, line, shown, "", "valeur obligatoire manquante", "missing_value"))
-                # A blank amount is None (not 0), so that it does not also break the expense sum check.
-                values.append(None if col.kind == "amount" else (() if col.kind == "list" else ("" if col.kind != "date" else pd.NaT)))
-                continue
-            try:
-                if col.kind == "amount":
-                    values.append(parse_amount(text))
-                elif col.kind == "date":
-                    values.append(parse_date(text))
-                elif col.kind == "category":
-                    assert lookup is not None
-                    code = lookup[0].get(normalise_header(text))
-                    if code is None:
-                        raise ValueError(f"valeur inconnue ; valeurs admises : {', '.join(lookup[1])}")
-                    values.append(code)
-                elif col.kind == "list":
-                    items = _split_list(text)
-                    if lookup is not None:
-                        bad = [x for x in items if normalise_header(x) not in lookup[0]]
-                        if bad:
-                            raise ValueError(f"valeur(s) inconnue(s) {', '.join(bad)} ; valeurs admises : {', '.join(lookup[1])}")
-                        items = tuple(lookup[0][normalise_header(x)] for x in items)
-                    values.append(items)
-                else:
-                    values.append(text)
-            except ValueError as exc:
-                problems.append(Problem(raw.path, line, shown, text, str(exc), f"bad_{col.kind}"))
-                values.append(None)
-        out[col.name] = values
+        if col.kind in ("category", "list") and col.name != "partners":
+            aliases, allowed = category_lookup(col, rules)
+            lookups[col.name] = (aliases, ", ".join(allowed), "valeur inconnue")
+    out = parse_cells(raw, APPLICATION_COLUMNS, found, problems, lookups)
     frame = pd.DataFrame(out)
     frame["source_row"] = list(raw.rows)
     # Row-level rules.
