@@ -145,15 +145,11 @@ def bench_browser(quick: bool) -> dict:
 
 
 def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu or platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}"
+    """One line describing the machine (from run_benchmarks.machine_info, the single source)."""
+    from run_benchmarks import machine_info
+
+    m = machine_info()
+    return f"{m['cpu_model'] or platform.machine()}, {m['logical_cores']} CPU, Python {m['python']}"
 
 
 def ms(x: float) -> str:

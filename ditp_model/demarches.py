@@ -64,7 +64,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .call import CallRules, load_call_rules
-from .io import category_lookup, cell_text, decode_text, parse_amount, parse_date, parse_score
+from .io import category_lookup, cell_text, decode_text, read_input_bytes, sha256_file, parse_amount, parse_date, parse_score
 from .schema import APPLICATION_COLUMNS, EXPENSE_COLUMNS, LIST_SEPARATOR, MATURITY_LEVELS, ORG_TYPES, InputError, Problem, normalise_header
 
 __all__ = [
@@ -342,11 +342,7 @@ def read_export(path: str | Path) -> Export:
     """
     p = Path(path)
     name = str(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(Problem(name, None, None, None, f"fichier illisible : {exc.strerror}", "unreadable")) from None
-    digest = hashlib.sha256(raw).hexdigest()
+    raw, digest = read_input_bytes(path)
     suffix = p.suffix.lower()
     if raw[:2] == b"PK" and suffix not in (".xlsx", ".xlsm", ".ods"):
         suffix = ".ods" if b"application/vnd.oasis.opendocument.spreadsheet" in raw[:200] else ".xlsx"
@@ -1293,7 +1289,7 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     contacts = _contacts(exp, dossiers, mapping, candidates) if keep_personal_data else None
     report = ImportReport(
         export=exp.path, export_format=exp.format, export_sha256=exp.sha256, mapping=mapping.path, mapping_sha256=mapping.sha256,
-        call=rules.source, call_sha256=hashlib.sha256(Path(rules.source).read_bytes()).hexdigest() if rules.source and Path(rules.source).is_file() else "",
+        call=rules.source, call_sha256=sha256_file(rules.source) if rules.source and Path(rules.source).is_file() else "",
         layout="standard" if standard else "modèle", identity=identity, header_variants=tuple(variants),
         n_dossiers=len(all_ids), n_candidates=len(candidates), states=states_count, excluded=tuple(excluded),
         zero_as_missing=tuple(zero_notes), personal_data_dropped=() if keep_personal_data else dropped,

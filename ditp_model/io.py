@@ -59,6 +59,7 @@ __all__ = [
     "map_headers",
     "parse_cells",
     "decode_text",
+    "read_input_bytes",
     "cell_text",
     "load_inputs",
     "sha256_file",
@@ -111,6 +112,21 @@ class RawTable:
 def sha256_file(path: str | Path) -> str:
     """SHA-256 (hex) of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_input_bytes(path: str | Path) -> tuple[bytes, str]:
+    """An input file's bytes and their SHA-256 (hex), read once.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read (French message with the system's reason).
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(Problem(str(path), None, None, None, f"fichier illisible : {exc.strerror}", "unreadable")) from None
+    return raw, hashlib.sha256(raw).hexdigest()
 
 
 def decode_text(raw: bytes, path: str) -> tuple[str, str]:
@@ -167,11 +183,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     """
     p = Path(path)
     name = str(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(Problem(name, None, None, None, f"fichier illisible : {exc.strerror}", "unreadable")) from None
-    digest = hashlib.sha256(raw).hexdigest()
+    raw, digest = read_input_bytes(path)
     records: list[tuple[int, list[str]]] = []
     if p.suffix.lower() in (".xlsx", ".xlsm"):
         import openpyxl
