@@ -141,7 +141,7 @@ class WeightMonteCarlo:
 
 def weight_monte_carlo(evaluation: Evaluation, params: AllocationParams | None = None, n_draws: int = 200,
                        concentration: float = 50.0, seed: int | None = None, *,
-                       progress: bool | None = None) -> WeightMonteCarlo:
+                       progress: bool | None = None, on_progress=None) -> WeightMonteCarlo:
     """Probability of being funded when the weights are uncertain (Monte Carlo over Dirichlet draws).
 
     Each draw takes normalised weights ``w' ~ Dirichlet(κ · w)`` where ``w`` are
@@ -167,6 +167,9 @@ def weight_monte_carlo(evaluation: Evaluation, params: AllocationParams | None =
         from the operating system and recorded in the result.
     progress : bool, optional
         tqdm progress bar (default: only when stderr is a terminal).
+    on_progress : callable, optional
+        ``on_progress(done, total)`` called after each draw (``done`` from 1 to
+        ``n_draws``): a hook for a progress widget (committee panel).
 
     Returns
     -------
@@ -222,6 +225,8 @@ def weight_monte_carlo(evaluation: Evaluation, params: AllocationParams | None =
             if f:
                 n_funded[pos[aid]] += 1
                 award_sum[pos[aid]] += int(a)
+        if on_progress is not None:
+            on_progress(d + 1, n_draws)
     robust = np.where(n_funded == n_draws, "always", np.where(n_funded == 0, "never", "swing"))
     with np.errstate(all="ignore"):
         all_nan = np.isnan(scores).all(axis=0)
