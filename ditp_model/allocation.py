@@ -75,6 +75,7 @@ __all__ = [
     "solve",
     "read_back",
     "verify_awards",
+    "fits_together",
     "portfolio_value",
     "allocate",
     "allocate_candidates",
@@ -1061,3 +1062,38 @@ def ranking_rule(evaluation: Evaluation, params: AllocationParams | None = None,
     unmet = tuple(v for v in verify_awards(decisions, cands))
     score = sum(int(s) for s, f in zip(t["score_units"], funded) if f) / cands.score_unit
     return RankingResult(variant, decisions, int(sum(awards)), score, unmet)
+
+
+def fits_together(evaluation, params: AllocationParams, ids) -> bool:
+    """Whether the applications `ids` can all be funded at once under the envelope and the rules (scores aside).
+
+    One feasibility solve of the model with ``x_i = 1`` for every id in `ids`
+    (cuts allowed as the parameters allow them; locks, group rules and
+    maximum number of awards kept).
+
+    Parameters
+    ----------
+    evaluation : ditp_model.pipeline.Evaluation
+    params : AllocationParams
+    ids : iterable of str
+        Application ids (candidates).
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    AllocationError
+        The solver proves neither feasibility nor infeasibility (French message).
+    """
+    ids = tuple(ids)
+    if not ids:
+        return True
+    model = build(check(evaluation, params), force={a: 1 for a in ids})
+    info = solve(model, params.solver, params.time_limit_s)
+    if info.status is SolveStatus.INFEASIBLE:
+        return False
+    if info.status is not SolveStatus.OPTIMAL:
+        raise AllocationError(f"ces dossiers tiennent-ils ensemble dans l'enveloppe ? {info.status.label_fr}")
+    return True

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .allocation import Allocation, AllocationError, AllocationParams, SolveStatus, allocate, build, check, solve
+from .allocation import Allocation, AllocationError, AllocationParams, SolveStatus, allocate, check, fits_together
 from .call import CallRules
 from .io import parse_score, read_raw_table
 from .pipeline import Evaluation
@@ -320,19 +320,6 @@ class MemberAnalysis:
                 f"{method}")
 
 
-def _fits_together(evaluation: Evaluation, params: AllocationParams, ids: tuple) -> bool:
-    """Whether the applications `ids` can all be funded at once under the envelope and rules (scores aside)."""
-    if not ids:
-        return True
-    model = build(check(evaluation, params), force={a: 1 for a in ids})
-    info = solve(model, params.solver, params.time_limit_s)
-    if info.status is SolveStatus.INFEASIBLE:
-        return False
-    if info.status is not SolveStatus.OPTIMAL:
-        raise AllocationError(f"les dossiers de la majorité tiennent-ils ensemble ? {info.status.label_fr}")
-    return True
-
-
 def _solved(alloc: Allocation, what: str) -> Allocation:
     """Refuse a result that is not a proven optimum (status first, STYLE.md 2)."""
     if alloc.status is not SolveStatus.OPTIMAL:
@@ -479,7 +466,7 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
     dist = [round(float(np.linalg.norm(w - average)), 12) for w, _ in candidates]
     order = sorted(range(len(candidates)), key=lambda i: dist[i])
     closest = None
-    fits = _fits_together(evaluation, fast, majority)
+    fits = fits_together(evaluation, fast, majority)
     for i in progress_bar(order if fits else [], len(order), progress, "pondérations de compromis"):
         w, origin = candidates[i]
         funded = funded_at(w, "recherche des pondérations de compromis")

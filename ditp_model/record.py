@@ -48,7 +48,7 @@ import pandas as pd
 from .report_format import format_eur, format_points
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
-           "read_journal", "check_journal", "journal_entry", "append_entry", "Publication", "publish", "Difference",
+           "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
            "Verification", "verify"]
 
 JOURNAL_NAME = "decisions.jsonl"
@@ -317,6 +317,40 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
         entry = journal_entry(sealed, all_files, seq=seq, previous=state.head, out_dir=out)
         append_entry(jp, entry)
     return Publication(out, tuple(written), sealed, entry, jp)
+
+
+def append_event(journal_path: str | Path, event: str, payload: dict, *, recorded_at: str | None = None) -> dict:
+    """Append an entry that is not a report publication (e.g. a lottery draw) to the journal.
+
+    Chained and numbered like the reports' entries (same lock, same checks: a
+    damaged journal raises :class:`JournalError` and nothing is appended), so
+    that :func:`read_journal` detects any later edit of it.
+
+    Parameters
+    ----------
+    journal_path : str or Path
+        The journal (``decisions.jsonl``); created when missing.
+    event : str
+        Short code of the event, e.g. ``tirage_au_sort``; not ``rapport``.
+    payload : dict
+        JSON-serialisable content, stored under ``payload``.
+
+    Returns
+    -------
+    dict
+        The entry written (with ``seq`` and ``entry_sha256``).
+    """
+    if event == "rapport":
+        raise ValueError("l'événement « rapport » est réservé aux publications (record.publish)")
+    jp = Path(journal_path)
+    with _locked(jp.parent):
+        state = check_journal(jp)
+        e = {"seq": len(state.entries) + 1, "previous_sha256": state.head,
+             "recorded_at": recorded_at or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+             "event": event, "payload": json.loads(json.dumps(payload))}
+        e["entry_sha256"] = _sha(canonical_bytes(e))
+        append_entry(jp, e)
+    return e
 
 
 # --------------------------------------------------------------------------- verify
