@@ -196,7 +196,10 @@ def votes_from_reviews(evaluation, criterion: str | None = None, *, candidates_o
     criteria, of the review's criterion grades (each the mean of the review's
     sub-criterion grades) — so the model sees what the composite score sees,
     the computed criteria (collective index) aside.  With a criterion name,
-    the grade is that criterion's (mean of its sub-criteria).
+    the grade is that criterion's (mean of its sub-criteria).  A blank
+    sub-score is skipped within its review (the criterion grade is the mean of
+    the sub-scores given); a review with no score at all on a criterion of
+    positive weight counts only through its other criteria.
 
     Parameters
     ----------
@@ -236,10 +239,15 @@ def votes_from_reviews(evaluation, criterion: str | None = None, *, candidates_o
     if candidates_only:
         ok = set(evaluation.table.loc[evaluation.fundable.to_numpy(), "application_id"])
         r = r[r["application_id"].isin(ok)].reset_index(drop=True)
-    y = np.zeros(len(r))
+    num = np.zeros(len(r))
+    den = np.zeros(len(r))
     for c, share in shares.items():
-        cols = list(rules.criterion(c).review_columns)
-        y = y + share * r[cols].mean(axis=1, skipna=True).to_numpy(dtype=float)
+        g = r[list(rules.criterion(c).review_columns)].mean(axis=1, skipna=True).to_numpy(dtype=float)
+        ok = np.isfinite(g)
+        num += np.where(ok, share * g, 0.0)
+        den += np.where(ok, share, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)  # a review with no score at all: no vote
     t = pd.DataFrame({"proposal": r["application_id"].astype(str), "assessor": r["reviewer_id"].astype(str), "y": y})
     return votes_from_table(t, grade="y", scale=(rules.scoring.scale_min, rules.scoring.scale_max), what=what)
 

@@ -243,3 +243,18 @@ def test_fit_refuses_bad_counts():
     one = rm.votes_from_table(pd.DataFrame({"proposal": ["a"], "assessor": ["x"], "num_grade": [5]}))
     with pytest.raises(ValueError, match="au moins deux dossiers"):
         rm.fit_review_model(one)
+
+
+def test_votes_from_reviews_blank_criterion_renormalises_and_blank_review_is_no_vote():
+    from dataclasses import replace
+
+    ev = dm.evaluate(sample_inputs(), dm.Weights.of(impact=0.5, openness=0.3, collective=0.2))
+    r = ev.reviews.copy()
+    first = (r["application_id"] == "P001") & (r["reviewer_id"] == "R03")
+    second = (r["application_id"] == "P001") & (r["reviewer_id"] == "R05")
+    r.loc[first, ["openness_codesign", "openness_methods"]] = np.nan  # impact (2, 3) only -> 2.5
+    r.loc[second, list(ev.rules.review_columns)] = np.nan
+    v = rm.votes_from_reviews(replace(ev, reviews=r), candidates_only=False)
+    p1 = v.table[v.table["proposal"] == "P001"].set_index("assessor")["y"]
+    assert p1["R03"] == pytest.approx(2.5)
+    assert "R05" not in p1.index
