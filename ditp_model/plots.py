@@ -53,6 +53,10 @@ __all__ = [
     "awards_by_maturity_figure",
     "score_line_figure",
     "funding_line_score",
+    "CLASS_COLOURS",
+    "probability_classes",
+    "funding_probability_figure",
+    "stability_intervals_figure",
     "figure_png",
     "figure_svg",
 ]
@@ -371,6 +375,227 @@ def score_line_figure(portfolio: pd.DataFrame, *, title: str | None = None, widt
     matplotlib.figure.Figure
     """
     return ScoreLineChart(title=title, width=width).update(portfolio)
+
+
+# --------------------------------------------------------------------------- uncertainty: probability of funding
+
+#: Colour of each class of :data:`ditp_model.robustness.ROBUSTNESS_CLASSES_FR`.
+CLASS_COLOURS = {"always": FUNDED_COLOUR, "swing": "#e08a1e", "never": "#8a94a1"}
+GREY_ZONE_COLOUR = "#e6e9ee"   # band of uncertain probabilities
+
+
+def probability_classes(p, grey_zone: tuple[float, float] | None = None) -> np.ndarray:
+    """Class code of each probability: ``always`` / ``swing`` / ``never``.
+
+    Without `grey_zone`: 1 is ``always``, 0 is ``never``, anything between is
+    ``swing`` (the classes of :func:`ditp_model.robustness.weight_monte_carlo`).
+    With ``grey_zone=(lo, hi)``: at least `hi` is ``always``, at most `lo` is
+    ``never`` (e.g. the grey zone of a posterior probability).
+    """
+    p = np.asarray(p, dtype=float)
+    lo, hi = (0.0, 1.0) if grey_zone is None else grey_zone
+    return np.where(p >= hi, "always", np.where(p <= lo, "never", "swing"))
+
+
+def _percent(p: float) -> str:
+    """``0.375`` -> ``"37,5 %"``; whole percents without decimals."""
+    v = 100 * float(p)
+    return f"{format_number(v, 0 if abs(v - round(v)) < 1e-9 else 1)}\u00a0%"
+
+
+def funding_probability_figure(table: pd.DataFrame, *, probability: str = "p_funded", score: str = "score",
+                               funded: str = "funded_at_weights", classes: str | None = "robustness",
+                               class_labels: dict | None = None, grey_zone: tuple[float, float] | None = None,
+                               title: str | None = None, xlabel: str = "Probabilité d'être financé",
+                               width: float = 7.5) -> Figure:
+    """Probability of being funded of every candidate, as horizontal bars, best score on top, with the funding line.
+
+    One bar per candidate (rows of `table` whose ``candidate`` column is true
+    when there is one, and whose score is known), sorted by decreasing score at
+    the committee's weights (ties: funded first, then id); the bar's length is
+    its probability of being funded, its colour its class (:data:`CLASS_COLOURS`).
+    The red dashed line separates the lowest-scored candidate funded at the
+    committee's weights from the row below it (the funding line of
+    :func:`funding_line_score`); the ids of candidates funded at those weights
+    are in bold, each followed by its score.  The probability is written beside
+    every bar of the middle class.  The figure grows with the number of
+    candidates (about 0.15 inch per row), so that every id stays legible.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`ditp_model.robustness.WeightMonteCarlo.table`, or any table with
+        ``application_id`` and the columns named below (e.g. a posterior
+        probability of funding).
+    probability, score, funded : str
+        Columns: probability (0–1), composite score (points), funded at the
+        committee's weights (bool).
+    classes : str or None
+        Column of class codes (``always`` / ``swing`` / ``never``); when None or
+        absent, classes come from the probability (:func:`probability_classes`).
+    class_labels : dict, optional
+        Code -> legend text; default :data:`ditp_model.robustness.ROBUSTNESS_CLASSES_FR`.
+    grey_zone : (float, float), optional
+        A band of probabilities shaded in grey, e.g. ``(0.1, 0.9)``; it also
+        sets the classes when they come from the probability.
+    title : str, optional
+    xlabel : str
+    width : float
+        Inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; its first bar container holds one bar per candidate, top to
+        bottom; the funding line has the gid ``funding-line``, the grey zone
+        ``grey-zone``.
+    """
+    from .robustness import ROBUSTNESS_CLASSES_FR
+
+    if grey_zone is not None:
+        lo, hi = (float(v) for v in grey_zone)
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ValueError(f"zone grise {grey_zone!r} : deux probabilités 0 ≤ bas < haut ≤ 1 attendues")
+    labels_fr = dict(ROBUSTNESS_CLASSES_FR if class_labels is None else class_labels)
+    t = table
+    if "candidate" in t.columns:
+        t = t[t["candidate"].astype(bool)]
+    t = t[t[score].notna()]
+    t = (t.assign(_f=t[funded].astype(bool)).sort_values([score, "_f", "application_id"], ascending=[False, False, True],
+                                                         kind="mergesort").reset_index(drop=True))
+    n = len(t)
+    p = t[probability].to_numpy(dtype=float)
+    is_funded = t["_f"].to_numpy(dtype=bool)
+    codes = (t[classes].astype(str).to_numpy() if classes is not None and classes in t.columns
+             else probability_classes(p, grey_zone))
+    row = 0.15
+    head, foot = 1.15, 0.6  # inches: title, note and legends; x axis and its label
+    height = head + foot + row * max(n, 4)
+    fig = _new_figure(width, height)
+    fig.subplots_adjust(left=1.15 / width, right=1 - 0.55 / width, top=1 - head / height, bottom=foot / height)
+    ax = fig.add_subplot()
+    y = np.arange(n)
+    ax.barh(y, p, height=0.72, color=[CLASS_COLOURS.get(c, UNFUNDED_COLOUR) for c in codes], zorder=2)
+    if grey_zone is not None:
+        ax.axvspan(lo, hi, color=GREY_ZONE_COLOUR, zorder=0, gid="grey-zone", lw=0)
+    for k in np.flatnonzero(codes == "swing"):  # inside a long bar, after a short one
+        inside = p[k] > 0.85
+        ax.text(p[k] - 0.012 if inside else p[k] + 0.012, k, _percent(p[k]), va="center", ha="right" if inside else "left",
+                fontsize=6.5, color="white" if inside else "#333", zorder=3)
+    ax.set_yticks(y, [f"{a} ({format_points(s)})" for a, s in zip(t["application_id"], t[score])])
+    for tick, f in zip(ax.get_yticklabels(), is_funded):
+        tick.set_fontweight("bold" if f else "normal")
+        tick.set_color("#1f2933" if f else "#5f6b7a")
+    ax.tick_params(axis="y", labelsize=7, length=0)
+    ax.set_ylim(n - 0.5, -0.5)  # best score on top
+    ax.set_xlim(0, 1)
+    ax.set_xticks(np.linspace(0, 1, 11))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _percent(v)))
+    ax.tick_params(axis="x", labelsize=8, top=True, labeltop=True)
+    ax.grid(axis="x", color="#d5d9e0", linewidth=0.6, zorder=1)
+    ax.set_axisbelow(True)
+    ax.set_xlabel(xlabel, fontsize=8)
+    _plain_axes(ax)
+    handles = [Patch(color=CLASS_COLOURS[c], label=f"{labels_fr.get(c, c)} ({int((codes == c).sum())})")
+               for c in ("always", "swing", "never")]
+    marks = []
+    if is_funded.any():
+        last = int(np.flatnonzero(is_funded).max())
+        ax.axhline(last + 0.5, color=LINE_COLOUR, linestyle="--", linewidth=1.2, zorder=4, gid="funding-line")
+        line = float(t[score].iloc[last])
+        marks.append(Line2D([], [], color=LINE_COLOUR, linestyle="--",
+                            label=f"ligne de financement : {format_points(line)} points (dernier financé)"))
+    if grey_zone is not None:
+        marks.append(Patch(color=GREY_ZONE_COLOUR, label=f"zone grise : {_percent(lo)} à {_percent(hi)}"))
+    x0 = 0.2 / width
+    fig.suptitle(title or f"Probabilité d'être financé de chaque dossier ({n} dossiers classés)", fontsize=10,
+                 x=x0, y=1 - 0.08 / height, ha="left", va="top")
+    fig.text(x0, 1 - 0.34 / height, "Dossiers par note décroissante (note entre parenthèses) ; "
+             "en gras : financés aux pondérations du comité.", fontsize=7.5, color="#333", ha="left", va="top")
+    fig.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(x0, 1 - 0.5 / height), frameon=False,
+               ncols=3, borderaxespad=0, borderpad=0)
+    if marks:
+        fig.legend(handles=marks, fontsize=7, loc="upper left", bbox_to_anchor=(x0, 1 - 0.68 / height), frameon=False,
+                   ncols=2, borderaxespad=0, borderpad=0)
+    return fig
+
+
+def stability_intervals_figure(table: pd.DataFrame, *, labels: dict | None = None, title: str | None = None,
+                               width: float = 7.5) -> Figure:
+    """For each criterion, the range of its weight over which the funded set stays the same, as a bar on [0, 1].
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`ditp_model.robustness.stability_intervals`: ``criterion``,
+        ``weight``, ``low``, ``high``, and optionally ``below_enters``,
+        ``below_leaves``, ``above_enters``, ``above_leaves`` (tuples of ids),
+        written under each bar.
+    labels : dict, optional
+        Criterion -> French label (e.g. ``{c.name: c.label for c in rules.criteria}``).
+    title : str, optional
+    width : float
+        Inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; its first bar container holds one bar per criterion (top to
+        bottom, table order) from ``low`` to ``high``; the committee's weights
+        are the line with gid ``committee-weights``.
+    """
+    labels = labels or {}
+    n = len(table)
+    per = 1.0
+    height = 1.0 + per * max(n, 1)
+    fig = _new_figure(width, height)
+    low = table["low"].to_numpy(dtype=float)
+    high = table["high"].to_numpy(dtype=float)
+    weight = table["weight"].to_numpy(dtype=float)
+    names = [f"{labels.get(c, c)}\n(comité : {format_number(w, 2)})" for c, w in zip(table["criterion"], weight)]
+    longest = max((len(x) for name in names for x in name.split("\n")), default=8)
+    left = min(0.4, (0.25 + longest * 8 * 0.62 / 72) / width)
+    fig.subplots_adjust(left=left, right=1 - 0.3 / width, top=1 - 0.5 / height, bottom=0.5 / height)
+    ax = fig.add_subplot()
+    y = np.arange(n)
+    ax.barh(y, high - low, left=low, height=0.34, color=FUNDED_COLOUR, alpha=0.85, zorder=2)
+    ax.plot(weight, y, linestyle="none", marker="|", markersize=18, markeredgewidth=2.5, color=REFERENCE_COLOUR,
+            zorder=3, gid="committee-weights")
+    for k in range(n):
+        ax.text(low[k] - 0.006, k - 0.2, format_number(low[k], 2), ha="right", va="bottom", fontsize=7, color="#333")
+        ax.text(high[k] + 0.006, k - 0.2, format_number(high[k], 2), ha="left", va="bottom", fontsize=7, color="#333")
+        notes = []
+        row = table.iloc[k]
+        for side, where, at in (("below", "en dessous de", low[k]), ("above", "au-dessus de", high[k])):
+            enters, leaves = tuple(row.get(f"{side}_enters", ()) or ()), tuple(row.get(f"{side}_leaves", ()) or ())
+            what = []
+            if enters:
+                what.append(("entrent " if len(enters) > 1 else "entre ") + ", ".join(enters))
+            if leaves:
+                what.append(("sortent " if len(leaves) > 1 else "sort ") + ", ".join(leaves))
+            if what:
+                notes.append(f"{where} {format_number(at, 2)} : {' ; '.join(what)}")
+        if notes:
+            ax.text(0.005, k + 0.24, "\n".join(notes), ha="left", va="top", fontsize=6.5, color="#5f6b7a", linespacing=1.3,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
+    ax.set_yticks(y, names)
+    ax.tick_params(axis="y", labelsize=8, length=0)
+    ax.set_ylim(n - 0.3, -0.55)
+    ax.set_xlim(0, 1)
+    ax.set_xticks(np.linspace(0, 1, 11))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: format_number(v, 1)))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="x", color="#d5d9e0", linewidth=0.6, zorder=1)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("pondération normalisée du critère (les autres critères gardent leurs proportions)", fontsize=8)
+    _plain_axes(ax)
+    fig.legend(handles=[Patch(color=FUNDED_COLOUR, alpha=0.85, label="mêmes lauréats sur l'intervalle"),
+                        Line2D([], [], linestyle="none", marker="|", markersize=10, markeredgewidth=2.5,
+                               color=REFERENCE_COLOUR, label="pondération du comité")],
+               fontsize=7, loc="upper right", bbox_to_anchor=(1 - 0.1 / width, 1 - 0.06 / height), frameon=False, ncols=2)
+    fig.suptitle(title or "Intervalles de stabilité des pondérations", fontsize=10, x=0.2 / width, y=1 - 0.08 / height,
+                 ha="left", va="top")
+    return fig
 
 
 def figure_png(fig: Figure, dpi: int | None = None) -> bytes:

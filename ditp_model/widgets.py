@@ -13,7 +13,9 @@ a browser:
 * :func:`compute_outcome` — an :class:`Outcome` (status, portfolio table, totals);
 * :func:`describe_change` — "P012 entre, P007 sort : ouverture 0,30 → 0,35";
 * :func:`compare_scenarios` — two outcomes side by side;
-* :func:`funded_table_fr`, :func:`funded_table_html`, :func:`totals` — what is shown.
+* :func:`funded_table_fr`, :func:`funded_table_html`, :func:`totals` — what is shown;
+* :func:`robustness_counts`, :func:`uncertain_table_fr`, :func:`robustness_stale_reason` —
+  the « Robustesse » tab (weight Monte Carlo of :mod:`ditp_model.robustness`, run on demand).
 
 The widgets only read their values into a new :class:`PanelState` and display
 what those functions return.  Sliders send their value on release
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -42,7 +45,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import pandas as pd
 
-from . import plots
+from . import plots, robustness
 from .allocation import (GROUP_COLUMN_LABELS_FR, Allocation, AllocationError, AllocationParams, GroupRule, NotOptimalError,
                          allocate, ranking_rule)
 from .io import Inputs
@@ -69,6 +72,9 @@ __all__ = [
     "weights_key",
     "state_from_scenario",
     "scenario_slug",
+    "robustness_counts",
+    "uncertain_table_fr",
+    "robustness_stale_reason",
     "CommitteePanel",
 ]
 
@@ -516,6 +522,62 @@ def scenario_slug(name: str) -> str:
     return s[:80]
 
 
+# --------------------------------------------------------------------------- robustness tab
+
+
+def robustness_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Candidates per class of a weight Monte Carlo (``always``, ``swing``, ``never``, in this order).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :attr:`ditp_model.robustness.WeightMonteCarlo.table`; only its candidates
+        (eligible, scored, not locked out) are counted.
+    """
+    classes = table.loc[table["candidate"].astype(bool), "robustness"]
+    return {code: int((classes == code).sum()) for code in robustness.ROBUSTNESS_CLASSES_FR}
+
+
+def uncertain_table_fr(table: pd.DataFrame) -> pd.DataFrame:
+    """The « incertain » candidates of a weight Monte Carlo as the committee reads them.
+
+    Rows: candidates of class ``swing``, by decreasing probability of being
+    funded, then decreasing score, then id.  Columns: ``Dossier``, ``Intitulé``,
+    ``Note`` (``72,50``), ``Probabilité d'être financé`` (``80,5 %``),
+    ``Montant espéré`` (mean award over the draws, ``71 645 €``) and ``Aux
+    pondérations du comité`` (``financé`` / ``non financé``).
+    """
+    t = table[table["candidate"].astype(bool) & (table["robustness"] == "swing")]
+    t = t.assign(_p=-t["p_funded"], _s=-t["score"]).sort_values(["_p", "_s", "application_id"], kind="mergesort")
+    return pd.DataFrame({
+        "Dossier": t["application_id"].to_numpy(),
+        "Intitulé": t["title"].to_numpy(),
+        "Note": t["score"].map(format_points).to_numpy(),
+        "Probabilité d'être financé": t["p_funded"].map(_share_fr).to_numpy(),
+        "Montant espéré": t["expected_award_eur"].map(format_eur).to_numpy(),
+        "Aux pondérations du comité": t["funded_at_weights"].map({True: "financé", False: "non financé"}).to_numpy(),
+    })
+
+
+def robustness_stale_reason(run: PanelState, shown: PanelState) -> str | None:
+    """Why a robustness result computed for state `run` does not describe state `shown` (French), or None.
+
+    The analysis uses the normalised weights and the allocation parameters
+    (envelope, amounts, locks, rules, objective); the decision rule on display
+    does not enter it (the analysis always re-solves the optimum).
+    """
+    a, b = run.weights.normalised(), shown.weights.normalised()
+    weights_differ = a.keys() != b.keys() or any(abs(a[k] - b[k]) > 1e-9 for k in a)
+    params_differ = run.params != shown.params
+    if weights_differ and params_differ:
+        return "résultat calculé pour d'autres pondérations et d'autres paramètres — relancer"
+    if weights_differ:
+        return "résultat calculé pour d'autres pondérations — relancer"
+    if params_differ:
+        return "résultat calculé pour d'autres paramètres (enveloppe, montants, verrous ou règles) — relancer"
+    return None
+
+
 # --------------------------------------------------------------------------- the panel
 
 _CSS = """
@@ -531,9 +593,11 @@ _CSS = """
 .ditp-card b { font-size: 18px; display: block; }
 .ditp-changes p { margin: 2px 0; }
 .ditp-table-wrap { max-height: 430px; overflow-y: auto; border: 1px solid #d5d9e0; }
-table.ditp-funded, table.ditp-compare { border-collapse: collapse; width: 100%; font-size: 12px; }
-table.ditp-funded th, table.ditp-compare th { position: sticky; top: 0; background: #e9edf1; text-align: left; padding: 3px 6px; }
-table.ditp-funded td, table.ditp-compare td { border-top: 1px solid #e3e6ea; padding: 2px 6px; vertical-align: top; }
+table.ditp-funded, table.ditp-compare, table.ditp-uncertain { border-collapse: collapse; width: 100%; font-size: 12px; }
+table.ditp-funded th, table.ditp-compare th, table.ditp-uncertain th {
+  position: sticky; top: 0; background: #e9edf1; text-align: left; padding: 3px 6px; }
+table.ditp-funded td, table.ditp-compare td, table.ditp-uncertain td {
+  border-top: 1px solid #e3e6ea; padding: 2px 6px; vertical-align: top; }
 table.ditp-funded tfoot td { font-weight: 600; background: #f4f6f8; }
 td.ditp-num { text-align: right; white-space: nowrap; }
 tr.ditp-new td { background: #e8f5ee; }
@@ -543,6 +607,8 @@ tr.ditp-new td { background: #e8f5ee; }
 .ditp-busy { background: #fff6e0; padding: 2px 8px; border-radius: 3px; font-weight: 600; }
 .ditp-used, .ditp-changes, .ditp-table-wrap, .ditp-cards, .ditp-error-box, .ditp-warn, .ditp-compare-box { line-height: 1.35; }
 .ditp-used { font-size: 12px; }
+.ditp-stale { opacity: 0.45; }
+.ditp-mc-help { font-size: 12px; color: #3e4c59; line-height: 1.35; }
 </style>
 """
 
@@ -583,6 +649,14 @@ class CommitteePanel(widgets.VBox):
         Reference state; default the initial state ("état initial").
     charts : bool
         Draw the matplotlib charts (on by default).
+
+    Notes
+    -----
+    The right-hand column has two tabs: « Décision » (recomputed at every
+    change) and « Robustesse », where :meth:`run_robustness` (its button) runs
+    :func:`ditp_model.robustness.weight_monte_carlo` for the state on display,
+    with a progress bar; the result is marked as out of date when the weights
+    or parameters change afterwards, never recomputed on its own.
     """
 
     _weight_step = 0.05
@@ -610,6 +684,9 @@ class CommitteePanel(widgets.VBox):
         self.last_error: str | None = None
         self.last_timings: dict[str, float] = {}
         self.solve_count = 0
+        self.robustness: robustness.WeightMonteCarlo | None = None
+        self.robustness_state: PanelState | None = None
+        self.robustness_error: str | None = None
         self._suspended = True  # one render at the end of the construction
         self._build_widgets(self._hidden_params, rule_options, max_awards_default)
         self.refresh()
@@ -750,12 +827,16 @@ class CommitteePanel(widgets.VBox):
         self.reference_button = widgets.Button(description="Prendre l'état affiché comme référence",
                                                layout=widgets.Layout(width="auto", align_self="flex-start"))
         self.reference_button.on_click(lambda _: self._guard(self.set_reference_current))
-        results = widgets.VBox([self.busy_html, self.used_html, self.error_html, self.totals_html, self.changes_html,
-                                self.reference_button, _section("Lauréats"),
-                                widgets.HTML("<small>Rang : place du dossier dans le classement par note "
-                                             "(un rang absent est un dossier non financé).</small>"),
-                                self.table_html],
-                               layout=widgets.Layout(flex="1 1 auto", min_width="30em"))
+        decision = widgets.VBox([self.busy_html, self.used_html, self.error_html, self.totals_html, self.changes_html,
+                                 self.reference_button, _section("Lauréats"),
+                                 widgets.HTML("<small>Rang : place du dossier dans le classement par note "
+                                              "(un rang absent est un dossier non financé).</small>"),
+                                 self.table_html])
+        # tabs: the decision (recomputed at every change) and the robustness analysis (on demand)
+        self.tabs = widgets.Tab(children=[decision, self._build_robustness_tab()], titles=("Décision", "Robustesse"),
+                                layout=widgets.Layout(flex="1 1 auto", min_width="30em"))
+        self.tabs.add_class("ditp-tabs")
+        results = self.tabs
 
         # charts
         fmt = "svg+xml"
@@ -802,6 +883,55 @@ class CommitteePanel(widgets.VBox):
                              "Chaque changement recalcule la décision : lauréats, totaux, ce qui a changé et graphiques.")
         results.layout.margin = "0 0 0 16px"
         self.children = [title, widgets.HBox([controls, results]), charts, scenarios]
+
+    def _build_robustness_tab(self) -> widgets.VBox:
+        """The « Robustesse » tab: weight Monte Carlo for the state on display, run by its button."""
+        short = widgets.Layout(width="16em")
+        style = {"description_width": "8em"}
+        self.mc_draws = widgets.IntText(value=200, description="Tirages", layout=short, style=style)
+        self.mc_concentration = widgets.FloatText(value=50.0, description="Concentration", layout=short, style=style)
+        self.mc_seed = widgets.IntText(value=2021, description="Graine", layout=short, style=style)
+        for w, name in ((self.mc_draws, "draws"), (self.mc_concentration, "concentration"), (self.mc_seed, "seed")):
+            w.add_class(f"ditp-mc-{name}")
+        self.mc_button = widgets.Button(description="Lancer l'analyse", button_style="primary", icon="play",
+                                        layout=widgets.Layout(width="auto"))
+        self.mc_button.add_class("ditp-mc-run")
+        self.mc_button.on_click(lambda _: self.run_robustness())
+        self.mc_progress = widgets.IntProgress(value=0, min=0, max=200, layout=widgets.Layout(width="20em"))
+        self.mc_progress_label = widgets.HTML("analyse pas encore lancée")
+        self.mc_progress_label.add_class("ditp-mc-progress")
+        self.mc_error_html = widgets.HTML()
+        self.mc_error_html.add_class("ditp-mc-error")
+        self.mc_stale_html = widgets.HTML()
+        self.mc_stale_html.add_class("ditp-mc-stale")
+        self.mc_used_html = widgets.HTML()
+        self.mc_counts_html = widgets.HTML()
+        self.mc_table_html = widgets.HTML()
+        self.mc_table_html.add_class("ditp-mc-table")
+        # the figure keeps its size (one legible row per application) and scrolls inside its frame
+        self.mc_image = widgets.Image(format="svg+xml", layout=widgets.Layout(width="100%", height="auto", min_width="36em"))
+        figure_box = widgets.Box([self.mc_image], layout=widgets.Layout(display="block", max_height="640px", overflow="auto",
+                                                                        border="1px solid #d5d9e0"))
+        figure = [_section("Probabilité d'être financé de chaque dossier"), figure_box] if self._charts_enabled else []
+        self._mc_result_box = widgets.VBox([self.mc_used_html, self.mc_counts_html, _section("Dossiers incertains"),
+                                            self.mc_table_html, *figure])
+        self._mc_result_box.layout.display = "none"  # until a first result
+        help_html = widgets.HTML(
+            '<div class="ditp-mc-help">Probabilité d\'être financé quand les pondérations sont incertaines : des '
+            "pondérations sont tirées autour de celles affichées à gauche (loi de Dirichlet) et la décision optimale "
+            "est recalculée à chaque tirage, avec l'enveloppe, les montants, les verrous et les règles affichés. "
+            "Un dossier est <b>toujours financé</b>, <b>incertain</b> ou <b>jamais financé</b> sur l'ensemble des "
+            "tirages. Concentration : plus elle est grande, plus les tirages restent proches des pondérations du "
+            "comité (50 : écart type d'environ 7 points sur une pondération de 50 %). La graine rend l'analyse "
+            "reproductible ; elle est publiée avec le résultat. L'analyse n'est pas relancée à chaque changement "
+            "de réglage : utiliser le bouton.</div>")
+        return widgets.VBox([
+            help_html,
+            widgets.HBox([self.mc_draws, self.mc_concentration, self.mc_seed]),
+            widgets.HBox([self.mc_button, self.mc_progress, self.mc_progress_label],
+                         layout=widgets.Layout(align_items="center", grid_gap="8px")),
+            self.mc_error_html, self.mc_stale_html, self._mc_result_box,
+        ])
 
     @staticmethod
     def _short(title: str, n: int = 48) -> str:
@@ -1050,6 +1180,7 @@ class CommitteePanel(widgets.VBox):
         self.table_html.value = funded_table_html(out, new_ids)
         if self._charts_enabled:
             self._render_charts(out)
+        self._render_robustness_stale()
 
     def _used_html(self, out: Outcome) -> str:
         s = out.state
@@ -1147,6 +1278,128 @@ class CommitteePanel(widgets.VBox):
         if o is None:
             return "CommitteePanel(aucune décision)"
         return f"CommitteePanel({o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués)"
+
+    # ----------------------------------------------------------------- robustness tab
+
+    def run_robustness(self) -> bool:
+        """Run the weight Monte Carlo for the state on display (the « Lancer l'analyse » button).  Returns success.
+
+        Reads the tab's number of draws, concentration and seed, calls
+        :func:`ditp_model.robustness.weight_monte_carlo` with the displayed
+        decision's weights and allocation parameters, and shows the counts per
+        class, the « incertain » applications and the probability figure.  The
+        progress bar follows the draws.  On an error the French message is shown
+        in the tab (also in :attr:`robustness_error`) and the previous result
+        stays on display.
+        """
+        n_draws, concentration, seed = self.mc_draws.value, self.mc_concentration.value, self.mc_seed.value
+        before = (self.mc_progress.value, self.mc_progress.max, self.mc_progress_label.value)
+        self.mc_button.disabled = True
+        try:
+            if self.current is None:
+                raise ValueError("aucune décision affichée")
+            if self.last_error is not None:
+                raise ValueError(f"les réglages affichés ne donnent pas de décision ({self.last_error.rstrip('.')}) : "
+                                 "les corriger avant de lancer l'analyse")
+            if not isinstance(n_draws, int) or n_draws < 1:
+                raise ValueError(f"nombre de tirages {n_draws} : un entier d'au moins 1 est attendu")
+            if not (isinstance(concentration, (int, float)) and math.isfinite(concentration) and concentration > 0):
+                raise ValueError(f"concentration {format_number(concentration, 2)} : un nombre strictement positif est attendu")
+            if not isinstance(seed, int) or seed < 0:
+                raise ValueError(f"graine {seed} : un entier positif ou nul est attendu")
+            state, evaluation = self.current.state, self.current.evaluation
+            t0 = time.perf_counter()
+
+            def on_progress(done: int, total: int) -> None:
+                self.mc_progress.value = done
+                self.mc_progress_label.value = (f"calcul en cours : tirage {done} sur {total} "
+                                                f"({format_number(time.perf_counter() - t0, 0)} s)")
+
+            self.mc_progress.max, self.mc_progress.value = n_draws, 0
+            self.mc_progress_label.value = f"calcul en cours : tirage 0 sur {n_draws}"
+            mc = robustness.weight_monte_carlo(evaluation, state.params, n_draws=n_draws, concentration=concentration,
+                                               seed=seed, progress=False, on_progress=on_progress)
+            figure = (plots.figure_svg(plots.funding_probability_figure(mc.table)).encode("utf-8")
+                      if self._charts_enabled else None)
+        except EXPECTED_ERRORS + (DecisionError,) as exc:
+            self._set_robustness_error(str(exc), before)
+            return False
+        except Exception as exc:  # a bug: shown in the tab, logged with its traceback, never swallowed
+            log.exception("erreur inattendue dans l'analyse de robustesse")
+            self._set_robustness_error(f"erreur inattendue ({type(exc).__name__}) : {exc} — à signaler à l'équipe technique",
+                                       before)
+            return False
+        finally:
+            self.mc_button.disabled = False
+        self.robustness, self.robustness_state, self.robustness_error = mc, state, None
+        self.mc_error_html.value = ""
+        self.mc_progress_label.value = f"terminé : {mc.n_draws} tirages en {format_number(mc.seconds, 1)} s"
+        self._render_robustness(mc, state, figure)
+        return True
+
+    def _set_robustness_error(self, message: str, progress_before: tuple) -> None:
+        self.robustness_error = message
+        value, top, label = progress_before  # the bar goes back to the previous result's
+        self.mc_progress.max = top
+        self.mc_progress.value = value
+        self.mc_progress_label.value = label
+        kept = (" Le résultat affiché reste celui de l'analyse précédente." if self.robustness is not None else "")
+        self.mc_error_html.value = f'<div class="ditp-error-box"><b>Analyse impossible :</b> {_e(message.rstrip("."))}.{kept}</div>'
+
+    def _render_robustness(self, mc: robustness.WeightMonteCarlo, state: PanelState, figure: bytes | None) -> None:
+        ev = self.evaluation_for(state.weights)
+        eff = _effective(state.params, ev)
+        kappa = format_number(mc.concentration, 0 if float(mc.concentration).is_integer() else 2)
+        note = ""
+        if state.rule == "ranking":
+            note = ("<br>La décision affichée suit la règle du classement ; l'analyse recalcule l'optimum à chaque tirage.")
+        self.mc_used_html.value = (
+            f'<div class="ditp-used ditp-mc-used" data-seed="{mc.seed}" data-draws="{mc.n_draws}" '
+            f'data-weights="{_e(weights_key(state.weights))}">'
+            f"<b>Analyse :</b> {mc.n_draws} tirages, concentration {kappa}, "
+            f"graine <b>{mc.seed}</b> ; calcul en {format_number(mc.seconds, 1)} s<br>"
+            f"Pondérations : {_e(_weights_used_fr(state, ev))} ; enveloppe {format_eur(eff['envelope_eur'])} ; "
+            f"montants de {format_eur(eff['award_floor_eur'])} à {format_eur(eff['award_cap_eur'])} par projet{note}</div>")
+        counts = robustness_counts(mc.table)
+        cards = "".join(f'<div class="ditp-card ditp-mc-count" data-class="{code}">{_e(label.capitalize())}'
+                        f"<b>{counts[code]}</b></div>" for code, label in robustness.ROBUSTNESS_CLASSES_FR.items())
+        self.mc_counts_html.value = (f'<div class="ditp-cards ditp-mc-counts">{cards}</div>'
+                                     f"<small>sur {sum(counts.values())} dossiers éligibles et classés (hors exclus)</small>")
+        fr = uncertain_table_fr(mc.table)
+        if len(fr):
+            head = "".join(f"<th>{_e(c)}</th>" for c in fr.columns)
+            num = {2, 3, 4}
+            body = "".join("<tr>" + "".join(f'<td class="{"ditp-num" if k in num else "ditp-id" if k == 0 else ""}">{_e(v)}</td>'
+                                            for k, v in enumerate(r)) + "</tr>" for r in fr.itertuples(index=False))
+            table = (f'<div class="ditp-table-wrap"><table class="ditp-uncertain" data-n="{len(fr)}">'
+                     f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        else:
+            table = ('<p class="ditp-uncertain-none">Aucun dossier incertain : chaque dossier est financé dans tous '
+                     "les tirages ou dans aucun.</p>")
+        self.mc_table_html.value = table
+        if figure is not None:
+            self.mc_image.value = figure
+        self._mc_result_box.layout.display = None
+        self._render_robustness_stale()
+
+    def _render_robustness_stale(self) -> None:
+        """Mark the robustness result as out of date when the state on display is not the one it was computed for."""
+        if self.robustness_state is None or self.current is None:
+            return
+        reason = self.robustness_stale
+        if reason is None:
+            self.mc_stale_html.value = ""
+            self._mc_result_box.remove_class("ditp-stale")
+        else:
+            self.mc_stale_html.value = f'<div class="ditp-warn ditp-mc-stale-box">{_e(reason[:1].upper() + reason[1:])}.</div>'
+            self._mc_result_box.add_class("ditp-stale")
+
+    @property
+    def robustness_stale(self) -> str | None:
+        """Why the robustness result on display is out of date (French), or None (up to date, or no result)."""
+        if self.robustness_state is None or self.current is None:
+            return None
+        return robustness_stale_reason(self.robustness_state, self.current.state)
 
     # ----------------------------------------------------------------- reference and scenarios
 

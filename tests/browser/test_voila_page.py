@@ -1,4 +1,5 @@
-"""The committee page in a real browser: Voilà serves notebook 02, headless Chromium moves the openness slider.
+"""The committee page in a real browser: Voilà serves notebook 02, headless Chromium moves the openness slider,
+then runs a short weight Monte Carlo in the « Robustesse » tab.
 
 Skipped, with the reason, when ``/usr/bin/chromium``, Playwright or Voilà is missing, so that
 ``pytest`` stays green on a machine without them; ``.ci/run`` installs them and sets
@@ -31,6 +32,20 @@ def expected_funded(openness: float) -> list[str]:
     return sorted(alloc.funded_ids, key=lambda a: int(rank[a]))
 
 
+def expected_classes(openness: float, n_draws: int) -> dict[str, int]:
+    """Candidates per robustness class, from weight_monte_carlo for these weights, seed 2021, concentration 50."""
+    from ditp_model import Weights, evaluate
+    from ditp_model.allocation import AllocationParams
+    from ditp_model.notebook import sample_inputs
+    from ditp_model.robustness import weight_monte_carlo
+
+    ev = evaluate(sample_inputs(), Weights.of(impact=0.5, openness=openness, collective=0.2))
+    mc = weight_monte_carlo(ev, AllocationParams(check_alternatives=False), n_draws=n_draws, concentration=50.0,
+                            seed=2021, progress=False)
+    t = mc.table[mc.table["candidate"]]
+    return {c: int((t["robustness"] == c).sum()) for c in ("always", "swing", "never")}
+
+
 def test_moving_the_openness_slider_updates_the_funded_table(tmp_path):
     if _missing:
         pytest.fail(f"DITP_REQUIRE_BROWSER=1 but {_missing}")
@@ -58,6 +73,21 @@ def test_moving_the_openness_slider_updates_the_funded_table(tmp_path):
         page.set_viewport_size({"width": 1440, "height": 3400})
         page.wait_for_timeout(500)
         page.screenshot(path=str(shot), full_page=True)
+        # « Robustesse » tab: a few draws for the weights on display, then the counts and the uncertain table
+        page.get_by_role("tab", name="Robustesse").click()
+        draws = page.locator(".ditp-mc-draws input")
+        draws.fill("5")
+        draws.press("Enter")
+        page.locator("button.ditp-mc-run").click()
+        page.wait_for_selector('.ditp-mc-used[data-draws="5"][data-weights="impact=0.5,openness=0.45,collective=0.2"]',
+                               timeout=60_000)
+        page.wait_for_selector("table.ditp-uncertain, .ditp-uncertain-none", timeout=10_000)
+        shown = page.evaluate("() => Object.fromEntries(Array.from(document.querySelectorAll('.ditp-mc-count'))"
+                              ".map(d => [d.dataset.class, Number(d.querySelector('b').textContent)]))")
+        assert shown == expected_classes(0.45, 5)
+        assert page.inner_text(".ditp-mc-progress").startswith("terminé : 5 tirages")
+        assert page.inner_text(".ditp-mc-error").strip() == "" and page.inner_text(".ditp-mc-stale").strip() == ""
+        page.screenshot(path=str(tmp_path / "robustesse.png"), full_page=True)
         assert all(not b.startswith(url) for b in blocked)
     assert shot.stat().st_size > 10_000
-    print(f"capture d'écran : {shot}")
+    print(f"capture d'écran : {shot} ; onglet Robustesse : {tmp_path / 'robustesse.png'}")
