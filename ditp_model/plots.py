@@ -56,6 +56,8 @@ __all__ = [
     "CLASS_COLOURS",
     "probability_classes",
     "funding_probability_figure",
+    "expected_rank_figure",
+    "ZONE_COLOURS",
     "stability_intervals_figure",
     "figure_png",
     "figure_svg",
@@ -595,6 +597,99 @@ def stability_intervals_figure(table: pd.DataFrame, *, labels: dict | None = Non
                fontsize=7, loc="upper right", bbox_to_anchor=(1 - 0.1 / width, 1 - 0.06 / height), frameon=False, ncols=2)
     fig.suptitle(title or "Intervalles de stabilité des pondérations", fontsize=10, x=0.2 / width, y=1 - 0.08 / height,
                  ha="left", va="top")
+    return fig
+
+
+#: Colours of the zones / SNSF groups of :mod:`ditp_model.grey_zone` and :mod:`ditp_model.review_model`.
+ZONE_COLOURS = {"funded": CLASS_COLOURS["always"], "accepted": CLASS_COLOURS["always"],
+                "grey": CLASS_COLOURS["swing"], "lottery": CLASS_COLOURS["swing"],
+                "not_funded": CLASS_COLOURS["never"], "rejected": CLASS_COLOURS["never"]}
+
+
+def expected_rank_figure(table: pd.DataFrame, *, group: str | None = "zone", group_labels: dict | None = None,
+                         funding_line: float | None = None, id_column: str | None = None, title: str | None = None,
+                         width: float = 7.5) -> Figure:
+    """Expected rank of every application with its 50 % and 90 % credible intervals (SNSF style).
+
+    One row per application, best expected rank on top: a thin line for the
+    90 % interval ``[rank_q05, rank_q95]``, a thick one for the 50 % interval
+    ``[rank_q25, rank_q75]``, a dot at the expected rank; colours by `group`
+    (zone of :func:`ditp_model.grey_zone.posterior_funding` or SNSF group of
+    :func:`ditp_model.review_model.snsf_groups`, :data:`ZONE_COLOURS`); an
+    optional vertical funding line at an expected rank.  Layout of the SNSF
+    paper's figures (Heyard et al. 2022, Fig. 2), rank 1 on the left.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``er``, ``rank_q05``, ``rank_q25``, ``rank_q75``, ``rank_q95``
+        and an id column (``application_id`` or ``proposal``).
+    group : str or None
+        Column of group codes (``funded``/``grey``/``not_funded`` or
+        ``accepted``/``lottery``/``rejected``); None: one colour.
+    group_labels : dict, optional
+        Code -> legend text.
+    funding_line : float, optional
+        Expected rank of the funding line (vertical dashed red line).
+    id_column : str, optional
+        Default ``application_id`` when present, else ``proposal``.
+    title : str, optional
+    width : float
+        Inches; the height grows with the number of rows (0.15 inch each).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; the 90 % lines are the first ``LineCollection`` (gid
+        ``interval-90``), the 50 % ones the second (``interval-50``), the
+        dots the scatter (``expected-rank``), the line gid ``funding-line``.
+    """
+    from matplotlib.collections import LineCollection
+
+    idc = id_column or ("application_id" if "application_id" in table.columns else "proposal")
+    t = table.sort_values(["er", idc], kind="mergesort").reset_index(drop=True)
+    n = len(t)
+    codes = t[group].astype(str).to_numpy() if group is not None and group in t.columns else np.array(["funded"] * n)
+    colours = [ZONE_COLOURS.get(c, UNFUNDED_COLOUR) for c in codes]
+    row, head, foot = 0.15, 0.95, 0.6
+    height = head + foot + row * max(n, 4)
+    fig = _new_figure(width, height)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.3 / width, top=1 - head / height, bottom=foot / height)
+    ax = fig.add_subplot()
+    y = np.arange(n)
+    outer = LineCollection([[(a, k), (b, k)] for k, a, b in zip(y, t["rank_q05"], t["rank_q95"])], colors=colours,
+                           linewidths=1.0, gid="interval-90", zorder=2)
+    inner = LineCollection([[(a, k), (b, k)] for k, a, b in zip(y, t["rank_q25"], t["rank_q75"])], colors=colours,
+                           linewidths=3.2, gid="interval-50", zorder=3)
+    ax.add_collection(outer)
+    ax.add_collection(inner)
+    ax.scatter(t["er"], y, s=14, color="white", edgecolors=colours, linewidths=1.0, zorder=4, gid="expected-rank")
+    ax.set_yticks(y, t[idc].astype(str).tolist())
+    ax.tick_params(axis="y", labelsize=7, length=0)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlim(0.5, max(float(t["rank_q95"].max()), float(n)) + 0.5)
+    ax.tick_params(axis="x", labelsize=8, top=True, labeltop=True)
+    ax.grid(axis="x", color="#d5d9e0", linewidth=0.6, zorder=1)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("Rang (1 = meilleur) : point = rang espéré ; trait épais = intervalle à 50 % ; trait fin = à 90 %",
+                  fontsize=8)
+    _plain_axes(ax)
+    labels = dict(group_labels or {})
+    present = [c for c in dict.fromkeys(codes)]
+    order = ["funded", "accepted", "grey", "lottery", "not_funded", "rejected"]
+    present.sort(key=lambda c: order.index(c) if c in order else len(order))
+    handles = [Patch(color=ZONE_COLOURS.get(c, UNFUNDED_COLOUR), label=f"{labels.get(c, c)} ({int((codes == c).sum())})")
+               for c in present] if group is not None else []
+    if funding_line is not None:
+        ax.axvline(funding_line, color=LINE_COLOUR, linestyle="--", linewidth=1.2, zorder=5, gid="funding-line")
+        handles.append(Line2D([], [], color=LINE_COLOUR, linestyle="--",
+                              label=f"ligne de financement : rang espéré {format_number(funding_line, 2)}"))
+    x0 = 0.2 / width
+    fig.suptitle(title or f"Rang espéré et intervalles de crédibilité ({n} dossiers)", fontsize=10, x=x0,
+                 y=1 - 0.08 / height, ha="left", va="top")
+    if handles:
+        fig.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(x0, 1 - 0.4 / height), frameon=False,
+                   ncols=min(len(handles), 4), borderaxespad=0, borderpad=0)
     return fig
 
 
