@@ -1,7 +1,9 @@
 """The ``ditp-model`` command (messages in French).
 
 Sub-commands: ``score`` (eligibility and ranked list), ``allocate`` (the
-funding decision), ``pabulib`` (a Pabulib instance through the same engine).
+funding decision), ``pabulib`` (a Pabulib instance through the same engine),
+``import-ds`` (:mod:`ditp_model.cli_ds`), ``report`` and ``verify``
+(:mod:`ditp_model.cli_report`), ``lottery`` (:mod:`ditp_model.cli_lottery`).
 Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum.
 """
 
@@ -285,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_report import register as register_report
 
     register_report(sub)
+    from .cli_lottery import register as register_lottery
+
+    register_lottery(sub)
     return parser
 
 

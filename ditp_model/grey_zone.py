@@ -1,0 +1,505 @@
+"""Review uncertainty under a money envelope: probability of funding, grey zone, lottery.
+
+The SNSF method (``../shared/methods/expected-rank.md``, implemented in
+:mod:`ditp_model.review_model`) places its funding line for a *count* of
+fundable proposals.  A committee with a money envelope, unequal requests,
+award bands and portfolio rules needs one more step, built here:
+
+* :func:`posterior_scores` turns each posterior draw of the review model into
+  composite scores (the committee's weights, the computed criteria as they are);
+* :func:`posterior_funding` re-solves the allocation of
+  :mod:`ditp_model.allocation` on each draw (one model, only the objective
+  changes: :mod:`ditp_model.resolve`) and gives each application its
+  probability of being funded, its expected award, and a zone: funded in
+  nearly every draw, never or nearly never, or the **grey zone** in between
+  (10 %–90 % by default, configurable); it also gives the money version of the
+  SNSF funding line (method note §3.2, last point): the expected rank of the
+  last application, in expected-rank order, whose cumulated request still fits
+  the envelope, and the SNSF groups around it;
+* :func:`grey_zone_lottery` funds the solid applications and draws lots among
+  the grey zone for the remaining envelope, with a published seed;
+  :func:`record_lottery` writes the draw into the decision journal and
+  :func:`check_lottery_order` lets anyone re-draw it from the seed.
+
+Amounts are whole euros (``int``); scores are composite points (0–100).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from .allocation import AllocationError, AllocationParams, SolveStatus, allocate, check, fits_together
+from .pipeline import Evaluation
+from .review_model import SNSF_GROUPS_FR, ReviewPosterior, expected_ranks, review_weights
+from .scoring import SCORE_DECIMALS
+
+__all__ = [
+    "ZONES_FR",
+    "posterior_scores",
+    "PosteriorFunding",
+    "posterior_funding",
+    "money_funding_line",
+    "Lottery",
+    "grey_zone_lottery",
+    "lottery_order",
+    "check_lottery_order",
+    "record_lottery",
+]
+
+#: Zone of an application under review uncertainty: code -> French label.
+ZONES_FR = {"funded": "financé (solide)", "grey": "zone grise", "not_funded": "non financé (solide)"}
+
+#: How the lottery orders the grey zone (recorded with every draw).
+LOTTERY_METHOD_FR = ("ordre de tirage = numpy.random.default_rng(graine).permutation(identifiants de la zone grise triés "
+                     "par ordre alphabétique) ; dans cet ordre, chaque dossier est financé s'il tient encore dans "
+                     "l'enveloppe restante avec les règles du portefeuille, sinon il est passé")
+
+
+def _draw_indices(total: int, n_draws: int | None) -> np.ndarray:
+    """Evenly spaced draw indices (deterministic thinning; all draws when `n_draws` is None or larger)."""
+    if n_draws is None or n_draws >= total:
+        return np.arange(total)
+    if not isinstance(n_draws, (int, np.integer)) or isinstance(n_draws, bool) or n_draws < 1:
+        raise ValueError(f"n_draws = {n_draws!r} : un nombre entier de tirages d'au moins 1 est attendu")
+    return np.unique(np.linspace(0, total - 1, int(n_draws)).round().astype(int))
+
+
+def posterior_scores(evaluation: Evaluation, posterior, *, n_draws: int | None = None) -> pd.DataFrame:
+    """Composite scores of each application in each posterior draw.
+
+    With a single posterior of the reviewed composite (:func:`review_model.votes_from_reviews`
+    with ``criterion=None``), draw *d* gives application *i*::
+
+        score_di = 100 · ( W_rev · (μ + θ_di − lo) / (hi − lo)  +  Σ_c computed  w_c · v_ic )
+
+    where ``W_rev`` is the total normalised weight of the reviewed criteria,
+    ``lo``–``hi`` the call's review scale and ``v_ic`` the computed criteria
+    (collective index) as in :func:`ditp_model.scoring.score_applications`.
+    With one posterior per reviewed criterion (a dict), each criterion enters
+    with its own weight: ``100 · (Σ_c w_c (μ_c + θ_dic − lo)/(hi − lo) + …)``
+    (criteria fitted separately: their posterior correlation is ignored).
+    Scores are rounded to :data:`~ditp_model.scoring.SCORE_DECIMALS` like the
+    pipeline's, and not clipped (μ + θ may leave the scale; ranks are unchanged).
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        Its weights are used.
+    posterior : ReviewPosterior or dict of str -> ReviewPosterior
+    n_draws : int, optional
+        Keep this many draws, evenly spaced over the pooled chains (default all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape ``(n_draws, n_applications)``; columns are application ids (the
+        posterior's proposals, in order); values in composite points.
+
+    Raises
+    ------
+    ValueError
+        A criterion missing from the dict, posteriors on different
+        applications or draw counts, or an application unknown to `evaluation`.
+    """
+    rules = evaluation.rules
+    w = evaluation.weights.normalised()
+    lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
+    reviewed = review_weights(rules, evaluation.weights)
+    if isinstance(posterior, ReviewPosterior):
+        parts = [(sum(reviewed.values()), posterior)]
+    else:
+        missing = [c for c, wc in reviewed.items() if wc > 0 and c not in posterior]
+        if missing:
+            raise ValueError(f"modèle par critère : il manque le critère {', '.join(missing)}")
+        parts = [(reviewed[c], posterior[c]) for c in reviewed if reviewed[c] > 0]
+    ids = list(parts[0][1].votes.proposals)
+    total = parts[0][1].n_draws
+    for _, p in parts[1:]:
+        if list(p.votes.proposals) != ids or p.n_draws != total:
+            raise ValueError("les modèles par critère doivent porter sur les mêmes dossiers et le même nombre de tirages")
+    table = evaluation.table.set_index("application_id")
+    unknown = [a for a in ids if a not in table.index]
+    if unknown:
+        raise ValueError(f"dossier(s) du modèle absent(s) des candidatures : {', '.join(unknown[:5])}")
+    keep = _draw_indices(total, n_draws)
+    share = np.zeros((len(keep), len(ids)))
+    for wc, p in parts:
+        share += wc * (p.grade_draws()[keep] - lo) / (hi - lo)
+    for crit in rules.criteria:
+        if crit.source == "computed" and w[crit.name] > 0:
+            share += w[crit.name] * table.loc[ids, f"{crit.name}_score"].to_numpy(dtype=float)[None, :]
+    return pd.DataFrame(np.round(100.0 * share, SCORE_DECIMALS), columns=ids)
+
+
+def money_funding_line(ranks: pd.DataFrame, requested: pd.Series, available_eur: int, *,
+                       interval: str = "inner") -> pd.DataFrame:
+    """SNSF groups around a funding line set by money instead of a count.
+
+    FL = the expected rank of the last application, in expected-rank order,
+    whose cumulated request still fits `available_eur` (the rule proposed in
+    the method note §3.2, last point); then the SNSF rule as in
+    :func:`review_model.snsf_groups` with that count (lottery when FL lies in
+    the rank interval, accepted when the whole interval is better, rejected
+    otherwise; lottery moved to accepted when the counts match).
+
+    Parameters
+    ----------
+    ranks : pandas.DataFrame
+        From :func:`review_model.expected_ranks`.
+    requested : pandas.Series
+        Award at full funding (euros, int) indexed by proposal id.
+    available_eur : int
+    interval : {"inner", "outer"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`review_model.snsf_groups`, plus ``requested_eur`` and
+        ``cumulated_eur``; ``attrs["n_fundable"]`` the count the money buys.
+
+    Raises
+    ------
+    ValueError
+        Not even the best application fits (French message).
+    """
+    from .review_model import snsf_groups
+
+    t = ranks.sort_values(["er", "proposal"], kind="mergesort").reset_index(drop=True)
+    req = [int(requested[p]) for p in t["proposal"]]
+    cum = np.cumsum(np.array(req, dtype=object)) if req else np.array([], dtype=object)
+    n_fit = int(sum(1 for c in cum if c <= available_eur))
+    if n_fit == 0:
+        raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({available_eur} €) : pas de ligne de financement")
+    g = snsf_groups(t, n_fit, interval=interval)
+    g["requested_eur"] = pd.array([int(requested[p]) for p in g["proposal"]], dtype="int64")
+    g["cumulated_eur"] = pd.array(np.cumsum(g["requested_eur"].to_numpy(dtype=np.int64)), dtype="int64")
+    g.attrs["n_fundable"] = n_fit
+    g.attrs["available_eur"] = int(available_eur)
+    return g
+
+
+@dataclass(frozen=True)
+class PosteriorFunding:
+    """Result of :func:`posterior_funding` (immutable).
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per candidate application, best expected rank first:
+        ``application_id``, ``title``, ``requested_eur`` (int), ``score``
+        (composite points from the plain means, committee's weights),
+        ``funded_at_weights`` (bool: funded by the committee's decision on the
+        plain scores), ``score_pm`` (posterior mean of the composite, points),
+        ``score_p05``, ``score_p95``, ``er``, ``rank_q05``, ``rank_q25``,
+        ``rank_q75``, ``rank_q95`` (expected rank among the candidates of the
+        composite score draws — reviews and computed criteria, all posterior
+        draws — and its intervals, as :func:`review_model.expected_ranks`),
+        ``n_funded`` (draws in which it
+        is funded), ``p_funded``, ``expected_award_eur`` (int, mean award
+        with 0 € when not funded, rounded half up), ``zone``
+        (``funded`` / ``grey`` / ``not_funded``), ``zone_fr``,
+        ``snsf_group`` and ``snsf_group_fr`` (groups around the money
+        funding line, :func:`money_funding_line`).
+    grey_zone : tuple of float
+        ``(low, high)``: grey when ``low < p_funded < high``; ``funded`` when
+        ``p_funded ≥ high``; ``not_funded`` when ``p_funded ≤ low``.
+    n_draws : int
+        Posterior draws re-solved.
+    funding_line_er : float
+        The money funding line (expected rank), :func:`money_funding_line`.
+    n_fundable : int
+        How many applications the envelope buys in expected-rank order.
+    posterior : dict
+        Seed, chains, draws and R̂ of the fit (for the record).
+    seconds : float
+    """
+
+    table: pd.DataFrame
+    grey_zone: tuple
+    n_draws: int
+    funding_line_er: float
+    n_fundable: int
+    posterior: dict
+    seconds: float
+
+    def zone_counts(self) -> dict:
+        """Zone code -> number of applications."""
+        return {z: int((self.table["zone"] == z).sum()) for z in ZONES_FR}
+
+
+def _check_grey_zone(grey_zone) -> tuple:
+    try:
+        lo, hi = (float(x) for x in grey_zone)
+    except (TypeError, ValueError):
+        raise ValueError(f"zone grise {grey_zone!r} : deux probabilités (basse, haute) sont attendues, par ex. (0.1, 0.9)") from None
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"zone grise ({lo:g}, {hi:g}) : 0 ≤ basse < haute ≤ 1 est attendu")
+    return lo, hi
+
+
+def posterior_funding(evaluation: Evaluation, posterior, params: AllocationParams | None = None, *,
+                      n_draws: int | None = 500, grey_zone=(0.1, 0.9), n_jobs: int = 1, scheduler: str | None = None,
+                      progress: bool | None = None, on_progress=None) -> PosteriorFunding:
+    """Probability of being funded under review uncertainty, with the money envelope and the rules.
+
+    For each posterior draw (thinned evenly to `n_draws`), the composite scores
+    of :func:`posterior_scores` replace the plain ones and the allocation is
+    re-solved with every other parameter kept (envelope, award bands, locks,
+    group rules), ties settled by the model's lower levels
+    (``check_alternatives=False``), each result re-checked in exact integers.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+    posterior : ReviewPosterior or dict of str -> ReviewPosterior
+        Fitted on the votes of :func:`review_model.votes_from_reviews` (candidates only).
+    params : AllocationParams, optional
+    n_draws : int, optional
+        Posterior draws to re-solve (default 500; None for all).
+    grey_zone : (float, float)
+        Probability bounds of the grey zone (default 10 % and 90 %).
+    n_jobs, scheduler : see :meth:`ditp_model.resolve.ScoreResolver.solve_many`.
+    progress : bool, optional
+        tqdm bar (default: only when stderr is a terminal).
+    on_progress : callable, optional
+        ``on_progress(done, total)``.
+
+    Returns
+    -------
+    PosteriorFunding
+
+    Raises
+    ------
+    ValueError
+        Bad grey zone or draw count; a candidate of the allocation absent from
+        the posterior (French message).
+    AllocationError
+        A draw whose allocation is not a proven optimum or fails the exact check.
+    """
+    from .resolve import ScoreResolver
+
+    t0 = time.perf_counter()
+    lo, hi = _check_grey_zone(grey_zone)
+    params = params or AllocationParams()
+    fast = replace(params, check_alternatives=False)
+    scores = posterior_scores(evaluation, posterior, n_draws=n_draws)
+    resolver = ScoreResolver(evaluation, fast)
+    cand = list(resolver.candidate_ids)
+    missing = [a for a in cand if a not in scores.columns]
+    if missing:
+        raise ValueError(f"dossier(s) candidat(s) sans tirage du modèle des évaluations : {', '.join(missing[:5])} "
+                         "(le modèle doit être ajusté sur les évaluations de tous les candidats)")
+    funded, awards = resolver.solve_many(scores[cand].to_numpy(), n_jobs=n_jobs, scheduler=scheduler,
+                                         progress=progress, on_progress=on_progress)
+    n = funded.shape[0]
+    reference = allocate(evaluation, fast)
+    if reference.status is not SolveStatus.OPTIMAL:
+        raise AllocationError(f"allocation sur les notes moyennes : {reference.status.label_fr}. {reference.message}")
+    funded_ref = set(reference.funded_ids)
+    first = posterior if isinstance(posterior, ReviewPosterior) else next(iter(posterior.values()))
+    # Ranks of the composite score draws (what the allocation sees, computed criteria included), all draws.
+    ranks = expected_ranks(replace(first, theta=posterior_scores(evaluation, posterior).to_numpy(), mu=0.0))
+    ranks = ranks.set_index("proposal").loc[cand].reset_index()
+    table = evaluation.table.set_index("application_id")
+    requested = pd.Series({a: int(u) for a, u in zip(resolver.candidates.table["application_id"],
+                                                        resolver.candidates.table["upper_eur"])})
+    groups = money_funding_line(ranks, requested, resolver.candidates.available_eur).set_index("proposal")
+    n_f = funded.sum(axis=0).astype(np.int64)
+    sums = [int(s) for s in awards.astype(object).sum(axis=0)]
+    p = n_f / n
+    zone = np.where(p >= hi, "funded", np.where(p <= lo, "not_funded", "grey"))
+    sc = scores[cand].to_numpy()
+    out = pd.DataFrame({
+        "application_id": cand,
+        "title": table.loc[cand, "title"].tolist(),
+        "requested_eur": pd.array([int(requested[a]) for a in cand], dtype="int64"),
+        "score": table.loc[cand, "score"].astype(float).to_numpy(),
+        "funded_at_weights": [a in funded_ref for a in cand],
+        "score_pm": np.round(sc.mean(axis=0), SCORE_DECIMALS),
+        "score_p05": np.round(np.quantile(sc, 0.05, axis=0), SCORE_DECIMALS),
+        "score_p95": np.round(np.quantile(sc, 0.95, axis=0), SCORE_DECIMALS),
+        "er": ranks["er"].to_numpy(),
+        "rank_q05": ranks["rank_q05"].to_numpy(), "rank_q25": ranks["rank_q25"].to_numpy(),
+        "rank_q75": ranks["rank_q75"].to_numpy(), "rank_q95": ranks["rank_q95"].to_numpy(),
+        "n_funded": pd.array(n_f, dtype="int64"),
+        "p_funded": p,
+        "expected_award_eur": pd.array([(2 * s + n) // (2 * n) for s in sums], dtype="int64"),
+        "zone": zone,
+        "zone_fr": [ZONES_FR[z] for z in zone],
+        "snsf_group": groups.loc[cand, "group"].tolist(),
+        "snsf_group_fr": [SNSF_GROUPS_FR[g] for g in groups.loc[cand, "group"]],
+    }).sort_values(["er", "application_id"], kind="mergesort").reset_index(drop=True)
+    info = {"seed": first.seed, "num_chains": first.num_chains, "num_warmup": first.num_warmup,
+            "num_samples": first.num_samples, "r_hat": round(max(
+                [first.r_hat] if isinstance(posterior, ReviewPosterior) else [q.r_hat for q in posterior.values()]), 4),
+            "what": first.votes.what}
+    return PosteriorFunding(out, (lo, hi), int(n), float(groups.attrs.get("funding_line", np.nan)),
+                            int(groups.attrs.get("n_fundable", 0)), info, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- lottery
+
+
+@dataclass(frozen=True)
+class Lottery:
+    """Result of :func:`grey_zone_lottery` (immutable).
+
+    Attributes
+    ----------
+    seed : int
+        The published seed.
+    solid : tuple of str
+        Funded without draw (zone ``funded``), id order.
+    grey : tuple of str
+        The grey zone, sorted by id (the list that is permuted).
+    order : tuple of str
+        The drawn order of the grey zone.
+    winners : tuple of str
+        Grey-zone applications funded, in drawn order.
+    passed : tuple of str
+        Grey-zone applications passed because they no longer fitted.
+    decisions : pandas.DataFrame
+        The final allocation (solid and winners locked in, every other
+        candidate locked out), verified: ``application_id``, ``funded``,
+        ``award_eur`` (int) and the other columns of ``Allocation.decisions``.
+    available_eur, awarded_eur, remaining_eur : int
+    record : dict
+        What :func:`record_lottery` writes into the journal.
+    """
+
+    seed: int
+    solid: tuple
+    grey: tuple
+    order: tuple
+    winners: tuple
+    passed: tuple
+    decisions: pd.DataFrame
+    available_eur: int
+    awarded_eur: int
+    remaining_eur: int
+    record: dict
+
+
+def lottery_order(grey_ids, seed: int) -> tuple:
+    """The drawn order of the grey zone: ``default_rng(seed).permutation(sorted ids)``.
+
+    Parameters
+    ----------
+    grey_ids : iterable of str
+    seed : int
+        Non-negative integer, published before the draw.
+
+    Returns
+    -------
+    tuple of str
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"graine {seed!r} : un entier positif ou nul, publié avant le tirage, est attendu")
+    ids = sorted(set(grey_ids))
+    perm = np.random.default_rng(int(seed)).permutation(len(ids))
+    return tuple(ids[k] for k in perm)
+
+
+def grey_zone_lottery(evaluation: Evaluation, funding: PosteriorFunding, params: AllocationParams | None = None, *,
+                      seed: int) -> Lottery:
+    """Fund the solid applications, then draw lots in the grey zone for the remaining envelope.
+
+    1. Every application of zone ``funded`` is funded; they must fit together
+       (envelope, rules), otherwise the lottery is refused.
+    2. The grey zone, sorted by id, is permuted with ``numpy.random.default_rng(seed)``
+       (:func:`lottery_order`); in that order each application is funded if
+       it still fits with those already funded (:func:`allocation.fits_together`:
+       envelope, award bands, group rules, maximum number of awards), else
+       passed (the "skip" rule: a smaller request further down can still enter).
+    3. The final decision is the allocation with the funded ones locked in and
+       every other candidate locked out; its awards are verified in exact
+       integers like any decision.
+
+    This is the SNSF's partial lottery (method note §3.2, step 4) carried to a
+    money envelope, with the grey zone set by the probability of funding.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+    funding : PosteriorFunding
+    params : AllocationParams, optional
+        The same as for `funding`.
+    seed : int
+        Published seed (recorded).
+
+    Returns
+    -------
+    Lottery
+
+    Raises
+    ------
+    ValueError
+        Bad seed; the solid applications do not fit together (French message).
+    AllocationError
+        The final allocation is not a proven optimum.
+    """
+    params = params or AllocationParams()
+    fast = replace(params, check_alternatives=False)
+    t = funding.table
+    solid = tuple(sorted(t.loc[t["zone"] == "funded", "application_id"]))
+    grey_ids = tuple(sorted(t.loc[t["zone"] == "grey", "application_id"]))
+    order = lottery_order(grey_ids, seed)
+    if not fits_together(evaluation, fast, solid):
+        raise ValueError(f"les {len(solid)} dossiers financés dans au moins {funding.grey_zone[1]:.0%} des tirages ne tiennent "
+                         "pas ensemble dans l'enveloppe : relever le seuil haut de la zone grise")
+    winners: list[str] = []
+    passed: list[str] = []
+    for a in order:
+        if fits_together(evaluation, fast, solid + tuple(winners) + (a,)):
+            winners.append(a)
+        else:
+            passed.append(a)
+    chosen = frozenset(solid) | frozenset(winners)
+    cands = set(check(evaluation, fast).table["application_id"])
+    final = allocate(evaluation, replace(fast, lock_in=frozenset(params.lock_in) | chosen,
+                                         lock_out=frozenset(params.lock_out) | (cands - chosen)))
+    if final.status is not SolveStatus.OPTIMAL:
+        raise AllocationError(f"décision après tirage au sort : {final.status.label_fr}. {final.message}")
+    dec = final.decisions
+    awarded = int(sum(int(a) for a, f in zip(dec["award_eur"], dec["funded"]) if f))
+    available = int(check(evaluation, fast).available_eur)
+    record = {
+        "method": LOTTERY_METHOD_FR,
+        "seed": int(seed),
+        "rng": f"numpy {np.__version__} default_rng (PCG64)",
+        "grey_zone_bounds": list(funding.grey_zone),
+        "posterior": dict(funding.posterior),
+        "n_posterior_draws": funding.n_draws,
+        "solid": list(solid),
+        "grey_zone": list(grey_ids),
+        "order": list(order),
+        "winners": list(winners),
+        "passed": list(passed),
+        "awards_eur": {a: int(x) for a, x, f in zip(dec["application_id"], dec["award_eur"], dec["funded"]) if f},
+        "available_eur": available,
+        "awarded_eur": awarded,
+    }
+    return Lottery(int(seed), solid, grey_ids, order, tuple(winners), tuple(passed), dec, available, awarded,
+                   available - awarded, record)
+
+
+def check_lottery_order(record: dict) -> bool:
+    """Re-draw the order from the recorded seed and grey zone: True when it is the recorded order."""
+    return list(lottery_order(record["grey_zone"], int(record["seed"]))) == list(record["order"])
+
+
+def record_lottery(lottery: Lottery, journal_path) -> dict:
+    """Write the draw into the decision journal (event ``tirage_au_sort``, chained like the reports).
+
+    Returns
+    -------
+    dict
+        The journal entry (see :func:`ditp_model.record.append_event`).
+    """
+    from .record import append_event
+
+    return append_event(journal_path, "tirage_au_sort", lottery.record)

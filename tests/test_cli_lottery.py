@@ -1,0 +1,75 @@
+"""``ditp-model lottery``: probabilities, grey zone, a recorded draw; errors leave earlier files in place."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ditp_model import grey_zone as gz
+from ditp_model.cli import main
+from ditp_model.record import read_journal
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("numpyro") is None,
+                                reason="extra « bayes » absent : pip install -e '.[bayes]'")
+
+
+def args(out, *extra):
+    return ["lottery", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
+            "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
+            "--out", str(out), "--mcmc-draws", "600", "--draws", "100", *extra]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tirage")
+    assert main(args(out, "--seed", "2021")) == 0
+    return out
+
+
+def test_files_and_journal(run, capsys):
+    probs = pd.read_csv(run / "probabilites_financement.csv")
+    assert len(probs) == 99 and set(probs["zone"]) <= {"funded", "grey", "not_funded"}
+    assert probs["p_funded"].between(0, 1).all()
+    record = json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8"))
+    assert record["seed"] == 2021 and gz.check_lottery_order(record)
+    assert sorted(record["grey_zone"]) == sorted(probs.loc[probs["zone"] == "grey", "application_id"])
+    assert set(record["winners"]) | set(record["passed"]) == set(record["grey_zone"])
+    assert record["awarded_eur"] <= 3_000_000 and sum(record["awards_eur"].values()) == record["awarded_eur"]
+    assert set(record["awards_eur"]) == set(record["solid"]) | set(record["winners"])
+    state = read_journal(run / "decisions.jsonl")
+    assert state.intact and len(state.entries) == 1
+    assert state.entries[0]["event"] == "tirage_au_sort" and state.entries[0]["payload"] == record
+
+
+def test_a_bad_input_leaves_the_previous_files(run, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    bad = tmp_path / "evaluations.csv"
+    bad.write_text("application_id,reviewer_id,impact_reform,impact_replicability,openness_codesign,openness_methods\n"
+                   "P001,R01,9,3,2,2\n", encoding="utf-8")
+    a = args(run, "--seed", "1")
+    a[a.index("--reviews") + 1] = str(bad)
+    assert main(a) == 2
+    err = capsys.readouterr().err
+    assert "evaluations.csv" in err and "ligne 2" in err and "impact_reform" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--seed", "-1"], "la graine est un nombre entier positif ou nul"),
+    (["--seed", "x"], "la graine est un nombre entier"),
+    (["--seed", "1", "--grey-zone", "0.9/0.1"], "0 ≤ basse < haute ≤ 1"),
+    (["--seed", "1", "--grey-zone", "dix"], "deux probabilités"),
+    ([], "--seed"),
+])
+def test_bad_arguments(tmp_path, capsys, extra, message):
+    with pytest.raises(SystemExit) as e:
+        main(args(tmp_path, *extra))
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
