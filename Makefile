@@ -8,7 +8,7 @@ WEIGHTS ?= impact=0.5,openness=0.3,collective=0.2
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
-.PHONY: setup run test benchmark benchmark-panel comite sample clean
+.PHONY: setup run test benchmark benchmark-panel benchmark-montecarlo benchmark-review comite sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ comite: $(STAMP)
 
 benchmark-panel: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/bench_panel.py
+
+benchmark-review: $(STAMP)
+	$(SANDBOX) $(BIN)/python benchmarks/bench_review_model.py
+
+benchmark-montecarlo: $(STAMP)
+	$(SANDBOX) $(BIN)/python benchmarks/bench_montecarlo.py
 
 benchmark: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/run_benchmarks.py
