@@ -21,9 +21,10 @@ randomness is involved), each re-solving the allocation model of
 Weights are always read normalised (they sum to 1, :meth:`Weights.normalised`);
 scores are composite points (0–100); amounts are whole euros (``int``).
 
-Per-member weights are in :mod:`ditp_model.members`.  Not here yet (issue 6):
-the SNSF Bayesian model of review uncertainty (``../shared/methods/expected-rank.md``)
-and the lottery in its grey zone.
+Per-member weights are in :mod:`ditp_model.members`; review uncertainty (the
+SNSF Bayesian model, ``../shared/methods/expected-rank.md``) in
+:mod:`ditp_model.review_model`, and the probability of funding under the money
+envelope, the grey zone and its lottery in :mod:`ditp_model.grey_zone`.
 """
 
 from __future__ import annotations
