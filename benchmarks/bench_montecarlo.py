@@ -177,7 +177,22 @@ def bench_national(n_draws: int, n_allocate: int) -> dict:
 # --------------------------------------------------------------------------- report
 
 
-def report(sample: dict | None, national: dict | None, load_before, load_after, reps: int) -> str:
+def bench_panel_tab(reps: int) -> dict:
+    """The committee panel's « Robustesse » tab: ``CommitteePanel.run_robustness()`` with its default 200 draws."""
+    from ditp_model.notebook import sample_inputs
+    from ditp_model.widgets import CommitteePanel
+
+    panel = CommitteePanel(sample_inputs())
+    times = []
+    for _ in range(reps + 1):  # the first is the cold run
+        t0 = time.perf_counter()
+        ok = panel.run_robustness()
+        times.append(time.perf_counter() - t0)
+        assert ok, panel.robustness_error
+    return {"draws": int(panel.mc_draws.value), "cold_s": times[0], "warm": sorted(times[1:])}
+
+
+def report(sample: dict | None, national: dict | None, load_before, load_after, reps: int, panel: dict | None = None) -> str:
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     m = machine_info()
     vers = ", ".join(f"{p} {pkg_version(p)}" for p in ("numpy", "pulp", "highspy", "joblib", "distributed"))
@@ -202,6 +217,11 @@ def report(sample: dict | None, national: dict | None, load_before, load_after, 
                          f"(median of {sample['former_n'][label]}), about {former * 1000:.0f} s for 1,000 draws; "
                          f"tables with n_jobs = 1 and 2 identical: {sample['same_table_n_jobs_1_2'][label]}.")
         lines.append("")
+    if panel:
+        w = panel["warm"]
+        lines += [f"### Committee panel, « Robustesse » tab ({panel['draws']} draws, `CommitteePanel.run_robustness`)", "",
+                  f"Cold {panel['cold_s']:.2f} s; warm median {w[len(w) // 2]:.2f} s, max {w[-1]:.2f} s "
+                  f"(target: within a few seconds).", ""]
     if national:
         n = national["n_draws"]
         lines += [f"### National call ({national['n_applications']:,} applications, {national['n_candidates']:,} candidates, "
@@ -230,7 +250,7 @@ def report(sample: dict | None, national: dict | None, load_before, load_after, 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and draws")
-    ap.add_argument("--only", choices=["sample", "national"], help="one workload only")
+    ap.add_argument("--only", choices=["sample", "national", "panel"], help="one workload only")
     ap.add_argument("--reps", type=int, default=None, help="warm repetitions of each sample run (default 3, quick 1)")
     ap.add_argument("--national-draws", type=int, default=None, help="draws on the national call (default 24, quick 6)")
     ap.add_argument("--national-allocate", type=int, default=None, help="allocate() runs on the national call (default 2, quick 1)")
@@ -239,11 +259,12 @@ def main(argv=None) -> int:
     reps = args.reps or (1 if args.quick else 3)
     load_before = _load()
     print(f"bench_montecarlo — load average {load_before}", flush=True)
-    sample = None if args.only == "national" else bench_sample(reps, 5 if args.quick else 20)
-    national = None if args.only == "sample" else bench_national(
+    sample = None if args.only in ("national", "panel") else bench_sample(reps, 5 if args.quick else 20)
+    panel = None if args.only in ("national", "sample") else bench_panel_tab(reps)
+    national = None if args.only in ("sample", "panel") else bench_national(
         args.national_draws or (6 if args.quick else 24), args.national_allocate if args.national_allocate is not None
         else (1 if args.quick else 2))
-    text = report(sample, national, load_before, _load(), reps)
+    text = report(sample, national, load_before, _load(), reps, panel)
     print(text)
     if not args.no_write:
         head = "" if RESULTS.exists() else (
