@@ -271,8 +271,9 @@ def main(argv=None) -> int:
             "# Weight Monte Carlo — speed and scale\n\nTarget (issue 6, item 6): 1,000 weight draws on the sample data in "
             "under 10 s on 2 cores, by reusing one model and changing only the objective; parallel runs over processes "
             "(joblib) and on a Dask cluster for national calls.\n\n")
+        sep = "\n" if RESULTS.exists() and not RESULTS.read_text(encoding="utf-8").endswith("\n\n") else ""
         with open(RESULTS, "a", encoding="utf-8") as fh:
-            fh.write(head + text + "\n")
+            fh.write(head + sep + text + "\n")
     return 0
 
 
