@@ -10,15 +10,22 @@
    and appends the draw to the decision journal (``DIR/decisions.jsonl`` or
    ``--journal``), chained like the reports.
 
-Writes atomically ``DIR/probabilites_financement.csv`` and, with a draw,
-``DIR/tirage_au_sort.json`` (the journal's payload) — only once everything is
-computed, so a failure leaves the previous files in place.
+The journal is checked before anything is computed (a damaged journal: exit 4,
+nothing written).  A draw is recorded in the journal first, then
+``DIR/probabilites_financement.csv`` and ``DIR/tirage_au_sort.json`` (the
+journal's payload) are written atomically; a failure before that leaves the
+previous files in place.  A second draw on the same inputs and weights is
+refused unless ``--replace-draw`` is given (the new entry then names the one
+it replaces), so that seeds cannot be tried until one pleases.
+Exit codes: 0 success; 2 bad input or arguments; 3 no proven optimum; 4
+damaged journal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 __all__ = ["register", "cmd_lottery"]
@@ -55,56 +62,92 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "l'allocation pour chaque tirage a posteriori, classe chaque dossier (solide, zone grise, écarté), puis "
                     "tire au sort dans la zone grise avec la graine publiée et inscrit le tirage au journal des décisions.")
     _common(p)
-    p.add_argument("--seed", type=_seed, required=True, help="graine du tirage au sort, publiée avant le tirage")
+    p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage (obligatoire sauf avec --no-draw)")
     p.add_argument("--grey-zone", type=_grey_zone, default=(0.1, 0.9), metavar="BASSE/HAUTE",
                    help="bornes de la zone grise en probabilité de financement (défaut 0.1/0.9)")
     p.add_argument("--draws", type=int, default=500, help="tirages a posteriori sur lesquels l'allocation est résolue (défaut 500)")
-    p.add_argument("--mcmc-seed", type=int, default=1991, help="graine du MCMC (défaut 1991, celle du FNS)")
+    p.add_argument("--mcmc-seed", type=_seed, default=1991, help="graine du MCMC (défaut 1991, celle du FNS)")
     p.add_argument("--mcmc-draws", type=int, default=2500, help="tirages MCMC par chaîne, 4 chaînes (défaut 2500)")
     p.add_argument("--envelope", type=_euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
     p.add_argument("--journal", default=None, help="journal des décisions (défaut : DIR/decisions.jsonl)")
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
+    p.add_argument("--replace-draw", action="store_true",
+                   help="autoriser un nouveau tirage alors que le journal en contient déjà un pour ces entrées et "
+                        "pondérations (le nouveau tirage cite celui qu'il remplace)")
     p.set_defaults(func=cmd_lottery)
     return p
 
 
+def _previous_draws(state, inputs: dict, weights: dict) -> list[dict]:
+    """Journal entries of earlier draws on the same inputs (SHA-256) and weights."""
+    return [e for e in state.entries if e.get("event") == "tirage_au_sort"
+            and (e.get("payload") or {}).get("inputs_sha256") == inputs and (e.get("payload") or {}).get("weights") == weights]
+
+
 def cmd_lottery(args) -> int:
-    from .allocation import AllocationParams
+    from .allocation import AllocationParams, check
     from .cli import _evaluate
+    from .cli_report import EXIT_JOURNAL
     from .grey_zone import grey_zone_lottery, posterior_funding, record_lottery
+    from .record import JournalError, check_journal
     from .report import csv_bytes, write_outputs
     from .report_format import format_eur
     from .review_model import fit_review_model, votes_from_reviews
 
-    if args.draws < 1 or args.mcmc_draws < 1:
-        raise ValueError(f"--draws {args.draws} / --mcmc-draws {args.mcmc_draws} : au moins un tirage")
+    if args.draws < 1:
+        raise ValueError(f"--draws {args.draws} : au moins un tirage a posteriori")
+    if args.mcmc_draws < 1:
+        raise ValueError(f"--mcmc-draws {args.mcmc_draws} : au moins un tirage MCMC par chaîne")
+    if args.seed is None and not args.no_draw:
+        raise ValueError("--seed : la graine du tirage au sort est obligatoire (publiée avant le tirage) ; "
+                         "--no-draw pour les seules probabilités")
+    journal = Path(args.journal) if args.journal else Path(args.out) / "decisions.jsonl"
+    try:
+        state = check_journal(journal)  # before the ~30 s of computation
+    except JournalError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_JOURNAL
     ev = _evaluate(args)
     params = AllocationParams(envelope_eur=args.envelope)
+    cands = check(ev, params)  # bad envelope or rules: refused before the fit
+    if len(cands.table) and int(cands.table["upper_eur"].min()) > cands.available_eur:
+        raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({format_eur(cands.available_eur)}) : "
+                         "rien à tirer au sort")
+    weights = {k: round(float(v), 6) for k, v in ev.weights.normalised().items()}
+    earlier = _previous_draws(state, dict(sorted(ev.files.items())), weights)
+    if earlier and not args.no_draw and not args.replace_draw:
+        raise ValueError(f"le journal {journal} contient déjà un tirage au sort pour ces entrées et ces pondérations "
+                         f"(entrée n° {earlier[-1]['seq']}, graine {earlier[-1]['payload'].get('seed')}) : un second tirage "
+                         "n'est fait qu'avec --replace-draw, et le journal en garde la trace")
     votes = votes_from_reviews(ev)
     post = fit_review_model(votes, seed=args.mcmc_seed, num_samples=args.mcmc_draws)
     print(f"Modèle des évaluations : {len(votes.proposals)} dossiers, {len(votes.assessors)} évaluateurs, "
           f"{len(votes.table)} notes ; R̂ max {post.r_hat:.3f}"
           + ("" if post.converged else " — ATTENTION : chaînes non convergées (R̂ ≥ 1,01), résultats à ne pas publier"))
     funding = posterior_funding(ev, post, params, n_draws=args.draws, grey_zone=args.grey_zone)
-    counts = funding.zone_counts()
-    lo, hi = funding.grey_zone
-    print(f"Sur {funding.n_draws} tirages : {counts['funded']} solides (financés dans au moins {hi * 100:g} % des tirages), "
-          f"{counts['grey']} en zone grise, {counts['not_funded']} écartés (au plus {lo * 100:g} %).")
+    print(f"Sur {funding.n_draws} tirages a posteriori : {funding.zone_counts_fr()}.")
     files = {"probabilites_financement.csv": csv_bytes(funding.table)}
     lottery = None
     if not args.no_draw:
         if not post.converged:
             raise ValueError("chaînes MCMC non convergées (R̂ ≥ 1,01) : pas de tirage au sort sur ce résultat")
         lottery = grey_zone_lottery(ev, funding, params, seed=args.seed)
+        if earlier:
+            lottery.record["replaces_entry"] = int(earlier[-1]["seq"])
         files["tirage_au_sort.json"] = (json.dumps(lottery.record, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
-    for path in write_outputs(args.out, files):
-        print(f"Écrit : {path}")
-    if lottery is not None:
-        journal = Path(args.journal) if args.journal else Path(args.out) / "decisions.jsonl"
-        entry = record_lottery(lottery, journal)
+        try:
+            entry = record_lottery(lottery, journal)  # the record first: the files below only copy it
+        except JournalError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return EXIT_JOURNAL
         print(f"Tirage au sort (graine {lottery.seed}) : ordre {', '.join(lottery.order) or '—'}")
         print(f"Tirés : {', '.join(lottery.winners) or 'aucun'} ; passés (ne tenaient plus) : {', '.join(lottery.passed) or 'aucun'}")
         print(f"Attribué : {format_eur(lottery.awarded_eur)} sur {format_eur(lottery.available_eur)} ; "
               f"reste {format_eur(lottery.remaining_eur)}")
         print(f"Inscrit au journal {journal} (entrée n° {entry['seq']}, empreinte {entry['entry_sha256'][:12]}…)")
+    elif (Path(args.out) / "tirage_au_sort.json").exists():
+        print(f"Remarque : {Path(args.out) / 'tirage_au_sort.json'} (tirage antérieur) n'est pas modifié ; "
+              "il porte ses propres entrées et pondérations.")
+    for path in write_outputs(args.out, files):
+        print(f"Écrit : {path}")
     return 0

@@ -47,6 +47,7 @@ __all__ = [
     "grey_zone_lottery",
     "lottery_order",
     "check_lottery_order",
+    "check_lottery_winners",
     "record_lottery",
 ]
 
@@ -216,6 +217,8 @@ class PosteriorFunding:
     posterior : dict
         Seed, chains, draws and R̂ of the fit (for the record).
     seconds : float
+    params : AllocationParams
+        The allocation parameters of the re-solves (``check_alternatives=False``).
     """
 
     table: pd.DataFrame
@@ -225,10 +228,18 @@ class PosteriorFunding:
     n_fundable: int
     posterior: dict
     seconds: float
+    params: AllocationParams | None = None
 
     def zone_counts(self) -> dict:
         """Zone code -> number of applications."""
         return {z: int((self.table["zone"] == z).sum()) for z in ZONES_FR}
+
+    def zone_counts_fr(self) -> str:
+        """``22 financés (solides), 19 en zone grise, 58 non financés (solides)`` with the bounds."""
+        c = self.zone_counts()
+        lo, hi = self.grey_zone
+        return (f"{c['funded']} financés (solides : dans au moins {hi * 100:g} % des tirages), "
+                f"{c['grey']} en zone grise, {c['not_funded']} non financés (solides : dans au plus {lo * 100:g} %)")
 
 
 def _check_grey_zone(grey_zone) -> tuple:
@@ -338,7 +349,7 @@ def posterior_funding(evaluation: Evaluation, posterior, params: AllocationParam
                 [first.r_hat] if isinstance(posterior, ReviewPosterior) else [q.r_hat for q in posterior.values()]), 4),
             "what": first.votes.what}
     return PosteriorFunding(out, (lo, hi), int(n), float(groups.attrs.get("funding_line", np.nan)),
-                            int(groups.attrs.get("n_fundable", 0)), info, time.perf_counter() - t0)
+                            int(groups.attrs.get("n_fundable", 0)), info, time.perf_counter() - t0, fast)
 
 
 # --------------------------------------------------------------------------- lottery
@@ -444,6 +455,9 @@ def grey_zone_lottery(evaluation: Evaluation, funding: PosteriorFunding, params:
     """
     params = params or AllocationParams()
     fast = replace(params, check_alternatives=False)
+    if funding.params is not None and fast != funding.params:
+        raise ValueError("le tirage au sort doit utiliser les mêmes paramètres d'allocation (enveloppe, verrous, règles) "
+                         "que le calcul des probabilités de financement : relancer posterior_funding avec ces paramètres")
     t = funding.table
     solid = tuple(sorted(t.loc[t["zone"] == "funded", "application_id"]))
     grey_ids = tuple(sorted(t.loc[t["zone"] == "grey", "application_id"]))
@@ -469,6 +483,10 @@ def grey_zone_lottery(evaluation: Evaluation, funding: PosteriorFunding, params:
     available = int(check(evaluation, fast).available_eur)
     record = {
         "method": LOTTERY_METHOD_FR,
+        "inputs_sha256": dict(sorted(evaluation.files.items())),
+        "weights": {k: round(float(v), 6) for k, v in evaluation.weights.normalised().items()},
+        "normalisation": evaluation.normalisation,
+        "envelope_eur": int(check(evaluation, fast).envelope_eur),
         "seed": int(seed),
         "rng": f"numpy {np.__version__} default_rng (PCG64)",
         "grey_zone_bounds": list(funding.grey_zone),
@@ -488,8 +506,59 @@ def grey_zone_lottery(evaluation: Evaluation, funding: PosteriorFunding, params:
 
 
 def check_lottery_order(record: dict) -> bool:
-    """Re-draw the order from the recorded seed and grey zone: True when it is the recorded order."""
-    return list(lottery_order(record["grey_zone"], int(record["seed"]))) == list(record["order"])
+    """Re-draw the order from the recorded seed and grey zone, and check the winners against it.
+
+    Parameters
+    ----------
+    record : dict
+        :attr:`Lottery.record`, or the journal entry written by :func:`record_lottery`
+        (its ``payload``).
+
+    Returns
+    -------
+    bool
+        True when the recorded order is the permutation the seed gives, and
+        the winners and passed applications split that order exactly, in order.
+    """
+    if record.get("event") == "tirage_au_sort" and "payload" in record:
+        record = record["payload"]
+    order = list(record["order"])
+    if list(lottery_order(record["grey_zone"], int(record["seed"]))) != order:
+        return False
+    winners, passed = list(record.get("winners", [])), list(record.get("passed", []))
+    return ([a for a in order if a in set(winners)] == winners and [a for a in order if a in set(passed)] == passed
+            and sorted(winners + passed) == sorted(order))
+
+
+def check_lottery_winners(evaluation: Evaluation, record: dict, params: AllocationParams | None = None) -> bool:
+    """Replay the skip rule on the recorded solid set and order: True when it gives the recorded winners.
+
+    Needs the same inputs and parameters as the draw (not the MCMC: the solid
+    set and the grey zone are read from the record), so anyone holding the
+    input files can check a published draw.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+    record : dict
+        :attr:`Lottery.record` or its journal entry.
+    params : AllocationParams, optional
+
+    Returns
+    -------
+    bool
+    """
+    if record.get("event") == "tirage_au_sort" and "payload" in record:
+        record = record["payload"]
+    if not check_lottery_order(record):
+        return False
+    fast = replace(params or AllocationParams(), check_alternatives=False)
+    solid = tuple(record["solid"])
+    winners: list[str] = []
+    for a in record["order"]:
+        if fits_together(evaluation, fast, solid + tuple(winners) + (a,)):
+            winners.append(a)
+    return winners == list(record["winners"])
 
 
 def record_lottery(lottery: Lottery, journal_path) -> dict:

@@ -19,6 +19,12 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("numpyro") is None,
                                 reason="extra « bayes » absent : pip install -e '.[bayes]'")
 
 
+def gz_sha(path):
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def args(out, *extra):
     return ["lottery", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
             "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
@@ -38,6 +44,9 @@ def test_files_and_journal(run, capsys):
     assert probs["p_funded"].between(0, 1).all()
     record = json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8"))
     assert record["seed"] == 2021 and gz.check_lottery_order(record)
+    assert record["weights"] == {"impact": 0.5, "openness": 0.3, "collective": 0.2}
+    assert set(record["inputs_sha256"].values()) >= {gz_sha(DATA / "candidatures_exemple.csv"), gz_sha(DATA / "evaluations_exemple.csv")}
+    assert record["envelope_eur"] == 3_000_000
     assert sorted(record["grey_zone"]) == sorted(probs.loc[probs["zone"] == "grey", "application_id"])
     assert set(record["winners"]) | set(record["passed"]) == set(record["grey_zone"])
     assert record["awarded_eur"] <= 3_000_000 and sum(record["awards_eur"].values()) == record["awarded_eur"]
@@ -65,11 +74,42 @@ def test_a_bad_input_leaves_the_previous_files(run, tmp_path, capsys):
     (["--seed", "x"], "la graine est un nombre entier"),
     (["--seed", "1", "--grey-zone", "0.9/0.1"], "0 ≤ basse < haute ≤ 1"),
     (["--seed", "1", "--grey-zone", "dix"], "deux probabilités"),
-    ([], "--seed"),
+    ([], "--seed : la graine du tirage au sort est obligatoire"),
+    (["--seed", "1", "--envelope", "10 000"], "aucun dossier ne tient dans l'enveloppe disponible (10\u202f000\xa0€)"),
 ])
 def test_bad_arguments(tmp_path, capsys, extra, message):
-    with pytest.raises(SystemExit) as e:
-        main(args(tmp_path, *extra))
-    assert e.value.code == 2
+    try:
+        code = main(args(tmp_path, *extra))
+    except SystemExit as e:  # argparse
+        code = e.code
+    assert code == 2
     assert message in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_damaged_journal_is_refused_before_anything_is_computed(run, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tirage_au_sort.json").write_text("{}", encoding="utf-8")
+    journal = out / "decisions.jsonl"
+    journal.write_bytes((run / "decisions.jsonl").read_bytes().replace(b'"seed":2021', b'"seed":7'))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(args(out, "--seed", "5")) == 4
+    assert "journal des décisions altéré" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_a_second_draw_needs_replace_draw_and_names_the_first(run, capsys):
+    journal = run / "decisions.jsonl"
+    before = journal.read_bytes()
+    assert main(args(run, "--seed", "9")) == 2
+    err = capsys.readouterr().err
+    assert "contient déjà un tirage au sort" in err and "entrée n° 1, graine 2021" in err and "--replace-draw" in err
+    assert journal.read_bytes() == before
+    assert main(args(run, "--seed", "9", "--replace-draw")) == 0
+    state = read_journal(journal)
+    assert state.intact and len(state.entries) == 2
+    payload = state.entries[1]["payload"]
+    assert payload["replaces_entry"] == 1 and payload["seed"] == 9
+    assert gz.check_lottery_order(state.entries[1])
+    assert json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8")) == payload

@@ -201,3 +201,22 @@ def test_posterior_scores_per_criterion(case):
     assert s.loc[1, "B"] == pytest.approx(30.0)
     with pytest.raises(ValueError, match="il manque le critère openness"):
         gz.posterior_scores(ev, {"impact": impact})
+
+
+def test_lottery_checks_winners_and_settings(case, tmp_path):
+    ev, post = case
+    f = gz.posterior_funding(ev, post, n_draws=None)
+    lot = gz.grey_zone_lottery(ev, f, seed=3)
+    entry = gz.record_lottery(lot, tmp_path / "decisions.jsonl")
+    assert gz.check_lottery_order(entry) and gz.check_lottery_order(lot.record)
+    assert not gz.check_lottery_order(dict(lot.record, order=list(reversed(lot.order))))  # not the drawn order
+    assert not gz.check_lottery_order(dict(lot.record, winners=list(lot.order), passed=list(lot.order)))  # not a split
+    # the order alone cannot tell a winner moved to "passed": replaying the skip rule can
+    assert gz.check_lottery_winners(ev, entry)
+    assert not gz.check_lottery_winners(ev, dict(lot.record, winners=[], passed=list(lot.order)))
+    assert not gz.check_lottery_winners(ev, dict(lot.record, winners=list(lot.order), passed=[]))
+    assert lot.record["weights"] == {"impact": 0.5, "openness": 0.5, "collective": 0.0}
+    assert lot.record["envelope_eur"] == 210_000
+    with pytest.raises(ValueError, match="mêmes paramètres d'allocation"):
+        gz.grey_zone_lottery(ev, f, AllocationParams(envelope_eur=1_000_000), seed=1)
+    assert "1 financés (solides : dans au moins 90 % des tirages), 2 en zone grise" in f.zone_counts_fr()
