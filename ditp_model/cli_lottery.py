@@ -79,9 +79,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _previous_draws(state, inputs: dict, weights: dict) -> list[dict]:
-    """Journal entries of earlier draws on the same inputs (SHA-256) and weights."""
+    """Journal entries of earlier draws on the same input contents (SHA-256, wherever the files lie) and weights."""
+    same = sorted(inputs.values())
     return [e for e in state.entries if e.get("event") == "tirage_au_sort"
-            and (e.get("payload") or {}).get("inputs_sha256") == inputs and (e.get("payload") or {}).get("weights") == weights]
+            and sorted(((e.get("payload") or {}).get("inputs_sha256") or {}).values()) == same
+            and (e.get("payload") or {}).get("weights") == weights]
 
 
 def cmd_lottery(args) -> int:
@@ -114,7 +116,7 @@ def cmd_lottery(args) -> int:
         raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({format_eur(cands.available_eur)}) : "
                          "rien à tirer au sort")
     weights = {k: round(float(v), 6) for k, v in ev.weights.normalised().items()}
-    earlier = _previous_draws(state, dict(sorted(ev.files.items())), weights)
+    earlier = _previous_draws(state, ev.files, weights)
     if earlier and not args.no_draw and not args.replace_draw:
         raise ValueError(f"le journal {journal} contient déjà un tirage au sort pour ces entrées et ces pondérations "
                          f"(entrée n° {earlier[-1]['seq']}, graine {earlier[-1]['payload'].get('seed')}) : un second tirage "

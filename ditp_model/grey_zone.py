@@ -169,15 +169,18 @@ def money_funding_line(ranks: pd.DataFrame, requested: pd.Series, available_eur:
     """
     from .review_model import snsf_groups
 
+    from .report_format import format_eur
+
     t = ranks.sort_values(["er", "proposal"], kind="mergesort").reset_index(drop=True)
-    req = [int(requested[p]) for p in t["proposal"]]
-    cum = np.cumsum(np.array(req, dtype=object)) if req else np.array([], dtype=object)
-    n_fit = int(sum(1 for c in cum if c <= available_eur))
+    req = np.array([int(requested[p]) for p in t["proposal"]], dtype=np.int64)
+    cum = np.cumsum(req)  # whole euros; int64 is exact far beyond any envelope
+    n_fit = int((cum <= available_eur).sum())  # cum is increasing: the longest prefix that fits
     if n_fit == 0:
-        raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({available_eur} €) : pas de ligne de financement")
-    g = snsf_groups(t, n_fit, interval=interval)
-    g["requested_eur"] = pd.array([int(requested[p]) for p in g["proposal"]], dtype="int64")
-    g["cumulated_eur"] = pd.array(np.cumsum(g["requested_eur"].to_numpy(dtype=np.int64)), dtype="int64")
+        raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({format_eur(available_eur)}) : "
+                         "pas de ligne de financement")
+    g = snsf_groups(t, n_fit, interval=interval)  # keeps the ER order of t
+    g["requested_eur"] = pd.array(req, dtype="int64")
+    g["cumulated_eur"] = pd.array(cum, dtype="int64")
     g.attrs["n_fundable"] = n_fit
     g.attrs["available_eur"] = int(available_eur)
     return g
@@ -297,7 +300,8 @@ def posterior_funding(evaluation: Evaluation, posterior, params: AllocationParam
     lo, hi = _check_grey_zone(grey_zone)
     params = params or AllocationParams()
     fast = replace(params, check_alternatives=False)
-    scores = posterior_scores(evaluation, posterior, n_draws=n_draws)
+    every = posterior_scores(evaluation, posterior)  # all draws: the ranks; a thinned subset: the re-solves
+    scores = every.iloc[_draw_indices(len(every), n_draws)]
     resolver = ScoreResolver(evaluation, fast)
     cand = list(resolver.candidate_ids)
     missing = [a for a in cand if a not in scores.columns]
@@ -313,7 +317,7 @@ def posterior_funding(evaluation: Evaluation, posterior, params: AllocationParam
     funded_ref = set(reference.funded_ids)
     first = posterior if isinstance(posterior, ReviewPosterior) else next(iter(posterior.values()))
     # Ranks of the composite score draws (what the allocation sees, computed criteria included), all draws.
-    ranks = expected_ranks(replace(first, theta=posterior_scores(evaluation, posterior).to_numpy(), mu=0.0))
+    ranks = expected_ranks(replace(first, theta=every.to_numpy(), mu=0.0))
     ranks = ranks.set_index("proposal").loc[cand].reset_index()
     table = evaluation.table.set_index("application_id")
     requested = pd.Series({a: int(u) for a, u in zip(resolver.candidates.table["application_id"],
@@ -473,20 +477,21 @@ def grey_zone_lottery(evaluation: Evaluation, funding: PosteriorFunding, params:
         else:
             passed.append(a)
     chosen = frozenset(solid) | frozenset(winners)
-    cands = set(check(evaluation, fast).table["application_id"])
+    checked = check(evaluation, fast)
+    cands = set(checked.table["application_id"])
     final = allocate(evaluation, replace(fast, lock_in=frozenset(params.lock_in) | chosen,
                                          lock_out=frozenset(params.lock_out) | (cands - chosen)))
     if final.status is not SolveStatus.OPTIMAL:
         raise AllocationError(f"décision après tirage au sort : {final.status.label_fr}. {final.message}")
     dec = final.decisions
     awarded = int(sum(int(a) for a, f in zip(dec["award_eur"], dec["funded"]) if f))
-    available = int(check(evaluation, fast).available_eur)
+    available = int(checked.available_eur)
     record = {
         "method": LOTTERY_METHOD_FR,
         "inputs_sha256": dict(sorted(evaluation.files.items())),
         "weights": {k: round(float(v), 6) for k, v in evaluation.weights.normalised().items()},
         "normalisation": evaluation.normalisation,
-        "envelope_eur": int(check(evaluation, fast).envelope_eur),
+        "envelope_eur": int(checked.envelope_eur),
         "seed": int(seed),
         "rng": f"numpy {np.__version__} default_rng (PCG64)",
         "grey_zone_bounds": list(funding.grey_zone),

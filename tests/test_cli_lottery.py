@@ -99,12 +99,20 @@ def test_a_damaged_journal_is_refused_before_anything_is_computed(run, tmp_path,
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_a_second_draw_needs_replace_draw_and_names_the_first(run, capsys):
+def test_a_second_draw_needs_replace_draw_and_names_the_first(run, tmp_path, capsys):
     journal = run / "decisions.jsonl"
     before = journal.read_bytes()
     assert main(args(run, "--seed", "9")) == 2
     err = capsys.readouterr().err
     assert "contient déjà un tirage au sort" in err and "entrée n° 1, graine 2021" in err and "--replace-draw" in err
+    # the same files copied elsewhere are the same inputs
+    copied = args(run, "--seed", "9")
+    for opt, name in (("--call", "appel_2021.toml"), ("--applications", "candidatures_exemple.csv"),
+                      ("--reviews", "evaluations_exemple.csv")):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+        copied[copied.index(opt) + 1] = str(tmp_path / name)
+    assert main(copied) == 2
+    assert "contient déjà un tirage au sort" in capsys.readouterr().err
     assert journal.read_bytes() == before
     assert main(args(run, "--seed", "9", "--replace-draw")) == 0
     state = read_journal(journal)
