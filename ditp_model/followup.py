@@ -31,7 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .io import map_headers, parse_cells, read_raw_table
+from .io import open_table, parse_cells
 from .schema import Column, InputError, Problem, normalise_header
 
 __all__ = [
@@ -118,13 +118,8 @@ def read_milestones(path: str | Path, awards: dict[str, int], *, sheet: str | No
         Every problem of the file at once (cells, then the rules of
         :func:`check_milestones`).
     """
-    raw = read_raw_table(path, sheet)
+    raw, found = open_table(path, MILESTONE_COLUMNS, "aucun jalon", sheet)
     problems: list[Problem] = []
-    found = map_headers(raw, MILESTONE_COLUMNS, problems)
-    if problems:
-        raise InputError(problems)
-    if raw.frame.empty:
-        raise InputError(Problem(raw.path, None, None, None, "aucun jalon : le fichier n'a que sa ligne d'en-tête", "no_rows"))
     allowed = ", ".join(f"{k} ({v})" for k, v in MILESTONE_STATUS_LABELS_FR.items())
     out = parse_cells(raw, MILESTONE_COLUMNS, found, problems, {"status": (_STATUS_ALIASES, allowed, "statut inconnu")})
     frame = pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in out.items()})

@@ -57,6 +57,7 @@ __all__ = [
     "read_reviews",
     "category_lookup",
     "map_headers",
+    "open_table",
     "parse_cells",
     "decode_text",
     "read_input_bytes",
@@ -395,6 +396,37 @@ def map_headers(raw: RawTable, columns: tuple[Column, ...], problems: list[Probl
     return found
 
 
+def open_table(path: str | Path, columns: tuple[Column, ...], nothing: str, sheet: str | None = None) -> tuple[RawTable, dict[str, str]]:
+    """Read a table, find its columns, and refuse a header-only file: the opening of every reader.
+
+    Parameters
+    ----------
+    path, sheet : see :func:`read_raw_table`.
+    columns : tuple of Column
+        The schema columns to find (:func:`map_headers`).
+    nothing : str
+        What a header-only file lacks, e.g. ``"aucune candidature"`` (French).
+
+    Returns
+    -------
+    (RawTable, dict)
+        The table and canonical name -> header found.
+
+    Raises
+    ------
+    InputError
+        Missing required columns (all of them at once), or no data row.
+    """
+    raw = read_raw_table(path, sheet)
+    problems: list[Problem] = []
+    found = map_headers(raw, columns, problems)
+    if problems:
+        raise InputError(problems)
+    if raw.frame.empty:
+        raise InputError(Problem(raw.path, None, None, None, f"{nothing} : le fichier n'a que sa ligne d'en-tête", "no_rows"))
+    return raw, found
+
+
 def category_lookup(col: Column, rules: CallRules) -> tuple[dict[str, str], tuple[str, ...]]:
     """Accepted spellings of a category column: (folded text -> canonical value, canonical values).
 
@@ -517,13 +549,8 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
         expense breakdown that does not add up to the request, partner types
         not matching partners, unknown categories, bad dates.
     """
-    raw = read_raw_table(path, sheet)
+    raw, found = open_table(path, APPLICATION_COLUMNS, "aucune candidature", sheet)
     problems: list[Problem] = []
-    found = map_headers(raw, APPLICATION_COLUMNS, problems)
-    if problems:
-        raise InputError(problems)
-    if raw.frame.empty:
-        raise InputError(Problem(raw.path, None, None, None, "aucune candidature : le fichier n'a que sa ligne d'en-tête", "no_rows"))
     lookups = {}
     for col in APPLICATION_COLUMNS:
         if col.kind in ("category", "list") and col.name != "partners":
@@ -591,14 +618,9 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
         Missing columns, blank ids, unknown applications, a reviewer reviewing
         the same application twice, non-numeric scores, scores outside the scale.
     """
-    raw = read_raw_table(path, sheet)
-    problems: list[Problem] = []
     score_cols = tuple(Column(c, "score", "points", required=True) for c in rules.review_columns)
-    found = map_headers(raw, REVIEW_KEY_COLUMNS + score_cols, problems)
-    if problems:
-        raise InputError(problems)
-    if raw.frame.empty:
-        raise InputError(Problem(raw.path, None, None, None, "aucune évaluation : le fichier n'a que sa ligne d'en-tête", "no_rows"))
+    raw, found = open_table(path, REVIEW_KEY_COLUMNS + score_cols, "aucune évaluation", sheet)
+    problems: list[Problem] = []
     known = None if application_ids is None else set(application_ids)
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     out: dict[str, list] = {"application_id": [], "reviewer_id": []}
