@@ -76,6 +76,7 @@ __all__ = [
     "read_back",
     "verify_awards",
     "fits_together",
+    "quiet_highs_banner",
     "portfolio_value",
     "allocate",
     "allocate_candidates",
@@ -489,7 +490,7 @@ class SolveInfo:
 _HIGHS_QUIETED = False
 
 
-def _quiet_highs_banner() -> None:
+def quiet_highs_banner() -> None:
     """In-process HiGHS prints a banner once per process, even with msg=False (TOOLCHAIN.md): swallow it."""
     global _HIGHS_QUIETED
     if _HIGHS_QUIETED:
@@ -536,7 +537,7 @@ def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> So
     PuLP may still say "Optimal" (TOOLCHAIN.md).
     """
     if solver == "highs":
-        _quiet_highs_banner()
+        quiet_highs_banner()
         s = pulp.HiGHS(msg=False, gapRel=0.0, timeLimit=time_limit_s)
     elif solver == "cbc":
         s = _cbc_solver(time_limit_s)

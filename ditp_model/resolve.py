@@ -68,7 +68,7 @@ from .allocation import (
     AllocationError,
     AllocationParams,
     SolveStatus,
-    _quiet_highs_banner,
+    quiet_highs_banner,
     allocate,
     build,
     check,
@@ -371,7 +371,7 @@ class ScoreResolver:
             lb, ub = con.getLb(), con.getUb()
             row_lo.append(-highspy.kHighsInf if lb is None else float(lb))
             row_hi.append(highspy.kHighsInf if ub is None else float(ub))
-        _quiet_highs_banner()
+        quiet_highs_banner()
         self._cols = np.arange(self.ncol, dtype=np.int32)
         self._base_rows = len(row_lo)
         self._h = self._new_highs(lower, upper, row_lo, row_hi, starts, index, value, integer=True)
