@@ -60,7 +60,8 @@ import pulp
 from .pipeline import Evaluation
 from .report_format import format_eur, format_number
 from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
-from .scoring import SCORE_DECIMALS, TIE_BREAK_RULE, rank_order
+from .call import RULE_NAMES
+from .scoring import SCORE_DECIMALS, TIE_BREAK_RULE, rank_order, tie_band_from_reviews
 
 __all__ = [
     "SolveStatus",
@@ -82,6 +83,17 @@ __all__ = [
     "allocate_candidates",
     "candidates_from_table",
     "ranking_rule",
+    "ranking_decisions",
+    "DecisionRule",
+    "RULES",
+    "DEFAULT_RULE",
+    "RULE_LABELS_FR",
+    "get_rule",
+    "MeritException",
+    "merit_complaints",
+    "name_exceptions",
+    "threshold_failures",
+    "quality_thresholds",
     "RankingResult",
     "GROUP_COLUMNS",
 ]
@@ -92,6 +104,17 @@ GROUP_COLUMN_LABELS_FR = {"region": "Région", "lead_org_type": "Type de porteur
 GROUP_COLUMNS = tuple(GROUP_COLUMN_LABELS_FR)
 #: Integer units of score in the objective (score points × 10**SCORE_DECIMALS).
 SCORE_UNIT = 10**SCORE_DECIMALS
+#: The default decision rule, named in one place (DESIGN.md, "The decision rules").
+DEFAULT_RULE = "merit_order"
+#: Optimisation rules and the level-1 objective each maximises.
+OPTIMISATION_OBJECTIVES = {"max_total_score": "total_score", "max_score_weighted_award": "score_weighted_award"}
+#: French names of the decision rules.
+RULE_LABELS_FR = {
+    "merit_order": "ordre de mérite (classement au-dessus des seuils, coupure à la ligne budgétaire)",
+    "ranking": "règle du classement",
+    "max_total_score": "maximiser la somme des notes des lauréats",
+    "max_score_weighted_award": "maximiser la somme des notes pondérées par les montants",
+}
 #: Tolerance when reading back a binary or integer value.
 INTEGRALITY_TOL = 1e-6
 
@@ -191,7 +214,21 @@ class AllocationParams:
         Application ids the committee forces in / out.
     group_rules : tuple of GroupRule
     max_awards : int or None
-    objective : {"total_score", "score_weighted_award"}
+    rule : str
+        The decision rule (:data:`RULES`): ``merit_order`` (default: merit order
+        above the quality thresholds, cut at the budget line), ``ranking``
+        (the ranking rule, see `ranking_variant`), ``max_total_score`` or
+        ``max_score_weighted_award`` (optimisation objectives, for comparison).
+        ``None``: the call's ``[selection] rule``.
+    ranking_variant : {"skip", "stop"}
+        Variant of the ranking rule (``rule="ranking"`` and the comparison column).
+    tie_band_points : float, "auto" or None
+        The ex aequo band δ (score points) of the merit-order rule; ``"auto"``
+        computes it from the reviews; ``None``: the call's value.
+    min_score : float or None
+        Overall quality threshold (composite points); ``None``: the call's.
+    min_criterion : tuple of (str, float) or None
+        Per-criterion thresholds on the review scale; ``None``: the call's.
     solver : {"highs", "cbc"}
     time_limit_s : float
     check_alternatives : bool
@@ -212,7 +249,11 @@ class AllocationParams:
     lock_out: frozenset[str] = field(default_factory=frozenset)
     group_rules: tuple[GroupRule, ...] = ()
     max_awards: int | None = None
-    objective: str = "total_score"
+    rule: str | None = None
+    ranking_variant: str = "skip"
+    tie_band_points: float | str | None = None
+    min_score: float | None = None
+    min_criterion: tuple[tuple[str, float], ...] | None = None
     solver: str = "highs"
     time_limit_s: float = 60.0
     check_alternatives: bool = True
@@ -229,8 +270,18 @@ class AllocationParams:
             raise ValueError(f"amount_step_eur = {self.amount_step_eur!r} : un pas entier d'au moins 1 € est attendu")
         if self.min_share is not None and not 0 < self.min_share <= 1:
             raise ValueError(f"min_share = {self.min_share} : une part entre 0 (exclu) et 1 est attendue")
-        if self.objective not in ("total_score", "score_weighted_award"):
-            raise ValueError(f"objectif « {self.objective} » inconnu : total_score ou score_weighted_award")
+        if self.rule is not None and self.rule not in RULE_NAMES:
+            raise ValueError(f"règle de décision « {self.rule} » inconnue : {', '.join(RULE_NAMES)}")
+        if self.ranking_variant not in ("skip", "stop"):
+            raise ValueError(f"variante « {self.ranking_variant} » de la règle du classement inconnue : skip ou stop")
+        tb = self.tie_band_points
+        if tb is not None and tb != "auto" and (isinstance(tb, bool) or not isinstance(tb, (int, float))
+                                                 or not math.isfinite(tb) or not 0 <= tb <= 100):
+            raise ValueError(f"bande d'ex aequo = {tb!r} : un nombre de points entre 0 et 100, ou « auto », est attendu")
+        if self.min_score is not None and not 0 <= self.min_score <= 100:
+            raise ValueError(f"seuil de qualité global = {self.min_score!r} : une note entre 0 et 100 est attendue")
+        if self.min_criterion is not None:
+            object.__setattr__(self, "min_criterion", tuple(sorted(dict(self.min_criterion).items())))
         if self.solver not in ("highs", "cbc"):
             raise ValueError(f"solveur « {self.solver} » inconnu : highs ou cbc")
         if self.max_awards is not None and self.max_awards < 0:
@@ -238,6 +289,11 @@ class AllocationParams:
         both = self.lock_in & self.lock_out
         if both:
             raise ValueError(f"dossier(s) à la fois imposé(s) et exclu(s) : {', '.join(sorted(both))}")
+
+    @property
+    def objective(self) -> str | None:
+        """The optimisation objective of an optimisation rule: ``total_score``, ``score_weighted_award``; else None."""
+        return OPTIMISATION_OBJECTIVES.get(self.rule)
 
 
 # --------------------------------------------------------------------------- check
@@ -272,6 +328,16 @@ class Candidates:
     params: AllocationParams
     excluded: dict
     score_unit: int = SCORE_UNIT
+    rule: str = DEFAULT_RULE
+    tie_band_units: int = 0
+    tie_band_source: str = ""
+    not_fundable: dict = field(default_factory=dict)
+    forced: dict = field(default_factory=dict)
+
+    @property
+    def tie_band_points(self) -> float:
+        """The ex aequo band δ in score points."""
+        return self.tie_band_units / self.score_unit
 
 
 def candidates_from_table(table: pd.DataFrame, available_eur: int, params: AllocationParams | None = None,
@@ -310,7 +376,8 @@ def candidates_from_table(table: pd.DataFrame, available_eur: int, params: Alloc
         "locked_in": order["application_id"].isin(params.lock_in).to_numpy(),
         **{c: "" for c in GROUP_COLUMNS},
     })
-    return Candidates(t, int(available_eur), int(available_eur), 0, 0, 1, params, {}, score_unit)
+    return Candidates(t, int(available_eur), int(available_eur), 0, 0, 1, params, {}, score_unit,
+                      params.rule or "max_total_score")
 
 
 def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Candidates:
@@ -350,6 +417,8 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
             excluded[row.application_id] = row.score_flag
         elif row.application_id in params.lock_out:
             excluded[row.application_id] = "exclu par le comité (verrou)"
+    not_fundable = {a: why for a, why in threshold_failures(evaluation, params).items() if a not in excluded}
+    excluded.update(not_fundable)
     cand = t[~t["application_id"].isin(excluded)].copy()
     order = rank_order(cand["application_id"], t["score"], evaluation.applications)
     cand = cand.set_index("application_id").loc[order].reset_index()
@@ -379,7 +448,74 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
     for r in params.group_rules:
         if r.value not in set(t[r.column]):
             raise ValueError(f"règle de portefeuille sur un groupe absent des données : {r.column} = {r.value}")
-    return Candidates(table, available, envelope, params.committed_eur, params.reserve_eur, step, params, excluded)
+    rule = params.rule or rules.selection.rule
+    band, band_source = _tie_band(evaluation, params)
+    return Candidates(table, available, envelope, params.committed_eur, params.reserve_eur, step, params, excluded,
+                      SCORE_UNIT, rule, int(round(band * SCORE_UNIT)), band_source, not_fundable)
+
+
+def _tie_band(evaluation: Evaluation, params: AllocationParams) -> tuple[float, str]:
+    """δ in points and a French sentence saying where it comes from."""
+    declared = evaluation.rules.selection.tie_band_points
+    value = declared if params.tie_band_points is None else params.tie_band_points
+    origin = "déclarée dans les règles de l'appel" if params.tie_band_points is None else "fixée par le comité"
+    if value == "auto":
+        band = tie_band_from_reviews(evaluation.reviews, evaluation.rules, evaluation.weights,
+                                     normalisation=evaluation.normalisation)
+        return band, (f"{origin} : « auto », écart-type médian de la différence de deux notes composites, "
+                      f"calculé à partir des évaluations ({format_number(band, 2)} points)")
+    return float(value), f"{origin} ({format_number(float(value), 2)} points)"
+
+
+def quality_thresholds(evaluation: Evaluation, params: AllocationParams | None = None) -> tuple[float, dict[str, float]]:
+    """The quality thresholds in force: (overall minimum in points, {criterion: minimum on the review scale}).
+
+    The committee's values in `params` replace the call's ``[selection]`` values.
+    """
+    params = params or AllocationParams()
+    sel = evaluation.rules.selection
+    overall = sel.min_score if params.min_score is None else params.min_score
+    per = dict(sel.min_criterion) if params.min_criterion is None else dict(params.min_criterion)
+    return float(overall), per
+
+
+def threshold_failures(evaluation: Evaluation, params: AllocationParams | None = None) -> dict[str, str]:
+    """Eligible, scored applications below a quality threshold -> French reason (« non finançable »).
+
+    An application is not fundable when its composite score is below the
+    overall minimum, or its mean on a reviewed criterion (on the review scale,
+    e.g. 0–5) is below that criterion's minimum (Horizon Europe practice:
+    thresholds per criterion and overall; DESIGN.md).  Values are compared
+    rounded to 4 decimals, so the test is exact and reproducible.
+
+    Raises
+    ------
+    ValueError
+        A threshold on an unknown or computed criterion (French).
+    """
+    from .report_format import format_number as _fmt
+
+    overall, per = quality_thresholds(evaluation, params)
+    rules = evaluation.rules
+    lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
+    for name in per:
+        if name not in rules.criterion_names or rules.criterion(name).source != "reviews":
+            raise ValueError(f"seuil sur « {name} » : critère inconnu ou non noté par les évaluateurs "
+                             f"(critères notés : {', '.join(c.name for c in rules.criteria if c.source == 'reviews')})")
+    out: dict[str, str] = {}
+    t = evaluation.table
+    for row in t[t["eligible"] & t["scored"]].itertuples():
+        why = []
+        if overall > 0 and round(float(row.score), 4) < overall:
+            why.append(f"note globale {_fmt(row.score, 2)}/100 sous le seuil de {_fmt(overall, 2)}")
+        for name, minimum in per.items():
+            value = lo + float(getattr(row, f"{name}_score")) * (hi - lo)
+            if round(value, 4) < minimum:
+                label = rules.criterion(name).label.lower()
+                why.append(f"{label} {_fmt(value, 2)}/{_fmt(hi, 0)} sous le seuil de {_fmt(minimum, 2)}")
+        if why:
+            out[row.application_id] = "non finançable : " + " ; ".join(why)
+    return out
 
 
 # --------------------------------------------------------------------------- build
@@ -403,7 +539,11 @@ def _award_exprs(cands: Candidates, x, c):
 
 
 def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = frozenset(), force: dict | None = None) -> Model:
-    """Build the level-1 problem (maximise portfolio value); never solves it.
+    """Build the level-1 problem of the candidates' decision rule; never solves it.
+
+    Optimisation rules: maximise the portfolio value (Σ s_i x_i or Σ s_i a_i).
+    Merit order: the merit constraints (:func:`_add_merit_constraints`) and a
+    constant level 1 (the spend and the tie-break levels decide).
 
     Parameters
     ----------
@@ -427,7 +567,11 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
     c = [prob.add_variable(f"c_{k:06d}", 0, int(m), cat=pulp.LpContinuous if relax else pulp.LpInteger) if m > 0 else None
          for k, m in enumerate(t["max_cut_steps"])]
     award = _award_exprs(cands, x, c)
-    if p.objective == "total_score":
+    objective = OPTIMISATION_OBJECTIVES.get(cands.rule, "total_score")
+    if cands.rule == "merit_order":
+        _add_merit_constraints(prob, cands, x, award, relax=relax)
+        value = pulp.LpAffineExpression()  # every merit-consistent decision is as good: spend, then tie-break decide
+    elif objective == "total_score":
         value = pulp.lpSum(int(s) * xi for s, xi in zip(t["score_units"], x))
     else:
         value = pulp.lpSum(int(s) * a for s, a in zip(t["score_units"], award))
@@ -470,6 +614,167 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
         if smallest > 0 and "envelope" not in drop_rules:
             prob.addConstraint(pulp.lpSum(x) <= cands.available_eur // smallest, "valid_cut_count")
     return Model(prob, x, c, award, value, rules)
+
+
+# --------------------------------------------------------------------------- merit order
+
+
+def merit_reach(cands: Candidates) -> np.ndarray:
+    """For each candidate position j, the last position k with s_k ≥ s_j − δ (the table is in rank order).
+
+    Positions ``0 … reach[j]`` are the applications scoring at least s_j − δ:
+    the money they receive cannot be claimed by j.
+    """
+    su = cands.table["score_units"].to_numpy(np.int64)
+    return np.searchsorted(-su, -(su - cands.tie_band_units), side="right") - 1
+
+
+def _capped_groups(cands: Candidates) -> list[tuple[int, np.ndarray, int]]:
+    """(rule index, member positions ascending, cap in euros) of every maximum-share rule."""
+    t = cands.table
+    return [(j, np.flatnonzero(t[r.column].to_numpy() == r.value), r.cap_eur(cands.available_eur))
+            for j, r in enumerate(cands.params.group_rules) if r.max_share is not None]
+
+
+def _add_merit_constraints(prob: pulp.LpProblem, cands: Candidates, x, award, *, relax: bool = False) -> None:
+    """Add the merit-order constraints (no valid complaint) to `prob`.
+
+    *j* has a valid complaint when it is unfunded and could be funded at its
+    minimum award ℓ_j with the unspent envelope plus the awards of the
+    laureates scoring more than δ below it, without breaking a limit: the
+    envelope (E − Σ_{k ≤ r(j)} a_k ≥ ℓ_j, r(j) from :func:`merit_reach`), the
+    maximum number of awards (Σ_{k ≤ r(j)} x_k < N) and the maximum share of
+    each group *g* containing *j* (cap_g − Σ_{k ≤ r(j), k ∈ g} a_k ≥ ℓ_j).
+    Locked-in applications (committee locks, and the applications funded
+    first to meet a minimum-count rule, see :func:`_merit_with_minimums`) are
+    funded first: their money is never claimable, wherever they rank.  For
+    unfunded *j* at least one limit must be blocked; with prefix sums (O(n)
+    non-zeros) and, when there are several limits, one binary per limit::
+
+        Σ_{k ≤ r(j)} a_k + Σ_{locked k > r(j)} a_k ≥ (E − ℓ_j + 1) · (1 − x_j)      (envelope only)
+    """
+    t = cands.table
+    n = len(t)
+    p = cands.params
+    if not n:
+        return
+    reach = merit_reach(cands)
+    lower = t["lower_eur"].to_numpy(np.int64)
+    locked = t["locked_in"].to_numpy(bool)
+    cat = pulp.LpContinuous if relax else pulp.LpBinary
+    # prefix sums of the claimable-or-above money: award of k counts in pre[r] when k ≤ r, and always when locked
+    pre = [prob.add_variable(f"m_{k:06d}", 0, None) for k in range(n)]
+    locked_all = pulp.lpSum(award[k] for k in np.flatnonzero(locked))
+    for k in range(n):
+        step = award[k] if not locked[k] else 0
+        prob.addConstraint(pre[k] - (pre[k - 1] if k else locked_all) - step == 0, f"mp_{k:06d}")
+    count = None
+    if p.max_awards is not None:
+        count = [prob.add_variable(f"mq_{k:06d}", 0, None) for k in range(n)]
+        n_locked = int(locked.sum())
+        for k in range(n):
+            step = x[k] if not locked[k] else 0
+            prob.addConstraint(count[k] - (count[k - 1] if k else n_locked) - step == 0, f"mqc_{k:06d}")
+    groups = []
+    for j, members, cap in _capped_groups(cands):
+        gp = [prob.add_variable(f"mg{j}_{i:06d}", 0, None) for i in range(len(members))]
+        base = pulp.lpSum(award[int(k)] for k in members if locked[int(k)])
+        for i, k in enumerate(members):
+            step = award[int(k)] if not locked[int(k)] else 0
+            prob.addConstraint(gp[i] - (gp[i - 1] if i else base) - step == 0, f"mgc{j}_{i:06d}")
+        groups.append((members, cap, gp))
+    for j in range(n):
+        if locked[j]:
+            continue
+        r = int(reach[j])
+        limits = []
+        big = cands.available_eur - int(lower[j]) + 1
+        if big <= 0:
+            continue  # j never fits the envelope: it cannot complain
+        limits.append((pre[r], big))
+        if count is not None:
+            if p.max_awards == 0:
+                continue
+            limits.append((count[r], p.max_awards))
+        never = False
+        for members, cap, gp in groups:
+            pos = int(np.searchsorted(members, j))
+            if pos < len(members) and members[pos] == j:
+                room = cap - int(lower[j]) + 1
+                if room <= 0:
+                    never = True
+                    break
+                last = int(np.searchsorted(members, r, side="right")) - 1
+                limits.append((gp[last], room))
+        if never:
+            continue
+        if len(limits) == 1:
+            expr, m = limits[0]
+            prob.addConstraint(expr + m * x[j] >= m, f"merit_{j:06d}")
+        else:
+            zs = [prob.add_variable(f"z_{j:06d}_{i}", 0, 1, cat=cat) for i in range(len(limits))]
+            prob.addConstraint(pulp.lpSum(zs) + x[j] >= 1, f"merit_{j:06d}")
+            for i, ((expr, m), z) in enumerate(zip(limits, zs)):
+                prob.addConstraint(expr - m * z >= 0, f"merit_{j:06d}_{i}")
+
+
+def merit_complaints(decisions: pd.DataFrame, cands: Candidates, *, exempt=None) -> list[str]:
+    """Unfunded candidates with a valid complaint, in exact integers (rank order).
+
+    Same definition as :func:`_add_merit_constraints`, recomputed from the
+    awards alone with integer prefix sums: for unfunded *j*, the unspent
+    envelope plus the awards of laureates scoring more than δ below *j* reach
+    ℓ_j, and neither the maximum number of awards nor a group's maximum share
+    containing *j* stops it.
+
+    Parameters
+    ----------
+    exempt : iterable of str, optional
+        Laureates whose money is never claimable (funded first: locks and
+        minimum-count exceptions).  Default: none, so that every departure
+        from merit order shows (to name it); :func:`verify_awards` passes the
+        locked-in candidates and expects an empty list.
+    """
+    t = cands.table
+    n = len(t)
+    if not n:
+        return []
+    d = decisions.set_index("application_id")
+    ids = t["application_id"].tolist()
+    exempt = set(exempt) if exempt is not None else set()
+    awards = np.array([int(d.at[a, "award_eur"]) if a in d.index else 0 for a in ids], dtype=object)
+    funded = np.array([bool(d.at[a, "funded"]) if a in d.index else False for a in ids])
+    first = np.array([a in exempt for a in ids])
+    reach = merit_reach(cands)
+    claim_aw = np.where(first, 0, awards)
+    pre = np.cumsum(claim_aw) + int(sum(awards[first]))
+    cnt = np.cumsum((funded & ~first).astype(np.int64)) + int((funded & first).sum())
+    lower = [int(v) for v in t["lower_eur"]]
+    groups = []
+    for _, members, cap in _capped_groups(cands):
+        base = int(sum(awards[m] for m in members if first[m]))
+        groups.append((members, cap, (np.cumsum(claim_aw[members]) + base) if len(members) else np.array([], dtype=object)))
+    out = []
+    max_awards = cands.params.max_awards
+    for j in range(n):
+        if funded[j] or first[j]:
+            continue
+        r = int(reach[j])
+        if cands.available_eur - int(pre[r]) < lower[j]:
+            continue
+        if max_awards is not None and int(cnt[r]) >= max_awards:
+            continue
+        blocked = False
+        for members, cap, gpre in groups:
+            pos = int(np.searchsorted(members, j))
+            if pos < len(members) and members[pos] == j:
+                last = int(np.searchsorted(members, r, side="right")) - 1
+                if cap - int(gpre[last]) < lower[j]:
+                    blocked = True
+                    break
+        if not blocked:
+            out.append(ids[j])
+    return out
 
 
 # --------------------------------------------------------------------------- solve
@@ -615,7 +920,8 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
     Checks: every award is 0 when not funded and within ``[ℓ_i, u_i]`` when
     funded, reached from ``u_i`` by whole steps; the total within the
     available envelope; every lock; every group rule; the maximum number of
-    awards.
+    awards; under the merit order, that no unfunded candidate has a valid
+    complaint once the locked-in candidates are funded first (:func:`merit_complaints`).
     """
     t = cands.table.set_index("application_id")
     d = decisions.set_index("application_id")
@@ -654,14 +960,29 @@ def verify_awards(decisions: pd.DataFrame, cands: Candidates) -> list[str]:
             v.append(f"règle « {r.label_fr()} » non respectée : {format_eur(spent)}")
     if cands.params.max_awards is not None and int(d["funded"].sum()) > cands.params.max_awards:
         v.append(f"{int(d['funded'].sum())} lauréats pour un maximum de {cands.params.max_awards}")
+    if cands.rule == "merit_order":
+        for aid in merit_complaints(decisions, cands, exempt=cands.table.loc[cands.table["locked_in"], "application_id"]):
+            v.append(f"{aid} : non financé alors qu'il pourrait l'être avec l'enveloppe restante et les montants de lauréats "
+                     f"moins bien notés (ordre de mérite non respecté)")
     return v
 
 
 def portfolio_value(decisions: pd.DataFrame, cands: Candidates) -> int:
-    """Level-1 value of a decision in exact integers (score units, or score units × euros)."""
+    """Level-1 value of a decision in exact integers.
+
+    Score units (``max_total_score``), score units × euros
+    (``max_score_weighted_award``), or −(number of valid complaints) for the
+    merit order, the committee's locks and minimum-count exceptions funded first
+    (0 for a merit-consistent decision).
+    """
+    if cands.rule == "merit_order":
+        locked = cands.table.loc[cands.table["locked_in"], "application_id"]
+        return -len(merit_complaints(decisions, cands, exempt=locked))
+    if cands.rule == "ranking":
+        return 0
     s = dict(zip(cands.table["application_id"], (int(x) for x in cands.table["score_units"])))
     pairs = zip(decisions["application_id"], decisions["funded"], decisions["award_eur"])
-    if cands.params.objective == "total_score":
+    if OPTIMISATION_OBJECTIVES.get(cands.rule, "total_score") == "total_score":
         return sum(s[a] for a, f, _ in pairs if f)
     return sum(s[a] * int(w) for a, _, w in pairs)
 
@@ -678,7 +999,9 @@ class Allocation:
     status : SolveStatus
     solver, solver_version : str
     objective : float or None
-        Portfolio value in score points (``total_score``) or score points × euros.
+        Level-1 value: portfolio value in score points (``max_total_score``) or
+        score points × euros (``max_score_weighted_award``); 0 for the merit
+        order and the ranking rule (no value is maximised).
     mip_gap : float or None
     seconds : float
         Wall time of all solves.
@@ -692,6 +1015,10 @@ class Allocation:
         French labels of the smallest set of rules in conflict (infeasible only).
     conflict_keys : tuple of str
         The same rules' machine keys (see :func:`diagnose_infeasibility`).
+    exceptions : tuple of MeritException
+        Merit order only: each laureate funded before better-ranked
+        applications because of a lock or a minimum-count rule, with the
+        applications it passes over and the cause.
     """
 
     status: SolveStatus
@@ -707,6 +1034,16 @@ class Allocation:
     conflicts: tuple[str, ...] = ()
     _decisions: pd.DataFrame | None = field(default=None, repr=False)
     conflict_keys: tuple[str, ...] = ()
+    exceptions: tuple["MeritException", ...] = ()
+
+    @property
+    def rule(self) -> str:
+        """The decision rule that produced this decision (:data:`RULES`)."""
+        return self.candidates.rule
+
+    @property
+    def rule_label_fr(self) -> str:
+        return RULE_LABELS_FR[self.candidates.rule]
 
     @property
     def is_optimal(self) -> bool:
@@ -756,18 +1093,21 @@ def _solve_levels(cands: Candidates, model: Model, solver: str, time_limit: floa
     (only when cuts are possible).
     """
     infos = []
-    info = first or solve(model, solver, time_limit)
-    infos.append(info)
-    if info.status is not SolveStatus.OPTIMAL:
-        return info, math.nan, infos
-    v1 = info.objective
+    constant = not len(model.value_expr)  # merit order without possible exceptions: level 1 is 0 for every decision
+    info = first or (None if constant else solve(model, solver, time_limit))
+    if info is not None:
+        infos.append(info)
+        if info.status is not SolveStatus.OPTIMAL:
+            return info, math.nan, infos
+    v1 = 0.0 if constant else info.objective
     n = len(cands.table)
     levels = [pulp.lpSum(model.award_expr)]
     if tie_level:
         levels.append(pulp.lpSum((n - k) * xi for k, xi in enumerate(model.x)))
     if any(ci is not None for ci in model.c):
         levels.append(pulp.lpSum(k * ci for k, ci in enumerate(model.c) if ci is not None))
-    _add_level(model, model.value_expr, v1, "level_value")
+    if not constant:
+        _add_level(model, model.value_expr, v1, "level_value")
     for j, expr in enumerate(levels):
         model.problem.setObjective(expr)
         info = solve(model, solver, time_limit)
@@ -858,7 +1198,8 @@ def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: in
     m = build(cands, force=fix)
     ids = list(cands.table["application_id"])
     m.problem.addConstraint(pulp.lpSum(1 - xi if aid in funded else xi for xi, aid in zip(m.x, ids)) >= 1, "other")
-    m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
+    if len(m.value_expr):
+        m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
     if spend is not None:
         m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
     info = solve(m, cands.params.solver, cands.params.time_limit_s)
@@ -899,7 +1240,8 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
         current = set(decisions.loc[decisions["funded"], "application_id"])
         if aid not in current:
             m = build(cands, force={**fixed, aid: 1})
-            m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
+            if len(m.value_expr):
+                m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
             m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
             info = solve(m, cands.params.solver, cands.params.time_limit_s)
             seconds += info.seconds
@@ -913,22 +1255,162 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     return decisions, seconds
 
 
+@dataclass(frozen=True)
+class MeritException:
+    """A departure from merit order, named with its cause.
+
+    Attributes
+    ----------
+    funded : str
+        A laureate funded before better-ranked applications: locked in by the
+        committee, or funded first to meet a minimum-count rule.
+    passed_over : tuple of str
+        Better-ranked applications (by more than δ) that merit order alone
+        would have funded and that this decision does not (rank order).
+    cause : str
+        French: the lock or the rule.
+    """
+
+    funded: str
+    passed_over: tuple[str, ...]
+    cause: str
+
+    def sentence_fr(self) -> str:
+        """« P080 financé avant P044 : règle « Région « Bretagne » : au moins 1 lauréat » »."""
+        return f"{self.funded} financé avant {', '.join(self.passed_over)} : {self.cause}"
+
+
+def name_exceptions(decisions: pd.DataFrame, cands: Candidates, baseline: pd.DataFrame) -> tuple[MeritException, ...]:
+    """Each laureate funded out of merit order, the applications it passes over, and its cause.
+
+    `baseline` is the merit-order decision without the locks and the
+    minimum-count exceptions.  A locked-in or forced laureate that the
+    baseline does not fund is an exception when the decision leaves out
+    baseline laureates ranked more than δ above it: those are the
+    applications it passes over.
+    """
+    t = cands.table
+    su = dict(zip(t["application_id"], (int(v) for v in t["score_units"])))
+    funded = set(decisions.loc[decisions["funded"], "application_id"])
+    base = set(baseline.loc[baseline["funded"], "application_id"])
+    lost = [a for a in t["application_id"] if a in base and a not in funded]
+    out = []
+    for k, lk in zip(t["application_id"], t["locked_in"]):
+        if not lk or k not in funded or k in base:
+            continue
+        above = tuple(a for a in lost if su[a] > su[k] + cands.tie_band_units)
+        if above:
+            out.append(MeritException(k, above, cands.forced.get(k, "imposé par le comité")))
+    return tuple(out)
+
+
+def _merit_with_minimums(cands: Candidates) -> Allocation:
+    """Merit order with the committee's locks and the minimum-count rules, departures named.
+
+    Locks are funded first.  A minimum-count rule that merit order does not
+    meet is met as a committee would by hand: the best-ranked unfunded
+    applications of the group are funded first (like locks), as few as the
+    rule needs, and merit order resumes on the rest; repeated until every
+    minimum holds.  Each application so funded, with the better-ranked
+    applications it passes over, is named (:func:`name_exceptions`, against
+    the merit-order decision without locks and minimums).  The minimum-count
+    rules are then re-checked in integers with the others.
+    """
+    params = cands.params
+    mins = [r for r in params.group_rules if r.min_count]
+    solve_params = replace(params, group_rules=tuple(replace(r, min_count=None) for r in params.group_rules if r.max_share is not None))
+    t = cands.table
+    forced: dict[str, str] = {}
+    baseline = None
+    if mins or bool(t["locked_in"].any()):
+        free = _decide_lexicographic(replace(cands, table=t.assign(locked_in=False),
+                                             params=replace(solve_params, lock_in=frozenset())))
+        baseline = free.decisions if free.is_optimal else None
+    for _ in range(len(t) + 1):
+        locked = t["locked_in"].to_numpy(bool) | t["application_id"].isin(forced).to_numpy()
+        trial = replace(cands, table=t.assign(locked_in=locked), params=solve_params, forced=dict(forced))
+        alloc = _decide_lexicographic(trial)
+        if not alloc.is_optimal:
+            break
+        funded = set(alloc.funded_ids)
+        added = False
+        for r in mins:
+            members = t.loc[t[r.column] == r.value, "application_id"].tolist()  # rank order
+            short = r.min_count - sum(1 for a in members if a in funded)
+            for a in [a for a in members if a not in funded][:max(short, 0)]:
+                forced[a] = f"règle « {r.label_fr()} »"
+                added = True
+        if not added:
+            final = replace(trial, params=params)
+            decisions = alloc.decisions
+            violations = verify_awards(decisions, final)
+            if violations:
+                raise AllocationError("la décision ne respecte pas les règles (vérification en entiers) : " + " ; ".join(violations))
+            exceptions = name_exceptions(decisions, final, baseline) if baseline is not None else ()
+            msg = f"{alloc.message} ; ordre de mérite"
+            msg += (f" ; {len(exceptions)} exception(s) due(s) aux verrous ou aux règles, nommée(s)" if exceptions
+                    else " respecté sans exception")
+            if alloc.other_optimal_portfolios:
+                msg += " ; ex aequo départagés par le montant dépensé puis la règle " + TIE_BREAK_RULE
+            return replace(alloc, candidates=final, message=msg, exceptions=exceptions)
+    if alloc.is_optimal:  # pragma: no cover - the loop adds at least one application each time
+        raise AllocationError("règles de nombre minimal : aucune décision stable")
+    if alloc.status is SolveStatus.INFEASIBLE:  # name the conflict on the full rule set, minimums included
+        conflicts, keys = diagnose_infeasibility(replace(cands, rule="max_total_score"), params.solver, params.time_limit_s)
+        return replace(alloc, candidates=cands, message=conflicts[0], conflicts=conflicts[1:], conflict_keys=keys)
+    return replace(alloc, candidates=cands)
+
+
+def _empty_decisions() -> pd.DataFrame:
+    return pd.DataFrame({"application_id": pd.Series([], dtype=object), "funded": pd.Series([], dtype=bool),
+                         "award_eur": pd.Series([], dtype="int64"), "cut_steps": pd.Series([], dtype="int64")})
+
+
+def _ranking_allocation(cands: Candidates) -> Allocation:
+    """The ranking rule as a decision: exact integer computation, no solver (see :func:`ranking_decisions`)."""
+    t0 = time.perf_counter()
+    decisions = ranking_decisions(cands, cands.params.ranking_variant)
+    unmet = tuple(verify_awards(decisions, cands))
+    name, version = "aucun", "calcul exact en entiers (règle du classement)"
+    if unmet:
+        return Allocation(SolveStatus.INFEASIBLE, name, version, None, None, time.perf_counter() - t0, cands, None,
+                          TIE_BREAK_RULE, "la règle du classement ne respecte pas les règles : " + " ; ".join(unmet), unmet)
+    variant = "on passe au suivant" if cands.params.ranking_variant == "skip" else "on s'arrête au premier qui ne tient pas"
+    return Allocation(SolveStatus.OPTIMAL, name, version, 0.0, 0.0, time.perf_counter() - t0, cands, False, TIE_BREAK_RULE,
+                      f"règle du classement ({variant})", (), decisions)
+
+
 def allocate_candidates(cands: Candidates) -> Allocation:
-    """Build → solve (lexicographic) → read back → verify, on checked candidates (see :func:`allocate`)."""
+    """Decide on checked candidates with their rule (see :func:`allocate`).
+
+    Ranking rule: computed exactly in integers.  Merit order: locks and
+    minimum-count exceptions first (:func:`_merit_with_minimums`), then the
+    lexicographic solve.  Optimisation rules: build → solve (lexicographic)
+    → read back → verify.
+    """
+    if cands.rule == "ranking":
+        return _ranking_allocation(cands)
+    if cands.rule == "merit_order":
+        return _merit_with_minimums(cands)
+    return _decide_lexicographic(cands)
+
+
+def _decide_lexicographic(cands: Candidates) -> Allocation:
+    """Build → solve (lexicographic) → read back → verify, for the merit order and the optimisation rules."""
     params = cands.params
     t0 = time.perf_counter()
     if not len(cands.table):  # nothing to decide: the empty portfolio is the optimum
-        empty = pd.DataFrame({"application_id": pd.Series([], dtype=object), "funded": pd.Series([], dtype=bool),
-                              "award_eur": pd.Series([], dtype="int64"), "cut_steps": pd.Series([], dtype="int64")})
         return Allocation(SolveStatus.OPTIMAL, params.solver, solver_version(params.solver), 0.0, 0.0, 0.0, cands, False,
-                          TIE_BREAK_RULE, f"{SolveStatus.OPTIMAL.label_fr} : aucun dossier finançable", (), empty)
+                          TIE_BREAK_RULE, f"{SolveStatus.OPTIMAL.label_fr} : aucun dossier finançable", (), _empty_decisions())
     # Level 1, then: is the funded set unique?  If so, levels 2 and 3 cannot change it (two solves in all
     # when no award can be cut); otherwise the full lexicographic sequence and the exact tie-break.
+    # Merit order without possible exceptions: level 1 is constant, straight to the spend and tie-break levels.
     model = build(cands)
-    first = solve(model, params.solver, params.time_limit_s)
-    seconds = first.seconds
-    alt = None
-    if first.status is SolveStatus.OPTIMAL and params.check_alternatives:
+    constant = not len(model.value_expr)
+    first = None if constant else solve(model, params.solver, params.time_limit_s)
+    seconds = first.seconds if first else 0.0
+    alt = True if constant else None
+    if first is not None and first.status is SolveStatus.OPTIMAL and params.check_alternatives:
         level1 = read_back(model, cands)
         v_first = portfolio_value(level1, cands)
         status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None)
@@ -964,6 +1446,10 @@ def allocate_candidates(cands: Candidates) -> Allocation:
     if alt:
         decisions, extra = _apply_tie_break(cands, decisions, value_units)
         seconds += extra
+    if cands.rule == "merit_order":
+        msg = f"{info.status.label_fr} ({info.solver_version})"
+        return Allocation(SolveStatus.OPTIMAL, info.solver, info.solver_version, 0.0, info.mip_gap or 0.0,
+                          seconds, cands, alt, TIE_BREAK_RULE, msg, (), decisions)
     objective = value_units / cands.score_unit
     msg = f"{info.status.label_fr} ({info.solver_version})"
     if alt:
@@ -1019,6 +1505,23 @@ def ranking_rule(evaluation: Evaluation, params: AllocationParams | None = None,
         raise ValueError(f"variante « {variant} » inconnue : skip ou stop")
     params = params or AllocationParams()
     cands = check(evaluation, params)
+    decisions = ranking_decisions(cands, variant)
+    unmet = tuple(verify_awards(decisions, replace(cands, rule="ranking")))
+    t = cands.table
+    funded = set(decisions.loc[decisions["funded"], "application_id"])
+    score = sum(int(u) for a, u in zip(t["application_id"], t["score_units"]) if a in funded) / cands.score_unit
+    return RankingResult(variant, decisions, int(decisions["award_eur"].sum()), score, unmet)
+
+
+def ranking_decisions(cands: Candidates, variant: str = "skip") -> pd.DataFrame:
+    """The ranking rule on checked candidates, in exact integers (see :func:`ranking_rule`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same layout as :func:`read_back`: candidates in rank order.
+    """
+    params = cands.params
     t = cands.table
     remaining = cands.available_eur
     funded = [False] * len(t)
@@ -1058,11 +1561,8 @@ def ranking_rule(evaluation: Evaluation, params: AllocationParams | None = None,
         elif variant == "stop":
             break
     awards = [int(u) if f else 0 for u, f in zip(t["upper_eur"], funded)]
-    decisions = pd.DataFrame({"application_id": t["application_id"], "funded": funded,
-                              "award_eur": pd.array(awards, dtype="int64"), "cut_steps": 0})
-    unmet = tuple(v for v in verify_awards(decisions, cands))
-    score = sum(int(s) for s, f in zip(t["score_units"], funded) if f) / cands.score_unit
-    return RankingResult(variant, decisions, int(sum(awards)), score, unmet)
+    return pd.DataFrame({"application_id": t["application_id"], "funded": funded,
+                         "award_eur": pd.array(awards, dtype="int64"), "cut_steps": 0})
 
 
 def fits_together(evaluation, params: AllocationParams, ids) -> bool:
@@ -1091,10 +1591,57 @@ def fits_together(evaluation, params: AllocationParams, ids) -> bool:
     ids = tuple(ids)
     if not ids:
         return True
-    model = build(check(evaluation, params), force={a: 1 for a in ids})
+    # scores aside: the merit constraints are not part of "fitting together"
+    model = build(replace(check(evaluation, params), rule="max_total_score"), force={a: 1 for a in ids})
     info = solve(model, params.solver, params.time_limit_s)
     if info.status is SolveStatus.INFEASIBLE:
         return False
     if info.status is not SolveStatus.OPTIMAL:
         raise AllocationError(f"ces dossiers tiennent-ils ensemble dans l'enveloppe ? {info.status.label_fr}")
     return True
+
+
+# --------------------------------------------------------------------------- the decision rules, one interface
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """A decision rule: same call shape for every rule (pabutools' ``rules/`` is the model).
+
+    Every consumer (explanations, uncertainty, members, waves, lottery, panel,
+    report, letters, ``verify``) takes the rule through
+    :attr:`AllocationParams.rule` and calls :func:`allocate`, never a
+    particular objective.
+
+    Attributes
+    ----------
+    name : str
+        Key in :data:`RULES` (recorded in manifests, journals and scenarios).
+    label_fr : str
+    comparison_only : bool
+        True for the optimisation objectives: kept for comparison, never the default.
+    """
+
+    name: str
+    label_fr: str
+    comparison_only: bool = False
+
+    def decide(self, evaluation: Evaluation, params: AllocationParams | None = None) -> Allocation:
+        """The decision of this rule on `evaluation` (see :func:`allocate`)."""
+        return allocate(evaluation, replace(params or AllocationParams(), rule=self.name))
+
+    def decide_candidates(self, cands: Candidates) -> Allocation:
+        """The decision of this rule on checked candidates."""
+        return allocate_candidates(replace(cands, rule=self.name))
+
+
+#: Every decision rule by name; :data:`DEFAULT_RULE` is the default.
+RULES = {name: DecisionRule(name, RULE_LABELS_FR[name], name in OPTIMISATION_OBJECTIVES) for name in RULE_NAMES}
+
+
+def get_rule(name: str | None = None) -> DecisionRule:
+    """The rule called `name` (default :data:`DEFAULT_RULE`); ValueError in French for an unknown name."""
+    name = name or DEFAULT_RULE
+    if name not in RULES:
+        raise ValueError(f"règle de décision « {name} » inconnue : {', '.join(RULES)}")
+    return RULES[name]

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .schema import ORG_TYPES, InputError, Problem
 
-__all__ = ["CallRules", "Criterion", "load_call_rules", "EXPENSE_CATEGORIES"]
+__all__ = ["CallRules", "Criterion", "Selection", "RULE_NAMES", "load_call_rules", "EXPENSE_CATEGORIES"]
 
 #: Expense categories (DESIGN.md: eligible expenses) and the catch-all ``other``.
 EXPENSE_CATEGORIES = ("intellectual_services", "digital_tools", "innovation_training", "other")
@@ -115,6 +115,45 @@ class Scoring(_Frozen):
         return self
 
 
+#: Decision rules a call (or a committee) may choose; the first is the default (DESIGN.md, "The decision rules").
+RULE_NAMES = ("merit_order", "ranking", "max_total_score", "max_score_weighted_award")
+
+
+class Selection(_Frozen):
+    """How fundable applications are chosen: the decision rule, quality thresholds, the ex aequo band.
+
+    Attributes
+    ----------
+    rule : str
+        One of :data:`RULE_NAMES`; ``merit_order`` by default (rank above the
+        thresholds, cut at the budget line).
+    min_score : float
+        Overall quality threshold on the composite score (0–100 points); an
+        application below it is « non finançable » (Horizon Europe practice:
+        10/15 overall).
+    min_criterion : dict
+        Per-criterion quality thresholds on the review scale (e.g. ``impact =
+        2.5`` on 0–5); reviewed criteria only (Horizon Europe: 3/5 per criterion).
+    tie_band_points : float or "auto"
+        The ex aequo band δ in composite score points: applications whose scores
+        differ by less than δ are statistically tied.  ``"auto"``: the median
+        standard error of the difference of two composite scores, computed from
+        the reviews (:func:`ditp_model.scoring.tie_band_from_reviews`).
+    """
+
+    rule: Literal[RULE_NAMES] = "merit_order"  # type: ignore[valid-type]
+    min_score: Float = Field(default=0.0, ge=0.0, le=100.0)
+    min_criterion: dict[str, Float] = Field(default_factory=dict)
+    tie_band_points: Float | Literal["auto"] = 0.0
+
+    @model_validator(mode="after")
+    def _band(self) -> "Selection":
+        if not isinstance(self.tie_band_points, str) and not 0 <= self.tie_band_points <= 100:
+            raise _RuleError("tie_band_points", self.tie_band_points,
+                             "la bande d'ex aequo est un nombre de points entre 0 et 100, ou \"auto\"")
+        return self
+
+
 class SubCriterion(_Frozen):
     """A sub-criterion scored by reviewers; its review column is ``<criterion>_<name>``."""
 
@@ -201,6 +240,8 @@ class CallRules(_Frozen):
         In file order; weights are the call's default weights.
     lists : Lists
         Regions and priority reforms accepted in applications.
+    selection : Selection
+        Decision rule, quality thresholds and ex aequo band (table ``[selection]``).
     source : str
         Path the rules were read from ("" when built in code).
     """
@@ -211,6 +252,7 @@ class CallRules(_Frozen):
     scoring: Scoring
     criteria: tuple[Criterion, ...] = Field(min_length=1)
     lists: Lists
+    selection: Selection = Field(default_factory=Selection)
     source: str = ""
 
     @field_validator("criteria", mode="before")
@@ -222,6 +264,23 @@ class CallRules(_Frozen):
                     raise _RuleError(k, c, f"une table [criteria.{k}] (label, weight, source…) est attendue")
             return tuple({"name": k, **c} for k, c in v.items())
         return v
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> "CallRules":
+        lo, hi = self.scoring.scale_min, self.scoring.scale_max
+        for name, value in self.selection.min_criterion.items():
+            crit = next((c for c in self.criteria if c.name == name), None)
+            if crit is None:
+                raise _RuleError(f"selection.min_criterion.{name}", value,
+                                 f"seuil sur un critère inconnu « {name} » : critères de l'appel "
+                                 + ", ".join(c.name for c in self.criteria))
+            if crit.source != "reviews":
+                raise _RuleError(f"selection.min_criterion.{name}", value,
+                                 f"le critère « {name} » est calculé, pas noté : un seuil ne porte que sur un critère noté par les évaluateurs")
+            if not lo <= value <= hi:
+                raise _RuleError(f"selection.min_criterion.{name}", value,
+                                 f"seuil {value:g} hors de l'échelle de notation : valeur attendue entre {lo:g} et {hi:g}")
+        return self
 
     @model_validator(mode="after")
     def _weights(self) -> "CallRules":

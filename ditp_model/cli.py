@@ -154,12 +154,70 @@ def allocation_params(args):
         envelope_eur=args.envelope, committed_eur=args.committed, reserve_eur=args.reserve, min_share=args.min_share,
         lock_in=frozenset(args.lock_in), lock_out=frozenset(args.lock_out),
         group_rules=tuple(args.min_count) + tuple(args.max_share), max_awards=args.max_awards,
-        objective=args.objective, solver=args.solver, time_limit_s=args.time_limit)
+        rule=args.rule, ranking_variant=args.ranking_variant, tie_band_points=args.tie_band,
+        min_score=args.min_score, solver=args.solver, time_limit_s=args.time_limit)
 
 
-def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl) -> str:
+def _tie_band(text: str):
+    """``--tie-band``: a number of score points (``0,5`` or ``0.5``) or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"« {text} » : un nombre de points (par ex. 0,5) ou « auto » est attendu") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"« {text} » : la bande d'ex aequo est entre 0 et 100 points")
+    return value
+
+
+def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """The decision-rule options shared by ``allocate``, ``report`` and ``lottery``."""
+    from .call import RULE_NAMES
+
+    p.add_argument("--rule", choices=list(RULE_NAMES), default=None,
+                   help="règle de décision (défaut : celle de l'appel, ordre de mérite) : merit_order (classement au-dessus "
+                        "des seuils, coupure à la ligne budgétaire), ranking (règle du classement), max_total_score ou "
+                        "max_score_weighted_award (optimisations, pour comparaison)")
+    p.add_argument("--tie-band", type=_tie_band, default=None, metavar="POINTS|auto",
+                   help="bande d'ex aequo δ en points de note (défaut : celle de l'appel ; auto : calculée à partir des évaluations)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="seuil de qualité : note composite minimale sur 100 (défaut : celui de l'appel)")
+
+
+def rule_summary_fr(alloc) -> list[str]:
+    """French lines: the rule, the thresholds and the ex aequo band used, and the band suggested by the reviews."""
+    from .allocation import RULE_LABELS_FR, quality_thresholds
+    from .report_format import format_number
+
+    c = alloc.candidates
+    lines = [f"Règle de décision : {RULE_LABELS_FR[c.rule]}"]
+    if c.rule == "merit_order":
+        lines.append(f"Bande d'ex aequo δ : {c.tie_band_source}")
+    return lines
+
+
+def thresholds_summary_fr(ev, params, cands) -> str:
+    """French line: the quality thresholds in force and how many applications fall below them."""
+    from .allocation import quality_thresholds
+    from .report_format import format_number
+
+    overall, per = quality_thresholds(ev, params)
+    parts = []
+    if overall > 0:
+        parts.append(f"note ≥ {format_number(overall, 2)}/100")
+    hi = ev.rules.scoring.scale_max
+    for name, v in per.items():
+        parts.append(f"{ev.rules.criterion(name).label.lower()} ≥ {format_number(v, 2)}/{format_number(hi, 0)}")
+    if not parts:
+        return "Seuils de qualité : aucun"
+    return f"Seuils de qualité : {' ; '.join(parts)} — {len(cands.not_fundable)} dossier(s) non finançable(s)"
+
+
+def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
     """The French summary printed by ``ditp-model allocate``."""
     from .report_format import format_number
+    from .scoring import tie_band_from_reviews
 
     c = alloc.candidates
     t = ev.table.set_index("application_id")
@@ -169,35 +227,49 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl) -> str:
     lines = [
         f"Décision de financement — {ev.rules.call.name}",
         f"Statut : {alloc.message}",
+        *rule_summary_fr(alloc),
+        thresholds_summary_fr(ev, c.params, c),
         f"Pondérations : {ev.weights.describe_fr(ev.rules)}",
         f"Enveloppe : {format_eur(c.envelope_eur)} ; engagé : {format_eur(c.committed_eur)} ; réserve : {format_eur(c.reserve_eur)} ; "
         f"disponible : {format_eur(c.available_eur)}",
         f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
-        f"Somme des notes des lauréats : {format_points(alloc.total_score)} points "
-        f"(règle du classement : {format_points(ranking.total_score)} points, {len(ranking.funded_ids)} lauréats, "
-        f"{format_eur(ranking.total_awarded_eur)})",
     ]
+    if c.rule == "merit_order":
+        suggested = tie_band_from_reviews(ev.reviews, ev.rules, ev.weights, normalisation=ev.normalisation)
+        lines.append(f"Pour information : l'écart-type médian de la différence de deux notes, estimé à partir des évaluations, "
+                     f"est de {format_number(suggested, 2)} points (option --tie-band auto).")
     weighted = c.params.objective == "score_weighted_award"
+    if c.params.objective is not None:
+        lines.append(f"Somme des notes des lauréats : {format_points(alloc.total_score)} points "
+                     f"(règle du classement : {format_points(ranking.total_score)} points, {len(ranking.funded_ids)} lauréats, "
+                     f"{format_eur(ranking.total_awarded_eur)})")
     if weighted:
         lines.append(f"Valeur maximisée (somme des notes × montants) : {format_number(alloc.objective / 1000, 1)} points × k€")
     if not len(funded):
         lines.append("Attention : aucun lauréat avec ces paramètres (enveloppe, verrous, règles) ; vérifier avant de publier.")
+    for e in alloc.exceptions:
+        lines.append(f"Exception à l'ordre de mérite : {e.sentence_fr()}")
     if expl is not None:
-        if expl.shadow_price_per_keur is not None and not weighted:
+        if expl.shadow_price_per_keur is not None and c.params.objective == "total_score":
             lines.append(f"Prix implicite de l'enveloppe : {format_number(expl.shadow_price_per_keur)} point(s) pour 1 000 € de plus")
         lines.append(expl.funding_line_fr())
+        if expl.ex_aequo:
+            lines.append(expl.ex_aequo_fr())
     lines += ["", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'attribué':>11}  intitulé"]
     for aid, award in sorted(zip(funded["application_id"], funded["award_eur"]), key=lambda p: t.at[p[0], "rank"]):
         lines.append(f"{int(t.at[aid, 'rank']):>4}  {aid:<8} {format_points(t.at[aid, 'score']):>7}  {format_eur(award):>11}  "
                      f"{_short(t.at[aid, 'title'])}")
-    enter = sorted(set(alloc.funded_ids) - set(ranking.funded_ids))
-    leave = sorted(set(ranking.funded_ids) - set(alloc.funded_ids))
     lines.append("")
-    if enter or leave:
-        lines.append(f"Par rapport à la règle du classement, l'optimum finance en plus : {', '.join(enter) or 'aucun'} ; "
-                     f"et ne finance pas : {', '.join(leave) or 'aucun'}.")
-    else:
-        lines.append("L'optimum et la règle du classement financent les mêmes dossiers.")
+    if c.rule != "ranking":
+        enter = sorted(set(alloc.funded_ids) - set(ranking.funded_ids))
+        leave = sorted(set(ranking.funded_ids) - set(alloc.funded_ids))
+        if enter or leave:
+            lines.append(f"Par rapport à la règle du classement, la décision finance en plus : {', '.join(enter) or 'aucun'} ; "
+                         f"et ne finance pas : {', '.join(leave) or 'aucun'}.")
+        else:
+            lines.append("La décision et la règle du classement financent les mêmes dossiers.")
+    if comparison is not None:
+        lines.append(comparison.summary_fr())
     return "\n".join(lines)
 
 
@@ -205,7 +277,7 @@ def cmd_allocate(args) -> int:
     import shlex
 
     from .allocation import allocate, ranking_rule
-    from .explain import explain
+    from .explain import explain, optimum_comparison
     from .report import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
 
     ev = _evaluate(args)
@@ -218,6 +290,7 @@ def cmd_allocate(args) -> int:
         return EXIT_NOT_OPTIMAL
     ranking = ranking_rule(ev, params, args.ranking_variant)
     expl = explain(ev, alloc, gaps=not args.no_gaps)
+    comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
     table = decision_table(ev, alloc, ranking, expl)
     manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in args._argv))
     files = {
@@ -225,7 +298,7 @@ def cmd_allocate(args) -> int:
         "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
         "manifest.json": manifest_bytes(manifest),
     }
-    print(allocation_summary_fr(ev, alloc, ranking, expl))
+    print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))
     for p in write_outputs(args.out, files):
         print(f"Écrit : {p}")
     return 0
@@ -254,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="éligibilité et classement des candidatures")
     _common(p)
     p.set_defaults(func=cmd_score)
-    a = sub.add_parser("allocate", help="décision de financement optimale, règle du classement et explications")
+    a = sub.add_parser("allocate", help="décision de financement (ordre de mérite par défaut), comparaisons et explications")
     _common(a)
     a.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
     a.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
@@ -267,8 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
                    help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
     a.add_argument("--max-awards", type=int, default=None, help="nombre maximal de lauréats")
-    a.add_argument("--objective", choices=["total_score", "score_weighted_award"], default="total_score",
-                   help="valeur du portefeuille : somme des notes (défaut) ou notes pondérées par les montants")
+    add_rule_options(a)
     a.add_argument("--solver", choices=["highs", "cbc"], default="highs")
     a.add_argument("--time-limit", type=float, default=60.0, help="temps maximal par résolution (secondes)")
     a.add_argument("--ranking-variant", choices=["skip", "stop"], default="skip",

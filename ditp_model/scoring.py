@@ -36,6 +36,7 @@ __all__ = [
     "collective_features",
     "collective_index",
     "score_applications",
+    "tie_band_from_reviews",
 ]
 
 #: Composite scores are rounded to this many decimals (score points); ties are exact.
@@ -408,3 +409,52 @@ def rank_order(candidate_ids, scores: pd.Series, applications: pd.DataFrame) -> 
     table = table[table["application_id"].isin(set(candidate_ids))]
     table = table.sort_values(["score", "submitted_at", "application_id"], ascending=[False, True, True], kind="mergesort")
     return table["application_id"].tolist()
+
+
+def tie_band_from_reviews(reviews: pd.DataFrame, rules: CallRules, weights: Weights, *,
+                          normalisation: str | None = None) -> float:
+    """A data-driven ex aequo band δ: the median standard error of the difference of two composite scores.
+
+    Each review gives a reviewed composite (the committee's normalised weights
+    applied to that reviewer's criterion means, on 0–100 points; computed
+    criteria such as ``collective`` have no review noise and add nothing).  An
+    application's standard error is the standard deviation of its reviewed
+    composites (ddof = 1) divided by √n; for two applications *i*, *j* the
+    standard error of the difference is √(SE_i² + SE_j²).  δ is the median of
+    that quantity over all pairs of applications with at least two reviews,
+    rounded to 2 decimals.  Two composite scores closer than δ cannot be told
+    apart by the reviews.
+
+    Parameters
+    ----------
+    reviews : pandas.DataFrame
+        As read by :func:`ditp_model.io.read_reviews`.
+    rules : CallRules
+    weights : Weights
+    normalisation : {"raw_mean", "reviewer_zscore"}, optional
+        As in :func:`score_applications`.
+
+    Returns
+    -------
+    float
+        δ in composite score points (0.0 when fewer than two applications have two reviews).
+    """
+    method = normalisation or rules.scoring.normalisation
+    revs = normalise_reviews(reviews, rules) if method == "reviewer_zscore" else _sorted_reviews(reviews)
+    lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
+    w = weights.normalised()
+    per_review = np.zeros(len(revs))
+    for crit in rules.criteria:
+        if crit.source != "reviews" or w[crit.name] <= 0:
+            continue
+        vals = ((revs[list(crit.review_columns)] - lo) / (hi - lo)).mean(axis=1, skipna=True).to_numpy()
+        per_review = per_review + 100.0 * w[crit.name] * np.nan_to_num(vals, nan=np.nan)
+    frame = pd.DataFrame({"application_id": revs["application_id"].to_numpy(), "c": per_review}).dropna()
+    g = frame.groupby("application_id")["c"]
+    n = g.size()
+    se = (g.std(ddof=1) / np.sqrt(n))[n >= 2].to_numpy()
+    if len(se) < 2:
+        return 0.0
+    iu = np.triu_indices(len(se), k=1)
+    diff = np.sqrt(se[iu[0]] ** 2 + se[iu[1]] ** 2)
+    return round(float(np.median(diff)), 2)
