@@ -379,3 +379,34 @@ openness_methods = "{SCORE_LABELS[3]}"
 def mapping_text(call_path: Path, *, block_id: bool = True) -> str:
     text = MAPPING.replace('call = "appel_2021.toml"', f'call = "{call_path.as_posix()}"')
     return text if block_id else text.replace(f"block_id = {BLOCK_ID}\n", "")
+
+
+SAMPLE_NAMES = {"xlsx": "dossiers_ds_exemple.xlsx", "ods": "dossiers_ds_exemple.ods", "csv": "dossiers_ds_exemple.csv"}
+SAMPLE_MAPPING = "mapping_ds_exemple.toml"
+_SAMPLE_HEADER = """# Correspondance de l'export d'exemple (data/dossiers_ds_exemple.xlsx, .ods, .csv : six dossiers
+# fictifs, format courant de « Télécharger les dossiers »), écrite par tests/ds_vintages.py.
+#
+#   ditp-model import-ds data/dossiers_ds_exemple.xlsx --mapping data/mapping_ds_exemple.toml --out import/
+#
+# Le bloc répétable des partenaires est désigné par son numéro (block_id, le nombre entre
+# parenthèses du nom de la feuille) et par son libellé : le numéro est préféré, le libellé sert de
+# contrôle (la feuille s'appelle « (4811) Partenaires - acteurs - » : la plateforme remplace « : »
+# et « ; » par « - », translittère « œ » en « oe » et coupe le nom à 30 caractères).
+# Format de l'export : docs/format_demarches_simplifiees.md.
+"""
+
+
+def write_sample(out: Path) -> list[Path]:
+    """Write the sample export of ``data/`` (current layout, three formats) and its mapping into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [write("courant", fmt, out / name) for fmt, name in SAMPLE_NAMES.items()]
+    body = MAPPING.split("\n", 1)[1]  # without the first comment line
+    (out / SAMPLE_MAPPING).write_text(_SAMPLE_HEADER + body, encoding="utf-8")
+    return [*paths, out / SAMPLE_MAPPING]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for p in write_sample(Path(sys.argv[1] if len(sys.argv) > 1 else "data")):
+        print(f"écrit : {p}")

@@ -278,3 +278,28 @@ def test_old_export_zero_amount_is_a_real_zero(tmp_path, exports, rules):
     assert apps.loc[apps["application_id"] == "7001", "expense_other_eur"].iloc[0] == 0
     assert not any("à 0 € gardés" in n for n in report.notes)
     assert not math.isnan(apps["requested_eur"].sum())
+
+
+# --------------------------------------------------------------------------- the sample export of data/
+
+
+def test_data_sample_export_is_the_fixture_and_imports_in_every_format(rules, tmp_path):
+    import tomllib
+
+    data = ROOT / "data"
+    mapping = data / V.SAMPLE_MAPPING
+    regenerated = V.write_sample(tmp_path)
+    assert tomllib.loads(mapping.read_text(encoding="utf-8")) == tomllib.loads(regenerated[-1].read_text(encoding="utf-8"))
+    assert (data / V.SAMPLE_NAMES["csv"]).read_bytes() == (tmp_path / V.SAMPLE_NAMES["csv"]).read_bytes()
+    want = [w["application_id"] for w in V.expected_applications()]
+    tables = {}
+    for fmt, name in V.SAMPLE_NAMES.items():
+        apps, reviews, report = import_export(data / name, mapping, without_blocks=fmt == "csv")
+        assert apps["application_id"].tolist() == want and report.vintage.code == "courant"
+        tables[fmt] = apps.drop(columns="source_row")
+        if fmt != "csv":
+            alloc = allocate(evaluate(Inputs(rules, apps, reviews, {})))
+            d = alloc.decisions[alloc.decisions["funded"]]
+            assert dict(zip(d["application_id"], d["award_eur"].astype(int))) == {"7005": 75_000, "7001": 100_000, "7002": 90_000,
+                                                                                  "7003": 110_000}
+    pd.testing.assert_frame_equal(tables["xlsx"], tables["ods"])
