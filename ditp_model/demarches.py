@@ -1,7 +1,9 @@
 """Reading applications from a démarches-simplifiées export ("Télécharger les dossiers").
 
 The platform's standard export (XLSX, ODS or CSV) is described precisely in
-``shared/formats/demarches-simplifiees-export.md``; this module follows it:
+``shared/formats/demarches-simplifiees-export.md`` and, convention by
+convention with its source file, in ``docs/format_demarches_simplifiees.md``;
+this module follows them:
 
 * sheets ``Dossiers``, ``Etablissements``, ``Avis`` and one sheet per repeatable
   block (``(4811) Partenaires``) in XLSX and ODS; the CSV holds the Dossiers
@@ -14,16 +16,27 @@ The platform's standard export (XLSX, ODS or CSV) is described precisely in
 * ``ID`` and ``Dossier ID`` are read as text; ``État du dossier`` decides which
   dossiers are candidates (``En construction``, ``En instruction``, and
   ``Accepté`` on request), the others are reported, never silently dropped;
-* dossier timestamps are Excel date-times in Paris time (XLSX) or text with an
-  offset (``2021-10-15 23:59:00 +0200``, ODS and CSV), all read as naive Paris
-  wall-clock time; booleans ``true``/``false``, ``on``/``off``, ``Oui``/``Non``;
+* the export's vintage (2021, 2023, 2024, current, template) is told from the
+  headers that changed (:func:`detect_vintage`) and reported;
+* dossier timestamps are Excel date-times in Paris time with microseconds
+  (XLSX) or text with an offset and no fraction (``2021-10-15 23:59:00
+  +0200``, ODS and CSV), all read as naive Paris wall-clock time truncated to
+  the second, so that every format gives the same second; booleans ``true``/``false``, ``on``/``off``, ``Oui``/``Non``;
   multiple choices joined with ``", "`` (split against the known options,
   longest match first); régions, communes and départements spread over
   several columns (``<libellé> (Code)``);
-* **blank numbers are exported as 0**: a requested amount of 0 is a missing
-  amount (an error, the amount being required), a score of 0 read from a
-  number field is a missing score (reported); expense lines at 0 are kept as
-  0 € (their sum must equal the request, which reveals a forgotten line);
+* **blank numbers are exported as 0 since April 2024** (empty cells before):
+  in a current export a requested amount of 0 is a missing amount (an error,
+  the amount being required), a score of 0 read from a number field is a
+  missing score (reported); expense lines at 0 are kept as 0 € (their sum must
+  equal the request, which reveals a forgotten line); in an older export a 0
+  is a real 0 and a blank expense line is read as 0 € (reported);
+* repeatable-block sheets are found by their stable id, or by the name the
+  platform builds from the label (:func:`block_sheet_name`); a CSV (no block,
+  no Avis) is refused for a mapping that needs them unless the caller opts out
+  (``without_blocks``), and then the report says what is missing;
+* text fields get the platform's current sanitising (emoji → space,
+  :func:`sanitize_export_text`) and are stripped (ODS strips them anyway);
 * personal data (emails, names of applicants and contacts, instructors,
   experts) is dropped unless asked for, and even then kept apart from the
   canonical tables (``ImportReport.contacts`` and ``ImportReport.experts``);
