@@ -1646,13 +1646,13 @@ def _partners(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, candi
         found = []
         if spec.block_id is not None:  # the stable id is the reliable key: the label may be cut or transliterated
             found = [sheet for bid, _label, sheet in blocks if bid == spec.block_id]
-            if found and spec.block is not None and found[0].name != block_sheet_name(spec.block_id, spec.block):
+            if found and spec.block is not None and found[0].name.strip() != block_sheet_name(spec.block_id, spec.block).strip():
                 notes.append(f"Bloc « {spec.block} » trouvé par son numéro {spec.block_id} dans la feuille « {found[0].name} » "
                              f"(la plateforme l'aurait nommée « {block_sheet_name(spec.block_id, spec.block)} » : libellé changé depuis ?).")
         elif spec.block is not None:
             # The name the platform builds for this label with each sheet's stable id (Rails file-name sanitiser,
             # I18n transliteration, 30 characters), then, for a hand-renamed sheet, the looser comparison.
-            found = [sheet for bid, _label, sheet in blocks if sheet.name == block_sheet_name(bid, spec.block)]
+            found = [sheet for bid, _label, sheet in blocks if sheet.name.strip() == block_sheet_name(bid, spec.block).strip()]
             if not found:
                 want = _sheet_label(spec.block)
                 for _bid, label, sheet in blocks:

@@ -303,3 +303,48 @@ def test_data_sample_export_is_the_fixture_and_imports_in_every_format(rules, tm
             assert dict(zip(d["application_id"], d["award_eur"].astype(int))) == {"7005": 75_000, "7001": 100_000, "7002": 90_000,
                                                                                   "7003": 110_000}
     pd.testing.assert_frame_equal(tables["xlsx"], tables["ods"])
+
+
+# --------------------------------------------------------------------------- vintage rules, unit level
+
+
+def _with_column(vintage: str, fmt: str, header: str, values: dict) -> dict:
+    book = V.build_book(vintage, fmt)
+    head, rows = book["Dossiers"]
+    head.append(header)
+    for row in rows:
+        row.append(values.get(row[0]))
+    return book
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "ods"])
+def test_annotation_zero_is_a_real_zero_before_2024_and_a_blank_now(tmp_path, rules, fmt):
+    """« Note d'instruction » (Nombre décimal, annotation): 7001 typed 0, 7002 typed 4.5, the others left blank."""
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(V.mapping_text(CALL) + '\n[[reviews.annotations]]\nreviewer = "instruction"\nimpact_reform = "Note d\'instruction"\n',
+                       encoding="utf-8")
+    got = {}
+    for vintage in ("2023", "courant"):
+        blank = 0 if vintage == "courant" else None  # what the platform writes for the blank ones
+        values = {d["id"]: blank for d in V.DOSSIERS} | {"7001": 0.0, "7002": 4.5}
+        path = tmp_path / f"{vintage}.{fmt}"
+        {"xlsx": V.write_xlsx, "ods": V.write_ods}[fmt](_with_column(vintage, fmt, "Note d'instruction", values), path)
+        _a, reviews, report = import_export(path, mapping, rules)
+        inst = reviews[reviews["reviewer_id"] == "instruction"]
+        got[vintage] = (dict(zip(inst["application_id"], inst["impact_reform"])), len(report.zero_as_missing))
+    assert got["2023"] == ({"7001": 0.0, "7002": 4.5}, 0)  # a 0 is what the instructor typed
+    # now a 0 cannot be told from a blank: 7001's and the three blank candidates' zeros are reported, not scored
+    assert got["courant"] == ({"7002": 4.5}, 4)
+
+
+def test_vintage_2024_and_template(tmp_path, exports, rules):
+    from ditp_model.demarches import Export, Sheet, detect_vintage
+
+    def export(*headers, fmt="xlsx"):
+        return Export("x", fmt, "", {"Dossiers": Sheet("Dossiers", tuple(headers), ())})
+
+    v = detect_vintage(export("ID", "Email", "FranceConnect ?", "Archivé", "État du dossier"))
+    assert v.code == "2024" and v.blank_numbers == "uncertain" and v.zero_may_be_blank
+    assert detect_vintage(export("ID", "Email", "Archivé"), template=True).code == "modèle"
+    v = detect_vintage(export("ID", "Email", "Archivé", fmt="csv"))
+    assert v.code == "avant 2024" and not v.zero_may_be_blank and "CSV" in v.label_fr
