@@ -1183,6 +1183,13 @@ class ImportReport:
         return "\n".join(lines)
 
 
+#: Column labels of template exports (``config/locales/models/procedure_presentation/fr.yml``) -> the standard
+#: export's header for the same date (``app/models/concerns/dossier_export_concern.rb``).
+_TEMPLATE_LABELS = {normalise_header("Date de dépôt"): "Déposé le",
+                    normalise_header("Date de passage en instruction"): "Passé en instruction le",
+                    normalise_header("Date de traitement"): "Traité le"}
+
+
 class _Ctx:
     """Problems of one import and helpers to locate them."""
 
@@ -1198,6 +1205,10 @@ class _Ctx:
         if not pos:
             close = difflib.get_close_matches(ref.label, list(sheet.header or ()), n=3, cutoff=0.6)
             hint = f" ; en-têtes proches : {', '.join(f'« {c} »' for c in close)}" if close else ""
+            standard = _TEMPLATE_LABELS.get(normalise_header(ref.label))
+            if standard and sheet.positions(standard):
+                hint += (f" ; « {ref.label} » est le libellé des exports « à partir d'un modèle » : dans l'export standard, "
+                         f"la colonne s'appelle « {standard} »")
             self.add(sheet.name, sheet.header_row, ref.label, None,
                      f"colonne absente de l'export{what} (clé « {ref.key} » du fichier de correspondance){hint}", "missing_column")
             return None

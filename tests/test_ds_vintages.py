@@ -348,3 +348,13 @@ def test_vintage_2024_and_template(tmp_path, exports, rules):
     assert detect_vintage(export("ID", "Email", "Archivé"), template=True).code == "modèle"
     v = detect_vintage(export("ID", "Email", "Archivé", fmt="csv"))
     assert v.code == "avant 2024" and not v.zero_may_be_blank and "CSV" in v.label_fr
+
+
+def test_template_label_for_the_deposit_date_is_explained(tmp_path, exports, rules):
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(V.mapping_text(CALL).replace("[fields]\n", '[fields]\nsubmitted_at = "Date de dépôt"\n'), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        import_export(exports["files"][("courant", "xlsx")], mapping, rules)
+    (p,) = err.value.problems
+    assert p.column == "Date de dépôt" and p.code == "missing_column"
+    assert "« à partir d'un modèle »" in p.rule and "« Déposé le »" in p.rule
