@@ -21,8 +21,9 @@ this module follows them:
 * dossier timestamps are Excel date-times in Paris time with microseconds
   (XLSX) or text with an offset and no fraction (``2021-10-15 23:59:00
   +0200``, ODS and CSV), all read as naive Paris wall-clock time truncated to
-  the second, so that every format gives the same second; booleans ``true``/``false``, ``on``/``off``, ``Oui``/``Non``;
-  multiple choices joined with ``", "`` (split against the known options,
+  the second, so that every format gives the same second; booleans
+  ``true``/``false``, ``on``/``off``, ``Oui``/``Non`` (an ODS writes false as
+  an empty cell); multiple choices joined with ``", "`` (split against the known options,
   longest match first); régions, communes and départements spread over
   several columns (``<libellé> (Code)``);
 * **blank numbers are exported as 0 since April 2024** (empty cells before):
