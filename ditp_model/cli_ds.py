@@ -49,6 +49,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--keep-personal-data", action="store_true",
                    help="conserver les données personnelles (courriels, noms, instructeurs, experts) dans des fichiers à part")
     p.add_argument("--include-accepted", action="store_true", help="compter aussi les dossiers « Accepté » comme candidats")
+    p.add_argument("--sans-blocs", dest="without_blocks", action="store_true",
+                   help="accepter un export CSV bien que la correspondance lise des blocs répétables ou la feuille Avis, "
+                        "que le CSV ne contient jamais : partenaires des blocs et notes des avis seront absents (ce qui change "
+                        "l'éligibilité, les notes et la décision) ; sans cette option, un tel CSV est refusé")
     p.set_defaults(func=cmd_import_ds)
     return p
 
@@ -76,7 +80,7 @@ def cmd_import_ds(args) -> int:
     if missing:
         raise ValueError(f"{' et '.join(missing)} : obligatoire pour importer (ou --suggest-mapping pour proposer une correspondance)")
     apps, reviews, report = import_export(args.export, args.mapping, args.call, include_accepted=args.include_accepted,
-                                          keep_personal_data=args.keep_personal_data)
+                                          keep_personal_data=args.keep_personal_data, without_blocks=args.without_blocks)
     out = Path(args.out)
     written: list[Path] = []
     write_csv_atomic(apps.drop(columns=["source_row"]), out / "candidatures.csv")
@@ -94,13 +98,18 @@ def cmd_import_ds(args) -> int:
     provenance = {
         "tool": "ditp-model import-ds", "version": __version__,
         "created_at": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
-        "options": {"include_accepted": args.include_accepted, "keep_personal_data": args.keep_personal_data},
+        "options": {"include_accepted": args.include_accepted, "keep_personal_data": args.keep_personal_data,
+                    "without_blocks": args.without_blocks},
         "import": report.to_dict(),
         "outputs": {p.name: sha256_file(p) for p in written},
     }
     write_bytes_atomic(out / "rapport_import.json", (json.dumps(provenance, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     written.append(out / "rapport_import.json")
     print(report.summary_fr())
+    if report.missing_in_format:
+        print("Attention : import d'un export CSV sans blocs répétables ni avis (--sans-blocs) ; manque :", file=sys.stderr)
+        for line in report.missing_in_format:
+            print(f"  - {line}", file=sys.stderr)
     if reviews is None and (out / "evaluations.csv").exists():
         print(f"Attention : {out / 'evaluations.csv'} vient d'un import précédent et n'a pas été remplacé (aucune note dans cet export).",
               file=sys.stderr)

@@ -1,7 +1,9 @@
 """Reading applications from a démarches-simplifiées export ("Télécharger les dossiers").
 
 The platform's standard export (XLSX, ODS or CSV) is described precisely in
-``shared/formats/demarches-simplifiees-export.md``; this module follows it:
+``shared/formats/demarches-simplifiees-export.md`` and, convention by
+convention with its source file, in ``docs/format_demarches_simplifiees.md``;
+this module follows them:
 
 * sheets ``Dossiers``, ``Etablissements``, ``Avis`` and one sheet per repeatable
   block (``(4811) Partenaires``) in XLSX and ODS; the CSV holds the Dossiers
@@ -14,16 +16,28 @@ The platform's standard export (XLSX, ODS or CSV) is described precisely in
 * ``ID`` and ``Dossier ID`` are read as text; ``État du dossier`` decides which
   dossiers are candidates (``En construction``, ``En instruction``, and
   ``Accepté`` on request), the others are reported, never silently dropped;
-* dossier timestamps are Excel date-times in Paris time (XLSX) or text with an
-  offset (``2021-10-15 23:59:00 +0200``, ODS and CSV), all read as naive Paris
-  wall-clock time; booleans ``true``/``false``, ``on``/``off``, ``Oui``/``Non``;
-  multiple choices joined with ``", "`` (split against the known options,
+* the export's vintage (2021, 2023, 2024, current, template) is told from the
+  headers that changed (:func:`detect_vintage`) and reported;
+* dossier timestamps are Excel date-times in Paris time with microseconds
+  (XLSX) or text with an offset and no fraction (``2021-10-15 23:59:00
+  +0200``, ODS and CSV), all read as naive Paris wall-clock time truncated to
+  the second, so that every format gives the same second; booleans
+  ``true``/``false``, ``on``/``off``, ``Oui``/``Non`` (an ODS writes false as
+  an empty cell); multiple choices joined with ``", "`` (split against the known options,
   longest match first); régions, communes and départements spread over
   several columns (``<libellé> (Code)``);
-* **blank numbers are exported as 0**: a requested amount of 0 is a missing
-  amount (an error, the amount being required), a score of 0 read from a
-  number field is a missing score (reported); expense lines at 0 are kept as
-  0 € (their sum must equal the request, which reveals a forgotten line);
+* **blank numbers are exported as 0 since April 2024** (empty cells before):
+  in a current export a requested amount of 0 is a missing amount (an error,
+  the amount being required), a score of 0 read from a number field is a
+  missing score (reported); expense lines at 0 are kept as 0 € (their sum must
+  equal the request, which reveals a forgotten line); in an older export a 0
+  is a real 0 and a blank expense line is read as 0 € (reported);
+* repeatable-block sheets are found by their stable id, or by the name the
+  platform builds from the label (:func:`block_sheet_name`); a CSV (no block,
+  no Avis) is refused for a mapping that needs them unless the caller opts out
+  (``without_blocks``), and then the report says what is missing;
+* text fields get the platform's current sanitising (emoji → space,
+  :func:`sanitize_export_text`) and are stripped (ODS strips them anyway);
 * personal data (emails, names of applicants and contacts, instructors,
   experts) is dropped unless asked for, and even then kept apart from the
   canonical tables (``ImportReport.contacts`` and ``ImportReport.experts``);
@@ -51,6 +65,7 @@ import json
 import math
 import os
 import re
+import threading
 import tomllib
 import unicodedata
 import warnings
@@ -86,6 +101,10 @@ __all__ = [
     "parse_ds_bool",
     "parse_ds_timestamp",
     "split_multiple_choice",
+    "Vintage",
+    "detect_vintage",
+    "block_sheet_name",
+    "sanitize_export_text",
 ]
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -222,23 +241,53 @@ def _sheet_from_records(name: str, records: list[tuple[int, list]]) -> Sheet:
     return Sheet(name, head, rows, header_row)
 
 
+def _excel_serial_to_datetime(value, epoch=None, timedelta=False):
+    """An Excel serial date-time to the microsecond (openpyxl rounds to the millisecond).
+
+    The platform writes ``Time#to_f`` seconds as a day fraction (caxlsx
+    ``DateTimeConverter.time_to_serial``): rounding the float to the nearest
+    microsecond undoes its binary error, so that truncating to the second later
+    gives the second the platform's ODS and CSV exports print.  A serial that
+    rounded to the millisecond could move 23:59:59.9996 to the next day.
+    """
+    from openpyxl.utils.datetime import WINDOWS_EPOCH, from_excel
+
+    if value is None or timedelta or not 60 <= value:  # durations and times of day: openpyxl's own reading
+        return from_excel(value, epoch or WINDOWS_EPOCH, timedelta=timedelta)
+    day, fraction = divmod(value, 1)
+    micro = round(fraction * 86_400_000_000)
+    return (epoch or WINDOWS_EPOCH) + dt.timedelta(days=int(day), microseconds=micro)
+
+
+_XLSX_LOCK = threading.Lock()
+
+
 def _read_xlsx(raw: bytes, path: str) -> dict:
     import openpyxl
+    from openpyxl.worksheet import _reader as ws_reader
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # openpyxl's notes on styles or extensions it skips
-            wb = openpyxl.load_workbook(_io.BytesIO(raw), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types on a broken file
-        raise InputError(Problem(path, None, None, None, f"classeur Excel illisible : {exc}", "unreadable")) from None
     sheets = {}
-    try:
-        for ws in wb.worksheets:
-            ws.reset_dimensions()  # do not trust the stored dimensions: read every row
-            records = [(i, list(row)) for i, row in enumerate(ws.iter_rows(values_only=True), start=1)]
-            sheets[ws.title] = _sheet_from_records(ws.title, records)
-    finally:
-        wb.close()
+    # openpyxl converts date cells while parsing, rounding them to the millisecond: its converter is
+    # swapped for the microsecond one above while this workbook is read (under a lock).
+    with _XLSX_LOCK:
+        original = ws_reader.from_excel
+        ws_reader.from_excel = _excel_serial_to_datetime
+        try:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # openpyxl's notes on styles or extensions it skips
+                    wb = openpyxl.load_workbook(_io.BytesIO(raw), read_only=True, data_only=True)
+            except Exception as exc:  # openpyxl raises many types on a broken file
+                raise InputError(Problem(path, None, None, None, f"classeur Excel illisible : {exc}", "unreadable")) from None
+            try:
+                for ws in wb.worksheets:
+                    ws.reset_dimensions()  # do not trust the stored dimensions: read every row
+                    records = [(i, list(row)) for i, row in enumerate(ws.iter_rows(values_only=True), start=1)]
+                    sheets[ws.title] = _sheet_from_records(ws.title, records)
+            finally:
+                wb.close()
+        finally:
+            ws_reader.from_excel = original
     return sheets
 
 
@@ -332,6 +381,26 @@ def _read_csv(raw: bytes, path: str) -> tuple[dict, str, str]:
     return {"Dossiers": _sheet_from_records("Dossiers", records)}, encoding, sep
 
 
+def _sniff_zip(raw: bytes) -> str:
+    """``.ods`` or ``.xlsx`` from a zip's entries, not from its first bytes.
+
+    The ODS writer the platform uses (rodf, ``lib/rodf/spreadsheet.rb`` via
+    ``document.rb``) writes no ``mimetype`` entry, so the OpenDocument marker is
+    not at the start of the file: an ODS is a zip with ``content.xml`` and no
+    ``xl/workbook.xml``.
+    """
+    try:
+        with zipfile.ZipFile(_io.BytesIO(raw)) as z:
+            names = set(z.namelist())
+    except zipfile.BadZipFile:
+        return ".xlsx"  # let the XLSX reader say the file is broken
+    if "xl/workbook.xml" in names:
+        return ".xlsx"
+    if "content.xml" in names:
+        return ".ods"
+    return ".xlsx"
+
+
 def read_export(path: str | Path) -> Export:
     """Read an export file (``.xlsx``, ``.ods`` or ``.csv``) into typed sheets.
 
@@ -345,13 +414,166 @@ def read_export(path: str | Path) -> Export:
     raw, digest = read_input_bytes(path)
     suffix = p.suffix.lower()
     if raw[:2] == b"PK" and suffix not in (".xlsx", ".xlsm", ".ods"):
-        suffix = ".ods" if b"application/vnd.oasis.opendocument.spreadsheet" in raw[:200] else ".xlsx"
+        suffix = _sniff_zip(raw)
     if suffix in (".xlsx", ".xlsm"):
         return Export(name, "xlsx", digest, _read_xlsx(raw, name))
     if suffix == ".ods":
         return Export(name, "ods", digest, _read_ods(raw, name))
     sheets, encoding, sep = _read_csv(raw, name)
     return Export(name, "csv", digest, sheets, encoding, sep)
+
+
+# =========================================================================== vintage of the export
+
+
+@dataclass(frozen=True)
+class Vintage:
+    """Which layout of the platform's standard export a file follows, told from headers that changed.
+
+    Attributes
+    ----------
+    code : str
+        ``courant`` (« À archiver », since November 2024), ``2024`` (« Archivé »
+        and « FranceConnect ? », February to November 2024), ``2023``
+        (« Archivé », no « FranceConnect ? », Avis with « Question »), ``2021``
+        (Avis with « Question / Introduction »), ``avant 2024`` (« Archivé », no
+        « FranceConnect ? », and no Avis header to tell 2021 from 2023: a CSV, or
+        no opinion requested), ``modèle`` (export from a saved template).
+    label_fr : str
+        What the user is told.
+    blank_numbers : str
+        How an unfilled « Nombre entier » / « Nombre décimal » field is written:
+        ``zero`` (as 0, since April 2024: a 0 may be a blank), ``empty`` (an
+        empty cell: a 0 is a real 0) or ``uncertain`` (the 2024 layout spans
+        the change: a 0 is read as a possible blank, a blank as a blank).
+    evidence : tuple of str
+        The headers that decided (French).
+
+    Notes
+    -----
+    Sources (demarches-simplifiees.fr): ``Archivé`` renamed ``À archiver`` in
+    commit 2138a01d09 (2024-11-06); ``FranceConnect ?`` added by c2675dfb4d
+    (2024-02-19); blank numbers exported as 0 since 39364961ab / 99834e0cf5
+    (2024-04-23, ``champ_default_export_value`` of
+    ``app/models/types_de_champ/integer_number_type_de_champ.rb``); before,
+    ``Champs::IntegerNumberChamp#for_export`` gave ``value&.to_i`` (nil for a
+    blank); Avis header ``Question / Introduction`` in ``app/models/avis.rb``
+    until ``Introduction`` + ``Question`` (3b3d5182bf, 2023-03-10).
+    """
+
+    code: str
+    label_fr: str
+    blank_numbers: str
+    evidence: tuple[str, ...] = ()
+
+    @property
+    def zero_may_be_blank(self) -> bool:
+        """True when a 0 in a number field may stand for a field left blank."""
+        return self.blank_numbers in ("zero", "uncertain")
+
+
+def detect_vintage(export: Export, *, template: bool = False) -> Vintage:
+    """Tell the layout (vintage) of a standard export from the headers that changed over the years.
+
+    Parameters
+    ----------
+    export : Export
+    template : bool
+        The export comes from a saved template (« à partir d'un modèle »): its
+        blank numbers are empty cells, whatever its date.
+
+    Returns
+    -------
+    Vintage
+    """
+    if template:
+        return Vintage("modèle", "export « à partir d'un modèle » (un nombre non rempli y est une cellule vide)", "empty",
+                       ("premières colonnes autres que « ID », « Email »",))
+    dossiers = export.sheet("Dossiers")
+    if dossiers is None or dossiers.header is None:
+        return Vintage("inconnu", "inconnu (feuille Dossiers vide)", "uncertain")
+    if dossiers.positions("À archiver"):
+        return Vintage("courant", "format courant (depuis novembre 2024 : « À archiver » ; nombres non remplis exportés à 0)",
+                       "zero", ("« À archiver »",))
+    if dossiers.positions("FranceConnect ?"):
+        return Vintage("2024", "format 2024 (« Archivé » et « FranceConnect ? », février à novembre 2024 ; un 0 peut y être "
+                       "un nombre non rempli, exporté à 0 depuis avril 2024)", "uncertain", ("« Archivé »", "« FranceConnect ? »"))
+    evidence = ["« Archivé »", "pas de « FranceConnect ? »"]
+    avis = export.sheet("Avis")
+    if avis is not None and avis.header is not None:
+        if avis.positions("Question / Introduction"):
+            return Vintage("2021", "format 2021 (feuille Avis « Question / Introduction » ; nombres non remplis laissés vides)", "empty",
+                           tuple(evidence + ["Avis : « Question / Introduction »"]))
+        if avis.positions("Question"):
+            return Vintage("2023", "format 2023 (« Archivé », sans « FranceConnect ? », Avis avec « Question » ; nombres non remplis "
+                           "laissés vides)", "empty", tuple(evidence + ["Avis : « Question »"]))
+        return Vintage("avant 2024", "format antérieur à février 2024 (Avis sans « Question » ; nombres non remplis laissés vides)",
+                       "empty", tuple(evidence + ["Avis : « Introduction » sans « Question »"]))
+    where = "export CSV, sans feuille Avis" if export.format == "csv" else "feuille Avis vide"
+    return Vintage("avant 2024", f"format antérieur à février 2024 (2021 ou 2023 : {where} pour les distinguer ; nombres non "
+                   "remplis laissés vides)", "empty", tuple(evidence))
+
+
+#: I18n's default transliteration table (gem i18n 1.14.7, ``lib/i18n/backend/transliterator.rb``,
+#: ``HashTransliterator::DEFAULT_APPROXIMATIONS``); any other non-ASCII character becomes "?".
+_I18N_APPROXIMATIONS = dict(zip(
+    "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖ×ØÙÚÛÜÝàáâãäåçèéêëìíîïðñòóôõöøùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĐđĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĦħĨĩĪīĬĭĮįİı"
+    "ĴĵĶķĸĹĺĻļĽľĿŀŁłŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŦŧŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽž",
+    "AAAAAACEEEEIIIIDNOOOOOxOUUUUYaaaaaaceeeeiiiidnoooooouuuuyyAaAaAaCcCcCcCcDdDdEeEeEeEeEeGgGgGgGgHhHhIiIiIiIiIi"
+    "JjKkkLlLlLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtTtUuUuUuUuUuUuWwYyYZzZzZz"))
+_I18N_APPROXIMATIONS.update({"Æ": "AE", "æ": "ae", "Þ": "Th", "þ": "th", "ß": "ss", "ẞ": "SS", "Ĳ": "IJ", "ĳ": "ij", "ŉ": "'n",
+                             "Ŋ": "NG", "ŋ": "ng", "Œ": "OE", "œ": "oe"})
+
+
+def block_sheet_name(stable_id: int | str, label: str) -> str:
+    """The name the platform gives the sheet of a repeatable block.
+
+    Reproduces, in order: ``RepetitionTypeDeChamp#libelle_for_export``
+    (``"(#{stable_id}) #{libelle}"``, ``[ ] * ?`` deleted, then Rails'
+    ``ActiveStorage::Filename#sanitized``: stripped, ``U+202E % $ | : ; /``, tab,
+    CR, LF and backslash replaced by ``-``), then ``ProcedureExportService#options_for``
+    (``I18n.transliterate``: ``œ`` → ``oe``, ``ß`` → ``ss``, ``é`` → ``e``, any
+    other non-ASCII character → ``?``; then ``/ * ? [ ]`` deleted; then cut to 30
+    characters).
+
+    Parameters
+    ----------
+    stable_id : int or str
+        The block's stable id (the number in parentheses).
+    label : str
+        The block's label (« libellé ») as the administrator typed it.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> block_sheet_name(7, "Sites : cœur ; 5 %")
+    '(7) Sites - coeur - 5 -'
+    >>> block_sheet_name(4811, "Partenaires associés au projet et à son déploiement")
+    '(4811) Partenaires associes au'
+    """
+    name = re.sub(r"[\[\]*?]", "", f"({stable_id}) {label}")
+    name = unicodedata.normalize("NFC", name).strip()
+    name = re.sub("[\u202e%$|:;/\t\r\n\\\\]", "-", name)
+    name = "".join(c if ord(c) < 128 else _I18N_APPROXIMATIONS.get(c, "?") for c in name)
+    name = re.sub(r"[/*?\[\]]", "", name)
+    return name[:30]
+
+
+#: Characters the platform replaces by a space in text fields since May 2025 (``Sanitizers::Xml``,
+#: ``app/lib/sanitizers/xml.rb``): outside XML 1.0 characters, so every emoji (above U+FFFD).
+_INVALID_XML_CHARS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd]")
+
+
+def sanitize_export_text(text: str) -> str:
+    """A text as the current platform exports it: characters outside XML 1.0 (emoji…) become spaces.
+
+    Applied to the text fields of every export, so that an export written before
+    the platform began doing it (May 2025) gives the same canonical text.
+    """
+    return _INVALID_XML_CHARS.sub(" ", text)
 
 
 # =========================================================================== cell conversions
@@ -405,9 +627,10 @@ def parse_ds_timestamp(v) -> pd.Timestamp:
     """
     if isinstance(v, dt.datetime):
         if v.tzinfo is not None:
-            return pd.Timestamp(v.astimezone(PARIS).replace(tzinfo=None))
-        # An Excel serial date-time is a float of days: round off its last microseconds.
-        return pd.Timestamp(v).round("s")
+            return pd.Timestamp(v.astimezone(PARIS).replace(tzinfo=None)).floor("s")
+        # Truncated to the second, as the platform's ODS and CSV exports print it (Time#to_s drops the
+        # fraction): 23:59:59.720 stays on the deadline day whatever the format.
+        return pd.Timestamp(v).floor("s")
     if isinstance(v, dt.date):
         return pd.Timestamp(dt.datetime(v.year, v.month, v.day))
     if isinstance(v, (int, float)):
@@ -878,6 +1101,11 @@ class ImportReport:
         ``not_candidate``, ``superseded``.
     notes : tuple of str
         Other remarks (French).
+    vintage : Vintage
+        The export's layout (2021, 2023, 2024, current, template), as detected.
+    missing_in_format : tuple of str
+        What the format lacks and the mapping wanted (a CSV imported with
+        ``without_blocks``), with what it changes (French lines).
     contacts : pandas.DataFrame or None
         Personal data per candidate dossier; only when asked for.
     experts : pandas.DataFrame or None
@@ -905,6 +1133,8 @@ class ImportReport:
     notes: tuple[str, ...]
     contacts: pd.DataFrame | None = None
     experts: pd.DataFrame | None = None
+    vintage: Vintage | None = None
+    missing_in_format: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """JSON-ready summary (without `contacts` and `experts`)."""
@@ -917,6 +1147,10 @@ class ImportReport:
             "excluded": [{"application_id": e.application_id, "state": e.state, "row": e.row} for e in self.excluded],
             "zero_as_missing": list(self.zero_as_missing), "personal_data_dropped": list(self.personal_data_dropped),
             "personal_data_kept": self.personal_data_kept, "avis": dict(self.avis), "notes": list(self.notes),
+            "vintage": None if self.vintage is None else {"code": self.vintage.code, "label": self.vintage.label_fr,
+                                                          "blank_numbers": self.vintage.blank_numbers,
+                                                          "evidence": list(self.vintage.evidence)},
+            "missing_in_format": list(self.missing_in_format),
         }
 
     def summary_fr(self) -> str:
@@ -924,6 +1158,12 @@ class ImportReport:
         states = ", ".join(f"{k} : {v}" for k, v in self.states.items())
         lines = [f"Export {self.export_format.upper()} ({self.layout}, procédure pour {self.identity}) : {self.n_dossiers} dossier(s) ({states}).",
                  f"Candidatures retenues : {self.n_candidates}."]
+        if self.vintage is not None:
+            lines.append(f"Millésime de l'export : {self.vintage.label_fr}"
+                         + (f" — reconnu à : {', '.join(self.vintage.evidence)}." if self.vintage.evidence else "."))
+        if self.missing_in_format:
+            lines.append("ATTENTION, import sans blocs répétables ni avis (--sans-blocs) :")
+            lines += [f"  - {m}" for m in self.missing_in_format]
         if self.excluded:
             lines.append(f"Dossiers non candidats (écartés, non importés) : {len(self.excluded)}")
             lines += [f"  - {e.application_id} ({e.state}, ligne {e.row})" for e in self.excluded]
@@ -944,6 +1184,13 @@ class ImportReport:
         return "\n".join(lines)
 
 
+#: Column labels of template exports (``config/locales/models/procedure_presentation/fr.yml``) -> the standard
+#: export's header for the same date (``app/models/concerns/dossier_export_concern.rb``).
+_TEMPLATE_LABELS = {normalise_header("Date de dépôt"): "Déposé le",
+                    normalise_header("Date de passage en instruction"): "Passé en instruction le",
+                    normalise_header("Date de traitement"): "Traité le"}
+
+
 class _Ctx:
     """Problems of one import and helpers to locate them."""
 
@@ -959,6 +1206,10 @@ class _Ctx:
         if not pos:
             close = difflib.get_close_matches(ref.label, list(sheet.header or ()), n=3, cutoff=0.6)
             hint = f" ; en-têtes proches : {', '.join(f'« {c} »' for c in close)}" if close else ""
+            standard = _TEMPLATE_LABELS.get(normalise_header(ref.label))
+            if standard and sheet.positions(standard):
+                hint += (f" ; « {ref.label} » est le libellé des exports « à partir d'un modèle » : dans l'export standard, "
+                         f"la colonne s'appelle « {standard} »")
             self.add(sheet.name, sheet.header_row, ref.label, None,
                      f"colonne absente de l'export{what} (clé « {ref.key} » du fichier de correspondance){hint}", "missing_column")
             return None
@@ -1006,8 +1257,24 @@ def _lookup_for(col: str, mapping: DsMapping, rules: CallRules) -> tuple[dict, t
     return table, allowed
 
 
+def _csv_needs(mapping: DsMapping) -> list[tuple[str, str]]:
+    """What a mapping reads from sheets a CSV export does not have: (what, what its absence changes), in French."""
+    needs = []
+    spec = mapping.partners
+    if spec is not None and not spec.slots:
+        needs.append((f"les partenaires (bloc répétable « {spec.block or spec.block_id} »)",
+                      "chaque candidature est lue sans partenaire : le critère « candidature collective », le plafond des "
+                      "candidatures collectives d'envergure et les règles d'éligibilité sur les partenaires (collectivité "
+                      "associée à l'État) changent, donc l'éligibilité, les notes et la décision"))
+    if mapping.avis_scores:
+        needs.append(("les notes des experts (feuille Avis, [reviews.avis])",
+                      "aucune évaluation n'est importée depuis les avis : la notation et la décision ne peuvent pas se faire "
+                      "sur cet import seul (fournir evaluations.csv à part)"))
+    return needs
+
+
 def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, rules: CallRules | str | Path | None = None, *,
-                  include_accepted: bool = False, keep_personal_data: bool = False
+                  include_accepted: bool = False, keep_personal_data: bool = False, without_blocks: bool = False
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None, ImportReport]:
     """Import a démarches-simplifiées export into the canonical tables.
 
@@ -1027,6 +1294,12 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     keep_personal_data : bool
         Keep the personal data apart in ``report.contacts`` and
         ``report.experts`` (never in the canonical tables).
+    without_blocks : bool
+        Accept a CSV export although the mapping reads repeatable blocks or
+        the Avis sheet, which a CSV never carries (``--sans-blocs``): the
+        partners of a block are then empty and no review is read from the
+        Avis, and ``report.missing_in_format`` says what is missing and what
+        it changes.  Without it such a CSV is refused.
 
     Returns
     -------
@@ -1087,7 +1360,8 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
                 "export « à partir d'un modèle » (les premières colonnes ne sont pas « ID », « Email ») : les valeurs y sont écrites "
                 "autrement ; déclarez template = true dans [export] et vérifiez les libellés de la correspondance", "template_export")
         raise InputError(ctx.problems)
-    zero_is_blank = standard  # template exports leave blank numbers empty
+    vintage = detect_vintage(exp, template=not standard)
+    zero_is_blank = vintage.zero_may_be_blank  # before April 2024 (and in template exports) a blank number is an empty cell
 
     notes: list[str] = []
     variants: list[str] = []
@@ -1096,6 +1370,17 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
             variants.append("« Archivé » (export antérieur à novembre 2024, aujourd'hui « À archiver »)")
         if not dossiers.positions("FranceConnect ?"):
             variants.append("sans « FranceConnect ? » ni colonnes de dépôt pour un tiers (export antérieur à février 2024)")
+    missing_in_format: list[str] = []
+    if exp.format == "csv":
+        needs = _csv_needs(mapping)
+        if needs and not without_blocks:
+            ctx.add(D, None, None, None,
+                    "l'export CSV ne contient ni les blocs répétables ni la feuille Avis, or la correspondance en a besoin : "
+                    + " ; ".join(f"{what} (manquera : {effect})" for what, effect in needs)
+                    + ". Téléchargez l'export XLSX ou ODS, ou, en connaissance de cause, importez sans eux "
+                    "(--sans-blocs, without_blocks=True)", "csv_without_blocks")
+            raise InputError(ctx.problems)
+        missing_in_format = [f"{what} : absent de l'export CSV ; conséquence : {effect}" for what, effect in needs]
     identity = ("personnes morales (SIRET)" if dossiers.positions("Entreprise raison sociale") or dossiers.positions("Établissement SIRET")
                 else "particuliers" if dossiers.positions("Civilité") else "inconnue")
 
@@ -1176,6 +1461,7 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     out: dict[str, list] = {c.name: [] for c in APPLICATION_COLUMNS}
     zero_notes: list[str] = []
     expense_zeros = 0
+    blank_expenses: list[str] = []
     lookups = {c: _lookup_for(c, mapping, rules) for c in ("lead_org_type", "partner_types", "maturity", "region", "regions_covered",
                                                            "priority_reform")}
     for line, cells, aid in candidates:
@@ -1192,14 +1478,21 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
             if j is None:  # optional field not in the mapping, or a column not found (already reported)
                 out[col.name].append(None if col.name in failed else empty_value)
                 continue
-            if col.kind == "amount" and zero_is_blank and _is_zero(v):
-                if col.name == "requested_eur":
-                    ctx.add(D, line, shown, _text(v),
-                            "montant demandé à 0 : démarches-simplifiées exporte un nombre non rempli comme 0, il est donc traité comme "
-                            "manquant ; valeur obligatoire", "zero_as_missing")
-                    out[col.name].append(None)
-                    continue
-                expense_zeros += 1
+            if col.kind == "amount" and _is_zero(v):
+                if zero_is_blank:  # since April 2024 a 0 may be a blank; before, a 0 is a real 0 (kept)
+                    if col.name == "requested_eur":
+                        ctx.add(D, line, shown, _text(v),
+                                "montant demandé à 0 : démarches-simplifiées exporte un nombre non rempli comme 0, il est donc traité comme "
+                                "manquant ; valeur obligatoire", "zero_as_missing")
+                        out[col.name].append(None)
+                        continue
+                    expense_zeros += 1
+            if col.kind == "amount" and col.name != "requested_eur" and not zero_is_blank and _blank(v):
+                # Before April 2024 an unfilled number is an empty cell; the current export writes the same blank as 0:
+                # read it as 0 € so that both give the same table.
+                blank_expenses.append(f"{aid} (ligne {line}), « {shown} »")
+                out[col.name].append(0)
+                continue
             if _blank(v):
                 if col.required:
                     ctx.add(D, line, shown, "", "valeur obligatoire manquante", "missing_value")
@@ -1214,7 +1507,9 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
                     table, allowed = lookups[col.name]
                     key = normalise_header(_text(v))
                     if key not in table:
-                        raise ValueError(f"valeur inconnue ; valeurs admises : {', '.join(allowed)} (ou ajoutez l'option dans [values.{col.name}])")
+                        raise ValueError(f"valeur inconnue, sans doute saisie dans le champ libre de l'option « Autre » (l'export écrit "
+                                         f"alors le texte saisi à la place de l'option) ; valeurs admises : {', '.join(allowed)} "
+                                         f"(ajoutez ce texte dans [values.{col.name}] avec son code, ou corrigez le dossier)")
                     value = table[key]
                     if value == "" and col.required:
                         raise ValueError("valeur obligatoire manquante")
@@ -1225,11 +1520,15 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
                         raise ValueError(f"valeur(s) inconnue(s) {', '.join(unknown)} ; valeurs admises : {', '.join(allowed)}")
                     value = tuple(dict.fromkeys(table[normalise_header(k)] for k in known if table.get(normalise_header(k))))
                 else:
-                    value = _text(v).strip()
+                    value = sanitize_export_text(_text(v)).strip()
             except ValueError as exc:
                 ctx.add(D, line, shown, _text(v), str(exc), f"bad_{col.kind}")
                 value = None
             out[col.name].append(value)
+    if blank_expenses:
+        notes.append(f"{len(blank_expenses)} montant(s) de la ventilation des dépenses laissé(s) vide(s) lu(s) comme 0 € ({vintage.code} : "
+                     "un nombre non rempli y est une cellule vide, exporté à 0 depuis avril 2024) : " + " ; ".join(blank_expenses[:5])
+                     + (" ; …" if len(blank_expenses) > 5 else "") + ".")
     if expense_zeros:
         notes.append(f"{expense_zeros} montant(s) de la ventilation des dépenses à 0 € gardés tels quels (un nombre vide est exporté à 0 ; "
                      "la somme de la ventilation doit faire le montant demandé).")
@@ -1237,6 +1536,20 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     # Partners.
     partners, ptypes = _partners(ctx, exp, dossiers, mapping, candidates, all_ids, lookups["partner_types"], notes)
     out["partners"], out["partner_types"] = partners, ptypes
+
+    # A requested amount far under the floor that looks like a truncated thousand: a text field converted by an
+    # administrator to « Nombre entier » exports "45 000 €".to_i = 45 (Ruby String#to_i stops at the first space).
+    floor = rules.award_floor_eur
+    floor_fr = f"{floor:,}".replace(",", "\u202f")
+    if "requested_eur" not in failed:
+        for i, (line, _cells, aid) in enumerate(candidates):
+            req = out["requested_eur"][i]
+            if req is not None and 0 < req < 1000 and req < floor:
+                ctx.add(D, line, header[cols["requested_eur"]], req,
+                        f"dossier {aid} : montant demandé de {req} €, sous le plancher de l'appel ({floor_fr} €) et qui ressemble à "
+                        f"« {req} 000 € » tronqué (un champ texte converti en « Nombre entier » par l'administrateur est exporté par "
+                        f"\"{req} 000 €\".to_i = {req}) ; vérifiez le montant dans le dossier et corrigez-le (ou l'export)",
+                        "truncated_amount")
 
     # Row-level rule: the expense breakdown adds up to the request.
     for i, (line, _cells, _aid) in enumerate(candidates):
@@ -1280,7 +1593,7 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
         reviews.attrs.update(path=exp.path, sha256=exp.sha256, blank_rows=0, encoding=exp.encoding or exp.format)
     elif mapping.avis_scores and not mapping.annotation_reviews and exp.format == "csv":
         notes.append("L'export CSV ne contient pas les avis des experts : pas de table des évaluations "
-                     "(téléchargez l'export XLSX ou ODS pour lire les notes des avis).")
+                     "(téléchargez l'export XLSX ou ODS pour lire les notes des avis, ou fournissez evaluations.csv).")
     elif mapping.avis_scores or mapping.annotation_reviews:
         notes.append("Aucune note trouvée dans l'export (ni avis notés, ni annotations notées) : pas de table des évaluations.")
 
@@ -1294,7 +1607,7 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
         n_dossiers=len(all_ids), n_candidates=len(candidates), states=states_count, excluded=tuple(excluded),
         zero_as_missing=tuple(zero_notes), personal_data_dropped=() if keep_personal_data else dropped,
         personal_data_kept=keep_personal_data, avis=avis_counts, notes=tuple(notes), contacts=contacts,
-        experts=experts if keep_personal_data else None)
+        experts=experts if keep_personal_data else None, vintage=vintage, missing_in_format=tuple(missing_in_format))
     return frame, reviews, report
 
 
@@ -1307,7 +1620,7 @@ def _partners(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, candi
     spec = mapping.partners
 
     def add(i: int, sheet: str, line: int, name_v, type_v, name_h: str, type_h: str) -> None:
-        nm, tp = _text(name_v).strip(), _text(type_v).strip()
+        nm, tp = sanitize_export_text(_text(name_v)).strip(), _text(type_v).strip()
         if not nm and not tp:
             return
         if not nm:
@@ -1339,22 +1652,25 @@ def _partners(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, candi
                     continue
                 add(i, D, line, _cell(cells, jn), _cell(cells, jt), dossiers.header[jn], dossiers.header[jt])
     elif exp.format == "csv":
-        ctx.add(exp.sheet("Dossiers").name, None, None, None,
-                f"l'export CSV ne contient pas les blocs répétables, or les partenaires viennent du bloc « {spec.block or spec.block_id} » : "
-                "téléchargez l'export XLSX ou ODS (ou, si le formulaire a des champs numérotés, déclarez [partners] fields)",
-                "csv_without_blocks")
+        pass  # refused earlier unless the user chose to go without blocks (--sans-blocs): no partner, as reported
     else:
         blocks = exp.block_sheets()
         found = []
-        for bid, label, sheet in blocks:
-            if spec.block_id is not None:
-                if bid == spec.block_id:
-                    found.append(sheet)
-            elif spec.block is not None:
+        if spec.block_id is not None:  # the stable id is the reliable key: the label may be cut or transliterated
+            found = [sheet for bid, _label, sheet in blocks if bid == spec.block_id]
+            if found and spec.block is not None and found[0].name.strip() != block_sheet_name(spec.block_id, spec.block).strip():
+                notes.append(f"Bloc « {spec.block} » trouvé par son numéro {spec.block_id} dans la feuille « {found[0].name} » "
+                             f"(la plateforme l'aurait nommée « {block_sheet_name(spec.block_id, spec.block)} » : libellé changé depuis ?).")
+        elif spec.block is not None:
+            # The name the platform builds for this label with each sheet's stable id (Rails file-name sanitiser,
+            # I18n transliteration, 30 characters), then, for a hand-renamed sheet, the looser comparison.
+            found = [sheet for bid, _label, sheet in blocks if sheet.name.strip() == block_sheet_name(bid, spec.block).strip()]
+            if not found:
                 want = _sheet_label(spec.block)
-                got = normalise_header(label)
-                if got and (want == got or (len(sheet.name) >= 30 and want.startswith(got))):
-                    found.append(sheet)
+                for _bid, label, sheet in blocks:
+                    got = normalise_header(label)
+                    if got and (want == got or (len(sheet.name) >= 30 and want.startswith(got))):
+                        found.append(sheet)
         if len(found) > 1:
             ctx.add(found[0].name, None, None, None,
                     f"plusieurs feuilles de bloc répétable portent le libellé « {spec.block} » ({', '.join(s.name for s in found)}) : "

@@ -450,7 +450,7 @@ def write_ods(book: Book, path: Path) -> None:
             tr = TableRow()
             table.addElement(tr)
             for v in values:
-                if v is None:
+                if v is None or v is False:  # rodf lib/rodf/cell.rb: `@value = value || ''`, so false is an empty cell
                     tr.addElement(TableCell())
                 elif isinstance(v, (int, float)) and not isinstance(v, bool):
                     tr.addElement(TableCell(valuetype="float", value=v))  # rodf: every number is a float cell

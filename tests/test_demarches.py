@@ -74,7 +74,8 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def imported(built, rules):
-    return {fmt: import_export(built[fmt][0].path, built[fmt][1], rules) for fmt in ("xlsx", "ods", "csv")}
+    # The CSV carries no Avis sheet, which the mapping reads: imported with the explicit opt-out (--sans-blocs).
+    return {fmt: import_export(built[fmt][0].path, built[fmt][1], rules, without_blocks=fmt == "csv") for fmt in ("xlsx", "ods", "csv")}
 
 
 def as_sample(apps: pd.DataFrame, fx: F.Fixture) -> pd.DataFrame:
@@ -142,7 +143,7 @@ def _decision(apps: pd.DataFrame, reviews: pd.DataFrame, rules, fx: F.Fixture) -
 def test_allocation_on_the_import_gives_the_sample_decision(fmt, built, rules, sample_decision, tmp_path, capsys):
     """End to end: ``import-ds`` writes the canonical CSVs, ``load_inputs`` reads them, the decision is the sample's."""
     fx, mapping = built[fmt]
-    assert main(["import-ds", str(fx.path), "--mapping", str(mapping), "--out", str(tmp_path)]) == 0
+    assert main(["import-ds", str(fx.path), "--mapping", str(mapping), "--out", str(tmp_path)] + (["--sans-blocs"] if fmt == "csv" else [])) == 0
     assert "Candidatures retenues : 110." in capsys.readouterr().out
     reviews_file = tmp_path / "evaluations.csv"
     if fmt == "csv":  # the CSV export has no Avis sheet: the reviews come from the sample, under the dossier numbers
@@ -225,7 +226,7 @@ def test_zero_requested_amount_is_missing(tmp_path, built):
 def test_accepted_dossiers_on_request_and_winter_offset(built, rules):
     for fmt in ("xlsx", "ods", "csv"):
         fx, mapping = built[fmt]
-        apps, _r, report = import_export(fx.path, mapping, rules, include_accepted=True)
+        apps, _r, report = import_export(fx.path, mapping, rules, include_accepted=True, without_blocks=fmt == "csv")
         assert len(apps) == 112 and {e.state for e in report.excluded} == {"Refusé", "Classé sans suite"}
         accepted = apps[apps["application_id"] == "400114"]  # submitted on 2 November 2021: +0100 in ODS and CSV
         assert accepted["submitted_at"].iloc[0] == pd.Timestamp("2021-11-02 08:00") + pd.Timedelta(minutes=114)
@@ -288,7 +289,7 @@ def test_block_sheet_found_by_truncated_label_or_id(tmp_path, rules, sample):
 
 def test_csv_of_a_form_with_a_block_is_refused(tmp_path, built, rules):
     fx = F.build(tmp_path / "bloc.csv")  # partners in a repeatable block, which the CSV does not carry
-    with pytest.raises(InputError, match="l'export CSV ne contient pas les blocs répétables"):
+    with pytest.raises(InputError, match="l'export CSV ne contient ni les blocs répétables ni la feuille Avis"):
         import_export(fx.path, built["xlsx"][1], rules)
 
 
@@ -300,7 +301,7 @@ def test_csv_resaved_by_french_excel(tmp_path, built, imported, rules):
         csv.writer(fh, delimiter=";", lineterminator="\r\n").writerows(rows)
     exp = read_export(buf)
     assert exp.separator == ";" and exp.encoding == "cp1252"
-    apps, _r, _rep = import_export(exp, built["csv"][1], rules)
+    apps, _r, _rep = import_export(exp, built["csv"][1], rules, without_blocks=True)
     ref = imported["csv"][0]
     pd.testing.assert_frame_equal(apps.drop(columns=["title", "partners", "lead_org"]), ref.drop(columns=["title", "partners", "lead_org"]),
                                   check_like=True)
@@ -381,7 +382,7 @@ def test_every_problem_reported_at_once(tmp_path, built):
 
     path = write_problem_export(tmp_path, edit, name="trois.csv", partners="fields")
     with pytest.raises(InputError) as err:
-        import_export(path, built["csv"][1])
+        import_export(path, built["csv"][1], without_blocks=True)
     problems = {p.code: p for p in err.value.problems}
     assert set(problems) == {"unknown_state", "bad_category", "expense_sum"}
     state = problems["unknown_state"]
