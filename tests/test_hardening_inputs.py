@@ -9,7 +9,8 @@ One section per fault kind, each with variants; expected values are written by h
 * encodings: UTF-16 / UTF-32, UTF-8 with a stray Windows-1252 byte, bytes neither UTF-8
   nor Windows-1252 — one message each; the encoding read is reported;
 * control characters in cells: Word's line breaks cleaned, the others refused (and a
-  title with a vertical tab goes through ``allocate`` to the workbook).
+  title with a vertical tab goes through ``allocate`` to the workbook);
+* the encoding read recorded in the manifest of ``allocate``.
 
 The command line's side is in ``test_cli_french.py``.
 """
@@ -338,3 +339,19 @@ def test_vertical_tab_in_a_title_goes_through_allocate(tmp_path, capsys):
     wb.close()
     assert titles == [first[1] + "\nseconde ligne"]
 
+
+def test_manifest_of_allocate_records_each_input_encoding(tmp_path, capsys):
+    apps = tmp_path / "candidatures.csv"
+    apps.write_bytes(SAMPLE_APPLICATIONS.read_text(encoding="utf-8").encode("cp1252"))
+    out = tmp_path / "o"
+    code = main(["allocate", "--call", str(RULES_PATH), "--applications", str(apps), "--reviews", str(SAMPLE_REVIEWS),
+                 "--out", str(out), "--no-gaps"])
+    assert code == 0, capsys.readouterr().err
+    import json
+
+    files = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["input_files"]
+    assert {role: info["encoding"] for role, info in files.items()} == {"call": "utf-8", "applications": "cp1252",
+                                                                         "reviews": "utf-8"}
+    from ditp_model import record
+
+    assert record.verify(out / "manifest.json").identical
