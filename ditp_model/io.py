@@ -377,11 +377,14 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
             blank += 1
             continue
         loc = {"text_line": text_line} if text_line != line else {}
-        swallowed = next((j for j, f in enumerate(fields[:width]) if "\n" in f and sep
-                          and f.split("\n", 1)[0].count(sep) >= max(1, width - j - 1)), None)
+        swallowed = None
+        if len(fields) != width:
+            swallowed = next((j for j, f in enumerate(fields[:width - 1]) if "\n" in f
+                              and f.split("\n", 1)[0].count(sep) >= width - j - 1), None)
         if swallowed is not None:
             # A quote opened in this cell was closed lines later: the rest of the row (all its
-            # separators) went into one cell.
+            # separators) went into one cell, and the row has the wrong number of cells.  (A cell
+            # holding a line break and every separator a row has left is no real text.)
             problems.append(Problem(name, line, header[swallowed].strip(), _visible(fields[swallowed]),
                                     "guillemet non fermé : la cellule avale la fin de la ligne et les lignes suivantes "
                                     "(les cellules seraient décalées) ; fermer le guillemet, ou le doubler (\"\") à l'intérieur "

@@ -355,3 +355,13 @@ def test_manifest_of_allocate_records_each_input_encoding(tmp_path, capsys):
     from ditp_model import record
 
     assert record.verify(out / "manifest.json").identical
+
+
+@pytest.mark.parametrize("comment", ["Bien, mais\nà revoir", "a,b,c\nd", "x,\ny,\nz"])
+def test_multiline_text_with_separators_in_the_last_column_is_not_a_quote_fault(tmp_path, comment):
+    # Free text in the last column (a comment) may hold commas and line breaks.
+    path = write_csv(tmp_path / "t.csv", ["application_id", "reviewer_id", "commentaire"],
+                     [["A1", "R01", comment], ["A2", "R01", "ok"]])
+    raw = read_raw_table(path)
+    assert raw.frame["commentaire"].tolist() == [comment, "ok"]
+    assert raw.rows == (2, 3) and raw.text_lines == (2, 2 + 1 + comment.count("\n"))
