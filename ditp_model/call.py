@@ -70,6 +70,9 @@ class Funding(_Frozen):
 
     @model_validator(mode="after")
     def _bounds(self) -> "Funding":
+        if self.envelope_eur == 0:
+            raise _RuleError("envelope_eur", 0, "enveloppe nulle : aucun dossier ne pourrait être financé ; "
+                                                "valeur attendue : le montant de l'appel en euros entiers, strictement positif")
         if self.award_floor_eur > self.award_cap_eur:
             raise _RuleError(
                 "award_floor_eur", self.award_floor_eur,
@@ -209,11 +212,21 @@ class Criterion(_Frozen):
 
 
 class CallInfo(_Frozen):
+    """Name, year, opening date and deadline (inclusive) of the call; the opening may not follow the deadline."""
+
     name: str
     year: Int
     opened: Date | None = None
     deadline: Date
     currency: Literal["EUR"] = "EUR"
+
+    @model_validator(mode="after")
+    def _calendar(self) -> "CallInfo":
+        if self.opened is not None and self.deadline < self.opened:
+            raise _RuleError("deadline", self.deadline.isoformat(),
+                             f"la date limite ({self.deadline:%d/%m/%Y}) précède l'ouverture de l'appel "
+                             f"(opened = {self.opened:%d/%m/%Y}) : valeur attendue le {self.opened:%d/%m/%Y} ou après")
+        return self
 
 
 class Lists(_Frozen):
@@ -231,9 +244,11 @@ class CallRules(_Frozen):
     Attributes
     ----------
     call : CallInfo
-        Name, year, opening date, deadline (inclusive).
+        Name, year, opening date, deadline (inclusive); a deadline before the
+        opening is refused.
     funding : Funding
-        Envelope, floor, cap, extended cap, amount step, min share (euros).
+        Envelope (strictly positive), floor, cap, extended cap, amount step,
+        min share (euros).
     eligibility : Eligibility
     scoring : Scoring
     criteria : tuple of Criterion
@@ -424,6 +439,9 @@ def load_call_rules(path: str | Path) -> CallRules:
     p = Path(path)
     try:
         raw = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(Problem(str(p), None, None, None,
+                                 f"fichier introuvable : {p} (règles de l'appel) ; vérifier le chemin", "unreadable")) from None
     except OSError as exc:
         raise InputError(Problem(str(p), None, None, None, f"fichier des règles de l'appel illisible : {exc.strerror}", "unreadable")) from None
     try:

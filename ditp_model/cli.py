@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from .allocation import AllocationError
+from .cli_args import FrenchArgumentParser, check_inputs_not_outputs, count, out_dir, seconds
+from .cli_args import euros as _euros
 from .io import load_inputs, write_csv_atomic
 from .pipeline import Evaluation, evaluate
 from .report_format import format_eur, format_points
@@ -24,6 +26,10 @@ __all__ = ["main"]
 
 EXIT_INPUT = 2
 EXIT_NOT_OPTIMAL = 3
+
+#: Help of every ``--solver`` option.
+SOLVER_HELP = ("solveur du programme linéaire en nombres entiers : highs (défaut, intégré) ou cbc (livré avec PuLP, "
+               "pour recouper un résultat)")
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -57,26 +63,37 @@ def ranked_list_fr(ev: Evaluation) -> str:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--call", required=True, help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
-    p.add_argument("--applications", required=True, help="candidatures (CSV ou XLSX)")
-    p.add_argument("--reviews", required=True, help="évaluations (CSV ou XLSX)")
-    p.add_argument("--weights", default=None,
-                   help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
+    p.add_argument("--call", required=True, metavar="FICHIER.toml", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
+    p.add_argument("--applications", required=True, metavar="FICHIER", help="candidatures (CSV ou XLSX)")
+    p.add_argument("--reviews", required=True, metavar="FICHIER", help="évaluations (CSV ou XLSX)")
+    p.add_argument("--weights", default=None, metavar="CRITÈRE=POIDS,…",
+                   help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 ou impact=50,ouverture=30,"
+                        "\"candidature collective\"=20 (noms ou libellés des critères ; défaut : celles de l'appel)")
     p.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], default=None,
                    help="agrégation des notes (défaut : celle de l'appel)")
-    p.add_argument("--out", required=True, help="dossier des résultats (créé si besoin)")
+    p.add_argument("--out", required=True, type=out_dir, metavar="DOSSIER", help="dossier des résultats (créé si besoin)")
 
 
-def check_out_dir(path) -> Path:
-    """Refuse, before any computation, an output folder that is an existing file (French message)."""
+#: Files each sub-command writes into ``--out`` (an input there with one of these names is refused).
+OUTPUTS = {"score": ("scores.csv",), "allocate": ("allocation.csv", "allocation.xlsx", "manifest.json"),
+           "lottery": ("probabilites_financement.csv", "tirage_au_sort.json", "decisions.jsonl")}
+
+
+def check_out_dir(path, inputs: dict | None = None, outputs=()) -> Path:
+    """Refuse, before any computation, a blank output folder, one that is an existing file, or one
+    where an input file would be overwritten by an output (French messages)."""
+    if not str(path).strip():
+        raise ValueError("--out : dossier des résultats vide ; indiquer un dossier (« . » pour le dossier courant)")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out « {out} » est un fichier existant : indiquer un dossier")
+    check_inputs_not_outputs(out, inputs or {}, outputs)
     return out
 
 
 def _evaluate(args) -> Evaluation:
-    check_out_dir(args.out)
+    check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews},
+                  OUTPUTS.get(getattr(args, "command", None), ()))
     inputs = load_inputs(args.call, args.applications, args.reviews)
     weights = parse_weights(args.weights, inputs.rules) if args.weights else None
     return evaluate(inputs, weights, args.normalisation)
@@ -91,39 +108,6 @@ def cmd_score(args) -> int:
     write_csv_atomic(ev.table, out / "scores.csv")
     print(f"\nÉcrit : {out / 'scores.csv'}")
     return 0
-
-
-class FrenchArgumentParser(argparse.ArgumentParser):
-    """argparse with its errors in French (``Erreur : …``, exit 2) and French sub-parsers."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("add_help", True)
-        super().__init__(*args, **kwargs)
-        self._optionals.title = "options"
-        self._positionals.title = "arguments"
-
-    def add_subparsers(self, **kwargs):
-        kwargs.setdefault("parser_class", FrenchArgumentParser)
-        return super().add_subparsers(**kwargs)
-
-    def error(self, message: str):
-        for en, fr in (("the following arguments are required", "arguments obligatoires manquants"),
-                       ("invalid choice", "choix invalide"), ("choose from", "choisir parmi"),
-                       ("unrecognized arguments", "arguments non reconnus"), ("expected one argument", "une valeur attendue"),
-                       ("argument ", "option "), ("invalid int value", "nombre entier attendu"),
-                       ("invalid float value", "nombre attendu"), ("expected at least one argument", "au moins une valeur attendue")):
-            message = message.replace(en, fr)
-        self.exit(2, f"Erreur : {message}\n(aide : {self.prog} --help)\n")
-
-
-def _euros(text: str) -> int:
-    """A command-line amount in whole euros, written like in the spreadsheets (``2 500 000``, ``2500000 €``)."""
-    from .io import parse_amount
-
-    try:
-        return parse_amount(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"« {text} » : {exc}") from None
 
 
 def _group_rule(text: str, kind: str):
@@ -273,6 +257,16 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
     return "\n".join(lines)
 
 
+def record_encodings(manifest: dict, ev: Evaluation) -> dict:
+    """Add to each of the manifest's ``input_files`` the encoding it was read with (``utf-8``, ``cp1252``, ``xlsx``…)."""
+    roles = manifest.get("input_files") or {}
+    for role, encoding in (("call", "utf-8"), ("applications", ev.applications.attrs.get("encoding")),
+                           ("reviews", ev.reviews.attrs.get("encoding"))):
+        if role in roles and encoding:
+            roles[role]["encoding"] = encoding
+    return manifest
+
+
 def cmd_allocate(args) -> int:
     import shlex
 
@@ -293,6 +287,7 @@ def cmd_allocate(args) -> int:
     comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
     table = decision_table(ev, alloc, ranking, expl)
     manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in args._argv))
+    record_encodings(manifest, ev)
     files = {
         "allocation.csv": csv_bytes(table),
         "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
@@ -331,27 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
     _common(a)
     a.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
     a.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
-    a.add_argument("--envelope", type=_euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
-    a.add_argument("--committed", type=_euros, default=0, help="montant déjà engagé lors de vagues précédentes (euros)")
-    a.add_argument("--reserve", type=_euros, default=0, help="réserve gardée pour des vagues suivantes (euros)")
-    a.add_argument("--min-share", type=float, default=None, help="part minimale de la demande attribuée (1 = pas de réduction)")
+    a.add_argument("--envelope", type=_euros, default=None, metavar="EUROS", help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    a.add_argument("--committed", type=_euros, default=0, metavar="EUROS", help="montant déjà engagé lors de vagues précédentes (euros)")
+    a.add_argument("--reserve", type=_euros, default=0, metavar="EUROS", help="réserve gardée pour des vagues suivantes (euros)")
+    a.add_argument("--min-share", type=float, default=None, metavar="PART", help="part minimale de la demande attribuée (1 = pas de réduction)")
     a.add_argument("--min-count", type=lambda s: _group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
                    help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
     a.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
                    help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
-    a.add_argument("--max-awards", type=int, default=None, help="nombre maximal de lauréats")
+    a.add_argument("--max-awards", type=count, default=None, metavar="N", help="nombre maximal de lauréats (entier ≥ 0)")
     add_rule_options(a)
-    a.add_argument("--solver", choices=["highs", "cbc"], default="highs")
-    a.add_argument("--time-limit", type=float, default=60.0, help="temps maximal par résolution (secondes)")
+    a.add_argument("--solver", choices=["highs", "cbc"], default="highs", help=SOLVER_HELP)
+    a.add_argument("--time-limit", type=seconds, default=60.0, metavar="SECONDES", help="temps maximal par résolution (secondes, > 0)")
     a.add_argument("--ranking-variant", choices=["skip", "stop"], default="skip",
                    help="règle du classement : passer un dossier qui ne rentre pas (skip) ou s'arrêter (stop)")
     a.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
     a.set_defaults(func=cmd_allocate)
     pb = sub.add_parser("pabulib", help="allocation optimale sur un fichier Pabulib (.pb) de budget participatif")
-    pb.add_argument("file", help="fichier .pb")
+    pb.add_argument("file", metavar="FICHIER.pb", help="fichier .pb")
     pb.add_argument("--json", action="store_true", help="un objet JSON : statut, projets retenus, coût, score, solveur, secondes")
-    pb.add_argument("--solver", choices=["highs", "cbc"], default="highs")
-    pb.add_argument("--time-limit", type=float, default=600.0)
+    pb.add_argument("--solver", choices=["highs", "cbc"], default="highs", help=SOLVER_HELP)
+    pb.add_argument("--time-limit", type=seconds, default=600.0, metavar="SECONDES", help="temps maximal de résolution (secondes, > 0 ; défaut 600)")
     pb.set_defaults(func=cmd_pabulib)
     from .cli_ds import register as register_import_ds
 

@@ -45,8 +45,15 @@ def _group_rule(text: str, kind: str):
     return parse(text, kind)
 
 
+#: Files ``report`` writes into ``--out`` (``retours/``: every file of that folder).
+REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest.json", "retours_candidats.csv", "retours/",
+                  "decisions.jsonl")
+
+
 def register(subparsers) -> None:
     """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
+    from .cli_args import count, euros, out_dir, seconds
+
     r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
                               description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
                                           "aux candidats, et ajoute une entrée au journal decisions.jsonl. Entrées : --scenario "
@@ -59,19 +66,19 @@ def register(subparsers) -> None:
     r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], help="agrégation des notes (défaut : celle de l'appel)")
     r.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
     r.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
-    r.add_argument("--envelope", type=int, help="enveloppe en euros entiers (défaut : celle de l'appel)")
-    r.add_argument("--committed", type=int, help="montant déjà engagé lors de vagues précédentes (euros)")
-    r.add_argument("--reserve", type=int, help="réserve gardée pour des vagues suivantes (euros)")
+    r.add_argument("--envelope", type=euros, help="enveloppe en euros entiers, par ex. \"2 500 000\" (défaut : celle de l'appel)")
+    r.add_argument("--committed", type=euros, help="montant déjà engagé lors de vagues précédentes (euros)")
+    r.add_argument("--reserve", type=euros, help="réserve gardée pour des vagues suivantes (euros)")
     r.add_argument("--min-share", type=float, help="part minimale de la demande attribuée (1 = pas de réduction)")
     r.add_argument("--min-count", type=lambda s: _group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
                    help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
     r.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
                    help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
-    r.add_argument("--max-awards", type=int, help="nombre maximal de lauréats")
+    r.add_argument("--max-awards", type=count, help="nombre maximal de lauréats (entier ≥ 0)")
     r.add_argument("--objective", choices=["total_score", "score_weighted_award"],
                    help="valeur du portefeuille : somme des notes (défaut) ou notes pondérées par les montants")
     r.add_argument("--solver", choices=["highs", "cbc"], help="solveur (défaut : highs)")
-    r.add_argument("--time-limit", type=float, help="temps maximal par résolution, en secondes (défaut : 60)")
+    r.add_argument("--time-limit", type=seconds, help="temps maximal par résolution, en secondes, > 0 (défaut : 60)")
     r.add_argument("--ranking-variant", choices=["skip", "stop"],
                    help="règle du classement : passer un dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
     r.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
@@ -84,7 +91,7 @@ def register(subparsers) -> None:
                         "sinon R01, R02…)")
     r.add_argument("--journal", help="journal des décisions (défaut : DOSSIER/decisions.jsonl)")
     r.add_argument("--notebook", help="notebook du rapport (défaut : notebooks/04_rapport.ipynb du dépôt)")
-    r.add_argument("--out", required=True, help="dossier du rapport (créé si besoin)")
+    r.add_argument("--out", required=True, type=out_dir, help="dossier du rapport (créé si besoin)")
     r.set_defaults(func=cmd_report)
 
     v = subparsers.add_parser("verify", help="vérifier une décision publiée : « identique » ou la liste des différences",
@@ -135,9 +142,14 @@ def cmd_report(args) -> int:
     from .report_format import format_eur
     from .schema import InputError
 
+    from .cli_args import check_inputs_not_outputs
+
     argv = getattr(args, "_argv", None) or sys.argv[1:]
     command = "ditp-model " + " ".join(shlex.quote(a) for a in argv)
     try:
+        check_inputs_not_outputs(args.out, {"--scenario": args.scenario, "--call": args.call,
+                                            "--applications": args.applications, "--reviews": args.reviews,
+                                            "--notebook": args.notebook}, REPORT_OUTPUTS)
         params = validate_parameters(**report_values(args), command=command)
         pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook)
     except InputError as exc:

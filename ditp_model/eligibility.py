@@ -7,6 +7,8 @@ Rules (machine code: what the call says), from the 2021 call text (DESIGN.md):
   local authorities).
 * ``no_state_partner``: a local authority is eligible only when associated
   with a State operator or service (e.g. through a territorial innovation lab).
+* ``early_submission``: submitted before the call opened (``call.opened``,
+  when the rules give it; the opening day counts).
 * ``late_submission``: submitted after the deadline (the deadline day counts).
 * ``below_floor``: the request is below the award floor.
 * ``ineligible_expenses``: the share of ineligible expenses (``other``, and
@@ -30,6 +32,7 @@ __all__ = ["check_eligibility", "REASON_CODES"]
 REASON_CODES: dict[str, str] = {
     "lead_org_type": "type de porteur non éligible",
     "no_state_partner": "collectivité sans partenaire de l'État",
+    "early_submission": "dépôt avant l'ouverture de l'appel",
     "late_submission": "dépôt après la date limite",
     "below_floor": "montant demandé inférieur au plancher",
     "ineligible_expenses": "dépenses majoritairement non éligibles",
@@ -59,6 +62,7 @@ def check_eligibility(applications: pd.DataFrame, rules: CallRules) -> pd.DataFr
     el = rules.eligibility
     floor = rules.award_floor_eur
     deadline = pd.Timestamp(rules.deadline)
+    opened = pd.Timestamp(rules.call.opened) if rules.call.opened is not None else None
     rows = []
     for app in applications.itertuples(index=False):
         codes: list[str] = []
@@ -72,6 +76,9 @@ def check_eligibility(applications: pd.DataFrame, rules: CallRules) -> pd.DataFr
                 codes.append("no_state_partner")
                 why.append("collectivité porteuse sans partenaire de l'État (opérateur, administration centrale ou "
                            "service déconcentré, par ex. via un laboratoire d'innovation territoriale)")
+        if opened is not None and app.submitted_at.normalize() < opened:
+            codes.append("early_submission")
+            why.append(f"déposé le {app.submitted_at:%d/%m/%Y}, avant l'ouverture de l'appel le {opened:%d/%m/%Y}")
         if app.submitted_at.normalize() > deadline:
             codes.append("late_submission")
             why.append(f"déposé le {app.submitted_at:%d/%m/%Y}, après la date limite du {deadline:%d/%m/%Y}")

@@ -3,12 +3,27 @@
 Accepted files (DESIGN.md, ``io.py``):
 
 * CSV with ``,``, ``;`` or tab separators, in UTF-8, UTF-8 with BOM or cp1252
-  (Windows Excel "CSV (séparateur : point-virgule)");
+  (Windows Excel "CSV (séparateur : point-virgule)"); a UTF-16 file (Excel's
+  « Texte Unicode ») or a file mixing UTF-8 and Windows-1252 bytes is refused
+  with one message naming the encoding (and the line of the first stray
+  byte); the encoding read is kept (``RawTable.encoding``, the tables'
+  ``attrs["encoding"]``, :attr:`Inputs.encodings`);
+* rows numbered as a spreadsheet shows them (header = row 1, a cell holding
+  a line break stays one row); when a quoted cell spans several lines of the
+  text file, messages give both (« ligne 3 du tableur (ligne 4 du fichier
+  texte) »); a quote left open is reported, never allowed to shift cells;
+* control characters in cells: a vertical tab, form feed, lone carriage
+  return or Unicode line separator (what Word writes for a manual line break)
+  becomes a line break; any other (NUL, escape…) is refused naming the row
+  and column;
 * XLSX (first sheet, or the sheet named ``sheet``);
 * French or canonical headers (matching ignores case, accents and spacing);
 * French numbers: decimal comma, thousands separated by an ordinary, no-break
-  (U+00A0) or narrow no-break (U+202F) space, an optional ``€``;
-* day-first dates (``15/10/2021``, ``15/10/2021 14:30``) or ISO 8601;
+  (U+00A0) or narrow no-break (U+202F) space, an optional ``€``; an amount in
+  scientific notation (``1,23E+05``: what Excel shows in a narrow column, the
+  exact amount is lost) is refused;
+* day-first dates (``15/10/2021``, ``15/10/2021 14:30``), ISO 8601, or an
+  Excel serial date (``44484`` = 15/10/2021, origin 1899-12-30);
 * identifiers kept as text (``007`` stays ``007``).
 
 Every problem of a file is gathered and raised together in one
@@ -26,7 +41,7 @@ import math
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -62,6 +77,7 @@ __all__ = [
     "decode_text",
     "read_input_bytes",
     "cell_text",
+    "clean_cell",
     "load_inputs",
     "sha256_file",
     "write_bytes_atomic",
@@ -85,8 +101,8 @@ class RawTable:
         One column per header (as written), one row per non-blank data line,
         every cell a ``str`` ("" when blank).
     rows : tuple of int
-        For each row of `frame`, its line number in the file as a spreadsheet
-        shows it (header = 1).
+        For each row of `frame`, its row number as a spreadsheet shows it
+        (header = 1; a cell holding line breaks does not add rows).
     encoding : str
         ``utf-8``, ``utf-8-sig``, ``cp1252`` or ``xlsx``.
     separator : str
@@ -96,8 +112,12 @@ class RawTable:
     sha256 : str
         SHA-256 of the file's bytes.
     header_row : int
-        Line of the header (1 unless blank lines precede it; those are
+        Row of the header (1 unless blank lines precede it; those are
         counted in `blank_rows`).
+    text_lines : tuple of int
+        For each row of `frame`, the line of the text file where it starts
+        (differs from `rows` after a quoted cell holding line breaks; equal
+        for XLSX).
     """
 
     path: str
@@ -108,6 +128,7 @@ class RawTable:
     blank_rows: int
     sha256: str
     header_row: int = 1
+    text_lines: tuple[int, ...] = ()
 
 
 def sha256_file(path: str | Path) -> str:
@@ -121,29 +142,80 @@ def read_input_bytes(path: str | Path) -> tuple[bytes, str]:
     Raises
     ------
     InputError
-        The file cannot be read (French message with the system's reason).
+        The file does not exist (« fichier introuvable »; code ``unreadable`` like every unreadable file)
+        or cannot be read (French message with the system's reason).
     """
     try:
         raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(Problem(str(path), None, None, None, f"fichier introuvable : {path} ; vérifier le chemin",
+                                 "unreadable")) from None
+    except IsADirectoryError:
+        raise InputError(Problem(str(path), None, None, None, f"{path} est un dossier : indiquer un fichier", "unreadable")) from None
     except OSError as exc:
         raise InputError(Problem(str(path), None, None, None, f"fichier illisible : {exc.strerror}", "unreadable")) from None
     return raw, hashlib.sha256(raw).hexdigest()
 
 
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_SAVE_AS_UTF8 = "enregistrez le fichier en « CSV UTF-8 (délimité par des virgules) » depuis Excel ou LibreOffice"
+
+
+def _line_of(raw: bytes, offset: int) -> int:
+    return raw.count(b"\n", 0, offset) + 1
+
+
 def decode_text(raw: bytes, path: str) -> tuple[str, str]:
-    """Decode a text file's bytes: UTF-8 with BOM, UTF-8, else Windows-1252; returns (text, encoding)."""
+    """Decode a text file's bytes: UTF-8 with BOM, UTF-8, else Windows-1252; returns (text, encoding).
+
+    Raises
+    ------
+    InputError
+        One problem (code ``encoding``) naming the encoding: UTF-16 or UTF-32
+        (Excel's « Texte Unicode »: a BOM, or NUL bytes between the letters),
+        a UTF-8 file with stray Windows-1252 bytes (mixed encodings: the line
+        and byte of the first one), or bytes that are neither UTF-8 nor
+        Windows-1252.  Never a cascade of errors on garbled cells.
+    """
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                      (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            raise InputError(Problem(path, None, None, None,
+                                     f"fichier encodé en {name} (« Texte Unicode » d'Excel) : encodage non accepté ; "
+                                     f"{_SAVE_AS_UTF8}", "encoding"))
+    head = raw[:4096]
+    if head and head.count(b"\x00") * 4 >= len(head):  # letters interleaved with NUL bytes: UTF-16 without BOM
+        raise InputError(Problem(path, None, None, None,
+                                 "fichier encodé en UTF-16 sans marque d'ordre (un octet nul entre les lettres) : "
+                                 f"encodage non accepté ; {_SAVE_AS_UTF8}", "encoding"))
     if raw.startswith(b"\xef\xbb\xbf"):
-        return raw.decode("utf-8-sig"), "utf-8-sig"
+        try:
+            return raw.decode("utf-8-sig"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            start = exc.start + 3
+            raise InputError(Problem(path, None, None, None,
+                                     f"fichier marqué UTF-8 (BOM) mais l'octet {raw[start]:#04x} ligne {_line_of(raw, start)} "
+                                     "n'est pas de l'UTF-8 "
+                                     f"(mélange d'encodages) ; {_SAVE_AS_UTF8}", "encoding")) from None
     try:
         return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        first = exc.start
+    if _UTF8_MULTIBYTE.search(raw):
+        # Valid UTF-8 accents elsewhere: the file is UTF-8 with stray Windows-1252 bytes (a cell pasted
+        # from another file).  Reading it all as Windows-1252 would garble every accent: refuse once.
+        stray = len(raw.decode("utf-8", errors="replace").split("\ufffd")) - 1
+        shown = raw[first:first + 1].decode("cp1252", errors="replace")
+        raise InputError(Problem(path, None, None, None,
+                                 f"mélange d'encodages : fichier en UTF-8 sauf {stray} octet(s) d'un autre encodage, le premier "
+                                 f"ligne {_line_of(raw, first)} (octet {raw[first]:#04x}, « {shown} » en Windows-1252) ; "
+                                 f"corrigez ce caractère ou {_SAVE_AS_UTF8}", "encoding"))
     try:
         return raw.decode("cp1252"), "cp1252"
     except UnicodeDecodeError as exc:
         raise InputError(Problem(path, None, None, None,
-                                 f"encodage non reconnu (ni UTF-8 ni Windows-1252, octet {raw[exc.start]:#x}) : "
-                                 "enregistrez le fichier en « CSV UTF-8 »", "encoding")) from None
+                                 f"encodage non reconnu : ni UTF-8 ni Windows-1252 (octet {raw[exc.start]:#04x} "
+                                 f"ligne {_line_of(raw, exc.start)}) ; {_SAVE_AS_UTF8}", "encoding")) from None
 
 
 def cell_text(v) -> str:
@@ -163,8 +235,50 @@ def cell_text(v) -> str:
     return str(v)
 
 
+#: What Word, Excel or a paste leaves for a line break inside a cell: read as a line break.
+_LINE_BREAK_RE = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
+#: Other control characters (NUL, escape, C1 controls, non-characters): refused, they break every output.
+_CONTROL_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def _visible(text: str, n: int = 80) -> str:
+    """A cell shown in a message: control characters as ``\\x00``, line breaks as ``⏎``, cut at `n` characters."""
+    shown = _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text).replace("\n", "⏎")
+    return shown if len(shown) <= n else shown[: n - 1] + "…"
+
+
+def clean_cell(text: str) -> str:
+    """A cell's text with Word / Excel line breaks (vertical tab, form feed, lone CR, U+2028) made ``\\n``.
+
+    Raises
+    ------
+    ValueError
+        Another control character (NUL, escape…), named with its code point (French).
+    """
+    text = _LINE_BREAK_RE.sub("\n", text)
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        c = ord(bad.group())
+        name = {0: " (NUL, octet nul)", 0x1b: " (échappement)", 0x7f: " (suppression)"}.get(c, "")
+        raise ValueError(f"caractère de contrôle U+{c:04X}{name} dans la cellule : invisible à l'écran, il empêche "
+                         "d'écrire les résultats ; supprimez-le (ou retapez la cellule)")
+    return text
+
+
+def _locate(raw: "RawTable", problems: list[Problem]) -> list[Problem]:
+    """Add the text file's line to the problems of `raw` whose spreadsheet row differs from it."""
+    lines = dict(zip(raw.rows, raw.text_lines)) if raw.text_lines else {}
+    return [replace(p, text_line=lines[p.row]) if p.file == raw.path and p.text_line is None and p.row in lines
+            and lines[p.row] != p.row else p for p in problems]
+
+
 def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
-    """Read a CSV or XLSX file into text cells, keeping each row's line number.
+    """Read a CSV or XLSX file into text cells, keeping each row's number.
+
+    Rows are numbered as a spreadsheet shows them (header = 1, blank lines
+    counted, a quoted cell holding line breaks stays one row); for CSV files,
+    :attr:`RawTable.text_lines` gives the line of the text file where each row
+    starts, and problems name both when they differ.
 
     Parameters
     ----------
@@ -180,12 +294,15 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     Raises
     ------
     InputError
-        Unreadable file, unknown encoding, empty file, duplicated or blank headers.
+        Unreadable file, unknown or mixed encoding, empty file, duplicated or
+        blank headers, a quote left open (``unbalanced_quote``), a row with
+        more cells than headers, a control character in a cell.
     """
     p = Path(path)
     name = str(path)
     raw, digest = read_input_bytes(path)
-    records: list[tuple[int, list[str]]] = []
+    # (spreadsheet row, line of the text file where it starts, cells)
+    records: list[tuple[int, int, list[str]]] = []
     if p.suffix.lower() in (".xlsx", ".xlsm"):
         import openpyxl
 
@@ -198,26 +315,43 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
         except KeyError:
             raise InputError(Problem(name, None, None, sheet, f"feuille absente ; feuilles : {', '.join(wb.sheetnames)}", "sheet")) from None
         for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
-            records.append((i, [cell_text(v) for v in row]))
+            records.append((i, i, [cell_text(v) for v in row]))
         wb.close()
         encoding, sep = "xlsx", ""
     else:
         text, encoding = decode_text(raw, name)
+        if "\n" in text:
+            # Lines end with LF or CRLF: a lone CR is a line break typed inside a cell (and often left
+            # unquoted), not the end of a row; read it as one (clean_cell makes it "\n").
+            text = re.sub("\r(?!\n)", "\u2028", text)
         first = next((ln for ln in text.splitlines() if ln.strip()), "")  # the header: first non-blank line
         sep = max([";", ",", "\t"], key=lambda s: first.count(s))
-        reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep)
-        start = 1
-        for fields in reader:
-            records.append((start, fields))
+        reader = csv.reader(_io.StringIO(text, newline=""), delimiter=sep, strict=True)
+        start, number = 1, 0
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error:
+                # A quote opened and never closed (the rest of the file would be one cell), or text
+                # after a closing quote: either way the cells of the row would shift.  Refuse.
+                bad = text.splitlines()[start - 1] if start <= len(text.splitlines()) else ""
+                raise InputError(Problem(name, number + 1, None, _visible(bad),
+                                         "guillemet non fermé ou mal placé : la ligne ne peut pas être découpée en cellules "
+                                         "sans décaler les suivantes ; fermer le guillemet, ou le doubler (\"\") à l'intérieur "
+                                         "d'une cellule entre guillemets", "unbalanced_quote", text_line=start)) from None
+            number += 1
+            records.append((number, start, fields))
             start = reader.line_num + 1
     # Blank lines above the header are skipped (and counted), not read as an empty header.
     leading = 0
-    while leading < len(records) and not any(f.strip() for f in records[leading][1]):
+    while leading < len(records) and not any(f.strip() for f in records[leading][2]):
         leading += 1
     records = records[leading:]
     if not records:
         raise InputError(Problem(name, None, None, None, "fichier vide (aucune ligne d'en-tête)", "empty"))
-    header_line, header = records[0]
+    header_line, header_text_line, header = records[0]
     while header and not header[-1].strip():
         header = header[:-1]
     problems = []
@@ -225,6 +359,11 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     for j, h in enumerate(header):
         if not h.strip():
             problems.append(Problem(name, header_line, f"n° {j + 1}", "", "en-tête vide : nommez la colonne ou supprimez-la", "blank_header"))
+        try:
+            clean_cell(h)
+        except ValueError as exc:
+            problems.append(Problem(name, header_line, f"n° {j + 1}", _visible(h), str(exc), "control_character",
+                                    text_line=header_text_line))
         key = h.strip()
         if key in seen:
             problems.append(Problem(name, header_line, key, key, f"en-tête en double (colonnes {seen[key] + 1} et {j + 1})", "duplicate_header"))
@@ -232,22 +371,45 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     if problems:
         raise InputError(problems)
     width = len(header)
-    data, rows, blank = [], [], leading
-    for line, fields in records[1:]:
+    data, rows, text_lines, blank = [], [], [], leading
+    for line, text_line, fields in records[1:]:
         if not any(f.strip() for f in fields):
             blank += 1
             continue
+        loc = {"text_line": text_line} if text_line != line else {}
+        swallowed = None
+        if len(fields) != width:
+            swallowed = next((j for j, f in enumerate(fields[:width - 1]) if "\n" in f
+                              and f.split("\n", 1)[0].count(sep) >= width - j - 1), None)
+        if swallowed is not None:
+            # A quote opened in this cell was closed lines later: the rest of the row (all its
+            # separators) went into one cell, and the row has the wrong number of cells.  (A cell
+            # holding a line break and every separator a row has left is no real text.)
+            problems.append(Problem(name, line, header[swallowed].strip(), _visible(fields[swallowed]),
+                                    "guillemet non fermé : la cellule avale la fin de la ligne et les lignes suivantes "
+                                    "(les cellules seraient décalées) ; fermer le guillemet, ou le doubler (\"\") à l'intérieur "
+                                    "d'une cellule entre guillemets", "unbalanced_quote", **loc))
+            continue
         if len(fields) > width and any(f.strip() for f in fields[width:]):
             problems.append(Problem(name, line, None, LIST_SEPARATOR.join(fields[width:]),
-                                    f"la ligne a {len(fields)} cellules pour {width} colonnes (séparateur ou guillemets ?)", "extra_cells"))
+                                    f"la ligne a {len(fields)} cellules pour {width} colonnes (séparateur ou guillemets ?)", "extra_cells",
+                                    **loc))
             continue
         fields = (fields + [""] * width)[:width]
-        data.append([f.strip() for f in fields])
+        cells = []
+        for h, f in zip(header, fields):
+            try:
+                cells.append(clean_cell(f).strip())
+            except ValueError as exc:
+                problems.append(Problem(name, line, h.strip(), _visible(f), str(exc), "control_character", **loc))
+                cells.append("")
+        data.append(cells)
         rows.append(line)
+        text_lines.append(text_line)
     if problems:
         raise InputError(problems)
     frame = pd.DataFrame(data, columns=[h.strip() for h in header], dtype=object)
-    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest, header_line)
+    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest, header_line, tuple(text_lines))
 
 
 # --------------------------------------------------------------------------- cell parsers
@@ -256,6 +418,7 @@ _SPACE_RE = re.compile(r"[\s\u00a0\u202f\u2009\u2007]")
 _CURRENCY_RE = re.compile(r"^(€|eur)\s*|\s*(€|eur|euros)$", re.IGNORECASE)
 _DOT_THOUSANDS = re.compile(r"^-?\d{1,3}(\.\d{3})+$")
 _COMMA_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+$")
+_SCIENTIFIC_RE = re.compile(r"^[-+]?(\d[\d.,]*|[.,]\d+)[eE][-+]?\d+$")
 
 
 def _to_decimal(text: str) -> Decimal:
@@ -280,15 +443,23 @@ def parse_amount(text: str) -> int:
     """Parse an amount in whole euros written the French or the canonical way.
 
     ``"120 000 €"`` (ordinary, U+00A0 or U+202F spaces), ``"120000"``,
-    ``"120 000,00"``, ``"120.000"`` all give ``120000``.
+    ``"120 000,00"``, ``"120.000"`` all give ``120000``.  The one parser of
+    amounts: cells of every table and the command line's ``--envelope``,
+    ``--committed``, ``--reserve``.
 
     Raises
     ------
     ValueError
-        With a French reason: not a number, negative, not whole euros, or
+        With a French reason: scientific notation (``1,23E+05``, ``1e9``: the
+        exact amount is lost), not a number, negative, not whole euros, or
         ambiguous (``"120,000"``: a comma followed by exactly three digits
         could be a decimal comma or an English thousands separator).
     """
+    if _SCIENTIFIC_RE.match(_SPACE_RE.sub("", _CURRENCY_RE.sub("", text.strip()))):
+        # "1,23E+05": what Excel shows of 123 456 in a narrow column, and writes so into a CSV.
+        raise ValueError("montant en notation scientifique : le montant exact est perdu (Excel l'affiche ainsi dans une "
+                         "colonne trop étroite) ; élargir la colonne ou lui donner le format « Nombre » avant "
+                         "d'enregistrer, ou écrire le montant en chiffres, par ex. 123 456 €")
     if _COMMA_THOUSANDS.match(_SPACE_RE.sub("", _CURRENCY_RE.sub("", text.strip()))):
         # "120,000": 120 € with a French decimal comma, or 120 000 € written the English way?
         # Euros have two decimals, never three: refuse rather than read 120 €.
@@ -327,16 +498,34 @@ _DATE_FORMATS = (
 )
 
 
+#: Excel's serial dates count days from 1899-12-30 (Excel's 1900 leap-year bug included).
+EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+#: Serial numbers read as dates: 1 January 1950 to 31 December 2099 (a bare number outside is not a date).
+_SERIAL_RANGE = (18264, 73415)
+_SERIAL_RE = re.compile(r"^\d{5}([.,]\d+)?$")
+
+
 def parse_date(text: str) -> pd.Timestamp:
-    """Parse a day-first or ISO 8601 date or date-time (naive, local time).
+    """Parse a day-first or ISO 8601 date or date-time (naive, local time), or an Excel serial date.
+
+    An Excel date cell formatted as a number shows its serial number
+    (``44484`` is 15/10/2021, ``44484,5`` noon that day; origin 1899-12-30);
+    serials from 1950 to 2099 are converted, to the second.
 
     Raises
     ------
     ValueError
         Not one of the accepted forms (``15/10/2021``, ``15/10/2021 14:30``,
-        ``2021-10-15``, ``2021-10-15T14:30:00``).
+        ``2021-10-15``, ``2021-10-15T14:30:00``, ``44484``).
     """
     t = text.strip()
+    if _SERIAL_RE.match(t):
+        serial = Decimal(t.replace(",", "."))
+        if _SERIAL_RANGE[0] <= serial <= _SERIAL_RANGE[1]:
+            seconds = int((serial * 86400).to_integral_value())
+            return pd.Timestamp(EXCEL_EPOCH + dt.timedelta(seconds=seconds))
+        raise ValueError(f"nombre {t} : pris pour une date Excel (numéro de série), il tomberait hors de 1950–2099 ; "
+                         "écrire JJ/MM/AAAA (par ex. 15/10/2021) ou AAAA-MM-JJ")
     for fmt in _DATE_FORMATS:
         try:
             return pd.Timestamp(dt.datetime.strptime(t, fmt))
@@ -421,7 +610,7 @@ def open_table(path: str | Path, columns: tuple[Column, ...], nothing: str, shee
     problems: list[Problem] = []
     found = map_headers(raw, columns, problems)
     if problems:
-        raise InputError(problems)
+        raise InputError(_locate(raw, problems))
     if raw.frame.empty:
         raise InputError(Problem(raw.path, None, None, None, f"{nothing} : le fichier n'a que sa ligne d'en-tête", "no_rows"))
     return raw, found
@@ -581,7 +770,7 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
                                     f"la ventilation des dépenses ({' + '.join(str(a) for a in amounts)} = {sum(amounts)} €) "
                                     f"ne fait pas le montant demandé", "expense_sum"))
     if problems:
-        raise InputError(problems)
+        raise InputError(_locate(raw, problems))
     for c in APPLICATION_COLUMNS:
         if c.kind == "amount":
             frame[c.name] = frame[c.name].astype("int64")
@@ -651,7 +840,7 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
         problems.append(Problem(raw.path, int(frame.at[i, "source_row"]), found["reviewer_id"], frame.at[i, "reviewer_id"],
                                 f"cet évaluateur a déjà noté le dossier {frame.at[i, 'application_id']}", "duplicate_review"))
     if problems:
-        raise InputError(problems)
+        raise InputError(_locate(raw, problems))
     frame[list(rules.review_columns)] = frame[list(rules.review_columns)].astype("float64")
     frame.attrs.update(path=raw.path, sha256=raw.sha256, blank_rows=raw.blank_rows, encoding=raw.encoding)
     return frame
@@ -670,12 +859,16 @@ class Inputs:
         See :func:`read_reviews`.
     files : dict
         Input path -> SHA-256 of its bytes (rules, applications, reviews).
+    encodings : dict
+        Input path -> encoding it was read with (``utf-8``, ``utf-8-sig``,
+        ``cp1252``, ``xlsx``; the rules are always UTF-8).
     """
 
     rules: CallRules
     applications: pd.DataFrame
     reviews: pd.DataFrame
     files: dict
+    encodings: dict = field(default_factory=dict)
 
 
 def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path) -> Inputs:
@@ -711,7 +904,8 @@ def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path)
     if problems:
         raise InputError(problems)
     files = {str(call): sha256_file(call), str(applications): apps.attrs["sha256"], str(reviews): revs.attrs["sha256"]}
-    return Inputs(rules, apps, revs, files)
+    encodings = {str(call): "utf-8", str(applications): apps.attrs["encoding"], str(reviews): revs.attrs["encoding"]}
+    return Inputs(rules, apps, revs, files, encodings)
 
 
 # --------------------------------------------------------------------------- atomic writes

@@ -331,6 +331,9 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
     file = str(path)
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(Problem(file, None, None, None, f"fichier introuvable : {file} ; vérifier le chemin",
+                                 "unreadable")) from None
     except OSError as exc:
         raise InputError(Problem(file, None, None, None,
                                  f"fichier illisible ({exc.strerror or exc})", "unreadable")) from None

@@ -175,6 +175,10 @@ class Problem:
         The rule broken, in French, with the fix where one is obvious.
     code : str
         Machine code of the rule (``missing_value``, ``duplicate_id``...).
+    text_line : int or None
+        For a CSV file whose quoted cells hold line breaks: the line of the
+        text file where the row starts, when it differs from `row` (the
+        spreadsheet row).  The message then gives both.
     """
 
     file: str
@@ -183,11 +187,15 @@ class Problem:
     value: object
     rule: str
     code: str = "invalid"
+    text_line: int | None = None
 
     def __str__(self) -> str:
         parts = [self.file]
         if self.row is not None:
-            parts.append(f"ligne {self.row}")
+            if self.text_line is not None and self.text_line != self.row:
+                parts.append(f"ligne {self.row} du tableur (ligne {self.text_line} du fichier texte)")
+            else:
+                parts.append(f"ligne {self.row}")
         if self.column is not None:
             noun = "clé" if self.file.lower().endswith(".toml") else "colonne"
             parts.append(f"{noun} « {self.column} »")

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .call import CallRules
+from .schema import normalise_header
 
 __all__ = [
     "Weights",
@@ -119,6 +120,10 @@ class Weights:
 def parse_weights(text: str, rules: CallRules) -> Weights:
     """Parse ``"impact=0.5,openness=0.3,collective=0.2"`` (decimal comma accepted in values with ``;``).
 
+    A criterion is named by its key or by its label in the call rules, as the
+    report shows it (``ouverture=30`` for ``openness``, ``"candidature
+    collective"=20``), ignoring case and accents.
+
     Every criterion of the call must be named (write ``collective=0`` to
     leave one out): a forgotten criterion silently set to 0 would change the
     decision without anyone noticing.
@@ -130,6 +135,9 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
         non-numeric weight, all zero.
     """
     d = {c: 0.0 for c in rules.criterion_names}
+    # A criterion is named by its key (``openness``) or its French label (« Ouverture »), case and accents folded.
+    aliases = {normalise_header(c.label): c.name for c in rules.criteria}
+    aliases.update({normalise_header(c.name): c.name for c in rules.criteria})
     parts = [p for p in text.replace(";", ",").split(",") if p.strip()] if "=" in text else []
     if not parts:
         raise ValueError(f"pondérations « {text} » : écrire par ex. impact=0.5,openness=0.3,collective=0.2")
@@ -145,8 +153,10 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
         if "=" not in p:
             raise ValueError(f"pondération « {p} » : écrire critère=valeur")
         k, v = (x.strip() for x in p.split("=", 1))
+        k = aliases.get(normalise_header(k.strip("\"'")), k)
         if k not in d:
-            raise ValueError(f"critère inconnu « {k} » ; critères de l'appel : {', '.join(rules.criterion_names)}")
+            known = ", ".join(f"{c.name} (« {c.label} »)" for c in rules.criteria)
+            raise ValueError(f"critère inconnu « {k} » ; critères de l'appel : {known}")
         if k in seen:
             raise ValueError(f"pondération « {k} » donnée deux fois : n'en garder qu'une")
         seen.add(k)

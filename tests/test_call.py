@@ -147,7 +147,7 @@ def test_unreadable_file(tmp_path):
         load_call_rules(missing)
     (p,) = info.value.problems
     assert (p.file, p.code) == (str(missing), "unreadable")
-    assert "illisible" in str(info.value)
+    assert f"fichier introuvable : {missing}" in str(info.value)
 
 
 def test_toml_syntax_error(tmp_path):
@@ -323,3 +323,42 @@ def test_several_mistakes_are_reported_together(tmp_path):
 def test_input_error_is_a_value_error(tmp_path):
     with pytest.raises(ValueError):
         load_call_rules(write_variant(tmp_path, "scale_max = 5", "scale_max = -1"))
+
+
+# ---------------------------------------------------------------------------
+# Calendar and envelope (issue 15): errors, never a warning and exit 0
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("deadline, shown", [("2021-08-22", "22/08/2021"), ("2021-01-01", "01/01/2021"),
+                                             ("2020-10-15", "15/10/2020")])
+def test_deadline_before_opening_is_an_error(tmp_path, deadline, shown):
+    path = write_variant(tmp_path, "deadline = 2021-10-15", f"deadline = {deadline}")
+    p, message = only_problem(path)
+    assert p.column == "call.deadline"
+    assert p.value == deadline
+    assert f"la date limite ({shown}) précède l'ouverture de l'appel (opened = 23/08/2021)" in message
+    assert "call.deadline" in message
+
+
+def test_deadline_on_the_opening_day_is_accepted(tmp_path):
+    path = write_variant(tmp_path, "deadline = 2021-10-15", "deadline = 2021-08-23")
+    rules = load_call_rules(path)
+    assert rules.call.opened == rules.deadline == dt.date(2021, 8, 23)
+
+
+def test_no_opening_date_accepts_any_deadline(tmp_path):
+    path = write_variant(tmp_path, "opened = 2021-08-23\n", "")
+    assert load_call_rules(path).call.opened is None
+
+
+@pytest.mark.parametrize("written", ["0", "-0", "+0"])
+def test_zero_envelope_is_an_error(tmp_path, written):
+    path = write_variant(tmp_path, "envelope_eur = 3_000_000", f"envelope_eur = {written}")
+    p, message = only_problem(path)
+    assert (p.column, p.value) == ("funding.envelope_eur", 0)
+    assert "enveloppe nulle" in message and "strictement positif" in message
+
+
+def test_zero_envelope_refused_in_a_copy_too(rules):
+    with pytest.raises(pydantic.ValidationError, match="enveloppe nulle"):
+        rules.with_funding(envelope_eur=0)
+    assert rules.with_funding(envelope_eur=1).envelope_eur == 1

@@ -153,7 +153,7 @@ def test_missing_file_returns_2(tmp_path, capsys):
     code = main(score_args(tmp_path / "o", reviews=tmp_path / "absent.csv"))
     captured = capsys.readouterr()
     assert code == 2
-    assert "fichier illisible" in captured.err
+    assert f"fichier introuvable : {tmp_path / 'absent.csv'}" in captured.err
 
 
 def test_bad_weights_return_2(tmp_path, capsys):

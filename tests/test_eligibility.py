@@ -117,6 +117,36 @@ def test_late_submission_message(rules):
     assert r["reasons"] == "déposé le 19/10/2021, après la date limite du 15/10/2021"
 
 
+@pytest.mark.parametrize("submitted, eligible", [
+    (pd.Timestamp(2021, 8, 23), True),                 # the opening day counts
+    (pd.Timestamp(2021, 8, 23, 0, 0, 1), True),
+    (pd.Timestamp(2021, 8, 22, 23, 59, 59), False),    # the evening before
+    (pd.Timestamp(2021, 8, 22), False),
+    (pd.Timestamp(2020, 10, 1), False),                # last year's call: a typo in the year
+])
+def test_early_submission(rules, submitted, eligible):
+    assert rules.call.opened == pd.Timestamp(2021, 8, 23).date()
+    r = check_one(rules, submitted_at=submitted)
+    assert bool(r["eligible"]) == eligible
+    assert r["reason_codes"] == ("" if eligible else "early_submission")
+
+
+def test_early_submission_message_names_both_dates(rules):
+    r = check_one(rules, submitted_at=pd.Timestamp(2021, 8, 2, 9, 30))
+    assert r["reasons"] == "déposé le 02/08/2021, avant l'ouverture de l'appel le 23/08/2021"
+
+
+def test_no_opening_date_means_no_early_rule(rules):
+    no_opening = rules.model_copy(update={"call": rules.call.model_copy(update={"opened": None})})
+    r = check_one(no_opening, submitted_at=pd.Timestamp(2019, 1, 1))
+    assert bool(r["eligible"]) and r["reason_codes"] == ""
+
+
+def test_early_and_other_reasons_reported_together(rules):
+    r = check_one(rules, submitted_at=pd.Timestamp(2021, 7, 1), requested_eur=50_000, expense_services_eur=50_000)
+    assert r["reason_codes"] == "early_submission,below_floor"
+
+
 @pytest.mark.parametrize("requested, eligible", [(70_000, True), (69_999, False), (0, False)])
 def test_below_floor(rules, requested, eligible):
     r = check_one(rules, requested_eur=requested, expense_services_eur=requested)
@@ -191,7 +221,7 @@ def test_maturity(rules):
 
 
 def test_every_reason_code_is_documented():
-    assert set(REASON_CODES) == {"lead_org_type", "no_state_partner", "late_submission", "below_floor",
+    assert set(REASON_CODES) == {"lead_org_type", "no_state_partner", "early_submission", "late_submission", "below_floor",
                                  "ineligible_expenses", "no_priority_reform", "maturity"}
 
 

@@ -336,7 +336,7 @@ def test_code_unreadable_missing_file(tmp_path, rules):
     path = tmp_path / "absent.csv"
     p, message = one_problem(lambda: read_applications(path, rules))
     assert (p.file, p.row, p.column, p.code) == (str(path), None, None, "unreadable")
-    assert "fichier illisible" in message
+    assert f"fichier introuvable : {path}" in message
 
 
 def test_code_unreadable_broken_workbook(tmp_path, rules):
@@ -610,6 +610,9 @@ TESTED_CODES = {
     "bad_score": test_code_bad_score,
     "score_out_of_scale": test_code_score_out_of_scale,
     "duplicate_review": test_code_duplicate_review,
+    # tests/test_hardening_inputs.py
+    "unbalanced_quote": "test_unbalanced_quote_is_reported_not_shifted",
+    "control_character": "test_other_control_characters_are_refused_naming_row_and_column",
 }
 
 
@@ -727,11 +730,13 @@ def test_blank_rows_in_xlsx(tmp_path, rules):
 
 
 def test_multiline_cell_keeps_spreadsheet_line_numbers(tmp_path, rules):
+    # A cell holding a line break stays one spreadsheet row: A2 is row 3 (line 4 of the text file).
     rows = [[app_row(a)[h] for h in APP_HEADER] for a in ("A1", "A2")]
     rows[0][1] = "Titre\nsur deux lignes"
     path = write_csv(tmp_path / "a.csv", APP_HEADER, rows)
     frame = read_applications(path, rules)
-    assert frame["source_row"].tolist() == [2, 4]
+    assert frame["source_row"].tolist() == [2, 3]
+    assert read_raw_table(path).text_lines == (2, 4)
     assert frame.at[0, "title"] == "Titre\nsur deux lignes"
 
 

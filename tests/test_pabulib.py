@@ -430,7 +430,7 @@ def test_several_problems_are_reported_together(tmp_path):
 
 
 def test_missing_file_raises_input_error(tmp_path):
-    with pytest.raises(InputError, match="illisible"):
+    with pytest.raises(InputError, match="fichier introuvable"):
         read_pabulib(tmp_path / "absent.pb")
 
 
