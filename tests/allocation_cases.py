@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ditp_model.call import CallRules, load_call_rules
+from ditp_model.call import CallRules, Selection, load_call_rules
 from ditp_model.pipeline import Evaluation
 from ditp_model.scoring import Weights
 
@@ -42,13 +42,23 @@ MATURITIES = ("testing", "deployment")
 
 @functools.lru_cache(maxsize=1)
 def base_rules() -> CallRules:
-    """The 2021 call's rules (envelope 3 M€, floor 70 k€, cap 120 k€, extended cap 200 k€, step 1 k€)."""
-    return load_call_rules(RULES_PATH)
+    """The 2021 call's rules (envelope 3 M€, floor 70 k€, cap 120 k€, extended cap 200 k€, step 1 k€).
+
+    Hand cases give composite scores directly (no criterion scores), so the
+    sample's quality thresholds and ex aequo band are left out here: the
+    default ``[selection]`` (merit order, no threshold, δ = 0).  Tests of
+    thresholds and δ set them explicitly.
+    """
+    return load_call_rules(RULES_PATH).model_copy(update={"selection": Selection()})
 
 
 def rules_with(**funding) -> CallRules:
     """The 2021 rules with some funding values changed (``envelope_eur=300_000``...)."""
     return base_rules().with_funding(**funding) if funding else base_rules()
+
+
+#: The optimisation rule of each objective name used by the brute force.
+RULE_OF_OBJECTIVE = {"total_score": "max_total_score", "score_weighted_award": "max_score_weighted_award"}
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from ditp_model.allocation import (
 )
 
 from allocation_cases import (
+    RULE_OF_OBJECTIVE,
     MATURITIES,
     REGIONS,
     Project,
@@ -58,6 +59,19 @@ from allocation_cases import (
     make_evaluation,
     units,
 )
+
+
+def Opt(**kw):
+    """AllocationParams for these tests: the optimisation rule ``max_total_score`` unless a rule (or objective) is named.
+
+    This module checks the optimisation models kept for comparison; the merit
+    order, the default, is checked in ``test_merit_order.py``.
+    """
+    if "objective" in kw:
+        kw["rule"] = RULE_OF_OBJECTIVE[kw.pop("objective")]
+    kw.setdefault("rule", "max_total_score")
+    return AllocationParams(**kw)
+
 
 ROOT = Path(__file__).resolve().parents[1]
 P = Project
@@ -98,7 +112,7 @@ def case_a():
 
 
 def test_hand_case_four_projects(case_a):
-    a = allocate(case_a)
+    a = allocate(case_a, Opt())
     assert a.status is SolveStatus.OPTIMAL and a.is_optimal
     assert funded_set(a) == {"B", "C", "D"}
     assert awards_of(a) == {"A": 0, "B": 120_000, "C": 90_000, "D": 90_000}
@@ -121,7 +135,7 @@ def test_tie_at_funding_line_broken_by_named_rule(first_date, expected, reverse_
     ps = [P("A", 80, 100_000), P("P-001", 70, 100_000, submitted=first_date), P("P-002", 70, 100_000, submitted="2021-09-10")]
     if reverse_rows:
         ps = ps[::-1]
-    a = allocate(make_evaluation(ps, envelope_eur=200_000))
+    a = allocate(make_evaluation(ps, envelope_eur=200_000), Opt())
     assert a.status is SolveStatus.OPTIMAL
     assert funded_set(a) == {"A", expected}
     assert a.total_awarded_eur == 200_000
@@ -132,7 +146,7 @@ def test_tie_at_funding_line_broken_by_named_rule(first_date, expected, reverse_
 
 def test_no_alternative_check_gives_none():
     ps = [P("A", 80, 100_000), P("P-001", 70, 100_000), P("P-002", 70, 100_000)]
-    a = allocate(make_evaluation(ps, envelope_eur=200_000), AllocationParams(check_alternatives=False))
+    a = allocate(make_evaluation(ps, envelope_eur=200_000), Opt(check_alternatives=False))
     assert a.other_optimal_portfolios is None
     assert funded_set(a) == {"A", "P-001"}
 
@@ -147,7 +161,7 @@ def test_no_alternative_check_gives_none():
 ])
 def test_objectives_differ_as_documented(objective, funded, value):
     ev = make_evaluation([P("A", 90, 200_000, large=True), P("B", 60, 100_000), P("C", 60, 100_000)], envelope_eur=200_000)
-    a = allocate(ev, AllocationParams(objective=objective))
+    a = allocate(ev, Opt(objective=objective))
     assert a.status is SolveStatus.OPTIMAL
     assert funded_set(a) == funded
     assert a.total_awarded_eur == 200_000
@@ -164,7 +178,7 @@ def test_objectives_differ_as_documented(objective, funded, value):
 def test_level_two_spends_more_among_equal_value():
     ps = [P("A", 60, 120_000), P("B", 40, 75_000), P("C", 50, 100_000, submitted="2021-09-01"), P("D", 50, 90_000),
           P("E", 35, 120_000)]
-    a = allocate(make_evaluation(ps, envelope_eur=200_000))
+    a = allocate(make_evaluation(ps, envelope_eur=200_000), Opt())
     assert a.status is SolveStatus.OPTIMAL
     assert funded_set(a) == {"A", "B"}
     assert a.total_awarded_eur == 195_000
@@ -181,9 +195,9 @@ def test_level_two_spends_more_among_equal_value():
 #   A 110 000, B 70 000, C 70 000.
 def test_min_share_cuts_let_one_more_project_in():
     ev = make_evaluation([P("A", 80, 120_000), P("B", 70, 100_000), P("C", 60, 100_000)], envelope_eur=250_000)
-    full = allocate(ev)
+    full = allocate(ev, Opt())
     assert funded_set(full) == {"A", "B"} and full.total_awarded_eur == 220_000
-    cut = allocate(ev, AllocationParams(min_share=0.7))
+    cut = allocate(ev, Opt(min_share=0.7))
     assert cut.status is SolveStatus.OPTIMAL
     assert funded_set(cut) == {"A", "B", "C"}
     assert awards_of(cut) == {"A": 110_000, "B": 70_000, "C": 70_000}
@@ -191,7 +205,7 @@ def test_min_share_cuts_let_one_more_project_in():
     assert cut.objective == pytest.approx(210.0)
     # the call's own min_share (rules file) is read when the parameter is left at None
     via_rules = allocate(make_evaluation([P("A", 80, 120_000), P("B", 70, 100_000), P("C", 60, 100_000)],
-                                         envelope_eur=250_000, min_share=0.7))
+                                         envelope_eur=250_000, min_share=0.7), Opt())
     assert awards_of(via_rules) == awards_of(cut)
 
 
@@ -207,7 +221,7 @@ def test_min_share_cuts_let_one_more_project_in():
     ({"D"}, set(), {"B", "C", "D"}, 300_000),
 ])
 def test_locks_respected(case_a, lock_in, lock_out, funded, spend):
-    a = allocate(case_a, AllocationParams(lock_in=frozenset(lock_in), lock_out=frozenset(lock_out)))
+    a = allocate(case_a, Opt(lock_in=frozenset(lock_in), lock_out=frozenset(lock_out)))
     assert a.status is SolveStatus.OPTIMAL
     assert funded_set(a) == funded
     assert a.total_awarded_eur == spend
@@ -237,7 +251,7 @@ def _case_a_grouped():
     (dict(), {"B", "C", "D"}, 300_000),
 ])
 def test_group_rules_and_max_awards(kwargs, funded, spend):
-    a = allocate(make_evaluation(_case_a_grouped(), envelope_eur=300_000), AllocationParams(**kwargs))
+    a = allocate(make_evaluation(_case_a_grouped(), envelope_eur=300_000), Opt(**kwargs))
     assert a.status is SolveStatus.OPTIMAL
     assert funded_set(a) == funded
     assert a.total_awarded_eur == spend
@@ -246,7 +260,7 @@ def test_group_rules_and_max_awards(kwargs, funded, spend):
 # (h) Impossible locks: A, B, C forced in need 180 000 + 120 000 + 90 000 = 390 000 € > 300 000 €.
 # Every one of the three locks is needed for the conflict (any two fit: at most 300 000).
 def test_impossible_locks_are_infeasible_and_named(case_a):
-    a = allocate(case_a, AllocationParams(lock_in=frozenset({"A", "B", "C"})))
+    a = allocate(case_a, Opt(lock_in=frozenset({"A", "B", "C"})))
     assert a.status is SolveStatus.INFEASIBLE and not a.is_optimal
     assert a.objective is None
     with pytest.raises(NotOptimalError, match="aucune allocation possible"):
@@ -266,7 +280,7 @@ def test_impossible_locks_are_infeasible_and_named(case_a):
 
 def test_conflicting_group_rules_are_named(case_a):
     # At least 3 awards in Bretagne (all four are there) but at most 2 awards: infeasible whatever the envelope.
-    a = allocate(case_a, AllocationParams(group_rules=(GroupRule("region", "Bretagne", min_count=3),), max_awards=2))
+    a = allocate(case_a, Opt(group_rules=(GroupRule("region", "Bretagne", min_count=3),), max_awards=2))
     assert a.status is SolveStatus.INFEASIBLE
     conflicts = [plain(c) for c in a.conflicts]
     assert any("au moins 3" in c and "Bretagne" in c for c in conflicts)
@@ -291,17 +305,17 @@ EXTRA = [P("X", 99, 100_000, eligible=False), P("Y", None, 100_000)]
 def test_parameter_errors_in_french(kwargs, match):
     ev = make_evaluation(CASE_A + EXTRA, envelope_eur=300_000)
     with pytest.raises(ValueError, match=match):
-        allocate(ev, AllocationParams(**kwargs))
+        allocate(ev, Opt(**kwargs))
 
 
 @pytest.mark.parametrize("build_params, match", [
-    (lambda: AllocationParams(lock_in={"A"}, lock_out={"A"}), "à la fois imposé"),
-    (lambda: AllocationParams(envelope_eur=-1), "nombre entier d'euros positif"),
-    (lambda: AllocationParams(envelope_eur=1.5), "nombre entier d'euros"),
-    (lambda: AllocationParams(min_share=0), "min_share"),
-    (lambda: AllocationParams(objective="max"), "objectif « max » inconnu"),
-    (lambda: AllocationParams(solver="gurobi"), "solveur « gurobi » inconnu"),
-    (lambda: AllocationParams(amount_step_eur=0), "pas entier"),
+    (lambda: Opt(lock_in={"A"}, lock_out={"A"}), "à la fois imposé"),
+    (lambda: Opt(envelope_eur=-1), "nombre entier d'euros positif"),
+    (lambda: Opt(envelope_eur=1.5), "nombre entier d'euros"),
+    (lambda: Opt(min_share=0), "min_share"),
+    (lambda: Opt(rule="max"), "règle de décision « max » inconnue"),
+    (lambda: Opt(solver="gurobi"), "solveur « gurobi » inconnu"),
+    (lambda: Opt(amount_step_eur=0), "pas entier"),
     (lambda: GroupRule("title", "x", min_count=1), "colonnes possibles"),
     (lambda: GroupRule("region", "Corse"), "indiquer min_count ou max_share"),
     (lambda: GroupRule("region", "Corse", max_share=1.5), "entre 0 et 1"),
@@ -315,7 +329,7 @@ def test_invalid_parameters_rejected(build_params, match):
 def test_ineligible_and_unscored_never_funded():
     # X (99 points) is ineligible and Y is unscored: with an envelope for everything, only A..D are funded.
     ev = make_evaluation(CASE_A + EXTRA, envelope_eur=1_000_000)
-    a = allocate(ev)
+    a = allocate(ev, Opt())
     assert funded_set(a) == {"A", "B", "C", "D"}
     assert a.total_awarded_eur == 180_000 + 120_000 + 90_000 + 90_000
     assert set(a.candidates.excluded) == {"X", "Y"}
@@ -325,7 +339,7 @@ def test_ineligible_and_unscored_never_funded():
 def test_envelope_net_of_committed_and_reserve(case_a):
     # 300 000 − 60 000 committed − 30 000 reserve = 210 000 available.
     # Within 210 000: {A} 90 (180 000), {B,C} 135 (210 000), {B,D} 130, {C,D} 125 -> {B,C}.
-    a = allocate(case_a, AllocationParams(committed_eur=60_000, reserve_eur=30_000))
+    a = allocate(case_a, Opt(committed_eur=60_000, reserve_eur=30_000))
     assert a.candidates.available_eur == 210_000
     assert funded_set(a) == {"B", "C"} and a.total_awarded_eur == 210_000
 
@@ -335,8 +349,8 @@ def test_cap_overrides_in_params(case_a):
     # Envelope 250 000 €: {A,B} 160 pts (250 000), {A,C} 155 (240 000), {B,C} 135, {B,C,D} 280 000 is over.
     # With the call's caps (u_A 180 000, u_B 120 000) {A,B} would need 300 000 and the optimum is {B,C} 135.
     ev = make_evaluation(CASE_A, envelope_eur=250_000)
-    assert funded_set(allocate(ev)) == {"B", "C"}
-    a = allocate(ev, AllocationParams(award_cap_eur=100_000, extended_cap_eur=150_000))
+    assert funded_set(allocate(ev, Opt())) == {"B", "C"}
+    a = allocate(ev, Opt(award_cap_eur=100_000, extended_cap_eur=150_000))
     assert funded_set(a) == {"A", "B"}
     assert awards_of(a) == {"A": 150_000, "B": 100_000, "C": 0, "D": 0}
 
@@ -346,7 +360,7 @@ def test_cap_overrides_in_params(case_a):
 
 def test_no_candidate_funds_nothing():
     ev = make_evaluation([P("A", 90, 100_000), P("B", 80, 100_000)], envelope_eur=300_000)
-    a = allocate(ev, AllocationParams(lock_out=frozenset({"A", "B"})))
+    a = allocate(ev, Opt(lock_out=frozenset({"A", "B"})))
     assert a.status is SolveStatus.OPTIMAL
     assert a.funded_ids == [] and a.total_awarded_eur == 0
 
@@ -372,7 +386,7 @@ def test_failed_alternative_check_gives_no_decision(monkeypatch):
     monkeypatch.setattr(allocation_module, "solve", failing_alternative)
     # Case (b): {A, P-001} and {A, P-002} tie, so "unique" (False) would be wrong.
     ps = [P("A", 80, 100_000), P("P-001", 70, 100_000), P("P-002", 70, 100_000)]
-    a = allocate(make_evaluation(ps, envelope_eur=200_000))
+    a = allocate(make_evaluation(ps, envelope_eur=200_000), Opt())
     assert a.status is SolveStatus.ERROR
     assert a.other_optimal_portfolios is None
     assert "autres portefeuilles" in a.message
@@ -390,8 +404,8 @@ def test_failed_alternative_check_gives_no_decision(monkeypatch):
 ], ids=["level4-only-top-cut", "all-scores-zero"])
 def test_cbc_with_an_all_zero_objective_level(projects, envelope, min_share, awards):
     ev = make_evaluation(projects, envelope_eur=envelope)
-    assert awards_of(allocate(ev, AllocationParams(min_share=min_share))) == awards  # HiGHS is fine
-    a = allocate(ev, AllocationParams(min_share=min_share, solver="cbc"))
+    assert awards_of(allocate(ev, Opt(min_share=min_share))) == awards  # HiGHS is fine
+    a = allocate(ev, Opt(min_share=min_share, solver="cbc"))
     assert a.status is SolveStatus.OPTIMAL
     assert awards_of(a) == awards
 
@@ -402,7 +416,7 @@ def test_group_share_cap_is_exact():
     # Envelope 100 000 €, floor lowered to 10 000 €. A (Bretagne) asks 29 000 € = 29 % of the envelope;
     # rule: Bretagne gets at most 29 % -> 29 000 € is allowed, A and B (Corse, 10 000 €) are both funded.
     ev = make_evaluation([P("A", 90, 29_000), P("B", 10, 10_000, region="Corse")], envelope_eur=100_000, award_floor_eur=10_000)
-    a = allocate(ev, AllocationParams(group_rules=(GroupRule("region", "Bretagne", max_share=0.29),)))
+    a = allocate(ev, Opt(group_rules=(GroupRule("region", "Bretagne", max_share=0.29),)))
     assert funded_set(a) == {"A", "B"}
 
 
@@ -412,7 +426,7 @@ def test_named_tie_break_decides_between_equal_portfolios():
     # spend 200 000 €: levels 1 and 2 tie.  The named rule (higher score first) prefers the portfolio
     # with P0, the best-placed project: {P0, P3}.
     ps = [P("P0", 70, 120_000), P("P1", 60, 100_000), P("P2", 50, 100_000), P("P3", 40, 80_000)]
-    a = allocate(make_evaluation(ps, envelope_eur=200_000))
+    a = allocate(make_evaluation(ps, envelope_eur=200_000), Opt())
     assert a.objective == pytest.approx(110.0) and a.total_awarded_eur == 200_000
     assert funded_set(a) == {"P0", "P3"}
 
@@ -461,6 +475,7 @@ def random_case(draw, max_n: int = 9, rules: bool = True, locks: bool = True):
         envelope = draw(st.integers(sum(u) // 3, 2 * sum(u) // 3))
     else:  # everything fits
         envelope = draw(st.integers(sum(u), sum(u) + 100_000))
+    envelope = max(envelope, 1)  # a call's envelope is positive (a 0 € call is refused); 1 € funds nothing, like 0
     lock_in, lock_out = set(), set()
     if locks:
         for p in projects[:n]:
@@ -483,7 +498,7 @@ def random_case(draw, max_n: int = 9, rules: bool = True, locks: bool = True):
 
 def _params(case, **kw) -> AllocationParams:
     projects, envelope, lock_in, lock_out, rules, max_awards = case
-    return AllocationParams(lock_in=lock_in, lock_out=lock_out, max_awards=max_awards,
+    return Opt(lock_in=lock_in, lock_out=lock_out, max_awards=max_awards,
                             group_rules=tuple(GroupRule(r.column, r.value, r.min_count, r.max_share) for r in rules), **kw)
 
 
@@ -595,7 +610,7 @@ def cut_case(draw):
                         submitted=draw(st.sampled_from(["2021-09-10", "2021-10-01"])))
                 for k in range(n)]
     total = sum(min(p.requested, 120_000) for p in projects)
-    envelope = draw(st.integers(0, total + 10_000))
+    envelope = draw(st.integers(1, total + 10_000))
     return (projects, envelope, draw(st.sampled_from([10_000, 20_000])), draw(st.sampled_from([0.5, 0.6, 0.75, 0.9])),
             draw(st.sampled_from(["total_score", "score_weighted_award"])))
 
@@ -626,7 +641,7 @@ def test_cuts_match_brute_force(case):
             best_key, best = key, [combo]
         elif key == best_key:
             best.append(combo)
-    a = allocate(make_evaluation(projects, envelope_eur=envelope, amount_step_eur=step), AllocationParams(min_share=min_share,
+    a = allocate(make_evaluation(projects, envelope_eur=envelope, amount_step_eur=step), Opt(min_share=min_share,
                                                                                                         objective=objective))
     assert a.status is SolveStatus.OPTIMAL
     got = tuple(awards_of(a)[aid] for aid in order)
@@ -693,9 +708,9 @@ def sample_evaluation():
 
 
 @pytest.mark.parametrize("params", [
-    AllocationParams(),
-    AllocationParams(envelope_eur=2_000_000, group_rules=(GroupRule("maturity", "scoping", min_count=3),), max_awards=20),
-    AllocationParams(committed_eur=500_000, reserve_eur=250_000),
+    Opt(),
+    Opt(envelope_eur=2_000_000, group_rules=(GroupRule("maturity", "scoping", min_count=3),), max_awards=20),
+    Opt(committed_eur=500_000, reserve_eur=250_000),
 ], ids=["defaults", "rules", "wave"])
 def test_highs_and_cbc_agree_on_sample_data(sample_evaluation, params):
     h = allocate(sample_evaluation, params)
@@ -729,7 +744,7 @@ def cut_candidates():
     # Case (a) with envelope 250 000, step 1 € and min_share 0.5: any whole-euro award in [ℓ, u].
     # u: A 180 000, B 120 000, C 90 000, D 90 000; ℓ: A 90 000, B 70 000, C 70 000, D 70 000.
     ev = make_evaluation(CASE_A, envelope_eur=250_000)
-    return check(ev, AllocationParams(min_share=0.5, amount_step_eur=1, lock_in=frozenset({"C"}),
+    return check(ev, Opt(min_share=0.5, amount_step_eur=1, lock_in=frozenset({"C"}),
                                       group_rules=(GroupRule("region", "Bretagne", min_count=2),), max_awards=3))
 
 
@@ -761,7 +776,7 @@ def test_verify_awards_catches_bounds_and_locks(cut_candidates, awards, words):
 
 def test_verify_awards_catches_unfunded_award_step_rules_and_count():
     ev = make_evaluation(CASE_A, envelope_eur=1_000_000)
-    cands = check(ev, AllocationParams(min_share=0.5, group_rules=(GroupRule("region", "Bretagne", min_count=4),), max_awards=2))
+    cands = check(ev, Opt(min_share=0.5, group_rules=(GroupRule("region", "Bretagne", min_count=4),), max_awards=2))
     d = decisions({"A": 180_000, "B": 119_500, "C": 90_000})
     d.loc[d["application_id"] == "D", "award_eur"] = 5  # not funded but 5 € awarded
     v = [plain(x) for x in verify_awards(d, cands)]
@@ -773,7 +788,7 @@ def test_verify_awards_catches_unfunded_award_step_rules_and_count():
 
 def test_verify_awards_catches_a_violated_lock_out():
     ev = make_evaluation(CASE_A, envelope_eur=1_000_000)
-    cands = check(ev, AllocationParams(lock_out=frozenset({"B"})))
+    cands = check(ev, Opt(lock_out=frozenset({"B"})))
     v = [plain(x) for x in verify_awards(decisions({"A": 180_000, "B": 120_000}), cands)]
     assert "B : exclu par le comité mais financé" in v
 
@@ -793,7 +808,7 @@ def fake_model(cands, xs, cs=None):
 
 @pytest.fixture(scope="module")
 def full_candidates():
-    return check(make_evaluation(CASE_A, envelope_eur=300_000))  # tie-break order A, B, C, D
+    return check(make_evaluation(CASE_A, envelope_eur=300_000), Opt())  # tie-break order A, B, C, D
 
 
 def test_read_back_rejects_a_fractional_binary(full_candidates):
@@ -816,7 +831,7 @@ def test_read_back_accepts_values_within_tolerance(full_candidates):
 
 def test_read_back_cut_steps():
     ev = make_evaluation([P("A", 80, 120_000), P("B", 70, 100_000), P("C", 60, 100_000)], envelope_eur=250_000)
-    cands = check(ev, AllocationParams(min_share=0.7))
+    cands = check(ev, Opt(min_share=0.7))
     d = read_back(fake_model(cands, [1.0, 1.0, 1.0], [10.0000003, 29.9999996, 30.0]), cands)
     assert d["award_eur"].tolist() == [110_000, 70_000, 70_000]
     with pytest.raises(AllocationError):
@@ -824,7 +839,7 @@ def test_read_back_cut_steps():
 
 
 def test_non_optimal_allocation_refuses_decisions(case_a):
-    a = allocate(case_a)
+    a = allocate(case_a, Opt())
     for status in (SolveStatus.FEASIBLE, SolveStatus.ERROR, SolveStatus.INFEASIBLE):
         b = dataclasses.replace(a, status=status)
         assert isinstance(b, Allocation) and not b.is_optimal
@@ -845,7 +860,7 @@ def test_time_limited_solve_is_never_optimal(solver):
     # Observed here: HiGHS needs about 0.2 s for this 300-item knapsack (4 levels); with 1 ms it stops
     # without an incumbent (ERROR) and CBC with or without one (ERROR / FEASIBLE).  The status mapping
     # itself is unit-tested below with a fake problem, in case a machine is fast enough to prove it.
-    a = allocate(hard_knapsack(), AllocationParams(time_limit_s=0.001, solver=solver, check_alternatives=False))
+    a = allocate(hard_knapsack(), Opt(time_limit_s=0.001, solver=solver, check_alternatives=False))
     assert a.status in (SolveStatus.FEASIBLE, SolveStatus.ERROR)
     assert a.status.label_fr in a.message
     with pytest.raises(NotOptimalError):
@@ -919,14 +934,14 @@ def test_ranking_rule_skip_and_stop(variant, funded, spend, score):
 @pytest.mark.parametrize("variant", ["skip", "stop"])
 def test_ranking_rule_respects_locks(variant):
     r = ranking_rule(make_evaluation(CASE_R, envelope_eur=350_000),
-                     AllocationParams(lock_in=frozenset({"D"}), lock_out=frozenset({"A"})), variant=variant)
+                     Opt(lock_in=frozenset({"D"}), lock_out=frozenset({"A"})), variant=variant)
     assert sorted(r.funded_ids) == ["B", "C", "D"]
     assert r.total_awarded_eur == 295_000
 
 
 def test_ranking_rule_reports_locks_over_the_envelope(case_a):
     # Locked-in projects are funded first, whatever the envelope: 390 000 € for 300 000 € is reported, not hidden.
-    r = ranking_rule(case_a, AllocationParams(lock_in=frozenset({"A", "B", "C"})))
+    r = ranking_rule(case_a, Opt(lock_in=frozenset({"A", "B", "C"})))
     assert sorted(r.funded_ids) == ["A", "B", "C"] and r.total_awarded_eur == 390_000
     assert any("390 000 €" in plain(u) and "300 000 €" in plain(u) for u in r.unmet_rules)
 

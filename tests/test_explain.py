@@ -7,9 +7,21 @@ import random
 
 import pytest
 
-from allocation_cases import Project, Rule, brute_force, make_evaluation, units
+from allocation_cases import RULE_OF_OBJECTIVE, Project, Rule, brute_force, make_evaluation, units
 from ditp_model.allocation import AllocationParams, GroupRule, NotOptimalError, allocate
 from ditp_model.explain import envelope_shadow_price, explain
+
+
+def Opt(**kw):
+    """AllocationParams for these tests: the optimisation rule ``max_total_score`` unless a rule (or objective) is named.
+
+    This module checks the optimisation models kept for comparison; the merit
+    order, the default, is checked in ``test_merit_order.py``.
+    """
+    if "objective" in kw:
+        kw["rule"] = RULE_OF_OBJECTIVE[kw.pop("objective")]
+    kw.setdefault("rule", "max_total_score")
+    return AllocationParams(**kw)
 
 
 def _case():
@@ -23,7 +35,7 @@ def _case():
 
 def test_hand_case_gaps_margins_and_funding_line():
     ev = make_evaluation(_case(), envelope_eur=300_000)
-    alloc = allocate(ev)
+    alloc = allocate(ev, Opt())
     e = explain(ev, alloc).table.set_index("application_id")
     assert sorted(alloc.funded_ids) == ["B", "C", "D"]
     # A forced in: best is A + B (140 points).  Gap 165 − 140 = 25.
@@ -45,21 +57,21 @@ def test_keeps_out_names_group_rule_and_max_awards():
                 Project("C", 60, 100_000, region="Bretagne")]
     ev = make_evaluation(projects, envelope_eur=1_000_000)
     # Corse at most 10 % of 1 M€ = 100 000 €: only one Corsican project.
-    alloc = allocate(ev, AllocationParams(group_rules=(GroupRule("region", "Corse", max_share=0.1),)))
+    alloc = allocate(ev, Opt(group_rules=(GroupRule("region", "Corse", max_share=0.1),)))
     e = explain(ev, alloc).table.set_index("application_id")
     assert sorted(alloc.funded_ids) == ["A", "C"]
     assert "region = Corse" in e.at["B", "keeps_out"]
     assert "enveloppe" not in e.at["B", "keeps_out"]
     # Forcing B in means dropping A (same group): 70 + 60 = 130 against 140.
     assert e.at["B", "entry_gap"] == pytest.approx(10.0)
-    alloc = allocate(ev, AllocationParams(max_awards=2))
+    alloc = allocate(ev, Opt(max_awards=2))
     e = explain(ev, alloc).table.set_index("application_id")
     assert "nombre maximal de lauréats (2)" in e.at["C", "keeps_out"]
 
 
 def test_locked_in_exit_margin_is_infinite_and_lock_out_named():
     ev = make_evaluation(_case(), envelope_eur=300_000)
-    alloc = allocate(ev, AllocationParams(lock_in=frozenset({"A"}), lock_out=frozenset({"B"})))
+    alloc = allocate(ev, Opt(lock_in=frozenset({"A"}), lock_out=frozenset({"B"})))
     e = explain(ev, alloc).table.set_index("application_id")
     assert e.at["A", "exit_margin"] == math.inf
     assert "verrou" in e.at["B", "keeps_out"]
@@ -76,7 +88,7 @@ def test_gaps_and_margins_match_brute_force(seed):
     if rng.random() < 0.4:
         rules = (Rule("region", "Corse", max_share=0.5),)
     ev = make_evaluation(projects, envelope_eur=envelope)
-    alloc = allocate(ev, AllocationParams(group_rules=tuple(GroupRule(r.column, r.value, max_share=r.max_share) for r in rules)))
+    alloc = allocate(ev, Opt(group_rules=tuple(GroupRule(r.column, r.value, max_share=r.max_share) for r in rules)))
     best = brute_force(projects, envelope, rules=rules)
     assert units(alloc.objective) == best.value
     e = explain(ev, alloc).table.set_index("application_id")
@@ -99,12 +111,12 @@ def test_shadow_price_matches_finite_difference_of_lp_relaxation():
     # Greedy fractional knapsack: A (120k) + B (100k) + 80k of D or C.  Ratios: A 0.6667, B 0.6, D 0.5556, C 0.55.
     # The fractional item is D: one more 1 000 € buys 50/90 = 0.5556 points.
     ev = make_evaluation(_case(), envelope_eur=300_000)
-    alloc = allocate(ev)
+    alloc = allocate(ev, Opt())
     assert envelope_shadow_price(alloc) == pytest.approx(50 / 90, rel=1e-6)
 
 
 def test_explain_refuses_non_optimal():
     ev = make_evaluation([Project("A", 50, 100_000)], envelope_eur=1_000_000)
-    alloc = allocate(ev, AllocationParams(lock_in=frozenset({"A"}), envelope_eur=50_000))
+    alloc = allocate(ev, Opt(lock_in=frozenset({"A"}), envelope_eur=50_000))
     with pytest.raises(NotOptimalError):
         explain(ev, alloc)
