@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,9 +80,16 @@ def test_manifest_is_sealed_and_chained(case):
     assert first["previous_sha256"] == record.GENESIS and second["previous_sha256"] == first["entry_sha256"]
     assert second["manifest_sha256"] == m["manifest_sha256"] and second["decision_sha256"] == m["decision_sha256"]
     # Everything the issue asks the record to hold.
-    for key in ("inputs", "input_files", "call_rules", "weights", "parameters", "seeds", "versions", "solver", "objective",
-                "tie_break_rule", "decision_sha256", "decisions"):
+    for key in ("inputs", "input_files", "call_rules", "weights", "parameters", "decision_rule", "seeds", "versions", "solver",
+                "objective", "tie_break_rule", "decision_sha256", "decisions"):
         assert key in m, key
+    # The rule as resolved: the call's [selection] table, read here from the TOML file itself.
+    with open(case / "data" / RULES_PATH.name, "rb") as f:
+        selection = tomllib.load(f)["selection"]
+    r = m["decision_rule"]
+    assert (r["name"], r["tie_band_points"], r["min_score"], r["min_criterion"]) == (
+        selection["rule"], selection["tie_band_points"], selection["min_score"], selection["min_criterion"])
+    assert m["parameters"]["rule"] is None and second["decision_rule"] == r
     assert {"python", "pandas", "pulp", "highspy"} <= set(m["versions"])
     assert m["solver"]["status"] == "optimal" and m["solver"]["version"]
     assert {r["application_id"] for r in m["decisions"] if r["funded"]} and len(m["decisions"]) == 110
@@ -118,6 +126,50 @@ def test_changed_weight_in_manifest_is_named(case):
     assert "pondération « impact » : 0.5 au journal, 0.6 dans le manifeste" in msgs
     # Re-computed with the edited weight, the scores change too.
     assert "notes" in v.kinds
+
+
+def _edit_call(case: Path, old: str, new: str) -> None:
+    path = case / "data" / RULES_PATH.name
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_changed_band_and_threshold_in_call_are_named(case):
+    _edit_call(case, "tie_band_points = 0.5", "tie_band_points = 2.0")
+    _edit_call(case, "min_score = 50.0", "min_score = 55.0")
+    v = record.verify(_manifest(case))
+    assert not v.identical and {"entrées", "règle"} <= v.kinds
+    msgs = _messages(v, "règle")
+    assert "bande d'ex aequo δ (points) : 0.5 au manifeste, 2.0 au re-calcul" in msgs
+    assert "seuil de qualité sur la note globale : 50.0 au manifeste, 55.0 au re-calcul" in msgs
+    assert "règle de décision" not in msgs
+
+
+def test_replay_uses_the_recorded_rule(case):
+    # The call now names another rule: the replay still applies the recorded one, so only the input file differs.
+    _edit_call(case, 'rule = "merit_order"', 'rule = "max_total_score"')
+    v = record.verify(_manifest(case))
+    assert v.kinds == {"entrées"}, v.text_fr()
+    assert record.replay_params(json.loads(_manifest(case).read_text(encoding="utf-8"))).rule == "merit_order"
+
+
+def test_changed_rule_in_manifest_is_named(case):
+    m = json.loads(_manifest(case).read_text(encoding="utf-8"))
+    m["decision_rule"]["name"] = "max_total_score"
+    _manifest(case).write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
+    v = record.verify(_manifest(case))
+    assert not v.identical and {"manifeste", "décision"} <= v.kinds
+    assert "règle de décision : merit_order au journal, max_total_score dans le manifeste" in _messages(v, "manifeste")
+    # Replayed with the edited rule, the decision changes (the optimum funds other applications).
+    assert "décision changée" in _messages(v, "décision")
+
+
+def test_manifest_before_the_rules_replays_its_objective():
+    assert report.allocation_params_from_manifest({"objective": "total_score"}).rule == "max_total_score"
+    assert report.allocation_params_from_manifest({"objective": "score_weighted_award"}).rule == "max_score_weighted_award"
+    p = report.allocation_params_from_manifest({"rule": None, "min_criterion": [["impact", 3.0]], "objective": None})
+    assert p.rule is None and p.min_criterion == (("impact", 3.0),)
 
 
 def test_changed_weight_in_scenario_is_named(tmp_path):
