@@ -480,7 +480,7 @@ def parameters_html(run) -> str:
                    "ditp-note"))
 
 
-# --------------------------------------------------------------------------- 3. eligibility
+# --------------------------------------------------------------------------- 4. eligibility and quality thresholds
 
 
 def eligibility_html(run) -> str:
@@ -528,7 +528,7 @@ def _thresholds(run):
     return quality_thresholds(run.evaluation, run.allocation.candidates.params)
 
 
-# --------------------------------------------------------------------------- 4. ranked list
+# --------------------------------------------------------------------------- 5. ranked list
 
 
 def _decision_cell(funded: bool, award: int) -> str:
@@ -573,7 +573,7 @@ def ranked_html(run) -> str:
                        row_classes=classes))
 
 
-# --------------------------------------------------------------------------- 5. funded list
+# --------------------------------------------------------------------------- 6. funded list
 
 
 def funded_html(run) -> str:
@@ -592,7 +592,7 @@ def funded_html(run) -> str:
                         "Demandé", "Attribué"], rows, id="laureats", numeric=(6, 7, 8, 9), foot=foot), _p(note, "ditp-note"))
 
 
-# --------------------------------------------------------------------------- 6. optimum vs ranking rule
+# --------------------------------------------------------------------------- 7. the decision beside the ranking rule
 
 
 def comparison_html(run) -> str:
@@ -664,7 +664,7 @@ def comparison_html(run) -> str:
     return _div(*parts)
 
 
-# --------------------------------------------------------------------------- 7. funding line
+# --------------------------------------------------------------------------- 8. funding line
 
 
 def _margin(x) -> str:
@@ -855,7 +855,7 @@ def figure_png(fig, dpi: int = 110) -> bytes:
 
 
 def funding_line_chart(run):
-    """Score against requested amount, coloured by decision: why the optimum picks what it picks.
+    """Score against requested amount, coloured by decision, with the score of the lowest laureate (the funding line).
 
     Returns
     -------
@@ -888,7 +888,7 @@ def funding_line_chart(run):
     return fig
 
 
-# --------------------------------------------------------------------------- 8. breakdown
+# --------------------------------------------------------------------------- 10. breakdown
 
 
 def _group_label(column: str, value) -> str:
@@ -1063,7 +1063,7 @@ def waves_html(run, waves=None, comparison=None) -> str:
     return _div(*parts)
 
 
-# --------------------------------------------------------------------------- 9. provenance
+# --------------------------------------------------------------------------- 11. provenance
 
 
 def provenance_html(run) -> str:

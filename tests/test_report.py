@@ -161,8 +161,8 @@ def test_html_sections_in_french_without_code(page):
     assert all('src="data:image/png;base64,' in i and re.search(r'alt="Graphique', i) for i in images)
     tables = Tables(page).tables
     assert {"regles", "criteres", "regle-decision", "parametres", "eligibilite-bilan", "non-eligibles", "non-financables",
-            "classement", "laureats", "comparaison", "marges-sortie", "ecarts-entree", "optimum-comparaison", "repartition-region", "repartition-lead_org_type", "repartition-maturity",
-            "repartition-priority_reform", "provenance-entrees", "provenance", "visa"} <= set(tables)
+            "classement", "laureats", "comparaison", "marges-sortie", "ecarts-entree", "optimum-comparaison",
+            "repartition-region", "repartition-lead_org_type", "repartition-maturity", "repartition-priority_reform", "provenance-entrees", "provenance", "visa"} <= set(tables)
     # Near-line gaps and margins are numbers (entry gaps were computed).
     assert all(re.fullmatch(r"\d+,\d\d", r[5]) for r in tables["ecarts-entree"]["body"])
     # Ineligible applications with every reason.
@@ -585,3 +585,49 @@ def test_waves_section_absent_by_default(page):
     assert p.waves_from is None and p.notebook_parameters()["waves_from"] is None
     assert report.validate_parameters(waves_from="").waves_from is None
     assert report_sections.waves_html(report.run_report(report.validate_parameters(gaps=False))) == ""
+
+
+# --------------------------------------------------------------------------- the decision rule in the report's text
+
+
+def _text(html: str) -> str:
+    import html as html_lib
+
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_exception_named_in_the_rule_section():
+    from ditp_model import report_sections
+
+    run = report.run_report(report.validate_parameters(
+        weights=WEIGHTS, gaps=False, group_rules=[{"column": "region", "value": "Bretagne", "min_count": 3}]))
+    t = run.table.set_index("application_id")
+    assert int(t.loc[t["funded"], "region"].eq("Bretagne").sum()) >= 3
+    assert run.allocation.exceptions, "the sample has too few Bretagne laureates in merit order: an exception is expected"
+    tables = Tables(report_sections.decision_rule_html(run)).tables
+    rows = tables["exceptions"]["body"]
+    assert len(rows) == len(run.allocation.exceptions)
+    for funded_id, rank, before, cause, sentence in rows:
+        # Funded out of order: in Bretagne, a laureate, ranked below each application it passes over, which is unfunded.
+        assert t.at[funded_id, "funded"] and t.at[funded_id, "region"] == "Bretagne" and int(rank) == t.at[funded_id, "rank"]
+        for passed in re.findall(r"(\w+) \(rang (\d+)\)", before):
+            assert not t.at[passed[0], "funded"] and int(passed[1]) < int(rank)
+            assert t.at[passed[0], "reason"] == "exception"
+        assert "Bretagne" in cause and "au moins 3" in cause and sentence.startswith(f"{funded_id} financé avant ")
+    assert run.manifest["decision_rule"]["exceptions"] == [r[4] for r in rows]
+
+
+def test_optimisation_rule_is_published_with_its_annex():
+    from ditp_model import report_sections
+
+    run = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False, rule="max_total_score"))
+    assert run.allocation.rule == "max_total_score" and run.comparison is None
+    assert run.manifest["decision_rule"]["name"] == "max_total_score" and run.manifest["parameters"]["rule"] == "max_total_score"
+    summary = _text(report_sections.summary_html(run))
+    assert "Le comité a choisi une règle d'optimisation" in summary
+    assert "elle-même celle qui maximise la somme des notes" in _text(report_sections.optimum_comparison_html(run))
+    annex = _text(report_sections.annex_html(run))
+    assert "Annexe — Prix implicite de l'enveloppe" in annex and run.explanation.shadow_price_per_keur is not None
+    # Under the merit order there is no shadow price, hence no annex.
+    merit = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False))
+    assert merit.explanation.shadow_price_per_keur is None and report_sections.annex_html(merit) == ""
