@@ -783,7 +783,7 @@ def _decision_changes(manifest: dict, table, new_hash: str) -> list[Difference]:
 
 def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     """French lines naming what a changed scenario file now says differently from the manifest."""
-    from .report import _params_dict
+    from .report import _params_dict, _scenario_params
     from .scenario import load_scenario
     from .schema import InputError
 
@@ -792,7 +792,7 @@ def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     except InputError as exc:
         return [f"scénario illisible : {exc}"]
     now = {"weights": {"raw": sc.weights.as_dict()}, "normalisation": sc.normalisation, "ranking_variant": sc.ranking_variant,
-           "parameters": _params_dict(sc.params)}
+           "parameters": _params_dict(_scenario_params(sc))}
     rec = {"weights": {"raw": (manifest.get("weights") or {}).get("raw")}, "normalisation": manifest.get("normalisation"),
            "ranking_variant": manifest.get("ranking_variant"),
            "parameters": {k: v for k, v in (manifest.get("parameters") or {}).items() if k in now["parameters"]}}

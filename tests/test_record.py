@@ -172,7 +172,8 @@ def test_manifest_before_the_rules_replays_its_objective():
     assert p.rule is None and p.min_criterion == (("impact", 3.0),)
 
 
-def test_changed_weight_in_scenario_is_named(tmp_path):
+@pytest.mark.parametrize("decision_rule", ["optimum", "ranking"])
+def test_changed_weight_in_scenario_is_named(tmp_path, decision_rule):
     from ditp_model.scenario import Scenario, save_scenario
     from ditp_model.scoring import Weights
 
@@ -182,7 +183,7 @@ def test_changed_weight_in_scenario_is_named(tmp_path):
         shutil.copy(f, data / f.name)
     sc = Scenario.from_run("Séance du 12 octobre", data / RULES_PATH.name, data / SAMPLE_APPLICATIONS.name,
                            data / SAMPLE_REVIEWS.name, Weights.of(impact=0.5, openness=0.3, collective=0.2),
-                           report.AllocationParams())
+                           report.AllocationParams(), decision_rule=decision_rule)
     path = save_scenario(sc, tmp_path / "seance.json")
     run = report.run_report(report.validate_parameters(scenario=str(path), gaps=False))
     assert run.manifest["scenario"]["name"] == "Séance du 12 octobre"
@@ -195,6 +196,9 @@ def test_changed_weight_in_scenario_is_named(tmp_path):
     assert not v.identical
     assert "scénario modifié" in _messages(v, "entrées")
     assert "pondération « impact » : 0.5 au manifeste, 0.6 dans le scénario" in _messages(v, "scénario")
+    # Only the weight changed: the rule the scenario names is read the same way as when it was published.
+    assert "paramètre « rule »" not in _messages(v, "scénario")
+    assert run.manifest["decision_rule"]["name"] == ("ranking" if decision_rule == "ranking" else "merit_order")
 
 
 def test_edited_journal_line_is_named_and_blocks_publication(case):
