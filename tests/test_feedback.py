@@ -257,3 +257,17 @@ def test_tie_at_the_line_settled_by_spending(tmp_path):
     assert "supérieure à 65,00 / 100 (note du dossier : 64,00), soit 1,00 point(s) de plus" in b2
     b3 = letters.at["B3", "lettre"]
     assert "retenu — montant attribué : 90" in b3 and "**ex aequo** avec B2" in b3
+
+
+def test_maximum_number_of_awards_named_in_the_letter(tmp_path):
+    # A01 80 pts 120 000 €, A02 64 pts 70 000 €, A03 56 pts 70 000 €, envelope 300 000 €, at most 2 laureates:
+    # A01 and A02 are funded; at A03's turn 110 000 € are left (enough money) but the 2 places are taken.  It would need
+    # to pass A02: a score above 64 (8 points more).
+    run, letters = _small_case(tmp_path, {"A01": 5, "A02": 4, "A03": 3.5}, {"A01": 120_000, "A02": 70_000, "A03": 70_000},
+                               300_000, max_awards=2)
+    t = run.table.set_index("application_id")
+    assert sorted(t.index[t["funded"]]) == ["A01", "A02"] and t.at["A03", "reason"] == "limit"
+    text = letters.at["A03", "lettre"]
+    assert f"il restait 110{EUR} sur l'enveloppe de 300{EUR}" in text
+    assert "Une règle fixée par le comité l'a empêché" in text and "nombre maximal de lauréats (2)" in text
+    assert "supérieure à 64,00 / 100 (note du dossier : 56,00), soit 8,00 point(s) de plus" in text
