@@ -135,7 +135,7 @@ def _edit_call(case: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_changed_band_and_threshold_in_call_are_named(case):
+def test_changed_band_and_threshold_in_call_are_named(case, capsys):
     _edit_call(case, "tie_band_points = 0.5", "tie_band_points = 2.0")
     _edit_call(case, "min_score = 50.0", "min_score = 55.0")
     v = record.verify(_manifest(case))
@@ -144,6 +144,8 @@ def test_changed_band_and_threshold_in_call_are_named(case):
     assert "bande d'ex aequo δ (points) : 0.5 au manifeste, 2.0 au re-calcul" in msgs
     assert "seuil de qualité sur la note globale : 50.0 au manifeste, 55.0 au re-calcul" in msgs
     assert "règle de décision" not in msgs
+    assert main_for_tests(["verify", str(_manifest(case))]) == 1
+    assert "[règle] bande d'ex aequo δ (points) : 0.5 au manifeste, 2.0 au re-calcul" in capsys.readouterr().out
 
 
 def test_replay_uses_the_recorded_rule(case):
