@@ -7,13 +7,17 @@ reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
 ``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
 then appends an entry to the journal ``decisions.jsonl``.  The inputs come
 from ``--scenario FILE`` (a committee session's snapshot) or from the same
-flags as ``allocate``.
+flags as ``allocate``; the decision rule, the ex aequo band and the overall
+quality threshold are ``--rule``, ``--tie-band`` and ``--min-score``
+(:func:`ditp_model.cli.add_rule_options`; default: the call's).  Every rule
+decides: the report publishes the rule the committee chose.
 
-``verify MANIFEST`` re-runs the decision from the manifest's inputs and says
-« identique » or lists what differs.
+``verify MANIFEST`` re-runs the decision from the manifest's inputs with the
+recorded rule and says « identique » or lists what differs (a changed rule,
+δ or threshold included).
 
 Exit codes: 0 success (``verify``: identical); 1 ``verify`` found
-differences; 2 bad input or parameters; 3 no proven optimum (no report
+differences; 2 bad input or parameters; 3 no proven decision (no report
 published); 4 the journal is damaged (nothing published, nothing appended);
 5 the report notebook or its rendering failed (nothing published).
 
@@ -52,6 +56,7 @@ REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest
 
 def register(subparsers) -> None:
     """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
+    from .cli import add_rule_options
     from .cli_args import count, euros, out_dir, seconds
 
     r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
@@ -75,12 +80,12 @@ def register(subparsers) -> None:
     r.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
                    help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
     r.add_argument("--max-awards", type=count, help="nombre maximal de lauréats (entier ≥ 0)")
-    r.add_argument("--objective", choices=["total_score", "score_weighted_award"],
-                   help="valeur du portefeuille : somme des notes (défaut) ou notes pondérées par les montants")
+    add_rule_options(r)
     r.add_argument("--solver", choices=["highs", "cbc"], help="solveur (défaut : highs)")
     r.add_argument("--time-limit", type=seconds, help="temps maximal par résolution, en secondes, > 0 (défaut : 60)")
     r.add_argument("--ranking-variant", choices=["skip", "stop"],
-                   help="règle du classement : passer un dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
+                   help="règle du classement (règle de décision --rule ranking, et colonne de comparaison) : passer un "
+                        "dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
     r.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
     r.add_argument("--near-line", type=int, help="dossiers montrés de part et d'autre de la ligne de financement (défaut : 8)")
     r.add_argument("--waves-from", metavar="AAAA-MM-JJ",
@@ -110,7 +115,8 @@ def report_values(args) -> dict:
     for name, flag in (("scenario", "scenario"), ("call", "call"), ("applications", "applications"), ("reviews", "reviews"),
                        ("weights", "weights"), ("normalisation", "normalisation"), ("envelope_eur", "envelope"),
                        ("committed_eur", "committed"), ("reserve_eur", "reserve"), ("min_share", "min_share"),
-                       ("max_awards", "max_awards"), ("objective", "objective"), ("solver", "solver"),
+                       ("max_awards", "max_awards"), ("rule", "rule"), ("tie_band_points", "tie_band"),
+                       ("min_score", "min_score"), ("solver", "solver"),
                        ("time_limit_s", "time_limit"), ("ranking_variant", "ranking_variant"), ("near_line", "near_line"),
                        ("waves_from", "waves_from")):
         x = getattr(args, flag)

@@ -16,11 +16,13 @@ What leaves the committee must be re-creatable to the euro from its inputs
   matches its hash; a deleted or inserted line breaks the chain and the
   numbering; a truncated file ends without a newline or stops before the
   entry a manifest points to.  The entry also copies the manifest's inputs,
-  weights, parameters, versions and decision, and the SHA-256 of every
-  published file, so an edited manifest or report is named field by field;
+  weights, parameters, decision rule (rule, δ, quality thresholds), versions
+  and decision, and the SHA-256 of every published file, so an edited
+  manifest or report is named field by field;
 * **verify** (:func:`verify`): re-reads the inputs, re-computes the decision
-  with the recorded parameters, and says "identique" or lists exactly what
-  differs: inputs changed, versions changed, decision (and scores) changed,
+  with the recorded parameters and the recorded decision rule, and says
+  "identique" or lists exactly what differs: inputs changed, versions
+  changed, rule, δ or threshold changed, decision (and scores) changed,
   manifest, journal or published files altered.
 
 A hash chain kept beside the files cannot stop someone who rewrites the whole
@@ -49,15 +51,19 @@ from .report_format import format_eur, format_points
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
-           "Verification", "verify"]
+           "Verification", "verify", "replay_params", "rule_changes"]
 
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
 GENESIS = "0" * 64
 _ROLE_FR = {"call": "règles de l'appel", "applications": "candidatures", "reviews": "évaluations"}
 #: Manifest keys copied into each journal entry (and compared by :func:`verify`).
-_RECORDED = ("inputs", "weights", "normalisation", "parameters", "ranking_variant", "versions", "objective", "funded_count",
-             "total_awarded_eur", "decision_sha256")
+_RECORDED = ("inputs", "weights", "normalisation", "parameters", "decision_rule", "ranking_variant", "versions", "objective",
+             "funded_count", "total_awarded_eur", "decision_sha256")
+#: Fields of a manifest's ``decision_rule`` that :func:`verify` replays and compares, with their French names.
+_RULE_FIELDS = {"name": "règle de décision", "ranking_variant": "variante de la règle du classement",
+                "tie_band_points": "bande d'ex aequo δ (points)", "min_score": "seuil de qualité sur la note globale",
+                "min_criterion": "seuils de qualité par critère"}
 #: How many per-application decision (and score) differences :func:`verify` lists before summing up the rest.
 MAX_LISTED = 25
 MAX_SCORES_LISTED = 10
@@ -224,8 +230,8 @@ def journal_entry(manifest: dict, files: dict[str, bytes], *, seq: int, previous
     Keys: ``seq``, ``previous_sha256``, ``recorded_at``, ``event``
     (``rapport``), ``out_dir``, ``command``, ``manifest_sha256``, a copy of
     the manifest's recorded fields (inputs, weights, normalisation,
-    parameters, ranking variant, versions, objective, funded count, total,
-    decision hash) and ``files`` (name -> SHA-256 of each published file).
+    parameters, decision rule as resolved (rule, δ, thresholds), ranking
+    variant, versions, objective, funded count, total, decision hash) and ``files`` (name -> SHA-256 of each published file).
     """
     e = {"seq": int(seq), "previous_sha256": previous,
          "recorded_at": recorded_at or dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -425,6 +431,12 @@ def _label(path: str) -> str | None:
         return f"empreinte de l'entrée {rest}"
     if head == "versions":
         return f"version de {rest}"
+    if head == "decision_rule":
+        field_, _, crit = rest.partition(".")
+        if field_ == "min_criterion":
+            return f"seuil de qualité « {crit} »"
+        return {**_RULE_FIELDS, "tie_band_source": "origine de δ", "not_fundable": "dossiers non finançables",
+                "ex_aequo": "dossiers ex aequo", "exceptions": "exceptions à l'ordre de mérite"}.get(field_)
     return {"normalisation": "agrégation des notes", "ranking_variant": "variante de la règle du classement",
             "objective": "valeur du portefeuille", "funded_count": "nombre de lauréats", "total_awarded_eur": "total attribué",
             "decision_sha256": "empreinte de la décision"}.get(head, path)
@@ -486,22 +498,58 @@ def _resolve(info: dict, base: Path) -> Path | None:
     return None
 
 
+def replay_params(manifest: dict):
+    """The :class:`AllocationParams` of a replay: the recorded parameters, with the recorded rule.
+
+    A manifest's ``parameters.rule`` may be None (the call's rule); the rule
+    actually applied is in ``decision_rule.name``, and the replay applies it,
+    whatever the call now says.  δ and the thresholds are the recorded
+    parameters (None: the call's), so a call that now declares other values
+    shows up as a difference (:func:`rule_changes`).
+    """
+    from dataclasses import replace
+
+    from .report import allocation_params_from_manifest
+
+    params = allocation_params_from_manifest(manifest["parameters"])
+    name = (manifest.get("decision_rule") or {}).get("name")
+    return replace(params, rule=name) if name else params
+
+
+def rule_changes(recorded: dict | None, now: dict) -> list[str]:
+    """French lines naming each field of the decision rule (rule, variant, δ, thresholds) that differs at the replay."""
+    if not recorded:
+        return []
+    out = []
+    for key, label in _RULE_FIELDS.items():
+        a, b = recorded.get(key, "(absent)"), now.get(key, "(absent)")
+        if key == "ranking_variant" and "ranking" not in (recorded.get("name"), now.get("name")):
+            continue
+        if isinstance(a, float) or isinstance(b, float):
+            same = isinstance(a, (int, float)) and isinstance(b, (int, float)) and round(a, 4) == round(b, 4)
+        else:
+            same = a == b
+        if not same:
+            out.append(f"{label} : {_show(a)} au manifeste, {_show(b)} au re-calcul")
+    return out
+
+
 def _rerun(manifest: dict, paths: dict):
     from .allocation import allocate, ranking_rule
     from .io import load_inputs
     from .pipeline import evaluate
-    from .report import allocation_params_from_manifest, decision_table
+    from .report import decision_rule_record, decision_table
     from .scoring import Weights
 
     inputs = load_inputs(paths["call"], paths["applications"], paths["reviews"])
     weights = Weights(tuple((k, float(v)) for k, v in manifest["weights"]["raw"].items()))
     ev = evaluate(inputs, weights, manifest.get("normalisation") or None)
-    params = allocation_params_from_manifest(manifest["parameters"])
+    params = replay_params(manifest)
     alloc = allocate(ev, params)
     if not alloc.is_optimal:
-        return None, alloc
+        return None, alloc, None
     ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
-    return decision_table(ev, alloc, ranking, None), alloc
+    return decision_table(ev, alloc, ranking, None), alloc, decision_rule_record(ev, alloc)
 
 
 def _decision_fr(funded: bool, award: int) -> str:
@@ -520,8 +568,10 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
     copy, the published files' hashes); each input file's SHA-256 (and the
     scenario file's, with the weights and rules it now holds); the package
     and solver versions; then re-reads the inputs and re-computes the
-    decision with the recorded weights and parameters, comparing the
-    decision hash and every application's decision, score and rank.
+    decision with the recorded weights, parameters and decision rule
+    (:func:`replay_params`), comparing the rule as resolved (rule, variant,
+    δ, quality thresholds: :func:`rule_changes`), the decision hash and every
+    application's decision, score and rank.
 
     Parameters
     ----------
@@ -645,7 +695,8 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
         if current.get(k) != v:
             diffs.append(Difference("versions", f"version de {k} : {v} au manifeste, {current.get(k)} aujourd'hui"))
     solver = manifest.get("solver") or {}
-    if solver.get("name") and solver.get("version"):
+    # A rule decided without a solver (the ranking rule: solver « aucun ») records how it computed, not a solver version.
+    if solver.get("name") in ("highs", "cbc") and solver.get("version"):
         try:
             now = solver_version(solver["name"])
         except Exception as exc:  # noqa: BLE001 - a missing solver is a difference, not a crash
@@ -657,10 +708,16 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
     summary_decision = ""
     if rerun and len(paths) == 3 and roles:
         try:
-            table, alloc = _rerun(manifest, paths)
+            table, alloc, rule_now = _rerun(manifest, paths)
         except (InputError, ValueError, KeyError) as exc:
             diffs.append(Difference("décision", f"re-calcul impossible : {exc}"))
         else:
+            diffs += [Difference("règle", x) for x in rule_changes(manifest.get("decision_rule"), rule_now or {})]
+            applied = (manifest.get("decision_rule") or {}).get("name")
+            given = (manifest.get("parameters") or {}).get("rule")
+            if applied and given and given != applied:
+                diffs.append(Difference("règle", f"règle de décision : « {given} » dans les paramètres du manifeste, "
+                                                 f"« {applied} » enregistrée comme appliquée (re-calcul avec « {applied} »)"))
             if table is None:
                 diffs.append(Difference("décision", f"décision non reproduite : {alloc.status.label_fr} — {alloc.message}"))
             else:
@@ -726,7 +783,7 @@ def _decision_changes(manifest: dict, table, new_hash: str) -> list[Difference]:
 
 def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     """French lines naming what a changed scenario file now says differently from the manifest."""
-    from .report import _params_dict
+    from .report import _params_dict, _scenario_params
     from .scenario import load_scenario
     from .schema import InputError
 
@@ -735,7 +792,7 @@ def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     except InputError as exc:
         return [f"scénario illisible : {exc}"]
     now = {"weights": {"raw": sc.weights.as_dict()}, "normalisation": sc.normalisation, "ranking_variant": sc.ranking_variant,
-           "parameters": _params_dict(sc.params)}
+           "parameters": _params_dict(_scenario_params(sc))}
     rec = {"weights": {"raw": (manifest.get("weights") or {}).get("raw")}, "normalisation": manifest.get("normalisation"),
            "ranking_variant": manifest.get("ranking_variant"),
            "parameters": {k: v for k, v in (manifest.get("parameters") or {}).items() if k in now["parameters"]}}

@@ -42,7 +42,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
-from .allocation import Allocation, AllocationError, AllocationParams, GroupRule, RankingResult
+from .allocation import RULE_LABELS_FR, Allocation, AllocationError, AllocationParams, GroupRule, RankingResult
+from .call import RULE_NAMES
 from .explain import Explanation
 from .io import write_bytes_atomic
 from .pipeline import Evaluation
@@ -56,8 +57,10 @@ __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_form
            "execute_report_notebook", "render_html", "produce_report", "ReportNotebookError"]
 
 #: Version of the manifest layout.  2 added ``input_files`` (role of each
-#: input), ``seeds`` and ``decisions`` (every application's score and decision).
-MANIFEST_VERSION = 2
+#: input), ``seeds`` and ``decisions`` (every application's score and decision); 3 added ``decision_rule`` (the
+#: rule, δ and the quality thresholds as resolved) and the rule parameters (``rule``, ``tie_band_points``,
+#: ``min_score``, ``min_criterion``) in place of ``objective``.
+MANIFEST_VERSION = 3
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -80,8 +83,18 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     ``eligible``, ``reasons``, ``n_reviews``, ``<criterion>_score`` (0–1),
     ``score`` (0–100), ``rank``, ``large_collective``, ``award_floor_eur``
     and ``award_cap_eur`` (bounds of a candidate, int, 0 otherwise),
-    ``funded`` (bool), ``award_eur`` (int), ``ranking_rule_award_eur`` (int),
-    ``entry_gap``, ``exit_margin`` (score points), ``keeps_out`` (French).
+    ``not_fundable`` (French: the quality threshold it fails, "" otherwise),
+    ``funded`` (bool), ``award_eur`` (int), ``ranking_rule_award_eur`` (int,
+    the ranking rule beside the decision, for comparison), ``entry_gap``,
+    ``exit_margin`` (score points), ``keeps_out`` (French), and the columns
+    of the merit rules (merit order, ranking rule): ``ex_aequo`` (bool,
+    statistical tie at the funding line), ``score_needed`` (points; NaN when
+    funded, not applicable or when no score on the scale suffices),
+    ``better_ranked_awarded_eur``, ``left_when_turn_eur``, ``needed_eur`` (int
+    euros, -1 when not applicable) and ``reason`` (``funded``, ``envelope``,
+    ``limit``, ``tie``, ``none``, ``exception``, ``excluded``; "" under an
+    optimisation rule, which gives no turn-by-turn reason).  Without an
+    explanation these take their "not applicable" values.
 
     Raises
     ------
@@ -101,15 +114,32 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     out["funded"] = [bool(d.at[a, "funded"]) if a in d.index else False for a in ids]
     out["award_eur"] = pd.array([int(d.at[a, "award_eur"]) if a in d.index else 0 for a in ids], dtype="int64")
     out["ranking_rule_award_eur"] = pd.array([int(r.at[a, "award_eur"]) if a in r.index else 0 for a in ids], dtype="int64")
+    nf = allocation.candidates.not_fundable
+    out.insert(out.columns.get_loc("award_floor_eur"), "not_fundable", [nf.get(a, "") for a in ids])
     if explanation is not None:
         e = explanation.table.set_index("application_id")
         out["entry_gap"] = [e.at[a, "entry_gap"] for a in ids]
         out["exit_margin"] = [e.at[a, "exit_margin"] for a in ids]
         out["keeps_out"] = [e.at[a, "keeps_out"] for a in ids]
+    merit = explanation is not None and "reason" in explanation.table
+    for col, missing in _MERIT_COLUMNS:
+        if merit:
+            out[col] = [e.at[a, col] if a in e.index else missing for a in ids]
+        else:
+            out[col] = [missing] * len(ids)
+    out["ex_aequo"] = out["ex_aequo"].astype(bool)
+    for col in ("better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur"):
+        out[col] = pd.array([int(x) for x in out[col]], dtype="int64")
+    out["score_needed"] = out["score_needed"].astype(float).round(4)
     for c in (*crit, "score"):
         out[c] = out[c].round(4)
     assert len(out) == len(t)
     return out
+
+
+#: Columns of the merit rules' explanation copied into the decision table, with their "not applicable" value.
+_MERIT_COLUMNS = (("ex_aequo", False), ("score_needed", math.nan), ("better_ranked_awarded_eur", -1),
+                  ("left_when_turn_eur", -1), ("needed_eur", -1), ("reason", ""))
 
 
 def decision_hash(table: pd.DataFrame) -> str:
@@ -153,13 +183,27 @@ def _params_dict(params: AllocationParams) -> dict:
     d["lock_in"] = sorted(params.lock_in)
     d["lock_out"] = sorted(params.lock_out)
     d["group_rules"] = [dataclasses.asdict(r) for r in params.group_rules]
+    if params.min_criterion is not None:
+        d["min_criterion"] = [[str(k), float(v)] for k, v in params.min_criterion]
     return d
 
 
 def allocation_params_from_manifest(parameters: dict) -> AllocationParams:
-    """Rebuild the :class:`AllocationParams` recorded in a manifest's ``parameters`` (extra keys ignored)."""
+    """Rebuild the :class:`AllocationParams` recorded in a manifest's ``parameters`` (extra keys ignored).
+
+    A manifest written before the decision rules (version 2) records an
+    ``objective`` and no ``rule``: that run maximised the objective, so it is
+    replayed with the matching optimisation rule.
+    """
+    from .allocation import OPTIMISATION_OBJECTIVES
+
     names = {f.name for f in dataclasses.fields(AllocationParams)}
     d = {k: v for k, v in parameters.items() if k in names}
+    if "rule" not in parameters and parameters.get("objective"):
+        by_objective = {v: k for k, v in OPTIMISATION_OBJECTIVES.items()}
+        d["rule"] = by_objective.get(parameters["objective"])
+    if d.get("min_criterion") is not None:
+        d["min_criterion"] = tuple((str(k), float(v)) for k, v in d["min_criterion"])
     d["lock_in"] = frozenset(d.get("lock_in", ()))
     d["lock_out"] = frozenset(d.get("lock_out", ()))
     d["group_rules"] = tuple(GroupRule(**r) for r in d.get("group_rules", ()))
@@ -197,6 +241,31 @@ def decisions_record(table: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def decision_rule_record(evaluation: Evaluation, allocation: Allocation) -> dict:
+    """The decision rule as resolved for this run (JSON-ready): what ``verify`` replays and compares.
+
+    Keys: ``name`` (:data:`ditp_model.call.RULE_NAMES`), ``label`` (French),
+    ``ranking_variant``, ``tie_band_points`` (δ in points, as used),
+    ``tie_band_source`` (French: declared, set by the committee or computed
+    from the reviews), ``min_score`` (points), ``min_criterion`` (criterion ->
+    minimum on the review scale), ``not_fundable`` (ids below a threshold)
+    and ``exceptions`` (French sentences, each departure from merit order and
+    its cause).  :func:`build_manifest` adds ``ex_aequo`` (ids flagged at the
+    funding line) from the decision table.
+    """
+    from .allocation import quality_thresholds
+
+    c = allocation.candidates
+    overall, per = quality_thresholds(evaluation, c.params)
+    merit = c.rule == "merit_order"
+    return {"name": c.rule, "label": RULE_LABELS_FR[c.rule], "ranking_variant": c.params.ranking_variant,
+            "tie_band_points": round(float(c.tie_band_points), 4) if merit else 0.0,
+            "tie_band_source": c.tie_band_source if merit else "",
+            "min_score": float(overall), "min_criterion": {k: float(v) for k, v in per.items()},
+            "not_fundable": sorted(c.not_fundable),
+            "exceptions": [e.sentence_fr() for e in getattr(allocation, "exceptions", ())]}
+
+
 def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.DataFrame, *, command: str = "") -> dict:
     """The decision record of one run (JSON-ready dict).
 
@@ -206,7 +275,9 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
     (raw and normalised), ``normalisation``, ``parameters`` (allocation
     parameters, the envelope actually available), ``seeds`` (random seeds:
     none, the computation is deterministic), ``versions``, ``solver`` (name,
-    version, status, gap, seconds), ``objective`` (score points),
+    version, status, gap, seconds), ``decision_rule`` (see
+    :func:`decision_rule_record`), ``objective`` (score points; 0 under the
+    merit order and the ranking rule, which maximise nothing),
     ``tie_break_rule``, ``other_optimal_portfolios``, ``funded_count``,
     ``total_awarded_eur``, ``decision_sha256`` (see :func:`decision_hash`),
     ``decisions`` (see :func:`decisions_record`).  No timestamp inside the
@@ -214,6 +285,9 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
     seconds aside.
     """
     c = allocation.candidates
+    rule = decision_rule_record(evaluation, allocation)
+    if "ex_aequo" in table:
+        rule["ex_aequo"] = [str(a) for a, f in zip(table["application_id"], table["ex_aequo"]) if f]
     return {
         "manifest_version": MANIFEST_VERSION,
         "command": command,
@@ -228,6 +302,7 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
         "versions": _versions(),
         "solver": {"name": allocation.solver, "version": allocation.solver_version, "status": allocation.status.value,
                    "mip_gap": allocation.mip_gap, "seconds": round(allocation.seconds, 4)},
+        "decision_rule": rule,
         "objective": allocation.objective,
         "tie_break_rule": {"name": TIE_BREAK_RULE, "description": TIE_BREAK_RULE_FR},
         "other_optimal_portfolios": allocation.other_optimal_portfolios,
@@ -342,7 +417,14 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
                     "une liste de dictionnaires {\"column\": \"region\", \"value\": \"Bretagne\", \"min_count\": 1} "
                     "ou {…, \"max_share\": 0.25}"),
     ReportParameter("max_awards", None, "Nombre maximal de lauréats", "un nombre entier ≥ 0 ou None (pas de maximum)"),
-    ReportParameter("objective", "total_score", "Valeur du portefeuille", "« total_score » ou « score_weighted_award »"),
+    ReportParameter("rule", None, "Règle de décision",
+                    "« merit_order » (ordre de mérite), « ranking » (règle du classement), « max_total_score » ou "
+                    "« max_score_weighted_award » (optimisations), ou None (celle de l'appel)"),
+    ReportParameter("tie_band_points", None, "Bande d'ex aequo δ (points)",
+                    "un nombre de points entre 0 et 100 (par ex. 0.5), « auto » (calculée à partir des évaluations) "
+                    "ou None (celle de l'appel)"),
+    ReportParameter("min_score", None, "Seuil de qualité : note globale minimale",
+                    "un nombre de points entre 0 et 100 (par ex. 50) ou None (celui de l'appel)"),
     ReportParameter("solver", "highs", "Solveur", "« highs » ou « cbc »"),
     ReportParameter("time_limit_s", 60.0, "Temps maximal par résolution (s)", "un nombre de secondes > 0"),
     ReportParameter("ranking_variant", "skip", "Variante de la règle du classement", "« skip » ou « stop »"),
@@ -359,8 +441,8 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
 _PARAM_BY_NAME = {p.name: p for p in REPORT_PARAMETERS}
 #: Parameters a scenario file fixes: giving them with ``scenario`` is an error.
 _SCENARIO_FIXES = ("call", "applications", "reviews", "weights", "normalisation", "envelope_eur", "committed_eur",
-                   "reserve_eur", "min_share", "lock_in", "lock_out", "group_rules", "max_awards", "objective", "solver",
-                   "time_limit_s", "ranking_variant")
+                   "reserve_eur", "min_share", "lock_in", "lock_out", "group_rules", "max_awards", "rule", "tie_band_points",
+                   "min_score", "solver", "time_limit_s", "ranking_variant")
 
 
 class ReportParameterError(ValueError):
@@ -466,7 +548,8 @@ class ReportParams:
                 "normalisation": self.normalisation, "envelope_eur": a.envelope_eur, "committed_eur": a.committed_eur,
                 "reserve_eur": a.reserve_eur, "min_share": a.min_share, "lock_in": sorted(a.lock_in),
                 "lock_out": sorted(a.lock_out), "group_rules": [dataclasses.asdict(r) for r in a.group_rules],
-                "max_awards": a.max_awards, "objective": a.objective, "solver": a.solver, "time_limit_s": a.time_limit_s,
+                "max_awards": a.max_awards, "rule": a.rule, "tie_band_points": a.tie_band_points,
+                "min_score": a.min_score, "solver": a.solver, "time_limit_s": a.time_limit_s,
                 "ranking_variant": self.ranking_variant, **common}
 
 
@@ -607,10 +690,6 @@ def validate_parameters(**values) -> ReportParams:
                 if changed:
                     problems.append("« scenario » : fichier(s) d'entrée modifié(s) depuis l'enregistrement du scénario "
                                     f"({', '.join(changed)}) ; enregistrer à nouveau le scénario sur les données actuelles")
-                if sc.decision_rule != "optimum":
-                    problems.append("« scenario » : ce scénario retient la règle du classement ; le rapport publie la décision "
-                                    "optimale (la règle du classement figure en regard) : choisir l'optimum dans le panneau "
-                                    "et enregistrer à nouveau le scénario")
                 from .io import sha256_file
 
                 scenario = {"path": path, "name": sc.name, "sha256": sha256_file(path)}
@@ -618,7 +697,7 @@ def validate_parameters(**values) -> ReportParams:
                 _waves_rules(waves_from, sc.params.group_rules, problems)
                 if problems:
                     raise ReportParameterError(problems)
-                return ReportParams(*files, weights=sc.weights, normalisation=sc.normalisation, allocation=sc.params,
+                return ReportParams(*files, weights=sc.weights, normalisation=sc.normalisation, allocation=_scenario_params(sc),
                                     ranking_variant=sc.ranking_variant, gaps=gaps, near_line=near, personal_data=personal,
                                     scenario=scenario, output_dir=None if output_dir is None else str(output_dir),
                                     waves_from=waves_from, command=command,
@@ -666,10 +745,15 @@ def validate_parameters(**values) -> ReportParams:
     max_awards = v["max_awards"]
     if max_awards is not None and (not _is_int(max_awards) or max_awards < 0):
         problems.append(_problem("max_awards", max_awards))
-    for n, allowed in (("objective", ("total_score", "score_weighted_award")), ("solver", ("highs", "cbc")),
-                       ("ranking_variant", ("skip", "stop"))):
+    for n, allowed in (("rule", (None, *RULE_NAMES)), ("solver", ("highs", "cbc")), ("ranking_variant", ("skip", "stop"))):
         if v[n] not in allowed:
             problems.append(_problem(n, v[n]))
+    tie_band = v["tie_band_points"]
+    if tie_band is not None and tie_band != "auto" and (not _is_number(tie_band) or not 0 <= tie_band <= 100):
+        problems.append(_problem("tie_band_points", tie_band))
+    min_score = v["min_score"]
+    if min_score is not None and (not _is_number(min_score) or not 0 <= min_score <= 100):
+        problems.append(_problem("min_score", min_score))
     tl = v["time_limit_s"]
     if not _is_number(tl) or tl <= 0:
         problems.append(_problem("time_limit_s", tl))
@@ -680,13 +764,31 @@ def validate_parameters(**values) -> ReportParams:
         params = AllocationParams(envelope_eur=amounts["envelope_eur"], committed_eur=amounts["committed_eur"],
                                   reserve_eur=amounts["reserve_eur"], min_share=None if min_share is None else float(min_share),
                                   lock_in=lock_in, lock_out=lock_out, group_rules=rules, max_awards=max_awards,
-                                  objective=v["objective"], solver=v["solver"], time_limit_s=float(tl))
+                                  rule=v["rule"], ranking_variant=v["ranking_variant"],
+                                  tie_band_points=tie_band if tie_band in (None, "auto") else float(tie_band),
+                                  min_score=None if min_score is None else float(min_score),
+                                  solver=v["solver"], time_limit_s=float(tl))
     except ValueError as exc:
         raise ReportParameterError([f"paramètres d'allocation incompatibles : {exc}"]) from None
     return ReportParams(files["call"], files["applications"], files["reviews"], weights=weights, normalisation=norm,
                         allocation=params, ranking_variant=v["ranking_variant"], gaps=gaps, near_line=near,
                         personal_data=personal, scenario=None, output_dir=None if output_dir is None else str(output_dir),
                         waves_from=waves_from, command=command, sample_data=_is_sample(files), given=given)
+
+
+def _scenario_params(sc) -> AllocationParams:
+    """The allocation parameters of a scenario, with the rule the committee chose.
+
+    Every rule decides: the report publishes the scenario's rule as it is.  A
+    scenario saved before the rules were one object says ``decision_rule =
+    "ranking"`` for the ranking rule; its parameters then name no rule.
+    """
+    p = sc.params
+    if p.rule is None and getattr(sc, "decision_rule", None) == "ranking":
+        return replace(p, rule="ranking", ranking_variant=sc.ranking_variant)
+    if p.ranking_variant != sc.ranking_variant:
+        return replace(p, ranking_variant=sc.ranking_variant)
+    return p
 
 
 def _sample_files() -> dict[str, str]:
@@ -729,6 +831,13 @@ class ReportRun:
         ISO 8601 local time with offset.
     seconds : float
         Wall time of the computation.
+    comparison : ditp_model.explain.OptimumComparison or None
+        « Si l'on maximisait la somme des notes » : the ``max_total_score``
+        portfolio beside the decision, for comparison only (None when the
+        decision is that rule itself, or when it has no proven optimum).
+    suggested_tie_band_points : float
+        The ex aequo band the reviews suggest
+        (:func:`ditp_model.scoring.tie_band_from_reviews`), whatever δ was used.
     """
 
     params: ReportParams
@@ -740,6 +849,8 @@ class ReportRun:
     manifest: dict
     generated_at: str
     seconds: float
+    comparison: object = None
+    suggested_tie_band_points: float | None = None
 
     @property
     def rules(self):
@@ -777,7 +888,12 @@ def resolve_weights(raw, rules):
 
 
 def run_report(params: ReportParams) -> ReportRun:
-    """Read the inputs, then evaluate → allocate → ranking rule → explain, and build the manifest.
+    """Read the inputs, then evaluate → decide by the rule → ranking rule → explain, and build the manifest.
+
+    The decision is that of the rule in the parameters (None: the call's,
+    merit order by default); the ranking rule and, unless it is the decision
+    rule, the portfolio maximising the sum of scores are computed beside it,
+    for comparison only.
 
     Raises
     ------
@@ -789,9 +905,10 @@ def run_report(params: ReportParams) -> ReportRun:
         No proven optimum (infeasible rules, time limit): no report.
     """
     from .allocation import allocate, ranking_rule
-    from .explain import explain
+    from .explain import explain, optimum_comparison
     from .io import load_inputs
     from .pipeline import evaluate
+    from .scoring import tie_band_from_reviews
 
     t0 = time.perf_counter()
     inputs = load_inputs(params.call, params.applications, params.reviews)
@@ -808,8 +925,10 @@ def run_report(params: ReportParams) -> ReportRun:
     ranking = ranking_rule(ev, params.allocation, params.ranking_variant)
     expl = explain(ev, alloc, gaps=params.gaps)
     table = decision_table(ev, alloc, ranking, expl)
+    comparison = optimum_comparison(ev, alloc) if alloc.rule != "max_total_score" else None
+    suggested = tie_band_from_reviews(ev.reviews, ev.rules, ev.weights, normalisation=ev.normalisation)
     generated = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    run = ReportRun(params, ev, alloc, ranking, expl, table, {}, generated, time.perf_counter() - t0)
+    run = ReportRun(params, ev, alloc, ranking, expl, table, {}, generated, time.perf_counter() - t0, comparison, suggested)
     return replace(run, manifest=report_manifest(run))
 
 
@@ -819,8 +938,11 @@ def report_manifest(run: ReportRun) -> dict:
     Added keys: ``ranking_variant``, ``ranking_rule`` (the ranking rule's
     funded count, total, value and decision hash), ``scenario`` (path, name,
     SHA-256, or None), ``report`` (gaps computed, near line, first wave
-    cut-off ``waves_from``, shadow price, sample data, personal data), ``generated_at`` and ``report_tools`` (versions of the
-    rendering packages, recorded but not compared by ``verify``).
+    cut-off ``waves_from``, shadow price (optimisation rules only), sample
+    data, personal data, the ex aequo band the reviews suggest, and the
+    comparison « si l'on maximisait la somme des notes »), ``generated_at``
+    and ``report_tools`` (versions of the rendering packages, recorded but
+    not compared by ``verify``).
     """
     p = run.params
     m = build_manifest(run.evaluation, run.allocation, run.table, command=p.command)
@@ -832,9 +954,15 @@ def report_manifest(run: ReportRun) -> dict:
                          "decision_sha256": decision_hash(rk_table)}
     m["scenario"] = p.scenario
     sp = run.explanation.shadow_price_per_keur
+    cmp = run.comparison
     m["report"] = {"gaps": p.gaps, "near_line": p.near_line, "waves_from": p.waves_from, "sample_data": p.sample_data,
                    "personal_data": p.personal_data,
-                   "shadow_price_per_keur": None if sp is None else round(float(sp), 6)}
+                   "shadow_price_per_keur": None if sp is None else round(float(sp), 6),
+                   "suggested_tie_band_points": run.suggested_tie_band_points,
+                   "comparison": None if cmp is None else {
+                       "rule": cmp.rule, "funded_count": cmp.n_funded, "total_awarded_eur": int(cmp.awarded_eur),
+                       "funded": list(cmp.funded_ids), "leaves_out": [a for a, _ in cmp.left_out],
+                       "adds": [a for a, _ in cmp.added]}}
     m["generated_at"] = run.generated_at
     m["report_tools"] = _report_tool_versions()
     return m
@@ -892,7 +1020,8 @@ def _sub(manifest: dict, keys) -> dict:
     return {k: manifest[k] for k in keys if k in manifest}
 
 
-_PARAMETER_KEYS = ("weights", "normalisation", "parameters", "ranking_variant", "tie_break_rule", "scenario", "report", "call_rules")
+_PARAMETER_KEYS = ("weights", "normalisation", "parameters", "decision_rule", "ranking_variant", "tie_break_rule", "scenario",
+                   "report", "call_rules")
 _PROVENANCE_KEYS = ("manifest_version", "generated_at", "command", "inputs", "seeds", "versions", "report_tools", "solver",
                     "objective", "other_optimal_portfolios", "funded_count", "total_awarded_eur", "decision_sha256")
 
@@ -925,9 +1054,10 @@ def export_files(run: ReportRun) -> dict[str, bytes]:
     footer = (f"Source : rapport de sélection établi le {_date_fr(run.generated_at)}, "
               f"décision {run.manifest['decision_sha256'][:12]}.")
     files = {"allocation.csv": csv_bytes(run.table), "allocation.xlsx": report_workbook(run)}
-    files.update(feedback_files(run.table, run.rules, objective=run.params.allocation.objective,
-                                gaps_computed=run.params.gaps, lock_out=run.params.allocation.lock_out,
-                                envelope_eur=run.allocation.candidates.available_eur, footer=footer))
+    c = run.allocation.candidates
+    files.update(feedback_files(run.table, run.rules, rule=run.allocation.rule, gaps_computed=run.params.gaps,
+                                lock_out=c.params.lock_out, envelope_eur=c.available_eur,
+                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer))
     return files
 
 

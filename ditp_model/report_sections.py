@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from .allocation import RULE_LABELS_FR
 from .report_format import format_eur, format_number, format_points
 from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 
-__all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "parameters_html", "eligibility_html", "ranked_html",
-           "funded_html", "comparison_html", "funding_line_html", "funding_line_chart", "breakdown_html", "report_charts",
-           "figure_png", "waves_params", "waves_html", "provenance_html", "environment_html", "signature_html",
-           "display_path"]
+__all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "decision_rule_html", "parameters_html",
+           "eligibility_html", "ranked_html", "funded_html", "comparison_html", "funding_line_html", "funding_line_chart",
+           "optimum_comparison_html", "breakdown_html", "report_charts", "figure_png", "waves_params", "waves_html",
+           "annex_html", "provenance_html", "environment_html", "signature_html", "display_path", "RULE_SOURCES_FR",
+           "REASONS_FR"]
 
 #: Short French labels of the kinds of organisation (the schema's, without the parenthesis).
 ORG_SHORT_FR = {k: v.split(" (")[0] for k, v in ORG_TYPE_LABELS_FR.items()}
@@ -36,6 +38,39 @@ NORMALISATION_FR = {"raw_mean": "moyenne simple des notes des évaluateurs",
                     "reviewer_zscore": "notes corrigées par évaluateur (sévérité et indulgence, z-score)"}
 OBJECTIVE_FR = {"total_score": "somme des notes des lauréats",
                 "score_weighted_award": "somme des notes pondérées par les montants attribués"}
+#: Short French names of the decision rules (tables).
+RULE_SHORT_FR = {"merit_order": "ordre de mérite", "ranking": "règle du classement",
+                 "max_total_score": "maximiser la somme des notes", "max_score_weighted_award": "maximiser notes × montants"}
+#: What each rule does and the public funders' practice it follows (the report's section 2).
+RULE_SOURCES_FR = {
+    "merit_order": (
+        "Les dossiers finançables (éligibles, notés, au-dessus des seuils de qualité) sont financés par note décroissante "
+        "jusqu'à la ligne budgétaire ; un dossier qui ne tient plus dans le reste de l'enveloppe est passé et le suivant "
+        "est examiné. Aucun dossier non financé ne peut se plaindre à bon droit : il n'aurait pas pu être financé avec le "
+        "reliquat et les montants des lauréats notés plus de δ en dessous de lui. Entre des notes à moins de δ (ex aequo), "
+        "la décision dépense le plus, puis suit la règle de départage déclarée. Sources : seuils de qualité par critère "
+        "et d'ensemble d'Horizon Europe (3/5 par critère, 10/15 au total ; annexes générales du programme de travail), "
+        "dont les dossiers ex aequo sont départagés par un ordre de priorité déclaré ; classement par le comité puis "
+        "financement dans l'ordre jusqu'à épuisement du budget à l'ANR (liste principale, liste complémentaire) et à "
+        "l'ERC ; tirage au sort partiel du FNS suisse (SNSF) entre dossiers que l'évaluation ne permet pas de départager."),
+    "ranking": (
+        "Règle du classement : les dossiers finançables sont financés par note décroissante ; variante « skip » : un dossier "
+        "qui ne tient pas dans le reste est passé ; variante « stop » : on s'arrête au premier dossier qui ne tient pas. "
+        "Sources : pratique de classement et de financement dans l'ordre de l'ANR et de l'ERC, seuils de qualité "
+        "d'Horizon Europe."),
+    "max_total_score": (
+        "Optimisation : la sélection maximise la somme des notes des lauréats dans l'enveloppe. Chaque lauréat compte "
+        "autant quel que soit son coût : cette règle favorise plusieurs projets peu coûteux au détriment d'un projet mieux "
+        "classé mais cher ; aucun financeur public de référence (Horizon Europe, ERC, ANR, SNSF) ne décide ainsi. Elle "
+        "est proposée pour comparaison ; le comité l'a choisie pour ce rapport."),
+    "max_score_weighted_award": (
+        "Optimisation : la sélection maximise la somme des notes pondérées par les montants attribués. Proposée pour "
+        "comparaison ; le comité l'a choisie pour ce rapport."),
+}
+#: Why an unfunded application is not funded (``reason`` of the decision table), short French labels.
+REASONS_FR = {"envelope": "reste de l'enveloppe insuffisant à son rang", "tie": "ex aequo, départagé par le montant dépensé",
+              "limit": "règle du comité (nombre de lauréats, part d'un groupe)", "none": "aucune place avec les règles du comité",
+              "exception": "exception nommée à l'ordre de mérite", "excluded": "non candidat"}
 VARIANT_FR = {"skip": "passer un dossier qui ne rentre pas dans le reste de l'enveloppe et continuer",
               "stop": "s'arrêter au premier dossier qui ne rentre pas"}
 GROUP_FR = {"region": "région", "lead_org_type": "type de porteur", "maturity": "maturité", "priority_reform": "réforme prioritaire"}
@@ -225,16 +260,29 @@ def summary_html(run) -> str:
     ])
     a = run.allocation
     status = _Html(f'<span class="ditp-ok">{_e(a.status.label_fr)}</span>')
-    value = (f"{format_points(a.objective)} points" if c.params.objective == "total_score"
-             else f"{format_number(a.objective, 0)} points × €")
-    text = (f"Le comité est invité à arrêter la liste des {n_f} lauréats de la section 5, pour un montant total de "
-            f"{format_eur(spent)} sur une enveloppe disponible de {format_eur(c.available_eur)}. Cette sélection maximise la "
-            f"{OBJECTIVE_FR[c.params.objective]} ({value}) dans le respect de l'enveloppe, des montants "
-            "plancher et plafond, des verrous et des règles de portefeuille ; la règle du classement (financer par note "
-            "décroissante) est donnée à côté pour comparaison (section 6).")
-    rows = [("Statut du calcul", _Html(f"{status} (écart d'optimalité nul ; solveur {_e(a.solver)})")),
-            ("Autre sélection de même valeur", "oui : départagée par la règle de départage" if a.other_optimal_portfolios
-             else "non : la sélection optimale est unique"),
+    head = (f"Le comité est invité à arrêter la liste des {n_f} lauréats de la section 6, pour un montant total de "
+            f"{format_eur(spent)} sur une enveloppe disponible de {format_eur(c.available_eur)}. ")
+    if a.rule == "merit_order":
+        text = (head + f"Cette sélection suit l'ordre de mérite : les dossiers au-dessus des seuils de qualité sont financés "
+                f"par note décroissante jusqu'à la ligne budgétaire ({len(c.not_fundable)} dossier(s) sous un seuil, bande "
+                f"d'ex aequo δ = {format_points(c.tie_band_points)} point(s) ; section 2), dans le respect de l'enveloppe, "
+                "des montants plancher et plafond, des verrous et des règles de portefeuille. Ce qu'aurait fait la "
+                "maximisation de la somme des notes est donné pour comparaison seulement (section 9).")
+    elif a.rule == "ranking":
+        text = (head + f"Cette sélection suit la règle du classement (variante « {c.params.ranking_variant} ») : les "
+                "dossiers au-dessus des seuils de qualité sont financés par note décroissante (section 2). Ce qu'aurait "
+                "fait la maximisation de la somme des notes est donné pour comparaison seulement (section 9).")
+    else:
+        value = (f"{format_points(a.objective)} points" if c.params.objective == "total_score"
+                 else f"{format_number(a.objective, 0)} points × €")
+        text = (head + f"Le comité a choisi une règle d'optimisation : cette sélection maximise la "
+                f"{OBJECTIVE_FR[c.params.objective]} ({value}) dans le respect de l'enveloppe, des montants plancher et "
+                "plafond, des seuils de qualité, des verrous et des règles de portefeuille ; la règle du classement "
+                "(financer par note décroissante) est donnée à côté pour comparaison (section 7).")
+    rows = [("Règle de décision", RULE_LABELS_FR[a.rule]),
+            ("Statut du calcul", _Html(f"{status} (écart d'optimalité nul ; solveur {_e(a.solver)})")),
+            ("Autre sélection équivalente", "oui : départagée par la règle de départage" if a.other_optimal_portfolios
+             else "non : la sélection est unique"),
             ("Empreinte de la décision (SHA-256)", _Html(f'<span class="h">{_e(run.manifest["decision_sha256"])}</span>'))]
     return _div(f'<div class="ditp-kpis">{kpis}</div>', f'<div class="ditp-box">{_e(text)}</div>', _kv(rows, id="synthese"))
 
@@ -269,6 +317,10 @@ def call_rules_html(run) -> str:
         ("Notation", f"de {format_number(s.scale_min, 0)} à {format_number(s.scale_max, 0)} par sous-critère ; au moins "
                      f"{s.min_reviews} avis pour classer un dossier"),
         ("Agrégation des notes (règle de l'appel)", NORMALISATION_FR.get(s.normalisation, s.normalisation)),
+        ("Règle de décision de l'appel", RULE_LABELS_FR.get(r.selection.rule, r.selection.rule)),
+        ("Seuils de qualité de l'appel", _thresholds_fr(r, r.selection.min_score, r.selection.min_criterion)),
+        ("Bande d'ex aequo δ de l'appel", "« auto » : calculée à partir des évaluations" if r.selection.tie_band_points == "auto"
+         else f"{format_points(float(r.selection.tie_band_points))} point(s) de note globale"),
         ("Fichier des règles", display_path(r.source) if r.source else "—"),
     ]
     crit_rows = []
@@ -280,7 +332,64 @@ def call_rules_html(run) -> str:
                        numeric=(4,), caption="Critères de sélection"))
 
 
-# --------------------------------------------------------------------------- 2. parameters
+# --------------------------------------------------------------------------- 2. decision rule
+
+
+def _thresholds_fr(rules, overall: float, per: dict) -> str:
+    """« note globale ≥ 50,00/100 ; impact ≥ 2,50/5 ; ouverture ≥ 2,50/5 », or « aucun »."""
+    hi = rules.scoring.scale_max
+    parts = [f"note globale ≥ {format_number(overall, 2)}/100"] if overall > 0 else []
+    labels = {c.name: c.label.lower() for c in rules.criteria}
+    parts += [f"{labels.get(k, k)} ≥ {format_number(v, 2)}/{format_number(hi, 0)}" for k, v in per.items()]
+    return " ; ".join(parts) or "aucun"
+
+
+def decision_rule_html(run) -> str:
+    """The rule the committee chose, its sources, the quality thresholds, δ, the exceptions and the ex aequo at the line.
+
+    Tables: ``regle-decision`` (key / value) and, when any, ``exceptions``
+    (each departure from merit order, who is funded before whom, and why).
+    """
+    from .allocation import quality_thresholds
+
+    a = run.allocation
+    c = a.candidates
+    e = run.explanation
+    overall, per = quality_thresholds(run.evaluation, c.params)
+    n_nf = len(c.not_fundable)
+    merit = a.rule == "merit_order"
+    suggested = run.suggested_tie_band_points
+    rows = [("Règle de décision", RULE_LABELS_FR[a.rule] + (f" — variante « {c.params.ranking_variant} »"
+                                                            if a.rule == "ranking" else "")),
+            ("Origine de la règle", "fixée par le comité pour ce rapport" if c.params.rule else "règle de l'appel"),
+            ("Seuils de qualité", _thresholds_fr(run.rules, overall, per)),
+            ("Dossiers non finançables (sous un seuil)",
+             f"{n_nf} dossier(s), listés avec leur motif en section 4" if n_nf else "aucun")]
+    if merit:
+        rows.append(("Bande d'ex aequo δ", f"{format_points(c.tie_band_points)} point(s) — {c.tie_band_source}"))
+    if suggested is not None:
+        rows.append(("δ suggéré par les évaluations",
+                     f"{format_points(suggested)} point(s) : écart-type médian de la différence de deux notes globales, "
+                     "calculé à partir des évaluations (deux notes plus proches ne peuvent être départagées par les avis)"
+                     + ("" if merit else " ; sans objet pour cette règle, donné pour information")))
+    rows.append(("Ex aequo à la ligne de financement", e.ex_aequo_fr() or "aucun"))
+    tie_break = run.manifest["tie_break_rule"]["description"]
+    rows.append(("Règle de départage", f"entre ex aequo : le montant dépensé d'abord, puis {tie_break}" if merit else tie_break))
+    if a.rule in ("merit_order", "ranking"):
+        rows.append(("Exceptions à l'ordre de mérite", f"{len(a.exceptions)} : voir le tableau ci-dessous" if a.exceptions
+                     else "aucune : chaque lauréat est mieux classé que chaque dossier finançable non retenu, hors ex aequo "
+                          "et reliquat"))
+    parts = [_p(RULE_SOURCES_FR[a.rule]), _kv(rows, id="regle-decision")]
+    if a.exceptions:
+        ranks = run.table.set_index("application_id")["rank"]
+        parts.append(_table(["Lauréat", "Rang", "Financé avant", "Cause", "Phrase"],
+                            [(x.funded, int(ranks[x.funded]), ", ".join(f"{p} (rang {int(ranks[p])})" for p in x.passed_over),
+                              x.cause, x.sentence_fr()) for x in a.exceptions], id="exceptions", numeric=(1,),
+                            caption="Exceptions à l'ordre de mérite, chacune avec sa cause"))
+    return _div(*parts)
+
+
+# --------------------------------------------------------------------------- 3. parameters
 
 
 def _group_rule_fr(r) -> str:
@@ -302,13 +411,17 @@ def parameters_html(run) -> str:
 
     def origin(name, from_call=False):
         if p.scenario and name in ("weights", "normalisation", "envelope_eur", "committed_eur", "reserve_eur", "min_share",
-                                   "lock_in", "lock_out", "group_rules", "max_awards", "objective", "solver",
-                                   "time_limit_s", "ranking_variant", "call", "applications", "reviews"):
+                                   "lock_in", "lock_out", "group_rules", "max_awards", "rule", "tie_band_points",
+                                   "min_score", "solver", "time_limit_s", "ranking_variant", "call", "applications",
+                                   "reviews"):
             return "scénario"
         if name in given:
             return "donné"
         return "appel" if from_call else "défaut"
 
+    from .allocation import quality_thresholds
+
+    overall, per = quality_thresholds(run.evaluation, a)
     w = run.evaluation.weights
     labels = {c.name: c.label for c in run.rules.criteria}
     weights = " ; ".join(f"{labels.get(k, k)} {_share(v)}" for k, v in w.normalised().items())
@@ -331,12 +444,22 @@ def parameters_html(run) -> str:
          origin("group_rules")),
         ("Nombre maximal de lauréats", "max_awards", "pas de maximum" if a.max_awards is None else str(a.max_awards),
          origin("max_awards")),
-        ("Valeur du portefeuille à maximiser", "objective", OBJECTIVE_FR[a.objective], origin("objective")),
-        ("Règle du classement (comparaison)", "ranking_variant", VARIANT_FR[p.ranking_variant], origin("ranking_variant")),
+        ("Règle de décision", "rule", RULE_LABELS_FR[c.rule], origin("rule", a.rule is None)),
+        ("Bande d'ex aequo δ (ordre de mérite)", "tie_band_points",
+         (f"{format_points(c.tie_band_points)} point(s) — {c.tie_band_source}" if c.rule == "merit_order"
+          else "sans objet pour cette règle"), origin("tie_band_points", a.tie_band_points is None)),
+        ("Seuil de qualité : note globale minimale", "min_score", _thresholds_fr(run.rules, overall, {}),
+         origin("min_score", a.min_score is None)),
+        ("Seuils de qualité par critère", "—", _thresholds_fr(run.rules, 0.0, per), "appel" if a.min_criterion is None
+         else "scénario" if p.scenario else "donné"),
+        ("Variante de la règle du classement", "ranking_variant", VARIANT_FR[p.ranking_variant]
+         + (" (règle de décision)" if c.rule == "ranking" else " (colonne de comparaison)"), origin("ranking_variant")),
         ("Règle de départage", "—", run.manifest["tie_break_rule"]["description"], "appel"),
         ("Solveur, temps maximal par résolution", "solver, time_limit_s", f"{a.solver}, {format_number(a.time_limit_s, 0)} s",
          origin("solver")),
-        ("Écarts d'entrée et marges de sortie", "gaps", "calculés" if p.gaps else "non calculés", origin("gaps")),
+        ("Écarts d'entrée et marges de sortie", "gaps",
+         "calculés" if p.gaps else ("non calculés par optimisation ; l'ordre de mérite les donne rang par rang"
+                                    if c.rule in ("merit_order", "ranking") else "non calculés"), origin("gaps")),
         ("Dossiers montrés près de la ligne", "near_line", str(p.near_line), origin("near_line")),
         ("Sélection en vagues hebdomadaires (rejeu)", "waves_from",
          f"vagues du {_date_fr(p.waves_from)} au {run.rules.call.deadline:%d/%m/%Y} (section « Sélection en vagues »)"
@@ -357,7 +480,7 @@ def parameters_html(run) -> str:
                    "ditp-note"))
 
 
-# --------------------------------------------------------------------------- 3. eligibility
+# --------------------------------------------------------------------------- 4. eligibility and quality thresholds
 
 
 def eligibility_html(run) -> str:
@@ -367,7 +490,9 @@ def eligibility_html(run) -> str:
     t = run.evaluation.table
     inel = t[~t["eligible"]]
     unscored = t[t["eligible"] & ~t["scored"]]
+    nf = run.allocation.candidates.not_fundable
     counts = [("Candidatures reçues", len(t)), ("Éligibles et classées", int((t["eligible"] & t["scored"]).sum())),
+              ("dont non finançables (sous un seuil de qualité)", len(nf)),
               ("Éligibles, non classées faute d'avis suffisants", len(unscored)), ("Non éligibles", len(inel))]
     by_reason = {}
     for codes in inel["reason_codes"]:
@@ -385,35 +510,70 @@ def eligibility_html(run) -> str:
         parts.append(_table(["Dossier", "Intitulé", "Motif"],
                             [(r.application_id, r.title, r.score_flag) for r in unscored.itertuples()],
                             id="non-classes", caption="Dossiers éligibles non classés"))
+    if nf:
+        d = run.table.set_index("application_id")
+        ids = sorted(nf, key=lambda a: (int(d.at[a, "rank"]), a))
+        parts.append(_table(["Dossier", "Intitulé", "Rang", "Note /100", "Motif"],
+                            [(a, d.at[a, "title"], int(d.at[a, "rank"]), format_points(d.at[a, "score"]),
+                              nf[a].removeprefix("non finançable : ")) for a in ids],
+                            id="non-financables", numeric=(2, 3),
+                            caption=f"Dossiers éligibles et classés mais non finançables : sous un seuil de qualité "
+                                    f"({_thresholds_fr(run.rules, *_thresholds(run))})"))
     return _div(*parts)
 
 
-# --------------------------------------------------------------------------- 4. ranked list
+def _thresholds(run):
+    from .allocation import quality_thresholds
+
+    return quality_thresholds(run.evaluation, run.allocation.candidates.params)
+
+
+# --------------------------------------------------------------------------- 5. ranked list
 
 
 def _decision_cell(funded: bool, award: int) -> str:
     return format_eur(award) if funded else "—"
 
 
+def _why_not(r, lock_out) -> str:
+    """Short French reason an application of the decision table is not funded ("" when funded)."""
+    if r.funded:
+        return ""
+    if r.not_fundable:
+        return "seuil de qualité"
+    if r.application_id in lock_out:
+        return "écarté par le comité"
+    return REASONS_FR.get(r.reason, "") if r.reason != "excluded" else ""
+
+
 def ranked_html(run) -> str:
-    """Every ranked application by rank, with its criterion scores and both decisions."""
+    """Every ranked application by rank: criterion scores, the decision with its reason and ex aequo mark, the ranking rule.
+
+    Columns « Ex aequo » (statistical tie at the funding line) and « Motif »
+    (why a ranked application is not funded: threshold, envelope at its
+    turn, tie, rule, exception) come from the decision table.
+    """
     t = run.table[run.table["rank"].notna()].sort_values("rank", kind="mergesort")
+    lock_out = run.allocation.candidates.params.lock_out
     rows, classes = [], []
     for r in t.itertuples():
         rows.append([int(r.rank), r.application_id, r.title, r.region, format_points(r.score), *_criteria_values(run, r),
-                     format_eur(r.requested_eur), _decision_cell(r.funded, r.award_eur),
+                     format_eur(r.requested_eur), "ex aequo" if r.ex_aequo else "", _why_not(r, lock_out),
+                     _decision_cell(r.funded, r.award_eur),
                      _decision_cell(r.ranking_rule_award_eur > 0, r.ranking_rule_award_eur)])
         classes.append("f" if r.funded else "")
     k = len(run.rules.criteria)
-    headers = ["Rang", "Dossier", "Intitulé", "Région", "Note /100", *_criteria_headers(run), "Demandé", "Attribué (décision)",
-               "Règle du classement"]
+    headers = ["Rang", "Dossier", "Intitulé", "Région", "Note /100", *_criteria_headers(run), "Demandé", "Ex aequo", "Motif",
+               "Attribué (décision)", "Règle du classement (comparaison)"]
     return _div(_p(f"{len(t)} dossiers éligibles et classés, par note décroissante (départage : "
-                   f"{run.manifest['tie_break_rule']['description']}). Les lignes surlignées sont les lauréats.", "ditp-note"),
-                _table(headers, rows, id="classement", numeric=(0, 4, *range(5, 5 + k), 5 + k, 6 + k, 7 + k),
+                   f"{run.manifest['tie_break_rule']['description']}). Les lignes surlignées sont les lauréats ; « ex aequo » "
+                   "marque les notes que la bande δ ne permet pas de départager à la ligne de financement ; la dernière "
+                   "colonne donne la règle du classement, pour comparaison.", "ditp-note"),
+                _table(headers, rows, id="classement", numeric=(0, 4, *range(5, 5 + k), 5 + k, 8 + k, 9 + k),
                        row_classes=classes))
 
 
-# --------------------------------------------------------------------------- 5. funded list
+# --------------------------------------------------------------------------- 6. funded list
 
 
 def funded_html(run) -> str:
@@ -432,17 +592,17 @@ def funded_html(run) -> str:
                         "Demandé", "Attribué"], rows, id="laureats", numeric=(6, 7, 8, 9), foot=foot), _p(note, "ditp-note"))
 
 
-# --------------------------------------------------------------------------- 6. optimum vs ranking rule
+# --------------------------------------------------------------------------- 7. the decision beside the ranking rule
 
 
 def comparison_html(run) -> str:
-    """What the optimum changes compared with the ranking rule, and what it gains."""
+    """The decision beside the ranking rule (comparison): counts, amounts, scores, and who is funded by one side only."""
     t = run.table
     c = run.allocation.candidates
     rk = run.ranking
     opt_f = t[t["funded"]]
     rk_f = t[t["ranking_rule_award_eur"] > 0]
-    obj = c.params.objective
+    rule = run.allocation.rule
 
     def stats(sel, award_col):
         n = len(sel)
@@ -468,14 +628,25 @@ def comparison_html(run) -> str:
     ]
     only_opt = opt_f[~opt_f["application_id"].isin(rk_f["application_id"])].sort_values("rank", kind="mergesort")
     only_rk = rk_f[~rk_f["application_id"].isin(opt_f["application_id"])].sort_values("rank", kind="mergesort")
-    parts = [_table(["", "Décision proposée (optimum)", "Règle du classement", "Écart"], rows, id="comparaison", numeric=(1, 2, 3))]
-    if obj == "total_score":
+    parts = [_table(["", f"Décision proposée ({RULE_SHORT_FR[rule]})", f"Règle du classement ({rk.variant})", "Écart"], rows,
+                    id="comparaison", numeric=(1, 2, 3))]
+    ranking_fr = (" La règle du classement finance par note décroissante les dossiers au-dessus des seuils, en passant "
+                  "ceux qui ne tiennent pas dans le reste" if rk.variant == "skip" else
+                  " La règle du classement finance par note décroissante les dossiers au-dessus des seuils et s'arrête au "
+                  "premier qui ne tient pas dans le reste")
+    ranking_fr += " ; elle ne tient pas compte de la bande d'ex aequo."
+    if rule == "merit_order":
+        why = ("L'ordre de mérite finance lui aussi par note décroissante ; il en diffère seulement entre ex aequo (notes à "
+               f"moins de δ = {format_points(c.tie_band_points)} point(s), départagées par le montant dépensé), pour les "
+               "verrous et les règles de portefeuille (exceptions nommées en section 2)." + ranking_fr)
+    elif rule == "ranking":
+        why = "La décision proposée est la règle du classement elle-même." + ranking_fr
+    elif rule == "max_total_score":
         why = ("L'optimum cherche la plus grande somme de notes dans l'enveloppe : il peut préférer plusieurs projets moins "
-               "coûteux à un projet mieux noté mais cher. La règle du classement finance par note décroissante jusqu'à "
-               "épuisement de l'enveloppe.")
+               "coûteux à un projet mieux noté mais cher." + ranking_fr)
     else:
         why = ("L'optimum cherche la plus grande somme des notes pondérées par les montants : il privilégie les projets les "
-               "mieux notés, même coûteux. La règle du classement finance par note décroissante jusqu'à épuisement de l'enveloppe.")
+               "mieux notés, même coûteux." + ranking_fr)
     parts.append(_p(why, "ditp-note"))
     if len(only_opt) or len(only_rk):
         parts.append(_table(["Dossier", "Intitulé", "Rang", "Note /100", "Attribué"],
@@ -493,7 +664,7 @@ def comparison_html(run) -> str:
     return _div(*parts)
 
 
-# --------------------------------------------------------------------------- 7. funding line
+# --------------------------------------------------------------------------- 8. funding line
 
 
 def _margin(x) -> str:
@@ -504,25 +675,75 @@ def _margin(x) -> str:
     return format_points(x)
 
 
+def _euros_or_dash(x) -> str:
+    return "—" if x is None or pd.isna(x) or int(x) < 0 else format_eur(int(x))
+
+
+def _needed_score(x) -> str:
+    """The score an application would need, or « aucune note ne suffit » (never a number above 100)."""
+    if x is None or pd.isna(x) or not math.isfinite(float(x)) or float(x) > 100:
+        return "aucune note ne suffit"
+    return f"> {format_points(float(x) - 1e-4)}"
+
+
 def funding_line_html(run) -> str:
-    """The funding line, the envelope's shadow price, and the projects nearest the line with their gaps and margins."""
+    """The funding line in the rule's terms, the ex aequo and the exceptions, and the applications nearest the line.
+
+    Merit order and ranking rule: the line (``Explanation.funding_line_fr``),
+    the ex aequo and how they were settled, the exceptions; tables
+    ``marges-sortie`` (laureates nearest the exit, margin in score points)
+    and ``ecarts-entree`` (unfunded fundable applications nearest the entry:
+    score needed, what was left at their turn, what they needed, why).
+    Optimisation rules: entry gaps and exit margins in portfolio value, the
+    shadow price in the annex.  Without gaps under an optimisation rule: the
+    table ``pres-de-la-ligne``.
+    """
     e = run.explanation
     t = run.table
     n = run.params.near_line
+    rule = run.allocation.rule
+    merit = rule in ("merit_order", "ranking")
     obj = run.allocation.candidates.params.objective
-    unit = "points" if obj == "total_score" else "points × €"
+    unit = "points" if merit or obj == "total_score" else "points × €"
     parts = [_p(e.funding_line_fr() + ".")]
-    if e.lowest_funded and e.highest_unfunded and e.highest_unfunded[1] > e.lowest_funded[1]:
+    if merit:
+        if e.ex_aequo_fr():
+            parts.append(_p(e.ex_aequo_fr()))
+        for x in e.exceptions:
+            parts.append(_p(f"Exception à l'ordre de mérite : {x}."))
+    elif e.lowest_funded and e.highest_unfunded and e.highest_unfunded[1] > e.lowest_funded[1]:
         parts.append(_p(f"La décision n'est pas une coupure par note : le dossier non retenu le mieux noté "
                         f"({e.highest_unfunded[0]}, {format_points(e.highest_unfunded[1])}) dépasse le dernier lauréat "
                         f"({e.lowest_funded[0]}, {format_points(e.lowest_funded[1])}). Ce qui les sépare est le coût : le "
                         "tableau des écarts d'entrée ci-dessous et le graphique des notes et montants le montrent dossier par "
                         "dossier."))
     if e.shadow_price_per_keur is not None:
-        parts.append(_p(f"Prix implicite de l'enveloppe : {format_number(e.shadow_price_per_keur)} point(s) de valeur de "
-                        "portefeuille pour 1 000 € de plus (relaxation continue du modèle)."))
-    cands = t[t["rank"].notna() & ~t["keeps_out"].fillna("").str.startswith("exclu par le comité")]
-    if run.params.gaps:
+        parts.append(_p("Prix implicite de l'enveloppe : voir l'annexe.", "ditp-note"))
+    cands = t[t["rank"].notna() & (t["not_fundable"] == "") & ~t["keeps_out"].fillna("").str.startswith("exclu par le comité")]
+    if merit:
+        funded = cands[cands["funded"]].sort_values(["exit_margin", "rank"], kind="mergesort").head(n)
+        out = cands[~cands["funded"]].sort_values("rank", kind="mergesort").head(n)
+        parts.append(_p("Pour un dossier non retenu : ce que les dossiers mieux classés retenus avaient reçu, ce qui restait de "
+                        "l'enveloppe quand son tour est venu, ce qu'il lui fallait (son montant minimal), et la note qui lui "
+                        "aurait suffi, les autres dossiers restant inchangés (« aucune note ne suffit » quand même la note "
+                        "maximale ne suffirait pas). Marge de sortie d'un lauréat : les points de note qu'il pourrait perdre "
+                        "en restant financé.", "ditp-note"))
+        parts.append(_table(["Dossier", "Intitulé", "Rang", "Note /100", "Attribué", "Marge de sortie (points)", "Ex aequo"],
+                            [(r.application_id, r.title, int(r.rank), format_points(r.score), format_eur(r.award_eur),
+                              _margin(r.exit_margin), "ex aequo" if r.ex_aequo else "") for r in funded.itertuples()],
+                            id="marges-sortie", numeric=(2, 3, 4, 5),
+                            caption=f"Les {len(funded)} lauréats les plus proches de la sortie"))
+        parts.append(_table(["Dossier", "Intitulé", "Rang", "Note /100", "Demandé", "Écart d'entrée (points)",
+                             "Note nécessaire", "Mieux classés : reçu", "Restait à son tour", "Il fallait", "Ex aequo",
+                             "Ce qui le tient hors du financement"],
+                            [(r.application_id, r.title, int(r.rank), format_points(r.score), format_eur(r.requested_eur),
+                              _margin(r.entry_gap),
+                              _needed_score(r.score_needed), _euros_or_dash(r.better_ranked_awarded_eur),
+                              _euros_or_dash(r.left_when_turn_eur), _euros_or_dash(r.needed_eur),
+                              "ex aequo" if r.ex_aequo else "", r.keeps_out) for r in out.itertuples()],
+                            id="ecarts-entree", numeric=(2, 3, 4, 5, 7, 8, 9),
+                            caption=f"Les {len(out)} premiers dossiers finançables non retenus, par rang"))
+    elif run.params.gaps:
         funded = cands[cands["funded"]].sort_values(["exit_margin", "rank"], kind="mergesort").head(n)
         out = cands[~cands["funded"]].copy()
         out["_g"] = out["entry_gap"].fillna(math.inf)
@@ -553,6 +774,76 @@ def funding_line_html(run) -> str:
     return _div(*parts)
 
 
+# --------------------------------------------------------------------------- 9. the optimum, for comparison only
+
+
+def optimum_comparison_html(run) -> str:
+    """« Si l'on maximisait la somme des notes » : that portfolio, what it gains and what it costs in merit — a comparison only.
+
+    Tables: ``optimum-comparaison`` (laureates, amount, remainder, lowest
+    rank funded), ``optimum-ecartes`` (laureates of the decision it leaves
+    out, better ranked than some it funds) and ``optimum-ajoutes`` (what it
+    funds instead).  Built from :func:`ditp_model.explain.optimum_comparison`.
+    """
+    c = run.comparison
+    a = run.allocation
+    if c is None:
+        if a.rule == "max_total_score":
+            return _div(_p("La décision est elle-même celle qui maximise la somme des notes : pas de comparaison à donner."))
+        return _div(_p("La maximisation de la somme des notes n'a pas d'optimum prouvé avec ces paramètres : pas de comparaison."))
+    avail = a.candidates.available_eur
+    ranks = run.table.set_index("application_id")["rank"]
+    worst_dec = max((int(ranks[x]) for x in a.funded_ids), default=None)
+    worst_opt = max((int(ranks[x]) for x in c.funded_ids), default=None)
+
+    def diff(x, y, fmt):
+        d = x - y
+        return ("+" if d > 0 else "") + fmt(d) if d else "0"
+
+    rows = [("Lauréats", c.n_funded, c.decision_n_funded, diff(c.n_funded, c.decision_n_funded, str)),
+            ("Montant attribué", format_eur(c.awarded_eur), format_eur(c.decision_awarded_eur),
+             diff(c.awarded_eur, c.decision_awarded_eur, format_eur)),
+            ("Reliquat de l'enveloppe", format_eur(avail - c.awarded_eur), format_eur(avail - c.decision_awarded_eur),
+             diff(c.decision_awarded_eur, c.awarded_eur, format_eur)),
+            ("Rang du lauréat le moins bien classé", "—" if worst_opt is None else worst_opt,
+             "—" if worst_dec is None else worst_dec, "")]
+    t = run.table.set_index("application_id")
+
+    def listing(items, id_, caption):
+        body = [(x, t.at[x, "title"], r, format_points(t.at[x, "score"]), format_eur(int(t.at[x, "requested_eur"])))
+                for x, r in items]
+        return _table(["Dossier", "Intitulé", "Rang", "Note /100", "Demandé"], body, id=id_, numeric=(2, 3, 4),
+                      caption=f"{caption} ({len(items)})")
+
+    parts = [_p(c.summary_fr()),
+             _table(["", "Si l'on maximisait la somme des notes", f"Décision ({RULE_SHORT_FR[a.rule]})", "Écart"], rows,
+                    id="optimum-comparaison", numeric=(1, 2, 3), caption="Pour comparaison seulement — ce n'est pas la décision")]
+    if c.left_out or c.added:
+        parts.append(listing(c.left_out, "optimum-ecartes",
+                             "Ce qu'il coûterait en mérite : lauréats de la décision, mieux classés, qu'il laisserait de côté"))
+        parts.append(listing(c.added, "optimum-ajoutes", "Ce qu'il financerait à leur place"))
+    parts.append(_p("Chaque lauréat compte autant pour cette somme quel que soit son coût : l'optimum gagne des lauréats en "
+                    "préférant des projets moins coûteux et moins bien classés. Le comité voit ainsi l'arbitrage ; la "
+                    "décision reste celle de la règle choisie (section 2).", "ditp-note"))
+    return _div(*parts)
+
+
+# --------------------------------------------------------------------------- annex: shadow price (optimisation rules)
+
+
+def annex_html(run) -> str:
+    """Annex « Prix implicite de l'enveloppe » under an optimisation rule only (empty text otherwise)."""
+    sp = run.explanation.shadow_price_per_keur
+    if run.allocation.rule not in ("max_total_score", "max_score_weighted_award") or sp is None:
+        return ""
+    unit = ("point(s) de somme des notes" if run.allocation.candidates.params.objective == "total_score"
+            else "point(s) × € de somme des notes pondérées")
+    return _div('<h2 class="ditp-h2">Annexe — Prix implicite de l\'enveloppe</h2>',
+                _p(f"Prix implicite de l'enveloppe : {format_number(sp)} {unit} pour 1 000 € de plus "
+                   "(relaxation continue du modèle). Il ne vaut que pour la règle d'optimisation choisie ; l'ordre de mérite "
+                   "ne maximise rien et n'a pas de prix implicite.", ""))
+
+
 def figure_png(fig, dpi: int = 110) -> bytes:
     """PNG bytes of a matplotlib figure (Agg canvas; no date in the file)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -564,7 +855,7 @@ def figure_png(fig, dpi: int = 110) -> bytes:
 
 
 def funding_line_chart(run):
-    """Score against requested amount, coloured by decision: why the optimum picks what it picks.
+    """Score against requested amount, coloured by decision, with the score of the lowest laureate (the funding line).
 
     Returns
     -------
@@ -597,7 +888,7 @@ def funding_line_chart(run):
     return fig
 
 
-# --------------------------------------------------------------------------- 8. breakdown
+# --------------------------------------------------------------------------- 10. breakdown
 
 
 def _group_label(column: str, value) -> str:
@@ -735,7 +1026,7 @@ def waves_html(run, waves=None, comparison=None) -> str:
              ]
     a = run.allocation.candidates.params
     if a.committed_eur or a.reserve_eur:
-        parts.append(_p("Le montant « déjà engagé » et la réserve de la section 2 ne s'appliquent pas à ce rejeu : les vagues "
+        parts.append(_p("Le montant « déjà engagé » et la réserve de la section 3 ne s'appliquent pas à ce rejeu : les vagues "
                         "fixent elles-mêmes le montant engagé (somme des attributions des vagues antérieures).", "ditp-note"))
     parts.append(_table(["Vague", "Date limite (incluse)", "Candidats", "Financés", "Attribué", "Engagé avant", "Reste",
                          "Score des lauréats"], rows, id="vagues", numeric=(0, 2, 3, 4, 5, 6, 7), foot=foot,
@@ -772,7 +1063,7 @@ def waves_html(run, waves=None, comparison=None) -> str:
     return _div(*parts)
 
 
-# --------------------------------------------------------------------------- 9. provenance
+# --------------------------------------------------------------------------- 11. provenance
 
 
 def provenance_html(run) -> str:
@@ -790,7 +1081,9 @@ def provenance_html(run) -> str:
         ("Lauréats, total attribué", f"{m['funded_count']}, {format_eur(m['total_awarded_eur'])}"),
         ("Solveur", f"{s['name']} — statut : {run.allocation.status.label_fr}, écart d'optimalité "
                     f"{format_number(100 * (s['mip_gap'] or 0.0), 2)}\u00a0% (version : voir ci-dessous)"),
-        ("Valeur du portefeuille", format_number(m["objective"], 4)),
+        ("Règle de décision", _rule_provenance(m)),
+        *([("Valeur du portefeuille (objectif maximisé)", format_number(m["objective"], 4))]
+          if run.allocation.rule in ("max_total_score", "max_score_weighted_award") else []),
         ("Règle de départage", f"{m['tie_break_rule']['name']} : {m['tie_break_rule']['description']}"),
         ("Autre sélection de même valeur", "oui" if m["other_optimal_portfolios"] else "non"),
         ("Tirages aléatoires", "aucun : le calcul est déterministe (pas de graine)"),
@@ -805,13 +1098,21 @@ def provenance_html(run) -> str:
                    "ditp-note"))
 
 
+def _rule_provenance(m: dict) -> str:
+    r = m.get("decision_rule") or {}
+    text = f"{r.get('name', '?')} — {r.get('label', '')}"
+    if r.get("name") == "merit_order":
+        text += f" ; δ = {format_points(r.get('tie_band_points', 0.0))} point(s)"
+    return text + f" ; {len(r.get('not_fundable', []))} dossier(s) sous un seuil de qualité"
+
+
 def signature_html(run) -> str:
     """The committee's approval block, naming the decision it signs (count, total, decision hash)."""
     m = run.manifest
     rows = "".join(f'<tr><td class="k">{_e(r)}</td><td style="height:46px"></td><td></td></tr>'
                    for r in ("Président(e) du comité", "Rapporteur(e)", "Secrétariat de l'appel"))
     return _div(
-        _p(f"Le comité de sélection arrête la liste des {m['funded_count']} lauréats de la section 5, pour un montant total "
+        _p(f"Le comité de sélection arrête la liste des {m['funded_count']} lauréats de la section 6, pour un montant total "
            f"de {format_eur(m['total_awarded_eur'])} (décision d'empreinte SHA-256 {m['decision_sha256']})."),
         _p("Date de la séance : ____ / ____ / ________"),
         f'<table class="ditp-t" id="visa"><thead><tr><th>Qualité</th><th>Nom</th><th>Signature</th></tr></thead>'

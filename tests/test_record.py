@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -79,9 +80,16 @@ def test_manifest_is_sealed_and_chained(case):
     assert first["previous_sha256"] == record.GENESIS and second["previous_sha256"] == first["entry_sha256"]
     assert second["manifest_sha256"] == m["manifest_sha256"] and second["decision_sha256"] == m["decision_sha256"]
     # Everything the issue asks the record to hold.
-    for key in ("inputs", "input_files", "call_rules", "weights", "parameters", "seeds", "versions", "solver", "objective",
-                "tie_break_rule", "decision_sha256", "decisions"):
+    for key in ("inputs", "input_files", "call_rules", "weights", "parameters", "decision_rule", "seeds", "versions", "solver",
+                "objective", "tie_break_rule", "decision_sha256", "decisions"):
         assert key in m, key
+    # The rule as resolved: the call's [selection] table, read here from the TOML file itself.
+    with open(case / "data" / RULES_PATH.name, "rb") as f:
+        selection = tomllib.load(f)["selection"]
+    r = m["decision_rule"]
+    assert (r["name"], r["tie_band_points"], r["min_score"], r["min_criterion"]) == (
+        selection["rule"], selection["tie_band_points"], selection["min_score"], selection["min_criterion"])
+    assert m["parameters"]["rule"] is None and second["decision_rule"] == r
     assert {"python", "pandas", "pulp", "highspy"} <= set(m["versions"])
     assert m["solver"]["status"] == "optimal" and m["solver"]["version"]
     assert {r["application_id"] for r in m["decisions"] if r["funded"]} and len(m["decisions"]) == 110
@@ -120,7 +128,54 @@ def test_changed_weight_in_manifest_is_named(case):
     assert "notes" in v.kinds
 
 
-def test_changed_weight_in_scenario_is_named(tmp_path):
+def _edit_call(case: Path, old: str, new: str) -> None:
+    path = case / "data" / RULES_PATH.name
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_changed_band_and_threshold_in_call_are_named(case, capsys):
+    _edit_call(case, "tie_band_points = 0.5", "tie_band_points = 2.0")
+    _edit_call(case, "min_score = 50.0", "min_score = 55.0")
+    v = record.verify(_manifest(case))
+    assert not v.identical and {"entrées", "règle"} <= v.kinds
+    msgs = _messages(v, "règle")
+    assert "bande d'ex aequo δ (points) : 0.5 au manifeste, 2.0 au re-calcul" in msgs
+    assert "seuil de qualité sur la note globale : 50.0 au manifeste, 55.0 au re-calcul" in msgs
+    assert "règle de décision" not in msgs
+    assert main_for_tests(["verify", str(_manifest(case))]) == 1
+    assert "[règle] bande d'ex aequo δ (points) : 0.5 au manifeste, 2.0 au re-calcul" in capsys.readouterr().out
+
+
+def test_replay_uses_the_recorded_rule(case):
+    # The call now names another rule: the replay still applies the recorded one, so only the input file differs.
+    _edit_call(case, 'rule = "merit_order"', 'rule = "max_total_score"')
+    v = record.verify(_manifest(case))
+    assert v.kinds == {"entrées"}, v.text_fr()
+    assert record.replay_params(json.loads(_manifest(case).read_text(encoding="utf-8"))).rule == "merit_order"
+
+
+def test_changed_rule_in_manifest_is_named(case):
+    m = json.loads(_manifest(case).read_text(encoding="utf-8"))
+    m["decision_rule"]["name"] = "max_total_score"
+    _manifest(case).write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
+    v = record.verify(_manifest(case))
+    assert not v.identical and {"manifeste", "décision"} <= v.kinds
+    assert "règle de décision : merit_order au journal, max_total_score dans le manifeste" in _messages(v, "manifeste")
+    # Replayed with the edited rule, the decision changes (the optimum funds other applications).
+    assert "décision changée" in _messages(v, "décision")
+
+
+def test_manifest_before_the_rules_replays_its_objective():
+    assert report.allocation_params_from_manifest({"objective": "total_score"}).rule == "max_total_score"
+    assert report.allocation_params_from_manifest({"objective": "score_weighted_award"}).rule == "max_score_weighted_award"
+    p = report.allocation_params_from_manifest({"rule": None, "min_criterion": [["impact", 3.0]], "objective": None})
+    assert p.rule is None and p.min_criterion == (("impact", 3.0),)
+
+
+@pytest.mark.parametrize("decision_rule", ["optimum", "ranking"])
+def test_changed_weight_in_scenario_is_named(tmp_path, decision_rule):
     from ditp_model.scenario import Scenario, save_scenario
     from ditp_model.scoring import Weights
 
@@ -130,7 +185,7 @@ def test_changed_weight_in_scenario_is_named(tmp_path):
         shutil.copy(f, data / f.name)
     sc = Scenario.from_run("Séance du 12 octobre", data / RULES_PATH.name, data / SAMPLE_APPLICATIONS.name,
                            data / SAMPLE_REVIEWS.name, Weights.of(impact=0.5, openness=0.3, collective=0.2),
-                           report.AllocationParams())
+                           report.AllocationParams(), decision_rule=decision_rule)
     path = save_scenario(sc, tmp_path / "seance.json")
     run = report.run_report(report.validate_parameters(scenario=str(path), gaps=False))
     assert run.manifest["scenario"]["name"] == "Séance du 12 octobre"
@@ -143,6 +198,9 @@ def test_changed_weight_in_scenario_is_named(tmp_path):
     assert not v.identical
     assert "scénario modifié" in _messages(v, "entrées")
     assert "pondération « impact » : 0.5 au manifeste, 0.6 dans le scénario" in _messages(v, "scénario")
+    # Only the weight changed: the rule the scenario names is read the same way as when it was published.
+    assert "paramètre « rule »" not in _messages(v, "scénario")
+    assert run.manifest["decision_rule"]["name"] == ("ranking" if decision_rule == "ranking" else "merit_order")
 
 
 def test_edited_journal_line_is_named_and_blocks_publication(case):

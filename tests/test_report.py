@@ -143,11 +143,12 @@ def test_html_funded_table_totals_parsed_back(page, decision, published):
 
 
 def test_html_sections_in_french_without_code(page):
-    for heading in ("Synthèse", "1. L'appel à projets et ses règles", "2. Paramètres de la séance",
-                    "3. Éligibilité des candidatures",
-                    "4. Classement des dossiers éligibles", "5. Lauréats et montants attribués",
-                    "6. Décision proposée et règle du classement", "7. Ligne de financement", "8. Répartition du portefeuille",
-                    "9. Provenance et vérification", "Visa du comité de sélection"):
+    for heading in ("Synthèse", "1. L'appel à projets et ses règles", "2. Règle de décision, seuils de qualité et ex aequo",
+                    "3. Paramètres de la séance", "4. Éligibilité des candidatures et seuils de qualité",
+                    "5. Classement des dossiers éligibles", "6. Lauréats et montants attribués",
+                    "7. Décision proposée et règle du classement", "8. Ligne de financement",
+                    "9. Si l'on maximisait la somme des notes", "10. Répartition du portefeuille",
+                    "11. Provenance et vérification", "Visa du comité de sélection"):
         assert heading in page, heading
     assert '<html lang="fr">' in page
     # No code, no prompts, no widget state, nothing fetched from the network, charts embedded.
@@ -159,15 +160,71 @@ def test_html_sections_in_french_without_code(page):
     assert len(images) == 2
     assert all('src="data:image/png;base64,' in i and re.search(r'alt="Graphique', i) for i in images)
     tables = Tables(page).tables
-    assert {"regles", "criteres", "parametres", "eligibilite-bilan", "non-eligibles", "classement", "laureats", "comparaison",
-            "marges-sortie", "ecarts-entree", "repartition-region", "repartition-lead_org_type", "repartition-maturity",
-            "repartition-priority_reform", "provenance-entrees", "provenance", "visa"} <= set(tables)
+    assert {"regles", "criteres", "regle-decision", "parametres", "eligibilite-bilan", "non-eligibles", "non-financables",
+            "classement", "laureats", "comparaison", "marges-sortie", "ecarts-entree", "optimum-comparaison",
+            "repartition-region", "repartition-lead_org_type", "repartition-maturity", "repartition-priority_reform", "provenance-entrees", "provenance", "visa"} <= set(tables)
     # Near-line gaps and margins are numbers (entry gaps were computed).
     assert all(re.fullmatch(r"\d+,\d\d", r[5]) for r in tables["ecarts-entree"]["body"])
     # Ineligible applications with every reason.
     inel = {r[0]: r[3] for r in tables["non-eligibles"]["body"]}
     assert set(inel) == {"P017", "P034", "P058", "P063", "P078", "P086", "P091", "P099", "P104"}
     assert "date limite" in inel["P063"] and "plancher" in inel["P078"]
+
+
+def test_default_report_follows_the_merit_order(page, decision, published):
+    _, out = published
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    delta = m["decision_rule"]["tie_band_points"]
+    assert m["decision_rule"]["name"] == "merit_order" and delta == 0.5
+    t = decision.copy()
+    for c in ("award_eur", "award_floor_eur", "award_cap_eur", "left_when_turn_eur", "needed_eur"):
+        t[c] = t[c].astype(int)
+    t["funded"] = t["funded"] == "True"
+    t["ex_aequo"] = t["ex_aequo"] == "True"
+    ranked = t[t["rank"] != ""].assign(rank=lambda d: d["rank"].astype(int), score=lambda d: d["score"].astype(float))
+    fundable = ranked[(ranked["not_fundable"] == "") & (ranked["award_cap_eur"] > 0)]
+    funded = ranked[ranked["funded"]]
+    assert "P044" in set(funded["application_id"])  # ranked 2nd: funded
+    # No valid complaint (checked from the CSV alone): an unfunded fundable application could not be paid at its
+    # minimum with the unspent money plus the awards of the laureates scoring more than δ below it.
+    unspent = 3_000_000 - int(funded["award_eur"].sum())
+    for r in fundable[~fundable["funded"]].itertuples():
+        below = int(funded.loc[funded["score"] < r.score - delta, "award_eur"].sum())
+        assert unspent + below < r.award_floor_eur, r.application_id
+    # What was left at the turn of the first unfunded fundable application, and its letter.
+    first = fundable[~fundable["funded"]].sort_values("rank").iloc[0]
+    better = int(funded.loc[funded["rank"] < first["rank"], "award_eur"].sum())
+    assert int(first["left_when_turn_eur"]) == 3_000_000 - better and int(first["needed_eur"]) == int(first["award_floor_eur"])
+    letter = (out / "retours" / f"{first['application_id']}.md").read_text(encoding="utf-8")
+    eur = lambda x: f"{x:,}".replace(",", "\u202f") + "\u00a0€"  # noqa: E731
+    assert f"il restait {eur(3_000_000 - better)}" in letter and f"il fallait au moins {eur(int(first['needed_eur']))}" in letter
+    # Quality thresholds: listed with their reasons, marked in the ranked list.
+    tables = Tables(page).tables
+    nf = {r[0]: r[4] for r in tables["non-financables"]["body"]}
+    assert set(nf) == set(ranked.loc[ranked["not_fundable"] != "", "application_id"]) and len(nf) > 0
+    assert all("sous le seuil" in x for x in nf.values())
+    rows = {r[1]: r for r in tables["classement"]["body"]}
+    head = tables["classement"]["head"][0]
+    ex, why = head.index("Ex aequo"), head.index("Motif")
+    assert {a for a, r in rows.items() if r[ex] == "ex aequo"} == set(ranked.loc[ranked["ex_aequo"], "application_id"])
+    assert all(rows[a][why] == "seuil de qualité" for a in nf)
+    # The rule, its sources, δ with its origin and the value the reviews suggest; no shadow price under merit order.
+    rule = {r[0]: r[1] for r in tables["regle-decision"]["body"]}
+    assert rule["Bande d'ex aequo δ"].startswith("0,50 point(s) — déclarée dans les règles de l'appel")
+    assert rule["δ suggéré par les évaluations"].endswith("(deux notes plus proches ne peuvent être départagées par les avis)")
+    for source in ("Horizon Europe", "ANR", "ERC", "SNSF"):
+        assert source in page
+    assert "Ligne de financement — dernier financé au-dessus" in page and "Prix implicite" not in page
+    # « Si l'on maximisait la somme des notes » : a comparison, never the decision; what it costs in merit.
+    cmp = m["report"]["comparison"]
+    c_rows = {r[0]: r for r in tables["optimum-comparaison"]["body"]}
+    assert int(c_rows["Lauréats"][1]) == cmp["funded_count"] and int(c_rows["Lauréats"][2]) == len(funded)
+    assert euros(c_rows["Montant attribué"][1]) == cmp["total_awarded_eur"]
+    rank_of = dict(zip(ranked["application_id"], ranked["rank"]))
+    assert cmp["leaves_out"] and max(rank_of[a] for a in cmp["leaves_out"]) < max(rank_of[a] for a in cmp["adds"])
+    assert [r[0] for r in tables["optimum-ecartes"]["body"]] == cmp["leaves_out"]
+    assert set(cmp["leaves_out"]) <= set(funded["application_id"]) and not set(cmp["adds"]) & set(funded["application_id"])
+    assert "Pour comparaison seulement" in page
 
 
 def test_every_parameter_printed_as_used(page):
@@ -268,7 +325,10 @@ def test_report_from_scenario(published, tmp_path, capsys):
     assert m["scenario"]["sha256"] and m["parameters"]["lock_in"] == ["P044"] and m["weights"]["raw"]["impact"] == 0.4
     assert m["total_awarded_eur"] <= 2_500_000 and "P044" in {r["application_id"] for r in m["decisions"] if r["funded"]}
     assert m["journal"]["seq"] == 1 and m["report"]["gaps"] is False
-    assert "non calculés pour ce rapport" in page and 'id="pres-de-la-ligne"' in page
+    # The merit order explains turn by turn whatever `gaps` says (no optimisation re-solves).
+    assert m["decision_rule"]["name"] == "merit_order" and 'id="ecarts-entree"' in page
+    used = {r[1]: r[2] for r in Tables(page).tables["parametres"]["body"]}
+    assert used["gaps"] == "non calculés par optimisation ; l'ordre de mérite les donne rang par rang"
     assert record.verify(out / "manifest.json").identical
     # A flag the scenario already fixes is refused.
     assert main_for_tests(["report", "--scenario", str(path), "--weights", WEIGHTS, "--out", str(out)]) == 2
@@ -332,7 +392,11 @@ def test_papermill_wrong_parameter_type_fails_with_a_clear_message(tmp_path):
     ({"group_rules": "region=Bretagne:1"}, "« group_rules »"),
     ({"weights": 0.5}, "« weights »"),
     ({"weights": {"impact": "beaucoup"}}, "« weights »"),
-    ({"objective": "max"}, "« objective »"),
+    ({"objective": "total_score"}, "« objective » : paramètre inconnu"),
+    ({"rule": "max"}, "« rule »"),
+    ({"tie_band_points": -1}, "« tie_band_points »"),
+    ({"tie_band_points": "large"}, "« tie_band_points »"),
+    ({"min_score": 120}, "« min_score »"),
     ({"near_line": 0}, "« near_line »"),
     ({"time_limit_s": 0}, "« time_limit_s »"),
     ({"call": 3}, "« call »"),
@@ -354,8 +418,8 @@ def test_defaults_are_the_sample_data():
     assert report.validate_parameters(lock_in="P001, P002").allocation.lock_in == {"P001", "P002"}
 
 
-def test_report_refuses_a_ranking_rule_scenario(tmp_path, capsys):
-    """A scenario whose decision rule is the ranking rule is not published as an optimum (French error, exit 2)."""
+def test_report_publishes_a_ranking_rule_scenario(tmp_path, capsys):
+    """Every rule decides: a scenario whose rule is the ranking rule is published as such, and checked here by a greedy."""
     from ditp_model.allocation import AllocationParams
     from ditp_model.scenario import Scenario, save_scenario
     from ditp_model.scoring import Weights
@@ -365,10 +429,47 @@ def test_report_refuses_a_ranking_rule_scenario(tmp_path, capsys):
                            data / "evaluations_exemple.csv", Weights.of(impact=0.5, openness=0.3, collective=0.2),
                            AllocationParams(), decision_rule="ranking")
     path = save_scenario(sc, tmp_path / "sc.json")
-    assert main_for_tests(["report", "--scenario", str(path), "--out", str(tmp_path / "out")]) == 2
-    err = capsys.readouterr().err
-    assert "règle du classement" in err
-    assert not (tmp_path / "out" / "rapport.html").exists()
+    out = tmp_path / "out"
+    assert main_for_tests(["report", "--scenario", str(path), "--no-gaps", "--out", str(out)]) == 0
+    capsys.readouterr()
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["decision_rule"]["name"] == "ranking" and m["parameters"]["rule"] == "ranking"
+    entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["decision_rule"]["name"] == "ranking" and entry["parameters"]["rule"] == "ranking"
+    # Greedy by rank over the fundable applications (no cut: the award is the capped request), skipping what does not fit.
+    t = pd.read_csv(out / "allocation.csv", dtype={"application_id": str}, keep_default_na=False)
+    fundable = t[(t["rank"] != "") & (t["not_fundable"] == "") & (t["award_cap_eur"] > 0)].copy()
+    fundable["rank"] = fundable["rank"].astype(int)
+    left, expected = 3_000_000, set()
+    for r in fundable.sort_values("rank").itertuples():
+        if r.award_cap_eur <= left:
+            expected.add(r.application_id)
+            left -= r.award_cap_eur
+    assert set(t.loc[t["funded"], "application_id"]) == expected
+    page = (out / "rapport.html").read_text(encoding="utf-8")
+    assert "règle du classement — variante « skip »" in page
+    assert record.verify(out / "manifest.json").identical
+
+
+def test_rule_flags_reach_the_report_parameters():
+    import argparse
+
+    from ditp_model import cli_report
+
+    parser = argparse.ArgumentParser()
+    cli_report.register(parser.add_subparsers())
+    args = parser.parse_args(["report", "--rule", "max_total_score", "--tie-band", "1,5", "--min-score", "55", "--out", "x"])
+    values = cli_report.report_values(args)
+    assert {k: values[k] for k in ("rule", "tie_band_points", "min_score")} == {"rule": "max_total_score",
+                                                                                "tie_band_points": 1.5, "min_score": 55.0}
+    p = report.validate_parameters(**values)
+    a = p.allocation
+    assert (a.rule, a.tie_band_points, a.min_score) == ("max_total_score", 1.5, 55.0)
+    nb = p.notebook_parameters()
+    assert (nb["rule"], nb["tie_band_points"], nb["min_score"]) == ("max_total_score", 1.5, 55.0) and "objective" not in nb
+    assert report.validate_parameters(tie_band_points="auto").allocation.tie_band_points == "auto"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["report", "--objective", "total_score", "--out", "x"])
 
 
 # --------------------------------------------------------------------------- the section « Sélection en vagues » (issue 8)
@@ -386,7 +487,7 @@ def test_waves_section_in_report(tmp_path, capsys):
     apps = pd.read_csv(SAMPLE_APPLICATIONS, dtype=str, keep_default_na=False)
     hostile_w, hostile_a = "<script>alert('vagues')</script> Accueil", '<img src=x onerror="alert(1)"> Aides & emploi'
     apps.loc[apps["application_id"] == "P001", "title"] = hostile_w   # funded by the waves only
-    apps.loc[apps["application_id"] == "P032", "title"] = hostile_a   # funded all at once only
+    apps.loc[apps["application_id"] == "P062", "title"] = hostile_a   # funded all at once only (merit order)
     apps.to_csv(tmp_path / "candidatures.csv", index=False)
     out = tmp_path / "out"
     assert main_for_tests(["report", "--call", str(RULES_PATH), "--applications", str(tmp_path / "candidatures.csv"),
@@ -437,7 +538,7 @@ def test_waves_section_in_report(tmp_path, capsys):
     assert [r[0] for r in only_w] == cmp["only_in_waves"] and [r[0] for r in only_a] == cmp["only_in_all_at_once"]
     # Applicant text escaped: comes back as plain text, never as markup.
     assert [r[1] for r in only_w if r[0] == "P001"] == [hostile_w]
-    assert [r[1] for r in only_a if r[0] == "P032"] == [hostile_a]
+    assert [r[1] for r in only_a if r[0] == "P062"] == [hostile_a]
     assert "<script" not in page.lower() and "<img src=x" not in page
     assert "&lt;script&gt;alert('vagues')&lt;/script&gt;" in page and "&lt;img src=x onerror=" in page
     # Printed as used in the parameters table.
@@ -484,3 +585,49 @@ def test_waves_section_absent_by_default(page):
     assert p.waves_from is None and p.notebook_parameters()["waves_from"] is None
     assert report.validate_parameters(waves_from="").waves_from is None
     assert report_sections.waves_html(report.run_report(report.validate_parameters(gaps=False))) == ""
+
+
+# --------------------------------------------------------------------------- the decision rule in the report's text
+
+
+def _text(html: str) -> str:
+    import html as html_lib
+
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_exception_named_in_the_rule_section():
+    from ditp_model import report_sections
+
+    run = report.run_report(report.validate_parameters(
+        weights=WEIGHTS, gaps=False, group_rules=[{"column": "region", "value": "Bretagne", "min_count": 3}]))
+    t = run.table.set_index("application_id")
+    assert int(t.loc[t["funded"], "region"].eq("Bretagne").sum()) >= 3
+    assert run.allocation.exceptions, "the sample has too few Bretagne laureates in merit order: an exception is expected"
+    tables = Tables(report_sections.decision_rule_html(run)).tables
+    rows = tables["exceptions"]["body"]
+    assert len(rows) == len(run.allocation.exceptions)
+    for funded_id, rank, before, cause, sentence in rows:
+        # Funded out of order: in Bretagne, a laureate, ranked below each application it passes over, which is unfunded.
+        assert t.at[funded_id, "funded"] and t.at[funded_id, "region"] == "Bretagne" and int(rank) == t.at[funded_id, "rank"]
+        for passed in re.findall(r"(\w+) \(rang (\d+)\)", before):
+            assert not t.at[passed[0], "funded"] and int(passed[1]) < int(rank)
+            assert t.at[passed[0], "reason"] == "exception"
+        assert "Bretagne" in cause and "au moins 3" in cause and sentence.startswith(f"{funded_id} financé avant ")
+    assert run.manifest["decision_rule"]["exceptions"] == [r[4] for r in rows]
+
+
+def test_optimisation_rule_is_published_with_its_annex():
+    from ditp_model import report_sections
+
+    run = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False, rule="max_total_score"))
+    assert run.allocation.rule == "max_total_score" and run.comparison is None
+    assert run.manifest["decision_rule"]["name"] == "max_total_score" and run.manifest["parameters"]["rule"] == "max_total_score"
+    summary = _text(report_sections.summary_html(run))
+    assert "Le comité a choisi une règle d'optimisation" in summary
+    assert "elle-même celle qui maximise la somme des notes" in _text(report_sections.optimum_comparison_html(run))
+    annex = _text(report_sections.annex_html(run))
+    assert "Annexe — Prix implicite de l'enveloppe" in annex and run.explanation.shadow_price_per_keur is not None
+    # Under the merit order there is no shadow price, hence no annex.
+    merit = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False))
+    assert merit.explanation.shadow_price_per_keur is None and report_sections.annex_html(merit) == ""
