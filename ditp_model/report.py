@@ -607,7 +607,7 @@ def validate_parameters(**values) -> ReportParams:
                 if changed:
                     problems.append("« scenario » : fichier(s) d'entrée modifié(s) depuis l'enregistrement du scénario "
                                     f"({', '.join(changed)}) ; enregistrer à nouveau le scénario sur les données actuelles")
-                if sc.decision_rule != "optimum":
+                if sc.decision_rule == "ranking":  # the rule is recorded in sc.params (scenario format 2)
                     problems.append("« scenario » : ce scénario retient la règle du classement ; le rapport publie la décision "
                                     "optimale (la règle du classement figure en regard) : choisir l'optimum dans le panneau "
                                     "et enregistrer à nouveau le scénario")
