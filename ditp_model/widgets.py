@@ -1468,6 +1468,9 @@ class CommitteePanel(widgets.VBox):
         if out.rule in OPTIMISATION_OBJECTIVES:
             return ('<div class="ditp-optimum">La règle affichée est elle-même une règle d\'optimisation, présentée pour '
                     "comparaison : revenir à l'ordre de mérite pour la décision.</div>")
+        if out.allocation is None:
+            return ('<div class="ditp-optimum">Pas de comparaison : la règle du classement affichée ne respecte pas les '
+                    "règles de portefeuille.</div>")
         if out.comparison is None:
             return ('<div class="ditp-optimum">Pas de comparaison : maximiser la somme des notes n\'a pas d\'optimum '
                     "prouvé avec ces réglages.</div>")

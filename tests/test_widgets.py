@@ -383,6 +383,31 @@ def test_decision_rule_choice(panel, base):
     assert "décision : pour comparaison : maximiser la somme des notes × montants → ordre de mérite" in panel.changes_text
 
 
+def test_a_minimum_count_rule_makes_named_exceptions_and_the_ranking_rule_a_warning(inputs, base, tmp_path):
+    rule = GroupRule("maturity", "testing", min_count=6)
+    p = CommitteePanel(inputs, charts=False, scenario_dir=tmp_path, rule_options=[rule])
+    t = base.table.set_index("application_id")
+    free = set(expected_ids(base, {"impact": 0.5, "openness": 0.3, "collective": 0.2}))
+    assert sum(t.at[a, "maturity"] == "testing" for a in free) < 6  # test data: merit order alone does not meet the rule
+    p.rule_toggles[0][1].value = True
+    assert p.last_error is None
+    funded = p.current.funded_ids
+    assert sum(t.at[a, "maturity"] == "testing" for a in funded) >= 6
+    forced = [a for a in funded if a not in free and t.at[a, "maturity"] == "testing"]
+    assert forced and len(p.current.exceptions) == len(forced)
+    for a in forced:  # each out-of-order laureate named with the rule that caused it
+        assert any(x.startswith(f"{a} financé avant ") and "au moins 6 lauréats" in x for x in p.current.exceptions)
+        assert f"{a} financé avant" in shown(p.line_html)
+    # the ranking rule ignores the minimum count: its portfolio is shown, with the rule it breaks
+    p.rule_choice.value = ("ranking", "skip")
+    assert p.last_error is None and p.current.allocation is None
+    assert p.current.funded_ids == sorted(ranking_rule(base, replace(LIVE, group_rules=(rule,))).funded_ids,
+                                          key=lambda a: t.at[a, "rank"])
+    assert "la règle du classement ne respecte pas : règle « Maturité « test » : au moins 6 lauréats »" in shown(p.totals_html)
+    assert "Pas d'explication de la ligne" in shown(p.line_html)
+    assert "la règle du classement affichée ne respecte pas" in shown(p.optimum_html)
+
+
 def test_quality_thresholds_are_committee_settings(panel, base):
     below = below_thresholds(base)
     assert set(panel.current.not_fundable) == below and below
