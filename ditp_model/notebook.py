@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from .pipeline import Evaluation
-from .report_format import format_eur, format_points
+from .report_format import format_eur, format_number, format_points
 from .schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 
-__all__ = ["repo_data", "sample_inputs", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr"]
+__all__ = ["repo_data", "sample_inputs", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr",
+           "selection_frame_fr", "not_fundable_frame_fr"]
 
 
 def repo_data() -> Path:
@@ -101,3 +102,60 @@ def ranked_frame_fr(ev: Evaluation, top: int | None = None) -> pd.DataFrame:
         out[c.label] = (100 * t[f"{c.name}_score"]).map(lambda v: format_points(v).split(",")[0] + " %")
     out["Demandé"] = t["requested_eur"].map(format_eur)
     return out.set_index("Rang")
+
+
+def selection_frame_fr(ev: Evaluation, params=None) -> pd.DataFrame:
+    """The decision rule, the quality thresholds and the ex aequo band δ in force, French labels.
+
+    Parameters
+    ----------
+    ev : Evaluation
+    params : AllocationParams, optional
+        The committee's values; None: the call's ``[selection]`` values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Réglage``, ``Valeur`` (text).
+    """
+    from .allocation import RULE_LABELS_FR, AllocationParams, quality_thresholds
+
+    params = params or AllocationParams()
+    rules = ev.rules
+    sel = rules.selection
+    overall, per = quality_thresholds(ev, params)
+    lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
+    band = sel.tie_band_points if params.tie_band_points is None else params.tie_band_points
+    rows = [("Règle de décision", RULE_LABELS_FR[params.rule or sel.rule]),
+            ("Note globale minimale", f"{format_points(overall)} sur 100" if overall > 0 else "aucune")]
+    for c in rules.criteria:
+        if c.source == "reviews":
+            v = per.get(c.name)
+            rows.append((f"Minimum « {c.label} »",
+                         f"{format_number(v, 2)} sur l'échelle {format_number(lo, 0)}–{format_number(hi, 0)}" if v is not None
+                         else "aucun"))
+    rows.append(("Bande d'ex aequo δ", "calculée à partir des évaluations (« auto »)" if band == "auto"
+                 else f"{format_points(float(band))} point(s)"))
+    return pd.DataFrame(rows, columns=["Réglage", "Valeur"])
+
+
+def not_fundable_frame_fr(ev: Evaluation, params=None) -> pd.DataFrame:
+    """Eligible, scored applications below a quality threshold, with the reason, best rank first.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``Rang``; columns ``Dossier``, ``Intitulé``, ``Note`` (text
+        ``48,20``), ``Motif`` (« non finançable : ouverture 2,10/5 sous le seuil de 2,50 »).
+    """
+    from .allocation import threshold_failures
+
+    why = threshold_failures(ev, params)
+    t = ev.table[ev.table["application_id"].isin(why)].sort_values("rank")
+    return pd.DataFrame({
+        "Rang": t["rank"].astype(int),
+        "Dossier": t["application_id"],
+        "Intitulé": t["title"],
+        "Note": t["score"].map(format_points),
+        "Motif": t["application_id"].map(why),
+    }).set_index("Rang")

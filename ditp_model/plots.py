@@ -19,6 +19,7 @@ region          str
 lead_org_type   code (``ministry``...), see ``schema.ORG_TYPE_LABELS_FR``
 maturity        code (``scoping``...), see ``schema.MATURITY_LABELS_FR``
 lock            ``"in"``, ``"out"`` or ``""`` (optional column)
+fundable        bool, False below a quality threshold (optional column)
 ============== ======================================================
 
 Labels are French (what a committee member reads); amounts are shown in
@@ -83,6 +84,7 @@ ORG_TYPE_SHORT_FR = {
 
 FUNDED_COLOUR = "#2a7f62"      # green: funded
 UNFUNDED_COLOUR = "#c9ced6"    # light grey: not funded
+NOT_FUNDABLE_COLOUR = "#eef0f3"  # paler grey: below a quality threshold (« non finançable »)
 REFERENCE_COLOUR = "#1f2933"   # near black: reference state marker
 LINE_COLOUR = "#c0392b"        # red: funding line
 
@@ -299,9 +301,14 @@ class ScoreLineChart:
     """Score of every candidate, best first, funded ones in green, with the funding line; updated in place.
 
     The funding line is drawn at the score of the lowest-scored funded
-    candidate.  With the optimum (not the ranking rule) a candidate above the
-    line can be left out, because its request does not fit beside the
-    others; such candidates are counted in the note at the top right.
+    candidate.  A fundable candidate above the line can still be left out:
+    under the merit order when its request is larger than what was left when
+    its turn came, or it is ex aequo with the laureates below it; under an
+    optimisation objective (shown for comparison) whenever leaving it out
+    raises the objective; or because of a committee rule.  Such candidates are
+    counted in the note at the top right.  Candidates below a quality
+    threshold (column ``fundable`` false) are drawn in a paler grey and
+    counted apart: they are not fundable, whatever their score.
     """
 
     def __init__(self, *, title: str | None = None, width: float = 12.0):
@@ -329,10 +336,11 @@ class ScoreLineChart:
         n = len(t)
         x = np.arange(1, n + 1)
         funded = t["funded"].to_numpy(dtype=bool)
+        fundable = t["fundable"].to_numpy(dtype=bool) if "fundable" in t.columns else np.ones(n, dtype=bool)
         scores = t["score"].to_numpy(dtype=float)
         # one collection of rectangles rather than one patch per bar: several times faster to build and draw
         self._bars.set_verts([[(k - 0.4, 0.0), (k - 0.4, s), (k + 0.4, s), (k + 0.4, 0.0)] for k, s in zip(x, scores)])
-        self._bars.set_facecolor(np.where(funded, FUNDED_COLOUR, UNFUNDED_COLOUR))
+        self._bars.set_facecolor(np.where(funded, FUNDED_COLOUR, np.where(fundable, UNFUNDED_COLOUR, NOT_FUNDABLE_COLOUR)))
         line = funding_line_score(t)
         self._line.set_visible(line is not None)
         if line is not None:
@@ -341,9 +349,13 @@ class ScoreLineChart:
         for artist, code in ((self._in, "in"), (self._out, "out")):
             sel = lock == code
             artist.set_data(x[sel], scores[sel] + 1.5)
-        key = (line is not None, bool((lock == "in").any()), bool((lock == "out").any()))
-        labels = [f"financé ({int(funded.sum())})", f"non financé ({int((~funded).sum())})"]
+        below = ~funded & ~fundable
+        key = (line is not None, bool((lock == "in").any()), bool((lock == "out").any()), bool(below.any()))
+        labels = [f"financé ({int(funded.sum())})", f"non financé ({int((~funded & ~below).sum())})"]
         handles = [Patch(color=FUNDED_COLOUR), Patch(color=UNFUNDED_COLOUR)]
+        if key[3]:
+            labels.append(f"non finançable : sous un seuil de qualité ({int(below.sum())})")
+            handles.append(Patch(facecolor=NOT_FUNDABLE_COLOUR, edgecolor="#8a94a1"))
         if key[0]:
             labels.append(f"ligne de financement : {format_points(line)} points (dernier financé)")
             handles.append(Line2D([], [], color=LINE_COLOUR, linestyle="--"))
@@ -359,9 +371,9 @@ class ScoreLineChart:
         else:
             for text, label in zip(self._legend.get_texts(), labels):
                 text.set_text(label)
-        above = int(((t["score"] >= line) & ~t["funded"]).sum()) if line is not None else 0
-        self._note.set_text(f"{above} dossier(s) au-dessus de la ligne non financé(s) : demande trop élevée pour le reste "
-                            "de l'enveloppe, ou règle" if above else "")
+        above = int(((scores >= line) & ~funded & fundable).sum()) if line is not None else 0
+        self._note.set_text(f"{above} dossier(s) finançable(s) au-dessus de la ligne non financé(s) : demande plus élevée "
+                            "que le reste de l'enveloppe à son tour, ex aequo, ou règle" if above else "")
         lo = float(scores.min()) if n else 0.0
         hi = float(scores.max()) if n else 100.0
         self.ax.set_ylim(max(0.0, lo - 5), min(100.0, hi + 6))

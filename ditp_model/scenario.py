@@ -3,16 +3,26 @@
 A scenario file is JSON (UTF-8)::
 
     {
-      "format": "ditp-scenario/1",
+      "format": "ditp-scenario/2",
       "name": "Séance du 12 octobre — ouverture renforcée",
       "inputs": {"call": "data/appel_2021.toml", "applications": "...", "reviews": "...",
                  "sha256": {"<path>": "<hex>", ...}},
       "weights": {"impact": 0.45, "openness": 0.35, "collective": 0.2},
       "normalisation": "reviewer_zscore",
-      "params": {"envelope_eur": 3000000, "lock_in": ["P012"], "group_rules": [...], ...},
-      "ranking_variant": "skip",
-      "decision_rule": "optimum"
+      "params": {"envelope_eur": 3000000, "lock_in": ["P012"], "group_rules": [...],
+                 "rule": "merit_order", "ranking_variant": "skip", "tie_band_points": 0.5,
+                 "min_score": 50.0, "min_criterion": {"impact": 2.5, "openness": 2.5}, ...},
+      "decision_rule": "merit_order"
     }
+
+The decision rule (:data:`ditp_model.allocation.RULES`), the ex aequo band δ
+and the quality thresholds are allocation parameters: the scenario records them
+in ``params`` (``null``: the call's value); ``decision_rule`` repeats the rule
+for a reader of the file.  A file of the first format (``ditp-scenario/1``:
+``decision_rule`` « optimum » or « ranking », ``params.objective``) is read as
+the rule it named: ``optimum`` with ``total_score`` -> ``max_total_score``,
+with ``score_weighted_award`` -> ``max_score_weighted_award``; ``ranking`` ->
+``ranking`` with the file's ``ranking_variant``.
 
 Input paths are stored relative to the scenario file's folder and resolved
 against it when loading, so a folder of scenarios and data can be moved.  The committee panel saves and reloads these; the
@@ -35,7 +45,26 @@ from .scoring import Weights
 
 __all__ = ["Scenario", "save_scenario", "load_scenario", "SCENARIO_FORMAT"]
 
-SCENARIO_FORMAT = "ditp-scenario/1"
+SCENARIO_FORMAT = "ditp-scenario/2"
+#: Earlier format still read (decision_rule "optimum"/"ranking", params.objective).
+_FORMAT_1 = "ditp-scenario/1"
+_OBJECTIVE_RULES = {"total_score": "max_total_score", "score_weighted_award": "max_score_weighted_award"}
+
+
+def _params_from_v1(params: dict, decision_rule: str, ranking_variant: str) -> dict:
+    """Parameters of a ``ditp-scenario/1`` file in today's terms: the rule it named instead of an objective."""
+    params = dict(params)
+    objective = params.pop("objective", None) or "total_score"
+    if decision_rule == "ranking":
+        params["rule"] = "ranking"
+    elif decision_rule == "optimum":
+        if objective not in _OBJECTIVE_RULES:
+            raise ValueError(f"objectif « {objective} » inconnu : total_score ou score_weighted_award")
+        params["rule"] = _OBJECTIVE_RULES[objective]
+    else:
+        raise ValueError(f"règle de décision « {decision_rule} » inconnue : optimum ou ranking")
+    params["ranking_variant"] = ranking_variant
+    return params
 
 
 @dataclass(frozen=True)
@@ -49,13 +78,10 @@ class Scenario:
         Input paths.
     weights : Weights
     params : AllocationParams
+        Includes the decision rule (``params.rule``), the ranking variant,
+        the ex aequo band δ and the quality thresholds (None: the call's).
     normalisation : str
         ``raw_mean`` or ``reviewer_zscore``.
-    ranking_variant : str
-        ``skip`` or ``stop``.
-    decision_rule : str
-        ``optimum`` (the optimal allocation) or ``ranking`` (the ranking rule
-        was the committee's choice in the session).
     sha256 : dict
         Path -> SHA-256 of the inputs when the scenario was saved ({} if unknown).
     """
@@ -67,13 +93,17 @@ class Scenario:
     weights: Weights
     params: AllocationParams = field(default_factory=AllocationParams)
     normalisation: str = "reviewer_zscore"
-    ranking_variant: str = "skip"
     sha256: dict = field(default_factory=dict)
-    decision_rule: str = "optimum"
 
-    def __post_init__(self):
-        if self.decision_rule not in ("optimum", "ranking"):
-            raise ValueError(f"règle de décision « {self.decision_rule} » inconnue : optimum ou ranking")
+    @property
+    def decision_rule(self) -> str | None:
+        """The decision rule recorded (:data:`ditp_model.allocation.RULES`); None: the call's ``[selection] rule``."""
+        return self.params.rule
+
+    @property
+    def ranking_variant(self) -> str:
+        """``skip`` or ``stop`` (the ranking rule and its comparison column)."""
+        return self.params.ranking_variant
 
     def load_inputs(self) -> Inputs:
         """Read the scenario's inputs (see :func:`ditp_model.io.load_inputs`)."""
@@ -93,6 +123,8 @@ class Scenario:
         p["lock_in"] = sorted(self.params.lock_in)
         p["lock_out"] = sorted(self.params.lock_out)
         p["group_rules"] = [dataclasses.asdict(r) for r in self.params.group_rules]
+        if self.params.min_criterion is not None:
+            p["min_criterion"] = dict(self.params.min_criterion)
         return {
             "format": SCENARIO_FORMAT,
             "name": self.name,
@@ -100,7 +132,6 @@ class Scenario:
             "weights": self.weights.as_dict(),
             "normalisation": self.normalisation,
             "params": p,
-            "ranking_variant": self.ranking_variant,
             "decision_rule": self.decision_rule,
         }
 
@@ -116,7 +147,7 @@ class Scenario:
         def bad(key, value, rule):
             return InputError(Problem(source, None, key, value, rule, "bad_scenario"))
 
-        if data.get("format") != SCENARIO_FORMAT:
+        if data.get("format") not in (SCENARIO_FORMAT, _FORMAT_1):
             raise bad("format", data.get("format"), f"format attendu « {SCENARIO_FORMAT} »")
         try:
             inputs = data["inputs"]
@@ -126,6 +157,13 @@ class Scenario:
                 return str(q if q.is_absolute() or base is None else (base / q))
 
             params = dict(data.get("params", {}))
+            if data["format"] == _FORMAT_1:
+                params = _params_from_v1(params, data.get("decision_rule", "optimum"), data.get("ranking_variant", "skip"))
+            elif "decision_rule" in data and data["decision_rule"] != params.get("rule"):
+                raise ValueError(f"« decision_rule » ({data['decision_rule']}) et « params.rule » ({params.get('rule')}) "
+                                 "se contredisent")
+            if isinstance(params.get("min_criterion"), dict):
+                params["min_criterion"] = tuple(params["min_criterion"].items())
             params["lock_in"] = frozenset(params.get("lock_in", ()))
             params["lock_out"] = frozenset(params.get("lock_out", ()))
             params["group_rules"] = tuple(GroupRule(**r) for r in params.get("group_rules", ()))
@@ -135,8 +173,6 @@ class Scenario:
                 weights=Weights(tuple((k, float(v)) for k, v in data["weights"].items())),
                 params=AllocationParams(**params),
                 normalisation=data.get("normalisation", "reviewer_zscore"),
-                ranking_variant=data.get("ranking_variant", "skip"),
-                decision_rule=data.get("decision_rule", "optimum"),
                 sha256={resolve(k): v for k, v in inputs.get("sha256", {}).items()},
             )
         except KeyError as exc:
@@ -146,12 +182,20 @@ class Scenario:
 
     @classmethod
     def from_run(cls, name: str, call, applications, reviews, weights: Weights, params: AllocationParams,
-                 normalisation: str = "reviewer_zscore", ranking_variant: str = "skip",
-                 decision_rule: str = "optimum") -> "Scenario":
-        """A scenario for these inputs, recording their current SHA-256."""
+                 normalisation: str = "reviewer_zscore", ranking_variant: str | None = None,
+                 decision_rule: str | None = None) -> "Scenario":
+        """A scenario for these inputs, recording their current SHA-256.
+
+        `decision_rule` and `ranking_variant`, when given, replace ``params.rule``
+        and ``params.ranking_variant``.
+        """
         paths = [str(Path(x).resolve()) for x in (call, applications, reviews)]
+        if decision_rule is not None:
+            params = dataclasses.replace(params, rule=decision_rule)
+        if ranking_variant is not None:
+            params = dataclasses.replace(params, ranking_variant=ranking_variant)
         return cls(name, *paths, weights=weights, params=params, normalisation=normalisation,
-                   ranking_variant=ranking_variant, sha256={p: sha256_file(p) for p in paths}, decision_rule=decision_rule)
+                   sha256={p: sha256_file(p) for p in paths})
 
 
 def save_scenario(scenario: Scenario, path: str | Path) -> Path:

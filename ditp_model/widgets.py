@@ -2,15 +2,24 @@
 
 :class:`CommitteePanel` is the live view of one committee session in JupyterLab
 or on a Voilà page.  Every change of a control re-solves (``allocate()`` with
-``check_alternatives=False``, or the ranking rule) and updates, at once, the
-funded table, the totals, what changed since the previous state and since the
-reference state, and the charts of :mod:`ditp_model.plots`.
+``check_alternatives=False``, with the decision rule chosen) and updates, at once,
+the funded table, the totals, the funding line with its ex aequo and exceptions,
+the applications below a quality threshold, what changed since the previous
+state and since the reference state, a comparison with the optimum (« si l'on
+maximisait la somme des notes », never the decision), and the charts of
+:mod:`ditp_model.plots`.
+
+The decision rule is the call's by default (the merit order); the ranking rule
+(skip / stop) and the two optimisation objectives are offered as labelled
+alternatives for comparison.  The quality thresholds (overall and per
+criterion) and the ex aequo band δ are committee settings like the weights.
 
 Everything the panel computes is a pure function of this module, tested without
 a browser:
 
-* :class:`PanelState` — weights, allocation parameters and decision rule (frozen);
-* :func:`compute_outcome` — an :class:`Outcome` (status, portfolio table, totals);
+* :class:`PanelState` — weights and allocation parameters, decision rule included (frozen);
+* :func:`compute_outcome` — an :class:`Outcome` (status, portfolio table, totals,
+  explanation of the line, threshold failures, comparison with the optimum);
 * :func:`describe_change` — "P012 entre, P007 sort : ouverture 0,30 → 0,35";
 * :func:`compare_scenarios` — two outcomes side by side;
 * :func:`funded_table_fr`, :func:`funded_table_html`, :func:`totals` — what is shown;
@@ -46,8 +55,10 @@ import ipywidgets as widgets
 import pandas as pd
 
 from . import plots, robustness
-from .allocation import (GROUP_COLUMN_LABELS_FR, Allocation, AllocationError, AllocationParams, GroupRule, NotOptimalError,
-                         allocate, ranking_rule)
+from .allocation import (GROUP_COLUMN_LABELS_FR, OPTIMISATION_OBJECTIVES, RULE_LABELS_FR, Allocation, AllocationError,
+                         AllocationParams, GroupRule, NotOptimalError, SolveStatus, allocate, quality_thresholds,
+                         ranking_rule, threshold_failures)
+from .explain import Explanation, OptimumComparison, explain, optimum_comparison
 from .io import Inputs
 from .pipeline import Evaluation, evaluate
 from .report_format import format_eur, format_number, format_points
@@ -69,6 +80,8 @@ __all__ = [
     "compare_scenarios",
     "comparison_frame_fr",
     "rule_label_fr",
+    "decision_rule_label_fr",
+    "not_fundable_table_fr",
     "weights_key",
     "state_from_scenario",
     "scenario_slug",
@@ -80,12 +93,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Decision rules offered: code -> French label.
+#: Decision rules offered in the panel: (rule, ranking variant) -> French label.  The merit order is the
+#: default (the call's rule); the optimisation objectives are alternatives shown for comparison only.
 DECISION_RULES_FR = {
-    ("optimum", "total_score"): "optimum : somme des notes des lauréats",
-    ("optimum", "score_weighted_award"): "optimum : notes × montants",
-    ("ranking", None): "règle du classement (par note décroissante)",
+    ("merit_order", "skip"): "ordre de mérite : classement au-dessus des seuils, coupure à la ligne budgétaire",
+    ("ranking", "skip"): "règle du classement : on passe au suivant quand un dossier ne tient pas",
+    ("ranking", "stop"): "règle du classement : on s'arrête au premier dossier qui ne tient pas",
+    ("max_total_score", "skip"): "pour comparaison : maximiser la somme des notes des lauréats",
+    ("max_score_weighted_award", "skip"): "pour comparaison : maximiser la somme des notes × montants",
 }
+
+
+def decision_rule_label_fr(rule: str | None, variant: str = "skip") -> str:
+    """French label of a decision rule as the panel shows it (``None``: the call's rule)."""
+    if rule is None:
+        return "règle de l'appel"
+    return DECISION_RULES_FR.get((rule, variant if rule == "ranking" else "skip"), RULE_LABELS_FR.get(rule, rule))
 
 #: French names of the portfolio-rule columns.
 COLUMN_LABELS_FR = GROUP_COLUMN_LABELS_FR
@@ -95,7 +118,7 @@ EXPECTED_ERRORS = (ValueError, InputError, AllocationError, NotOptimalError)
 
 
 class DecisionError(RuntimeError):
-    """No decision for this state: no proven optimum (e.g. incompatible rules); the message is French."""
+    """No decision for this state (e.g. incompatible rules, no proven optimum); the message is French."""
 
 
 # --------------------------------------------------------------------------- state and outcome
@@ -103,32 +126,43 @@ class DecisionError(RuntimeError):
 
 @dataclass(frozen=True)
 class PanelState:
-    """What the committee chose: weights, allocation parameters, decision rule (immutable).
+    """What the committee chose: weights and allocation parameters, decision rule included (immutable).
+
+    The decision rule, its ranking variant, the ex aequo band δ and the quality
+    thresholds live in `params` (:class:`~ditp_model.allocation.AllocationParams`:
+    ``rule``, ``ranking_variant``, ``tie_band_points``, ``min_score``,
+    ``min_criterion``; None: the call's value).  `rule` and `ranking_variant`
+    given here replace those of `params`; afterwards they mirror them.
 
     Attributes
     ----------
     weights : Weights
         Raw weights as on the sliders (normalised when scoring).
     params : AllocationParams
-    rule : {"optimum", "ranking"}
-        The optimum of :func:`ditp_model.allocation.allocate` or the ranking rule.
+    rule : str or None
+        ``params.rule``: one of :data:`ditp_model.allocation.RULES`, None for the call's rule.
     ranking_variant : {"skip", "stop"}
-        Variant of the ranking rule.
+        ``params.ranking_variant``.
     """
 
     weights: Weights
     params: AllocationParams = field(default_factory=AllocationParams)
-    rule: str = "optimum"
-    ranking_variant: str = "skip"
+    rule: str | None = None
+    ranking_variant: str | None = None
 
     def __post_init__(self):
-        if self.rule not in ("optimum", "ranking"):
-            raise ValueError(f"règle de décision « {self.rule} » inconnue : optimum ou ranking")
+        p = self.params
+        if self.rule is not None and self.rule != p.rule:
+            p = replace(p, rule=self.rule)  # validates the name (French error)
+        if self.ranking_variant is not None and self.ranking_variant != p.ranking_variant:
+            p = replace(p, ranking_variant=self.ranking_variant)
+        object.__setattr__(self, "params", p)
+        object.__setattr__(self, "rule", p.rule)
+        object.__setattr__(self, "ranking_variant", p.ranking_variant)
 
     @property
     def rule_label_fr(self) -> str:
-        key = (self.rule, self.params.objective if self.rule == "optimum" else None)
-        return DECISION_RULES_FR[key]
+        return decision_rule_label_fr(self.rule, self.ranking_variant)
 
 
 @dataclass(frozen=True)
@@ -153,7 +187,19 @@ class Outcome:
     warnings : tuple of str
         French warnings (e.g. portfolio rules the ranking rule does not meet).
     allocation : Allocation or None
-        The optimum (None for the ranking rule).
+        The decision of :func:`~ditp_model.allocation.allocate` under the
+        state's rule (None when the ranking rule breaks a portfolio rule: its
+        portfolio is then shown with a warning).
+    explanation : Explanation or None
+        :func:`~ditp_model.explain.explain` of the decision (funding line,
+        ex aequo, exceptions; no entry gaps), None without an allocation.
+    comparison : OptimumComparison or None
+        « Si l'on maximisait la somme des notes »: the ``max_total_score``
+        portfolio with the same parameters, for comparison only (None under an
+        optimisation rule, or when it has no proven optimum).
+    not_fundable : dict
+        Application id -> French reason, for eligible scored applications below
+        a quality threshold (« non finançable : … »).
     """
 
     name: str
@@ -165,6 +211,24 @@ class Outcome:
     status: str
     warnings: tuple[str, ...] = ()
     allocation: Allocation | None = field(default=None, repr=False)
+    explanation: Explanation | None = field(default=None, repr=False)
+    comparison: OptimumComparison | None = field(default=None, repr=False)
+    not_fundable: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def rule(self) -> str:
+        """The decision rule applied (the call's when the state leaves it to the call)."""
+        return self.state.rule or self.evaluation.rules.selection.rule
+
+    @property
+    def ex_aequo(self) -> tuple[str, ...]:
+        """Applications flagged ex aequo at the funding line."""
+        return self.explanation.ex_aequo if self.explanation is not None else ()
+
+    @property
+    def exceptions(self) -> tuple[str, ...]:
+        """French sentences naming each exception to merit order and its cause."""
+        return tuple(e.sentence_fr() for e in self.allocation.exceptions) if self.allocation is not None else ()
 
     @property
     def funded(self) -> pd.DataFrame:
@@ -204,10 +268,16 @@ def _effective(params: AllocationParams, evaluation: Evaluation) -> dict:
         "min_share": f.min_share if params.min_share is None else params.min_share,
         "committed_eur": params.committed_eur,
         "reserve_eur": params.reserve_eur,
+        "rule": params.rule or evaluation.rules.selection.rule,
+        "tie_band_points": (evaluation.rules.selection.tie_band_points if params.tie_band_points is None
+                            else params.tie_band_points),
+        "min_score": quality_thresholds(evaluation, params)[0],
+        "min_criterion": quality_thresholds(evaluation, params)[1],
     }
 
 
-def portfolio_table(evaluation: Evaluation, decisions: pd.DataFrame, params: AllocationParams) -> pd.DataFrame:
+def portfolio_table(evaluation: Evaluation, decisions: pd.DataFrame, params: AllocationParams,
+                    not_fundable: dict | None = None) -> pd.DataFrame:
     """One row per eligible, scored application with its decision (the input of :mod:`ditp_model.plots`).
 
     Parameters
@@ -219,6 +289,8 @@ def portfolio_table(evaluation: Evaluation, decisions: pd.DataFrame, params: All
         applications not listed (locked out, request below the floor) are unfunded.
     params : AllocationParams
         For the ``lock`` column.
+    not_fundable : dict, optional
+        Application id -> reason, for applications below a quality threshold.
 
     Returns
     -------
@@ -226,8 +298,10 @@ def portfolio_table(evaluation: Evaluation, decisions: pd.DataFrame, params: All
         ``application_id``, ``title``, ``lead_org``, ``region``,
         ``lead_org_type``, ``maturity``, ``priority_reform``, ``score``,
         ``rank`` (int), ``funded`` (bool), ``award_eur`` (int), ``lock``
-        (``"in"``, ``"out"`` or ``""``), sorted by rank.
+        (``"in"``, ``"out"`` or ``""``), ``fundable`` (bool: False below a
+        quality threshold), sorted by rank.
     """
+    not_fundable = not_fundable or {}
     t = evaluation.table
     t = t[t["eligible"] & t["scored"]].sort_values("rank")
     fd = dict(zip(decisions["application_id"], decisions["funded"]))
@@ -248,6 +322,7 @@ def portfolio_table(evaluation: Evaluation, decisions: pd.DataFrame, params: All
         "funded": funded,
         "award_eur": pd.array(award, dtype="int64"),
         "lock": lock,
+        "fundable": [a not in not_fundable for a in t["application_id"]],
     })
 
 
@@ -277,23 +352,50 @@ def compute_outcome(evaluation: Evaluation, state: PanelState, name: str = "") -
         raise ValueError("évaluation calculée avec d'autres pondérations que l'état demandé")
     eff = _effective(state.params, evaluation)
     available = eff["envelope_eur"] - eff["committed_eur"] - eff["reserve_eur"]
-    if state.rule == "optimum":
-        alloc = allocate(evaluation, state.params)
-        if not alloc.is_optimal:  # the message names the rules in conflict (infeasible) or the solver status
-            raise DecisionError(alloc.message if alloc.conflicts else f"aucune décision : {alloc.message}")
-        decisions = alloc.decisions
-        status = "optimum prouvé (HiGHS)" if alloc.solver == "highs" else f"optimum prouvé ({alloc.solver_version})"
-        if alloc.other_optimal_portfolios:
-            status += " ; d'autres portefeuilles atteignent la même valeur (départage : note, puis dépôt, puis numéro)"
-        warnings: tuple[str, ...] = ()
-    else:
-        alloc = None
-        r = ranking_rule(evaluation, state.params, state.ranking_variant)
-        decisions = r.decisions
-        status = "règle du classement : financement par note décroissante tant que l'enveloppe le permet"
+    rule = eff["rule"]
+    alloc = allocate(evaluation, state.params)
+    warnings: tuple[str, ...] = ()
+    explanation = comparison = None
+    if rule == "ranking" and alloc.status is SolveStatus.INFEASIBLE:
+        # the ranking rule ignores the portfolio rules: its portfolio is shown, with what it breaks
+        r = ranking_rule(evaluation, state.params, state.params.ranking_variant)
+        decisions, alloc = r.decisions, None
+        status = f"règle du classement ({'on passe au suivant' if r.variant == 'skip' else 'on s’arrête au premier qui ne tient pas'})"
         warnings = tuple(f"la règle du classement ne respecte pas : {u}" for u in r.unmet_rules)
-    portfolio = portfolio_table(evaluation, decisions, state.params)
-    return Outcome(name, state, evaluation, portfolio, int(available), int(eff["envelope_eur"]), status, warnings, alloc)
+        not_fundable = threshold_failures(evaluation, state.params)
+    elif not alloc.is_optimal:  # the message names the rules in conflict (infeasible) or the solver status
+        raise DecisionError(alloc.message if alloc.conflicts else f"aucune décision : {alloc.message}")
+    else:
+        decisions = alloc.decisions
+        cands = alloc.candidates
+        not_fundable = dict(cands.not_fundable)
+        explanation = explain(evaluation, alloc, gaps=False)
+        if rule == "merit_order":
+            declared = evaluation.rules.selection.tie_band_points
+            if eff["tie_band_points"] == "auto":
+                origin = cands.tie_band_source
+            elif declared != "auto" and abs(float(declared) - float(eff["tie_band_points"])) < 1e-9:
+                origin = f"{format_points(cands.tie_band_points)} point(s), valeur de l'appel"
+            else:
+                origin = (f"{format_points(cands.tie_band_points)} point(s), fixée par le comité (appel : "
+                          f"{_band_fr(declared)})")
+            status = (f"ordre de mérite : par note décroissante au-dessus des seuils de qualité, coupure à la ligne "
+                      f"budgétaire ; bande d'ex aequo {origin}")
+        elif rule == "ranking":
+            status = alloc.message
+        else:
+            solver = "HiGHS" if alloc.solver == "highs" else alloc.solver_version
+            status = (f"optimum prouvé ({solver}) de « {RULE_LABELS_FR[rule]} » — règle présentée pour comparaison, "
+                      "ce n'est pas l'ordre de mérite")
+            if alloc.other_optimal_portfolios:
+                status += " ; d'autres portefeuilles atteignent la même valeur (départage : note, puis dépôt, puis numéro)"
+            warnings = ("Règle d'optimisation choisie pour comparaison : elle peut laisser de côté des dossiers mieux "
+                        "classés ; la décision de l'appel suit l'ordre de mérite.",)
+        if rule not in OPTIMISATION_OBJECTIVES:
+            comparison = optimum_comparison(evaluation, alloc, "max_total_score")
+    portfolio = portfolio_table(evaluation, decisions, state.params, not_fundable)
+    return Outcome(name, state, evaluation, portfolio, int(available), int(eff["envelope_eur"]), status, warnings, alloc,
+                   explanation, comparison, not_fundable)
 
 
 def funded_table(outcome: Outcome) -> pd.DataFrame:
@@ -338,9 +440,16 @@ def _e(text) -> str:
 
 
 def funded_table_html(outcome: Outcome, new_ids: frozenset | set = frozenset()) -> str:
-    """HTML of the funded table (French formats); rows of `new_ids` are marked "nouveau"."""
+    """HTML of the funded table (French formats).
+
+    Badges: « nouveau » (rows of `new_ids`), « imposé » (locked in), « ex aequo »
+    (within δ of the funding line) and « exception » (funded out of merit order,
+    see the exceptions listed under the funding line).
+    """
     f = funded_table_fr(outcome)
     locks = dict(zip(outcome.portfolio["application_id"], outcome.portfolio["lock"]))
+    tied = set(outcome.ex_aequo)
+    out_of_order = {e.funded for e in outcome.allocation.exceptions} if outcome.allocation is not None else set()
     rows = []
     for r in f.itertuples(index=False):
         aid = r[1]
@@ -349,6 +458,10 @@ def funded_table_html(outcome: Outcome, new_ids: frozenset | set = frozenset()) 
             mark += ' <span class="ditp-badge ditp-badge-new">nouveau</span>'
         if locks.get(aid) == "in":
             mark += ' <span class="ditp-badge">imposé</span>'
+        if aid in tied:
+            mark += ' <span class="ditp-badge ditp-badge-tie">ex aequo</span>'
+        if aid in out_of_order:
+            mark += ' <span class="ditp-badge ditp-badge-exception">exception</span>'
         rows.append(f'<tr class="{"ditp-new" if aid in new_ids else ""}"><td class="ditp-num">{r[0]}</td>'
                     f'<td class="ditp-id">{_e(aid)}</td><td>{_e(r[2])}{mark}</td><td>{_e(r[3])}</td><td>{_e(r[4])}</td>'
                     f'<td class="ditp-num">{r[5]}</td><td class="ditp-num ditp-eur">{r[6]}</td></tr>')
@@ -359,6 +472,31 @@ def funded_table_html(outcome: Outcome, new_ids: frozenset | set = frozenset()) 
     return (f'<div class="ditp-table-wrap"><table class="ditp-funded" data-n="{outcome.n_funded}" '
             f'data-weights="{_e(weights_key(outcome.state.weights))}">'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody><tfoot>{foot}</tfoot></table></div>")
+
+
+def not_fundable_table_fr(outcome: Outcome) -> pd.DataFrame:
+    """Eligible, scored applications below a quality threshold, with the reason (French), best rank first.
+
+    Columns ``Rang``, ``Dossier``, ``Intitulé``, ``Note`` (``48,20``), ``Motif``
+    (« non finançable : ouverture 2,10/5 sous le seuil de 2,50 »).
+    """
+    p = outcome.portfolio
+    p = p[p["application_id"].isin(outcome.not_fundable)]
+    return pd.DataFrame({
+        "Rang": p["rank"].to_numpy(),
+        "Dossier": p["application_id"].to_numpy(),
+        "Intitulé": p["title"].to_numpy(),
+        "Note": p["score"].map(format_points).to_numpy(),
+        "Motif": [outcome.not_fundable[a] for a in p["application_id"]],
+    })
+
+
+def _table_html(frame: pd.DataFrame, css: str, num: set[int] = frozenset(), ident: int | None = None) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f'<td class="{"ditp-num" if k in num else "ditp-id" if k == ident else ""}">{_e(v)}</td>'
+                                    for k, v in enumerate(r)) + "</tr>" for r in frame.itertuples(index=False))
+    return (f'<div class="ditp-table-wrap"><table class="{css}" data-n="{len(frame)}">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
 # --------------------------------------------------------------------------- what changed
@@ -400,6 +538,15 @@ def _param_changes(old: Outcome, new: Outcome) -> list[str]:
             out.append(f"{label} {format_eur(eo[key])} → {format_eur(en[key])}")
     if abs(eo["min_share"] - en["min_share"]) > 1e-9:
         out.append(f"part minimale de la demande {_share_fr(eo['min_share'])} → {_share_fr(en['min_share'])}")
+    if abs(eo["min_score"] - en["min_score"]) > 1e-9:
+        out.append(f"seuil de note globale {format_points(eo['min_score'])} → {format_points(en['min_score'])}")
+    for k in sorted(set(eo["min_criterion"]) | set(en["min_criterion"])):
+        a, b = eo["min_criterion"].get(k), en["min_criterion"].get(k)
+        if a != b:
+            fmt = lambda v: "aucun" if v is None else format_number(v, 2)  # noqa: E731
+            out.append(f"seuil « {_lower_first(labels.get(k, k))} » {fmt(a)} → {fmt(b)}")
+    if eo["tie_band_points"] != en["tie_band_points"]:
+        out.append(f"bande d'ex aequo {_band_fr(eo['tie_band_points'])} → {_band_fr(en['tie_band_points'])}")
     for a in sorted(pn.lock_in - po.lock_in):
         out.append(f"{a} imposé")
     for a in sorted(pn.lock_out - po.lock_out):
@@ -414,9 +561,14 @@ def _param_changes(old: Outcome, new: Outcome) -> list[str]:
             out.append(f"règle retirée ({rule_label_fr(r)})")
     if po.max_awards != pn.max_awards:
         out.append("nombre de lauréats sans limite" if pn.max_awards is None else f"au plus {pn.max_awards} lauréats")
-    if old.state.rule_label_fr != new.state.rule_label_fr:
-        out.append(f"décision : {old.state.rule_label_fr} → {new.state.rule_label_fr}")
+    lo_, ln_ = (decision_rule_label_fr(o.rule, o.state.ranking_variant) for o in (old, new))
+    if lo_ != ln_:
+        out.append(f"décision : {lo_} → {ln_}")
     return out
+
+
+def _band_fr(band) -> str:
+    return "auto (calculée à partir des évaluations)" if band == "auto" else f"{format_points(band)} point(s)"
 
 
 def describe_change(old: Outcome, new: Outcome) -> str:
@@ -509,9 +661,8 @@ def comparison_frame_fr(comparison: pd.DataFrame, name_a: str = "A", name_b: str
 
 
 def state_from_scenario(scenario: Scenario) -> PanelState:
-    """The panel state of a saved scenario (decision by the optimum)."""
-    return PanelState(scenario.weights, replace(scenario.params, check_alternatives=False), scenario.decision_rule,
-                      scenario.ranking_variant)
+    """The panel state of a saved scenario (its decision rule, δ and thresholds are in its parameters)."""
+    return PanelState(scenario.weights, replace(scenario.params, check_alternatives=False))
 
 
 def scenario_slug(name: str) -> str:
@@ -563,8 +714,8 @@ def robustness_stale_reason(run: PanelState, shown: PanelState) -> str | None:
     """Why a robustness result computed for state `run` does not describe state `shown` (French), or None.
 
     The analysis uses the normalised weights and the allocation parameters
-    (envelope, amounts, locks, rules, objective); the decision rule on display
-    does not enter it (the analysis always re-solves the optimum).
+    (envelope, amounts, locks, rules, decision rule, δ and quality thresholds):
+    each draw is decided by the rule on display.
     """
     a, b = run.weights.normalised(), shown.weights.normalised()
     weights_differ = a.keys() != b.keys() or any(abs(a[k] - b[k]) > 1e-9 for k in a)
@@ -574,7 +725,8 @@ def robustness_stale_reason(run: PanelState, shown: PanelState) -> str | None:
     if weights_differ:
         return "résultat calculé pour d'autres pondérations — relancer"
     if params_differ:
-        return "résultat calculé pour d'autres paramètres (enveloppe, montants, verrous ou règles) — relancer"
+        return ("résultat calculé pour d'autres paramètres (enveloppe, montants, seuils, règle de décision, verrous "
+                "ou règles) — relancer")
     return None
 
 
@@ -593,16 +745,20 @@ _CSS = """
 .ditp-card b { font-size: 18px; display: block; }
 .ditp-changes p { margin: 2px 0; }
 .ditp-table-wrap { max-height: 430px; overflow-y: auto; border: 1px solid #d5d9e0; }
-table.ditp-funded, table.ditp-compare, table.ditp-uncertain { border-collapse: collapse; width: 100%; font-size: 12px; }
-table.ditp-funded th, table.ditp-compare th, table.ditp-uncertain th {
+table.ditp-funded, table.ditp-compare, table.ditp-uncertain, table.ditp-not-fundable { border-collapse: collapse; width: 100%; font-size: 12px; }
+table.ditp-funded th, table.ditp-compare th, table.ditp-uncertain th, table.ditp-not-fundable th {
   position: sticky; top: 0; background: #e9edf1; text-align: left; padding: 3px 6px; }
-table.ditp-funded td, table.ditp-compare td, table.ditp-uncertain td {
+table.ditp-funded td, table.ditp-compare td, table.ditp-uncertain td, table.ditp-not-fundable td {
   border-top: 1px solid #e3e6ea; padding: 2px 6px; vertical-align: top; }
 table.ditp-funded tfoot td { font-weight: 600; background: #f4f6f8; }
 td.ditp-num { text-align: right; white-space: nowrap; }
 tr.ditp-new td { background: #e8f5ee; }
 .ditp-badge { font-size: 10px; background: #dfe3e8; border-radius: 3px; padding: 0 4px; margin-left: 4px; }
 .ditp-badge-new { background: #2a7f62; color: white; }
+.ditp-badge-tie { background: #fdebd0; }
+.ditp-badge-exception { background: #f5b7b1; }
+.ditp-line p, .ditp-optimum p { margin: 2px 0; }
+.ditp-optimum { background: #f4f6f8; border-left: 4px solid #8a94a1; padding: 4px 8px; font-size: 12px; line-height: 1.35; }
 .ditp-value { white-space: nowrap; }
 .ditp-busy { background: #fff6e0; padding: 2px 8px; border-radius: 3px; font-weight: 600; }
 .ditp-used, .ditp-changes, .ditp-table-wrap, .ditp-cards, .ditp-error-box, .ditp-warn, .ditp-compare-box { line-height: 1.35; }
@@ -615,6 +771,16 @@ tr.ditp-new td { background: #e8f5ee; }
 
 def _section(title: str) -> widgets.HTML:
     return widgets.HTML(f'<div class="ditp-section">{_e(title)}</div>')
+
+
+def _thresholds_fr(eff: dict, evaluation: Evaluation) -> str:
+    """« note globale ≥ 50,00 ; impact ≥ 2,50/5 ; ouverture ≥ 2,50/5 » (the thresholds in force)."""
+    labels = {c.name: c.label for c in evaluation.rules.criteria}
+    hi = evaluation.rules.scoring.scale_max
+    parts = [f"note globale ≥ {format_points(eff['min_score'])}" if eff["min_score"] > 0 else "pas de seuil global"]
+    parts += [f"{_lower_first(labels.get(k, k))} ≥ {format_number(v, 2)}/{format_number(hi, 0)}"
+              for k, v in sorted(eff["min_criterion"].items())]
+    return " ; ".join(parts)
 
 
 def _weights_used_fr(state: PanelState, evaluation: Evaluation) -> str:
@@ -759,12 +925,58 @@ class CommitteePanel(widgets.VBox):
             slider_row("Minimum accordé", self.min_share_slider, "min_share"),
         ])
 
-        # decision rule
-        options = [(label, key) for key, label in DECISION_RULES_FR.items()]
-        self.rule_choice = widgets.RadioButtons(options=[(lab.capitalize(), key) for lab, key in options],
-                                                value=("optimum", params.objective), layout=widgets.Layout(width="auto"))
+        # decision rule: the call's by default; the others are labelled alternatives
+        sel = self.rules.selection
+        rule = params.rule or sel.rule
+        options = []
+        for key, label in DECISION_RULES_FR.items():
+            text = label[:1].upper() + label[1:]
+            if key[0] == sel.rule and (key[0] != "ranking" or key[1] == "skip"):
+                text += " (règle de l'appel)"
+            options.append((text, key))
+        self.rule_choice = widgets.RadioButtons(options=options, value=(rule, params.ranking_variant if rule == "ranking" else "skip"),
+                                                layout=widgets.Layout(width="auto"))
+        self.rule_choice.add_class("ditp-rule-choice")
         self.rule_choice.observe(self._on_change, names="value")
         rule_box = widgets.VBox([_section("Règle de décision"), self.rule_choice])
+
+        # quality thresholds and ex aequo band: committee settings, the call's values by default
+        overall, per = quality_thresholds(ev, params)
+        lo, hi = self.rules.scoring.scale_min, self.rules.scoring.scale_max
+        self._scale = (lo, hi)
+        self.min_score_text = widgets.BoundedFloatText(value=overall, min=0.0, max=100.0, step=0.5, continuous_update=False,
+                                                       layout=widgets.Layout(width="7em"))
+        self.min_score_text.add_class("ditp-min-score")
+        self.min_criterion_texts: dict[str, widgets.BoundedFloatText] = {}
+        threshold_rows = [widgets.HBox([widgets.HTML("<b>Note globale minimale</b>", layout=row_layout),
+                                        self.min_score_text, widgets.HTML("&nbsp;points sur 100")])]
+        for c in self.rules.criteria:
+            if c.source != "reviews":
+                continue
+            box = widgets.BoundedFloatText(value=per.get(c.name, lo), min=lo, max=hi, step=0.1, continuous_update=False,
+                                           layout=widgets.Layout(width="7em"))
+            box.add_class(f"ditp-min-{c.name}")
+            self.min_criterion_texts[c.name] = box
+            threshold_rows.append(widgets.HBox([widgets.HTML(f"<b>Minimum « {_e(c.label)} »</b>", layout=row_layout), box,
+                                                widgets.HTML(f"&nbsp;sur l'échelle {format_number(lo, 0)}–{format_number(hi, 0)}"
+                                                             f" ({format_number(lo, 0)} : pas de seuil)")]))
+        band = sel.tie_band_points if params.tie_band_points is None else params.tie_band_points
+        self.tie_band_auto = widgets.Checkbox(value=band == "auto", description="calculée à partir des évaluations (« auto »)",
+                                              indent=False, layout=widgets.Layout(width="auto"))
+        self.tie_band_text = widgets.BoundedFloatText(value=0.0 if band == "auto" else float(band), min=0.0, max=100.0,
+                                                      step=0.05, continuous_update=False, disabled=band == "auto",
+                                                      layout=widgets.Layout(width="7em"))
+        self.tie_band_text.add_class("ditp-tie-band")
+        for w in (self.min_score_text, *self.min_criterion_texts.values(), self.tie_band_text, self.tie_band_auto):
+            w.observe(self._on_change, names="value")
+        thresholds_box = widgets.VBox([
+            _section("Seuils de qualité et ex aequo"),
+            widgets.HTML("<small>Sous un seuil, un dossier est « non finançable » (motif indiqué). Deux notes plus "
+                         "proches que la bande d'ex aequo δ sont ex aequo.</small>"),
+            *threshold_rows,
+            widgets.HBox([widgets.HTML("<b>Bande d'ex aequo δ</b>", layout=row_layout), self.tie_band_text,
+                          widgets.HTML("&nbsp;point(s)&nbsp;"), self.tie_band_auto]),
+        ])
 
         # portfolio rules
         self.rule_toggles: list[tuple[GroupRule, widgets.Checkbox]] = []
@@ -811,7 +1023,7 @@ class CommitteePanel(widgets.VBox):
             widgets.HTML("Dossiers <b>exclus</b> :"), self.lock_out_tags,
         ])
 
-        controls = widgets.VBox([weights_box, money_box, rule_box, portfolio_box, locks_box],
+        controls = widgets.VBox([weights_box, money_box, rule_box, thresholds_box, portfolio_box, locks_box],
                                 layout=widgets.Layout(width="45em", min_width="45em"))
 
         # results
@@ -824,6 +1036,12 @@ class CommitteePanel(widgets.VBox):
         self.changes_html = widgets.HTML()
         self.table_html = widgets.HTML()
         self.table_html.add_class("ditp-funded-box")
+        self.line_html = widgets.HTML()
+        self.line_html.add_class("ditp-line-box")
+        self.not_fundable_html = widgets.HTML()
+        self.not_fundable_html.add_class("ditp-not-fundable-box")
+        self.optimum_html = widgets.HTML()
+        self.optimum_html.add_class("ditp-optimum-box")
         self.reference_button = widgets.Button(description="Prendre l'état affiché comme référence",
                                                layout=widgets.Layout(width="auto", align_self="flex-start"))
         self.reference_button.on_click(lambda _: self._guard(self.set_reference_current))
@@ -831,7 +1049,10 @@ class CommitteePanel(widgets.VBox):
                                  self.reference_button, _section("Lauréats"),
                                  widgets.HTML("<small>Rang : place du dossier dans le classement par note "
                                               "(un rang absent est un dossier non financé).</small>"),
-                                 self.table_html])
+                                 self.table_html, _section("Ligne de financement"), self.line_html,
+                                 _section("Dossiers non finançables (seuils de qualité)"), self.not_fundable_html,
+                                 _section("Si l'on maximisait la somme des notes (comparaison, pas la décision)"),
+                                 self.optimum_html])
         # tabs: the decision (recomputed at every change) and the robustness analysis (on demand)
         self.tabs = widgets.Tab(children=[decision, self._build_robustness_tab()], titles=("Décision", "Robustesse"),
                                 layout=widgets.Layout(flex="1 1 auto", min_width="30em"))
@@ -918,8 +1139,9 @@ class CommitteePanel(widgets.VBox):
         self._mc_result_box.layout.display = "none"  # until a first result
         help_html = widgets.HTML(
             '<div class="ditp-mc-help">Probabilité d\'être financé quand les pondérations sont incertaines : des '
-            "pondérations sont tirées autour de celles affichées à gauche (loi de Dirichlet) et la décision optimale "
-            "est recalculée à chaque tirage, avec l'enveloppe, les montants, les verrous et les règles affichés. "
+            "pondérations sont tirées autour de celles affichées à gauche (loi de Dirichlet) et la décision est "
+            "recalculée à chaque tirage avec la règle de décision, les seuils, l'enveloppe, les montants, les verrous "
+            "et les règles affichés. "
             "Un dossier est <b>toujours financé</b>, <b>incertain</b> ou <b>jamais financé</b> sur l'ensemble des "
             "tirages. Concentration : plus elle est grande, plus les tirages restent proches des pondérations du "
             "comité (50 : écart type d'environ 7 points sur une pondération de 50 %). La graine rend l'analyse "
@@ -949,7 +1171,8 @@ class CommitteePanel(widgets.VBox):
     def state_from_widgets(self) -> PanelState:
         """The state the controls show (raises ValueError, French, when it is not a valid state)."""
         w = Weights(tuple((k, round(float(s.value), 6)) for k, s in self.weight_sliders.items()))
-        rule, objective = self.rule_choice.value
+        rule, variant = self.rule_choice.value
+        lo = self._scale[0]
         params = replace(
             self._hidden_params,
             envelope_eur=int(self.envelope_slider.value),
@@ -960,12 +1183,16 @@ class CommitteePanel(widgets.VBox):
             lock_out=frozenset(self._id_of_tag[x] for x in self.lock_out_tags.value),
             group_rules=tuple(r for r, cb in self.rule_toggles if cb.value),
             max_awards=int(self.max_awards_value.value) if self.max_awards_toggle.value else None,
-            objective=objective or self._hidden_params.objective,
+            rule=rule,
+            ranking_variant=variant,
+            min_score=round(float(self.min_score_text.value), 6),
+            min_criterion=tuple((k, round(float(b.value), 6)) for k, b in self.min_criterion_texts.items() if b.value > lo),
+            tie_band_points="auto" if self.tie_band_auto.value else round(float(self.tie_band_text.value), 6),
             check_alternatives=False,
         )
         if params.award_floor_eur > params.award_cap_eur:
             raise ValueError(f"plancher {format_eur(params.award_floor_eur)} supérieur au plafond {format_eur(params.award_cap_eur)}")
-        return PanelState(w, params, rule, "skip")
+        return PanelState(w, params)
 
     def apply_state(self, state: PanelState) -> None:
         """Set every control to `state` (one re-solve at the end)."""
@@ -994,7 +1221,15 @@ class CommitteePanel(widgets.VBox):
             self.max_awards_toggle.value = state.params.max_awards is not None
             if state.params.max_awards is not None:
                 self.max_awards_value.value = state.params.max_awards
-            self.rule_choice.value = ("optimum", state.params.objective) if state.rule == "optimum" else ("ranking", None)
+            rule = eff["rule"]
+            self.rule_choice.value = (rule, state.params.ranking_variant if rule == "ranking" else "skip")
+            self.min_score_text.value = eff["min_score"]
+            for k, box in self.min_criterion_texts.items():
+                box.value = eff["min_criterion"].get(k, self._scale[0])
+            band = eff["tie_band_points"]
+            self.tie_band_auto.value = band == "auto"
+            if band != "auto":
+                self.tie_band_text.value = float(band)
             self._hidden_params = replace(state.params, check_alternatives=False)
 
     @contextlib.contextmanager
@@ -1157,6 +1392,7 @@ class CommitteePanel(widgets.VBox):
         self._value_labels["floor"].value = format_eur(self.floor_slider.value)
         self._value_labels["cap"].value = format_eur(self.cap_slider.value)
         self._value_labels["min_share"].value = f"{_share_fr(self.min_share_slider.value)} de la demande"
+        self.tie_band_text.disabled = bool(self.tie_band_auto.value)
 
     def _set_error(self, message: str | None) -> None:
         self.last_error = message
@@ -1178,6 +1414,12 @@ class CommitteePanel(widgets.VBox):
         self.changes_html.value = self._changes_html(out)
         new_ids = frozenset(set(out.funded_ids) - set(self.previous.funded_ids)) if self.previous else frozenset()
         self.table_html.value = funded_table_html(out, new_ids)
+        self.line_html.value = self._line_html(out)
+        nf = not_fundable_table_fr(out)
+        self.not_fundable_html.value = (_table_html(nf, "ditp-not-fundable", {0, 3}, 1) if len(nf) else
+                                        '<p class="ditp-not-fundable-none">Aucun dossier éligible et classé sous un seuil '
+                                        "de qualité.</p>")
+        self.optimum_html.value = self._optimum_html(out)
         if self._charts_enabled:
             self._render_charts(out)
         self._render_robustness_stale()
@@ -1191,13 +1433,48 @@ class CommitteePanel(widgets.VBox):
         rules = [rule_label_fr(r) for r in s.params.group_rules]
         if s.params.max_awards is not None:
             rules.append(f"au plus {s.params.max_awards} lauréats")
-        return (f'<div class="ditp-used" data-weights="{_e(weights_key(s.weights))}">'
+        return (f'<div class="ditp-used" data-weights="{_e(weights_key(s.weights))}" data-rule="{_e(out.rule)}">'
                 f"<b>Valeurs utilisées :</b> {_e(_weights_used_fr(s, out.evaluation))}<br>"
                 f"Enveloppe {format_eur(eff['envelope_eur'])} ; montants de {format_eur(eff['award_floor_eur'])} "
                 f"à {format_eur(eff['award_cap_eur'])} par projet"
-                f"{' ; ' + _e(', '.join(extra)) if extra else ''} ; décision : {_e(s.rule_label_fr)}"
+                f"{' ; ' + _e(', '.join(extra)) if extra else ''} ; décision : {_e(decision_rule_label_fr(out.rule, s.ranking_variant))}"
                 f"{' ; règles : ' + _e(' ; '.join(rules)) if rules else ''}<br>"
+                f"Seuils de qualité : {_e(_thresholds_fr(eff, out.evaluation))} ; bande d'ex aequo {_e(_band_fr(eff['tie_band_points']))}<br>"
                 f"<small>Statut : {_e(out.status)}</small></div>")
+
+    @staticmethod
+    def _line_html(out: Outcome) -> str:
+        """The funding line, the ex aequo at the line and how they were settled, and each exception to merit order."""
+        x = out.explanation
+        if x is None:
+            return ('<div class="ditp-line"><p>Pas d\'explication de la ligne : la règle du classement ne respecte pas les '
+                    "règles de portefeuille (voir l'avertissement ci-dessus).</p></div>")
+        parts = [f'<p class="ditp-funding-line">{_e(x.funding_line_fr())}.</p>']
+        if x.ex_aequo:
+            parts.append(f'<p class="ditp-ex-aequo">{_e(x.ex_aequo_fr())}</p>')
+        elif out.rule == "merit_order":
+            parts.append(f'<p class="ditp-ex-aequo">Aucun ex aequo à la ligne (bande δ = {_e(format_points(x.tie_band_points))} '
+                         "point(s)).</p>")
+        if out.exceptions:
+            items = "".join(f"<li>{_e(t)}</li>" for t in out.exceptions)
+            parts.append(f'<div class="ditp-exceptions"><b>Exceptions à l\'ordre de mérite :</b><ul>{items}</ul></div>')
+        elif out.rule == "merit_order":
+            parts.append('<p class="ditp-exceptions">Aucune exception à l\'ordre de mérite.</p>')
+        return '<div class="ditp-line">' + "".join(parts) + "</div>"
+
+    @staticmethod
+    def _optimum_html(out: Outcome) -> str:
+        """« Si l'on maximisait la somme des notes » — a comparison, never the decision."""
+        if out.rule in OPTIMISATION_OBJECTIVES:
+            return ('<div class="ditp-optimum">La règle affichée est elle-même une règle d\'optimisation, présentée pour '
+                    "comparaison : revenir à l'ordre de mérite pour la décision.</div>")
+        if out.allocation is None:
+            return ('<div class="ditp-optimum">Pas de comparaison : la règle du classement affichée ne respecte pas les '
+                    "règles de portefeuille.</div>")
+        if out.comparison is None:
+            return ('<div class="ditp-optimum">Pas de comparaison : maximiser la somme des notes n\'a pas d\'optimum '
+                    "prouvé avec ces réglages.</div>")
+        return f'<div class="ditp-optimum"><p>{_e(out.comparison.summary_fr())}</p></div>'
 
     def _totals_html(self, out: Outcome) -> str:
         tt = totals(out)
@@ -1237,7 +1514,7 @@ class CommitteePanel(widgets.VBox):
         o = outcome or self.current
         return (f"{o.name + ' : ' if o.name else ''}{o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués, "
                 f"{format_eur(o.unspent_eur)} non attribués sur {format_eur(o.available_eur)} "
-                f"({_weights_used_fr(o.state, o.evaluation)} ; {o.state.rule_label_fr})")
+                f"({_weights_used_fr(o.state, o.evaluation)} ; {decision_rule_label_fr(o.rule, o.state.ranking_variant)})")
 
     def _chart_data(self, out: Outcome):
         """Per chart: (key of the data drawn, drawing function).  A chart is redrawn only when its key changes."""
@@ -1350,9 +1627,7 @@ class CommitteePanel(widgets.VBox):
         ev = self.evaluation_for(state.weights)
         eff = _effective(state.params, ev)
         kappa = format_number(mc.concentration, 0 if float(mc.concentration).is_integer() else 2)
-        note = ""
-        if state.rule == "ranking":
-            note = ("<br>La décision affichée suit la règle du classement ; l'analyse recalcule l'optimum à chaque tirage.")
+        note = f"<br>Règle de décision appliquée à chaque tirage : {_e(decision_rule_label_fr(eff['rule'], state.ranking_variant))}"
         self.mc_used_html.value = (
             f'<div class="ditp-used ditp-mc-used" data-seed="{mc.seed}" data-draws="{mc.n_draws}" '
             f'data-weights="{_e(weights_key(state.weights))}">'
@@ -1450,8 +1725,7 @@ class CommitteePanel(widgets.VBox):
         """The state on display as a :class:`Scenario` (input hashes recorded)."""
         s = self.current.state
         return Scenario.from_run(name, *self._paths, weights=s.weights, params=replace(s.params, check_alternatives=True),
-                                 normalisation=self._base.normalisation, ranking_variant=s.ranking_variant,
-                                 decision_rule=s.rule)
+                                 normalisation=self._base.normalisation)
 
     def save(self, name: str) -> Path:
         """Save the state on display as a named scenario in :attr:`scenario_dir` (``<slug>.json``).  Returns the path."""

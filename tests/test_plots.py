@@ -80,8 +80,33 @@ def test_score_figure_marks_the_funding_line_and_locks():
     assert texts[:3] == ["financé (3)", "non financé (2)", "ligne de financement : 60,00 points (dernier financé)"]
     assert texts[3:] == ["imposé par le comité", "exclu par le comité"]
     notes = [t.get_text() for t in ax.texts]
-    assert any(t.startswith("1 dossier(s) au-dessus de la ligne non financé(s)") for t in notes)  # C: 65 > 60
+    assert any(t.startswith("1 dossier(s) finançable(s) au-dessus de la ligne non financé(s)") for t in notes)  # C: 65 > 60
     assert [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--"] == [60.0]
+
+
+def test_score_figure_sets_apart_the_applications_below_a_quality_threshold():
+    """C (65 points) is below a quality threshold: not fundable, so not a fundable application left above the line."""
+    t = tiny().assign(fundable=[True, True, False, True, True], lock="")
+    fig = plots.score_line_figure(t)
+    ax = fig.axes[0]
+    texts = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert texts == ["financé (3)", "non financé (1)", "non finançable : sous un seuil de qualité (1)",
+                     "ligne de financement : 60,00 points (dernier financé)"]
+    assert [x.get_text() for x in ax.texts] == [""]  # nobody fundable above the line is left out
+    colours = [tuple(round(c, 3) for c in fc) for fc in ax.collections[0].get_facecolor()]
+    from matplotlib.colors import to_rgba
+    expected = [plots.FUNDED_COLOUR, plots.FUNDED_COLOUR, plots.NOT_FUNDABLE_COLOUR, plots.FUNDED_COLOUR, plots.UNFUNDED_COLOUR]
+    assert colours == [tuple(round(c, 3) for c in to_rgba(x)) for x in expected]  # A B C D E by score
+
+
+def test_sample_portfolio_marks_the_non_fundable(sample_portfolio):
+    """The panel's portfolio carries the call's quality thresholds (50/100 overall, 2,5/5 on impact and openness)."""
+    ev = evaluate(sample_inputs())
+    t = ev.table[ev.table["eligible"] & ev.table["scored"]]
+    low = (t["score"].round(4) < 50) | ((5 * t["impact_score"]).round(4) < 2.5) | ((5 * t["openness_score"]).round(4) < 2.5)
+    nf = sample_portfolio[~sample_portfolio["fundable"]]
+    assert set(nf["application_id"]) == set(t.loc[low, "application_id"]) and len(nf)
+    assert not nf["funded"].any()
 
 
 def test_charts_update_in_place():

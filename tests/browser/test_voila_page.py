@@ -21,7 +21,10 @@ pytestmark = pytest.mark.skipif(_missing is not None and not _required, reason=f
 
 
 def expected_funded(openness: float) -> list[str]:
-    """Funded ids as the package computes them for the call's weights with this openness, best rank first."""
+    """Funded ids as the package computes them for the call's weights with this openness, best rank first.
+
+    The call's decision rule (the merit order), quality thresholds and δ: the panel starts with them.
+    """
     from ditp_model import Weights, evaluate
     from ditp_model.allocation import AllocationParams, allocate
     from ditp_model.notebook import sample_inputs
@@ -33,7 +36,8 @@ def expected_funded(openness: float) -> list[str]:
 
 
 def expected_classes(openness: float, n_draws: int) -> dict[str, int]:
-    """Candidates per robustness class, from weight_monte_carlo for these weights, seed 2021, concentration 50."""
+    """Candidates per robustness class, from weight_monte_carlo for these weights, seed 2021, concentration 50
+    (each draw decided by the call's rule, as in the panel's « Robustesse » tab)."""
     from ditp_model import Weights, evaluate
     from ditp_model.allocation import AllocationParams
     from ditp_model.notebook import sample_inputs
