@@ -198,7 +198,10 @@ def _decide_draws(evaluation: Evaluation, cands, units: np.ndarray, sink) -> tup
     the ranking rule with its variant.  Plain cases go through
     :func:`ranking_with_skip`; the others (cuts, locks, group rules, maximum
     number of awards) through :func:`ditp_model.allocation.allocate_candidates`
-    on the re-ranked candidates, each re-checked in integers there.
+    on the re-ranked candidates, each re-checked in integers there.  Two
+    scores exactly equal in a draw (to 10⁻⁴ point, almost never with
+    continuous draws) are settled by the named tie-break order in the plain
+    case, where the merit order would first prefer the larger spend.
     """
     from .allocation import allocate_candidates
 
