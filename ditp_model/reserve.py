@@ -334,7 +334,7 @@ def reserve_advice_figure(advice: pd.DataFrame, *, title: str | None = None) -> 
         ax.fill_between(x, 100 * g["p10_ratio"].to_numpy(), 100 * g["p90_ratio"].to_numpy(), color=line.get_color(),
                         alpha=0.15, linewidth=0)
     ax.set_xlabel("Réserve gardée pour la vague suivante (k€)", fontsize=9)
-    ax.set_ylabel("Score total / optimum rétrospectif (%)", fontsize=9)
+    ax.set_ylabel("Score des lauréats / décision en une fois (%)", fontsize=9)
     seed = advice["seed"].iloc[0] if len(advice) else None
     ax.set_title(title or f"Conseil de réserve : moyenne et intervalle 10 %–90 % (graine {seed})", fontsize=10)
     ax.tick_params(labelsize=8)
