@@ -3,8 +3,9 @@
 ``ditp-model lottery --call … --applications … --reviews … --seed N --out DIR``
 
 1. fits the SNSF review model (:mod:`ditp_model.review_model`, extra ``bayes``);
-2. re-solves the allocation on the posterior draws (:func:`ditp_model.grey_zone.posterior_funding`):
-   probability of funding and zone of each candidate;
+2. decides each posterior draw by the decision rule (``--rule``, default the
+   call's: the merit order; :func:`ditp_model.grey_zone.posterior_funding`):
+   probability of funding and one zone per candidate, a band in rank order;
 3. unless ``--no-draw``: funds the solid applications and draws lots in the grey
    zone with the published seed (:func:`ditp_model.grey_zone.grey_zone_lottery`),
    and appends the draw to the decision journal (``DIR/decisions.jsonl`` or
@@ -16,7 +17,11 @@ nothing written).  A draw is recorded in the journal first, then
 journal's payload) are written atomically; a failure before that leaves the
 previous files in place.  A second draw on the same inputs and weights is
 refused unless ``--replace-draw`` is given (the new entry then names the one
-it replaces), so that seeds cannot be tried until one pleases.
+it replaces), so that seeds cannot be tried until one pleases.  The draw
+refines a decision: a rule other than the one recorded for these inputs (last
+draw or published report in the journal, or an earlier
+``probabilites_financement.csv`` in DIR) is refused; the rule is recorded
+with the draw and in the probabilities' ``rule`` column.
 Exit codes: 0 success; 2 bad input or arguments; 3 no proven optimum; 4
 damaged journal.
 """
@@ -54,7 +59,7 @@ def _seed(text: str) -> int:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``lottery`` to the sub-parsers of ``ditp-model``."""
-    from .cli import _common, _euros
+    from .cli import _common, _euros, add_rule_options
 
     p = subparsers.add_parser(
         "lottery", help="incertitude des évaluations (modèle bayésien du FNS) : zone grise et tirage au sort enregistré",
@@ -69,6 +74,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--mcmc-seed", type=_seed, default=1991, help="graine du MCMC (défaut 1991, celle du FNS)")
     p.add_argument("--mcmc-draws", type=int, default=2500, help="tirages MCMC par chaîne, 4 chaînes (défaut 2500)")
     p.add_argument("--envelope", type=_euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    add_rule_options(p)
     p.add_argument("--journal", default=None, help="journal des décisions (défaut : DIR/decisions.jsonl)")
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
     p.add_argument("--replace-draw", action="store_true",
@@ -86,8 +92,38 @@ def _previous_draws(state, inputs: dict, weights: dict) -> list[dict]:
             and (e.get("payload") or {}).get("weights") == weights]
 
 
+def _recorded_rule(state, inputs: dict, default_rule: str, out_dir: Path) -> tuple[str, str] | None:
+    """The rule of the decision a draw refines, and where it is recorded; None when nothing is recorded.
+
+    The last journal entry on the same input contents (SHA-256): a draw
+    (``tirage_au_sort``, its ``rule``) or a published report (``rapport``,
+    its parameters' ``rule``, the call's when not set); else the
+    ``rule`` column of an earlier ``DIR/probabilites_financement.csv``.
+    """
+    same = sorted(inputs.values())
+    for e in reversed(state.entries):
+        payload = e.get("payload") or {}
+        if e.get("event") == "tirage_au_sort" and sorted((payload.get("inputs_sha256") or {}).values()) == same:
+            if payload.get("rule"):
+                return payload["rule"], f"tirage au sort du journal, entrée n° {e['seq']}"
+        elif e.get("event") == "rapport" and sorted((e.get("inputs") or {}).values()) == same:
+            rule = e.get("rule") or (e.get("parameters") or {}).get("rule") or default_rule
+            return rule, f"rapport publié, entrée n° {e['seq']} du journal"
+    probs = out_dir / "probabilites_financement.csv"
+    if probs.exists():
+        import pandas as pd
+
+        try:
+            rules = set(pd.read_csv(probs, usecols=["rule"])["rule"].dropna())
+        except (ValueError, OSError):
+            rules = set()
+        if len(rules) == 1:
+            return rules.pop(), f"fichier {probs}"
+    return None
+
+
 def cmd_lottery(args) -> int:
-    from .allocation import AllocationParams, check
+    from .allocation import RULE_LABELS_FR, AllocationParams, check
     from .cli import _evaluate
     from .cli_report import EXIT_JOURNAL
     from .grey_zone import grey_zone_lottery, posterior_funding, record_lottery
@@ -110,8 +146,17 @@ def cmd_lottery(args) -> int:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_JOURNAL
     ev = _evaluate(args)
-    params = AllocationParams(envelope_eur=args.envelope)
+    params = AllocationParams(envelope_eur=args.envelope, rule=args.rule, tie_band_points=args.tie_band,
+                              min_score=args.min_score)
     cands = check(ev, params)  # bad envelope or rules: refused before the fit
+    recorded = _recorded_rule(state, ev.files, ev.rules.selection.rule, Path(args.out))
+    if recorded is not None and recorded[0] != cands.rule:
+        raise ValueError(f"la décision que ce tirage complète a été prise selon la règle « {RULE_LABELS_FR.get(recorded[0], recorded[0])} » "
+                         f"({recorded[1]}) : la règle « {RULE_LABELS_FR[cands.rule]} » est refusée ; relancer avec "
+                         f"--rule {recorded[0]}")
+    print(f"Règle de décision : {RULE_LABELS_FR[cands.rule]} (appliquée à chaque tirage a posteriori) ; "
+          f"{len(cands.table)} dossiers finançables, {len(cands.excluded)} hors calcul (non éligibles, non notés, "
+          "sous un seuil de qualité ou exclus)")
     if len(cands.table) and int(cands.table["upper_eur"].min()) > cands.available_eur:
         raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({format_eur(cands.available_eur)}) : "
                          "rien à tirer au sort")

@@ -25,11 +25,16 @@ Rule of a wave (:data:`WAVE_RULE`, « une décision de vague est définitive »)
 
 Each wave is one :func:`ditp_model.allocation.allocate` on the same
 evaluation with ``committed_eur``, ``reserve_eur`` and ``lock_out`` set by the
-rule above.  Since every award of a wave lies within the same bounds as in a
-one-shot decision and the awards of all waves together fit in the envelope,
-the union of the waves' portfolios is a feasible all-at-once portfolio: the
-waves' total value is at most the all-at-once optimum
-(:func:`compare_with_all_at_once` measures the gap).
+rule above, under the committee's decision rule (``params.rule``, default the
+call's: the merit order).  :func:`compare_with_all_at_once` compares the
+waves with the all-at-once decision **under the same rule**: laureates, money
+spent, total score, and the applications that one funds and the other not.
+Since every award of a wave lies within the same bounds as in a one-shot
+decision and the awards of all waves together fit in the envelope, the union
+of the waves' portfolios is a feasible all-at-once portfolio; under an
+optimisation rule (for comparison only) the waves' value is therefore at most
+the all-at-once optimum, a bound that does not hold for the merit order (it
+maximises nothing).
 
 Each wave's decision record (:func:`wave_manifest`) is the manifest of
 :func:`ditp_model.report.build_manifest` plus a ``wave`` block holding the
@@ -51,7 +56,8 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from .allocation import SCORE_UNIT, Allocation, AllocationError, AllocationParams, NotOptimalError, SolveStatus, allocate, ranking_rule
+from .allocation import (OPTIMISATION_OBJECTIVES, RULE_LABELS_FR, SCORE_UNIT, Allocation, AllocationError, AllocationParams,
+                         NotOptimalError, SolveStatus, allocate, ranking_rule)
 from .pipeline import Evaluation
 from .report import build_manifest, decision_table
 from .report_format import format_eur
@@ -91,7 +97,8 @@ class WaveDecision:
     status : SolveStatus
     solver, solver_version : str
     objective : float or None
-        Value of this wave's portfolio (see :attr:`Allocation.objective`).
+        Value of this wave's portfolio (see :attr:`Allocation.objective`:
+        0 for the merit order and the ranking rule, which maximise nothing).
     mip_gap : float or None
     seconds : float
         Solver wall time (s).
@@ -113,6 +120,8 @@ class WaveDecision:
     score_unit : int
     allocation : Allocation
         The wave's allocation (not compared, not shown).
+    rule : str
+        The decision rule of the wave (:data:`ditp_model.allocation.RULES`).
     """
 
     k: int
@@ -138,6 +147,7 @@ class WaveDecision:
     score_units: int = 0
     score_unit: int = SCORE_UNIT
     allocation: Allocation | None = field(default=None, repr=False, compare=False)
+    rule: str = "merit_order"
 
     @property
     def is_optimal(self) -> bool:
@@ -275,7 +285,7 @@ def run_wave(evaluation: Evaluation, cutoff, previous: Sequence[WaveDecision] = 
     reserve_eur : int
         Reserve kept for later waves (euros); capped at what remains of the envelope.
     params : AllocationParams, optional
-        The committee's parameters (envelope, bounds, locks, objective...).
+        The committee's parameters (envelope, bounds, locks, decision rule...).
         ``committed_eur`` and ``reserve_eur`` must be 0 (the waves set them);
         group rules are refused.  A ``lock_in`` applies in the wave whose
         cut-off first reaches the application; ``max_awards`` counts the
@@ -350,7 +360,7 @@ def run_wave(evaluation: Evaluation, cutoff, previous: Sequence[WaveDecision] = 
         seconds=alloc.seconds, message=alloc.message,
         previous_manifest_sha256=previous[-1].manifest_sha256 if previous else None,
         reserve_requested_eur=reserve_requested, earlier_awards_eur=earlier, after_cutoff_ids=after,
-        score_units=score_units, score_unit=alloc.candidates.score_unit, allocation=alloc)
+        score_units=score_units, score_unit=alloc.candidates.score_unit, allocation=alloc, rule=alloc.rule)
     if wave.is_optimal:
         wave = replace(wave, manifest_sha256=manifest_sha256(_manifest(evaluation, wave)))
     return wave
@@ -521,52 +531,71 @@ def waves_table(waves: Sequence[WaveDecision]) -> pd.DataFrame:
 
 def compare_with_all_at_once(evaluation: Evaluation, waves: Sequence[WaveDecision],
                              params: AllocationParams | None = None) -> dict:
-    """The waves' portfolio against the all-at-once optimum (every application known, same parameters).
+    """The waves' portfolio against the all-at-once decision under the same rule (every application known).
 
-    Applications submitted after the last wave's cut-off are left out of the
-    all-at-once optimum too (the waves never saw them), so a replay stopped
+    The all-at-once decision is :func:`ditp_model.allocation.allocate` with the
+    same parameters, hence the same decision rule as the waves (``params.rule``,
+    default the call's).  Applications submitted after the last wave's cut-off
+    are left out of it too (the waves never saw them), so a replay stopped
     before the deadline is compared with what could have been funded by then.
 
     Returns
     -------
     dict
-        ``objective``; ``waves_value_units`` and ``all_at_once_value_units``
-        (int, level-1 value in the objective's exact units: score units, or
-        score units × euros); ``waves_total_score``,
+        ``rule`` (the decision rule) and ``objective`` (its optimisation
+        objective, None for the merit order and the ranking rule);
+        ``waves_value_units`` and ``all_at_once_value_units`` (int, level-1
+        value in the objective's exact units: score units, or score units ×
+        euros; None when the rule maximises nothing); ``waves_total_score``,
         ``all_at_once_total_score``, ``score_gap`` (points; all at once minus
         waves); ``waves_awarded_eur``, ``all_at_once_awarded_eur`` (int);
         ``waves_funded``, ``all_at_once_funded``, ``only_in_waves``,
         ``only_in_all_at_once`` (sorted ids); ``award_differs`` (id ->
         ``(wave award, all-at-once award)`` for ids funded by both with
-        different amounts).
+        different amounts); ``passed_over`` (sorted ids funded all at once,
+        not by the waves, and scoring above the lowest-scoring laureate of
+        the waves: what deciding early cost in merit).
 
     Raises
     ------
+    ValueError
+        A wave decided under another rule than `params` (French message).
     NotOptimalError
-        The all-at-once allocation is not a proven optimum.
+        The all-at-once decision is not a proven optimum.
     """
     params = params or AllocationParams()
     if waves:  # applications after the last cut-off were never open to the waves: leave them out here too
         later = frozenset(waves[-1].after_cutoff_ids) - params.lock_in
         params = replace(params, lock_out=params.lock_out | later)
     best = allocate(evaluation, params)
+    rule = best.rule
+    other = sorted({w.rule for w in waves} - {rule})
+    if other:
+        raise ValueError(f"vagues décidées selon la règle « {RULE_LABELS_FR[other[0]]} », comparaison demandée selon "
+                         f"« {RULE_LABELS_FR[rule]} » : comparer sous la même règle")
     if not best.is_optimal:
-        raise NotOptimalError(f"optimum en une fois : {best.message}")
+        raise NotOptimalError(f"décision en une fois : {best.message}")
     d = best.decisions
     best_awards = {str(a): int(w) for a, f, w in zip(d["application_id"], d["funded"], d["award_eur"]) if f}
     wave_awards = _union_awards(waves)
     t = evaluation.table
     units = {str(a): int(round(float(s) * SCORE_UNIT)) for a, s in zip(t["application_id"], t["score"]) if pd.notna(s)}
+    objective = OPTIMISATION_OBJECTIVES.get(rule)
 
-    def value(awards: dict[str, int]) -> int:
-        if params.objective == "total_score":
+    def value(awards: dict[str, int]) -> int | None:
+        if objective is None:
+            return None
+        if objective == "total_score":
             return sum(units[a] for a in awards)
         return sum(units[a] * w for a, w in awards.items())
 
     w_score = sum(units[a] for a in wave_awards)
     b_score = sum(units[a] for a in best_awards)
+    lowest = min((units[a] for a in wave_awards), default=None)
+    only_best = sorted(set(best_awards) - set(wave_awards))
     return {
-        "objective": params.objective,
+        "rule": rule,
+        "objective": objective,
         "waves": len(waves),
         "waves_value_units": value(wave_awards),
         "all_at_once_value_units": value(best_awards),
@@ -578,7 +607,8 @@ def compare_with_all_at_once(evaluation: Evaluation, waves: Sequence[WaveDecisio
         "waves_funded": sorted(wave_awards),
         "all_at_once_funded": sorted(best_awards),
         "only_in_waves": sorted(set(wave_awards) - set(best_awards)),
-        "only_in_all_at_once": sorted(set(best_awards) - set(wave_awards)),
+        "only_in_all_at_once": only_best,
         "award_differs": {a: (wave_awards[a], best_awards[a]) for a in sorted(set(wave_awards) & set(best_awards))
                           if wave_awards[a] != best_awards[a]},
+        "passed_over": [a for a in only_best if lowest is not None and units[a] > lowest],
     }

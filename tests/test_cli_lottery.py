@@ -39,8 +39,15 @@ def run(tmp_path_factory):
 
 
 def test_files_and_journal(run, capsys):
+    import ditp_model as dm
+    from ditp_model.allocation import check
+    from ditp_model.notebook import sample_inputs
+
     probs = pd.read_csv(run / "probabilites_financement.csv")
-    assert len(probs) == 99 and set(probs["zone"]) <= {"funded", "grey", "not_funded"}
+    # the fundable candidates only (eligible, scored, above the quality thresholds), one row each
+    fundable = check(dm.evaluate(sample_inputs(), dm.Weights.of(impact=0.5, openness=0.3, collective=0.2))).table
+    assert sorted(probs["application_id"]) == sorted(fundable["application_id"]) and len(probs) < 99
+    assert set(probs["zone"]) <= {"funded", "grey", "not_funded"}
     assert probs["p_funded"].between(0, 1).all()
     record = json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8"))
     assert record["seed"] == 2021 and gz.check_lottery_order(record)
@@ -51,9 +58,42 @@ def test_files_and_journal(run, capsys):
     assert set(record["winners"]) | set(record["passed"]) == set(record["grey_zone"])
     assert record["awarded_eur"] <= 3_000_000 and sum(record["awards_eur"].values()) == record["awarded_eur"]
     assert set(record["awards_eur"]) == set(record["solid"]) | set(record["winners"])
+    # one rule, recorded with the probabilities and the draw (the call's: merit order)
+    assert set(probs["rule"]) == {"merit_order"} and record["rule"] == "merit_order"
     state = read_journal(run / "decisions.jsonl")
     assert state.intact and len(state.entries) == 1
     assert state.entries[0]["event"] == "tirage_au_sort" and state.entries[0]["payload"] == record
+
+
+def test_the_grey_zone_is_a_band_in_rank_order_and_the_lottery_draws_only_there(run):
+    """On the sample: accepted, then lottery, then rejected in expected-rank order; no draw outside the band."""
+    probs = pd.read_csv(run / "probabilites_financement.csv")
+    assert probs["rank"].tolist() == list(range(1, len(probs) + 1))
+    assert (probs["er"].diff().dropna() >= 0).all()  # the file is in expected-rank order
+    code = "".join({"funded": "F", "grey": "G", "not_funded": "N"}[z] for z in probs["zone"])
+    n_f, n_g = code.count("F"), code.count("G")
+    assert code == "F" * n_f + "G" * n_g + "N" * (len(code) - n_f - n_g) and n_g > 0
+    # head: funded in at least 90 % of the draws; tail: in at most 10 %; the band's ends are neither
+    assert (probs.loc[probs["zone"] == "funded", "p_funded"] >= 0.9).all()
+    assert (probs.loc[probs["zone"] == "not_funded", "p_funded"] <= 0.1).all()
+    grey = probs[probs["zone"] == "grey"]
+    assert grey["p_funded"].iloc[0] < 0.9 and grey["p_funded"].iloc[-1] > 0.1
+    record = json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8"))
+    band = set(grey["application_id"])
+    assert set(record["order"]) == band and set(record["winners"]) <= band
+    assert set(record["solid"]) == set(probs.loc[probs["zone"] == "funded", "application_id"])
+    outside = set(probs.loc[probs["zone"] == "not_funded", "application_id"])
+    assert not outside & set(record["awards_eur"])
+
+
+def test_another_rule_than_the_recorded_decision_is_refused(run, capsys):
+    journal = run / "decisions.jsonl"
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert main(args(run, "--seed", "9", "--replace-draw", "--rule", "max_total_score")) == 2
+    err = capsys.readouterr().err
+    assert "la décision que ce tirage complète a été prise selon la règle « ordre de mérite" in err
+    assert "--rule merit_order" in err and "tirage au sort du journal, entrée n° 1" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before and journal.exists()
 
 
 def test_a_bad_input_leaves_the_previous_files(run, tmp_path, capsys):

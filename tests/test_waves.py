@@ -6,9 +6,11 @@ Layers (STYLE.md §6):
 2. the rule « une décision de vague est définitive »: earlier awards locked and
    unchanged, rejected applications out, late applications wait, locks and
    the maximum number of awards across waves;
-3. random small cases: every wave against brute-force enumeration
-   (:func:`allocation_cases.brute_force`, no solver), the total within the
-   envelope, and the waves never above the all-at-once optimum;
+3. random small cases: under max total score, every wave against brute-force
+   enumeration (:func:`allocation_cases.brute_force`, no solver), the total
+   within the envelope, and the waves never above the all-at-once optimum;
+   under the merit order at δ = 0, every wave and the all-at-once decision
+   against the ranking rule with skip written in the test;
 4. the chain of manifest hashes;
 5. the sample data replayed in weekly waves.
 
@@ -43,6 +45,8 @@ from ditp_model.waves import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+#: No quality threshold (the call's are 50/100 overall, 2.5/5 per criterion): for cases about something else.
+NO_THRESHOLDS = dict(min_score=0.0, min_criterion=())
 
 
 def canonical_sha256(manifest: dict) -> str:
@@ -92,11 +96,28 @@ def test_two_waves_without_reserve(hand):
     assert cmp["waves_total_score"] == pytest.approx(140.0)
     assert cmp["all_at_once_total_score"] == pytest.approx(170.0)
     assert cmp["score_gap"] == pytest.approx(30.0)
-    assert cmp["waves_value_units"] == units(140) and cmp["all_at_once_value_units"] == units(170)
+    # the merit order (the call's rule) maximises nothing: no value to compare, the rule is named
+    assert cmp["rule"] == "merit_order" and cmp["objective"] is None
+    assert cmp["waves_value_units"] is None and cmp["all_at_once_value_units"] is None
     assert cmp["waves_funded"] == ["A", "B"] and cmp["all_at_once_funded"] == ["A", "D"]
     assert cmp["only_in_waves"] == ["B"] and cmp["only_in_all_at_once"] == ["D"]
+    assert cmp["passed_over"] == ["D"]  # D (90) scores above B (60), the lowest laureate of the waves
     assert cmp["award_differs"] == {}
     assert cmp["waves_awarded_eur"] == cmp["all_at_once_awarded_eur"] == 200_000
+    assert {w1.rule, w2.rule} == {"merit_order"}
+
+
+def test_an_optimisation_rule_compares_values(hand):
+    """Max total score (comparison only): same portfolios here, and the level-1 values (140 and 170 points)."""
+    params = AllocationParams(rule="max_total_score")
+    w1 = run_wave(hand, "2021-09-15", params=params)
+    w2 = run_wave(hand, "2021-10-15", [w1], params=params)
+    cmp = compare_with_all_at_once(hand, [w1, w2], params)
+    assert cmp["rule"] == "max_total_score" and cmp["objective"] == "total_score"
+    assert cmp["waves_value_units"] == units(140) and cmp["all_at_once_value_units"] == units(170)
+    # waves decided under one rule are not compared under another
+    with pytest.raises(ValueError, match="comparer sous la même règle"):
+        compare_with_all_at_once(hand, [w1, w2])
 
 
 def test_two_waves_with_reserve_reach_the_optimum(hand):
@@ -107,8 +128,9 @@ def test_two_waves_with_reserve_reach_the_optimum(hand):
     assert w2.committed_before_eur == 100_000 and w2.reserve_eur == 0
     assert w2.awards_eur == {"D": 100_000}
     cmp = compare_with_all_at_once(hand, [w1, w2])
-    assert cmp["waves_value_units"] == cmp["all_at_once_value_units"] == units(170)
-    assert cmp["only_in_waves"] == [] and cmp["only_in_all_at_once"] == []
+    assert cmp["waves_funded"] == cmp["all_at_once_funded"] == ["A", "D"]
+    assert cmp["waves_total_score"] == cmp["all_at_once_total_score"] == pytest.approx(170.0)
+    assert cmp["only_in_waves"] == [] and cmp["only_in_all_at_once"] == [] and cmp["passed_over"] == []
     table = waves_table([w1, w2])
     assert table["wave"].tolist() == [1, 2]
     assert table["candidates"].tolist() == [3, 1]
@@ -169,7 +191,7 @@ def test_earlier_award_is_never_changed_by_a_later_wave():
     assert w2.committed_before_eur + w2.awarded_eur == 250_000
     cmp = compare_with_all_at_once(ev, [w1, w2])
     assert cmp["waves_funded"] == cmp["all_at_once_funded"] == ["A", "B", "C"]
-    assert cmp["waves_value_units"] == cmp["all_at_once_value_units"]
+    assert cmp["waves_awarded_eur"] == cmp["all_at_once_awarded_eur"] == 250_000
     # a history whose earlier awards were altered is refused
     forged = dataclasses.replace(w2, earlier_awards_eur={"A": 90_000})
     with pytest.raises(AllocationError, match="à l'identique"):
@@ -193,12 +215,12 @@ def test_locks_and_max_awards_across_waves():
                           Project("B", 70.0, 100_000, submitted="2021-09-02"),
                           Project("D", 20.0, 100_000, submitted="2021-09-16"),
                           Project("E", 90.0, 100_000, submitted="2021-09-17")])
-    params = AllocationParams(lock_in=frozenset({"D"}), max_awards=3)
+    params = AllocationParams(lock_in=frozenset({"D"}), max_awards=3, **NO_THRESHOLDS)  # D (20) is under the call's 50
     w1 = run_wave(ev, "2021-09-15", params=params)
     assert set(w1.awards_eur) == {"A", "B"}
     w2 = run_wave(ev, "2021-10-15", [w1], params=params)
     assert set(w2.awards_eur) == {"D"}  # D imposed, third and last laureate; E left out
-    w2b = run_wave(ev, "2021-10-15", [w1], params=AllocationParams(max_awards=2))
+    w2b = run_wave(ev, "2021-10-15", [w1], params=AllocationParams(max_awards=2, **NO_THRESHOLDS))
     assert w2b.awards_eur == {}
 
 
@@ -274,13 +296,15 @@ def random_case(rng: random.Random):
 
 @pytest.mark.parametrize("seed", range(60))
 def test_random_waves_against_brute_force(seed):
+    """Max total score (an optimisation rule, for comparison): each wave is a brute-force optimum."""
     rng = random.Random(seed)
     projects, envelope, cutoffs, reserves = random_case(rng)
     ev = make_evaluation(projects, envelope_eur=envelope)
+    params = AllocationParams(rule="max_total_score", **NO_THRESHOLDS)
     waves: list[WaveDecision] = []
     considered: set[str] = set()
     for cutoff, reserve in zip(cutoffs, reserves):
-        w = run_wave(ev, cutoff, waves, reserve)
+        w = run_wave(ev, cutoff, waves, reserve, params)
         pool = [p for p in projects if pd.Timestamp(p.submitted) <= pd.Timestamp(cutoff) and p.id not in considered]
         assert set(w.candidate_ids) == {p.id for p in pool}
         committed = sum(a for v in waves for a in v.awards_eur.values())
@@ -302,9 +326,54 @@ def test_random_waves_against_brute_force(seed):
     assert sum(w.score_units for w in waves) <= best.value
     # the comparison is with what could be funded by the last cut-off (later applications were never open)
     best = brute_force([p for p in projects if pd.Timestamp(p.submitted) <= pd.Timestamp(cutoffs[-1])], envelope)
-    cmp = compare_with_all_at_once(ev, waves)
+    cmp = compare_with_all_at_once(ev, waves, params)
     assert cmp["all_at_once_value_units"] == best.value
     assert cmp["waves_value_units"] <= cmp["all_at_once_value_units"]
+
+
+def skip_rule(pool, available: int) -> dict:
+    """The ranking rule with skip, written here: score (desc), submission, id; capped request (120 k€), floor 70 k€."""
+    fundable = [p for p in pool if p.eligible and p.score is not None and min(p.requested, 120_000) >= 70_000]
+    awards = {}
+    for p in sorted(fundable, key=lambda p: (-p.score, pd.Timestamp(p.submitted), p.id)):
+        u = min(p.requested, 120_000)
+        if u <= available:
+            awards[p.id] = u
+            available -= u
+    return awards
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_waves_under_the_merit_order_at_delta_zero(seed):
+    """Merit order at δ = 0 (no cut): each wave, and the all-at-once decision, is the ranking rule with skip.
+
+    Scores made distinct (+0.01 point × position): two equal scores are ex aequo even at δ = 0, and the merit
+    order then settles them by spending, not by the submission date as the ranking rule does.
+    """
+    rng = random.Random(seed)
+    projects, envelope, cutoffs, reserves = random_case(rng)
+    projects = [p if p.score is None else dataclasses.replace(p, score=p.score + 0.01 * k) for k, p in enumerate(projects)]
+    ev = make_evaluation(projects, envelope_eur=envelope)
+    params = AllocationParams(tie_band_points=0.0, **NO_THRESHOLDS)
+    waves: list[WaveDecision] = []
+    considered: set[str] = set()
+    for cutoff, reserve in zip(cutoffs, reserves):
+        w = run_wave(ev, cutoff, waves, reserve, params)
+        pool = [p for p in projects if pd.Timestamp(p.submitted) <= pd.Timestamp(cutoff) and p.id not in considered]
+        committed = sum(a for v in waves for a in v.awards_eur.values())
+        assert w.rule == "merit_order"
+        assert w.awards_eur == skip_rule(pool, envelope - committed - min(reserve, envelope - committed))
+        considered |= {p.id for p in pool}
+        waves.append(w)
+    seen = [p for p in projects if pd.Timestamp(p.submitted) <= pd.Timestamp(cutoffs[-1])]
+    once = skip_rule(seen, envelope)
+    cmp = compare_with_all_at_once(ev, waves, params)
+    assert cmp["rule"] == "merit_order" and cmp["all_at_once_funded"] == sorted(once)
+    assert cmp["all_at_once_awarded_eur"] == sum(once.values())
+    score = {p.id: p.score for p in projects}
+    in_waves = {a for w in waves for a in w.awards_eur}
+    lowest = min((score[a] for a in in_waves), default=None)
+    assert cmp["passed_over"] == sorted(a for a in once if a not in in_waves and lowest is not None and score[a] > lowest)
 
 
 # ====================================================================== 4. the chain of manifests
@@ -378,10 +447,13 @@ def test_weekly_replay_on_sample_data(sample_evaluation, reserve):
     assert table["committed_before_eur"].tolist() == [0, *table["awarded_eur"].cumsum().tolist()[:-1]]
     assert (table["remaining_eur"] == envelope - table["committed_before_eur"] - table["awarded_eur"]).all()
     cmp = compare_with_all_at_once(ev, waves)
-    # every wave decision is feasible all at once: the waves cannot beat the optimum
-    assert cmp["waves_value_units"] <= cmp["all_at_once_value_units"]
-    assert cmp["waves_total_score"] <= cmp["all_at_once_total_score"]
-    assert cmp["waves_awarded_eur"] == total
+    # the same rule (the call's merit order) for the waves and the all-at-once decision
+    assert cmp["rule"] == "merit_order" and {w.rule for w in waves} == {"merit_order"}
+    assert cmp["waves_awarded_eur"] == total and cmp["all_at_once_awarded_eur"] <= envelope
+    # deciding early passes over better-ranked applications the all-at-once decision funds
+    t = ev.table.set_index("application_id")["score"]
+    lowest = min(t[a] for a in cmp["waves_funded"])
+    assert cmp["passed_over"] == sorted(a for a in cmp["only_in_all_at_once"] if t[a] > lowest)
     assert set(cmp["waves_funded"]) - set(cmp["only_in_waves"]) == set(cmp["all_at_once_funded"]) - set(cmp["only_in_all_at_once"])
 
 
