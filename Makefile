@@ -7,6 +7,10 @@ OUT    ?= resultats
 WEIGHTS ?= impact=0.5,openness=0.3,collective=0.2
 # Exact versions of every package installed (pip-tools, see `make lock`); the manifest records its SHA-256.
 LOCK   := requirements.lock
+# nbval: explicit kernel and time limits (seconds) instead of nbval's defaults.
+NBVAL_KERNEL          ?= python3
+NBVAL_CELL_TIMEOUT    ?= 600
+NBVAL_STARTUP_TIMEOUT ?= 120
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
@@ -37,7 +41,8 @@ run: $(STAMP)
 test: $(STAMP)
 	mkdir -p .home .tmp
 	$(SANDBOX) $(BIN)/python -m pytest tests notebooks --nbval \
-	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-kernel-name $(NBVAL_KERNEL) \
+	  --nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) --nbval-kernel-startup-timeout $(NBVAL_STARTUP_TIMEOUT) -p no:cacheprovider
 
 comite: $(STAMP)
 	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866

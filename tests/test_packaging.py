@@ -360,3 +360,17 @@ def test_make_is_idempotent_and_reinstalls_when_the_lock_changes(tmp_path):
         _os.utime(root / name, (now, now))
         assert "-r requirements.lock" in _make_dry_run(root, "setup"), name
         _os.utime(root / name, (now - 100, now - 100))
+
+
+def test_make_test_names_the_kernel_and_sets_nbval_timeouts(tmp_path):
+    nbval_plugin = Path(pytest.importorskip("nbval.plugin").__file__).read_text(encoding="utf-8")
+    out = _make_dry_run(_project_copy(tmp_path), "test")
+    cmd = re.sub(r"\\\s*", " ", out[out.index("-m pytest"):])
+    assert re.search(r"--nbval-kernel-name python3\b", cmd), cmd
+    for opt in ("--nbval-cell-timeout", "--nbval-kernel-startup-timeout"):
+        m = re.search(rf"{opt} (\d+)\b", cmd)
+        assert m and 0 < int(m.group(1)) <= 3600, f"{opt} missing or not a positive number of seconds: {cmd}"
+    for opt in re.findall(r"--nbval[-a-z]*", cmd):  # options nbval really has
+        assert f"'{opt}'" in nbval_plugin or f'"{opt}"' in nbval_plugin, opt
+    # overridable from the command line
+    assert "--nbval-cell-timeout 30 " in re.sub(r"\\\s*", " ", _make_dry_run(tmp_path, "test", "NBVAL_CELL_TIMEOUT=30"))
