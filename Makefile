@@ -11,6 +11,9 @@ LOCK   := requirements.lock
 NBVAL_KERNEL          ?= python3
 NBVAL_CELL_TIMEOUT    ?= 600
 NBVAL_STARTUP_TIMEOUT ?= 120
+# Voilà: a kernel per page load; cull those idle for CULL_IDLE seconds (checked every CULL_INTERVAL seconds).
+CULL_IDLE     ?= 120
+CULL_INTERVAL ?= 30
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
@@ -45,7 +48,8 @@ test: $(STAMP)
 	  --nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) --nbval-kernel-startup-timeout $(NBVAL_STARTUP_TIMEOUT) -p no:cacheprovider
 
 comite: $(STAMP)
-	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866
+	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866 \
+	  --MappingKernelManager.cull_idle_timeout=$(CULL_IDLE) --MappingKernelManager.cull_interval=$(CULL_INTERVAL)
 
 benchmark-panel: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/bench_panel.py

@@ -374,3 +374,18 @@ def test_make_test_names_the_kernel_and_sets_nbval_timeouts(tmp_path):
         assert f"'{opt}'" in nbval_plugin or f'"{opt}"' in nbval_plugin, opt
     # overridable from the command line
     assert "--nbval-cell-timeout 30 " in re.sub(r"\\\s*", " ", _make_dry_run(tmp_path, "test", "NBVAL_CELL_TIMEOUT=30"))
+
+
+def _cull_options(text: str) -> dict[str, str]:
+    return dict(re.findall(r"--MappingKernelManager\.(cull_idle_timeout|cull_interval)=(\S+)", text))
+
+
+def test_voila_culls_idle_kernels_in_make_and_in_the_readme(tmp_path):
+    out = _make_dry_run(_project_copy(tmp_path), "comite")
+    make_opts = _cull_options(out)
+    assert set(make_opts) == {"cull_idle_timeout", "cull_interval"}, out
+    assert all(int(v) > 0 for v in make_opts.values()) and int(make_opts["cull_interval"]) <= int(make_opts["cull_idle_timeout"])
+    readme = README.read_text(encoding="utf-8")
+    block = readme[readme.index(".venv/bin/voila notebooks/02_seance_comite.ipynb"):]
+    block = re.sub(r"\\\n\s*", " ", block).split("\n", 1)[0]
+    assert _cull_options(block) == make_opts, block
