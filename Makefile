@@ -5,18 +5,36 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= resultats
 WEIGHTS ?= impact=0.5,openness=0.3,collective=0.2
+# Exact versions of every package installed (pip-tools, see `make lock`); the manifest records its SHA-256.
+LOCK   := requirements.lock
+# nbval: explicit kernel and time limits (seconds) instead of nbval's defaults.
+NBVAL_KERNEL          ?= python3
+NBVAL_CELL_TIMEOUT    ?= 600
+NBVAL_STARTUP_TIMEOUT ?= 120
+# Voilà: a kernel per page load; cull those idle for CULL_IDLE seconds (checked every CULL_INTERVAL seconds).
+CULL_IDLE     ?= 120
+CULL_INTERVAL ?= 30
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
-.PHONY: setup run test benchmark benchmark-panel benchmark-montecarlo benchmark-review comite sample clean
+.PHONY: setup lock run test benchmark benchmark-panel benchmark-montecarlo benchmark-review comite sample clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[notebooks,test]"
+	$(BIN)/python -m pip install --quiet -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Rewrite the lock from pyproject.toml (dependencies + extras notebooks and test) in a throwaway venv.
+lock:
+	rm -rf .tmp/lock-venv && mkdir -p .tmp && $(PYTHON) -m venv .tmp/lock-venv
+	.tmp/lock-venv/bin/python -m pip install --quiet pip-tools
+	.tmp/lock-venv/bin/pip-compile --quiet --strip-extras --extra notebooks --extra test --index-url=https://pypi.org/simple \
+	  --no-emit-index-url --no-emit-find-links --output-file $(LOCK) pyproject.toml
+	rm -rf .tmp/lock-venv
 
 run: $(STAMP)
 	$(BIN)/ditp-model allocate --call data/appel_2021.toml \
@@ -26,10 +44,12 @@ run: $(STAMP)
 test: $(STAMP)
 	mkdir -p .home .tmp
 	$(SANDBOX) $(BIN)/python -m pytest tests notebooks --nbval \
-	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-kernel-name $(NBVAL_KERNEL) \
+	  --nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) --nbval-kernel-startup-timeout $(NBVAL_STARTUP_TIMEOUT) -p no:cacheprovider
 
 comite: $(STAMP)
-	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866
+	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866 \
+	  --MappingKernelManager.cull_idle_timeout=$(CULL_IDLE) --MappingKernelManager.cull_interval=$(CULL_INTERVAL)
 
 benchmark-panel: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/bench_panel.py

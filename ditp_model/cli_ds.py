@@ -68,7 +68,9 @@ def _suggest(args) -> int:
         raise ValueError(f"« {path} » existe déjà : la proposition ne remplace jamais un fichier, choisissez un autre nom")
     write_text_atomic(path, text)
     todo = text.count("À COMPLÉTER")
-    print(f"Correspondance proposée écrite : {path}" + (f" — {todo} ligne(s) « À COMPLÉTER » à renseigner." if todo else " — à relire."))
+    guessed = text.count("reconnu d'après")
+    print(f"Correspondance proposée écrite : {path}" + (f" — {todo} ligne(s) « À COMPLÉTER » à renseigner." if todo else " — à relire.")
+          + (f" {guessed} option(s) reconnue(s) d'après une partie de leur libellé : à vérifier." if guessed else ""))
     return 0
 
 

@@ -842,16 +842,32 @@ def load_mapping(path: str | Path, rules: CallRules | None = None) -> DsMapping:
     InputError
         Every problem of the file, each naming its key (``fields.title``…).
     """
+    mapping, problems = _parse_mapping(path, rules)
+    if problems:
+        raise InputError(problems)
+    return mapping
+
+
+#: What --suggest-mapping writes where a code is to be chosen: refused by the loader as « à compléter ».
+TODO_CODE = "À COMPLÉTER"
+
+
+def _parse_mapping(path: str | Path, rules: CallRules | None) -> tuple[DsMapping | None, list[Problem]]:
+    """:func:`load_mapping` without raising: the mapping built from what is valid, and every problem.
+
+    The mapping is None only when the file cannot be read as TOML.
+    """
     p = Path(path)
     name = str(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise InputError(Problem(name, None, None, None, f"fichier de correspondance illisible : {exc.strerror}", "unreadable")) from None
+        what = "introuvable" if isinstance(exc, FileNotFoundError) else f"illisible : {exc.strerror}"
+        return None, [Problem(name, None, None, None, f"fichier de correspondance {what}", "unreadable")]
     try:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(name, None, None, None, f"TOML mal formé : {exc}", "bad_toml")) from None
+        return None, [Problem(name, None, None, None, f"TOML mal formé : {exc}", "bad_toml")]
     problems: list[Problem] = []
 
     def table(key: str) -> dict:
@@ -980,8 +996,9 @@ def load_mapping(path: str | Path, rules: CallRules | None = None) -> DsMapping:
             if not isinstance(code, str):
                 problems.append(Problem(name, None, key, code, "code attendu (texte entre guillemets)", "mapping_type"))
                 continue
-            if code == "" and col != "priority_reform":
-                problems.append(Problem(name, None, key, code, f"valeur à compléter ; codes admis : {', '.join(allowed or ())}", "mapping_value"))
+            if (code == "" and col != "priority_reform") or code.strip() == TODO_CODE:
+                shown = ", ".join(a if a else '"" (aucune)' for a in allowed or ())
+                problems.append(Problem(name, None, key, code, "valeur à compléter" + (f" ; codes admis : {shown}" if shown else ""), "mapping_todo"))
                 continue
             if allowed is not None and code not in allowed:
                 shown = ", ".join(a if a else '""' for a in allowed)
@@ -1049,12 +1066,10 @@ def load_mapping(path: str | Path, rules: CallRules | None = None) -> DsMapping:
         if not scores:
             problems.append(Problem(name, None, key, None, "aucune colonne de note associée", "mapping_missing_field"))
         annotations.append(AnnotationReviews(reviewer.strip(), scores))
-    if problems:
-        raise InputError(problems)
     return DsMapping(path=name, sha256=hashlib.sha256(raw).hexdigest(), call=call, template=template, states=tuple(states),
                      state_column=state_column,
                      fields=fields, partners=partners, values=values, personal_labels=tuple(x.strip() for x in labels),
-                     avis_scores=avis_scores, annotation_reviews=tuple(annotations))
+                     avis_scores=avis_scores, annotation_reviews=tuple(annotations)), problems
 
 
 # =========================================================================== the import
@@ -1317,41 +1332,53 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     ------
     InputError
         Every problem found, each naming the sheet, the row, the column, the
-        value and the rule.
+        value and the rule.  The problems of the mapping (its own, against
+        the call, the columns and blocks it names but the export lacks) and
+        of the call's file come in one round; the rows are read only once the
+        mapping is sound, and their problems come together.
     """
+    # Every problem of the mapping, of the call's file and of the export's headers is reported in one round:
+    # the mapping's own problems, then those against the call, then the columns and blocks it names in the export.
+    # Rows are read only once the mapping is sound (a broken mapping would make every row look wrong).
+    pre: list[Problem] = []
     if not isinstance(mapping, DsMapping):
-        mapping = load_mapping(mapping, rules if isinstance(rules, CallRules) else None)
-    if rules is None:
-        if mapping.call is None:
-            raise InputError(Problem(mapping.path, None, "export.call", None,
-                                     "règles de l'appel inconnues : indiquez call = \"appel.toml\" dans [export] ou passez --call", "no_rules"))
-        rules = load_call_rules(mapping.call)
-    elif not isinstance(rules, CallRules):
-        rules = load_call_rules(rules)
-    # Codes of regions and reforms and review columns depend on the call: check them now.
-    load_problems: list[Problem] = []
-    for col, tab in mapping.values.items():
-        allowed = _allowed_codes(col, rules)
-        for code in tab.values():
-            if allowed is not None and code not in allowed:
-                load_problems.append(Problem(mapping.path, None, f"values.{col}", code, f"code inconnu de l'appel ; codes admis : {', '.join(allowed)}",
-                                             "mapping_value"))
-    for col in list(mapping.avis_scores) + [c for a in mapping.annotation_reviews for c in a.scores]:
-        if col not in rules.review_columns:
-            load_problems.append(Problem(mapping.path, None, "reviews", col, f"colonne de note inconnue ; colonnes de l'appel : {', '.join(rules.review_columns)}",
-                                         "mapping_unknown_key"))
-    if load_problems:
-        raise InputError(load_problems)
+        mapping_path = mapping
+        if rules is not None and not isinstance(rules, CallRules):
+            rules = _load_rules(rules, pre)
+        mapping, problems = _parse_mapping(mapping_path, rules if isinstance(rules, CallRules) else None)
+        if mapping is not None and rules is None and mapping.call is not None:
+            rules = _load_rules(mapping.call, pre)
+            if isinstance(rules, CallRules):  # the call's codes and review columns, checked with their keys
+                mapping, problems = _parse_mapping(mapping_path, rules)
+        pre = problems + pre
+        if mapping is None:
+            raise InputError(pre)
+    else:
+        if rules is not None and not isinstance(rules, CallRules):
+            rules = _load_rules(rules, pre)
+        elif rules is None and mapping.call is not None:
+            rules = _load_rules(mapping.call, pre)
+        if isinstance(rules, CallRules):  # a mapping built without the call: codes and review columns checked now
+            pre += _call_problems(mapping, rules)
+    if rules is None and mapping.call is None:
+        pre.append(Problem(mapping.path, None, "export.call", None,
+                           "règles de l'appel inconnues : indiquez call = \"appel.toml\" dans [export] ou passez --call", "no_rules"))
 
-    exp = export if isinstance(export, Export) else read_export(export)
+    try:
+        exp = export if isinstance(export, Export) else read_export(export)
+    except InputError as exc:
+        raise InputError(pre + exc.problems) from None
     ctx = _Ctx(exp)
+    ctx.problems.extend(pre)
     dossiers = exp.sheet("Dossiers")
     if dossiers is None:
-        raise InputError(Problem(exp.path, None, None, "Dossiers",
-                                 f"feuille « Dossiers » absente ; feuilles présentes : {', '.join(exp.sheets) or 'aucune'} "
-                                 "(est-ce bien l'export « Télécharger les dossiers » de démarches-simplifiées ?)", "missing_sheet"))
+        ctx.problems.append(Problem(exp.path, None, None, "Dossiers",
+                                    f"feuille « Dossiers » absente ; feuilles présentes : {', '.join(exp.sheets) or 'aucune'} "
+                                    "(est-ce bien l'export « Télécharger les dossiers » de démarches-simplifiées ?)", "missing_sheet"))
+        raise InputError(ctx.problems)
     if dossiers.header is None:
-        raise InputError(Problem(exp.where(dossiers.name), None, None, None, "l'export ne contient aucun dossier (feuille vide)", "empty"))
+        ctx.add(dossiers.name, None, None, None, "l'export ne contient aucun dossier (feuille vide)", "empty")
+        raise InputError(ctx.problems)
     D = dossiers.name
     header = dossiers.header
     standard = len(header) >= 2 and normalise_header(header[0]) == "id" and normalise_header(header[1]) == "email"
@@ -1418,6 +1445,8 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
             if cols[canon] is None:
                 failed.add(canon)
     if j_id is None or state_pos is None:
+        if pre:
+            _check_mapped_columns(ctx, exp, dossiers, mapping, {})
         raise InputError(ctx.problems)
 
     # States and ids: which rows are candidates.
@@ -1456,6 +1485,9 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
         notes.append(f"{archived} dossier(s) marqué(s) « à archiver » (gardés selon leur état).")
     if all_ids and not candidates:
         notes.append(f"Aucun dossier candidat : aucun n'est dans l'état {' ou '.join(sorted(wanted))} (voir [export] states).")
+    if pre:  # the mapping or the call is wrong: report its columns and blocks too, and stop before reading the rows
+        _check_mapped_columns(ctx, exp, dossiers, mapping, all_ids)
+        raise InputError(ctx.problems)
 
     # Canonical columns, candidate rows only.
     out: dict[str, list] = {c.name: [] for c in APPLICATION_COLUMNS}
@@ -1712,6 +1744,40 @@ def _partners(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, candi
     return [tuple(x) for x in names], [tuple(x) for x in types]
 
 
+def _load_rules(source, problems: list[Problem]) -> CallRules | None:
+    """The call's rules, or None with their problems appended (reported with the mapping's)."""
+    try:
+        return load_call_rules(source)
+    except InputError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _call_problems(mapping: DsMapping, rules: CallRules) -> list[Problem]:
+    """Codes of regions and reforms, and review columns, of a mapping built without the call."""
+    out: list[Problem] = []
+    for col, tab in mapping.values.items():
+        allowed = _allowed_codes(col, rules)
+        for code in tab.values():
+            if allowed is not None and code not in allowed:
+                out.append(Problem(mapping.path, None, f"values.{col}", code, f"code inconnu de l'appel ; codes admis : {', '.join(allowed)}",
+                                   "mapping_value"))
+    for col in list(mapping.avis_scores) + [c for a in mapping.annotation_reviews for c in a.scores]:
+        if col not in rules.review_columns:
+            out.append(Problem(mapping.path, None, "reviews", col, f"colonne de note inconnue ; colonnes de l'appel : {', '.join(rules.review_columns)}",
+                               "mapping_unknown_key"))
+    return out
+
+
+def _check_mapped_columns(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, all_ids: dict) -> None:
+    """Report the partner and annotation columns a mapping names but the export lacks, without reading any row."""
+    if all_ids or mapping.partners is None or mapping.partners.slots:
+        _partners(ctx, exp, dossiers, mapping, [], all_ids, ({}, ()), [])
+    for slot in mapping.annotation_reviews:
+        for ref in slot.scores.values():
+            ctx.column(dossiers, ref, what=" (note)")
+
+
 def _sheet_label(label: str) -> str:
     """A block label as the platform writes it into a sheet name: ``/`` and ``\\`` become ``-``,
     ``* ? [ ] :`` are removed, the rest transliterated to ASCII (the name is then cut at 30 characters)."""
@@ -1921,6 +1987,32 @@ _FIXED_ALL = {normalise_header(h) for h in (
     "Groupe instructeur")}
 
 
+_NONE_OPTIONS = {"aucune", "aucun", "sans objet", "non concerne", "non concernee", "neant"}
+
+
+def _guess_code(option: str, look: dict[str, str], col: str) -> tuple[str, str] | None:
+    """A code for an option spelled otherwise than the known labels, from its parts, or None.
+
+    ``Test / expérimentation`` -> ``testing`` (from « Test »), ``Collectivité territoriale ou groupement`` ->
+    ``local_authority``, ``Administration centrale (secrétariat général, …)`` -> ``ministry``; « Aucune »
+    for a priority reform -> ``""``.  Only when every recognised part gives the same code.
+    """
+    if col == "priority_reform" and normalise_header(option).strip(" .") in _NONE_OPTIONS:
+        return "", option
+    outside = re.sub(r"\([^)]*\)", " ", option)
+    inside = " , ".join(re.findall(r"\(([^)]*)\)", option))
+    parts = [outside] + [x for t in (outside, inside) for x in re.split(r"\s*(?:/|,|;|\bou\b|\bet\b)\s*", t)]
+    found: dict[str, str] = {}
+    for part in parts:
+        code = look.get(normalise_header(part))
+        if part.strip() and code is not None:
+            found.setdefault(code, part.strip())
+    if len(found) != 1:
+        return None
+    code, part = next(iter(found.items()))
+    return code, part
+
+
 def _toml(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
@@ -1931,9 +2023,16 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
     Fields are guessed from their labels (``Intitulé…`` -> ``title``,
     ``Montant demandé…`` -> ``requested_eur``…); the options met in category
     columns are listed under ``[values.*]`` with a code when one is recognised
-    and ``""`` (to complete: loading refuses it) otherwise.  Unrecognised
-    required fields are left as comments marked ``À COMPLÉTER``, which the
-    loader reports.
+    (from the whole label, or from its parts: ``Test / expérimentation`` ->
+    ``testing``, marked « à vérifier ») and :data:`TODO_CODE` otherwise, which
+    the loader refuses as « valeur à compléter ».  Unrecognised required fields
+    are left as comments marked ``À COMPLÉTER``, which the loader reports.
+
+    What is proposed passes the importer's own rules: no half-filled partner
+    slot, no empty ``[partners]`` table (CSV exports have no blocks), the
+    renamed id, state and submission columns of an export « à partir d'un
+    modèle ».  On the sample export (``data/dossiers_ds_exemple.xlsx``) it
+    imports as proposed to the table of ``data/mapping_ds_exemple.toml``.
 
     Parameters
     ----------
@@ -1993,8 +2092,16 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
     else:
         lines.append("# call = \"appel_2021.toml\"   # À COMPLÉTER : règles de l'appel")
     lines.append(f"template = {'false' if standard else 'true'}")
-    lines += ["states = [\"En construction\", \"En instruction\"]   # « --include-accepted » ajoute « Accepté »", "", "[fields]",
-              "application_id = \"ID\"", "submitted_at = \"Déposé le\""]
+    lines.append("states = [\"En construction\", \"En instruction\"]   # « --include-accepted » ajoute « Accepté »")
+    if not any(dossiers.positions(h) for h in _FIXED["state"]):  # an export « à partir d'un modèle » may rename it
+        state_h = next((h for h in header if normalise_header(h).startswith(("etat", "statut"))), None)
+        lines.append(f"state_column = {_toml(state_h)}" if state_h else "# state_column = \"\"   # À COMPLÉTER : colonne de l'état du dossier")
+    lines += ["", "[fields]"]
+    for canon, default, hints in (("application_id", "ID", (("numero", "dossier"), ("numero",))),
+                                  ("submitted_at", "Déposé le", (("date", "depot"), ("depose",)))):
+        h = default if dossiers.positions(default) else next(
+            (x for hint in hints for x in header if all(k in normalise_header(x) for k in hint)), None)
+        lines.append(f"{canon} = {_toml(h)}" if h else f"# {canon} = \"\"   # À COMPLÉTER (obligatoire) : colonne « {default} » absente de l'export")
     for col in APPLICATION_COLUMNS:
         if col.name not in _MAPPABLE or col.name in _DEFAULT_FIELDS:
             continue
@@ -2016,7 +2123,8 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
         m = slot_re.search(normalise_header(h))
         if m:
             slots.setdefault(int(m.group(1)), {})["type" if "type" in normalise_header(h) else "name"] = h
-    lines.append("[partners]")
+    if block is not None or slots:
+        lines.append("[partners]")
     if block is not None:
         bid, label, s = block
         children = [h for h in (s.header or ()) if normalise_header(h) not in ("dossier id", "ligne")]
@@ -2027,18 +2135,22 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
     elif slots:
         lines.append("fields = [")
         for k in sorted(slots):
-            s = slots[k]
-            lines.append(f"  {{ name = {_toml(s.get('name', ''))}, type = {_toml(s.get('type', ''))} }},")
+            sl = slots[k]
+            if "name" in sl and "type" in sl:
+                lines.append(f"  {{ name = {_toml(sl['name'])}, type = {_toml(sl['type'])} }},")
+            else:  # half a slot would be refused (blank label): left for the secretariat
+                lines.append(f"  # {{ name = {_toml(sl.get('name', ''))}, type = {_toml(sl.get('type', ''))} }},   # À COMPLÉTER : "
+                             f"{'type' if 'name' in sl else 'nom'} du partenaire {k} introuvable")
         lines.append("]")
     else:
         lines += ["# Aucun bloc répétable ni champ numéroté « Partenaire N » trouvé" +
                   (" (l'export CSV ne contient pas les blocs répétables : proposez à partir de l'export XLSX ou ODS)." if exp.format == "csv" else "."),
-                  "# block = \"Partenaires\"", "# name = \"Nom du partenaire\"", "# type = \"Type de partenaire\""]
+                  "# [partners]", "# block = \"Partenaires\"", "# name = \"Nom du partenaire\"", "# type = \"Type de partenaire\""]
     lines.append("")
     # Options met in category columns.
     declared: dict[str, list[str]] = {}
     for col in ("lead_org_type", "maturity", "region", "regions_covered", "priority_reform", "partner_types"):
-        if rules is None and col in ("region", "regions_covered", "priority_reform"):
+        if rules is None and col in ("region", "regions_covered"):
             continue  # checked against the call's lists only: see the comment written below
         texts: list[str] = []
         if col == "partner_types":
@@ -2068,6 +2180,8 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
         opts = [o for o in dict.fromkeys(opts) if o]
         if col == "partner_types":  # the lead organisation's table serves the partners too
             opts = [o for o in opts if o not in declared.get("lead_org_type", ())]
+        if col == "priority_reform" and rules is None:  # without the call, only « Aucune » (code "") is known
+            opts = [o for o in opts if normalise_header(o).strip(" .") in _NONE_OPTIONS]
         if not opts:
             continue
         declared[col] = opts
@@ -2080,12 +2194,15 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
         lines.append(f"[values.{col}]")
         for o in sorted(opts, key=normalise_header):
             code = look.get(normalise_header(o)) if look is not None else None
+            guess = None if code is not None else _guess_code(o, look or {}, col)
             if code is not None:
                 lines.append(f"{_toml(o)} = {_toml(code)}")
+            elif guess is not None:
+                lines.append(f"{_toml(o)} = {_toml(guess[0])}   # reconnu d'après « {guess[1]} » : à vérifier")
             else:
                 codes = ", ".join(a if a else '"" (aucune)' for a in allowed or ())
                 hint = f"   # codes : {codes}" if codes else ""
-                lines.append(f"{_toml(o)} = \"À COMPLÉTER\"{hint}")
+                lines.append(f"{_toml(o)} = {_toml(TODO_CODE)}{hint}")
         lines.append("")
     if rules is None:
         lines += ["# Régions et réformes : relancez avec --call appel.toml pour vérifier leurs options contre les listes de l'appel.", ""]
