@@ -45,6 +45,7 @@ from . import __version__
 from .allocation import RULE_LABELS_FR, Allocation, AllocationError, AllocationParams, GroupRule, RankingResult
 from .call import RULE_NAMES
 from .explain import Explanation
+from .lockfile import lock_record
 from .io import write_bytes_atomic
 from .pipeline import Evaluation
 from .scoring import TIE_BREAK_RULE, TIE_BREAK_RULE_FR
@@ -300,6 +301,7 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
                        "amount_step_used_eur": c.step_eur},
         "seeds": {},
         "versions": _versions(),
+        "environment_lock": lock_record(),
         "solver": {"name": allocation.solver, "version": allocation.solver_version, "status": allocation.status.value,
                    "mip_gap": allocation.mip_gap, "seconds": round(allocation.seconds, 4)},
         "decision_rule": rule,
@@ -1118,13 +1120,19 @@ def execute_report_notebook(parameters: dict, output_path: str | Path, *, notebo
     nb = Path(notebook) if notebook else REPORT_NOTEBOOK
     if not nb.is_file():
         raise FileNotFoundError(f"notebook du rapport introuvable : {nb} (lancer la commande depuis le dépôt, ou --notebook)")
+    from .kernels import NotebookKernelError, notebook_kernel
+
+    try:
+        kernel = notebook_kernel(nb)
+    except NotebookKernelError as exc:
+        raise ReportNotebookError("NoSuchKernel", str(exc)) from None
     with warnings.catch_warnings():
         # Third-party deprecation notices (jupyter_client, nbformat) are not the committee's business.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         try:
             pm.execute_notebook(str(nb), str(output_path), parameters=parameters, progress_bar=False, log_output=False,
-                                cwd=str(nb.parent), start_timeout=start_timeout,
+                                cwd=str(nb.parent), start_timeout=start_timeout, kernel_name=kernel,
                                 # the kernel's own log (e.g. ipykernel's notice about TCP transport) stays quiet
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except PapermillExecutionError as exc:
