@@ -78,6 +78,9 @@ __all__ = [
     "near_optimal_portfolios",
 ]
 
+#: Grid step of the dense check of :func:`stability_intervals` under the merit order (normalised weight).
+STABILITY_CHECK_STEP = 0.01
+
 #: Class of an application under weight uncertainty: code -> French label.
 ROBUSTNESS_CLASSES_FR = {"always": "toujours financé", "swing": "incertain", "never": "jamais financé"}
 
@@ -364,10 +367,13 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
     on the ranks, on which pairs are within δ of each other and on who passes
     the quality threshold; these change where two score lines cross, where
     they are δ apart or where one crosses the threshold.  A funded set can
-    then come back after a change, so the interval reported is the one found
-    by bisection between the current weight and the first end whose set
-    differs: the set is checked at both ends, and changes between them (and
-    back) narrower than the bisection steps are not excluded.
+    then come back after a change: besides the bisection, every point of a
+    grid of step :data:`STABILITY_CHECK_STEP` (0.01) between the current
+    weight and the end found is decided (exactly, in integers:
+    :class:`~ditp_model.resolve.ScoreResolver`), and the first change met
+    going outwards is bracketed again; a change and its return both narrower
+    than the grid step can still go unseen.  A δ declared « auto » is
+    computed once, at the committee's weights.
 
     Parameters
     ----------
@@ -400,10 +406,38 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
     params = params or AllocationParams()
     fast = replace(params, check_alternatives=False)
     base = evaluation.weights
+    declared = params.tie_band_points if params.tie_band_points is not None else evaluation.rules.selection.tie_band_points
+    if declared == "auto":  # δ computed once, at the committee's weights, and held along every line
+        fast = replace(fast, tie_band_points=check(evaluation, fast).tie_band_points)
+    # Merit order and ranking rule: each point decided exactly in integers (ScoreResolver, thresholds applied to
+    # each point's scores), which makes the dense check below cheap.
+    resolver = ScoreResolver(evaluation, fast, per_draw_thresholds=True)
+    overall, _ = quality_thresholds(evaluation, fast)
+    exact = resolver.mode == "exact" and (resolver.per_draw_thresholds or overall <= 0)
+    names = list(base.as_dict())
+    ids = evaluation.table["application_id"].tolist()
+    cols = [ids.index(a) for a in resolver.candidate_ids]
+    scored = evaluation.table["scored"].to_numpy(dtype=bool)
 
     def funded_at(name: str, t: float) -> frozenset:
-        ev = evaluation.with_weights(weights_along(base, name, t))
+        w = weights_along(base, name, t)
+        if exact:
+            raw = w.as_dict()
+            scores = composite_score_matrix(evaluation, [[raw[n] for n in names]], names)[0]
+            if (np.isfinite(scores) == scored).all():  # same applications scored: same candidates
+                return frozenset(resolver.solve(scores[cols]).funded_ids)
+        ev = evaluation.with_weights(w)
         return frozenset(_solved(allocate(ev, fast), f"pondération {name} = {t:.4f}").funded_ids)
+
+    def bisect(name: str, current: frozenset, same: float, diff: float, diff_set: frozenset):
+        while abs(diff - same) > tol:
+            mid = (same + diff) / 2
+            s = funded_at(name, mid)
+            if s == current:
+                same = mid
+            else:
+                diff, diff_set = mid, s
+        return same, diff_set
 
     rows = []
     for name, w0 in base.normalised().items():
@@ -411,18 +445,24 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
         ends = {}
         for side, limit in (("below", 0.0), ("above", 1.0)):
             other = funded_at(name, limit) if limit != w0 else current
-            if other == current:
+            same, diff_set = (limit, other) if other == current else bisect(name, current, w0, limit, other)
+            if exact:
+                # Under the merit order a funded set can come back after a change: every point of a grid of step
+                # CHECK_STEP between the current weight and the end found is decided too, and the first change
+                # met going outwards is bracketed again.
+                sign = 1.0 if limit > w0 else -1.0
+                previous = w0
+                for k in range(1, int(abs(same - w0) / STABILITY_CHECK_STEP) + 1):
+                    t = w0 + sign * k * STABILITY_CHECK_STEP
+                    s = funded_at(name, t)
+                    if s != current:
+                        same, diff_set = bisect(name, current, previous, t, s)
+                        break
+                    previous = t
+            if diff_set == current:
                 ends[side] = (limit, (), ())
-                continue
-            same, diff, diff_set = w0, limit, other
-            while abs(diff - same) > tol:
-                mid = (same + diff) / 2
-                s = funded_at(name, mid)
-                if s == current:
-                    same = mid
-                else:
-                    diff, diff_set = mid, s
-            ends[side] = (same, tuple(sorted(diff_set - current)), tuple(sorted(current - diff_set)))
+            else:
+                ends[side] = (same, tuple(sorted(diff_set - current)), tuple(sorted(current - diff_set)))
         rows.append({"criterion": name, "weight": w0, "low": ends["below"][0], "high": ends["above"][0],
                      "below_enters": ends["below"][1], "below_leaves": ends["below"][2],
                      "above_enters": ends["above"][1], "above_leaves": ends["above"][2]})

@@ -367,3 +367,37 @@ def test_monte_carlo_under_merit_order_equals_the_ranking_rule_per_draw(mc_case)
                 counts[a] += 1
                 left -= requested[a]
     assert {a: int(n) for a, n in mc.table.set_index("application_id")["n_funded"].items()} == counts
+
+
+def test_stability_under_merit_order_matches_a_fine_scan_with_the_ranking_rule(mc_case):
+    """δ = 0: along each criterion's weight, the first change of the funded set found by a scan of step 0.0005
+    (scores linear in the share: interpolated between the two ends, computed with with_weights; the ranking rule
+    with skip written here) is where stability_intervals puts the end."""
+    ev, _ = mc_case
+    params = replace_params(envelope_eur=200_000, tie_band_points=0.0)
+    s = stability_intervals(ev, params, tol=0.001).set_index("criterion")
+    requested = {"A": 90_000, "B": 90_000, "C": 90_000, "D": 115_000}
+    submitted = {"A": 1, "B": 2, "C": 3, "D": 4}
+
+    ends = {(name, t): ev.with_weights(weights_along(ev.weights, name, t)).scores.set_index("application_id")["score"]
+            for name in ev.weights.as_dict() for t in (0.0, 1.0)}
+
+    def funded(name, t):
+        sc = (1 - t) * ends[(name, 0.0)] + t * ends[(name, 1.0)]
+        left, out = 200_000, set()
+        for a in sorted("ABCD", key=lambda a: (-round(sc[a], 4), submitted[a])):
+            if requested[a] <= left:
+                out.add(a)
+                left -= requested[a]
+        return out
+
+    for name, w0 in ev.weights.normalised().items():
+        current = funded(name, w0)
+        for side, sign in (("low", -1), ("high", 1)):
+            t, end = w0, (0.0 if sign < 0 else 1.0)
+            while 0.0 <= t + sign * 0.0005 <= 1.0:
+                if funded(name, t + sign * 0.0005) != current:
+                    end = t
+                    break
+                t += sign * 0.0005
+            assert abs(s.at[name, side] - end) <= 0.0015, (name, side, s.at[name, side], end)
