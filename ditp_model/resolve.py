@@ -1103,8 +1103,10 @@ class ScoreResolver:
     def _exact_rule(self, units: np.ndarray, what: str) -> ResolvedDraw:
         """The merit order (or the ranking rule) for one score vector, in exact integers; see :meth:`merit_search`."""
         active = self._active(units)
-        if (self._locked & ~active).any():
-            return self._fallback(units, what)  # allocate() names the locked application below the threshold
+        if (self._locked & ~active).any():  # as check() on the re-scored evaluation: a lock that cannot be funded
+            bad = [a for a, k, ok in zip(self.candidate_ids, self._locked, active) if k and not ok]
+            raise ValueError(f"{what} : dossier(s) imposé(s) mais impossibles à financer : " + " ; ".join(
+                f"{a} (non finançable : note globale sous le seuil de {self._min_units / SCORE_UNIT:g})" for a in bad))
         order = np.lexsort((self._second, -units))
         order = order[active[order]]
         if self.rule == "ranking":

@@ -784,3 +784,14 @@ def test_cbc_falls_back_to_allocate(sample):
                       resolver.candidate_ids)
     assert np.array_equal(draw.funded, f) and np.array_equal(draw.award_eur, a)
 
+
+
+def test_a_lock_below_the_threshold_in_a_draw_is_refused_in_french(sample):
+    """Thresholds applied to each draw: a locked application whose score falls under 50 points in a draw cannot be
+    funded, as check() says on the re-scored evaluation."""
+    resolver = ScoreResolver(sample, dataclasses.replace(FAST, lock_in=frozenset({"P053"})), per_draw_thresholds=True)
+    scores = np.array(resolver.candidates.table.set_index("application_id").loc[resolver.candidate_ids, "score"], dtype=float)
+    assert resolver.solve(scores).funded[resolver.candidate_ids.index("P053")]
+    scores[resolver.candidate_ids.index("P053")] = 49.0
+    with pytest.raises(ValueError, match="P053 .*sous le seuil de 50"):
+        resolver.solve(scores)
