@@ -3,8 +3,9 @@
 Workloads (targets in brackets):
 
 1. ``sample``    1,000 weight draws on the sample call with
-                 ``robustness.weight_monte_carlo(seed=2021)``, ``n_jobs=1`` and ``n_jobs=2``
-                 [< 10 s on 2 cores].  Each configuration is run once cold (first call in the
+                 ``robustness.weight_monte_carlo(seed=2021)``, ``n_jobs=1`` and ``n_jobs=2``,
+                 under the call's decision rule (the merit order since issue 12)
+                 [< 5 s on 2 cores; issue 6 asked < 10 s].  Each configuration is run once cold (first call in the
                  process: joblib starts its worker processes) and then ``--reps`` times; the
                  table shows the median and the maximum of the warm runs.  Also timed: the
                  same with portfolio rules (locks, a minimum count and a maximum share per
@@ -74,8 +75,9 @@ def bench_sample(reps: int, old_draws: int) -> dict:
     from ditp_model.scoring import Weights
 
     ev = evaluate(load_inputs(str(CALL), str(APPLICATIONS), str(REVIEWS)))
-    rules = AllocationParams(lock_in=frozenset({"P012"}), lock_out=frozenset({"P011"}),
-                             group_rules=(GroupRule("region", "Bretagne", min_count=2),
+    # P014 (59.9 points) rather than P012: P012 is below the call's quality thresholds (merit order, issue 12)
+    rules = AllocationParams(lock_in=frozenset({"P014"}), lock_out=frozenset({"P011"}),
+                             group_rules=(GroupRule("region", "Bretagne", min_count=3),
                                           GroupRule("region", "Île-de-France", max_share=0.2)))
     out = {"n_draws": 1000, "rows": []}
     tables = {}
@@ -92,7 +94,7 @@ def bench_sample(reps: int, old_draws: int) -> dict:
         out.setdefault("same_table_n_jobs_1_2", {})[label] = bool(a.equals(b))
         # how the draws were settled (same draws, one resolver in process)
         fast = replace(params or AllocationParams(), check_alternatives=False)
-        r = ScoreResolver(ev, fast)
+        r = ScoreResolver(ev, fast, per_draw_thresholds=True)
         rng = np.random.default_rng(2021)
         base = ev.weights.normalised()
         names = list(base)
@@ -203,10 +205,11 @@ def report(sample: dict | None, national: dict | None, load_before, load_after, 
     if sample:
         lines += ["### Sample call, 1,000 draws (`weight_monte_carlo(seed=2021)`, κ = 50)", "",
                   f"Warm runs: median and maximum of {reps}; the cold run is the first call in the process "
-                  "(joblib starts its workers). Target: < 10 s on 2 cores.", "",
+                  "(joblib starts its workers). Decision rule: the call's (merit order, δ = 0,5 point, quality "
+                  "thresholds applied to each draw). Target: < 5 s on 2 cores (issue 12).", "",
                   "| rules | n_jobs | cold | warm median | warm max | target met |", "|---|---:|---:|---:|---:|---|"]
         for row in sample["rows"]:
-            met = "yes" if row["median_s"] < 10 else "no"
+            met = "yes" if row["median_s"] < 5 else "no"
             lines.append(f"| {row['params']} | {row['n_jobs']} | {row['cold_s']:.2f} s | {row['median_s']:.2f} s "
                          f"| {row['max_s']:.2f} s | {met if row['params'] == 'defaults' else '(no target)'} |")
         lines.append("")

@@ -3,18 +3,20 @@
 Issue 6, item 1 ("per-member weights").  Given each committee member's own
 criterion weights (a small table, :func:`read_member_weights`),
 :func:`member_portfolios` re-scores the applications with each member's
-weights (:meth:`~ditp_model.pipeline.Evaluation.with_weights`) and re-solves
-the allocation of :mod:`ditp_model.allocation` (DESIGN.md, "The allocation
-model"), then reports:
+weights (:meth:`~ditp_model.pipeline.Evaluation.with_weights`) and re-decides
+with the committee's decision rule (``params.rule``, default the call's: the
+merit order above the quality thresholds, DESIGN.md "The decision rules"),
+so that each member's portfolio is the one the committee's rule would fund
+with that member's weights, then reports:
 
-* per member, the portfolio their weights would fund;
+* per member, the portfolio their weights would fund under the committee's rule;
 * per application, how many members fund it and a class "consensus" (all),
   "contesté" (some), "écarté" (none);
 * the committee's average weights (the members' normalised weights averaged)
   and the **majority portfolio**: the applications funded by a strict
   majority of members;
 * the weights closest to the average (Euclidean distance between normalised
-  weights) whose optimal portfolio funds every majority application, found
+  weights) whose portfolio under the committee's rule funds every majority application, found
   by a grid search on the simplex of normalised weights (see
   :func:`member_portfolios`), or the plain statement that no weights of the
   grid do.
@@ -359,10 +361,11 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
     """The portfolio each member's weights would fund, where they agree, and a compromise.
 
     For each member, the applications are re-scored with the member's weights
-    (:meth:`Evaluation.with_weights`; eligibility unchanged) and the allocation
-    re-solved with ``check_alternatives=False`` (ties settled by the model's
-    third level); every other parameter (envelope, locks, portfolio rules) is
-    kept.  An application is "consensus" when every member funds it,
+    (:meth:`Evaluation.with_weights`; eligibility unchanged) and the decision
+    taken again with the committee's rule (``params.rule``; default the
+    call's, the merit order) and ``check_alternatives=False``; every other
+    parameter (envelope, locks, portfolio rules, quality thresholds — applied
+    to the member's scores —, δ) is kept.  An application is "consensus" when every member funds it,
     "contesté" when some do, "écarté" when none does; the **majority
     portfolio** is the set funded by a strict majority (more than half) of
     the members.  It need not fit in the envelope: three members funding
@@ -371,7 +374,7 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
     **Compromise weights.**  The committee's average weights *w̄* are the
     members' normalised weights averaged.  The search looks for the
     normalised weights *w* nearest to *w̄* (Euclidean distance ‖w − w̄‖₂)
-    whose optimal portfolio contains every majority application.  The set of
+    whose portfolio under the committee's rule contains every majority application.  The set of
     such *w* is a union of polyhedral cells of the simplex with no closed
     form, so the search is a **grid search**, not an exact optimum: the
     candidates are every point of the simplex whose shares are multiples of

@@ -1,4 +1,30 @@
-"""Re-solving the allocation for many score vectors: one model, only the objective changes.
+"""Re-deciding for many score vectors under the committee's rule: exact integers for the merit order, one model for an objective.
+
+**Merit order and ranking rule** (the committee's rules, ``params.rule`` or
+the call's ``[selection] rule``): no solver.  Without award cuts
+(``min_share = 1``, the call's default) the merit-order decision of a score
+vector is computed exactly in integers by :func:`merit_search`: the
+applications in rank order, locks first, a depth-first search over
+"funded / not funded" that cuts a branch as soon as an unfunded application
+has a valid complaint at δ or the branch cannot spend more than the best
+portfolio found; the first portfolio found at the best spend is the greatest
+in rank order, i.e. the named tie-break of
+:func:`~ditp_model.allocation.allocate`.  With δ = 0 and no exact score tie
+the search never branches: it is the ranking rule with skip, locks first
+(microseconds).  Minimum-count rules are met as ``allocate()`` meets them
+(the best-ranked unfunded members of the group funded first, repeated).
+The ranking rule itself is a greedy pass.  Every result is re-checked in
+integers (bounds, envelope, locks, group rules, maximum number of awards,
+and the merit order by prefix sums, independently of the search); locks or
+rules that no portfolio satisfies, a search longer than
+:data:`MERIT_SEARCH_NODES`, or award cuts send the draw to
+:func:`~ditp_model.allocation.allocate` itself.  With
+``per_draw_thresholds=True`` the overall quality threshold (``min_score``)
+is applied to each score vector (an application may be fundable in one draw
+and not in another), as ``allocate()`` on the re-scored evaluation does.
+
+**Optimisation rules** (``max_total_score``, ``max_score_weighted_award``,
+for comparison): one model, only the objective changes.
 
 A weight Monte Carlo (:func:`ditp_model.robustness.weight_monte_carlo`) solves the
 allocation of :mod:`ditp_model.allocation` once per weight draw.  The candidates
@@ -57,6 +83,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, Decimal
 from fractions import Fraction
 
 import numpy as np
@@ -73,12 +100,13 @@ from .allocation import (
     build,
     check,
     diagnose_infeasibility,
+    quality_thresholds,
 )
 from .pipeline import Evaluation
 from .report_format import format_eur
 from .scoring import SCORE_DECIMALS
 
-__all__ = ["ScoreResolver", "ResolvedDraw", "composite_score_matrix"]
+__all__ = ["ScoreResolver", "ResolvedDraw", "composite_score_matrix", "merit_search"]
 
 #: Largest relative MIP gap accepted as a proven optimum (the same rule as :func:`ditp_model.allocation.solve`).
 _MAX_GAP = 1e-9
@@ -163,8 +191,10 @@ class ResolvedDraw:
         Whole euros, 0 when not funded.
     value_units : int
         Level-1 value in exact integers: score units (points × 10**SCORE_DECIMALS),
-        or score units × euros for ``score_weighted_award``.
+        or score units × euros for ``score_weighted_award``; 0 for the merit
+        order and the ranking rule (nothing is maximised).
     method : str
+        ``"exact"`` (merit order or ranking rule in integers, no solver),
         ``"certified"`` (bound and enumeration, no MILP solve), ``"highs+certified"``
         (one MILP solve for the level-1 optimum, then the certificate),
         ``"highs"`` (the levels solved one by one by HiGHS) or ``"allocate"``
@@ -188,6 +218,143 @@ class ResolvedDraw:
         return int(self.award_eur.sum())
 
 
+# --------------------------------------------------------------------------- merit order without a solver
+
+#: Most nodes of one merit search before handing the draw to :func:`~ditp_model.allocation.allocate`.
+MERIT_SEARCH_NODES = 200_000
+#: Most candidates searched (one recursion level each); beyond, :func:`~ditp_model.allocation.allocate` decides.
+_MERIT_SEARCH_DEPTH = 5_000
+
+
+def merit_search(upper, reach, first, caps, available: int, max_awards: int | None, *,
+                 max_nodes: int = MERIT_SEARCH_NODES):
+    """The merit-order decision without award cuts, by exact depth-first search in rank order (integers only).
+
+    Among the portfolios that fund every application of `first` (locks, and
+    the applications funded first for a minimum-count rule), respect the
+    envelope, the groups' caps and the maximum number of awards, and leave no
+    valid complaint at δ (DESIGN.md, "The decision rules": an unfunded *j*
+    complains when its award fits in the envelope, the count and its groups'
+    caps once the money of the applications scoring at least s_j − δ, and of
+    `first`, is counted), the one that spends most, then the greatest funded
+    vector in rank order (position by position, best placed first: the named
+    tie-break of :func:`~ditp_model.allocation.allocate`).
+
+    The search decides the applications in rank order, "funded" before "not
+    funded", so portfolios are met in decreasing rank order; a branch is cut
+    when an unfunded application's complaint can be judged (its last
+    ex aequo, ``reach[j]``, is decided) and is valid, or when it cannot spend
+    more than the best portfolio found (the first found at a given spend is
+    the greatest in rank order).  With δ = 0, no exact score tie and no cut,
+    no branch survives a valid complaint, and the search is the ranking rule
+    with skip, locks first (one path, n steps).
+
+    Parameters
+    ----------
+    upper : sequence of int
+        Award of each application (rank order): the capped request.
+    reach : sequence of int
+        Last rank position scoring at least s_j − δ (:func:`~ditp_model.allocation.merit_reach`).
+    first : sequence of bool
+    caps : list of (mask, cap)
+        Maximum-share rules: membership (rank order) and cap in euros.
+    available : int
+    max_awards : int or None
+    max_nodes : int
+
+    Returns
+    -------
+    list of int or None
+        0/1 per rank position; None when no portfolio satisfies the rules or
+        the search exceeds `max_nodes`.
+    """
+    u = [int(v) for v in upper]
+    m = len(u)
+    if m > _MERIT_SEARCH_DEPTH:
+        return None
+    first = [bool(v) for v in first]
+    checks = [[] for _ in range(m)]
+    for j in range(m):
+        if not first[j]:
+            checks[int(reach[j])].append(j)
+    groups_of = [[g for g, (mask, _) in enumerate(caps) if mask[j]] for j in range(m)]
+    cap = [int(c) for _, c in caps]
+    st_spent = sum(u[j] for j in range(m) if first[j])
+    st_count = sum(first)
+    gspent = [sum(u[j] for j in range(m) if first[j] and mask[j]) for mask, _ in caps]
+    if st_spent > available or (max_awards is not None and st_count > max_awards) or any(g > c for g, c in zip(gspent, cap)):
+        return None
+    suffix = [0] * (m + 1)
+    for k in range(m - 1, -1, -1):
+        suffix[k] = suffix[k + 1] + (0 if first[k] else u[k])
+    x = [1 if f else 0 for f in first]
+    state = [st_spent, st_count, 0]  # spent, count, nodes
+    best = [-1, None]
+
+    def no_complaint(k: int) -> bool:
+        spent, count = state[0], state[1]
+        for j in checks[k]:
+            if x[j]:
+                continue
+            uj = u[j]
+            if available - spent < uj:
+                continue
+            if max_awards is not None and count >= max_awards:
+                continue
+            if any(cap[g] - gspent[g] < uj for g in groups_of[j]):
+                continue
+            return False
+        return True
+
+    def visit(k: int) -> None:
+        state[2] += 1
+        if state[2] > max_nodes:
+            raise _SearchTooLong
+        if k == m:
+            if state[0] > best[0]:
+                best[0], best[1] = state[0], list(x)
+            return
+        if min(available, state[0] + suffix[k]) <= best[0]:
+            return
+        if first[k]:
+            if no_complaint(k):
+                visit(k + 1)
+            return
+        uk = u[k]
+        gs = groups_of[k]
+        if (state[0] + uk <= available and (max_awards is None or state[1] < max_awards)
+                and all(gspent[g] + uk <= cap[g] for g in gs)):
+            x[k] = 1
+            state[0] += uk
+            state[1] += 1
+            for g in gs:
+                gspent[g] += uk
+            if no_complaint(k):
+                visit(k + 1)
+            x[k] = 0
+            state[0] -= uk
+            state[1] -= 1
+            for g in gs:
+                gspent[g] -= uk
+        if no_complaint(k):
+            visit(k + 1)
+
+    limit = sys.getrecursionlimit()
+    if limit < m + 100:
+        sys.setrecursionlimit(m + 100)
+    try:
+        visit(0)
+    except _SearchTooLong:
+        return None
+    finally:
+        sys.setrecursionlimit(limit)
+    return best[1]
+
+
+class _SearchTooLong(Exception):
+    pass
+
+
 # --------------------------------------------------------------------------- the resolver
 
 #: Most partial portfolios kept by one enumeration (times the number of rules, see ``_enumerate``).
@@ -209,15 +376,22 @@ def _status_fr(status) -> str:
 
 
 class ScoreResolver:
-    """The allocation model built once, re-solved for many score vectors by changing only the objective.
+    """The committee's decision rule applied to many score vectors: exact integers (merit order), or one model (objectives).
 
     For every score vector the result (funded set and awards) is that of
-    ``allocate(evaluation_with_these_scores, replace(params, check_alternatives=False))``:
-    the same candidates, bounds and rules, the same lexicographic levels (value,
-    money spent, tie-break weight ``Σ (N − p_i) x_i``, then cuts), the tie-break
-    positions ``p_i`` recomputed from the new scores.
+    ``allocate(evaluation_with_these_scores, replace(params, check_alternatives=False))``
+    under the rule of `params` (default: the call's, the merit order): the
+    same candidates, bounds and rules; for an optimisation rule the same
+    lexicographic levels (value, money spent, tie-break weight
+    ``Σ (N − p_i) x_i``, then cuts), the tie-break positions ``p_i``
+    recomputed from the new scores.
 
-    How a draw is solved (:attr:`ResolvedDraw.method`):
+    How a draw is decided (:attr:`ResolvedDraw.method`):
+
+    ``"exact"`` (merit order without award cuts; ranking rule)
+        :func:`merit_search` (or the ranking rule's greedy pass) in integers,
+        no solver; see the module docstring.  Equal to ``allocate()``'s
+        decision, ties included (the named tie-break is applied exactly).
 
     ``"certified"`` (no award cut, i.e. ``min_share = 1``, the call's default)
         The LP relaxation of level 1 is solved (HiGHS, same objective change);
@@ -258,7 +432,10 @@ class ScoreResolver:
         the two (both optimal, both satisfying every rule).
     ``"allocate"``
         Fallback: the draw computed by :func:`~ditp_model.allocation.allocate`
-        (ties found by the certificate, and every draw when ``solver="cbc"``).
+        (ties found by the certificate, every draw when ``solver="cbc"`` under
+        an optimisation rule or when the merit order may cut awards, and
+        merit-order draws whose locks or rules cannot be met or whose search
+        is too long).
 
     Every result is re-checked in exact integer arithmetic (bounds, whole
     steps, envelope, locks, group rules, maximum number of awards, and each
@@ -276,6 +453,15 @@ class ScoreResolver:
     certify : bool
         False: never use the certificate, always the HiGHS levels (slower; for
         checks and comparisons).
+    per_draw_thresholds : bool
+        Merit order and ranking rule (exact path): the candidates include the
+        applications below the overall quality threshold at the evaluation's
+        scores, and the threshold is applied to each score vector (what a
+        weight Monte Carlo needs: composite scores, and so the threshold
+        test, move with the weights).  False (default): the candidates are
+        fixed, those of :func:`~ditp_model.allocation.check` at the
+        evaluation's scores.  :attr:`per_draw_thresholds` says whether it
+        applies (never on the HiGHS path).
 
     Attributes
     ----------
@@ -288,6 +474,10 @@ class ScoreResolver:
         ``params`` with ``check_alternatives=False``.
     last_methods : numpy.ndarray of str or None
         After :meth:`solve_many`: the method of each row.
+    rule : str
+        The decision rule applied.
+    mode : {"exact", "highs", "allocate"}
+        How draws are decided (see above).
 
     Raises
     ------
@@ -304,16 +494,31 @@ class ScoreResolver:
     >>> funded, awards = r.solve_many(score_matrix, n_jobs=2)           # doctest: +SKIP
     """
 
-    def __init__(self, evaluation: Evaluation, params: AllocationParams | None = None, *, certify: bool = True):
+    def __init__(self, evaluation: Evaluation, params: AllocationParams | None = None, *, certify: bool = True,
+                 per_draw_thresholds: bool = False):
         self.evaluation = evaluation
         self.params = replace(params or AllocationParams(), check_alternatives=False)
         self.certify = bool(certify)
         self.candidates = check(evaluation, self.params)
+        self.rule = self.candidates.rule
+        self._min_units = None
+        if self.rule in ("merit_order", "ranking"):
+            exact = self.rule == "ranking" or not (self.candidates.table["max_cut_steps"].to_numpy() > 0).any()
+            if exact and per_draw_thresholds:
+                overall, _ = quality_thresholds(evaluation, self.params)
+                loose = check(evaluation, replace(self.params, min_score=0.0))
+                if overall > 0 and not (loose.table["max_cut_steps"].to_numpy() > 0).any():
+                    self.candidates = loose  # the overall threshold is applied to each score vector
+                    self._min_units = int((Decimal(str(overall)) * SCORE_UNIT).to_integral_value(rounding=ROUND_CEILING))
+            self.mode = "exact" if exact else "allocate"
+        else:
+            self.mode = "highs" if self.params.solver == "highs" else "allocate"
+        self.per_draw_thresholds = self._min_units is not None
         t = self.candidates.table
         self.candidate_ids = t["application_id"].astype(str).tolist()
         self._ids = tuple(self.candidate_ids)
         self.n = len(t)
-        self.fast = self.params.solver == "highs"
+        self.fast = self.mode == "highs"
         self.token = uuid.uuid4().hex
         self.last_methods = None
         self._upper = t["upper_eur"].to_numpy(dtype=np.int64)
@@ -335,13 +540,19 @@ class ScoreResolver:
         self._second[order] = np.arange(self.n)
         self._h = self._lp = None
         self._cut_of = np.zeros(0, dtype=np.int64)
+        self._exact = False
+        if self.mode == "exact":
+            self._prepare_exact()
         if self.fast and self.n:
             self._build_highs()
+        elif self.n:  # rules that no decision satisfies are refused here, named, as on the HiGHS path
+            units = self.candidates.table["score_units"].to_numpy(dtype=np.int64)
+            self._solve_units(units, "allocation aux notes du comité")
 
     # ----------------------------------------------------------------- pickling: rebuilt from its inputs
 
     def __reduce__(self):
-        return (_rebuild, (self.evaluation, self.params, self.certify))
+        return (_rebuild, (self.evaluation, self.params, self.certify, self.per_draw_thresholds))
 
     # ----------------------------------------------------------------- model
 
@@ -507,6 +718,8 @@ class ScoreResolver:
     def _solve_units(self, units: np.ndarray, what: str) -> ResolvedDraw:
         if not self.n:
             return ResolvedDraw(self._ids, np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64), 0, "certified")
+        if self.mode == "exact":
+            return self._exact_rule(units, what)
         if not self.fast:
             return self._fallback(units, what)
         pos = self._positions(units)
@@ -870,20 +1083,156 @@ class ScoreResolver:
             v.append(f"{int(f.sum())} lauréats pour un maximum de {self.params.max_awards}")
         return v
 
+    # ----------------------------------------------------------------- merit order and ranking rule: exact, no solver
+
+    def _prepare_exact(self) -> None:
+        """Fixed data of the exact path (rank-independent): awards, locks, group rules, limits."""
+        p = self.params
+        t = self.candidates.table
+        self._band = int(self.candidates.tie_band_units)
+        self._caps = [(t[r.column].to_numpy() == r.value, int(r.cap_eur(self.candidates.available_eur)))
+                      for r in p.group_rules if r.max_share is not None]
+        self._mins = [(t[r.column].to_numpy() == r.value, int(r.min_count)) for r in p.group_rules if r.min_count]
+
+    def _active(self, units: np.ndarray) -> np.ndarray:
+        """Candidates of this score vector: all, or those at or above the overall threshold when applied per draw."""
+        if self._min_units is None:
+            return np.ones(self.n, dtype=bool)
+        return units >= self._min_units
+
+    def _exact_rule(self, units: np.ndarray, what: str) -> ResolvedDraw:
+        """The merit order (or the ranking rule) for one score vector, in exact integers; see :meth:`merit_search`."""
+        active = self._active(units)
+        if (self._locked & ~active).any():  # as check() on the re-scored evaluation: a lock that cannot be funded
+            bad = [a for a, k, ok in zip(self.candidate_ids, self._locked, active) if k and not ok]
+            raise ValueError(f"{what} : dossier(s) imposé(s) mais impossibles à financer : " + " ; ".join(
+                f"{a} (non finançable : note globale sous le seuil de {self._min_units / SCORE_UNIT:g})" for a in bad))
+        order = np.lexsort((self._second, -units))
+        order = order[active[order]]
+        if self.rule == "ranking":
+            x, exempt = self._ranking_exact(order), self._locked[order]
+        else:
+            x, exempt = self._merit_exact(order, units)
+        if x is None:  # infeasible locks or rules, or a search too long: allocate() decides (and explains)
+            return self._fallback(units, what)
+        funded = np.zeros(self.n, dtype=np.int64)
+        funded[order] = x
+        awards = self._upper * funded
+        problems = self._violations(funded, np.zeros(self.n, dtype=np.int64), awards)
+        if self.rule == "ranking" and problems:
+            return self._fallback(units, what)  # the ranking rule breaks a group rule: allocate() reports it
+        if self.rule == "merit_order":
+            problems += [f"{self.candidate_ids[order[j]]} : réclamation fondée (ordre de mérite non respecté)"
+                         for j in self._merit_complaints(order, units, x, exempt)]
+        if problems:
+            raise AllocationError(f"{what} : la décision ne respecte pas les règles (vérification en entiers) : "
+                                  + " ; ".join(problems))
+        flags = funded.astype(bool)
+        flags.flags.writeable = False
+        awards.flags.writeable = False
+        return ResolvedDraw(self._ids, flags, awards, 0, "exact")
+
+    def _ranking_exact(self, order: np.ndarray) -> np.ndarray:
+        """The ranking rule (``ranking_variant``), locks first, in rank order (see :func:`~ditp_model.allocation.ranking_decisions`)."""
+        p = self.params
+        u = self._upper[order]
+        locked = self._locked[order]
+        caps = [(mask[order], cap) for mask, cap in self._caps]
+        x = locked.astype(np.int64)
+        spent = int(u[locked].sum())
+        gspent = [int(u[locked & m].sum()) for m, _ in caps]
+        count = int(locked.sum())
+        for k in range(len(order)):
+            if locked[k]:
+                continue
+            uk = int(u[k])
+            fits = (spent + uk <= self.candidates.available_eur
+                    and (p.max_awards is None or count < p.max_awards)
+                    and all(not m[k] or g + uk <= cap for (m, cap), g in zip(caps, gspent)))
+            if fits:
+                x[k] = 1
+                spent += uk
+                count += 1
+                gspent = [g + uk if m[k] else g for (m, _), g in zip(caps, gspent)]
+            elif p.ranking_variant == "stop":
+                break
+        return x
+
+    def _merit_exact(self, order: np.ndarray, units: np.ndarray):
+        """Merit order with locks and minimum-count rules, as :func:`~ditp_model.allocation.allocate` decides it.
+
+        Locks first; a minimum-count rule not met is met by funding first the
+        best-ranked unfunded members of its group, repeated until every
+        minimum holds (as ``allocate()`` does).  Returns ``(x, exempt)`` in rank
+        order (``exempt``: the applications funded first), or ``(None, None)``
+        when the locks or rules cannot be met or the search is too long.
+        """
+        su = units[order]
+        reach = np.searchsorted(-su, -(su - self._band), side="right") - 1
+        locked = self._locked[order]
+        mins = [(np.flatnonzero(mask[order]), k) for mask, k in self._mins]
+        forced = np.zeros(len(order), dtype=bool)
+        for _ in range(len(order) + 1):
+            first = locked | forced
+            x = merit_search(self._upper[order], reach, first, [(m[order], cap) for m, cap in self._caps],
+                             self.candidates.available_eur, self.params.max_awards)
+            if x is None:
+                return None, None
+            added = False
+            for members, k in mins:
+                unfunded = [j for j in members if not x[j]]
+                short = k - (len(members) - len(unfunded))
+                if short > len(unfunded):
+                    return None, None  # too few candidates in the group: allocate() names the rule
+                if short > 0:
+                    forced[unfunded[:short]] = True
+                    added = True
+            if not added:
+                return np.asarray(x, dtype=np.int64), first
+        return None, None
+
+    def _merit_complaints(self, order: np.ndarray, units: np.ndarray, x: np.ndarray, exempt: np.ndarray) -> list[int]:
+        """Rank positions of unfunded candidates with a valid complaint, recomputed from the awards with prefix sums."""
+        su = units[order]
+        reach = np.searchsorted(-su, -(su - self._band), side="right") - 1
+        u = self._upper[order]
+        aw = u * x
+        claim = np.where(exempt, 0, aw)
+        pre = np.cumsum(claim) + int(aw[exempt].sum())
+        cnt = np.cumsum(np.where(exempt, 0, x)) + int(x[exempt].sum())
+        room = self.candidates.available_eur - pre[reach] >= u
+        if self.params.max_awards is not None:
+            room &= cnt[reach] < self.params.max_awards
+        for mask, cap in self._caps:
+            m = mask[order]
+            gpre = np.cumsum(np.where(m, claim, 0)) + int(aw[exempt & m].sum())
+            room &= ~m | (cap - gpre[reach] >= u)
+        return np.flatnonzero(room & (x == 0) & ~exempt).tolist()
+
     def _fallback(self, units: np.ndarray, what: str) -> ResolvedDraw:
         """One draw through :func:`~ditp_model.allocation.allocate` (the same model, rebuilt with PuLP)."""
         scores = self.evaluation.scores.copy()
         new = dict(zip(self.candidate_ids, units / SCORE_UNIT))
         scores["score"] = [new.get(a, s) for a, s in zip(scores["application_id"], scores["score"])]
-        alloc = allocate(replace(self.evaluation, scores=scores), self.params)
+        params = self.params
+        active = self._active(units)
+        if self.mode != "highs":
+            # The candidate set of this score vector, fixed explicitly: the resolver's candidates above the
+            # overall threshold of this draw (when applied per draw), every other application locked out.
+            keep = {a for a, ok in zip(self.candidate_ids, active) if ok}
+            params = replace(params, min_score=0.0, lock_out=params.lock_out | (set(scores["application_id"]) - keep))
+        alloc = allocate(replace(self.evaluation, scores=scores), params)
         if alloc.status is not SolveStatus.OPTIMAL:
             raise AllocationError(f"{what} : {alloc.status.label_fr}. {alloc.message}")
-        d = alloc.decisions.set_index("application_id").loc[self.candidate_ids]
-        if list(alloc.candidates.table["application_id"].sort_values()) != sorted(self.candidate_ids):
+        expected = sorted(a for a, ok in zip(self.candidate_ids, active) if ok)
+        if list(alloc.candidates.table["application_id"].sort_values()) != expected:
             raise AllocationError(f"{what} : les candidats diffèrent de ceux du modèle")
-        funded = d["funded"].to_numpy(dtype=bool)
-        awards = d["award_eur"].to_numpy(dtype=np.int64)
-        if self.params.objective == "total_score":
+        d = alloc.decisions.set_index("application_id").reindex(self.candidate_ids)
+        funded = d["funded"].fillna(False).to_numpy(dtype=bool)
+        awards = d["award_eur"].fillna(0).to_numpy(dtype=np.int64)
+        if self.params.objective is None:
+            value = 0
+        elif self.params.objective == "total_score":
             value = int(units[funded].sum())
         else:
             value = int((units * awards).sum())
@@ -985,7 +1334,8 @@ class ScoreResolver:
         funded = np.zeros(units.shape, dtype=bool)
         awards = np.zeros(units.shape, dtype=np.int64)
         methods = np.empty(len(units), dtype=object)
-        tasks = (delayed(_solve_chunk)(self.evaluation, self.params, self.certify, self.token, units[a:b], a)
+        opts = (self.certify, self.per_draw_thresholds)
+        tasks = (delayed(_solve_chunk)(self.evaluation, self.params, opts, self.token, units[a:b], a)
                  for a, b in chunks)
         results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(tasks)
         for (a, b), (f, w, how) in zip(chunks, results):
@@ -1011,7 +1361,8 @@ class ScoreResolver:
         try:
             workers = max(1, sum(client.nthreads().values()))
             chunks = self._chunks(len(units), workers, chunk_size)
-            [payload] = client.scatter([(self.evaluation, self.params, self.certify)], broadcast=True, hash=False)
+            [payload] = client.scatter([(self.evaluation, self.params, (self.certify, self.per_draw_thresholds))],
+                                      broadcast=True, hash=False)
             futures = [client.submit(_solve_chunk_payload, payload, self.token, units[a:b], a, pure=False) for a, b in chunks]
             funded = np.zeros(units.shape, dtype=bool)
             awards = np.zeros(units.shape, dtype=np.int64)
@@ -1041,28 +1392,33 @@ def _inf() -> float:
 _LOCAL = threading.local()
 
 
-def _rebuild(evaluation: Evaluation, params: AllocationParams, certify: bool) -> ScoreResolver:
-    return ScoreResolver(evaluation, params, certify=certify)
+def _rebuild(evaluation: Evaluation, params: AllocationParams, certify: bool,
+             per_draw_thresholds: bool = False) -> ScoreResolver:
+    return ScoreResolver(evaluation, params, certify=certify, per_draw_thresholds=per_draw_thresholds)
 
 
-def _worker_resolver(evaluation: Evaluation, params: AllocationParams, certify: bool, token: str) -> ScoreResolver:
-    """This worker's resolver for `token`, built once and kept for the next chunks (one per thread)."""
+def _worker_resolver(evaluation: Evaluation, params: AllocationParams, opts, token: str) -> ScoreResolver:
+    """This worker's resolver for `token`, built once and kept for the next chunks (one per thread).
+
+    `opts`: ``certify``, or ``(certify, per_draw_thresholds)``.
+    """
+    certify, per_draw = opts if isinstance(opts, tuple) else (opts, False)
     cached = getattr(_LOCAL, "resolver", None)
     if cached is None or cached[0] != token:
         _LOCAL.resolver = None  # free the previous one first
-        _LOCAL.resolver = (token, ScoreResolver(evaluation, params, certify=certify))
+        _LOCAL.resolver = (token, ScoreResolver(evaluation, params, certify=certify, per_draw_thresholds=per_draw))
     return _LOCAL.resolver[1]
 
 
-def _solve_chunk(evaluation: Evaluation, params: AllocationParams, certify: bool, token: str, units: np.ndarray,
+def _solve_chunk(evaluation: Evaluation, params: AllocationParams, opts, token: str, units: np.ndarray,
                  first: int):
     """Solve a chunk of rows (integer score units) in a worker; rows numbered from `first`."""
-    return _worker_resolver(evaluation, params, certify, token)._solve_block(units, first)
+    return _worker_resolver(evaluation, params, opts, token)._solve_block(units, first)
 
 
 def _solve_chunk_payload(payload, token: str, units: np.ndarray, first: int):
-    evaluation, params, certify = payload
-    return _solve_chunk(evaluation, params, certify, token, units, first)
+    evaluation, params, opts = payload
+    return _solve_chunk(evaluation, params, opts, token, units, first)
 
 
 # --------------------------------------------------------------------------- progress

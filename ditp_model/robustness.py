@@ -1,9 +1,10 @@
-"""How robust is the funding decision: weights, envelope and near-optimal alternatives.
+"""How robust is the funding decision: weights, envelope and the alternatives the rule leaves open.
 
 Four analyses, each a pure function of an :class:`~ditp_model.pipeline.Evaluation`
 and :class:`~ditp_model.allocation.AllocationParams` (plus a recorded seed where
-randomness is involved), each re-solving the allocation model of
-:mod:`ditp_model.allocation` (DESIGN.md, "The allocation model"):
+randomness is involved), each re-deciding with the committee's decision rule
+(``params.rule``, default the call's: the merit order, DESIGN.md "The decision
+rules"); no analysis calls a particular objective by itself:
 
 * :func:`weight_monte_carlo` - weights drawn from a Dirichlet distribution
   centred on the committee's weights; per application, the probability of being
@@ -15,8 +16,12 @@ randomness is involved), each re-solving the allocation model of
   weights keeping their proportions;
 * :func:`envelope_sweep` and :func:`envelope_sweep_figure` - the funded set as
   the envelope goes from 50 % to 150 % of the call's;
-* :func:`near_optimal_portfolios` - every distinct funded set whose value is
-  within 1 % (or any share) of the optimum, found with no-good cuts.
+* :func:`near_optimal_portfolios` - the other portfolios the rule leaves
+  open: under the merit order, the other merit-consistent portfolios at δ
+  (they differ inside the ex aequo band, and in what the remainder funds)
+  spending at least 99 % (or any share) of the decision; under an
+  optimisation rule, every funded set whose value is within 1 % of the
+  optimum; found with no-good cuts.
 
 Weights are always read normalised (they sum to 1, :meth:`Weights.normalised`);
 scores are composite points (0–100); amounts are whole euros (``int``).
@@ -51,6 +56,7 @@ from .allocation import (
     allocate_candidates,
     build,
     check,
+    quality_thresholds,
     read_back,
     solve,
     verify_awards,
@@ -71,6 +77,9 @@ __all__ = [
     "NearOptimalPortfolios",
     "near_optimal_portfolios",
 ]
+
+#: Grid step of the dense check of :func:`stability_intervals` under the merit order (normalised weight).
+STABILITY_CHECK_STEP = 0.01
 
 #: Class of an application under weight uncertainty: code -> French label.
 ROBUSTNESS_CLASSES_FR = {"always": "toujours financé", "swing": "incertain", "never": "jamais financé"}
@@ -153,22 +162,27 @@ def weight_monte_carlo(evaluation: Evaluation, params: AllocationParams | None =
     ``w'`` is ``w`` and the variance of each share is ``w_c (1 − w_c) / (κ + 1)``
     (so κ = 50 gives a standard deviation of about 7 points on a weight of
     50 %).  A criterion with weight 0 keeps weight 0 (it is left out of the
-    Dirichlet).  Each draw re-scores the applications and re-solves the
-    allocation with ``check_alternatives=False`` (ties settled by the model's
-    third level, faster); every other parameter (envelope, locks, portfolio
-    rules) is kept.
+    Dirichlet).  Each draw re-scores the applications and re-decides with the
+    committee's rule (``params.rule``, default the merit order) and
+    ``check_alternatives=False``; every other parameter (envelope, locks,
+    portfolio rules, quality thresholds, δ) is kept.  The overall quality
+    threshold is applied to each draw's scores (an application near 50 points
+    may be fundable in one draw and not in another); a δ declared « auto » is
+    computed once, at the committee's weights, and held for every draw.
 
     All weights are drawn first (the same seeded sequence, one Dirichlet draw
     after the other), all composite scores computed at once
     (:func:`~ditp_model.resolve.composite_score_matrix`, bit for bit what
     :meth:`Evaluation.with_weights` gives), then every allocation is solved on
-    one model built once (:class:`~ditp_model.resolve.ScoreResolver`: for each
-    draw the funded set and awards of :func:`~ditp_model.allocation.allocate`,
-    see the class for how it is proven), in this process, over ``n_jobs``
-    processes or on a Dask cluster: about 2 ms a draw on the sample data
-    instead of 0.2 s (``benchmarks/RESULTS_montecarlo.md``).  A draw that
-    changes which applications are scored (a criterion whose weight falls to
-    exactly 0 while some application has no mark on it) goes through
+    :class:`~ditp_model.resolve.ScoreResolver` (for each draw the funded set
+    and awards of :func:`~ditp_model.allocation.allocate`: under the merit
+    order computed exactly in integers without a solver, about 1 ms a draw on
+    the sample; under an optimisation rule on one model built once), in this
+    process, over ``n_jobs`` processes or on a Dask cluster
+    (``benchmarks/RESULTS_montecarlo.md``).  A draw that changes which
+    applications are scored (a criterion whose weight falls to exactly 0
+    while some application has no mark on it), or, under an optimisation
+    rule, which applications pass the overall quality threshold, goes through
     :meth:`Evaluation.with_weights` and :func:`~ditp_model.allocation.allocate`
     instead.  For a given seed the result does not depend on ``n_jobs`` or the
     cluster.
@@ -240,20 +254,33 @@ def weight_monte_carlo(evaluation: Evaluation, params: AllocationParams | None =
     reference = _solved(allocate(evaluation, fast), "allocation aux pondérations du comité")
     candidates = set(reference.candidates.table["application_id"])
     funded_ref = set(reference.funded_ids)
+    declared = params.tie_band_points if params.tie_band_points is not None else evaluation.rules.selection.tie_band_points
+    if declared == "auto":  # δ computed once, at the committee's weights, and held for every draw
+        fast = replace(fast, tie_band_points=reference.candidates.tie_band_points)
     drawn = np.zeros((n_draws, len(names)))
     for d in range(n_draws):  # one draw after the other: the seeded sequence of earlier versions
         drawn[d, positive] = rng.dirichlet(concentration * w[positive])
     scores = composite_score_matrix(evaluation, drawn, names)
-    # A draw that changes which applications are scored changes the candidates: the slow path for it.
+    # A draw that changes which applications are scored changes the candidates: the slow path for it.  So does
+    # one that moves an application across the overall quality threshold, unless the resolver applies the
+    # threshold to each draw itself (merit order and ranking rule: exact path).
     scored = table["scored"].to_numpy(dtype=bool)
-    slow = np.flatnonzero((np.isfinite(scores) != scored[None, :]).any(axis=1))
+    changed = np.isfinite(scores) != scored[None, :]
+    resolver = ScoreResolver(evaluation, fast, per_draw_thresholds=True)
+    overall, _ = quality_thresholds(evaluation, fast)
+    if overall > 0 and not resolver.per_draw_thresholds:
+        eligible = (table["eligible"].to_numpy(dtype=bool) & scored)[None, :]
+        with np.errstate(invalid="ignore"):
+            above = np.round(scores, 4) >= overall
+            above_ref = np.round(table["score"].to_numpy(dtype=float), 4) >= overall
+        changed |= eligible & (above != above_ref[None, :])
+    slow = np.flatnonzero(changed.any(axis=1))
     quick = np.setdiff1d(np.arange(n_draws), slow)
     n_funded = np.zeros(len(ids), dtype=np.int64)
     award_sum = [0] * len(ids)  # Python ints: exact
     sink = ProgressSink(n_draws, progress, on_progress, "pondérations")
     try:
         if len(quick):
-            resolver = ScoreResolver(evaluation, fast)
             cols = np.array([pos[a] for a in resolver.candidate_ids], dtype=np.int64)
             funded, awards = resolver.solve_many(scores[np.ix_(quick, cols)], n_jobs=n_jobs, scheduler=scheduler,
                                                  progress=False, on_progress=lambda done, total: sink.advance_to(done))
@@ -331,17 +358,28 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
 
     The criterion's normalised weight *t* moves over [0, 1], the others sharing
     ``1 − t`` in their current proportions (:func:`weights_along`).  Every
-    composite score is then linear in *t*, so the value of any given portfolio
-    is linear in *t* and the optimum is the upper envelope of these lines: each
-    funded set is optimal on one interval of *t* (up to exact ties, settled by
-    the named tie-break).  Each end of the interval around the current weight
-    is found by bisection (one allocation per step) to within `tol`.
+    composite score is then linear in *t*.  Each end of the interval around
+    the current weight is found by bisection (one decision per step, with the
+    committee's rule) to within `tol`.  Under an optimisation rule the value
+    of any given portfolio is linear in *t* and the optimum is the upper
+    envelope of these lines, so each funded set is optimal on one interval of
+    *t* (up to exact ties).  Under the merit order the decision depends only
+    on the ranks, on which pairs are within δ of each other and on who passes
+    the quality threshold; these change where two score lines cross, where
+    they are δ apart or where one crosses the threshold.  A funded set can
+    then come back after a change: besides the bisection, every point of a
+    grid of step :data:`STABILITY_CHECK_STEP` (0.01) between the current
+    weight and the end found is decided (exactly, in integers:
+    :class:`~ditp_model.resolve.ScoreResolver`), and the first change met
+    going outwards is bracketed again; a change and its return both narrower
+    than the grid step can still go unseen.  A δ declared « auto » is
+    computed once, at the committee's weights.
 
     Parameters
     ----------
     evaluation : Evaluation
     params : AllocationParams, optional
-        Allocations use ``check_alternatives=False``.
+        The committee's rule and settings; decisions use ``check_alternatives=False``.
     tol : float
         Width of the bracket on each breakpoint (normalised weight, 0–1).
 
@@ -368,10 +406,38 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
     params = params or AllocationParams()
     fast = replace(params, check_alternatives=False)
     base = evaluation.weights
+    declared = params.tie_band_points if params.tie_band_points is not None else evaluation.rules.selection.tie_band_points
+    if declared == "auto":  # δ computed once, at the committee's weights, and held along every line
+        fast = replace(fast, tie_band_points=check(evaluation, fast).tie_band_points)
+    # Merit order and ranking rule: each point decided exactly in integers (ScoreResolver, thresholds applied to
+    # each point's scores), which makes the dense check below cheap.
+    resolver = ScoreResolver(evaluation, fast, per_draw_thresholds=True)
+    overall, _ = quality_thresholds(evaluation, fast)
+    exact = resolver.mode == "exact" and (resolver.per_draw_thresholds or overall <= 0)
+    names = list(base.as_dict())
+    ids = evaluation.table["application_id"].tolist()
+    cols = [ids.index(a) for a in resolver.candidate_ids]
+    scored = evaluation.table["scored"].to_numpy(dtype=bool)
 
     def funded_at(name: str, t: float) -> frozenset:
-        ev = evaluation.with_weights(weights_along(base, name, t))
+        w = weights_along(base, name, t)
+        if exact:
+            raw = w.as_dict()
+            scores = composite_score_matrix(evaluation, [[raw[n] for n in names]], names)[0]
+            if (np.isfinite(scores) == scored).all():  # same applications scored: same candidates
+                return frozenset(resolver.solve(scores[cols]).funded_ids)
+        ev = evaluation.with_weights(w)
         return frozenset(_solved(allocate(ev, fast), f"pondération {name} = {t:.4f}").funded_ids)
+
+    def bisect(name: str, current: frozenset, same: float, diff: float, diff_set: frozenset):
+        while abs(diff - same) > tol:
+            mid = (same + diff) / 2
+            s = funded_at(name, mid)
+            if s == current:
+                same = mid
+            else:
+                diff, diff_set = mid, s
+        return same, diff_set
 
     rows = []
     for name, w0 in base.normalised().items():
@@ -379,18 +445,24 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
         ends = {}
         for side, limit in (("below", 0.0), ("above", 1.0)):
             other = funded_at(name, limit) if limit != w0 else current
-            if other == current:
+            same, diff_set = (limit, other) if other == current else bisect(name, current, w0, limit, other)
+            if exact:
+                # Under the merit order a funded set can come back after a change: every point of a grid of step
+                # CHECK_STEP between the current weight and the end found is decided too, and the first change
+                # met going outwards is bracketed again.
+                sign = 1.0 if limit > w0 else -1.0
+                previous = w0
+                for k in range(1, int(abs(same - w0) / STABILITY_CHECK_STEP) + 1):
+                    t = w0 + sign * k * STABILITY_CHECK_STEP
+                    s = funded_at(name, t)
+                    if s != current:
+                        same, diff_set = bisect(name, current, previous, t, s)
+                        break
+                    previous = t
+            if diff_set == current:
                 ends[side] = (limit, (), ())
-                continue
-            same, diff, diff_set = w0, limit, other
-            while abs(diff - same) > tol:
-                mid = (same + diff) / 2
-                s = funded_at(name, mid)
-                if s == current:
-                    same = mid
-                else:
-                    diff, diff_set = mid, s
-            ends[side] = (same, tuple(sorted(diff_set - current)), tuple(sorted(current - diff_set)))
+            else:
+                ends[side] = (same, tuple(sorted(diff_set - current)), tuple(sorted(current - diff_set)))
         rows.append({"criterion": name, "weight": w0, "low": ends["below"][0], "high": ends["above"][0],
                      "below_enters": ends["below"][1], "below_leaves": ends["below"][2],
                      "above_enters": ends["above"][1], "above_leaves": ends["above"][2]})
@@ -506,20 +578,30 @@ class NearOptimalPortfolios:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per distinct funded set, the optimum first (``portfolio`` 0),
-        then by decreasing value, decreasing spend, then funded ids: ``portfolio``
-        (int), ``total_score`` (points; the model's value, score points × euros
-        for ``score_weighted_award``), ``gap_pct`` (percent below the optimum),
-        ``n_funded``, ``total_awarded_eur`` (int), ``funded`` (tuple of ids,
-        tie-break order), ``enters``, ``leaves`` (tuples of ids versus the optimum).
+        One row per distinct funded set, the committee's decision first
+        (``portfolio`` 0), then the others: ``portfolio`` (int),
+        ``total_score`` (points: the sum of the laureates' scores; for
+        ``max_score_weighted_award``, the model's value, score points × euros),
+        ``gap_pct`` (percent below the decision: in value for an optimisation
+        rule, in money spent for the merit order), ``n_funded``,
+        ``total_awarded_eur`` (int), ``funded`` (tuple of ids, rank order),
+        ``enters``, ``leaves`` (tuples of ids versus the decision).
+        Optimisation rules: by decreasing value, decreasing spend, then
+        funded ids.  Merit order: by decreasing spend, then funded ids.
     optimum : float
-        Value of the optimum (same unit as ``total_score``).
+        Value of the decision (optimisation rules, same unit as
+        ``total_score``); money spent by the decision (merit order, euros).
     threshold : float
-        Smallest value admitted: ⌈(1 − within) · optimum⌉ in score units.
+        Smallest value admitted: ⌈(1 − within) · optimum⌉ (in score units
+        converted to points for an optimisation rule; in euros for the merit order).
     within : float
     complete : bool
         True when the solver proved there is no other portfolio within the
         tolerance; False when `max_portfolios` stopped the search first.
+    rule : str
+        The decision rule the portfolios follow.
+    tie_band_points : float
+        δ of the merit order (0 for the other rules).
     """
 
     table: pd.DataFrame
@@ -527,6 +609,27 @@ class NearOptimalPortfolios:
     threshold: float
     within: float
     complete: bool
+    rule: str = "max_total_score"
+    tie_band_points: float = 0.0
+
+    def summary_fr(self) -> str:
+        """One French sentence saying what the other portfolios are."""
+        others = len(self.table) - 1
+        more = "" if self.complete else " (liste limitée : il peut y en avoir d'autres)"
+        if self.rule == "ranking":
+            return "La règle du classement ne laisse aucun choix : un seul portefeuille."
+        if self.rule == "merit_order":
+            if not others:
+                return (f"Aucun autre portefeuille ne respecte l'ordre de mérite à {format_number(self.tie_band_points, 2)} "
+                        f"point(s) près (bande d'ex aequo) en dépensant au moins {format_number(100 * (1 - self.within), 0)} % "
+                        "du montant de la décision : à ce niveau de dépense, la décision est la seule possible.")
+            return (f"{others} autre(s) portefeuille(s) respecte(nt) aussi l'ordre de mérite à "
+                    f"{format_number(self.tie_band_points, 2)} point(s) près (bande d'ex aequo) et dépense(nt) au moins "
+                    f"{format_number(100 * (1 - self.within), 0)} % du montant de la décision{more} : ils échangent des "
+                    "dossiers ex aequo à la ligne de financement, et ce qu'ils financent sur le reliquat ; "
+                    "la décision est celui qui dépense le plus, puis départagé par la règle annoncée.")
+        return (f"{others} autre(s) portefeuille(s) à moins de {format_number(100 * self.within, 0)} % de l'optimum"
+                f"{more} (comparaison seulement : règle d'optimisation).")
 
 
 def _fill_awards(cands: Candidates, funded: dict) -> pd.DataFrame:
@@ -541,10 +644,25 @@ def _fill_awards(cands: Candidates, funded: dict) -> pd.DataFrame:
 
 def near_optimal_portfolios(evaluation: Evaluation, params: AllocationParams | None = None, within: float = 0.01,
                             max_portfolios: int = 10) -> NearOptimalPortfolios:
-    """The distinct funded sets whose value is within `within` of the optimum (no-good cuts).
+    """The other portfolios the committee's rule leaves open (no-good cuts).
 
-    The optimum comes from :func:`~ditp_model.allocation.allocate` (named
-    tie-break).  Then the level-1 model is built once
+    **Merit order** (the default rule): the alternatives are the other
+    merit-consistent portfolios at δ that respect every hard rule and spend
+    at least ⌈(1 − within) · spend⌉ of the decision (by definition none
+    passes over an application scoring more than δ above one of its
+    laureates: they differ inside the ex aequo band, and in what the
+    remainder of the envelope funds).  The decision is the first row; the
+    others come by decreasing spend.  Each is a solve of the merit-order
+    model of the decision (its locks and minimum-count exceptions kept) with
+    the objective "money spent" and one no-good cut per portfolio already
+    found, and is re-checked in integers, merit order included
+    (:func:`~ditp_model.allocation.verify_awards`).  With δ = 0 and no tie
+    there is no other portfolio (the ranking rule with skip is the only
+    merit-consistent one); the ranking rule leaves no choice either.
+
+    **Optimisation rules** (comparison): the distinct funded sets whose value
+    is within `within` of the optimum.  The optimum comes from
+    :func:`~ditp_model.allocation.allocate` (named tie-break).  Then the level-1 model is built once
     (:func:`~ditp_model.allocation.build`) with the constraint ``value ≥
     ⌈(1 − within) · optimum⌉`` and, for every funded set *S* already found, the
     no-good cut ``Σ_{i∈S} (1 − x_i) + Σ_{i∉S} x_i ≥ 1`` (Balas & Jeroslow,
@@ -559,7 +677,8 @@ def near_optimal_portfolios(evaluation: Evaluation, params: AllocationParams | N
     evaluation : Evaluation
     params : AllocationParams, optional
     within : float
-        Relative tolerance, e.g. 0.01 (1 %) or 0.02 (2 %).
+        Relative tolerance, e.g. 0.01 (1 %) or 0.05 (5 %): on the value
+        (optimisation rules) or on the money spent (merit order).
     max_portfolios : int
         Most portfolios listed, the optimum included.
 
@@ -580,7 +699,9 @@ def near_optimal_portfolios(evaluation: Evaluation, params: AllocationParams | N
         raise ValueError(f"max_portfolios = {max_portfolios!r} : au moins 1")
     params = params or AllocationParams()
     cands = check(evaluation, params)
-    opt = _solved(allocate_candidates(cands), "allocation optimale")
+    opt = _solved(allocate_candidates(cands), "décision de référence")
+    if cands.rule in ("merit_order", "ranking"):
+        return _merit_alternatives(opt, within, max_portfolios)
     t = cands.table
     ids = list(t["application_id"])
     units = dict(zip(ids, (int(s) for s in t["score_units"])))
@@ -639,4 +760,71 @@ def near_optimal_portfolios(evaluation: Evaluation, params: AllocationParams | N
     out.insert(0, "portfolio", range(len(out)))
     for c in ("n_funded", "total_awarded_eur"):
         out[c] = out[c].astype("int64")
-    return NearOptimalPortfolios(out, v_opt / cands.score_unit, int(threshold) / cands.score_unit, float(within), complete)
+    return NearOptimalPortfolios(out, v_opt / cands.score_unit, int(threshold) / cands.score_unit, float(within), complete,
+                                 cands.rule)
+
+
+def _merit_alternatives(opt: Allocation, within: float, max_portfolios: int) -> NearOptimalPortfolios:
+    """The other merit-consistent portfolios at δ spending at least ⌈(1 − within) · spend⌉ (no-good cuts).
+
+    The merit-order model of the decision (:func:`~ditp_model.allocation.build`
+    on the decision's candidates: its locks and the applications funded first
+    for a minimum-count rule stay funded first) with the objective "money
+    spent" and the constraint ``Σ a ≥ ⌈(1 − within) · spend⌉``; each solve
+    returns the remaining portfolio that spends most, excluded by a no-good
+    cut for the next.  Under the ranking rule the decision is the only portfolio.
+    """
+    cands = opt.candidates
+    t = cands.table
+    ids = list(t["application_id"])
+    su = dict(zip(ids, (int(v) for v in t["score_units"])))
+    best = opt.decisions
+    spend_opt = int(best["award_eur"].sum())
+    threshold = int(((Decimal(1) - Decimal(str(within))) * spend_opt).to_integral_value(rounding=ROUND_CEILING))
+    found = [best]
+    complete = True
+    if cands.rule == "merit_order" and len(t):
+        model = build(cands)
+        model.problem.setObjective(pulp.lpSum(model.award_expr))
+        model.problem.addConstraint(pulp.lpSum(model.award_expr) >= threshold - 0.5, "near_spend")
+        complete = False
+        while True:
+            s = set(found[-1].loc[found[-1]["funded"], "application_id"])
+            model.problem.addConstraint(pulp.lpSum(1 - xi if aid in s else xi for xi, aid in zip(model.x, ids)) >= 1,
+                                        f"nogood_{len(found):04d}")
+            info = solve(model, cands.params.solver, cands.params.time_limit_s)
+            if info.status is SolveStatus.INFEASIBLE:
+                complete = True
+                break
+            if info.status is not SolveStatus.OPTIMAL:
+                raise AllocationError(f"recherche d'autres portefeuilles conformes à l'ordre de mérite : {info.status.label_fr}")
+            if len(found) == max_portfolios:
+                break
+            dec = read_back(model, cands)
+            if any(m > 0 for m in t["max_cut_steps"]):
+                dec = _fill_awards(cands, dict(zip(dec["application_id"], dec["funded"].astype(int))))
+            found.append(dec)
+    rows = []
+    opt_set = set(best.loc[best["funded"], "application_id"])
+    for dec in found:
+        bad = verify_awards(dec, cands)  # the envelope, the bounds, the rules and the merit order, in integers
+        if bad:
+            raise AllocationError("portefeuille qui ne respecte pas les règles ou l'ordre de mérite : " + " ; ".join(bad))
+        spend = int(dec["award_eur"].sum())
+        if spend < threshold:
+            raise AllocationError(f"portefeuille de {spend} € sous le seuil de {threshold} €")
+        funded = [a for a, f in zip(dec["application_id"], dec["funded"]) if f]
+        rows.append({"total_score": sum(su[a] for a in funded) / cands.score_unit,
+                     "gap_pct": 100.0 * (spend_opt - spend) / spend_opt if spend_opt else 0.0,
+                     "n_funded": len(funded), "total_awarded_eur": spend,
+                     "funded": tuple(funded),
+                     "enters": tuple(a for a in funded if a not in opt_set),
+                     "leaves": tuple(a for a in ids if a in opt_set and a not in set(funded))})
+    head, rest = rows[:1], rows[1:]
+    rest.sort(key=lambda r: (-r["total_awarded_eur"], r["funded"]))
+    out = pd.DataFrame(head + rest)
+    out.insert(0, "portfolio", range(len(out)))
+    for c in ("n_funded", "total_awarded_eur"):
+        out[c] = out[c].astype("int64")
+    return NearOptimalPortfolios(out, float(spend_opt), float(threshold), float(within), complete, cands.rule,
+                                 cands.tie_band_points)

@@ -24,7 +24,9 @@ from ditp_model.pipeline import evaluate
 from ditp_model.schema import InputError
 from ditp_model.scoring import Weights
 
-PARAMS = AllocationParams(envelope_eur=200_000)
+#: The committee's rule (merit order, the call's δ), quality thresholds lifted: the case is about weights, and its
+#: composite scores (a single weight share each) are far below the call's minimum of 50 points.
+PARAMS = AllocationParams(envelope_eur=200_000, min_score=0.0, min_criterion=())
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +292,38 @@ def test_sample_member_weights_file(rules):
     assert t["member"].tolist() == ["M01", "M02", "M03", "M04", "M05"]
     assert t[["impact", "openness", "collective"]].sum(axis=1).tolist() == pytest.approx([1.0] * 5)
     assert t.at[3, "openness"] == 0.7
+
+
+# --------------------------------------------------------------------------- the committee's rule
+
+
+def test_each_member_portfolio_on_the_sample_follows_the_committees_rule(rules):
+    """Merit order at δ = 0 (no tie on the sample): each member's portfolio is the ranking rule with skip on that
+    member's scores, written here (fund in rank order what fits in what is left); the optimisation objective,
+    asked for by name, gives another portfolio for at least one member (it fills the envelope with cheaper ones)."""
+    from ditp_model import evaluate as _evaluate
+    from ditp_model.allocation import check
+    from ditp_model.notebook import repo_data, sample_inputs
+
+    inputs = sample_inputs()
+    ev = _evaluate(inputs)
+    members = read_member_weights(repo_data() / "ponderations_membres_exemple.csv", rules)
+    merit = member_portfolios(ev, members, AllocationParams(tie_band_points=0.0), grid_step=0.5, progress=False)
+    optimum = member_portfolios(ev, members, AllocationParams(rule="max_total_score"), grid_step=0.5, progress=False)
+    differs = False
+    for row, orow in zip(merit.members.itertuples(), optimum.members.itertuples()):
+        w = members.set_index("member").loc[row.member]
+        evm = ev.with_weights(Weights.of(impact=float(w["impact"]), openness=float(w["openness"]),
+                                         collective=float(w["collective"])))
+        t = check(evm, AllocationParams()).table  # the candidates above the thresholds, with their capped requests
+        apps = evm.applications.set_index("application_id")
+        order = sorted(t.itertuples(), key=lambda r: (-round(r.score, 4), apps.at[r.application_id, "submitted_at"],
+                                                      r.application_id))
+        left, expected = 3_000_000, []
+        for r in order:
+            if r.upper_eur <= left:
+                expected.append(r.application_id)
+                left -= r.upper_eur
+        assert list(row.funded) == expected, row.member
+        differs = differs or set(orow.funded) != set(expected)
+    assert differs

@@ -3,7 +3,12 @@
 Expected values are computed independently of the package: by hand (the weight
 at which two composite scores cross), from the drawn weights themselves (which
 of two mirror projects wins a draw) or by enumerating every subset of a small
-case (``allocation_cases``).  Weight-dependent cases are written as CSV files
+case (``allocation_cases`` for the optimisation rule; the merit-order
+definition and the ranking rule with skip written again in this file).
+Every analysis follows the committee's rule (merit order by default); the
+cases about an optimisation objective name it (``rule="max_total_score"``).
+The hand cases lift the call's quality thresholds (``min_score=0``, no
+criterion minimum): they are about weights, not thresholds.  Weight-dependent cases are written as CSV files
 and read through ``load_inputs`` + ``evaluate`` so that scores really change
 with the weights.
 """
@@ -33,7 +38,10 @@ from ditp_model.robustness import (
 )
 from ditp_model.scoring import Weights
 
-FAST = AllocationParams(check_alternatives=False)
+#: Quality thresholds lifted (the hand cases are about weights, not thresholds).
+NO_THRESHOLDS = {"min_score": 0.0, "min_criterion": ()}
+FAST = AllocationParams(check_alternatives=False, **NO_THRESHOLDS)
+OPT = {"rule": "max_total_score", **NO_THRESHOLDS}
 
 
 def csv_evaluation(folder, apps: list[tuple[str, int, str]], marks: dict[str, tuple], weights: Weights | None = None):
@@ -68,7 +76,7 @@ def mc_case(tmp_path_factory):
 
 
 def replace_params(**kw) -> AllocationParams:
-    return AllocationParams(check_alternatives=False, **kw)
+    return AllocationParams(check_alternatives=False, **{**NO_THRESHOLDS, **kw})
 
 
 def test_monte_carlo_always_never_and_swing(mc_case):
@@ -174,7 +182,7 @@ SWEEP_PROJECTS = [
 
 def test_envelope_sweep_matches_brute_force():
     ev = make_evaluation(SWEEP_PROJECTS)
-    table = envelope_sweep(ev, AllocationParams(envelope_eur=300_000), lo=0.5, hi=1.5, steps=11)
+    table = envelope_sweep(ev, AllocationParams(envelope_eur=300_000, **OPT), lo=0.5, hi=1.5, steps=11)
     assert list(table["envelope_eur"]) == list(range(150_000, 450_001, 30_000))
     previous: set = set()
     for row in table.itertuples():
@@ -227,7 +235,7 @@ def enumerate_within(projects: list[Project], envelope: int, within: Fraction) -
 @pytest.mark.parametrize("within", [0.01, 0.02])
 def test_near_optimal_portfolios_equal_brute_force(within):
     ev = make_evaluation(NEAR_PROJECTS)
-    res = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000), within=within, max_portfolios=100)
+    res = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000, **OPT), within=within, max_portfolios=100)
     expected = enumerate_within(NEAR_PROJECTS, 300_000, Fraction(str(within)))
     got = [frozenset(f) for f in res.table["funded"]]
     assert len(got) == len(set(got)), "portfolios must be distinct"
@@ -244,11 +252,152 @@ def test_near_optimal_portfolios_equal_brute_force(within):
 
 def test_near_optimal_portfolios_truncated_and_bad_arguments():
     ev = make_evaluation(NEAR_PROJECTS)
-    res = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000), within=0.02, max_portfolios=2)
+    res = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000, **OPT), within=0.02, max_portfolios=2)
     assert len(res.table) == 2 and not res.complete
-    alone = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000), within=0.0, max_portfolios=1)
+    alone = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000, **OPT), within=0.0, max_portfolios=1)
     assert len(alone.table) == 1 and alone.complete  # no tie at the optimum
     with pytest.raises(ValueError):
         near_optimal_portfolios(ev, FAST, within=1.5)
     with pytest.raises(ValueError):
         near_optimal_portfolios(ev, FAST, max_portfolios=0)
+
+
+# --------------------------------------------------------------------------- under the merit order (the default rule)
+
+
+def ranking_with_skip(projects: list[Project], envelope: int) -> list[str]:
+    """The ranking rule with skip, written here: rank order (score, submission, id), fund what fits."""
+    cands = sorted((p for p in projects if p.eligible and p.score is not None),
+                   key=lambda p: (-units(p.score), pd.Timestamp(p.submitted), p.id))
+    left, out = envelope, []
+    for p in cands:
+        u = capped_request(p, 120_000, 200_000)
+        if u <= left:
+            out.append(p.id)
+            left -= u
+    return out
+
+
+def merit_consistent_sets(projects: list[Project], envelope: int, delta: float) -> dict[frozenset, int]:
+    """Every funded set (full capped requests) within the envelope with no valid complaint at δ, with its spend.
+
+    The definition (issue 12): an unfunded j complains when its award fits in the unspent envelope plus the
+    awards of the laureates scoring more than δ below it.
+    """
+    cands = [p for p in projects if p.eligible and p.score is not None and capped_request(p, 120_000, 200_000) >= 70_000]
+    award = {p.id: capped_request(p, 120_000, 200_000) for p in cands}
+    out = {}
+    for r in range(len(cands) + 1):
+        for combo in itertools.combinations(cands, r):
+            ids = {p.id for p in combo}
+            spend = sum(award[i] for i in ids)
+            if spend > envelope:
+                continue
+            complaint = False
+            for j in cands:
+                if j.id in ids:
+                    continue
+                claimable = sum(award[k.id] for k in combo if units(k.score) < units(j.score) - units(delta))
+                if envelope - spend + claimable >= award[j.id]:
+                    complaint = True
+            if not complaint:
+                out[frozenset(ids)] = spend
+    return out
+
+
+MERIT_PROJECTS = [
+    Project("A", 80.0, 100_000, submitted="2021-09-01"), Project("B", 79.7, 120_000, submitted="2021-09-02"),
+    Project("C", 79.4, 90_000, submitted="2021-09-03"), Project("D", 65.0, 70_000, submitted="2021-09-04"),
+    Project("E", 60.0, 110_000, submitted="2021-09-05"), Project("F", 55.0, 75_000, submitted="2021-09-06"),
+]
+
+
+def test_envelope_sweep_under_merit_order_at_delta_0_is_the_ranking_rule_with_skip():
+    ev = make_evaluation(MERIT_PROJECTS)
+    table = envelope_sweep(ev, replace_params(envelope_eur=300_000, tie_band_points=0.0), lo=0.5, hi=1.5, steps=11)
+    for row in table.itertuples():
+        assert list(row.funded) == ranking_with_skip(MERIT_PROJECTS, row.envelope_eur), row.envelope_eur
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.5, 20.0])
+def test_envelope_sweep_under_merit_order_spends_most_among_merit_consistent_sets(delta):
+    ev = make_evaluation(MERIT_PROJECTS)
+    table = envelope_sweep(ev, replace_params(envelope_eur=300_000, tie_band_points=delta), lo=0.5, hi=1.5, steps=6)
+    for row in table.itertuples():
+        sets = merit_consistent_sets(MERIT_PROJECTS, row.envelope_eur, delta)
+        assert frozenset(row.funded) in sets
+        assert row.total_awarded_eur == max(sets.values())
+
+
+@pytest.mark.parametrize("delta, within", [(0.5, 0.05), (0.5, 0.3), (0.0, 0.3), (20.0, 0.2)])
+def test_alternatives_under_merit_order_are_the_merit_consistent_sets(delta, within):
+    """Under the merit order the alternatives are the other merit-consistent portfolios at δ (those that
+    differ inside the ex aequo band), spending at least (1 − within) of the decision; enumerated here."""
+    ev = make_evaluation(MERIT_PROJECTS)
+    res = near_optimal_portfolios(ev, replace_params(envelope_eur=300_000, tie_band_points=delta), within=within,
+                                  max_portfolios=50)
+    sets = merit_consistent_sets(MERIT_PROJECTS, 300_000, delta)
+    best = max(sets.values())
+    expected = {s for s, v in sets.items() if v >= (1 - Fraction(str(within))) * best}
+    got = [frozenset(f) for f in res.table["funded"]]
+    assert len(got) == len(set(got)) and set(got) == expected and res.complete
+    assert res.rule == "merit_order" and res.optimum == best == res.table.at[0, "total_awarded_eur"]
+    assert res.table["total_awarded_eur"].is_monotonic_decreasing
+    if delta == 0.0:  # δ = 0 and no tie: one merit-consistent portfolio, the ranking rule with skip
+        assert got == [frozenset(ranking_with_skip(MERIT_PROJECTS, 300_000))]
+        assert "seule possible" in res.summary_fr()
+    if delta == 0.5 and within == 0.3:
+        # A, B, C are ex aequo (within 0.5 point of each other); 300 k€ holds two of them with D or F
+        assert len(got) > 1 and "bande d'ex aequo" in res.summary_fr()
+
+
+def test_monte_carlo_under_merit_order_equals_the_ranking_rule_per_draw(mc_case):
+    """δ = 0: in each draw the merit order is the ranking rule with skip on that draw's scores."""
+    ev, params = mc_case
+    params = replace_params(envelope_eur=200_000, tie_band_points=0.0)
+    mc = weight_monte_carlo(ev, params, n_draws=30, concentration=2.0, seed=3, progress=False)
+    counts = {a: 0 for a in "ABCD"}
+    requested = {"A": 90_000, "B": 90_000, "C": 90_000, "D": 115_000}
+    submitted = {"A": 1, "B": 2, "C": 3, "D": 4}
+    for w in mc.draws.to_dict("records"):
+        scores = {a: ev.with_weights(Weights.of(**w)).scores.set_index("application_id").at[a, "score"] for a in "ABCD"}
+        left = 200_000
+        for a in sorted("ABCD", key=lambda a: (-round(scores[a], 4), submitted[a])):
+            if requested[a] <= left:
+                counts[a] += 1
+                left -= requested[a]
+    assert {a: int(n) for a, n in mc.table.set_index("application_id")["n_funded"].items()} == counts
+
+
+def test_stability_under_merit_order_matches_a_fine_scan_with_the_ranking_rule(mc_case):
+    """δ = 0: along each criterion's weight, the first change of the funded set found by a scan of step 0.0005
+    (scores linear in the share: interpolated between the two ends, computed with with_weights; the ranking rule
+    with skip written here) is where stability_intervals puts the end."""
+    ev, _ = mc_case
+    params = replace_params(envelope_eur=200_000, tie_band_points=0.0)
+    s = stability_intervals(ev, params, tol=0.001).set_index("criterion")
+    requested = {"A": 90_000, "B": 90_000, "C": 90_000, "D": 115_000}
+    submitted = {"A": 1, "B": 2, "C": 3, "D": 4}
+
+    ends = {(name, t): ev.with_weights(weights_along(ev.weights, name, t)).scores.set_index("application_id")["score"]
+            for name in ev.weights.as_dict() for t in (0.0, 1.0)}
+
+    def funded(name, t):
+        sc = (1 - t) * ends[(name, 0.0)] + t * ends[(name, 1.0)]
+        left, out = 200_000, set()
+        for a in sorted("ABCD", key=lambda a: (-round(sc[a], 4), submitted[a])):
+            if requested[a] <= left:
+                out.add(a)
+                left -= requested[a]
+        return out
+
+    for name, w0 in ev.weights.normalised().items():
+        current = funded(name, w0)
+        for side, sign in (("low", -1), ("high", 1)):
+            t, end = w0, (0.0 if sign < 0 else 1.0)
+            while 0.0 <= t + sign * 0.0005 <= 1.0:
+                if funded(name, t + sign * 0.0005) != current:
+                    end = t
+                    break
+                t += sign * 0.0005
+            assert abs(s.at[name, side] - end) <= 0.0015, (name, side, s.at[name, side], end)
