@@ -48,13 +48,18 @@ column, the value and the rule broken, in French.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ditp_model.schema import InputError, Problem
@@ -98,7 +103,6 @@ _LINE_COLUMN = "source_line"
 _BALLOT_COLUMNS = ("ballot", "ballot_points")
 _AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _SIGNED_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-_LINE_BREAK_RE = re.compile(r"\r\n|\n|\r")
 _MAX_PROBLEMS = 200
 
 
@@ -258,6 +262,262 @@ def _parse_decimal(text: str, pattern: re.Pattern) -> Decimal | None:
 
 
 # --------------------------------------------------------------------------
+# Vectorised reading (issue 18): sections found by their title lines, data
+# lines split as tables, every check run on whole columns; the rows a check
+# flags are then re-read one by one to report their problems in French, in
+# file order (the messages of the row-by-row reader, unchanged).
+# --------------------------------------------------------------------------
+
+_TITLE_CANDIDATE_RE = re.compile(r'\n[^\S\n]*"?[^\S\n]*(?:meta|projects|votes)', re.IGNORECASE)
+_BLANK_LINE_AFTER_RE = re.compile(r"\n(?=[^\S\n]*(?:\n|\Z))")
+_EDGE_BLANK_RE = re.compile(r"^[^\S\n]|[^\S\n]$|[^\S\n];|;[^\S\n]", re.MULTILINE)
+_BLANK_RE = re.compile(r"[^\S\n]")
+#: Below this many data lines a section is split line by line (starting the C reader costs more).
+_TABLE_READER_MIN_ROWS = 2000
+
+
+def _lines_after(text: str, pattern: re.Pattern) -> list[int]:
+    """0-based index of the line that follows each match of ``pattern`` (which starts with ``\\n``)."""
+    out: list[int] = []
+    count = pos = 0
+    for m in pattern.finditer(text):
+        count += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.append(count + 1)
+    return out
+
+
+def _sections(text: str, lines: list[str], problems: _Problems) -> tuple[dict[str, dict], list[str]]:
+    """Sections by their title lines: name -> line, header fields, header line, data rows (0-based indexes)."""
+    blank = _lines_after(text, _BLANK_LINE_AFTER_RE)
+    if not lines[0].strip():
+        blank.insert(0, 0)
+    titles = []
+    for i in [0] + _lines_after(text, _TITLE_CANDIDATE_RE):
+        fields = _split_line(lines[i])
+        first = fields[0].lower()
+        if first in _SECTIONS and not any(fields[1:]):
+            titles.append((i, first, fields[0]))
+    start = titles[0][0] if titles else len(lines)
+    for i in range(start):
+        if lines[i].strip():
+            problems.add(i + 1, None, lines[i].strip()[:80],
+                         "ligne hors section : le fichier doit commencer par « META »", "outside_section")
+    sections: dict[str, dict] = {}
+    order: list[str] = []
+    ends = [t[0] for t in titles[1:]] + [len(lines)]
+    for (i, name, word), end in zip(titles, ends):
+        if name in sections:  # its lines are ignored
+            problems.add(i + 1, None, word,
+                         f"section « {name.upper()} » en double (déjà ouverte ligne {sections[name]['line']})",
+                         "duplicate_section")
+            continue
+        lo, hi = bisect_left(blank, i + 1), bisect_left(blank, end)
+        if lo == hi:
+            idx = range(i + 1, end)
+        else:
+            gaps = set(blank[lo:hi])
+            idx = [j for j in range(i + 1, end) if j not in gaps]
+        sec = {"line": i + 1, "header": None, "header_line": None, "rows": idx[1:]}
+        if len(idx):
+            sec["header"] = _split_line(lines[idx[0]])
+            sec["header_line"] = idx[0] + 1
+        sections[name] = sec
+        order.append(name)
+    return sections, order
+
+
+class _Table:
+    """The data lines of one section split into stripped fields, as columns.
+
+    Without a double quote in the section, a long section is read at once by
+    pandas' C reader (``;`` separator, no quoting: exactly ``line.split(";")``);
+    otherwise each line goes through :func:`_split_line`.  Short rows are padded
+    with ``""``; columns beyond the header are kept apart (:meth:`extra_rows`).
+    """
+
+    def __init__(self, lines: list[str], rows, header: tuple[str, ...]):
+        self.texts = lines[rows.start:rows.stop] if isinstance(rows, range) else [lines[i] for i in rows]
+        self.lines = [i + 1 for i in rows]
+        self.header = header
+        self.columns = self._split(self.texts)
+        for _ in range(len(self.columns), len(header)):
+            self.columns.append([""] * len(self.texts))
+
+    @staticmethod
+    def _split(texts: list[str]) -> list[list[str]]:
+        if not texts:
+            return []
+        if len(texts) >= _TABLE_READER_MIN_ROWS:
+            block = "\n".join(texts)
+            if '"' not in block:
+                width = max(t.count(";") for t in texts) + 1
+                frame = pd.read_csv(io.StringIO(block), sep=";", header=None, names=range(width), dtype=str,
+                                    quoting=csv.QUOTE_NONE, na_filter=False, skip_blank_lines=False,
+                                    engine="c")
+                if len(frame) == len(texts):
+                    strip = _EDGE_BLANK_RE.search(block) is not None
+                    return [(frame[k].str.strip() if strip else frame[k]).tolist() for k in range(width)]
+        split = [_split_line(t) for t in texts]
+        width = max(map(len, split))
+        return [list(c) for c in zip(*(f + [""] * (width - len(f)) for f in split))]
+
+    def column(self, name: str) -> list[str]:
+        return self.columns[self.header.index(name)]
+
+    def extra_rows(self) -> set[int]:
+        """Rows with a non-empty field beyond the header."""
+        n = len(self.header)
+        if len(self.columns) <= n:
+            return set()
+        return {k for k, extra in enumerate(zip(*self.columns[n:])) if any(extra)}
+
+    def row_fields(self, k: int) -> list[str]:
+        """Fields of row ``k`` as written (before padding), for the problem messages."""
+        return _split_line(self.texts[k])
+
+
+def _matches(values: list[str], pattern: re.Pattern, allow_none: bool = False) -> list[bool]:
+    """Whether each value fully matches ``pattern`` (``""`` and ``none`` pass too when ``allow_none``)."""
+    if not values:
+        return []
+    one = f"(?:{pattern.pattern}{'|(?i:none)|' if allow_none else ''})"
+    if re.fullmatch(f"{one}(?:\\n{one})*", "\n".join(values)):
+        return [True] * len(values)
+    if allow_none:
+        return [v == "" or v.lower() == "none" or pattern.fullmatch(v) is not None for v in values]
+    return [pattern.fullmatch(v) is not None for v in values]
+
+
+def _check_project_row(fields: list[str], header: tuple[str, ...], lineno: int, first_line: Mapping[str, int],
+                       problems: _Problems) -> None:
+    """Report the problems of one PROJECTS line (flagged by the column checks)."""
+    fields = _fit(fields, header, lineno, problems)
+    row = dict(zip(header, fields))
+    pid = row["project_id"]
+    if not pid:
+        problems.add(lineno, "project_id", None, "identifiant de projet vide", "missing_value")
+        return
+    if first_line[pid] != lineno:
+        problems.add(lineno, "project_id", pid,
+                     f"identifiant de projet en double (déjà ligne {first_line[pid]})", "duplicate_id")
+        return
+    if _parse_decimal(row["cost"], _AMOUNT_RE) is None:
+        problems.add(lineno, "cost", row["cost"],
+                     "coût invalide : nombre positif ou nul, point décimal, sans séparateur de milliers",
+                     "bad_number")
+    for col in ("votes", "score"):
+        if col in row and row[col] != "" and row[col].lower() != "none":
+            if _parse_decimal(row[col], _SIGNED_RE) is None:
+                problems.add(lineno, col, row[col], "nombre attendu", "bad_number")
+
+
+def _items(cells: list[str]) -> tuple[list[str], np.ndarray]:
+    """The comma-separated items of every cell, in order, stripped, and the number of items of each cell."""
+    lengths = np.array([c.count(",") + 1 if c else 0 for c in cells], dtype=np.int64)
+    joined = ",".join(filter(None, cells))
+    items = joined.split(",") if joined else []
+    if _BLANK_RE.search(joined):
+        items = [p.strip() for p in items]
+    return items, lengths
+
+
+def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: list[str],
+                  seen_projects: Mapping[str, int], problems: _Problems):
+    """Check and count the ballots of the VOTES section, column-wise.
+
+    Returns ``None`` when a problem was reported, else ``(ballots, ballot_points,
+    counts, points_sum)``: a tuple of project ids per ballot, a tuple of
+    :class:`~decimal.Decimal` per ballot (``None`` without ``points``), and per
+    project (in ``project_ids`` order) the number of ballots naming it (int) and
+    its points (``Decimal``: the points, or ``k``, ``k-1``... for an ordinal
+    ballot of ``k`` projects without points, else 1 per ballot).
+    """
+    header = table.header
+    nrows = len(table.lines)
+    n_proj = len(project_ids)
+    flagged = table.extra_rows()
+    vids = pd.Series(table.column("voter_id"), dtype=object)
+    empty = (vids == "").to_numpy()
+    bad_vid = empty | (vids.duplicated(keep="first").to_numpy() & ~empty)
+    flagged.update(np.flatnonzero(bad_vid).tolist())
+
+    items, lengths = _items(table.column("vote"))
+    owner = np.repeat(np.arange(nrows, dtype=np.int64), lengths)
+    if items:
+        idx = pd.Index(project_ids, dtype=object).get_indexer(pd.Index(items, dtype=object))
+    else:
+        idx = np.empty(0, dtype=np.int64)
+    unknown = idx < 0  # empty or unknown id
+    if unknown.any():
+        flagged.update(np.unique(owner[unknown]).tolist())
+    key = owner[~unknown] * max(n_proj, 1) + idx[~unknown]
+    if len(key) > 1:
+        key = np.sort(key)
+        twice = key[1:] == key[:-1]
+        if twice.any():
+            flagged.update(np.unique(key[1:][twice] // max(n_proj, 1)).tolist())
+    if vote_type == "choose-1":
+        flagged.update(np.flatnonzero(lengths > 1).tolist())
+    if has_points:
+        pitems, plengths = _items(table.column("points"))
+        flagged.update(np.flatnonzero(plengths != lengths).tolist())
+        ok = _matches(pitems, _SIGNED_RE)
+        if not all(ok):
+            powner = np.repeat(np.arange(nrows, dtype=np.int64), plengths)
+            flagged.update(np.unique(powner[~np.array(ok, dtype=bool)]).tolist())
+
+    if flagged:  # report, row by row, in file order
+        first_voter: dict[str, int] = {}
+        for vid, lineno in zip(table.column("voter_id"), table.lines):
+            if vid and vid not in first_voter:
+                first_voter[vid] = lineno
+        for k in sorted(flagged):
+            lineno = table.lines[k]
+            row = dict(zip(header, _fit(table.row_fields(k), header, lineno, problems)))
+            vid = row["voter_id"]
+            if not vid:
+                problems.add(lineno, "voter_id", None, "identifiant de votant vide", "missing_value")
+            elif first_voter[vid] != lineno:
+                problems.add(lineno, "voter_id", vid,
+                             f"identifiant de votant en double (déjà ligne {first_voter[vid]})", "duplicate_id")
+            _read_ballot(row, has_points, vote_type, lineno, seen_projects, problems)
+        if problems.items:
+            return None
+
+    sizes = lengths.tolist()
+    it = iter(items)
+    ballots = [tuple(islice(it, n)) for n in sizes]
+    counts = np.bincount(idx, minlength=n_proj).tolist() if n_proj else []
+    if has_points:
+        values = list(map(Decimal, pitems))
+        it = iter(values)
+        ballot_points = [tuple(islice(it, n)) for n in sizes]
+        sums = None
+        if not any("." in p for p in pitems):
+            ints = np.array(list(map(int, pitems)), dtype=object)
+            if not len(ints) or max(abs(int(ints.max())), abs(int(ints.min()))) * len(ints) < 2**62:
+                acc = np.zeros(n_proj, dtype=np.int64)
+                np.add.at(acc, idx, ints.astype(np.int64))
+                sums = [Decimal(v) for v in acc.tolist()]
+        if sums is None:  # decimals or huge numbers: exact Decimal sums
+            sums = [Decimal(0)] * n_proj
+            for i, v in zip(idx.tolist(), values):
+                sums[i] += v
+    else:
+        ballot_points = [None] * nrows
+        if vote_type == "ordinal":
+            starts = np.cumsum(lengths) - lengths
+            position = np.arange(len(idx), dtype=np.int64) - starts[owner]
+            acc = np.zeros(n_proj, dtype=np.int64)
+            np.add.at(acc, idx, lengths[owner] - position)
+            sums = [Decimal(v) for v in acc.tolist()]
+        else:
+            sums = [Decimal(v) for v in counts]
+    return ballots, ballot_points, counts, sums
+
+
+# --------------------------------------------------------------------------
 # read_pabulib
 # --------------------------------------------------------------------------
 
@@ -335,41 +595,14 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
         raise InputError(Problem(file, None, None, None,
                                  f"fichier illisible ({exc.strerror or exc})", "unreadable")) from None
     text = _decode(path, raw)
-    lines = _LINE_BREAK_RE.split(text)
+    if "\r" in text:  # every line break (\r\n, \r, \n) becomes one \n: line numbers are unchanged
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
 
     problems = _Problems(file)
 
     # ---- structure: sections, headers, data lines -------------------------
-    sections: dict[str, dict] = {}
-    current: dict | None = None
-    order: list[str] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        fields = _split_line(line)
-        first = fields[0].lower()
-        if first in _SECTIONS and not any(fields[1:]):
-            if first in sections:
-                problems.add(lineno, None, fields[0],
-                             f"section « {first.upper()} » en double (déjà ouverte ligne {sections[first]['line']})",
-                             "duplicate_section")
-                current = None
-                continue
-            current = {"line": lineno, "header": None, "header_line": None, "rows": []}
-            sections[first] = current
-            order.append(first)
-            continue
-        if current is None:
-            if not sections:
-                problems.add(lineno, None, line.strip()[:80],
-                             "ligne hors section : le fichier doit commencer par « META »", "outside_section")
-            continue
-        if current["header"] is None:
-            current["header"] = fields
-            current["header_line"] = lineno
-        else:
-            current["rows"].append((lineno, fields))
-
+    sections, order = _sections(text, lines, problems)
     for name in ("meta", "projects"):
         if name not in sections:
             problems.add(None, None, None, f"section « {name.upper()} » absente", "missing_section")
@@ -390,7 +623,8 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
                      "l'en-tête de META doit être « key;value »", "bad_header")
     meta: dict[str, str] = {}
     meta_lines: dict[str, int] = {}
-    for lineno, fields in meta_sec["rows"]:
+    for i in meta_sec["rows"]:
+        lineno, fields = i + 1, _split_line(lines[i])
         key = fields[0]
         value = fields[1] if len(fields) > 1 else ""
         if any(fields[2:]):
@@ -439,93 +673,73 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
         vote_header = _canonical_header(votes_sec, _KNOWN_VOTE_COLUMNS, required, problems)
     problems.raise_if_any()
 
-    project_rows: list[list[str]] = []
-    project_lines: list[int] = []
-    seen_projects: dict[str, int] = {}
+    table = _Table(lines, proj_sec["rows"], proj_header)
+    pids = table.column("project_id")
+    plines = table.lines
+    # First line of each project id (empty ids are reported, never registered).
+    first_line: dict[str, int] = {}
+    for pid, lineno in zip(reversed(pids), reversed(plines)):
+        first_line[pid] = lineno
+    first_line.pop("", None)
+    costs = table.column("cost")
+    cost_ok = _matches(costs, _AMOUNT_RE)
+    totals_ok = {col: _matches(table.column(col), _SIGNED_RE, allow_none=True)
+                 for col in ("votes", "score") if col in proj_header}
+    flagged = table.extra_rows()
+    for k, (pid, lineno) in enumerate(zip(pids, plines)):  # ids: empty or repeated
+        if not pid or first_line[pid] != lineno:
+            flagged.add(k)
+    flagged.update(k for k, ok in enumerate(cost_ok) if not ok)
+    for ok_list in totals_ok.values():
+        flagged.update(k for k, ok in enumerate(ok_list) if not ok)
+    for k in sorted(flagged):  # French problems, row by row, in file order
+        _check_project_row(table.row_fields(k), proj_header, plines[k], first_line, problems)
+    keep = [k for k in range(len(pids)) if pids[k] and first_line[pids[k]] == plines[k]]
+    all_kept = len(keep) == len(pids)
+    costs_ok = all(cost_ok[k] for k in keep)
+    seen_projects = {pids[k]: plines[k] for k in keep}  # file order
     written_totals: dict[str, dict[str, tuple[Decimal, int, str]]] = {"votes": {}, "score": {}}
-    costs_ok = True
-    for lineno, fields in proj_sec["rows"]:
-        fields = _fit(fields, proj_header, lineno, problems)
-        row = dict(zip(proj_header, fields))
-        pid = row["project_id"]
-        if not pid:
-            problems.add(lineno, "project_id", None, "identifiant de projet vide", "missing_value")
-            continue
-        if pid in seen_projects:
-            problems.add(lineno, "project_id", pid,
-                         f"identifiant de projet en double (déjà ligne {seen_projects[pid]})", "duplicate_id")
-            continue
-        seen_projects[pid] = lineno
-        if _parse_decimal(row["cost"], _AMOUNT_RE) is None:
-            costs_ok = False
-            problems.add(lineno, "cost", row["cost"],
-                         "coût invalide : nombre positif ou nul, point décimal, sans séparateur de milliers",
-                         "bad_number")
-        for col in ("votes", "score"):
-            if col in row and row[col] != "" and row[col].lower() != "none":
-                val = _parse_decimal(row[col], _SIGNED_RE)
-                if val is None:
-                    problems.add(lineno, col, row[col], "nombre attendu", "bad_number")
-                else:
-                    written_totals[col][pid] = (val, lineno, row[col])
-        project_rows.append(fields)
-        project_lines.append(lineno)
-    if "num_projects" in expected_counts and expected_counts["num_projects"] != len(proj_sec["rows"]):
+    for col in totals_ok:
+        values = table.column(col)
+        for k in keep:
+            v = values[k]
+            if v != "" and totals_ok[col][k] and v.lower() != "none":
+                written_totals[col][pids[k]] = (Decimal(v), plines[k], v)
+    if "num_projects" in expected_counts and expected_counts["num_projects"] != len(pids):
         problems.add(meta_lines["num_projects"], "num_projects", meta["num_projects"],
                      f"META annonce {expected_counts['num_projects']} projets mais PROJECTS en contient "
-                     f"{len(proj_sec['rows'])}", "count_mismatch")
+                     f"{len(pids)}", "count_mismatch")
 
-    projects = pd.DataFrame(project_rows, columns=list(proj_header), dtype=object)
+    columns = {h: (table.column(h) if all_kept else [table.column(h)[k] for k in keep]) for h in proj_header}
+    projects = pd.DataFrame(columns, columns=list(proj_header), dtype=object)
     if "name" not in projects.columns:
         projects["name"] = ""
     projects = projects.astype(str)
-    projects[_LINE_COLUMN] = pd.Series(project_lines, dtype="int64")
+    projects[_LINE_COLUMN] = pd.Series(plines if all_kept else [plines[k] for k in keep], dtype="int64")
+    project_ids = [pids[k] for k in keep] if not all_kept else pids
 
     # ---- VOTES --------------------------------------------------------------
     votes_df = None
-    counts = {pid: 0 for pid in seen_projects}
-    points_sum = {pid: Decimal(0) for pid in seen_projects}
+    counts = {pid: 0 for pid in project_ids}
+    points_sum = {pid: Decimal(0) for pid in project_ids}
     if votes_sec is not None:
         has_points = "points" in vote_header
-        ballots: list[tuple[str, ...]] = []
-        ballot_points: list[tuple[Decimal, ...] | None] = []
-        vote_rows: list[list[str]] = []
-        vote_lines: list[int] = []
-        seen_voters: dict[str, int] = {}
-        for lineno, fields in votes_sec["rows"]:
-            fields = _fit(fields, vote_header, lineno, problems)
-            row = dict(zip(vote_header, fields))
-            vid = row["voter_id"]
-            if not vid:
-                problems.add(lineno, "voter_id", None, "identifiant de votant vide", "missing_value")
-            elif vid in seen_voters:
-                problems.add(lineno, "voter_id", vid,
-                             f"identifiant de votant en double (déjà ligne {seen_voters[vid]})", "duplicate_id")
-            else:
-                seen_voters[vid] = lineno
-            ballot, pts = _read_ballot(row, has_points, vote_type, lineno, seen_projects, problems)
-            ballots.append(ballot)
-            ballot_points.append(pts)
-            vote_rows.append(fields)
-            vote_lines.append(lineno)
-            for position, pid in enumerate(ballot):
-                if pid not in counts:
-                    continue
-                counts[pid] += 1
-                if pts is not None:
-                    points_sum[pid] += pts[position]
-                elif vote_type == "ordinal":
-                    points_sum[pid] += len(ballot) - position
-                else:
-                    points_sum[pid] += 1
-        if "num_votes" in expected_counts and expected_counts["num_votes"] != len(vote_rows):
+        ballots_table = _Table(lines, votes_sec["rows"], vote_header)
+        result = _read_ballots(ballots_table, has_points, vote_type, project_ids, seen_projects, problems)
+        n_votes = len(ballots_table.lines)
+        if "num_votes" in expected_counts and expected_counts["num_votes"] != n_votes:
             problems.add(meta_lines["num_votes"], "num_votes", meta["num_votes"],
                          f"META annonce {expected_counts['num_votes']} votes mais VOTES en contient "
-                         f"{len(vote_rows)}", "count_mismatch")
-        votes_df = pd.DataFrame(vote_rows, columns=list(vote_header), dtype=object).astype(str)
+                         f"{n_votes}", "count_mismatch")
+        problems.raise_if_any()
+        ballots, ballot_points, counts_list, sums = result
+        counts = dict(zip(project_ids, counts_list))
+        points_sum = dict(zip(project_ids, sums))
+        votes_df = pd.DataFrame({h: ballots_table.column(h) for h in vote_header}, columns=list(vote_header),
+                                dtype=object).astype(str)
         votes_df["ballot"] = pd.Series(ballots, dtype=object)
         votes_df["ballot_points"] = pd.Series(ballot_points, dtype=object)
-        votes_df[_LINE_COLUMN] = pd.Series(vote_lines, dtype="int64")
+        votes_df[_LINE_COLUMN] = pd.Series(ballots_table.lines, dtype="int64")
     problems.raise_if_any()
     assert budget is not None and costs_ok
 
