@@ -49,13 +49,14 @@ column, the value and the rule broken, in French.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import re
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import islice
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Mapping
 
@@ -270,10 +271,24 @@ def _parse_decimal(text: str, pattern: re.Pattern) -> Decimal | None:
 
 _TITLE_CANDIDATE_RE = re.compile(r'\n[^\S\n]*"?[^\S\n]*(?:meta|projects|votes)', re.IGNORECASE)
 _BLANK_LINE_AFTER_RE = re.compile(r"\n(?=[^\S\n]*(?:\n|\Z))")
-_EDGE_BLANK_RE = re.compile(r"^[^\S\n]|[^\S\n]$|[^\S\n];|;[^\S\n]", re.MULTILINE)
 _BLANK_RE = re.compile(r"[^\S\n]")
 #: Below this many data lines a section is split line by line (starting the C reader costs more).
 _TABLE_READER_MIN_ROWS = 2000
+
+
+def _has_blank(text: str) -> bool:
+    """Whether ``text`` holds a blank other than a line break (fast paths for plain ASCII text)."""
+    if text.isascii():
+        return " " in text or "\t" in text or any(c in text for c in "\x0b\x0c\x1c\x1d\x1e\x1f")
+    return _BLANK_RE.search(text) is not None
+
+
+def _has_edge_blank(block: str) -> bool:
+    """Whether a field of these ``;``-separated lines may start or end with a blank (then they are stripped)."""
+    if block.isascii() and not any(c in block for c in "\t\x0b\x0c\x1c\x1d\x1e\x1f"):
+        return ("; " in block or " ;" in block or "\n " in block or " \n" in block or block.startswith(" ")
+                or block.endswith(" "))
+    return True
 
 
 def _lines_after(text: str, pattern: re.Pattern) -> list[int]:
@@ -351,13 +366,16 @@ class _Table:
         if len(texts) >= _TABLE_READER_MIN_ROWS:
             block = "\n".join(texts)
             if '"' not in block:
-                width = max(t.count(";") for t in texts) + 1
-                frame = pd.read_csv(io.StringIO(block), sep=";", header=None, names=range(width), dtype=str,
+                width = max(map(str.count, texts, repeat(";"))) + 1
+                frame = pd.read_csv(io.StringIO(block), sep=";", header=None, names=range(width), dtype=object,
                                     quoting=csv.QUOTE_NONE, na_filter=False, skip_blank_lines=False,
                                     engine="c")
                 if len(frame) == len(texts):
-                    strip = _EDGE_BLANK_RE.search(block) is not None
-                    return [(frame[k].str.strip() if strip else frame[k]).tolist() for k in range(width)]
+                    columns = [frame[k].tolist() for k in range(width)]
+                    if not _has_edge_blank(block):
+                        return columns
+                    # Strip only the columns holding a blank somewhere (a name, a district...).
+                    return [[v.strip() for v in c] if _has_blank("\n".join(c)) else c for c in columns]
         split = [_split_line(t) for t in texts]
         width = max(map(len, split))
         return [list(c) for c in zip(*(f + [""] * (width - len(f)) for f in split))]
@@ -381,6 +399,8 @@ def _matches(values: list[str], pattern: re.Pattern, allow_none: bool = False) -
     """Whether each value fully matches ``pattern`` (``""`` and ``none`` pass too when ``allow_none``)."""
     if not values:
         return []
+    if all(map(str.isdigit, values)) and "".join(values).isascii():  # whole numbers, the usual case
+        return [True] * len(values)
     one = f"(?:{pattern.pattern}{'|(?i:none)|' if allow_none else ''})"
     if re.fullmatch(f"{one}(?:\\n{one})*", "\n".join(values)):
         return [True] * len(values)
@@ -412,14 +432,15 @@ def _check_project_row(fields: list[str], header: tuple[str, ...], lineno: int, 
                 problems.add(lineno, col, row[col], "nombre attendu", "bad_number")
 
 
-def _items(cells: list[str]) -> tuple[list[str], np.ndarray]:
-    """The comma-separated items of every cell, in order, stripped, and the number of items of each cell."""
-    lengths = np.array([c.count(",") + 1 if c else 0 for c in cells], dtype=np.int64)
-    joined = ",".join(filter(None, cells))
-    items = joined.split(",") if joined else []
-    if _BLANK_RE.search(joined):
-        items = [p.strip() for p in items]
-    return items, lengths
+def _items(cells: list[str]) -> tuple[list[tuple[str, ...]], list[str], np.ndarray]:
+    """The comma-separated items of each cell as a tuple (stripped; ``()`` for an empty cell), all the
+    items in order, and the number of items of each cell."""
+    tuples = list(map(tuple, map(str.split, cells, repeat(","))))
+    if not all(cells):
+        tuples = [t if c else () for t, c in zip(tuples, cells)]
+    if _has_blank("\n".join(cells)):
+        tuples = [tuple(p.strip() for p in t) for t in tuples]
+    return tuples, list(chain.from_iterable(tuples)), np.fromiter(map(len, tuples), np.int64, len(tuples))
 
 
 def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: list[str],
@@ -442,7 +463,7 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
     bad_vid = empty | (vids.duplicated(keep="first").to_numpy() & ~empty)
     flagged.update(np.flatnonzero(bad_vid).tolist())
 
-    items, lengths = _items(table.column("vote"))
+    ballots, items, lengths = _items(table.column("vote"))
     owner = np.repeat(np.arange(nrows, dtype=np.int64), lengths)
     if items:
         idx = pd.Index(project_ids, dtype=object).get_indexer(pd.Index(items, dtype=object))
@@ -460,7 +481,8 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
     if vote_type == "choose-1":
         flagged.update(np.flatnonzero(lengths > 1).tolist())
     if has_points:
-        pitems, plengths = _items(table.column("points"))
+        pcells = table.column("points")
+        _, pitems, plengths = _items(pcells)
         flagged.update(np.flatnonzero(plengths != lengths).tolist())
         ok = _matches(pitems, _SIGNED_RE)
         if not all(ok):
@@ -485,24 +507,23 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
         if problems.items:
             return None
 
-    sizes = lengths.tolist()
-    it = iter(items)
-    ballots = [tuple(islice(it, n)) for n in sizes]
     counts = np.bincount(idx, minlength=n_proj).tolist() if n_proj else []
     if has_points:
-        values = list(map(Decimal, pitems))
-        it = iter(values)
-        ballot_points = [tuple(islice(it, n)) for n in sizes]
+        # Points cells repeat (``3``, ``2,1``...): one tuple per distinct cell, one Decimal per distinct
+        # value, shared by the ballots (they are immutable).
+        decimal_of = {p: Decimal(p) for p in set(pitems)}
+        tuple_of = {c: tuple(decimal_of[p.strip()] for p in c.split(",")) if c else () for c in set(pcells)}
+        ballot_points = list(map(tuple_of.__getitem__, pcells))
         sums = None
-        if not any("." in p for p in pitems):
-            ints = np.array(list(map(int, pitems)), dtype=object)
-            if not len(ints) or max(abs(int(ints.max())), abs(int(ints.min()))) * len(ints) < 2**62:
+        if all(map(str.isdigit, map(str.lstrip, decimal_of, repeat("+-")))):  # whole numbers: sum as integers
+            int_of = {p: int(p) for p in decimal_of}
+            if max(map(abs, int_of.values()), default=0) * len(pitems) < 2**62:
                 acc = np.zeros(n_proj, dtype=np.int64)
-                np.add.at(acc, idx, ints.astype(np.int64))
-                sums = [Decimal(v) for v in acc.tolist()]
+                np.add.at(acc, idx, np.fromiter(map(int_of.__getitem__, pitems), np.int64, len(pitems)))
+                sums = list(map(Decimal, acc.tolist()))
         if sums is None:  # decimals or huge numbers: exact Decimal sums
             sums = [Decimal(0)] * n_proj
-            for i, v in zip(idx.tolist(), values):
+            for i, v in zip(idx.tolist(), map(decimal_of.__getitem__, pitems)):
                 sums[i] += v
     else:
         ballot_points = [None] * nrows
@@ -511,9 +532,9 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
             position = np.arange(len(idx), dtype=np.int64) - starts[owner]
             acc = np.zeros(n_proj, dtype=np.int64)
             np.add.at(acc, idx, lengths[owner] - position)
-            sums = [Decimal(v) for v in acc.tolist()]
+            sums = list(map(Decimal, acc.tolist()))
         else:
-            sums = [Decimal(v) for v in counts]
+            sums = list(map(Decimal, counts))
     return ballots, ballot_points, counts, sums
 
 
@@ -587,7 +608,18 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
     (https://pabulib.org/format); the module docstring lists the reading
     choices made where the specification is silent.
     """
-    path = Path(path)
+    # Reading creates one tuple per ballot: the cyclic garbage collector, which
+    # would walk them again and again while they are built, is paused meanwhile.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_pabulib(Path(path))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_pabulib(path: Path) -> PabulibInstance:
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -676,35 +708,31 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
     table = _Table(lines, proj_sec["rows"], proj_header)
     pids = table.column("project_id")
     plines = table.lines
-    # First line of each project id (empty ids are reported, never registered).
-    first_line: dict[str, int] = {}
-    for pid, lineno in zip(reversed(pids), reversed(plines)):
-        first_line[pid] = lineno
-    first_line.pop("", None)
-    costs = table.column("cost")
-    cost_ok = _matches(costs, _AMOUNT_RE)
+    ids = pd.Series(pids, dtype=object)
+    empty = (ids == "").to_numpy()
+    dropped = empty | (ids.duplicated(keep="first").to_numpy() & ~empty)  # empty or repeated id: left out
+    all_kept = not dropped.any()
+    keep = range(len(pids)) if all_kept else np.flatnonzero(~dropped).tolist()
+    cost_ok = _matches(table.column("cost"), _AMOUNT_RE)
     totals_ok = {col: _matches(table.column(col), _SIGNED_RE, allow_none=True)
                  for col in ("votes", "score") if col in proj_header}
     flagged = table.extra_rows()
-    for k, (pid, lineno) in enumerate(zip(pids, plines)):  # ids: empty or repeated
-        if not pid or first_line[pid] != lineno:
-            flagged.add(k)
-    flagged.update(k for k, ok in enumerate(cost_ok) if not ok)
-    for ok_list in totals_ok.values():
-        flagged.update(k for k, ok in enumerate(ok_list) if not ok)
-    for k in sorted(flagged):  # French problems, row by row, in file order
-        _check_project_row(table.row_fields(k), proj_header, plines[k], first_line, problems)
-    keep = [k for k in range(len(pids)) if pids[k] and first_line[pids[k]] == plines[k]]
-    all_kept = len(keep) == len(pids)
+    flagged.update(np.flatnonzero(dropped).tolist())
+    for ok_list in (cost_ok, *totals_ok.values()):
+        if not all(ok_list):
+            flagged.update(k for k, ok in enumerate(ok_list) if not ok)
+    if flagged:  # French problems, row by row, in file order
+        first_line = dict(zip(reversed(pids), reversed(plines)))  # first line of each id
+        for k in sorted(flagged):
+            _check_project_row(table.row_fields(k), proj_header, plines[k], first_line, problems)
     costs_ok = all(cost_ok[k] for k in keep)
-    seen_projects = {pids[k]: plines[k] for k in keep}  # file order
+    # Project id -> line, in file order.
+    seen_projects = dict(zip(pids, plines)) if all_kept else {pids[k]: plines[k] for k in keep}
     written_totals: dict[str, dict[str, tuple[Decimal, int, str]]] = {"votes": {}, "score": {}}
-    for col in totals_ok:
+    for col, ok in totals_ok.items():
         values = table.column(col)
-        for k in keep:
-            v = values[k]
-            if v != "" and totals_ok[col][k] and v.lower() != "none":
-                written_totals[col][pids[k]] = (Decimal(v), plines[k], v)
+        written_totals[col] = {pids[k]: (Decimal(values[k]), plines[k], values[k]) for k in keep
+                               if values[k] != "" and ok[k] and values[k].lower() != "none"}
     if "num_projects" in expected_counts and expected_counts["num_projects"] != len(pids):
         problems.add(meta_lines["num_projects"], "num_projects", meta["num_projects"],
                      f"META annonce {expected_counts['num_projects']} projets mais PROJECTS en contient "
@@ -720,8 +748,8 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
 
     # ---- VOTES --------------------------------------------------------------
     votes_df = None
-    counts = {pid: 0 for pid in project_ids}
-    points_sum = {pid: Decimal(0) for pid in project_ids}
+    counts: dict[str, int] = {}
+    points_sum: dict[str, Decimal] = {}
     if votes_sec is not None:
         has_points = "points" in vote_header
         ballots_table = _Table(lines, votes_sec["rows"], vote_header)
