@@ -160,3 +160,9 @@ def test_same_reading_with_decimal_points_and_ordinal_positions(tmp_path, thresh
                     "a;5;4\nb;5;2\nc;1;3\nVOTES\nvoter_id;vote\n1;a,b,c\n2;c,a\n", encoding="utf-8")
     assert_same_reading(path)
     assert read_pabulib(path).scores == {"a": 2, "b": 1, "c": 2}
+
+
+def test_blank_characters_are_those_strip_removes():
+    blanks = {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()} - {"\n"}
+    assert set(pabulib._BLANKS) == blanks
+    assert all(pabulib._BLANK_RE.fullmatch(c) for c in blanks)
