@@ -8,7 +8,7 @@ WEIGHTS ?= impact=0.5,openness=0.3,collective=0.2
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
-.PHONY: setup run test benchmark benchmark-panel benchmark-montecarlo benchmark-review comite sample clean
+.PHONY: setup run test benchmark benchmark-panel benchmark-montecarlo benchmark-review benchmark-pabulib comite sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ benchmark-review: $(STAMP)
 
 benchmark-montecarlo: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/bench_montecarlo.py
+
+# Pabulib: start-up, reading, side by side with pabutools (installed by the script in benchmarks/.pabutools-venv).
+benchmark-pabulib: $(STAMP)
+	mkdir -p .home .tmp
+	$(SANDBOX) $(BIN)/python benchmarks/bench_pabulib.py
 
 benchmark: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/run_benchmarks.py
