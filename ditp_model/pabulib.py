@@ -282,7 +282,7 @@ _TABLE_READER_MIN_ROWS = 2000
 
 
 def _has_blank(text: str) -> bool:
-    """Whether ``text`` holds a blank other than a line break (fast paths for plain ASCII text)."""
+    """Whether ``text`` holds a blank other than a line break."""
     return any(c in text for c in _BLANKS)  # substring searches: faster than one regular expression
 
 
@@ -474,8 +474,9 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
 
     ballots, items, lengths = _items(table.column("vote"))
     owner = np.repeat(np.arange(nrows, dtype=np.int64), lengths)
-    if items:
-        idx = pd.Index(project_ids, dtype=object).get_indexer(pd.Index(items, dtype=object))
+    if items:  # distinct ids first (one hash table pass), then each distinct id looked up once
+        codes, distinct = pd.factorize(np.array(items, dtype=object))
+        idx = pd.Index(project_ids, dtype=object).get_indexer(distinct)[codes]
     else:
         idx = np.empty(0, dtype=np.int64)
     unknown = idx < 0  # empty or unknown id
@@ -490,11 +491,16 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
     if vote_type == "choose-1":
         flagged.update(np.flatnonzero(lengths > 1).tolist())
     if has_points:
+        # Points cells repeat (``3``, ``2,1``...): each distinct cell is split, checked and converted once.
         pcells = table.column("points")
-        _, pitems, plengths = _items(pcells)
+        split_of = {c: tuple(p.strip() for p in c.split(",")) if c else () for c in set(pcells)}
+        ptuples = list(map(split_of.__getitem__, pcells))
+        pitems = list(chain.from_iterable(ptuples))
+        plengths = np.fromiter(map(len, ptuples), np.int64, nrows)
         flagged.update(np.flatnonzero(plengths != lengths).tolist())
-        ok = _matches(pitems, _SIGNED_RE)
-        if not all(ok):
+        distinct = list(set(pitems))
+        if not all(_matches(distinct, _SIGNED_RE)):
+            ok = _matches(pitems, _SIGNED_RE)
             powner = np.repeat(np.arange(nrows, dtype=np.int64), plengths)
             flagged.update(np.unique(powner[~np.array(ok, dtype=bool)]).tolist())
 
@@ -518,10 +524,9 @@ def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: 
 
     counts = np.bincount(idx, minlength=n_proj).tolist() if n_proj else []
     if has_points:
-        # Points cells repeat (``3``, ``2,1``...): one tuple per distinct cell, one Decimal per distinct
-        # value, shared by the ballots (they are immutable).
-        decimal_of = {p: Decimal(p) for p in set(pitems)}
-        tuple_of = {c: tuple(decimal_of[p.strip()] for p in c.split(",")) if c else () for c in set(pcells)}
+        # One Decimal per distinct value, one tuple per distinct cell, shared by the ballots (immutable).
+        decimal_of = {p: Decimal(p) for p in distinct}
+        tuple_of = {c: tuple(map(decimal_of.__getitem__, t)) for c, t in split_of.items()}
         ballot_points = list(map(tuple_of.__getitem__, pcells))
         sums = None
         if all(map(str.isdigit, map(str.lstrip, decimal_of, repeat("+-")))):  # whole numbers: sum as integers
