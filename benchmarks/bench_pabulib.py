@@ -126,10 +126,15 @@ def baseline_tree(commit: str) -> Path:
 
 
 def run_wall(cmd: list[str], env: dict | None = None, timeout: float | None = None) -> tuple[float | None, str, int]:
-    """Wall time of one fresh process (``None`` when killed at ``timeout``), its stdout and exit code."""
+    """Wall time of one fresh process (``None`` when killed at ``timeout``), its stdout and exit code.
+
+    The process runs in the tree named by ``PYTHONPATH`` (``python -m`` puts the working directory first on
+    ``sys.path``: run from this checkout, the baseline would import this checkout's package).
+    """
+    cwd = (env or {}).get("PYTHONPATH") or str(HERE)
     t0 = time.perf_counter()
     try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
         return None, "", -1
     return time.perf_counter() - t0, out.stdout, out.returncode
@@ -281,6 +286,8 @@ def markdown(res: dict) -> str:
                 f"{fmt_s(r.get('pabutools_solve_s'))})" if "pabutools_s" in r else "absent")
         lines.append(f"| {r['file']} | {fmt_s(r.get('baseline_s'), res['timeout'])} | "
                      f"{fmt_s(r['current_s'], res['timeout'])} | {fmt_s(r.get('solve_s'))} | {pabu} | {ratio} | {same} |")
+    if not res["ladder"]:
+        return "\n".join(lines) + "\n"
     lines += ["", "### Synthetic ladder (approval, budget 30 % of the total cost, seed "
               f"{res['ladder_seed']})", "",
               "| projects | ballots | reading before | reading now | ditp-model end to end | status | solve (in process) "
@@ -299,7 +306,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=3, help="repetitions per measure (median)")
     ap.add_argument("--timeout", type=float, default=120.0, help="time limit per solve on the ladder (s)")
-    ap.add_argument("--rungs", default="1000,10000,100000", help="ladder rungs (projects)")
+    ap.add_argument("--rungs", default="1000,10000,100000", help="ladder rungs (projects); empty: no ladder")
     ap.add_argument("--baseline", default=BASELINE, help="commit measured as 'before' ('none' to skip)")
     ap.add_argument("--no-pabutools", action="store_true", help="no comparison with pabutools")
     ap.add_argument("--no-write", action="store_true", help="print only")
@@ -311,6 +318,9 @@ def main(argv=None) -> int:
            "load_start": load(), "reps": args.reps, "timeout": args.timeout, "ladder_seed": SEED,
            "command": "python benchmarks/bench_pabulib.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     base = baseline_tree(args.baseline) if args.baseline != "none" else None
+    for tree in [ROOT] + ([base] if base else []):
+        where = run_wall([sys.executable, "-c", "import ditp_model; print(ditp_model.__file__)"], env_for(tree))[1]
+        assert where.strip().startswith(str(tree)), (tree, where)
     res["baseline"] = args.baseline if base else None
     pabu = None if args.no_pabutools else pabutools_python(create=True)
     if pabu is None:
