@@ -24,8 +24,8 @@ Run::
     make benchmark-pabulib
     # or: HOME=$PWD/.home TMPDIR=$PWD/.tmp .venv/bin/python benchmarks/bench_pabulib.py [--reps 3] [--no-write]
 
-A Markdown section is printed and appended to ``benchmarks/RESULTS_pabulib.md``; every figure goes to
-``benchmarks/results_pabulib.json``.
+A Markdown section is printed and appended to ``benchmarks/RESULTS_pabulib.md``; every figure is appended to
+the list of runs in ``benchmarks/results_pabulib.json``.
 """
 
 from __future__ import annotations
@@ -356,7 +356,10 @@ def main(argv=None) -> int:
             "Written by `benchmarks/bench_pabulib.py` (`make benchmark-pabulib`); newest run last.\n\n")
         with out.open("a", encoding="utf-8") as fh:
             fh.write(head + text + "\n")
-        (HERE / "results_pabulib.json").write_text(json.dumps(res, indent=1, default=str) + "\n", encoding="utf-8")
+        runs_file = HERE / "results_pabulib.json"
+        runs = json.loads(runs_file.read_text(encoding="utf-8")) if runs_file.exists() else []
+        runs = runs if isinstance(runs, list) else [runs]
+        runs_file.write_text(json.dumps(runs + [res], indent=1, default=str) + "\n", encoding="utf-8")
         print(f"Écrit : {out}")
     return 0
 

@@ -41,6 +41,17 @@ Reading choices (where the specification is silent)
   separator, a thousands separator, an exponent or a sign on a cost is refused
   (``1,000`` is ambiguous, and money must be exact).
 
+How the file is read (issue 18)
+-------------------------------
+The reading is vectorised, the results and messages are those of the former
+row-by-row reader (``tests/pabulib_reference.py``, compared on every file and
+on seeded mutations by ``tests/test_pabulib_fast.py``): one regular-expression
+pass finds the section titles and blank lines; a section without ``"`` is split
+in one go (one ``str.split`` when every line has as many fields, else pandas' C
+reader); the checks (ids, numbers, ballots) run on whole columns, the project
+ids of the ballots are factorised then looked up once each; only the rows a
+check flags are re-read one by one, to report their problems in file order.
+
 Every problem found is reported together in one
 :class:`~ditp_model.schema.InputError`, each naming the file, the line, the
 column, the value and the rule broken, in French.
