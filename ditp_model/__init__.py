@@ -2,20 +2,47 @@
 
 Flow (DESIGN.md): rules + applications + reviews -> eligibility -> scores ->
 allocation -> explanation / robustness -> report.
+
+The names below are loaded on first use (PEP 562), so that ``import
+ditp_model`` -- and the ``ditp-model`` command, which imports it -- does not
+pay for pandas, pydantic and the rest before a sub-command needs them.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
 
-try:
-    __version__ = version("ditp-allocation")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+source"
-
-from .call import CallRules, load_call_rules
-from .io import Inputs, load_inputs
-from .pipeline import Evaluation, evaluate
-from .schema import InputError, Problem
-from .scoring import Weights, parse_weights
+#: Public name -> sub-module that defines it (imported on first access).
+_LAZY = {
+    "CallRules": "call", "load_call_rules": "call",
+    "Inputs": "io", "load_inputs": "io",
+    "Evaluation": "pipeline", "evaluate": "pipeline",
+    "InputError": "schema", "Problem": "schema",
+    "Weights": "scoring", "parse_weights": "scoring",
+}
 
 __all__ = ["CallRules", "load_call_rules", "Inputs", "load_inputs", "Evaluation", "evaluate", "InputError", "Problem",
            "Weights", "parse_weights", "__version__"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ditp-allocation")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0.0.0+source"
+
+
+def __getattr__(name: str):
+    if name == "__version__":  # reading the installed metadata costs tens of milliseconds
+        globals()[name] = value = _version()
+        return value
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

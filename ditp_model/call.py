@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .rule_names import RULE_NAMES
 from .schema import ORG_TYPES, InputError, Problem
 
 __all__ = ["CallRules", "Criterion", "Selection", "RULE_NAMES", "load_call_rules", "EXPENSE_CATEGORIES"]
@@ -118,8 +119,6 @@ class Scoring(_Frozen):
         return self
 
 
-#: Decision rules a call (or a committee) may choose; the first is the default (DESIGN.md, "The decision rules").
-RULE_NAMES = ("merit_order", "ranking", "max_total_score", "max_score_weighted_award")
 
 
 class Selection(_Frozen):

@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .allocation import AllocationError
 from .cli_args import FrenchArgumentParser, check_inputs_not_outputs, count, out_dir, seconds
 from .cli_args import euros as _euros
-from .io import load_inputs, write_csv_atomic
-from .pipeline import Evaluation, evaluate
-from .report_format import format_eur, format_points
-from .schema import InputError
-from .scoring import parse_weights
+
+# Start-up (issue 18): `ditp-model --help` and `ditp-model pabulib` import only
+# what they use; pandas, pulp, babel, pydantic... are imported inside the
+# sub-command functions that need them.
+if TYPE_CHECKING:
+    from .pipeline import Evaluation
 
 __all__ = ["main"]
 
@@ -53,6 +54,8 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
 
 def ranked_list_fr(ev: Evaluation) -> str:
     """French ranked list of eligible, scored applications."""
+    from .report_format import format_eur, format_points
+
     t = ev.table
     r = t[t["rank"].notna()].sort_values("rank")
     lines = [f"Classement ({ev.weights.describe_fr(ev.rules)}) :", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé"]
@@ -92,6 +95,10 @@ def check_out_dir(path, inputs: dict | None = None, outputs=()) -> Path:
 
 
 def _evaluate(args) -> Evaluation:
+    from .io import load_inputs
+    from .pipeline import evaluate
+    from .scoring import parse_weights
+
     check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews},
                   OUTPUTS.get(getattr(args, "command", None), ()))
     inputs = load_inputs(args.call, args.applications, args.reviews)
@@ -100,6 +107,8 @@ def _evaluate(args) -> Evaluation:
 
 
 def cmd_score(args) -> int:
+    from .io import write_csv_atomic
+
     ev = _evaluate(args)
     print(eligibility_summary_fr(ev))
     print()
@@ -157,7 +166,7 @@ def _tie_band(text: str):
 
 def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
     """The decision-rule options shared by ``allocate``, ``report`` and ``lottery``."""
-    from .call import RULE_NAMES
+    from .rule_names import RULE_NAMES
 
     p.add_argument("--rule", choices=list(RULE_NAMES), default=None,
                    help="règle de décision (défaut : celle de l'appel, ordre de mérite) : merit_order (classement au-dessus "
@@ -200,7 +209,7 @@ def thresholds_summary_fr(ev, params, cands) -> str:
 
 def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
     """The French summary printed by ``ditp-model allocate``."""
-    from .report_format import format_number
+    from .report_format import format_eur, format_number, format_points
     from .scoring import tie_band_from_reviews
 
     c = alloc.candidates
@@ -360,6 +369,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _loaded(module: str, name: str):
+    """``module.name`` if that module is already imported, else ``()`` (an ``except`` clause that matches nothing).
+
+    Its exceptions cannot have been raised when the module was never imported,
+    so ``main`` need not import it (and pandas, pulp...) to catch them.
+    """
+    mod = sys.modules.get(module)
+    return getattr(mod, name) if mod is not None else ()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ditp-model``; returns the exit code."""
     parser = build_parser()
@@ -367,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     args._argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
-    except InputError as exc:
+    except _loaded("ditp_model.schema", "InputError") as exc:
         print(f"Erreur : données d'entrée invalides.\n{exc}", file=sys.stderr)
         return EXIT_INPUT
     except ValueError as exc:
@@ -379,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"Erreur : écriture impossible — {exc.strerror} : {exc.filename}", file=sys.stderr)
         return EXIT_INPUT
-    except AllocationError as exc:
+    except _loaded("ditp_model.allocation", "AllocationError") as exc:
         print(f"Erreur : résultat du solveur rejeté par la vérification exacte — {exc}", file=sys.stderr)
         return EXIT_NOT_OPTIMAL
 

@@ -21,11 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
-from .call import load_call_rules
-from .demarches import import_export, suggest_mapping
-from .io import sha256_file, write_bytes_atomic, write_csv_atomic, write_text_atomic
-
 __all__ = ["register", "cmd_import_ds", "main"]
 
 PERSONAL_FILES = ("donnees_personnelles.csv", "experts.csv")
@@ -58,6 +53,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _suggest(args) -> int:
+    from .call import load_call_rules
+    from .demarches import suggest_mapping
+    from .io import write_text_atomic
+
     rules = load_call_rules(args.call) if args.call else None
     text = suggest_mapping(args.export, rules, Path(args.mapping).parent if args.mapping else None)
     if not args.mapping:
@@ -76,6 +75,11 @@ def _suggest(args) -> int:
 
 def cmd_import_ds(args) -> int:
     """Run ``import-ds``; returns the exit code (errors are raised as InputError / ValueError)."""
+    # Imported here, not at the top: building the ``ditp-model`` parser must stay light (issue 18).
+    from . import __version__
+    from .demarches import import_export
+    from .io import sha256_file, write_bytes_atomic, write_csv_atomic
+
     if args.suggest_mapping:
         return _suggest(args)
     missing = [o for o, v in (("--mapping", args.mapping), ("--out", args.out)) if not v]

@@ -41,6 +41,17 @@ Reading choices (where the specification is silent)
   separator, a thousands separator, an exponent or a sign on a cost is refused
   (``1,000`` is ambiguous, and money must be exact).
 
+How the file is read (issue 18)
+-------------------------------
+The reading is vectorised, the results and messages are those of the former
+row-by-row reader (``tests/pabulib_reference.py``, compared on every file and
+on seeded mutations by ``tests/test_pabulib_fast.py``): one regular-expression
+pass finds the section titles and blank lines; a section without ``"`` is split
+in one go (one ``str.split`` when every line has as many fields, else pandas' C
+reader); the checks (ids, numbers, ballots) run on whole columns, the project
+ids of the ballots are factorised then looked up once each; only the rows a
+check flags are re-read one by one, to report their problems in file order.
+
 Every problem found is reported together in one
 :class:`~ditp_model.schema.InputError`, each naming the file, the line, the
 column, the value and the rule broken, in French.
@@ -48,13 +59,19 @@ column, the value and the rule broken, in French.
 
 from __future__ import annotations
 
+import csv
+import gc
+import io
 import re
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 from ditp_model.schema import InputError, Problem
@@ -98,7 +115,6 @@ _LINE_COLUMN = "source_line"
 _BALLOT_COLUMNS = ("ballot", "ballot_points")
 _AMOUNT_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _SIGNED_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
-_LINE_BREAK_RE = re.compile(r"\r\n|\n|\r")
 _MAX_PROBLEMS = 200
 
 
@@ -258,6 +274,296 @@ def _parse_decimal(text: str, pattern: re.Pattern) -> Decimal | None:
 
 
 # --------------------------------------------------------------------------
+# Vectorised reading (issue 18): sections found by their title lines, data
+# lines split as tables, every check run on whole columns; the rows a check
+# flags are then re-read one by one to report their problems in French, in
+# file order (the messages of the row-by-row reader, unchanged).
+# --------------------------------------------------------------------------
+
+#: The characters ``str.strip()`` removes (``str.isspace``), but the line break: an explicit class is
+#: searched much faster than ``[^\S\n]`` (tests check the list against ``str.isspace``).
+_BLANKS = ("\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+           "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_BLANK_RE = re.compile(f"[{_BLANKS}]")
+#: A line break before a line that may be blank or a section title (a superset: each is then checked).
+_SPECIAL_LINE_RE = re.compile(f'\\n(?=[{_BLANKS}]*(?:\\n|\\Z)|[{_BLANKS}]*"?[{_BLANKS}]*(?:meta|projects|votes))',
+                              re.IGNORECASE)
+#: Below this many data lines a section is split line by line (starting the C reader costs more).
+_TABLE_READER_MIN_ROWS = 2000
+
+
+def _has_blank(text: str) -> bool:
+    """Whether ``text`` holds a blank other than a line break."""
+    return any(c in text for c in _BLANKS)  # substring searches: faster than one regular expression
+
+
+def _has_edge_blank(block: str) -> bool:
+    """Whether a field of these ``;``-separated lines may start or end with a blank (then they are stripped)."""
+    if any(c in block for c in _BLANKS if c != " "):
+        return True
+    return ("; " in block or " ;" in block or "\n " in block or " \n" in block or block.startswith(" ")
+            or block.endswith(" "))
+
+
+def _lines_after(text: str, pattern: re.Pattern) -> list[int]:
+    """0-based index of the line that follows each match of ``pattern`` (which starts with ``\n``)."""
+    out: list[int] = []
+    count = pos = 0
+    for m in pattern.finditer(text):
+        count += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.append(count + 1)
+    return out
+
+
+def _sections(text: str, lines: list[str], problems: _Problems) -> tuple[dict[str, dict], list[str]]:
+    """Sections by their title lines: name -> line, header fields, header line, data rows (0-based indexes)."""
+    # One pass finds the lines that may be blank or a section title; each is then checked.
+    candidates = [0] + _lines_after(text, _SPECIAL_LINE_RE)
+    blank = [i for i in candidates if not lines[i].strip()]
+    titles = []
+    for i in candidates:
+        fields = _split_line(lines[i])
+        first = fields[0].lower()
+        if first in _SECTIONS and not any(fields[1:]):
+            titles.append((i, first, fields[0]))
+    start = titles[0][0] if titles else len(lines)
+    for i in range(start):
+        if lines[i].strip():
+            problems.add(i + 1, None, lines[i].strip()[:80],
+                         "ligne hors section : le fichier doit commencer par « META »", "outside_section")
+    sections: dict[str, dict] = {}
+    order: list[str] = []
+    ends = [t[0] for t in titles[1:]] + [len(lines)]
+    for (i, name, word), end in zip(titles, ends):
+        if name in sections:  # its lines are ignored
+            problems.add(i + 1, None, word,
+                         f"section « {name.upper()} » en double (déjà ouverte ligne {sections[name]['line']})",
+                         "duplicate_section")
+            continue
+        lo, hi = bisect_left(blank, i + 1), bisect_left(blank, end)
+        if lo == hi:
+            idx = range(i + 1, end)
+        else:
+            gaps = set(blank[lo:hi])
+            idx = [j for j in range(i + 1, end) if j not in gaps]
+        sec = {"line": i + 1, "header": None, "header_line": None, "rows": idx[1:]}
+        if len(idx):
+            sec["header"] = _split_line(lines[idx[0]])
+            sec["header_line"] = idx[0] + 1
+        sections[name] = sec
+        order.append(name)
+    return sections, order
+
+
+class _Table:
+    """The data lines of one section split into stripped fields, as columns.
+
+    Without a double quote in the section, a long section is read at once by
+    pandas' C reader (``;`` separator, no quoting: exactly ``line.split(";")``);
+    otherwise each line goes through :func:`_split_line`.  Short rows are padded
+    with ``""``; columns beyond the header are kept apart (:meth:`extra_rows`).
+    """
+
+    def __init__(self, lines: list[str], rows, header: tuple[str, ...]):
+        self.texts = lines[rows.start:rows.stop] if isinstance(rows, range) else [lines[i] for i in rows]
+        self.lines = [i + 1 for i in rows]
+        self.header = header
+        self.columns = self._split(self.texts)
+        for _ in range(len(self.columns), len(header)):
+            self.columns.append([""] * len(self.texts))
+
+    @staticmethod
+    def _split(texts: list[str]) -> list[list[str]]:
+        if not texts:
+            return []
+        block = "\n".join(texts)
+        if '"' not in block:
+            separators = list(map(str.count, texts, repeat(";")))
+            width = max(separators) + 1
+            columns = None
+            if min(separators) + 1 == width:  # as many fields on every line: one split of the whole section
+                fields = block.replace("\n", ";").split(";")
+                columns = [fields[k::width] for k in range(width)]
+            elif len(texts) >= _TABLE_READER_MIN_ROWS:
+                frame = pd.read_csv(io.StringIO(block), sep=";", header=None, names=range(width), dtype=object,
+                                    quoting=csv.QUOTE_NONE, na_filter=False, skip_blank_lines=False,
+                                    engine="c")
+                if len(frame) == len(texts):
+                    columns = [frame[k].tolist() for k in range(width)]
+            if columns is not None:
+                if not _has_edge_blank(block):
+                    return columns
+                # Strip only the columns holding a blank somewhere (a name, a district...).
+                return [[v.strip() for v in c] if _has_blank("\n".join(c)) else c for c in columns]
+        split = [_split_line(t) for t in texts]
+        width = max(map(len, split))
+        return [list(c) for c in zip(*(f + [""] * (width - len(f)) for f in split))]
+
+    def column(self, name: str) -> list[str]:
+        return self.columns[self.header.index(name)]
+
+    def extra_rows(self) -> set[int]:
+        """Rows with a non-empty field beyond the header."""
+        n = len(self.header)
+        if len(self.columns) <= n:
+            return set()
+        return {k for k, extra in enumerate(zip(*self.columns[n:])) if any(extra)}
+
+    def row_fields(self, k: int) -> list[str]:
+        """Fields of row ``k`` as written (before padding), for the problem messages."""
+        return _split_line(self.texts[k])
+
+
+def _matches(values: list[str], pattern: re.Pattern, allow_none: bool = False) -> list[bool]:
+    """Whether each value fully matches ``pattern`` (``""`` and ``none`` pass too when ``allow_none``)."""
+    if not values:
+        return []
+    if all(map(str.isdigit, values)) and "".join(values).isascii():  # whole numbers, the usual case
+        return [True] * len(values)
+    one = f"(?:{pattern.pattern}{'|(?i:none)|' if allow_none else ''})"
+    if re.fullmatch(f"{one}(?:\\n{one})*", "\n".join(values)):
+        return [True] * len(values)
+    if allow_none:
+        return [v == "" or v.lower() == "none" or pattern.fullmatch(v) is not None for v in values]
+    return [pattern.fullmatch(v) is not None for v in values]
+
+
+def _check_project_row(fields: list[str], header: tuple[str, ...], lineno: int, first_line: Mapping[str, int],
+                       problems: _Problems) -> None:
+    """Report the problems of one PROJECTS line (flagged by the column checks)."""
+    fields = _fit(fields, header, lineno, problems)
+    row = dict(zip(header, fields))
+    pid = row["project_id"]
+    if not pid:
+        problems.add(lineno, "project_id", None, "identifiant de projet vide", "missing_value")
+        return
+    if first_line[pid] != lineno:
+        problems.add(lineno, "project_id", pid,
+                     f"identifiant de projet en double (déjà ligne {first_line[pid]})", "duplicate_id")
+        return
+    if _parse_decimal(row["cost"], _AMOUNT_RE) is None:
+        problems.add(lineno, "cost", row["cost"],
+                     "coût invalide : nombre positif ou nul, point décimal, sans séparateur de milliers",
+                     "bad_number")
+    for col in ("votes", "score"):
+        if col in row and row[col] != "" and row[col].lower() != "none":
+            if _parse_decimal(row[col], _SIGNED_RE) is None:
+                problems.add(lineno, col, row[col], "nombre attendu", "bad_number")
+
+
+def _items(cells: list[str]) -> tuple[list[tuple[str, ...]], list[str], np.ndarray]:
+    """The comma-separated items of each cell as a tuple (stripped; ``()`` for an empty cell), all the
+    items in order, and the number of items of each cell."""
+    tuples = list(map(tuple, map(str.split, cells, repeat(","))))
+    if not all(cells):
+        tuples = [t if c else () for t, c in zip(tuples, cells)]
+    if _has_blank("\n".join(cells)):
+        tuples = [tuple(p.strip() for p in t) for t in tuples]
+    return tuples, list(chain.from_iterable(tuples)), np.fromiter(map(len, tuples), np.int64, len(tuples))
+
+
+def _read_ballots(table: _Table, has_points: bool, vote_type: str, project_ids: list[str],
+                  seen_projects: Mapping[str, int], problems: _Problems):
+    """Check and count the ballots of the VOTES section, column-wise.
+
+    Returns ``None`` when a problem was reported, else ``(ballots, ballot_points,
+    counts, points_sum)``: a tuple of project ids per ballot, a tuple of
+    :class:`~decimal.Decimal` per ballot (``None`` without ``points``), and per
+    project (in ``project_ids`` order) the number of ballots naming it (int) and
+    its points (``Decimal``: the points, or ``k``, ``k-1``... for an ordinal
+    ballot of ``k`` projects without points, else 1 per ballot).
+    """
+    header = table.header
+    nrows = len(table.lines)
+    n_proj = len(project_ids)
+    flagged = table.extra_rows()
+    vids = pd.Series(table.column("voter_id"), dtype=object)
+    empty = (vids == "").to_numpy()
+    bad_vid = empty | (vids.duplicated(keep="first").to_numpy() & ~empty)
+    flagged.update(np.flatnonzero(bad_vid).tolist())
+
+    ballots, items, lengths = _items(table.column("vote"))
+    owner = np.repeat(np.arange(nrows, dtype=np.int64), lengths)
+    if items:  # distinct ids first (one hash table pass), then each distinct id looked up once
+        codes, distinct = pd.factorize(np.array(items, dtype=object))
+        idx = pd.Index(project_ids, dtype=object).get_indexer(distinct)[codes]
+    else:
+        idx = np.empty(0, dtype=np.int64)
+    unknown = idx < 0  # empty or unknown id
+    if unknown.any():
+        flagged.update(np.unique(owner[unknown]).tolist())
+    key = owner[~unknown] * max(n_proj, 1) + idx[~unknown]
+    if len(key) > 1:
+        key = np.sort(key)
+        twice = key[1:] == key[:-1]
+        if twice.any():
+            flagged.update(np.unique(key[1:][twice] // max(n_proj, 1)).tolist())
+    if vote_type == "choose-1":
+        flagged.update(np.flatnonzero(lengths > 1).tolist())
+    if has_points:
+        # Points cells repeat (``3``, ``2,1``...): each distinct cell is split, checked and converted once.
+        pcells = table.column("points")
+        split_of = {c: tuple(p.strip() for p in c.split(",")) if c else () for c in set(pcells)}
+        ptuples = list(map(split_of.__getitem__, pcells))
+        pitems = list(chain.from_iterable(ptuples))
+        plengths = np.fromiter(map(len, ptuples), np.int64, nrows)
+        flagged.update(np.flatnonzero(plengths != lengths).tolist())
+        distinct = list(set(pitems))
+        if not all(_matches(distinct, _SIGNED_RE)):
+            ok = _matches(pitems, _SIGNED_RE)
+            powner = np.repeat(np.arange(nrows, dtype=np.int64), plengths)
+            flagged.update(np.unique(powner[~np.array(ok, dtype=bool)]).tolist())
+
+    if flagged:  # report, row by row, in file order
+        first_voter: dict[str, int] = {}
+        for vid, lineno in zip(table.column("voter_id"), table.lines):
+            if vid and vid not in first_voter:
+                first_voter[vid] = lineno
+        for k in sorted(flagged):
+            lineno = table.lines[k]
+            row = dict(zip(header, _fit(table.row_fields(k), header, lineno, problems)))
+            vid = row["voter_id"]
+            if not vid:
+                problems.add(lineno, "voter_id", None, "identifiant de votant vide", "missing_value")
+            elif first_voter[vid] != lineno:
+                problems.add(lineno, "voter_id", vid,
+                             f"identifiant de votant en double (déjà ligne {first_voter[vid]})", "duplicate_id")
+            _read_ballot(row, has_points, vote_type, lineno, seen_projects, problems)
+        if problems.items:
+            return None
+
+    counts = np.bincount(idx, minlength=n_proj).tolist() if n_proj else []
+    if has_points:
+        # One Decimal per distinct value, one tuple per distinct cell, shared by the ballots (immutable).
+        decimal_of = {p: Decimal(p) for p in distinct}
+        tuple_of = {c: tuple(map(decimal_of.__getitem__, t)) for c, t in split_of.items()}
+        ballot_points = list(map(tuple_of.__getitem__, pcells))
+        sums = None
+        if all(map(str.isdigit, map(str.lstrip, decimal_of, repeat("+-")))):  # whole numbers: sum as integers
+            int_of = {p: int(p) for p in decimal_of}
+            if max(map(abs, int_of.values()), default=0) * len(pitems) < 2**62:
+                acc = np.zeros(n_proj, dtype=np.int64)
+                np.add.at(acc, idx, np.fromiter(map(int_of.__getitem__, pitems), np.int64, len(pitems)))
+                sums = list(map(Decimal, acc.tolist()))
+        if sums is None:  # decimals or huge numbers: exact Decimal sums
+            sums = [Decimal(0)] * n_proj
+            for i, v in zip(idx.tolist(), map(decimal_of.__getitem__, pitems)):
+                sums[i] += v
+    else:
+        ballot_points = [None] * nrows
+        if vote_type == "ordinal":
+            starts = np.cumsum(lengths) - lengths
+            position = np.arange(len(idx), dtype=np.int64) - starts[owner]
+            acc = np.zeros(n_proj, dtype=np.int64)
+            np.add.at(acc, idx, lengths[owner] - position)
+            sums = list(map(Decimal, acc.tolist()))
+        else:
+            sums = list(map(Decimal, counts))
+    return ballots, ballot_points, counts, sums
+
+
+# --------------------------------------------------------------------------
 # read_pabulib
 # --------------------------------------------------------------------------
 
@@ -327,7 +633,18 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
     (https://pabulib.org/format); the module docstring lists the reading
     choices made where the specification is silent.
     """
-    path = Path(path)
+    # Reading creates one tuple per ballot: the cyclic garbage collector, which
+    # would walk them again and again while they are built, is paused meanwhile.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _read_pabulib(Path(path))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_pabulib(path: Path) -> PabulibInstance:
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -338,41 +655,14 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
         raise InputError(Problem(file, None, None, None,
                                  f"fichier illisible ({exc.strerror or exc})", "unreadable")) from None
     text = _decode(path, raw)
-    lines = _LINE_BREAK_RE.split(text)
+    if "\r" in text:  # every line break (\r\n, \r, \n) becomes one \n: line numbers are unchanged
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
 
     problems = _Problems(file)
 
     # ---- structure: sections, headers, data lines -------------------------
-    sections: dict[str, dict] = {}
-    current: dict | None = None
-    order: list[str] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        fields = _split_line(line)
-        first = fields[0].lower()
-        if first in _SECTIONS and not any(fields[1:]):
-            if first in sections:
-                problems.add(lineno, None, fields[0],
-                             f"section « {first.upper()} » en double (déjà ouverte ligne {sections[first]['line']})",
-                             "duplicate_section")
-                current = None
-                continue
-            current = {"line": lineno, "header": None, "header_line": None, "rows": []}
-            sections[first] = current
-            order.append(first)
-            continue
-        if current is None:
-            if not sections:
-                problems.add(lineno, None, line.strip()[:80],
-                             "ligne hors section : le fichier doit commencer par « META »", "outside_section")
-            continue
-        if current["header"] is None:
-            current["header"] = fields
-            current["header_line"] = lineno
-        else:
-            current["rows"].append((lineno, fields))
-
+    sections, order = _sections(text, lines, problems)
     for name in ("meta", "projects"):
         if name not in sections:
             problems.add(None, None, None, f"section « {name.upper()} » absente", "missing_section")
@@ -393,7 +683,8 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
                      "l'en-tête de META doit être « key;value »", "bad_header")
     meta: dict[str, str] = {}
     meta_lines: dict[str, int] = {}
-    for lineno, fields in meta_sec["rows"]:
+    for i in meta_sec["rows"]:
+        lineno, fields = i + 1, _split_line(lines[i])
         key = fields[0]
         value = fields[1] if len(fields) > 1 else ""
         if any(fields[2:]):
@@ -442,93 +733,69 @@ def read_pabulib(path: str | Path) -> PabulibInstance:
         vote_header = _canonical_header(votes_sec, _KNOWN_VOTE_COLUMNS, required, problems)
     problems.raise_if_any()
 
-    project_rows: list[list[str]] = []
-    project_lines: list[int] = []
-    seen_projects: dict[str, int] = {}
+    table = _Table(lines, proj_sec["rows"], proj_header)
+    pids = table.column("project_id")
+    plines = table.lines
+    ids = pd.Series(pids, dtype=object)
+    empty = (ids == "").to_numpy()
+    dropped = empty | (ids.duplicated(keep="first").to_numpy() & ~empty)  # empty or repeated id: left out
+    all_kept = not dropped.any()
+    keep = range(len(pids)) if all_kept else np.flatnonzero(~dropped).tolist()
+    cost_ok = _matches(table.column("cost"), _AMOUNT_RE)
+    totals_ok = {col: _matches(table.column(col), _SIGNED_RE, allow_none=True)
+                 for col in ("votes", "score") if col in proj_header}
+    flagged = table.extra_rows()
+    flagged.update(np.flatnonzero(dropped).tolist())
+    for ok_list in (cost_ok, *totals_ok.values()):
+        if not all(ok_list):
+            flagged.update(k for k, ok in enumerate(ok_list) if not ok)
+    if flagged:  # French problems, row by row, in file order
+        first_line = dict(zip(reversed(pids), reversed(plines)))  # first line of each id
+        for k in sorted(flagged):
+            _check_project_row(table.row_fields(k), proj_header, plines[k], first_line, problems)
+    costs_ok = all(cost_ok[k] for k in keep)
+    # Project id -> line, in file order.
+    seen_projects = dict(zip(pids, plines)) if all_kept else {pids[k]: plines[k] for k in keep}
     written_totals: dict[str, dict[str, tuple[Decimal, int, str]]] = {"votes": {}, "score": {}}
-    costs_ok = True
-    for lineno, fields in proj_sec["rows"]:
-        fields = _fit(fields, proj_header, lineno, problems)
-        row = dict(zip(proj_header, fields))
-        pid = row["project_id"]
-        if not pid:
-            problems.add(lineno, "project_id", None, "identifiant de projet vide", "missing_value")
-            continue
-        if pid in seen_projects:
-            problems.add(lineno, "project_id", pid,
-                         f"identifiant de projet en double (déjà ligne {seen_projects[pid]})", "duplicate_id")
-            continue
-        seen_projects[pid] = lineno
-        if _parse_decimal(row["cost"], _AMOUNT_RE) is None:
-            costs_ok = False
-            problems.add(lineno, "cost", row["cost"],
-                         "coût invalide : nombre positif ou nul, point décimal, sans séparateur de milliers",
-                         "bad_number")
-        for col in ("votes", "score"):
-            if col in row and row[col] != "" and row[col].lower() != "none":
-                val = _parse_decimal(row[col], _SIGNED_RE)
-                if val is None:
-                    problems.add(lineno, col, row[col], "nombre attendu", "bad_number")
-                else:
-                    written_totals[col][pid] = (val, lineno, row[col])
-        project_rows.append(fields)
-        project_lines.append(lineno)
-    if "num_projects" in expected_counts and expected_counts["num_projects"] != len(proj_sec["rows"]):
+    for col, ok in totals_ok.items():
+        values = table.column(col)
+        written_totals[col] = {pids[k]: (Decimal(values[k]), plines[k], values[k]) for k in keep
+                               if values[k] != "" and ok[k] and values[k].lower() != "none"}
+    if "num_projects" in expected_counts and expected_counts["num_projects"] != len(pids):
         problems.add(meta_lines["num_projects"], "num_projects", meta["num_projects"],
                      f"META annonce {expected_counts['num_projects']} projets mais PROJECTS en contient "
-                     f"{len(proj_sec['rows'])}", "count_mismatch")
+                     f"{len(pids)}", "count_mismatch")
 
-    projects = pd.DataFrame(project_rows, columns=list(proj_header), dtype=object)
+    columns = {h: (table.column(h) if all_kept else [table.column(h)[k] for k in keep]) for h in proj_header}
+    projects = pd.DataFrame(columns, columns=list(proj_header), dtype=object)
     if "name" not in projects.columns:
         projects["name"] = ""
     projects = projects.astype(str)
-    projects[_LINE_COLUMN] = pd.Series(project_lines, dtype="int64")
+    projects[_LINE_COLUMN] = pd.Series(plines if all_kept else [plines[k] for k in keep], dtype="int64")
+    project_ids = [pids[k] for k in keep] if not all_kept else pids
 
     # ---- VOTES --------------------------------------------------------------
     votes_df = None
-    counts = {pid: 0 for pid in seen_projects}
-    points_sum = {pid: Decimal(0) for pid in seen_projects}
+    counts: dict[str, int] = {}
+    points_sum: dict[str, Decimal] = {}
     if votes_sec is not None:
         has_points = "points" in vote_header
-        ballots: list[tuple[str, ...]] = []
-        ballot_points: list[tuple[Decimal, ...] | None] = []
-        vote_rows: list[list[str]] = []
-        vote_lines: list[int] = []
-        seen_voters: dict[str, int] = {}
-        for lineno, fields in votes_sec["rows"]:
-            fields = _fit(fields, vote_header, lineno, problems)
-            row = dict(zip(vote_header, fields))
-            vid = row["voter_id"]
-            if not vid:
-                problems.add(lineno, "voter_id", None, "identifiant de votant vide", "missing_value")
-            elif vid in seen_voters:
-                problems.add(lineno, "voter_id", vid,
-                             f"identifiant de votant en double (déjà ligne {seen_voters[vid]})", "duplicate_id")
-            else:
-                seen_voters[vid] = lineno
-            ballot, pts = _read_ballot(row, has_points, vote_type, lineno, seen_projects, problems)
-            ballots.append(ballot)
-            ballot_points.append(pts)
-            vote_rows.append(fields)
-            vote_lines.append(lineno)
-            for position, pid in enumerate(ballot):
-                if pid not in counts:
-                    continue
-                counts[pid] += 1
-                if pts is not None:
-                    points_sum[pid] += pts[position]
-                elif vote_type == "ordinal":
-                    points_sum[pid] += len(ballot) - position
-                else:
-                    points_sum[pid] += 1
-        if "num_votes" in expected_counts and expected_counts["num_votes"] != len(vote_rows):
+        ballots_table = _Table(lines, votes_sec["rows"], vote_header)
+        result = _read_ballots(ballots_table, has_points, vote_type, project_ids, seen_projects, problems)
+        n_votes = len(ballots_table.lines)
+        if "num_votes" in expected_counts and expected_counts["num_votes"] != n_votes:
             problems.add(meta_lines["num_votes"], "num_votes", meta["num_votes"],
                          f"META annonce {expected_counts['num_votes']} votes mais VOTES en contient "
-                         f"{len(vote_rows)}", "count_mismatch")
-        votes_df = pd.DataFrame(vote_rows, columns=list(vote_header), dtype=object).astype(str)
+                         f"{n_votes}", "count_mismatch")
+        problems.raise_if_any()
+        ballots, ballot_points, counts_list, sums = result
+        counts = dict(zip(project_ids, counts_list))
+        points_sum = dict(zip(project_ids, sums))
+        votes_df = pd.DataFrame({h: ballots_table.column(h) for h in vote_header}, columns=list(vote_header),
+                                dtype=object).astype(str)
         votes_df["ballot"] = pd.Series(ballots, dtype=object)
         votes_df["ballot_points"] = pd.Series(ballot_points, dtype=object)
-        votes_df[_LINE_COLUMN] = pd.Series(vote_lines, dtype="int64")
+        votes_df[_LINE_COLUMN] = pd.Series(ballots_table.lines, dtype="int64")
     problems.raise_if_any()
     assert budget is not None and costs_ok
 
