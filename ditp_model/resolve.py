@@ -89,6 +89,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from . import allocation as _allocation
 from .allocation import (
     INTEGRALITY_TOL,
     SCORE_UNIT,
@@ -220,139 +221,13 @@ class ResolvedDraw:
 
 # --------------------------------------------------------------------------- merit order without a solver
 
-#: Most nodes of one merit search before handing the draw to :func:`~ditp_model.allocation.allocate`.
-MERIT_SEARCH_NODES = 200_000
-#: Most candidates searched (one recursion level each); beyond, :func:`~ditp_model.allocation.allocate` decides.
-_MERIT_SEARCH_DEPTH = 5_000
+# The exact search lives with the rule (allocation.merit_search); re-exported here for the resolver.
+MERIT_SEARCH_NODES = _allocation.MERIT_SEARCH_NODES
 
 
-def merit_search(upper, reach, first, caps, available: int, max_awards: int | None, *,
-                 max_nodes: int = MERIT_SEARCH_NODES):
-    """The merit-order decision without award cuts, by exact depth-first search in rank order (integers only).
-
-    Among the portfolios that fund every application of `first` (locks, and
-    the applications funded first for a minimum-count rule), respect the
-    envelope, the groups' caps and the maximum number of awards, and leave no
-    valid complaint at δ (DESIGN.md, "The decision rules": an unfunded *j*
-    complains when its award fits in the envelope, the count and its groups'
-    caps once the money of the applications scoring at least s_j − δ, and of
-    `first`, is counted), the one that spends most, then the greatest funded
-    vector in rank order (position by position, best placed first: the named
-    tie-break of :func:`~ditp_model.allocation.allocate`).
-
-    The search decides the applications in rank order, "funded" before "not
-    funded", so portfolios are met in decreasing rank order; a branch is cut
-    when an unfunded application's complaint can be judged (its last
-    ex aequo, ``reach[j]``, is decided) and is valid, or when it cannot spend
-    more than the best portfolio found (the first found at a given spend is
-    the greatest in rank order).  With δ = 0, no exact score tie and no cut,
-    no branch survives a valid complaint, and the search is the ranking rule
-    with skip, locks first (one path, n steps).
-
-    Parameters
-    ----------
-    upper : sequence of int
-        Award of each application (rank order): the capped request.
-    reach : sequence of int
-        Last rank position scoring at least s_j − δ (:func:`~ditp_model.allocation.merit_reach`).
-    first : sequence of bool
-    caps : list of (mask, cap)
-        Maximum-share rules: membership (rank order) and cap in euros.
-    available : int
-    max_awards : int or None
-    max_nodes : int
-
-    Returns
-    -------
-    list of int or None
-        0/1 per rank position; None when no portfolio satisfies the rules or
-        the search exceeds `max_nodes`.
-    """
-    u = [int(v) for v in upper]
-    m = len(u)
-    if m > _MERIT_SEARCH_DEPTH:
-        return None
-    first = [bool(v) for v in first]
-    checks = [[] for _ in range(m)]
-    for j in range(m):
-        if not first[j]:
-            checks[int(reach[j])].append(j)
-    groups_of = [[g for g, (mask, _) in enumerate(caps) if mask[j]] for j in range(m)]
-    cap = [int(c) for _, c in caps]
-    st_spent = sum(u[j] for j in range(m) if first[j])
-    st_count = sum(first)
-    gspent = [sum(u[j] for j in range(m) if first[j] and mask[j]) for mask, _ in caps]
-    if st_spent > available or (max_awards is not None and st_count > max_awards) or any(g > c for g, c in zip(gspent, cap)):
-        return None
-    suffix = [0] * (m + 1)
-    for k in range(m - 1, -1, -1):
-        suffix[k] = suffix[k + 1] + (0 if first[k] else u[k])
-    x = [1 if f else 0 for f in first]
-    state = [st_spent, st_count, 0]  # spent, count, nodes
-    best = [-1, None]
-
-    def no_complaint(k: int) -> bool:
-        spent, count = state[0], state[1]
-        for j in checks[k]:
-            if x[j]:
-                continue
-            uj = u[j]
-            if available - spent < uj:
-                continue
-            if max_awards is not None and count >= max_awards:
-                continue
-            if any(cap[g] - gspent[g] < uj for g in groups_of[j]):
-                continue
-            return False
-        return True
-
-    def visit(k: int) -> None:
-        state[2] += 1
-        if state[2] > max_nodes:
-            raise _SearchTooLong
-        if k == m:
-            if state[0] > best[0]:
-                best[0], best[1] = state[0], list(x)
-            return
-        if min(available, state[0] + suffix[k]) <= best[0]:
-            return
-        if first[k]:
-            if no_complaint(k):
-                visit(k + 1)
-            return
-        uk = u[k]
-        gs = groups_of[k]
-        if (state[0] + uk <= available and (max_awards is None or state[1] < max_awards)
-                and all(gspent[g] + uk <= cap[g] for g in gs)):
-            x[k] = 1
-            state[0] += uk
-            state[1] += 1
-            for g in gs:
-                gspent[g] += uk
-            if no_complaint(k):
-                visit(k + 1)
-            x[k] = 0
-            state[0] -= uk
-            state[1] -= 1
-            for g in gs:
-                gspent[g] -= uk
-        if no_complaint(k):
-            visit(k + 1)
-
-    limit = sys.getrecursionlimit()
-    if limit < m + 100:
-        sys.setrecursionlimit(m + 100)
-    try:
-        visit(0)
-    except _SearchTooLong:
-        return None
-    finally:
-        sys.setrecursionlimit(limit)
-    return best[1]
-
-
-class _SearchTooLong(Exception):
-    pass
+def merit_search(*args, **kwargs):
+    """See :func:`ditp_model.allocation.merit_search` (kept here so the resolver's fallback can be exercised in tests)."""
+    return _allocation.merit_search(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------- the resolver

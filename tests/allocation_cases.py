@@ -53,7 +53,14 @@ def base_rules() -> CallRules:
 
 
 def rules_with(**funding) -> CallRules:
-    """The 2021 rules with some funding values changed (``envelope_eur=300_000``...)."""
+    """The 2021 rules with some funding values changed (``envelope_eur=300_000``...).
+
+    A call's envelope must be positive (a 0 € call is refused): generated
+    cases that draw 0 get 1 €, which funds nothing either (every floor is
+    above it), so the case keeps its meaning.
+    """
+    if funding.get("envelope_eur") == 0:
+        funding = {**funding, "envelope_eur": 1}
     return base_rules().with_funding(**funding) if funding else base_rules()
 
 

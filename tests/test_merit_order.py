@@ -146,12 +146,14 @@ def _merit_params(band, max_awards=None, caps=(), **kw):
     return AllocationParams(rule="merit_order", tie_band_points=band, max_awards=max_awards, group_rules=rules, **kw)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(merit_case())
-def test_merit_order_matches_brute_force(case):
+@pytest.mark.parametrize("exact_search", [True, False], ids=["recherche exacte", "MILP HiGHS"])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=merit_case())
+def test_merit_order_matches_brute_force(exact_search, case):
     projects, envelope, band, max_awards, caps = case
     expected = brute_merit(projects, envelope, band=band, max_awards=max_awards, caps=caps)
-    a = allocate(make_evaluation(projects, envelope_eur=envelope), _merit_params(band, max_awards, caps))
+    a = allocate(make_evaluation(projects, envelope_eur=envelope), _merit_params(band, max_awards, caps, exact_search=exact_search))
+    assert a.solver == ("recherche exacte" if exact_search else "highs")
     assert a.is_optimal, a.message
     assert expected is not None
     assert funded(a) == expected
