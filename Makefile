@@ -17,7 +17,7 @@ CULL_INTERVAL ?= 30
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
-.PHONY: setup lock run test benchmark benchmark-panel benchmark-montecarlo benchmark-review benchmark-pabulib comite sample clean
+.PHONY: setup lock run test benchmark benchmark-panel benchmark-montecarlo benchmark-review benchmark-merit benchmark-pabulib comite sample clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ benchmark-montecarlo: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/bench_montecarlo.py
 
 # Pabulib: start-up, reading, side by side with pabutools (installed by the script in benchmarks/.pabutools-venv).
+benchmark-merit: $(STAMP)
+	mkdir -p .home .tmp
+	$(SANDBOX) $(BIN)/python benchmarks/bench_merit.py
+
 benchmark-pabulib: $(STAMP)
 	mkdir -p .home .tmp
 	$(SANDBOX) $(BIN)/python benchmarks/bench_pabulib.py

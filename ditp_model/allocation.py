@@ -975,6 +975,18 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     return best_x
 
 
+def _first_fits(cands: Candidates) -> bool:
+    """The locked-in candidates alone respect the envelope, the maximum number of awards and the groups' caps (integers)."""
+    t = cands.table
+    first = t["locked_in"].to_numpy(bool)
+    lower = t["lower_eur"].to_numpy(np.int64)
+    if int(lower[first].sum()) > cands.available_eur:
+        return False
+    if cands.params.max_awards is not None and int(first.sum()) > cands.params.max_awards:
+        return False
+    return all(int(lower[members][first[members]].sum()) <= c for _, members, c in _capped_groups(cands))
+
+
 def _merit_by_search(cands: Candidates) -> pd.DataFrame | None:
     """The merit-order decision by :func:`merit_search` (no cuts), or None when the search cannot decide it."""
     t = cands.table
@@ -1608,7 +1620,7 @@ def allocate_candidates(cands: Candidates) -> Allocation:
     return _decide_lexicographic(cands)
 
 
-def _decide_lexicographic(cands: Candidates) -> Allocation:
+def _decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allocation:
     """Build → solve (lexicographic) → read back → verify, for the merit order and the optimisation rules.
 
     Merit order without award cuts: the exact search first (:func:`merit_search`), the MILP when it gives up.
@@ -1654,6 +1666,17 @@ def _decide_lexicographic(cands: Candidates) -> Allocation:
                                         first=first)
         seconds += sum(i.seconds for i in infos[1 if first is not None else 0:])
         decisions = read_back(model, cands) if info.status is SolveStatus.OPTIMAL else None
+    if info.status is SolveStatus.INFEASIBLE and cands.rule == "merit_order" and _first_fits(cands):
+        # Funding the locked-in applications first, then the ranking rule with skip, is merit-consistent: the problem
+        # has a solution, so "infeasible" is a solver fault (seen with HiGHS on one draw): ask the other solver.
+        other = "cbc" if params.solver == "highs" else "highs"
+        if cross_check:
+            retry = _decide_lexicographic(replace(cands, params=replace(params, solver=other)), cross_check=False)
+            if retry.status is not SolveStatus.INFEASIBLE:
+                return retry
+        return Allocation(SolveStatus.ERROR, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,
+                          None, TIE_BREAK_RULE, "les solveurs déclarent impossible une décision qui existe (les dossiers "
+                          "imposés tiennent dans l'enveloppe) : échec du solveur, aucune décision n'est produite")
     if info.status is SolveStatus.INFEASIBLE:
         conflicts, keys = diagnose_infeasibility(cands, params.solver, params.time_limit_s)
         return Allocation(info.status, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,

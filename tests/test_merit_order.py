@@ -390,3 +390,27 @@ def test_random_locks_and_minimums_keep_every_rule(sample):
         assert verify_awards(a.decisions, a.candidates) == []
         for x in a.exceptions:
             assert x.funded in a.funded_ids and not set(x.passed_over) & set(a.funded_ids)
+
+
+def test_an_infeasible_answer_on_a_feasible_merit_problem_is_a_solver_fault(monkeypatch):
+    # The locks fit, so funding them first and then the ranking rule with skip is a merit-consistent decision:
+    # an "infeasible" from the solver is a fault.  The other solver is asked; if it also fails, no decision.
+    import ditp_model.allocation as A
+
+    ps = [P("A", 90, 100_000), P("B", 80, 100_000), P("C", 70, 100_000)]
+    ev = make_evaluation(ps, envelope_eur=200_000)
+    real = A.solve
+    calls = []
+
+    def liar(model, solver="highs", time_limit_s=60.0):
+        info = real(model, solver, time_limit_s)
+        calls.append(solver)
+        return dataclasses.replace(info, status=A.SolveStatus.INFEASIBLE, objective=None) if solver == "highs" else info
+
+    monkeypatch.setattr(A, "solve", liar)
+    a = allocate(ev, AllocationParams(exact_search=False))
+    assert a.is_optimal and a.solver == "cbc" and funded(a) == {"A", "B"}
+    monkeypatch.setattr(A, "solve", lambda model, solver="highs", time_limit_s=60.0:
+                        dataclasses.replace(real(model, solver, time_limit_s), status=A.SolveStatus.INFEASIBLE, objective=None))
+    b = allocate(ev, AllocationParams(exact_search=False))
+    assert b.status is A.SolveStatus.ERROR and "échec du solveur" in b.message
