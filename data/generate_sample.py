@@ -110,16 +110,15 @@ REVIEW_HEADER = ("application_id", "reviewer_id") + SCORE_COLUMNS
 MILESTONE_HEADER = ("application_id", "milestone", "planned_date", "actual_date", "status", "tranche_eur", "paid_date")
 
 # Laureates of the sample and their awards: the package's decision
-# (ditp_model.allocation.allocate) with the default weights impact 0.5,
-# openness 0.3, collective 0.2.  Copied here because this script runs without
+# (ditp_model.allocation.allocate: the merit order, the call's thresholds and
+# ex aequo band) with the default weights impact 0.5, openness 0.3, collective 0.2.  Copied here because this script runs without
 # the package; tests/test_followup.py recomputes them and fails if they differ.
 LAUREATES = {
-    "P004": 91250, "P006": 104460, "P011": 113000, "P014": 96000, "P016": 89000, "P018": 75860,
-    "P019": 116000, "P022": 120000, "P023": 75000, "P026": 100500, "P027": 85000, "P032": 112000,
-    "P040": 116000, "P045": 100000, "P050": 78000, "P053": 73000, "P056": 78500, "P059": 88000,
-    "P062": 120000, "P065": 78000, "P068": 98000, "P070": 120000, "P080": 102000, "P087": 118000,
-    "P092": 102000, "P097": 86000, "P098": 75000, "P100": 100000, "P102": 85000, "P106": 91000,
-    "P110": 109500,
+    "P002": 120000, "P004": 91250, "P006": 104460, "P011": 113000, "P019": 116000, "P022": 120000,
+    "P026": 100500, "P027": 85000, "P029": 120000, "P032": 112000, "P040": 116000, "P044": 135000,
+    "P052": 200000, "P059": 88000, "P062": 120000, "P068": 98000, "P070": 120000, "P080": 102000,
+    "P087": 118000, "P092": 102000, "P095": 170000, "P097": 86000, "P098": 75000, "P100": 100000,
+    "P102": 85000, "P106": 91000, "P110": 109500,
 }
 MILESTONES_AS_OF = date(2022, 10, 31)   # the sample milestones file describes the follow-up on that day
 MILESTONE_PLANS = {

@@ -174,7 +174,7 @@ def test_manifest_before_the_rules_replays_its_objective():
     assert p.rule is None and p.min_criterion == (("impact", 3.0),)
 
 
-@pytest.mark.parametrize("decision_rule", ["optimum", "ranking"])
+@pytest.mark.parametrize("decision_rule", ["merit_order", "ranking"])
 def test_changed_weight_in_scenario_is_named(tmp_path, decision_rule):
     from ditp_model.scenario import Scenario, save_scenario
     from ditp_model.scoring import Weights

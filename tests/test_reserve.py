@@ -17,6 +17,8 @@ Cases are built in code by :mod:`allocation_cases` (call defaults: floor
 
 from __future__ import annotations
 
+import dataclasses
+
 import random
 from pathlib import Path
 
@@ -129,8 +131,8 @@ def test_seen_pool_takes_the_cutoff_day_and_fundable_applications_only(hand):
     assert pool["score_units"].tolist() == [800_000, 400_000] and pool["upper_eur"].tolist() == [100_000, 100_000]
     assert seen_pool(hand, "2021-09-14", P)["application_id"].tolist() == ["A"]
     assert seen_pool(hand, "2021-09-16", P)["application_id"].tolist() == ["E", "A", "B"]
-    # the call's quality threshold (50/100) leaves B (40) out: not fundable, not seen
-    assert seen_pool(hand, "2021-09-15")["application_id"].tolist() == ["A"]
+    # a quality threshold of 50/100 leaves B (40) out: not fundable, not seen
+    assert seen_pool(hand, "2021-09-15", dataclasses.replace(P, min_score=50.0))["application_id"].tolist() == ["A"]
 
 
 @pytest.mark.parametrize("threshold, expected", [(0, 3), (40.0, 3), (40.0001, 2), (80, 2), (80.5, 1), (95, 1), (96, 0)])

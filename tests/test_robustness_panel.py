@@ -21,6 +21,7 @@ from ditp_model import evaluate, plots
 from ditp_model import robustness as rob
 from ditp_model.allocation import AllocationParams
 from ditp_model.notebook import sample_inputs
+from ditp_model.report_format import format_points
 from ditp_model.robustness import ROBUSTNESS_CLASSES_FR, stability_intervals, weight_monte_carlo
 from ditp_model.scoring import Weights
 from ditp_model.widgets import CommitteePanel, PanelState, robustness_counts, robustness_stale_reason, uncertain_table_fr
@@ -163,8 +164,8 @@ def test_uncertain_table_lists_the_swing_applications(ran, expected):
     assert [r[0] for r in rows] == list(swing["application_id"])
     for r, (_, x) in zip(rows, swing.iterrows()):
         assert r[1] == x["title"]
-        assert r[2] == f"{x['score']:.2f}".replace(".", ",")
-        pct = 100 * x["p_funded"]
+        assert r[2] == format_points(x["score"])
+        pct = round(100 * x["p_funded"], 9)  # 100 × 0.55 is 55.000000000000007 in binary
         assert r[3] == (f"{pct:.0f} %" if pct == round(pct) else f"{pct:.1f} %".replace(".", ","))
         euros = int(x["expected_award_eur"])
         assert re.sub(r"\s", "", r[4]) == f"{euros}€"
@@ -325,7 +326,7 @@ def test_probability_figure_on_the_sample(expected):
     legend = [x.get_text() for lg in fig.legends for x in lg.get_texts()]
     counts = robustness_counts(t)
     assert legend[:3] == [f"{ROBUSTNESS_CLASSES_FR[c]} ({counts[c]})" for c in ("always", "swing", "never")]
-    score = f"{order.loc[last, 'score']:.2f}".replace(".", ",")
+    score = format_points(order.loc[last, "score"])
     assert legend[3] == f"ligne de financement : {score} points (dernier financé)"
     assert ax.get_xlabel() == "Probabilité d'être financé"
     assert plots.figure_png(fig).startswith(b"\x89PNG")
