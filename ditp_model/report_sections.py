@@ -282,7 +282,8 @@ def summary_html(run) -> str:
     rows = [("Règle de décision", RULE_LABELS_FR[a.rule]),
             ("Statut du calcul", _Html(f"{status} (écart d'optimalité nul ; solveur {_e(a.solver)})")),
             ("Autre sélection équivalente", "oui : départagée par la règle de départage" if a.other_optimal_portfolios
-             else "non : la sélection est unique"),
+             else "non : la sélection est unique" if a.other_optimal_portfolios is False
+             else "non recherchée : parmi les sélections qui dépensent le plus, la première dans l'ordre déclaré est retenue"),
             ("Empreinte de la décision (SHA-256)", _Html(f'<span class="h">{_e(run.manifest["decision_sha256"])}</span>'))]
     return _div(f'<div class="ditp-kpis">{kpis}</div>', f'<div class="ditp-box">{_e(text)}</div>', _kv(rows, id="synthese"))
 
@@ -1085,7 +1086,7 @@ def provenance_html(run) -> str:
         *([("Valeur du portefeuille (objectif maximisé)", format_number(m["objective"], 4))]
           if run.allocation.rule in ("max_total_score", "max_score_weighted_award") else []),
         ("Règle de départage", f"{m['tie_break_rule']['name']} : {m['tie_break_rule']['description']}"),
-        ("Autre sélection de même valeur", "oui" if m["other_optimal_portfolios"] else "non"),
+        ("Autre sélection de même valeur", {True: "oui", False: "non"}.get(m["other_optimal_portfolios"], "non recherchée")),
         ("Tirages aléatoires", "aucun : le calcul est déterministe (pas de graine)"),
         ("Version du manifeste", str(m["manifest_version"])),
         ("Commande", m["command"] or "notebook exécuté directement (sans ditp-model report)"),
