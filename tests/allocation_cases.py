@@ -68,6 +68,20 @@ def rules_with(**funding) -> CallRules:
 RULE_OF_OBJECTIVE = {"total_score": "max_total_score", "score_weighted_award": "max_score_weighted_award"}
 
 
+def Opt(**kw):
+    """AllocationParams for the tests of the optimisation rules: ``max_total_score`` unless a rule (or objective) is named.
+
+    test_allocation.py and test_explain.py check the optimisation models kept
+    for comparison; the merit order, the default, is checked in test_merit_order.py.
+    """
+    from ditp_model.allocation import AllocationParams
+
+    if "objective" in kw:
+        kw["rule"] = RULE_OF_OBJECTIVE[kw.pop("objective")]
+    kw.setdefault("rule", "max_total_score")
+    return AllocationParams(**kw)
+
+
 @dataclass(frozen=True)
 class Project:
     """One application of a hand-made case.

@@ -48,7 +48,7 @@ from ditp_model.allocation import (
 )
 
 from allocation_cases import (
-    RULE_OF_OBJECTIVE,
+    Opt,
     MATURITIES,
     REGIONS,
     Project,
@@ -59,18 +59,6 @@ from allocation_cases import (
     make_evaluation,
     units,
 )
-
-
-def Opt(**kw):
-    """AllocationParams for these tests: the optimisation rule ``max_total_score`` unless a rule (or objective) is named.
-
-    This module checks the optimisation models kept for comparison; the merit
-    order, the default, is checked in ``test_merit_order.py``.
-    """
-    if "objective" in kw:
-        kw["rule"] = RULE_OF_OBJECTIVE[kw.pop("objective")]
-    kw.setdefault("rule", "max_total_score")
-    return AllocationParams(**kw)
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,21 +7,9 @@ import random
 
 import pytest
 
-from allocation_cases import RULE_OF_OBJECTIVE, Project, Rule, brute_force, make_evaluation, units
+from allocation_cases import Opt, Project, Rule, brute_force, make_evaluation, units
 from ditp_model.allocation import AllocationParams, GroupRule, NotOptimalError, allocate
 from ditp_model.explain import envelope_shadow_price, explain
-
-
-def Opt(**kw):
-    """AllocationParams for these tests: the optimisation rule ``max_total_score`` unless a rule (or objective) is named.
-
-    This module checks the optimisation models kept for comparison; the merit
-    order, the default, is checked in ``test_merit_order.py``.
-    """
-    if "objective" in kw:
-        kw["rule"] = RULE_OF_OBJECTIVE[kw.pop("objective")]
-    kw.setdefault("rule", "max_total_score")
-    return AllocationParams(**kw)
 
 
 def _case():
