@@ -8,7 +8,7 @@ import random
 import pytest
 
 from allocation_cases import Opt, Project, Rule, brute_force, make_evaluation, units
-from ditp_model.allocation import AllocationParams, GroupRule, NotOptimalError, allocate
+from ditp_model.allocation import GroupRule, NotOptimalError, allocate
 from ditp_model.explain import envelope_shadow_price, explain
 
 
