@@ -873,6 +873,11 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     suffix = [0] * (m + 1)
     for k in range(m - 1, -1, -1):
         suffix[k] = suffix[k + 1] + (0 if first[k] else u[k])
+    # smallest undecided request at positions ≥ k: when even it does not fit, nothing more can be funded
+    minsuffix = [0] * (m + 1)
+    minsuffix[m] = available + 1
+    for k in range(m - 1, -1, -1):
+        minsuffix[k] = minsuffix[k + 1] if first[k] else min(minsuffix[k + 1], u[k])
     x = [1 if f else 0 for f in first]
     best_spend, best_x = -1, None
     pending: list[int] = []  # unfunded, complaint not yet judged
@@ -933,6 +938,13 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
                 stack.pop()
                 continue
             if min(available, spent + suffix[k]) <= best_spend:
+                stack.pop()
+                continue
+            if minsuffix[k] > available - spent or (max_awards is not None and count >= max_awards):
+                # nothing more can be funded: every later application stays unfunded, and none of them can
+                # complain (no room); the applications passed over earlier are judged on the final money
+                if spent > best_spend and all(reach[j] < k or not complains(j) for j in pending):
+                    best_spend, best_x = spent, list(x)
                 stack.pop()
                 continue
             fr[3] = len(pending)
