@@ -146,14 +146,15 @@ class Selection(_Frozen):
     rule: Literal[RULE_NAMES] = "merit_order"  # type: ignore[valid-type]
     min_score: Float = Field(default=0.0, ge=0.0, le=100.0)
     min_criterion: dict[str, Float] = Field(default_factory=dict)
-    tie_band_points: Float | Literal["auto"] = 0.0
+    tie_band_points: float | str = 0.0
 
-    @model_validator(mode="after")
-    def _band(self) -> "Selection":
-        if not isinstance(self.tie_band_points, str) and not 0 <= self.tie_band_points <= 100:
-            raise _RuleError("tie_band_points", self.tie_band_points,
-                             "la bande d'ex aequo est un nombre de points entre 0 et 100, ou \"auto\"")
-        return self
+    @field_validator("tie_band_points", mode="before")
+    @classmethod
+    def _band(cls, v):
+        ok = v == "auto" or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100)
+        if not ok:
+            raise ValueError("la bande d'ex aequo est un nombre de points entre 0 et 100 (par ex. 0.5), ou \"auto\"")
+        return v if v == "auto" else float(v)
 
 
 class SubCriterion(_Frozen):
@@ -282,18 +283,20 @@ class CallRules(_Frozen):
     @model_validator(mode="after")
     def _thresholds(self) -> "CallRules":
         lo, hi = self.scoring.scale_min, self.scoring.scale_max
+        reviewed = [c.name for c in self.criteria if c.source == "reviews"]
+        problems = []
         for name, value in self.selection.min_criterion.items():
             crit = next((c for c in self.criteria if c.name == name), None)
             if crit is None:
-                raise _RuleError(f"selection.min_criterion.{name}", value,
-                                 f"seuil sur un critère inconnu « {name} » : critères de l'appel "
-                                 + ", ".join(c.name for c in self.criteria))
-            if crit.source != "reviews":
-                raise _RuleError(f"selection.min_criterion.{name}", value,
-                                 f"le critère « {name} » est calculé, pas noté : un seuil ne porte que sur un critère noté par les évaluateurs")
-            if not lo <= value <= hi:
-                raise _RuleError(f"selection.min_criterion.{name}", value,
-                                 f"seuil {value:g} hors de l'échelle de notation : valeur attendue entre {lo:g} et {hi:g}")
+                problems.append(f"« {name} » = {value:g} : critère inconnu (critères notés : {', '.join(reviewed)})")
+            elif crit.source != "reviews":
+                problems.append(f"« {name} » = {value:g} : critère calculé, pas noté ; un seuil ne porte que sur un critère "
+                                f"noté par les évaluateurs ({', '.join(reviewed)})")
+            elif not lo <= value <= hi:
+                problems.append(f"« {name} » = {value:g} : hors de l'échelle de notation, valeur attendue entre {lo:g} et {hi:g}")
+        if problems:
+            raise _RuleError("selection.min_criterion", dict(self.selection.min_criterion),
+                             "seuils par critère invalides : " + " ; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -60,7 +60,8 @@ class Explanation:
         Merit order and ranking rule also: ``better_ranked_awarded_eur``,
         ``left_when_turn_eur``, ``needed_eur``, ``entry_request_eur`` (int
         euros, unfunded candidates; -1 when not applicable), ``score_needed``
-        (points, NaN when no score suffices), ``ex_aequo`` (bool).
+        (points, NaN when no score suffices), ``ex_aequo`` (bool), ``reason``, ``locked_in``
+        (funded first: a lock or a minimum-count rule) and ``first_cause`` (French), ``rank``, ``score``.
     lowest_funded : tuple (str, float) or None
         Id and score of the lowest-scored funded application (merit order:
         outside the named exceptions).
@@ -125,9 +126,14 @@ class Explanation:
             last = above.iloc[-1]
             parts.insert(0, f"dernier financé au-dessus : {last['application_id']} (rang {int(last['rank'])}, {format_points(last['score'])} points)")
         if len(below):
-            remainder = "sur le reliquat de l'enveloppe"
-            items = [f"{r.application_id} (rang {int(r.rank)}, {format_points(r.score)} points, "
-                     f"{'ex aequo' if r.ex_aequo and abs(r.score - first['score']) < self.tie_band_points else remainder})"
+            def why(r) -> str:
+                if getattr(r, "locked_in", False):
+                    return f"financé d'abord : {r.first_cause}"
+                if r.ex_aequo and abs(r.score - first["score"]) < self.tie_band_points:
+                    return "ex aequo"
+                return "sur le reliquat de l'enveloppe"
+
+            items = [f"{r.application_id} (rang {int(r.rank)}, {format_points(r.score)} points, {why(r)})"
                      for r in below.itertuples()]
             parts.append("financés en dessous : " + ", ".join(items))
         return "Ligne de financement — " + " ; ".join(parts)
@@ -566,6 +572,9 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     for c in ("award_eur", "better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur", "entry_request_eur"):
         table[c] = table[c].astype("int64")
     ranks = evaluation.table.set_index("application_id")
+    first = set(cands.table.loc[cands.table["locked_in"], "application_id"])
+    table["locked_in"] = table["application_id"].isin(first)
+    table["first_cause"] = [cands.forced.get(a, "imposé par le comité") if a in first else "" for a in table["application_id"]]
     table["rank"] = [ranks.at[a, "rank"] for a in table["application_id"]]
     table["score"] = [float(ranks.at[a, "score"]) for a in table["application_id"]]
     low, high = funding_line(evaluation, allocation)

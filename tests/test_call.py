@@ -362,3 +362,33 @@ def test_zero_envelope_refused_in_a_copy_too(rules):
     with pytest.raises(pydantic.ValidationError, match="enveloppe nulle"):
         rules.with_funding(envelope_eur=0)
     assert rules.with_funding(envelope_eur=1).envelope_eur == 1
+
+
+def test_shipped_selection(rules):
+    sel = rules.selection
+    assert (sel.rule, sel.min_score, dict(sel.min_criterion), sel.tie_band_points) == (
+        "merit_order", 50.0, {"impact": 2.5, "openness": 2.5}, 0.5)
+
+
+@pytest.mark.parametrize("old, new, key, words", [
+    ('rule = "merit_order"', 'rule = "greedy"', "selection.rule", "merit_order"),
+    ("tie_band_points = 0.5", 'tie_band_points = "beaucoup"', "selection.tie_band_points", "entre 0 et 100"),
+    ("tie_band_points = 0.5", "tie_band_points = -1", "selection.tie_band_points", "entre 0 et 100"),
+    ("tie_band_points = 0.5", "tie_band_points = true", "selection.tie_band_points", "entre 0 et 100"),
+    ("min_score = 50.0", "min_score = 101", "selection.min_score", "100"),
+    ("min_criterion = { impact = 2.5, openness = 2.5 }", "min_criterion = { impact = 7 }", "selection.min_criterion",
+     "hors de l'échelle"),
+    ("min_criterion = { impact = 2.5, openness = 2.5 }", "min_criterion = { collective = 0.5 }", "selection.min_criterion",
+     "critère calculé"),
+    ("min_criterion = { impact = 2.5, openness = 2.5 }", "min_criterion = { qualite = 3 }", "selection.min_criterion",
+     "critère inconnu"),
+])
+def test_selection_errors_name_the_key(tmp_path, old, new, key, words):
+    p, message = only_problem(write_variant(tmp_path, old, new))
+    assert p.column == key
+    assert words in message
+
+
+def test_tie_band_auto_is_accepted(tmp_path):
+    rules = load_call_rules(write_variant(tmp_path, "tie_band_points = 0.5", 'tie_band_points = "auto"'))
+    assert rules.selection.tie_band_points == "auto"
