@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .rule_names import RULE_NAMES
 from .schema import ORG_TYPES, InputError, Problem
 
-__all__ = ["CallRules", "Criterion", "Selection", "RULE_NAMES", "load_call_rules", "EXPENSE_CATEGORIES"]
+__all__ = ["CallRules", "Criterion", "Selection", "Authority", "RULE_NAMES", "load_call_rules", "EXPENSE_CATEGORIES"]
 
 #: Expense categories (DESIGN.md: eligible expenses) and the catch-all ``other``.
 EXPENSE_CATEGORIES = ("intellectual_services", "digital_tools", "innovation_training", "other")
@@ -157,6 +157,33 @@ class Selection(_Frozen):
         return v if v == "auto" else float(v)
 
 
+class Authority(_Frozen):
+    """The administration that takes the decision: letterhead of the letters and the appeal route.
+
+    Attributes
+    ----------
+    name, service, address, signatory : str
+        As printed on the letters (« Direction interministérielle de la transformation publique »…).
+    court : str
+        The administrative court competent for a « recours contentieux » (code de justice
+        administrative, art. R. 421-1: two months from notification; art. R. 421-5: the time
+        limit runs only if the notification states it, hence the sentence in every letter).
+    """
+
+    name: str
+    service: str = ""
+    address: str = ""
+    signatory: str = ""
+    court: str = "le tribunal administratif compétent"
+
+    def appeal_route_fr(self) -> str:
+        """« Voies et délais de recours » for a letter (French)."""
+        where = f"{self.name}" + (f", {self.address}" if self.address else "")
+        return (f"Voies et délais de recours : la présente décision peut faire l'objet d'un recours gracieux auprès de "
+                f"{where}, et d'un recours contentieux devant {self.court}, dans un délai de deux mois à compter de "
+                f"sa notification (code de justice administrative, articles R. 421-1 et R. 421-5).")
+
+
 class SubCriterion(_Frozen):
     """A sub-criterion scored by reviewers; its review column is ``<criterion>_<name>``."""
 
@@ -257,6 +284,8 @@ class CallRules(_Frozen):
         Regions and priority reforms accepted in applications.
     selection : Selection
         Decision rule, quality thresholds and ex aequo band (table ``[selection]``).
+    authority : Authority or None
+        The administration that decides (table ``[authority]``): letterhead and appeal route.
     source : str
         Path the rules were read from ("" when built in code).
     """
@@ -268,7 +297,12 @@ class CallRules(_Frozen):
     criteria: tuple[Criterion, ...] = Field(min_length=1)
     lists: Lists
     selection: Selection = Field(default_factory=Selection)
+    authority: Authority | None = None
     source: str = ""
+
+    def appeal_route_fr(self) -> str:
+        """The appeal route of a letter: the authority's, or the generic sentence when the call names none."""
+        return (self.authority or Authority(name="l'autorité qui a pris la décision")).appeal_route_fr()
 
     @field_validator("criteria", mode="before")
     @classmethod

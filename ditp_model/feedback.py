@@ -236,6 +236,7 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
     else:
         lines.append("**Décision : non retenu.**")
     if kind == "non recevable" or pd.isna(row.score):
+        lines += ["", _md(rules.appeal_route_fr())]
         if footer:
             lines += ["", f"_{_md(footer)}_"]
         return "\n".join(lines) + "\n"
@@ -259,6 +260,7 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
             lines += _merit_lines(row, ex_aequo_ids, tie_band_points, envelope_eur)
         else:
             lines += _optimum_lines(row, _OBJECTIVES.get(rule, "total_score"), gaps_computed, worst_funded_rank, envelope_eur)
+    lines += ["", _md(rules.appeal_route_fr())]
     if footer:
         lines += ["", f"_{_md(footer)}_"]
     return "\n".join(lines) + "\n"

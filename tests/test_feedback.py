@@ -271,3 +271,25 @@ def test_maximum_number_of_awards_named_in_the_letter(tmp_path):
     assert f"il restait 110{EUR} sur l'enveloppe de 300{EUR}" in text
     assert "Une règle fixée par le comité l'a empêché" in text and "nombre maximal de lauréats (2)" in text
     assert "supérieure à 64,00 / 100 (note du dossier : 56,00), soit 8,00 point(s) de plus" in text
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text.replace("\u202f", " ").replace("\xa0", " "))
+
+
+def test_every_letter_names_the_appeal_route(letters):
+    # Code de justice administrative, art. R. 421-1 (two months) and R. 421-5 (the notification states the route);
+    # the authority, its address and the court come from the call file's [authority] table.
+    for aid, text in letters["lettre"].items():
+        t = _plain(text)
+        assert "recours gracieux auprès de Direction interministérielle de la transformation publique (DITP), " \
+               "20 avenue de Ségur, 75007 Paris" in t, aid
+        assert "recours contentieux devant le tribunal administratif de Paris, dans un délai de deux mois" in t, aid
+        assert "articles R. 421-1 et R. 421-5" in t, aid
+
+
+def test_a_call_without_authority_still_gives_the_route(run):
+    rules = run.rules.model_copy(update={"authority": None})
+    text = _plain(feedback_table(run.table, rules, rule="merit_order").iloc[0]["lettre"])
+    assert "recours gracieux auprès de l'autorité qui a pris la décision" in text
+    assert "le tribunal administratif compétent" in text
