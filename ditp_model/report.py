@@ -1216,12 +1216,31 @@ def render_html(executed: str | Path, *, title: str = "Rapport de sélection") -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         body, _ = exporter.from_notebook_node(nb)
-    m = _EXTERNAL.search(body)
+    m = external_reference(body)
     if m:
         start = max(0, m.start() - 60)
         raise ReportNotebookError("ExternalResource", "le rapport HTML appelle une ressource externe : "
                                   f"« {body[start:m.end() + 60]} » ; il doit être autonome")
     return body, dropped
+
+
+def external_reference(body: str):
+    """The first reference to an external resource in an HTML page, or None.
+
+    Only markup is searched — tag attributes (``src``, ``href``) and style
+    sheets (``url(…)``, ``@import``) — never the text: an applicant's title
+    that reads « voir href=//www.service-public.fr » is escaped text, shown
+    as written, and must not stop the report.
+    """
+    for tag in re.finditer(r"<(?!/)[^<>]+>", body):
+        m = _EXTERNAL.search(body, tag.start(), tag.end())
+        if m:
+            return m
+    for style in re.finditer(r"<style[^>]*>(.*?)</style>", body, re.S | re.I):
+        m = _EXTERNAL.search(body, style.start(1), style.end(1))
+        if m:
+            return m
+    return None
 
 
 def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | Path | None = None,

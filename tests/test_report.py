@@ -631,3 +631,18 @@ def test_optimisation_rule_is_published_with_its_annex():
     # Under the merit order there is no shadow price, hence no annex.
     merit = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False))
     assert merit.explanation.shadow_price_per_keur is None and report_sections.annex_html(merit) == ""
+
+
+@pytest.mark.parametrize("text", ["voir href=//www.service-public.fr", "src=//cdn.example.org/x.js", "url(//a.b/c.css)",
+                                  "<a href=\"https://www.service-public.fr\">lien</a>"])
+def test_applicant_text_that_looks_like_a_link_is_escaped_not_blocking(text):
+    import html as _html
+
+    page = f"<html><head><style>p {{ color: #333; }}</style></head><body><p>{_html.escape(text)}</p></body></html>"
+    assert report.external_reference(page) is None
+
+
+@pytest.mark.parametrize("markup", ['<img src="https://cdn.example.org/x.png">', '<link href="//fonts.example.org/a.css">',
+                                    "<style>@import 'https://x.org/a.css';</style>", "<style>body { background: url(//x.org/i.png) }</style>"])
+def test_real_external_references_are_still_found(markup):
+    assert report.external_reference(f"<html><body>{markup}</body></html>") is not None
