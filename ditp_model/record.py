@@ -376,10 +376,14 @@ class Difference:
         (a published file changed), ``scénario``.
     message : str
         French.
+    count : int
+        How many differences this line stands for: 1, or the number left
+        unlisted for a « … et N autre(s) écart(s) » line.
     """
 
     kind: str
     message: str
+    count: int = 1
 
 
 @dataclass(frozen=True)
@@ -402,8 +406,10 @@ class Verification:
         if self.identical:
             lines.append(f"Résultat : identique — {self.summary}")
         else:
-            n = len(self.differences)
-            lines.append(f"Résultat : DIFFÉRENT — {n} écart{'s' if n > 1 else ''} :")
+            n = sum(d.count for d in self.differences)
+            listed = sum(1 for d in self.differences if d.count == 1)
+            shown = "" if listed == n else f" ({listed} listés, les autres comptés par type)"
+            lines.append(f"Résultat : DIFFÉRENT — {n} écart{'s' if n > 1 else ''}{shown} :")
             lines += [f"  [{d.kind}] {d.message}" for d in self.differences]
         if self.notes:
             lines.append("Remarques :")
@@ -774,7 +780,8 @@ def _decision_changes(manifest: dict, table, new_hash: str) -> list[Difference]:
         out += [Difference(kind, x) for x in lines[:limit]]
         if len(lines) > limit:
             out.append(Difference(kind, f"… et {len(lines) - limit} autre(s) écart(s) du même type, plus petits"
-                                  if kind == "notes" else f"… et {len(lines) - limit} autre(s) écart(s) du même type"))
+                                  if kind == "notes" else f"… et {len(lines) - limit} autre(s) écart(s) du même type",
+                                  len(lines) - limit))
     if new_hash != manifest["decision_sha256"]:
         out.append(Difference("décision", f"décision changée : empreinte {manifest['decision_sha256'][:12]}… au manifeste, "
                                           f"{new_hash[:12]}… au re-calcul"))

@@ -313,3 +313,14 @@ def test_publishing_over_a_truncated_journal_is_refused(case):
     state = record.check_journal(journal)  # what remains is a consistent chain...
     with pytest.raises(record.JournalError, match="tronqué.*entrée n° 2, le journal n'en compte que 1"):
         record.check_published_against_journal(case / "out", state)  # ...but the published report is entry 2
+
+
+def test_the_count_of_differences_counts_the_unlisted_ones():
+    # 12 score lines, 3 decision lines and one input line: 10 scores are listed, the other 2 counted on one line.
+    diffs = ([record.Difference("entrées", "entrée modifiée")]
+             + [record.Difference("notes", f"note de A{k}") for k in range(10)]
+             + [record.Difference("notes", "… et 2 autre(s) écart(s) du même type, plus petits", 2)]
+             + [record.Difference("décision", f"D{k}") for k in range(3)])
+    v = record.Verification("m.json", False, tuple(diffs), (), "")
+    head = v.text_fr().splitlines()[1]
+    assert head == "Résultat : DIFFÉRENT — 16 écarts (14 listés, les autres comptés par type) :"
