@@ -1032,16 +1032,16 @@ def waves_html(run, waves=None, comparison=None) -> str:
     parts.append(_table(["Vague", "Date limite (incluse)", "Candidats", "Financés", "Attribué", "Engagé avant", "Reste",
                          "Score des lauréats"], rows, id="vagues", numeric=(0, 2, 3, 4, 5, 6, 7), foot=foot,
                         caption="Ce que chaque vague a examiné, financé et laissé"))
-    gap_share = (f" ({format_number(100 * c['score_gap'] / c['all_at_once_total_score'], 1)} % de l'optimum)"
+    gap_share = (f" ({format_number(100 * c['score_gap'] / c['all_at_once_total_score'], 1)} % de la décision en une fois)"
                  if c["all_at_once_total_score"] else "")
     cmp_rows = [
         ("Vagues hebdomadaires", len(c["waves_funded"]), format_eur(c["waves_awarded_eur"]), format_points(c["waves_total_score"])),
-        ("Optimum en une fois (toutes les candidatures connues)", len(c["all_at_once_funded"]),
+        ("Décision en une fois, même règle (toutes les candidatures connues)", len(c["all_at_once_funded"]),
          format_eur(c["all_at_once_awarded_eur"]), format_points(c["all_at_once_total_score"])),
     ]
     parts.append(_table(["Sélection", "Lauréats", "Attribué", "Score total (points)"], cmp_rows, id="vagues-comparaison",
-                        numeric=(1, 2, 3), foot=[("Écart (optimum en une fois − vagues)", 3), format_points(c["score_gap"])],
-                        caption="Vagues et optimum en une fois"))
+                        numeric=(1, 2, 3), foot=[("Écart (décision en une fois − vagues)", 3), format_points(c["score_gap"])],
+                        caption="Vagues et décision en une fois"))
     parts.append(_p(f"Décider vague par vague coûte {format_points(c['score_gap'])} points de score total{gap_share} : "
                     "l'argent engagé tôt ne peut plus aller aux dossiers mieux notés déposés ensuite."))
     t = run.table.set_index("application_id")
@@ -1055,9 +1055,9 @@ def waves_html(run, waves=None, comparison=None) -> str:
 
     if c["only_in_waves"] or c["only_in_all_at_once"]:
         parts.append(listing(c["only_in_waves"], "vagues-seulement", "Financés par les vagues seulement"))
-        parts.append(listing(c["only_in_all_at_once"], "une-fois-seulement", "Financés par l'optimum en une fois seulement"))
+        parts.append(listing(c["only_in_all_at_once"], "une-fois-seulement", "Financés par la décision en une fois seulement"))
     else:
-        parts.append(_p("Les vagues et l'optimum en une fois financent les mêmes dossiers."))
+        parts.append(_p("Les vagues et la décision en une fois financent les mêmes dossiers."))
     if c["award_differs"]:
         parts.append(_p("Montants différents pour un même lauréat : " + " ; ".join(
             f"{a_} : {format_eur(x)} en vagues, {format_eur(y)} en une fois" for a_, (x, y) in c["award_differs"].items()) + "."))

@@ -520,13 +520,13 @@ def test_waves_section_in_report(tmp_path, capsys):
 
     c = {r[0]: r for r in tables["vagues-comparaison"]["body"]}
     w_row = c["Vagues hebdomadaires"]
-    b_row = c["Optimum en une fois (toutes les candidatures connues)"]
+    b_row = c["Décision en une fois, même règle (toutes les candidatures connues)"]
     assert int(w_row[1]) == len(cmp["waves_funded"]) and int(b_row[1]) == len(cmp["all_at_once_funded"])
     assert euros(w_row[2]) == cmp["waves_awarded_eur"] and euros(b_row[2]) == cmp["all_at_once_awarded_eur"]
     assert _points(w_row[3]) == pytest.approx(cmp["waves_total_score"], abs=0.005)
     assert _points(b_row[3]) == pytest.approx(cmp["all_at_once_total_score"], abs=0.005)
     gap = tables["vagues-comparaison"]["foot"][0]
-    assert gap[0] == "Écart (optimum en une fois − vagues)"
+    assert gap[0] == "Écart (décision en une fois − vagues)"
     assert _points(gap[1]) == pytest.approx(cmp["score_gap"], abs=0.005)
     # The all-at-once optimum is the report's own decision here (same parameters, nothing after the deadline).
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
