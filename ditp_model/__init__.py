@@ -12,11 +12,11 @@ from importlib import import_module
 
 #: Public name -> sub-module that defines it (imported on first access).
 _LAZY = {
-    "CallRules": "call", "load_call_rules": "call",
-    "Inputs": "io", "load_inputs": "io",
-    "Evaluation": "pipeline", "evaluate": "pipeline",
-    "InputError": "schema", "Problem": "schema",
-    "Weights": "scoring", "parse_weights": "scoring",
+    "CallRules": "inputs.call", "load_call_rules": "inputs.call",
+    "Inputs": "inputs.io", "load_inputs": "inputs.io",
+    "Evaluation": "scoring.pipeline", "evaluate": "scoring.pipeline",
+    "InputError": "inputs.schema", "Problem": "inputs.schema",
+    "Weights": "scoring.aggregate", "parse_weights": "scoring.aggregate",
 }
 
 __all__ = ["CallRules", "load_call_rules", "Inputs", "load_inputs", "Evaluation", "evaluate", "InputError", "Problem",

@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli_args import FrenchArgumentParser, check_inputs_not_outputs, count, out_dir, seconds
-from .cli_args import euros as _euros
+from ditp_model.cli_args import FrenchArgumentParser, check_inputs_not_outputs, count, out_dir, seconds
+from ditp_model.cli_args import euros as _euros
 
 # Start-up (issue 18): `ditp-model --help` and `ditp-model pabulib` import only
 # what they use; pandas, pulp, babel, pydantic... are imported inside the
 # sub-command functions that need them.
 if TYPE_CHECKING:
-    from .pipeline import Evaluation
+    from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["main"]
 
@@ -54,7 +54,7 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
 
 def ranked_list_fr(ev: Evaluation) -> str:
     """French ranked list of eligible, scored applications."""
-    from .report_format import format_eur, format_points
+    from ditp_model.french import format_eur, format_points
 
     t = ev.table
     r = t[t["rank"].notna()].sort_values("rank")
@@ -95,9 +95,9 @@ def check_out_dir(path, inputs: dict | None = None, outputs=()) -> Path:
 
 
 def _evaluate(args) -> Evaluation:
-    from .io import load_inputs
-    from .pipeline import evaluate
-    from .scoring import parse_weights
+    from ditp_model.inputs.io import load_inputs
+    from ditp_model.scoring.pipeline import evaluate
+    from ditp_model.scoring.aggregate import parse_weights
 
     check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews},
                   OUTPUTS.get(getattr(args, "command", None), ()))
@@ -107,7 +107,7 @@ def _evaluate(args) -> Evaluation:
 
 
 def cmd_score(args) -> int:
-    from .io import write_csv_atomic
+    from ditp_model.inputs.io import write_csv_atomic
 
     ev = _evaluate(args)
     print(eligibility_summary_fr(ev))
@@ -120,7 +120,7 @@ def cmd_score(args) -> int:
 
 
 def _group_rule(text: str, kind: str):
-    from .allocation import GroupRule
+    from ditp_model.rules.allocation import GroupRule
 
     example = "region=Bretagne:1" if kind == "min" else "region=Île-de-France:0.25 (ou 25%)"
     form = f"écrire colonne=valeur:{'nombre' if kind == 'min' else 'part'} (par ex. {example})"
@@ -141,7 +141,7 @@ def _group_rule(text: str, kind: str):
 
 def allocation_params(args):
     """AllocationParams from the ``allocate`` command-line arguments."""
-    from .allocation import AllocationParams
+    from ditp_model.rules.allocation import AllocationParams
 
     return AllocationParams(
         envelope_eur=args.envelope, committed_eur=args.committed, reserve_eur=args.reserve, min_share=args.min_share,
@@ -166,7 +166,7 @@ def _tie_band(text: str):
 
 def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
     """The decision-rule options shared by ``allocate``, ``report`` and ``lottery``."""
-    from .rule_names import RULE_NAMES
+    from ditp_model.inputs.rule_names import RULE_NAMES
 
     p.add_argument("--rule", choices=list(RULE_NAMES), default=None,
                    help="règle de décision (défaut : celle de l'appel, ordre de mérite) : merit_order (classement au-dessus "
@@ -180,8 +180,8 @@ def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
 
 def rule_summary_fr(alloc) -> list[str]:
     """French lines: the rule, the thresholds and the ex aequo band used, and the band suggested by the reviews."""
-    from .allocation import RULE_LABELS_FR, quality_thresholds
-    from .report_format import format_number
+    from ditp_model.rules.allocation import RULE_LABELS_FR, quality_thresholds
+    from ditp_model.french import format_number
 
     c = alloc.candidates
     lines = [f"Règle de décision : {RULE_LABELS_FR[c.rule]}"]
@@ -192,8 +192,8 @@ def rule_summary_fr(alloc) -> list[str]:
 
 def thresholds_summary_fr(ev, params, cands) -> str:
     """French line: the quality thresholds in force and how many applications fall below them."""
-    from .allocation import quality_thresholds
-    from .report_format import format_number
+    from ditp_model.rules.allocation import quality_thresholds
+    from ditp_model.french import format_number
 
     overall, per = quality_thresholds(ev, params)
     parts = []
@@ -209,8 +209,8 @@ def thresholds_summary_fr(ev, params, cands) -> str:
 
 def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
     """The French summary printed by ``ditp-model allocate``."""
-    from .report_format import format_eur, format_number, format_points
-    from .scoring import tie_band_from_reviews
+    from ditp_model.french import format_eur, format_number, format_points
+    from ditp_model.scoring.aggregate import tie_band_from_reviews
 
     c = alloc.candidates
     t = ev.table.set_index("application_id")
@@ -279,9 +279,9 @@ def record_encodings(manifest: dict, ev: Evaluation) -> dict:
 def cmd_allocate(args) -> int:
     import shlex
 
-    from .allocation import allocate, ranking_rule
-    from .explain import explain, optimum_comparison
-    from .report import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
+    from ditp_model.rules.allocation import allocate, ranking_rule
+    from ditp_model.rules.explain import explain, optimum_comparison
+    from ditp_model.outputs.report import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
 
     ev = _evaluate(args)
     params = allocation_params(args)
@@ -311,7 +311,7 @@ def cmd_allocate(args) -> int:
 def cmd_pabulib(args) -> int:
     import json
 
-    from .pabulib import allocate_pabulib, read_pabulib
+    from ditp_model.inputs.pabulib import allocate_pabulib, read_pabulib
 
     result = allocate_pabulib(read_pabulib(args.file), solver=args.solver, time_limit_s=args.time_limit)
     if args.json:
@@ -357,13 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--solver", choices=["highs", "cbc"], default="highs", help=SOLVER_HELP)
     pb.add_argument("--time-limit", type=seconds, default=600.0, metavar="SECONDES", help="temps maximal de résolution (secondes, > 0 ; défaut 600)")
     pb.set_defaults(func=cmd_pabulib)
-    from .cli_ds import register as register_import_ds
+    from ditp_model.cli_ds import register as register_import_ds
 
     register_import_ds(sub)
-    from .cli_report import register as register_report
+    from ditp_model.cli_report import register as register_report
 
     register_report(sub)
-    from .cli_lottery import register as register_lottery
+    from ditp_model.cli_lottery import register as register_lottery
 
     register_lottery(sub)
     return parser
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     args._argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
-    except _loaded("ditp_model.schema", "InputError") as exc:
+    except _loaded("ditp_model.inputs.schema", "InputError") as exc:
         print(f"Erreur : données d'entrée invalides.\n{exc}", file=sys.stderr)
         return EXIT_INPUT
     except ValueError as exc:
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"Erreur : écriture impossible — {exc.strerror} : {exc.filename}", file=sys.stderr)
         return EXIT_INPUT
-    except _loaded("ditp_model.allocation", "AllocationError") as exc:
+    except _loaded("ditp_model.rules.allocation", "AllocationError") as exc:
         print(f"Erreur : résultat du solveur rejeté par la vérification exacte — {exc}", file=sys.stderr)
         return EXIT_NOT_OPTIMAL
 

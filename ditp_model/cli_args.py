@@ -10,7 +10,7 @@ message naming the value and the rule, so that argparse exits with code 2
 before anything is read or written):
 
 * :func:`euros`: an amount written like in the spreadsheets (``2 500 000``,
-  ``2500000 €``), through :func:`ditp_model.io.parse_amount`, the one parser
+  ``2500000 €``), through :func:`ditp_model.inputs.io.parse_amount`, the one parser
   of amounts (``allocate``, ``report`` and ``lottery`` alike);
 * :func:`count`: a whole number ≥ 0 (``--max-awards``);
 * :func:`seconds`: a time limit > 0 (``--time-limit``);
@@ -111,7 +111,7 @@ class FrenchArgumentParser(argparse.ArgumentParser):
 
 def euros(text: str) -> int:
     """A command-line amount in whole euros, written like in the spreadsheets (``2 500 000``, ``2500000 €``)."""
-    from .io import parse_amount
+    from ditp_model.inputs.io import parse_amount
 
     try:
         return parse_amount(text)

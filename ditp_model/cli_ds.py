@@ -53,9 +53,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _suggest(args) -> int:
-    from .call import load_call_rules
-    from .demarches import suggest_mapping
-    from .io import write_text_atomic
+    from ditp_model.inputs.call import load_call_rules
+    from ditp_model.inputs.demarches import suggest_mapping
+    from ditp_model.inputs.io import write_text_atomic
 
     rules = load_call_rules(args.call) if args.call else None
     text = suggest_mapping(args.export, rules, Path(args.mapping).parent if args.mapping else None)
@@ -76,9 +76,9 @@ def _suggest(args) -> int:
 def cmd_import_ds(args) -> int:
     """Run ``import-ds``; returns the exit code (errors are raised as InputError / ValueError)."""
     # Imported here, not at the top: building the ``ditp-model`` parser must stay light (issue 18).
-    from . import __version__
-    from .demarches import import_export
-    from .io import sha256_file, write_bytes_atomic, write_csv_atomic
+    from ditp_model import __version__
+    from ditp_model.inputs.demarches import import_export
+    from ditp_model.inputs.io import sha256_file, write_bytes_atomic, write_csv_atomic
 
     if args.suggest_mapping:
         return _suggest(args)
@@ -131,7 +131,7 @@ def cmd_import_ds(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``ditp-model import-ds …`` (the ``ditp-model`` entry point, same messages and exit codes)."""
-    from .cli import main as cli_main
+    from ditp_model.cli import main as cli_main
 
     return cli_main(argv)
 

@@ -2,12 +2,12 @@
 
 ``ditp-model lottery --call … --applications … --reviews … --seed N --out DIR``
 
-1. fits the SNSF review model (:mod:`ditp_model.review_model`, extra ``bayes``);
+1. fits the SNSF review model (:mod:`ditp_model.scoring.review_model`, extra ``bayes``);
 2. decides each posterior draw by the decision rule (``--rule``, default the
-   call's: the merit order; :func:`ditp_model.grey_zone.posterior_funding`):
+   call's: the merit order; :func:`ditp_model.uncertainty.grey_zone.posterior_funding`):
    probability of funding and one zone per candidate, a band in rank order;
 3. unless ``--no-draw``: funds the solid applications and draws lots in the grey
-   zone with the published seed (:func:`ditp_model.grey_zone.grey_zone_lottery`),
+   zone with the published seed (:func:`ditp_model.uncertainty.grey_zone.grey_zone_lottery`),
    and appends the draw to the decision journal (``DIR/decisions.jsonl`` or
    ``--journal``), chained like the reports.
 
@@ -59,7 +59,7 @@ def _seed(text: str) -> int:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``lottery`` to the sub-parsers of ``ditp-model``."""
-    from .cli import _common, _euros, add_rule_options
+    from ditp_model.cli import _common, _euros, add_rule_options
 
     p = subparsers.add_parser(
         "lottery", help="incertitude des évaluations (modèle bayésien du FNS) : zone grise et tirage au sort enregistré",
@@ -123,14 +123,14 @@ def _recorded_rule(state, inputs: dict, default_rule: str, out_dir: Path) -> tup
 
 
 def cmd_lottery(args) -> int:
-    from .allocation import RULE_LABELS_FR, AllocationParams, check
-    from .cli import _evaluate
-    from .cli_report import EXIT_JOURNAL
-    from .grey_zone import grey_zone_lottery, posterior_funding, record_lottery
-    from .record import JournalError, check_journal
-    from .report import csv_bytes, write_outputs
-    from .report_format import format_eur
-    from .review_model import fit_review_model, votes_from_reviews
+    from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
+    from ditp_model.cli import _evaluate
+    from ditp_model.cli_report import EXIT_JOURNAL
+    from ditp_model.uncertainty.grey_zone import grey_zone_lottery, posterior_funding, record_lottery
+    from ditp_model.outputs.record import JournalError, check_journal
+    from ditp_model.outputs.report import csv_bytes, write_outputs
+    from ditp_model.french import format_eur
+    from ditp_model.scoring.review_model import fit_review_model, votes_from_reviews
 
     if args.draws < 1:
         raise ValueError(f"--draws {args.draws} : au moins un tirage a posteriori")

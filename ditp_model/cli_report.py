@@ -44,7 +44,7 @@ _NOTEBOOK_ENAMES = {"ReportParameterError": EXIT_INPUT, "InputError": EXIT_INPUT
 
 
 def _group_rule(text: str, kind: str):
-    from .cli import _group_rule as parse
+    from ditp_model.cli import _group_rule as parse
 
     return parse(text, kind)
 
@@ -56,8 +56,8 @@ REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest
 
 def register(subparsers) -> None:
     """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
-    from .cli import add_rule_options
-    from .cli_args import count, euros, out_dir, seconds
+    from ditp_model.cli import add_rule_options
+    from ditp_model.cli_args import count, euros, out_dir, seconds
 
     r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
                               description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
@@ -142,13 +142,13 @@ def _err(text: str) -> None:
 
 def cmd_report(args) -> int:
     """``ditp-model report``: see the module docstring for outputs and exit codes."""
-    from .allocation import AllocationError, NotOptimalError
-    from .record import JournalError
-    from .report import ReportNotebookError, ReportNotOptimalError, produce_report, validate_parameters
-    from .report_format import format_eur
-    from .schema import InputError
+    from ditp_model.rules.allocation import AllocationError, NotOptimalError
+    from ditp_model.outputs.record import JournalError
+    from ditp_model.outputs.report import ReportNotebookError, ReportNotOptimalError, produce_report, validate_parameters
+    from ditp_model.french import format_eur
+    from ditp_model.inputs.schema import InputError
 
-    from .cli_args import check_inputs_not_outputs
+    from ditp_model.cli_args import check_inputs_not_outputs
 
     argv = getattr(args, "_argv", None) or sys.argv[1:]
     command = "ditp-model " + " ".join(shlex.quote(a) for a in argv)
@@ -191,8 +191,8 @@ def cmd_report(args) -> int:
 
 def cmd_verify(args) -> int:
     """``ditp-model verify MANIFEST``: 0 identical, 1 differences, 2 unreadable manifest."""
-    from .record import verify
-    from .schema import InputError
+    from ditp_model.outputs.record import verify
+    from ditp_model.inputs.schema import InputError
 
     try:
         result = verify(args.manifest, rerun=not args.no_rerun)
@@ -205,6 +205,6 @@ def cmd_verify(args) -> int:
 
 def main_for_tests(argv: list[str]) -> int:
     """Run ``ditp-model`` with `argv` (the entry point, same messages and exit codes)."""
-    from .cli import main
+    from ditp_model.cli import main
 
     return main(argv)

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 import ditp_model as dm
-from ditp_model import grey_zone as gz
-from ditp_model import review_model as rm
-from ditp_model.allocation import AllocationParams
-from ditp_model.notebook import sample_inputs
-from ditp_model.record import read_journal
-from ditp_model.scoring import Weights
+from ditp_model.uncertainty import grey_zone as gz
+from ditp_model.scoring import review_model as rm
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.outputs.notebook import sample_inputs
+from ditp_model.outputs.record import read_journal
+from ditp_model.scoring.aggregate import Weights
 
 from allocation_cases import Project, make_evaluation
 
@@ -311,7 +311,7 @@ def test_lottery_order_is_independent_of_the_input_order():
 def test_expected_rank_figure_draws_the_table(case):
     from matplotlib.colors import to_hex
 
-    from ditp_model.plots import ZONE_COLOURS, expected_rank_figure
+    from ditp_model.outputs.plots import ZONE_COLOURS, expected_rank_figure
 
     ev, post = case
     f = gz.posterior_funding(ev, post, n_draws=None)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ditp_model import record, report
+from ditp_model.outputs import record
+from ditp_model.outputs import report
 from ditp_model.cli_report import main_for_tests
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
@@ -176,8 +177,8 @@ def test_manifest_before_the_rules_replays_its_objective():
 
 @pytest.mark.parametrize("decision_rule", ["merit_order", "ranking"])
 def test_changed_weight_in_scenario_is_named(tmp_path, decision_rule):
-    from ditp_model.scenario import Scenario, save_scenario
-    from ditp_model.scoring import Weights
+    from ditp_model.rules.scenario import Scenario, save_scenario
+    from ditp_model.scoring.aggregate import Weights
 
     data = tmp_path / "data"
     data.mkdir()
