@@ -541,7 +541,8 @@ def bench_pabulib(quick: bool) -> dict:
     if not PABULIB_DIR.is_dir():
         print("../shared absent: Pabulib workload skipped")
         return {"figures": [], "skipped": "../shared absent: Pabulib workload skipped"}
-    from ditp_model.inputs.pabulib import allocate_pabulib, read_pabulib
+    from ditp_model.inputs.pabulib import read_pabulib
+    from ditp_model.rules.pabulib import allocate_pabulib
 
     reps = REPS["pabulib"][quick]
     files = sorted(PABULIB_DIR.glob("*.pb"))

@@ -281,7 +281,7 @@ def cmd_allocate(args) -> int:
 
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.outputs.report import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
+    from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
 
     ev = _evaluate(args)
     params = allocation_params(args)
@@ -311,7 +311,8 @@ def cmd_allocate(args) -> int:
 def cmd_pabulib(args) -> int:
     import json
 
-    from ditp_model.inputs.pabulib import allocate_pabulib, read_pabulib
+    from ditp_model.inputs.pabulib import read_pabulib
+    from ditp_model.rules.pabulib import allocate_pabulib
 
     result = allocate_pabulib(read_pabulib(args.file), solver=args.solver, time_limit_s=args.time_limit)
     if args.json:

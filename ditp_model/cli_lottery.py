@@ -126,9 +126,10 @@ def cmd_lottery(args) -> int:
     from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
     from ditp_model.cli import _evaluate
     from ditp_model.cli_report import EXIT_JOURNAL
-    from ditp_model.uncertainty.grey_zone import grey_zone_lottery, posterior_funding, record_lottery
+    from ditp_model.outputs.record import record_lottery
+    from ditp_model.uncertainty.grey_zone import grey_zone_lottery, posterior_funding
     from ditp_model.outputs.record import JournalError, check_journal
-    from ditp_model.outputs.report import csv_bytes, write_outputs
+    from ditp_model.rules.manifest import csv_bytes, write_outputs
     from ditp_model.french import format_eur
     from ditp_model.scoring.review_model import fit_review_model, votes_from_reviews
 

@@ -479,7 +479,7 @@ def test_allocation_engine_reaches_exact_optimum(name, solver):
     """The project's own allocate() (via allocate_pabulib) reaches the independently computed optimum."""
     from decimal import Decimal
 
-    from ditp_model.inputs.pabulib import allocate_pabulib
+    from ditp_model.rules.pabulib import allocate_pabulib
 
     path = SHARED / name
     if not path.is_file():

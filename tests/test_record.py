@@ -19,6 +19,7 @@ import pytest
 
 from ditp_model.outputs import record
 from ditp_model.outputs import report
+from ditp_model.rules import manifest
 from ditp_model.cli_report import main_for_tests
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
@@ -169,9 +170,9 @@ def test_changed_rule_in_manifest_is_named(case):
 
 
 def test_manifest_before_the_rules_replays_its_objective():
-    assert report.allocation_params_from_manifest({"objective": "total_score"}).rule == "max_total_score"
-    assert report.allocation_params_from_manifest({"objective": "score_weighted_award"}).rule == "max_score_weighted_award"
-    p = report.allocation_params_from_manifest({"rule": None, "min_criterion": [["impact", 3.0]], "objective": None})
+    assert manifest.allocation_params_from_manifest({"objective": "total_score"}).rule == "max_total_score"
+    assert manifest.allocation_params_from_manifest({"objective": "score_weighted_award"}).rule == "max_score_weighted_award"
+    p = manifest.allocation_params_from_manifest({"rule": None, "min_criterion": [["impact", 3.0]], "objective": None})
     assert p.rule is None and p.min_criterion == (("impact", 3.0),)
 
 
@@ -255,8 +256,8 @@ def test_deleted_first_entry_is_named(case):
 
 
 def test_version_change_is_named(case, monkeypatch):
-    real = report.environment_versions
-    monkeypatch.setattr(report, "environment_versions", lambda: {**real(), "pandas": "0.0.1"})
+    real = manifest.environment_versions
+    monkeypatch.setattr(manifest, "environment_versions", lambda: {**real(), "pandas": "0.0.1"})
     v = record.verify(_manifest(case), rerun=False)
     assert v.kinds == {"versions"}
     assert "version de pandas : " in _messages(v) and "0.0.1 aujourd'hui" in _messages(v)

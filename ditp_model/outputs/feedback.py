@@ -24,7 +24,7 @@ written (no identities, no individual scores).
 
 Applicant-supplied text (title, organisation) is escaped for Markdown and
 HTML in the ``.md`` files, and neutralised against spreadsheet formulas in the
-CSV (:func:`ditp_model.outputs.report.csv_bytes`).
+CSV (:func:`ditp_model.rules.manifest.csv_bytes`).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, 
 def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str = "merit_order",
               gaps_computed: bool = True, lock_out=frozenset(), worst_funded_rank: int | None = None,
               envelope_eur: int | None = None, tie_band_points: float = 0.0, ex_aequo_ids=(), footer: str = "") -> str:
-    """The Markdown letter fragment of one application (a row of :func:`ditp_model.outputs.report.decision_table`).
+    """The Markdown letter fragment of one application (a row of :func:`ditp_model.rules.manifest.decision_table`).
 
     Parameters
     ----------
@@ -272,7 +272,7 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
     Parameters
     ----------
     table : pandas.DataFrame
-        :func:`ditp_model.outputs.report.decision_table` (with its explanation columns when computed).
+        :func:`ditp_model.rules.manifest.decision_table` (with its explanation columns when computed).
     rules : CallRules
     rule : str
         The decision rule that produced the table (the letters explain the
@@ -318,7 +318,7 @@ def feedback_files(table: pd.DataFrame, rules: CallRules, **kwargs) -> dict[str,
 
     Keyword arguments are those of :func:`feedback_table`.
     """
-    from ditp_model.outputs.report import csv_bytes
+    from ditp_model.rules.manifest import csv_bytes
 
     fb = feedback_table(table, rules, **kwargs)
     files = {"retours_candidats.csv": csv_bytes(fb)}

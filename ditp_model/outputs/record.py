@@ -3,7 +3,7 @@
 What leaves the committee must be re-creatable to the euro from its inputs
 (issue 5).  Three pieces:
 
-* **the manifest** (``manifest.json``, built by :mod:`ditp_model.outputs.report`):
+* **the manifest** (``manifest.json``, built by :mod:`ditp_model.rules.manifest`):
   inputs with their SHA-256, call rules, weights, parameters, seeds, versions,
   solver status, objective, tie-break rule, every application's score and
   decision, and the decision hash.  :func:`seal_manifest` adds the journal
@@ -51,7 +51,7 @@ from ditp_model.french import format_eur, format_points
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
-           "Verification", "verify", "replay_params", "rule_changes"]
+           "Verification", "verify", "replay_params", "rule_changes", "record_lottery"]
 
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
@@ -310,7 +310,7 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
     the next position, the files written (each atomically, the manifest
     last), and the entry appended.
     """
-    from ditp_model.outputs.report import manifest_bytes, write_outputs
+    from ditp_model.rules.manifest import manifest_bytes, write_outputs
 
     out = Path(out_dir)
     jp = Path(journal_path) if journal_path else out / JOURNAL_NAME
@@ -509,7 +509,7 @@ def replay_params(manifest: dict):
     """
     from dataclasses import replace
 
-    from ditp_model.outputs.report import allocation_params_from_manifest
+    from ditp_model.rules.manifest import allocation_params_from_manifest
 
     params = allocation_params_from_manifest(manifest["parameters"])
     name = (manifest.get("decision_rule") or {}).get("name")
@@ -538,7 +538,7 @@ def _rerun(manifest: dict, paths: dict):
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.inputs.io import load_inputs
     from ditp_model.scoring.pipeline import evaluate
-    from ditp_model.outputs.report import decision_rule_record, decision_table
+    from ditp_model.rules.manifest import decision_rule_record, decision_table
     from ditp_model.scoring.aggregate import Weights
 
     inputs = load_inputs(paths["call"], paths["applications"], paths["reviews"])
@@ -590,7 +590,7 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
     """
     from ditp_model.rules.allocation import solver_version
     from ditp_model.inputs.io import sha256_file
-    from ditp_model.outputs.report import decision_hash, environment_versions
+    from ditp_model.rules.manifest import decision_hash, environment_versions
     from ditp_model.inputs.schema import InputError, Problem
 
     mp = Path(manifest_path)
@@ -783,7 +783,8 @@ def _decision_changes(manifest: dict, table, new_hash: str) -> list[Difference]:
 
 def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     """French lines naming what a changed scenario file now says differently from the manifest."""
-    from ditp_model.outputs.report import _params_dict, _scenario_params
+    from ditp_model.rules.manifest import _params_dict
+    from ditp_model.rules.scenario import scenario_params
     from ditp_model.rules.scenario import load_scenario
     from ditp_model.inputs.schema import InputError
 
@@ -792,8 +793,19 @@ def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     except InputError as exc:
         return [f"scénario illisible : {exc}"]
     now = {"weights": {"raw": sc.weights.as_dict()}, "normalisation": sc.normalisation, "ranking_variant": sc.ranking_variant,
-           "parameters": _params_dict(_scenario_params(sc))}
+           "parameters": _params_dict(scenario_params(sc))}
     rec = {"weights": {"raw": (manifest.get("weights") or {}).get("raw")}, "normalisation": manifest.get("normalisation"),
            "ranking_variant": manifest.get("ranking_variant"),
            "parameters": {k: v for k, v in (manifest.get("parameters") or {}).items() if k in now["parameters"]}}
     return _compare_fields(rec, now, "au manifeste", "dans le scénario")
+
+
+def record_lottery(lottery, journal_path) -> dict:
+    """Write a grey-zone draw (:class:`ditp_model.uncertainty.grey_zone.Lottery`) into the decision journal (event ``tirage_au_sort``, chained like the reports).
+
+    Returns
+    -------
+    dict
+        The journal entry (see :func:`ditp_model.outputs.record.append_event`).
+    """
+    return append_event(journal_path, "tirage_au_sort", lottery.record)

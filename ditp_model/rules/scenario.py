@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ditp_model.rules.allocation import AllocationParams, GroupRule
@@ -43,7 +43,7 @@ from ditp_model.scoring.pipeline import Evaluation, evaluate
 from ditp_model.inputs.schema import InputError, Problem
 from ditp_model.scoring.aggregate import Weights
 
-__all__ = ["Scenario", "save_scenario", "load_scenario", "SCENARIO_FORMAT"]
+__all__ = ["Scenario", "save_scenario", "load_scenario", "scenario_params", "SCENARIO_FORMAT"]
 
 SCENARIO_FORMAT = "ditp-scenario/2"
 #: Earlier format still read (decision_rule "optimum"/"ranking", params.objective).
@@ -234,3 +234,17 @@ def load_scenario(path: str | Path) -> Scenario:
     except json.JSONDecodeError as exc:
         raise InputError(Problem(str(p), exc.lineno, None, None, f"JSON mal formé : {exc.msg}", "bad_json")) from None
     return Scenario.from_dict(data, base=p.parent, source=str(p))
+
+def scenario_params(sc) -> AllocationParams:
+    """The allocation parameters of a scenario, with the rule the committee chose.
+
+    Every rule decides: the report publishes the scenario's rule as it is.  A
+    scenario saved before the rules were one object says ``decision_rule =
+    "ranking"`` for the ranking rule; its parameters then name no rule.
+    """
+    p = sc.params
+    if p.rule is None and getattr(sc, "decision_rule", None) == "ranking":
+        return replace(p, rule="ranking", ranking_variant=sc.ranking_variant)
+    if p.ranking_variant != sc.ranking_variant:
+        return replace(p, ranking_variant=sc.ranking_variant)
+    return p

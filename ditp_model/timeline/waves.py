@@ -37,7 +37,7 @@ the all-at-once optimum, a bound that does not hold for the merit order (it
 maximises nothing).
 
 Each wave's decision record (:func:`wave_manifest`) is the manifest of
-:func:`ditp_model.outputs.report.build_manifest` plus a ``wave`` block holding the
+:func:`ditp_model.rules.manifest.build_manifest` plus a ``wave`` block holding the
 SHA-256 of the previous wave's manifest (canonical JSON, :func:`manifest_sha256`),
 so the waves form a chain.
 
@@ -59,7 +59,7 @@ import pandas as pd
 from ditp_model.rules.allocation import (OPTIMISATION_OBJECTIVES, RULE_LABELS_FR, SCORE_UNIT, Allocation, AllocationError, AllocationParams,
                          NotOptimalError, SolveStatus, allocate, ranking_rule)
 from ditp_model.scoring.pipeline import Evaluation
-from ditp_model.outputs.report import build_manifest, decision_table
+from ditp_model.rules.manifest import build_manifest, decision_table
 from ditp_model.french import format_eur
 
 __all__ = ["WAVE_RULE", "WAVE_RULE_FR", "WaveDecision", "run_wave", "weekly_cutoffs", "replay_weekly", "waves_table",
@@ -398,7 +398,7 @@ def _manifest(evaluation: Evaluation, wave: WaveDecision) -> dict:
 
 
 def wave_manifest(evaluation: Evaluation, wave: WaveDecision, previous_manifest: dict | None) -> dict:
-    """The decision record of a wave: :func:`ditp_model.outputs.report.build_manifest` plus a ``wave`` block.
+    """The decision record of a wave: :func:`ditp_model.rules.manifest.build_manifest` plus a ``wave`` block.
 
     The ``wave`` block holds ``k``, ``cutoff`` (ISO), the rule, ``envelope_eur``,
     ``committed_before_eur``, ``reserve_eur`` (kept) and ``reserve_requested_eur``,

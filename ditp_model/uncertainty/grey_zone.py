@@ -17,7 +17,7 @@ award bands and portfolio rules needs one more step, built here:
   practice: accepted / lottery / rejected; 10 %–90 % by default);
 * :func:`grey_zone_lottery` funds the accepted applications and draws lots
   inside the band only, for the remaining envelope, with a published seed;
-  :func:`record_lottery` writes the draw into the decision journal and
+  :func:`ditp_model.outputs.record.record_lottery` writes the draw into the decision journal and
   :func:`check_lottery_order` lets anyone re-draw it from the seed.
 
 Amounts are whole euros (``int``); scores are composite points (0–100).
@@ -49,7 +49,6 @@ __all__ = [
     "lottery_order",
     "check_lottery_order",
     "check_lottery_winners",
-    "record_lottery",
 ]
 
 #: Zone of an application under review uncertainty: code -> French label.
@@ -473,7 +472,7 @@ class Lottery:
         ``award_eur`` (int) and the other columns of ``Allocation.decisions``.
     available_eur, awarded_eur, remaining_eur : int
     record : dict
-        What :func:`record_lottery` writes into the journal.
+        What :func:`ditp_model.outputs.record.record_lottery` writes into the journal.
     """
 
     seed: int
@@ -616,7 +615,7 @@ def check_lottery_order(record: dict) -> bool:
     Parameters
     ----------
     record : dict
-        :attr:`Lottery.record`, or the journal entry written by :func:`record_lottery`
+        :attr:`Lottery.record`, or the journal entry written by :func:`ditp_model.outputs.record.record_lottery`
         (its ``payload``).
 
     Returns
@@ -664,16 +663,3 @@ def check_lottery_winners(evaluation: Evaluation, record: dict, params: Allocati
         if fits_together(evaluation, fast, solid + tuple(winners) + (a,)):
             winners.append(a)
     return winners == list(record["winners"])
-
-
-def record_lottery(lottery: Lottery, journal_path) -> dict:
-    """Write the draw into the decision journal (event ``tirage_au_sort``, chained like the reports).
-
-    Returns
-    -------
-    dict
-        The journal entry (see :func:`ditp_model.outputs.record.append_event`).
-    """
-    from ditp_model.outputs.record import append_event
-
-    return append_event(journal_path, "tirage_au_sort", lottery.record)
