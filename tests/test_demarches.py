@@ -20,7 +20,7 @@ import pytest
 
 from ditp_model.rules.allocation import allocate
 from ditp_model.inputs.call import load_call_rules
-from ditp_model.cli_ds import main
+from ditp_model.cli import main
 from ditp_model.inputs.demarches import (
     import_export,
     load_mapping,

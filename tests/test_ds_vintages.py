@@ -17,7 +17,7 @@ import pytest
 
 from ditp_model.rules.allocation import AllocationParams, allocate
 from ditp_model.inputs.call import load_call_rules
-from ditp_model.cli_ds import main
+from ditp_model.cli import main
 from ditp_model.inputs.demarches import block_sheet_name, import_export, parse_ds_timestamp, read_export
 from ditp_model.scoring.eligibility import check_eligibility
 from ditp_model.inputs.io import Inputs

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ditp_model.inputs.call import load_call_rules
-from ditp_model.cli_ds import main
+from ditp_model.cli import main
 from ditp_model.inputs.demarches import _guess_code, import_export, load_mapping, suggest_mapping
 from ditp_model.inputs.io import category_lookup
 from ditp_model.inputs.schema import APPLICATION_COLUMNS, InputError

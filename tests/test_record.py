@@ -20,7 +20,7 @@ import pytest
 from ditp_model.outputs import record
 from ditp_model.outputs import report
 from ditp_model.rules import manifest
-from ditp_model.cli_report import main_for_tests
+from ditp_model.cli import main as main_for_tests
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
 WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"

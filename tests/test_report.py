@@ -23,7 +23,7 @@ import pytest
 
 from ditp_model.outputs import record
 from ditp_model.outputs import report
-from ditp_model.cli_report import main_for_tests
+from ditp_model.cli import main as main_for_tests
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
 WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"
@@ -455,7 +455,7 @@ def test_report_publishes_a_ranking_rule_scenario(tmp_path, capsys):
 def test_rule_flags_reach_the_report_parameters():
     import argparse
 
-    from ditp_model import cli_report
+    from ditp_model.cli import report as cli_report
 
     parser = argparse.ArgumentParser()
     cli_report.register(parser.add_subparsers())

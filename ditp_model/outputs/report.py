@@ -9,7 +9,7 @@ The report (issue 5) is one pipeline of named steps::
     validate_parameters  ->  run_report  ->  export_files / report_manifest
     (French errors)          (evaluate, allocate, ranking rule, explain)
 
-``ditp-model report`` (:mod:`ditp_model.cli_report`) runs the parameterised
+``ditp-model report`` (:mod:`ditp_model.cli.report`) runs the parameterised
 notebook ``notebooks/04_rapport.ipynb`` with papermill, which calls these
 functions, displays the sections of :mod:`ditp_model.outputs.report_sections` and
 stages the exports; :func:`render_html` turns the executed notebook into a

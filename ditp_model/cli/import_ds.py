@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["register", "cmd_import_ds", "main"]
+__all__ = ["register", "cmd_import_ds"]
 
 PERSONAL_FILES = ("donnees_personnelles.csv", "experts.csv")
 
@@ -127,14 +127,3 @@ def cmd_import_ds(args) -> int:
     for p in written:
         print(f"Écrit : {p}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``ditp-model import-ds …`` (the ``ditp-model`` entry point, same messages and exit codes)."""
-    from ditp_model.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

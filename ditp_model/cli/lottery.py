@@ -59,21 +59,21 @@ def _seed(text: str) -> int:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add ``lottery`` to the sub-parsers of ``ditp-model``."""
-    from ditp_model.cli import _common, _euros, add_rule_options
+    from ditp_model.cli.common import add_input_options, add_rule_options, euros
 
     p = subparsers.add_parser(
         "lottery", help="incertitude des évaluations (modèle bayésien du FNS) : zone grise et tirage au sort enregistré",
         description="Ajuste le modèle bayésien des évaluations (méthode du Fonds national suisse), résout de nouveau "
                     "l'allocation pour chaque tirage a posteriori, classe chaque dossier (solide, zone grise, écarté), puis "
                     "tire au sort dans la zone grise avec la graine publiée et inscrit le tirage au journal des décisions.")
-    _common(p)
+    add_input_options(p)
     p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage (obligatoire sauf avec --no-draw)")
     p.add_argument("--grey-zone", type=_grey_zone, default=(0.1, 0.9), metavar="BASSE/HAUTE",
                    help="bornes de la zone grise en probabilité de financement (défaut 0.1/0.9)")
     p.add_argument("--draws", type=int, default=500, help="tirages a posteriori sur lesquels l'allocation est résolue (défaut 500)")
     p.add_argument("--mcmc-seed", type=_seed, default=1991, help="graine du MCMC (défaut 1991, celle du FNS)")
     p.add_argument("--mcmc-draws", type=int, default=2500, help="tirages MCMC par chaîne, 4 chaînes (défaut 2500)")
-    p.add_argument("--envelope", type=_euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    p.add_argument("--envelope", type=euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
     add_rule_options(p)
     p.add_argument("--journal", default=None, help="journal des décisions (défaut : DIR/decisions.jsonl)")
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
@@ -124,8 +124,8 @@ def _recorded_rule(state, inputs: dict, default_rule: str, out_dir: Path) -> tup
 
 def cmd_lottery(args) -> int:
     from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
-    from ditp_model.cli import _evaluate
-    from ditp_model.cli_report import EXIT_JOURNAL
+    from ditp_model.cli.common import evaluate_inputs
+    from ditp_model.cli.report import EXIT_JOURNAL
     from ditp_model.outputs.record import record_lottery
     from ditp_model.uncertainty.grey_zone import grey_zone_lottery, posterior_funding
     from ditp_model.outputs.record import JournalError, check_journal
@@ -146,7 +146,7 @@ def cmd_lottery(args) -> int:
     except JournalError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_JOURNAL
-    ev = _evaluate(args)
+    ev = evaluate_inputs(args)
     params = AllocationParams(envelope_eur=args.envelope, rule=args.rule, tie_band_points=args.tie_band,
                               min_score=args.min_score)
     cands = check(ev, params)  # bad envelope or rules: refused before the fit

@@ -9,7 +9,7 @@ then appends an entry to the journal ``decisions.jsonl``.  The inputs come
 from ``--scenario FILE`` (a committee session's snapshot) or from the same
 flags as ``allocate``; the decision rule, the ex aequo band and the overall
 quality threshold are ``--rule``, ``--tie-band`` and ``--min-score``
-(:func:`ditp_model.cli.add_rule_options`; default: the call's).  Every rule
+(:func:`ditp_model.cli.common.add_rule_options`; default: the call's).  Every rule
 decides: the report publishes the rule the committee chose.
 
 ``verify MANIFEST`` re-runs the decision from the manifest's inputs with the
@@ -29,11 +29,11 @@ from __future__ import annotations
 import shlex
 import sys
 
-__all__ = ["register", "cmd_report", "cmd_verify", "main_for_tests", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
+from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL
+
+__all__ = ["register", "cmd_report", "cmd_verify", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
 
 EXIT_DIFFERENT = 1
-EXIT_INPUT = 2
-EXIT_NOT_OPTIMAL = 3
 EXIT_JOURNAL = 4
 EXIT_NOTEBOOK = 5
 
@@ -43,11 +43,6 @@ _NOTEBOOK_ENAMES = {"ReportParameterError": EXIT_INPUT, "InputError": EXIT_INPUT
                     "AllocationError": EXIT_NOT_OPTIMAL}
 
 
-def _group_rule(text: str, kind: str):
-    from ditp_model.cli import _group_rule as parse
-
-    return parse(text, kind)
-
 
 #: Files ``report`` writes into ``--out`` (``retours/``: every file of that folder).
 REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest.json", "retours_candidats.csv", "retours/",
@@ -56,8 +51,7 @@ REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest
 
 def register(subparsers) -> None:
     """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
-    from ditp_model.cli import add_rule_options
-    from ditp_model.cli_args import count, euros, out_dir, seconds
+    from ditp_model.cli.common import add_rule_options, count, euros, group_rule, out_dir, seconds
 
     r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
                               description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
@@ -75,9 +69,9 @@ def register(subparsers) -> None:
     r.add_argument("--committed", type=euros, help="montant déjà engagé lors de vagues précédentes (euros)")
     r.add_argument("--reserve", type=euros, help="réserve gardée pour des vagues suivantes (euros)")
     r.add_argument("--min-share", type=float, help="part minimale de la demande attribuée (1 = pas de réduction)")
-    r.add_argument("--min-count", type=lambda s: _group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
+    r.add_argument("--min-count", type=lambda s: group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
                    help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
-    r.add_argument("--max-share", type=lambda s: _group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
+    r.add_argument("--max-share", type=lambda s: group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
                    help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
     r.add_argument("--max-awards", type=count, help="nombre maximal de lauréats (entier ≥ 0)")
     add_rule_options(r)
@@ -148,7 +142,7 @@ def cmd_report(args) -> int:
     from ditp_model.french import format_eur
     from ditp_model.inputs.schema import InputError
 
-    from ditp_model.cli_args import check_inputs_not_outputs
+    from ditp_model.cli.common import check_inputs_not_outputs
 
     argv = getattr(args, "_argv", None) or sys.argv[1:]
     command = "ditp-model " + " ".join(shlex.quote(a) for a in argv)
@@ -201,10 +195,3 @@ def cmd_verify(args) -> int:
         return EXIT_INPUT
     print(result.text_fr())
     return 0 if result.identical else EXIT_DIFFERENT
-
-
-def main_for_tests(argv: list[str]) -> int:
-    """Run ``ditp-model`` with `argv` (the entry point, same messages and exit codes)."""
-    from ditp_model.cli import main
-
-    return main(argv)
