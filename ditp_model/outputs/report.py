@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import io
 import json
 import math
 import os
@@ -32,7 +31,6 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
@@ -40,8 +38,8 @@ import pandas as pd
 from ditp_model.rules.allocation import Allocation, AllocationError, AllocationParams, GroupRule, RankingResult
 from ditp_model.inputs.call import RULE_NAMES
 from ditp_model.rules.explain import Explanation
-from ditp_model.rules.manifest import (build_manifest, csv_bytes, decision_hash, decision_table, manifest_bytes, parameters_sheet,
-                                       write_outputs, xlsx_bytes)
+from ditp_model.rules.manifest import (build_manifest, csv_bytes, decision_hash, decision_table, manifest_bytes, package_versions,
+                                       parameters_sheet, write_outputs, xlsx_bytes)
 from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["REPORT_PARAMETERS", "ReportParameterError", "ReportNotOptimalError",
@@ -51,17 +49,6 @@ __all__ = ["REPORT_PARAMETERS", "ReportParameterError", "ReportNotOptimalError",
 
 #: Packages that only render the report (their versions are recorded, not compared by ``verify``).
 _REPORT_TOOLS = ("matplotlib", "papermill", "nbconvert", "nbformat", "ipykernel")
-
-
-def _report_tool_versions() -> dict:
-    out = {}
-    for pkg in _REPORT_TOOLS:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
-
 
 
 # --------------------------------------------------------------------------- report parameters
@@ -643,7 +630,7 @@ def report_manifest(run: ReportRun) -> dict:
                        "funded": list(cmp.funded_ids), "leaves_out": [a for a, _ in cmp.left_out],
                        "adds": [a for a, _ in cmp.added]}}
     m["generated_at"] = run.generated_at
-    m["report_tools"] = _report_tool_versions()
+    m["report_tools"] = package_versions(_REPORT_TOOLS)
     return m
 
 

@@ -36,7 +36,7 @@ from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR
 
 __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_formula", "write_outputs", "MANIFEST_VERSION",
            "csv_bytes", "xlsx_bytes", "parameters_sheet", "manifest_bytes", "environment_versions", "decisions_record",
-           "decision_rule_record", "allocation_params_from_manifest"]
+           "decision_rule_record", "allocation_params_from_manifest", "package_versions"]
 
 #: Version of the manifest layout.  2 added ``input_files`` (role of each
 #: input), ``seeds`` and ``decisions`` (every application's score and decision); 3 added ``decision_rule`` (the
@@ -133,14 +133,20 @@ def decision_hash(table: pd.DataFrame) -> str:
 _VERSIONED_PACKAGES = ("pandas", "numpy", "pulp", "highspy", "cbcbox", "openpyxl", "pydantic")
 
 
-def _versions() -> dict:
-    out = {"python": sys.version.split()[0], "platform": platform.platform(), "ditp_model": __version__}
-    for pkg in _VERSIONED_PACKAGES:
+def package_versions(packages) -> dict:
+    """Installed version of each package (``None`` when it is not installed)."""
+    out = {}
+    for pkg in packages:
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
             out[pkg] = None
     return out
+
+
+def _versions() -> dict:
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "ditp_model": __version__,
+            **package_versions(_VERSIONED_PACKAGES)}
 
 
 def environment_versions() -> dict:
