@@ -23,10 +23,10 @@ sys.path.insert(0, str(HERE))
 
 from run_benchmarks import NATIONAL, machine_info, national_evaluation  # noqa: E402
 
-from ditp_model.allocation import AllocationParams, allocate  # noqa: E402
-from ditp_model.explain import explain  # noqa: E402
-from ditp_model.io import load_inputs  # noqa: E402
-from ditp_model.pipeline import evaluate  # noqa: E402
+from ditp_model.rules.allocation import AllocationParams, allocate  # noqa: E402
+from ditp_model.rules.explain import explain  # noqa: E402
+from ditp_model.inputs.io import load_inputs  # noqa: E402
+from ditp_model.scoring.pipeline import evaluate  # noqa: E402
 
 
 def _median(fn, reps: int) -> tuple[float, object]:

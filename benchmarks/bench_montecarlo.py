@@ -69,10 +69,10 @@ def bench_sample(reps: int, old_draws: int) -> dict:
     from dataclasses import replace
 
     from ditp_model import evaluate, load_inputs
-    from ditp_model.allocation import AllocationParams, GroupRule, allocate
-    from ditp_model.resolve import ScoreResolver, composite_score_matrix
-    from ditp_model.robustness import weight_monte_carlo
-    from ditp_model.scoring import Weights
+    from ditp_model.rules.allocation import AllocationParams, GroupRule, allocate
+    from ditp_model.uncertainty.resolve import ScoreResolver, composite_score_matrix
+    from ditp_model.uncertainty.robustness import weight_monte_carlo
+    from ditp_model.scoring.aggregate import Weights
 
     ev = evaluate(load_inputs(str(CALL), str(APPLICATIONS), str(REVIEWS)))
     # P014 (59.9 points) rather than P012: P012 is below the call's quality thresholds (merit order, issue 12)
@@ -136,8 +136,8 @@ def bench_national(n_draws: int, n_allocate: int) -> dict:
     import pandas as pd
     from distributed import LocalCluster
 
-    from ditp_model.allocation import AllocationParams, allocate
-    from ditp_model.resolve import ScoreResolver
+    from ditp_model.rules.allocation import AllocationParams, allocate
+    from ditp_model.uncertainty.resolve import ScoreResolver
 
     ev, group_rules, info = national_evaluation()
     params = AllocationParams(envelope_eur=NATIONAL["envelope_eur"], group_rules=group_rules,
@@ -181,8 +181,8 @@ def bench_national(n_draws: int, n_allocate: int) -> dict:
 
 def bench_panel_tab(reps: int) -> dict:
     """The committee panel's « Robustesse » tab: ``CommitteePanel.run_robustness()`` with its default 200 draws."""
-    from ditp_model.notebook import sample_inputs
-    from ditp_model.widgets import CommitteePanel
+    from ditp_model.outputs.notebook import sample_inputs
+    from ditp_model.session.widgets import CommitteePanel
 
     panel = CommitteePanel(sample_inputs())
     times = []

@@ -5,7 +5,7 @@ What is measured, in one run:
 1. **Start-up**: ``ditp-model --help`` in a fresh interpreter (wall time, median), for this tree and for a
    baseline commit (default ``91e87cb``, before issue 18), beside ``python -c pass`` and, when present,
    ``import pabutools.rules`` in pabutools' own environment.
-2. **Reading**: :func:`ditp_model.pabulib.read_pabulib` against the row-by-row reader it replaced
+2. **Reading**: :func:`ditp_model.inputs.pabulib.read_pabulib` against the row-by-row reader it replaced
    (``tests/pabulib_reference.py``), in process, median of repetitions, on every real file of
    ``../shared/data/pabulib`` (when present) and on the synthetic ladder.
 3. **End to end** on every real file: ``ditp-model pabulib FILE --json`` in a fresh process (this tree and the
@@ -196,7 +196,7 @@ def bench_startup(reps: int, base: Path | None, pabu: Path | None) -> dict:
 
 
 def bench_reading(files: list[Path], reps: int) -> list[dict]:
-    from ditp_model.pabulib import read_pabulib
+    from ditp_model.inputs.pabulib import read_pabulib
     from pabulib_reference import read_pabulib_reference
 
     rows = []
@@ -212,7 +212,7 @@ def bench_reading(files: list[Path], reps: int) -> list[dict]:
 
 
 def _our_total(f: Path, selected) -> str | None:
-    from ditp_model.pabulib import _fmt, read_pabulib
+    from ditp_model.inputs.pabulib import _fmt, read_pabulib
     from decimal import Decimal
 
     if selected is None:
@@ -341,7 +341,7 @@ def main(argv=None) -> int:
     reading = {r["file"]: r for r in res["reading"]}
     res["ladder"] = []
     for n, f in zip(rungs, ladder):
-        from ditp_model.pabulib import read_pabulib
+        from ditp_model.inputs.pabulib import read_pabulib
 
         row = {"projects": n, "ballots": len(read_pabulib(f).votes), **{k: reading[f.name][k] for k in ("old_s", "new_s")}}
         row.update({k: v for k, v in bench_end_to_end([f], 1, None, pabu, args.timeout)[0].items() if k != "file"})

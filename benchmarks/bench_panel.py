@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 KERNEL_CODE = r"""
 import json, statistics, time
-from ditp_model import notebook as nb
-from ditp_model.widgets import CommitteePanel
+from ditp_model.outputs import notebook as nb
+from ditp_model.session.widgets import CommitteePanel
 panel = CommitteePanel(nb.sample_inputs(), scenario_dir={scenario_dir!r})
 values = {values!r}
 rows = []

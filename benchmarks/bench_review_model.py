@@ -2,10 +2,10 @@
 
 Three figures, each timed in a fresh process after the imports:
 
-1. ``fit_sample``   — :func:`ditp_model.review_model.fit_review_model` on the sample's reviews
+1. ``fit_sample``   — :func:`ditp_model.scoring.review_model.fit_review_model` on the sample's reviews
    (99 candidates, 12 reviewers, 297 votes), default settings (4 chains vectorised, 1 000 warm-up
    and 2 500 draws each, seed 1991), JAX compilation included.  [< 60 s]
-2. ``posterior_funding`` — :func:`ditp_model.grey_zone.posterior_funding`, 500 posterior draws,
+2. ``posterior_funding`` — :func:`ditp_model.uncertainty.grey_zone.posterior_funding`, 500 posterior draws,
    each re-solving the allocation (one HiGHS model, objective changed per draw).
 3. ``fit_vignette`` — the ERforResearch mock panel p1 (15 proposals × 5 assessors), as in the tests.
 
@@ -48,10 +48,10 @@ def main() -> int:
     import pandas as pd
 
     import ditp_model as dm
-    from ditp_model import grey_zone as gz
-    from ditp_model import review_model as rm
-    from ditp_model.allocation import AllocationParams
-    from ditp_model.notebook import sample_inputs
+    from ditp_model.uncertainty import grey_zone as gz
+    from ditp_model.scoring import review_model as rm
+    from ditp_model.rules.allocation import AllocationParams
+    from ditp_model.outputs.notebook import sample_inputs
 
     ev = dm.evaluate(sample_inputs(), dm.Weights.of(impact=0.5, openness=0.3, collective=0.2))
     votes = rm.votes_from_reviews(ev)

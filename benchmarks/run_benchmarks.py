@@ -169,7 +169,7 @@ def machine_info() -> dict:
 
 
 class SolveLog:
-    """Instrumentation: records every solver call made through ``ditp_model.allocation.solve``.
+    """Instrumentation: records every solver call made through ``ditp_model.rules.allocation.solve``.
 
     ``allocate`` and ``explain`` call the module-level ``solve``; while the log is active it is
     wrapped (not changed) so that each call's seconds and status are kept: where the time goes.
@@ -179,8 +179,8 @@ class SolveLog:
         self.calls: list[tuple[float, str]] = []
 
     def __enter__(self):
-        import ditp_model.allocation as A
-        import ditp_model.explain as X
+        import ditp_model.rules.allocation as A
+        import ditp_model.rules.explain as X
 
         self._mods = [(m, m.solve) for m in (A, X) if hasattr(m, "solve")]
         original = A.solve
@@ -227,7 +227,7 @@ def _run_child(args: list[str], timeout: float) -> tuple[dict, float]:
 
 
 def bench_sample_solve(quick: bool) -> dict:
-    from ditp_model.allocation import AllocationParams, allocate
+    from ditp_model.rules.allocation import AllocationParams, allocate
 
     ev = _sample_evaluation()
     reps = REPS["sample_solve"][quick]
@@ -266,7 +266,7 @@ _E2E_CODE = """
 import json, sys, time
 t0 = time.perf_counter()
 from ditp_model import evaluate, load_inputs
-from ditp_model.allocation import allocate, ranking_rule
+from ditp_model.rules.allocation import allocate, ranking_rule
 t1 = time.perf_counter()
 inp = load_inputs({call!r}, {apps!r}, {revs!r})
 ev = evaluate(inp)
@@ -280,7 +280,7 @@ json.dump({{"import_s": t1 - t0, "work_s": t2 - t1, "n_funded": len(alloc.funded
 
 def _end_to_end_once():
     from ditp_model import evaluate, load_inputs
-    from ditp_model.allocation import allocate, ranking_rule
+    from ditp_model.rules.allocation import allocate, ranking_rule
 
     stages = {}
     t0 = time.perf_counter()
@@ -338,8 +338,8 @@ def bench_sample_end_to_end(quick: bool) -> dict:
 
 
 def bench_sample_explain(quick: bool) -> dict:
-    from ditp_model.allocation import AllocationParams, allocate
-    from ditp_model.explain import envelope_shadow_price, explain, forced_optima
+    from ditp_model.rules.allocation import AllocationParams, allocate
+    from ditp_model.rules.explain import envelope_shadow_price, explain, forced_optima
 
     ev = _sample_evaluation()
     reps = REPS["sample_explain"][quick]
@@ -387,7 +387,7 @@ def national_evaluation(n: int | None = None, seed: int | None = None):
     import pandas as pd
 
     from ditp_model import Evaluation, Weights, load_call_rules
-    from ditp_model.allocation import GroupRule
+    from ditp_model.rules.allocation import GroupRule
 
     cfg = NATIONAL
     n = cfg["n_applications"] if n is None else n
@@ -475,7 +475,7 @@ def national_evaluation(n: int | None = None, seed: int | None = None):
 
 def child_national(solver: str, reps: int, n: int | None = None) -> dict:
     """One fresh process: generate the call, allocate `reps` times with `solver`, report times and peak RSS."""
-    from ditp_model.allocation import AllocationParams, allocate, ranking_rule
+    from ditp_model.rules.allocation import AllocationParams, allocate, ranking_rule
 
     rss_start = _maxrss_bytes()
     t_gen, (ev, group_rules, info) = _timed(national_evaluation, n)
@@ -541,7 +541,8 @@ def bench_pabulib(quick: bool) -> dict:
     if not PABULIB_DIR.is_dir():
         print("../shared absent: Pabulib workload skipped")
         return {"figures": [], "skipped": "../shared absent: Pabulib workload skipped"}
-    from ditp_model.pabulib import allocate_pabulib, read_pabulib
+    from ditp_model.inputs.pabulib import read_pabulib
+    from ditp_model.rules.pabulib import allocate_pabulib
 
     reps = REPS["pabulib"][quick]
     files = sorted(PABULIB_DIR.glob("*.pb"))

@@ -110,7 +110,7 @@ REVIEW_HEADER = ("application_id", "reviewer_id") + SCORE_COLUMNS
 MILESTONE_HEADER = ("application_id", "milestone", "planned_date", "actual_date", "status", "tranche_eur", "paid_date")
 
 # Laureates of the sample and their awards: the package's decision
-# (ditp_model.allocation.allocate: the merit order, the call's thresholds and
+# (ditp_model.rules.allocation.allocate: the merit order, the call's thresholds and
 # ex aequo band) with the default weights impact 0.5, openness 0.3, collective 0.2.  Copied here because this script runs without
 # the package; tests/test_followup.py recomputes them and fails if they differ.
 LAUREATES = {

@@ -3,6 +3,11 @@
 Flow (DESIGN.md): rules + applications + reviews -> eligibility -> scores ->
 allocation -> explanation / robustness -> report.
 
+Layers (docs/architecture.md): inputs/ -> scoring/ -> rules/ -> uncertainty/ ->
+timeline/ -> outputs/ -> session/, cli/.  The public names below are what a
+notebook uses first: load a call and the inputs, evaluate, decide with a rule,
+explain, report.
+
 The names below are loaded on first use (PEP 562), so that ``import
 ditp_model`` -- and the ``ditp-model`` command, which imports it -- does not
 pay for pandas, pydantic and the rest before a sub-command needs them.
@@ -12,15 +17,19 @@ from importlib import import_module
 
 #: Public name -> sub-module that defines it (imported on first access).
 _LAZY = {
-    "CallRules": "call", "load_call_rules": "call",
-    "Inputs": "io", "load_inputs": "io",
-    "Evaluation": "pipeline", "evaluate": "pipeline",
-    "InputError": "schema", "Problem": "schema",
-    "Weights": "scoring", "parse_weights": "scoring",
+    "CallRules": "inputs.call", "load_call_rules": "inputs.call",
+    "Inputs": "inputs.io", "load_inputs": "inputs.io",
+    "Evaluation": "scoring.pipeline", "evaluate": "scoring.pipeline",
+    "InputError": "inputs.schema", "Problem": "inputs.schema",
+    "Weights": "scoring.aggregate", "parse_weights": "scoring.aggregate",
+    "AllocationParams": "rules.allocation", "allocate": "rules.allocation", "get_rule": "rules.allocation",
+    "explain": "rules.explain",
+    "validate_parameters": "outputs.report", "produce_report": "outputs.report",
 }
 
 __all__ = ["CallRules", "load_call_rules", "Inputs", "load_inputs", "Evaluation", "evaluate", "InputError", "Problem",
-           "Weights", "parse_weights", "__version__"]
+           "Weights", "parse_weights", "AllocationParams", "allocate", "get_rule", "explain", "validate_parameters",
+           "produce_report", "__version__"]
 
 
 def _version() -> str:

@@ -1,9 +1,9 @@
 """Small allocation cases built in code, and an exact brute-force checker.
 
-:func:`make_evaluation` builds an :class:`~ditp_model.pipeline.Evaluation`
+:func:`make_evaluation` builds an :class:`~ditp_model.scoring.pipeline.Evaluation`
 directly (no file, no review): the call's rules from ``data/appel_2021.toml``
 (optionally with other funding values), an applications table with the
-canonical columns of :data:`ditp_model.schema.APPLICATION_COLUMNS`, an
+canonical columns of :data:`ditp_model.inputs.schema.APPLICATION_COLUMNS`, an
 eligibility table and a hand-made scores table holding the columns the
 allocation reads (``score``, ``scored``, ``score_flag``, ``large_collective``,
 ``award_cap_eur``...).  The composite score of each project is given
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ditp_model.call import CallRules, Selection, load_call_rules
-from ditp_model.pipeline import Evaluation
-from ditp_model.scoring import Weights
+from ditp_model.inputs.call import CallRules, Selection, load_call_rules
+from ditp_model.scoring.pipeline import Evaluation
+from ditp_model.scoring.aggregate import Weights
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_PATH = ROOT / "data" / "appel_2021.toml"
@@ -74,7 +74,7 @@ def Opt(**kw):
     test_allocation.py and test_explain.py check the optimisation models kept
     for comparison; the merit order, the default, is checked in test_merit_order.py.
     """
-    from ditp_model.allocation import AllocationParams
+    from ditp_model.rules.allocation import AllocationParams
 
     if "objective" in kw:
         kw["rule"] = RULE_OF_OBJECTIVE[kw.pop("objective")]
@@ -139,7 +139,7 @@ def make_evaluation(projects: list[Project], rules: CallRules | None = None, **f
         "reasons": ["" if p.eligible else "porteur de type « entreprise privée » : non éligible" for p in projects],
     })
     scored = [p.score is not None for p in projects]
-    # Rank computed here, independently of ditp_model.scoring (the allocation does not read it).
+    # Rank computed here, independently of ditp_model.scoring.aggregate (the allocation does not read it).
     rankable = sorted((p for p, s in zip(projects, scored) if s and p.eligible),
                       key=lambda p: (-units(p.score), pd.Timestamp(p.submitted), p.id))
     pos = {p.id: k + 1 for k, p in enumerate(rankable)}

@@ -1,7 +1,7 @@
 """The row-by-row Pabulib reader as it was before issue 18 (commit 91e87cb), kept for reference only.
 
 Not part of the package: ``tests/test_pabulib_fast.py`` checks that the vectorised
-:func:`ditp_model.pabulib.read_pabulib` gives the same instance (or the same
+:func:`ditp_model.inputs.pabulib.read_pabulib` gives the same instance (or the same
 French problems) on every file, and ``benchmarks/bench_pabulib.py`` times both.
 Only the reading part is copied (up to ``_read_ballot``); the instance class is
 the package's, so results compare field by field.
@@ -16,8 +16,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from ditp_model.schema import InputError, Problem
-from ditp_model.pabulib import PabulibInstance  # noqa: E402  (the package's class, for field-by-field comparison)
+from ditp_model.inputs.schema import InputError, Problem
+from ditp_model.inputs.pabulib import PabulibInstance  # noqa: E402  (the package's class, for field-by-field comparison)
 
 __all__ = ["read_pabulib_reference"]
 
@@ -171,7 +171,7 @@ def read_pabulib_reference(path: str | Path) -> PabulibInstance:
 
     Raises
     ------
-    ditp_model.schema.InputError
+    ditp_model.inputs.schema.InputError
         With every problem found (file, line, column, value, rule in French):
         missing or duplicated section, missing header or required column
         (``project_id``, ``cost``; ``voter_id``, ``vote``; ``points`` for

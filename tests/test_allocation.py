@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.allocation``: the optimal allocation (PuLP + HiGHS / CBC) and the ranking rule.
+"""Tests of ``ditp_model.rules.allocation``: the optimal allocation (PuLP + HiGHS / CBC) and the ranking rule.
 
 Layers (STYLE.md §6):
 
@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ditp_model
-from ditp_model.allocation import (
+from ditp_model.rules.allocation import (
     Allocation,
     AllocationError,
     AllocationParams,
@@ -361,7 +361,7 @@ def test_ranking_rule_without_candidate_funds_nothing():
 
 def test_failed_alternative_check_gives_no_decision(monkeypatch):
     """The uniqueness check decides whether the named tie-break must run: if it fails, no decision is published."""
-    import ditp_model.allocation as allocation_module
+    import ditp_model.rules.allocation as allocation_module
 
     real_solve = allocation_module.solve
 

@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.call``: the shipped 2021 rules and every way a rules file can be wrong.
+"""Tests of ``ditp_model.inputs.call``: the shipped 2021 rules and every way a rules file can be wrong.
 
 Layers: the values of ``data/appel_2021.toml`` read back as the call text states them
 (DESIGN.md table); immutability; one malformed file per validation rule, each raising one
@@ -15,8 +15,8 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from ditp_model.call import CallRules, load_call_rules
-from ditp_model.schema import InputError
+from ditp_model.inputs.call import CallRules, load_call_rules
+from ditp_model.inputs.schema import InputError
 
 RULES_PATH = Path(__file__).resolve().parents[1] / "data" / "appel_2021.toml"
 SHIPPED = RULES_PATH.read_text(encoding="utf-8")

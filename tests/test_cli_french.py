@@ -17,11 +17,12 @@ import shutil
 
 import pytest
 
-from ditp_model.call import load_call_rules
-from ditp_model.cli import build_parser, check_out_dir, main
-from ditp_model.cli_args import check_inputs_not_outputs, count, euros, out_dir, seconds
-from ditp_model.cli_report import report_values
-from ditp_model.scoring import parse_weights
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.cli import build_parser, main
+from ditp_model.cli.common import check_out_dir
+from ditp_model.cli.common import check_inputs_not_outputs, count, euros, out_dir, seconds
+from ditp_model.cli.report import report_values
+from ditp_model.scoring.aggregate import parse_weights
 
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 

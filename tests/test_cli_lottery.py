@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ditp_model import grey_zone as gz
+from ditp_model.uncertainty import grey_zone as gz
 from ditp_model.cli import main
-from ditp_model.record import read_journal
+from ditp_model.outputs.record import read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -40,8 +40,8 @@ def run(tmp_path_factory):
 
 def test_files_and_journal(run, capsys):
     import ditp_model as dm
-    from ditp_model.allocation import check
-    from ditp_model.notebook import sample_inputs
+    from ditp_model.rules.allocation import check
+    from ditp_model.outputs.notebook import sample_inputs
 
     probs = pd.read_csv(run / "probabilites_financement.csv")
     # the fundable candidates only (eligible, scored, above the quality thresholds), one row each

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from ditp_model.call import load_call_rules
-from ditp_model.schema import APPLICATION_COLUMNS, data_dictionary_markdown
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.inputs.schema import APPLICATION_COLUMNS, data_dictionary_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,11 +13,11 @@ def test_data_dictionary_is_up_to_date():
     start, end = "<!-- dictionnaire:debut -->\n", "<!-- dictionnaire:fin -->"
     assert start in text and end in text
     shown = text.split(start, 1)[1].split(end, 1)[0]
-    from ditp_model.followup import MILESTONE_COLUMNS
+    from ditp_model.timeline.followup import MILESTONE_COLUMNS
 
     expected = data_dictionary_markdown(load_call_rules(ROOT / "data" / "appel_2021.toml"),
                                         {"Jalons (`jalons_exemple.csv`)": MILESTONE_COLUMNS})
-    assert shown.strip() == expected.strip(), "regenerate the dictionary: see ditp_model.schema.data_dictionary_markdown"
+    assert shown.strip() == expected.strip(), "regenerate the dictionary: see ditp_model.inputs.schema.data_dictionary_markdown"
 
 
 def test_every_column_documented_with_unit_for_amounts():

@@ -18,10 +18,10 @@ import ds_fixtures as F
 import pandas as pd
 import pytest
 
-from ditp_model.allocation import allocate
-from ditp_model.call import load_call_rules
-from ditp_model.cli_ds import main
-from ditp_model.demarches import (
+from ditp_model.rules.allocation import allocate
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.cli import main
+from ditp_model.inputs.demarches import (
     import_export,
     load_mapping,
     parse_ds_bool,
@@ -30,9 +30,9 @@ from ditp_model.demarches import (
     split_multiple_choice,
     suggest_mapping,
 )
-from ditp_model.io import Inputs, load_inputs, read_applications, read_reviews, sha256_file
-from ditp_model.pipeline import evaluate
-from ditp_model.schema import InputError
+from ditp_model.inputs.io import Inputs, load_inputs, read_applications, read_reviews, sha256_file
+from ditp_model.scoring.pipeline import evaluate
+from ditp_model.inputs.schema import InputError
 
 RULES_PATH = F.DATA / "appel_2021.toml"
 PERSONAL_MARKERS = ("@exemple", "Nomfictif", "01 45 67", "Camille", "Dominique")

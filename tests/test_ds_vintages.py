@@ -15,14 +15,14 @@ import ds_vintages as V
 import pandas as pd
 import pytest
 
-from ditp_model.allocation import AllocationParams, allocate
-from ditp_model.call import load_call_rules
-from ditp_model.cli_ds import main
-from ditp_model.demarches import block_sheet_name, import_export, parse_ds_timestamp, read_export
-from ditp_model.eligibility import check_eligibility
-from ditp_model.io import Inputs
-from ditp_model.pipeline import evaluate
-from ditp_model.schema import InputError
+from ditp_model.rules.allocation import AllocationParams, allocate
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.cli import main
+from ditp_model.inputs.demarches import block_sheet_name, import_export, parse_ds_timestamp, read_export
+from ditp_model.scoring.eligibility import check_eligibility
+from ditp_model.inputs.io import Inputs
+from ditp_model.scoring.pipeline import evaluate
+from ditp_model.inputs.schema import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Quality thresholds lifted: these tests compare formats, not the call's thresholds.
@@ -341,7 +341,7 @@ def test_annotation_zero_is_a_real_zero_before_2024_and_a_blank_now(tmp_path, ru
 
 
 def test_vintage_2024_and_template(tmp_path, exports, rules):
-    from ditp_model.demarches import Export, Sheet, detect_vintage
+    from ditp_model.inputs.demarches import Export, Sheet, detect_vintage
 
     def export(*headers, fmt="xlsx"):
         return Export("x", fmt, "", {"Dossiers": Sheet("Dossiers", tuple(headers), ())})

@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.eligibility``: every rule on a hand-built one-row case, on both sides of its
+"""Tests of ``ditp_model.scoring.eligibility``: every rule on a hand-built one-row case, on both sides of its
 boundary; several failures reported together; the nine ineligible sample applications.
 
 Applications are built directly as canonical tables (the shape ``read_applications`` returns), so
@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ditp_model.call import load_call_rules
-from ditp_model.eligibility import REASON_CODES, check_eligibility
-from ditp_model.io import load_inputs
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.scoring.eligibility import REASON_CODES, check_eligibility
+from ditp_model.inputs.io import load_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_PATH = ROOT / "data" / "appel_2021.toml"

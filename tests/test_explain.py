@@ -8,8 +8,8 @@ import random
 import pytest
 
 from allocation_cases import Opt, Project, Rule, brute_force, make_evaluation, units
-from ditp_model.allocation import GroupRule, NotOptimalError, allocate
-from ditp_model.explain import envelope_shadow_price, explain
+from ditp_model.rules.allocation import GroupRule, NotOptimalError, allocate
+from ditp_model.rules.explain import envelope_shadow_price, explain
 
 
 def _case():

@@ -31,8 +31,8 @@ import re
 
 import pytest
 
-from ditp_model import report
-from ditp_model.feedback import feedback_files, feedback_table, safe_filename
+from ditp_model.outputs import report
+from ditp_model.outputs.feedback import feedback_files, feedback_table, safe_filename
 from helpers import RULES_PATH, app_row, write_applications, write_reviews
 
 SCORES = {"A01": 5, "A02": 4, "A03": 3.5, "A04": 5, "A06": 2}

@@ -28,8 +28,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ditp_model import followup as fu
-from ditp_model.schema import InputError
+from ditp_model.timeline import followup as fu
+from ditp_model.inputs.schema import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 NBSP = "\u202f"
@@ -279,8 +279,8 @@ def _generator():
 
 def test_sample_laureates_are_the_package_decision_with_default_weights():
     import ditp_model as dm
-    from ditp_model.allocation import allocate
-    from ditp_model.notebook import sample_inputs
+    from ditp_model.rules.allocation import allocate
+    from ditp_model.outputs.notebook import sample_inputs
 
     ev = dm.evaluate(sample_inputs(), dm.Weights.of(impact=0.5, openness=0.3, collective=0.2))
     alloc = allocate(ev)

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 import ditp_model as dm
-from ditp_model import grey_zone as gz
-from ditp_model import review_model as rm
-from ditp_model.allocation import AllocationParams
-from ditp_model.notebook import sample_inputs
-from ditp_model.record import read_journal
-from ditp_model.scoring import Weights
+from ditp_model.uncertainty import grey_zone as gz
+from ditp_model.scoring import review_model as rm
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.outputs.notebook import sample_inputs
+from ditp_model.outputs.record import read_journal, record_lottery
+from ditp_model.scoring.aggregate import Weights
 
 from allocation_cases import Project, make_evaluation
 
@@ -276,8 +276,8 @@ def test_lottery_funds_solid_then_draws_the_grey_zone(merit_case, tmp_path):
     assert not gz.check_lottery_order(tampered)
     # recorded in the decision journal, chained
     jp = tmp_path / "decisions.jsonl"
-    e1 = gz.record_lottery(lot, jp)
-    e2 = gz.record_lottery(gz.grey_zone_lottery(ev, f, seed=7), jp)
+    e1 = record_lottery(lot, jp)
+    e2 = record_lottery(gz.grey_zone_lottery(ev, f, seed=7), jp)
     state = read_journal(jp)
     assert state.intact and [e["seq"] for e in state.entries] == [1, 2]
     assert e2["previous_sha256"] == e1["entry_sha256"]
@@ -311,7 +311,7 @@ def test_lottery_order_is_independent_of_the_input_order():
 def test_expected_rank_figure_draws_the_table(case):
     from matplotlib.colors import to_hex
 
-    from ditp_model.plots import ZONE_COLOURS, expected_rank_figure
+    from ditp_model.outputs.plots import ZONE_COLOURS, expected_rank_figure
 
     ev, post = case
     f = gz.posterior_funding(ev, post, n_draws=None)
@@ -349,7 +349,7 @@ def test_lottery_checks_winners_and_settings(merit_case, tmp_path):
     ev, post = merit_case
     f = gz.posterior_funding(ev, post, n_draws=None)
     lot = gz.grey_zone_lottery(ev, f, seed=3)
-    entry = gz.record_lottery(lot, tmp_path / "decisions.jsonl")
+    entry = record_lottery(lot, tmp_path / "decisions.jsonl")
     assert gz.check_lottery_order(entry) and gz.check_lottery_order(lot.record)
     assert not gz.check_lottery_order(dict(lot.record, order=list(reversed(lot.order))))  # not the drawn order
     assert not gz.check_lottery_order(dict(lot.record, winners=list(lot.order), passed=list(lot.order)))  # not a split

@@ -22,10 +22,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from ditp_model.call import load_call_rules
+from ditp_model.inputs.call import load_call_rules
 from ditp_model.cli import main
-from ditp_model.io import clean_cell, load_inputs, parse_amount, parse_date, read_applications, read_raw_table
-from ditp_model.schema import InputError, Problem
+from ditp_model.inputs.io import clean_cell, load_inputs, parse_amount, parse_date, read_applications, read_raw_table
+from ditp_model.inputs.schema import InputError, Problem
 
 from helpers import (
     APP_HEADER,
@@ -132,7 +132,7 @@ def test_serial_date_before_the_opening_is_ineligible(tmp_path):
     # 44400 = 2021-07-23 (44197 + 203: Jan..Jun = 181, + 22), a month before the call opened.
     apps = write_applications(tmp_path / "a.csv", [app_row("A1", submitted_at="44400")])
     reviews = write_reviews(tmp_path / "r.csv", [("A1", "R01", 3, 3, 3, 3)])
-    from ditp_model.eligibility import check_eligibility
+    from ditp_model.scoring.eligibility import check_eligibility
 
     inputs = load_inputs(RULES_PATH, apps, reviews)
     assert inputs.applications.at[0, "submitted_at"] == pd.Timestamp(2021, 7, 23)
@@ -352,7 +352,7 @@ def test_manifest_of_allocate_records_each_input_encoding(tmp_path, capsys):
     files = json.loads((out / "manifest.json").read_text(encoding="utf-8"))["input_files"]
     assert {role: info["encoding"] for role, info in files.items()} == {"call": "utf-8", "applications": "cp1252",
                                                                          "reviews": "utf-8"}
-    from ditp_model import record
+    from ditp_model.outputs import record
 
     assert record.verify(out / "manifest.json").identical
 

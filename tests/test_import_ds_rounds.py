@@ -17,11 +17,11 @@ import ds_fixtures as F
 import pandas as pd
 import pytest
 
-from ditp_model.call import load_call_rules
-from ditp_model.cli_ds import main
-from ditp_model.demarches import _guess_code, import_export, load_mapping, suggest_mapping
-from ditp_model.io import category_lookup
-from ditp_model.schema import APPLICATION_COLUMNS, InputError
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.cli import main
+from ditp_model.inputs.demarches import _guess_code, import_export, load_mapping, suggest_mapping
+from ditp_model.inputs.io import category_lookup
+from ditp_model.inputs.schema import APPLICATION_COLUMNS, InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RULES_PATH = DATA / "appel_2021.toml"

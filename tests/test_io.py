@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.io``: French spreadsheets in, one canonical table out, every problem reported.
+"""Tests of ``ditp_model.inputs.io``: French spreadsheets in, one canonical table out, every problem reported.
 
 Layers:
 
@@ -28,9 +28,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-import ditp_model.io as dio
-from ditp_model.call import load_call_rules
-from ditp_model.io import (
+import ditp_model.inputs.io as dio
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.inputs.io import (
     load_inputs,
     parse_amount,
     parse_date,
@@ -41,8 +41,8 @@ from ditp_model.io import (
     write_csv_atomic,
     write_text_atomic,
 )
-from ditp_model.pipeline import evaluate
-from ditp_model.schema import InputError
+from ditp_model.scoring.pipeline import evaluate
+from ditp_model.inputs.schema import InputError
 
 from helpers import (
     APP_HEADER,
@@ -618,7 +618,7 @@ TESTED_CODES = {
 
 def test_every_problem_code_of_io_has_a_test():
     """Read io.py's source: each ``Problem(..., code)`` must appear in TESTED_CODES."""
-    from ditp_model.schema import APPLICATION_COLUMNS
+    from ditp_model.inputs.schema import APPLICATION_COLUMNS
 
     tree = ast.parse(Path(dio.__file__).read_text(encoding="utf-8"))
     codes = set()

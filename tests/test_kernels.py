@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("jupyter_client")
 
-from ditp_model.kernels import NotebookKernelError, available_kernels, notebook_kernel  # noqa: E402
+from ditp_model.outputs.kernels import NotebookKernelError, available_kernels, notebook_kernel  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

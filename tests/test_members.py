@@ -17,12 +17,12 @@ import pytest
 
 from helpers import RULES_PATH, app_row, write_applications, write_csv, write_reviews, write_xlsx
 from ditp_model import load_inputs
-from ditp_model.allocation import AllocationParams
-from ditp_model.call import load_call_rules
-from ditp_model.members import member_portfolios, read_member_weights, simplex_grid
-from ditp_model.pipeline import evaluate
-from ditp_model.schema import InputError
-from ditp_model.scoring import Weights
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.uncertainty.members import member_portfolios, read_member_weights, simplex_grid
+from ditp_model.scoring.pipeline import evaluate
+from ditp_model.inputs.schema import InputError
+from ditp_model.scoring.aggregate import Weights
 
 #: The committee's rule (merit order, the call's δ), quality thresholds lifted: the case is about weights, and its
 #: composite scores (a single weight share each) are far below the call's minimum of 50 points.
@@ -302,8 +302,8 @@ def test_each_member_portfolio_on_the_sample_follows_the_committees_rule(rules):
     member's scores, written here (fund in rank order what fits in what is left); the optimisation objective,
     asked for by name, gives another portfolio for at least one member (it fills the envelope with cheaper ones)."""
     from ditp_model import evaluate as _evaluate
-    from ditp_model.allocation import check
-    from ditp_model.notebook import repo_data, sample_inputs
+    from ditp_model.rules.allocation import check
+    from ditp_model.outputs.notebook import repo_data, sample_inputs
 
     inputs = sample_inputs()
     ev = _evaluate(inputs)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allocation_cases import MATURITIES, REGIONS, Project, capped_request, exact_share_cap, make_evaluation, units
-from ditp_model.allocation import (
+from ditp_model.rules.allocation import (
     RULES,
     AllocationParams,
     GroupRule,
@@ -36,7 +36,7 @@ from ditp_model.allocation import (
     threshold_failures,
     verify_awards,
 )
-from ditp_model.explain import explain
+from ditp_model.rules.explain import explain
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
 P = Project
@@ -320,8 +320,8 @@ def test_every_rule_has_the_same_interface():
 
 @pytest.fixture(scope="module")
 def sample():
-    from ditp_model.io import load_inputs
-    from ditp_model.pipeline import evaluate
+    from ditp_model.inputs.io import load_inputs
+    from ditp_model.scoring.pipeline import evaluate
 
     ev = evaluate(load_inputs(RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS))
     a = allocate(ev)
@@ -395,7 +395,7 @@ def test_random_locks_and_minimums_keep_every_rule(sample):
 def test_an_infeasible_answer_on_a_feasible_merit_problem_is_a_solver_fault(monkeypatch):
     # The locks fit, so funding them first and then the ranking rule with skip is a merit-consistent decision:
     # an "infeasible" from the solver is a fault.  The other solver is asked; if it also fails, no decision.
-    import ditp_model.allocation as A
+    import ditp_model.rules.allocation as A
 
     ps = [P("A", 90, 100_000), P("B", 80, 100_000), P("C", 70, 100_000)]
     ev = make_evaluation(ps, envelope_eur=200_000)

@@ -1,8 +1,8 @@
 """French display tables used by the notebooks."""
 
 from ditp_model import evaluate
-from ditp_model.allocation import AllocationParams
-from ditp_model.notebook import (eligibility_counts_fr, eligibility_frame_fr, not_fundable_frame_fr, ranked_frame_fr,
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.outputs.notebook import (eligibility_counts_fr, eligibility_frame_fr, not_fundable_frame_fr, ranked_frame_fr,
                                  sample_inputs, selection_frame_fr)
 
 

@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.pabulib``: reading Pabulib ``.pb`` files and mapping them to applications.
+"""Tests of ``ditp_model.inputs.pabulib``: reading Pabulib ``.pb`` files and mapping them to applications.
 
 Fixtures are in ``tests/data/pabulib`` (see ``SOURCES.md`` there): two real files copied byte for byte,
 hand-written synthetic files (one per vote type, decimal costs, a non-EUR currency, no VOTES section, BOM
@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ditp_model.pabulib import (
+from ditp_model.inputs.pabulib import (
     MAX_SCALE,
     SCORE_RULES,
     VOTE_TYPES,
@@ -33,7 +33,7 @@ from ditp_model.pabulib import (
     read_pabulib,
     to_integer_units,
 )
-from ditp_model.schema import InputError
+from ditp_model.inputs.schema import InputError
 
 DATA = Path(__file__).resolve().parent / "data" / "pabulib"
 SYNTHETIC = DATA / "synthetic"
@@ -479,7 +479,7 @@ def test_allocation_engine_reaches_exact_optimum(name, solver):
     """The project's own allocate() (via allocate_pabulib) reaches the independently computed optimum."""
     from decimal import Decimal
 
-    from ditp_model.pabulib import allocate_pabulib
+    from ditp_model.rules.pabulib import allocate_pabulib
 
     path = SHARED / name
     if not path.is_file():

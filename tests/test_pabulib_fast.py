@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import ditp_model.pabulib as pabulib
-from ditp_model.pabulib import read_pabulib
-from ditp_model.schema import InputError
+import ditp_model.inputs.pabulib as pabulib
+from ditp_model.inputs.pabulib import read_pabulib
+from ditp_model.inputs.schema import InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pabulib_reference import read_pabulib_reference  # noqa: E402

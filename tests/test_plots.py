@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from ditp_model import evaluate, plots
-from ditp_model.allocation import AllocationParams
-from ditp_model.notebook import sample_inputs
-from ditp_model.widgets import PanelState, compute_outcome
+from ditp_model import evaluate
+from ditp_model.outputs import plots
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.outputs.notebook import sample_inputs
+from ditp_model.session.widgets import PanelState, compute_outcome
 
 
 def tiny() -> pd.DataFrame:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from ditp_model import record, report
-from ditp_model.cli_report import main_for_tests
+from ditp_model.outputs import record
+from ditp_model.outputs import report
+from ditp_model.rules import manifest
+from ditp_model.cli import main as main_for_tests
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
 WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"
@@ -168,16 +170,16 @@ def test_changed_rule_in_manifest_is_named(case):
 
 
 def test_manifest_before_the_rules_replays_its_objective():
-    assert report.allocation_params_from_manifest({"objective": "total_score"}).rule == "max_total_score"
-    assert report.allocation_params_from_manifest({"objective": "score_weighted_award"}).rule == "max_score_weighted_award"
-    p = report.allocation_params_from_manifest({"rule": None, "min_criterion": [["impact", 3.0]], "objective": None})
+    assert manifest.allocation_params_from_manifest({"objective": "total_score"}).rule == "max_total_score"
+    assert manifest.allocation_params_from_manifest({"objective": "score_weighted_award"}).rule == "max_score_weighted_award"
+    p = manifest.allocation_params_from_manifest({"rule": None, "min_criterion": [["impact", 3.0]], "objective": None})
     assert p.rule is None and p.min_criterion == (("impact", 3.0),)
 
 
 @pytest.mark.parametrize("decision_rule", ["merit_order", "ranking"])
 def test_changed_weight_in_scenario_is_named(tmp_path, decision_rule):
-    from ditp_model.scenario import Scenario, save_scenario
-    from ditp_model.scoring import Weights
+    from ditp_model.rules.scenario import Scenario, save_scenario
+    from ditp_model.scoring.aggregate import Weights
 
     data = tmp_path / "data"
     data.mkdir()
@@ -254,8 +256,8 @@ def test_deleted_first_entry_is_named(case):
 
 
 def test_version_change_is_named(case, monkeypatch):
-    real = report.environment_versions
-    monkeypatch.setattr(report, "environment_versions", lambda: {**real(), "pandas": "0.0.1"})
+    real = manifest.environment_versions
+    monkeypatch.setattr(manifest, "environment_versions", lambda: {**real(), "pandas": "0.0.1"})
     v = record.verify(_manifest(case), rerun=False)
     assert v.kinds == {"versions"}
     assert "version de pandas : " in _messages(v) and "0.0.1 aujourd'hui" in _messages(v)

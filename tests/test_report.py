@@ -21,8 +21,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from ditp_model import record, report
-from ditp_model.cli_report import main_for_tests
+from ditp_model.outputs import record
+from ditp_model.outputs import report
+from ditp_model.cli import main as main_for_tests
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
 WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"
@@ -308,8 +309,8 @@ def test_failed_run_exits_non_zero_and_publishes_nothing(published, capsys):
 
 
 def test_report_from_scenario(published, tmp_path, capsys):
-    from ditp_model.scenario import Scenario, save_scenario
-    from ditp_model.scoring import Weights
+    from ditp_model.rules.scenario import Scenario, save_scenario
+    from ditp_model.scoring.aggregate import Weights
 
     root, _ = published
     sc = Scenario.from_run("Séance du 12 octobre — ouverture renforcée", root / RULES_PATH.name, root / "candidatures.csv",
@@ -420,9 +421,9 @@ def test_defaults_are_the_sample_data():
 
 def test_report_publishes_a_ranking_rule_scenario(tmp_path, capsys):
     """Every rule decides: a scenario whose rule is the ranking rule is published as such, and checked here by a greedy."""
-    from ditp_model.allocation import AllocationParams
-    from ditp_model.scenario import Scenario, save_scenario
-    from ditp_model.scoring import Weights
+    from ditp_model.rules.allocation import AllocationParams
+    from ditp_model.rules.scenario import Scenario, save_scenario
+    from ditp_model.scoring.aggregate import Weights
 
     data = Path(__file__).resolve().parents[1] / "data"
     sc = Scenario.from_run("classement", data / "appel_2021.toml", data / "candidatures_exemple.csv",
@@ -454,7 +455,7 @@ def test_report_publishes_a_ranking_rule_scenario(tmp_path, capsys):
 def test_rule_flags_reach_the_report_parameters():
     import argparse
 
-    from ditp_model import cli_report
+    from ditp_model.cli import report as cli_report
 
     parser = argparse.ArgumentParser()
     cli_report.register(parser.add_subparsers())
@@ -481,8 +482,8 @@ def _points(text: str) -> float:
 
 
 def test_waves_section_in_report(tmp_path, capsys):
-    from ditp_model import waves
-    from ditp_model.allocation import AllocationParams
+    from ditp_model.timeline import waves
+    from ditp_model.rules.allocation import AllocationParams
 
     apps = pd.read_csv(SAMPLE_APPLICATIONS, dtype=str, keep_default_na=False)
     hostile_w, hostile_a = "<script>alert('vagues')</script> Accueil", '<img src=x onerror="alert(1)"> Aides & emploi'
@@ -576,7 +577,7 @@ def test_waves_from_checked_before_anything_runs(tmp_path, capsys):
 
 
 def test_waves_section_absent_by_default(page):
-    from ditp_model import report_sections
+    from ditp_model.outputs import report_sections
 
     assert '<h2 class="ditp-h2">Sélection en vagues</h2>' not in page and 'id="vagues' not in page
     used = {r[1]: (r[2], r[3]) for r in Tables(page).tables["parametres"]["body"]}
@@ -597,7 +598,7 @@ def _text(html: str) -> str:
 
 
 def test_exception_named_in_the_rule_section():
-    from ditp_model import report_sections
+    from ditp_model.outputs import report_sections
 
     run = report.run_report(report.validate_parameters(
         weights=WEIGHTS, gaps=False, group_rules=[{"column": "region", "value": "Bretagne", "min_count": 3}]))
@@ -618,7 +619,7 @@ def test_exception_named_in_the_rule_section():
 
 
 def test_optimisation_rule_is_published_with_its_annex():
-    from ditp_model import report_sections
+    from ditp_model.outputs import report_sections
 
     run = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False, rule="max_total_score"))
     assert run.allocation.rule == "max_total_score" and run.comparison is None

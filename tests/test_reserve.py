@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.reserve``: reserve advice for rolling selection (issue 8, item 2).
+"""Tests of ``ditp_model.timeline.reserve``: reserve advice for rolling selection (issue 8, item 2).
 
 Layers (STYLE.md §6):
 
@@ -28,8 +28,8 @@ from matplotlib.figure import Figure
 
 import ditp_model
 from allocation_cases import Project, make_evaluation
-from ditp_model.allocation import AllocationParams
-from ditp_model.reserve import reserve_advice, reserve_advice_figure, reserve_replay_table, seen_pool
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.timeline.reserve import reserve_advice, reserve_advice_figure, reserve_replay_table, seen_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 

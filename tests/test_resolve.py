@@ -1,8 +1,8 @@
-"""Tests of ``ditp_model.resolve``: many score vectors solved on one model, exactly as ``allocate()``.
+"""Tests of ``ditp_model.uncertainty.resolve``: many score vectors solved on one model, exactly as ``allocate()``.
 
 Every expected result is computed here independently of the class under test:
 
-* by :func:`ditp_model.allocation.allocate` itself, one PuLP model per draw (the
+* by :func:`ditp_model.rules.allocation.allocate` itself, one PuLP model per draw (the
   slow path the class replaces), on the sample data and on small cases;
 * by enumerating every portfolio of a small case (``allocation_cases.brute_force``
   for levels 1–2, the tie-break weight of level 3 computed here);
@@ -35,10 +35,10 @@ import ditp_model
 from allocation_cases import (MATURITIES, REGIONS, Project, Rule, brute_force, capped_request, exact_share_cap,
                               make_evaluation, units)
 from helpers import ROOT, RULES_PATH, app_row, write_applications, write_reviews
-from ditp_model.allocation import AllocationError, AllocationParams, GroupRule, SolveStatus, allocate, verify_awards
-from ditp_model.resolve import ScoreResolver, composite_score_matrix
-from ditp_model.robustness import weight_monte_carlo
-from ditp_model.scoring import Weights
+from ditp_model.rules.allocation import AllocationError, AllocationParams, GroupRule, SolveStatus, allocate, verify_awards
+from ditp_model.uncertainty.resolve import ScoreResolver, composite_score_matrix
+from ditp_model.uncertainty.robustness import weight_monte_carlo
+from ditp_model.scoring.aggregate import Weights
 
 FAST = AllocationParams(check_alternatives=False)
 #: The optimisation path (HiGHS, certificate) is about an objective: named explicitly, quality thresholds lifted
@@ -514,7 +514,7 @@ def test_merit_fast_path_equals_allocate_on_many_seeded_sample_draws(sample):
 
 def test_merit_exact_path_refuses_a_decision_with_a_valid_complaint(sample, monkeypatch):
     """The exact re-check is independent of the search: a search that leaves a fitting application out is refused."""
-    import ditp_model.resolve as resolve
+    import ditp_model.uncertainty.resolve as resolve
 
     resolver = ScoreResolver(sample, FAST)
     scores = resolver.candidates.table["score"].to_numpy()
@@ -531,7 +531,7 @@ def test_merit_exact_path_refuses_a_decision_with_a_valid_complaint(sample, monk
 
 
 def test_merit_search_too_long_goes_to_allocate(sample, monkeypatch):
-    import ditp_model.resolve as resolve
+    import ditp_model.uncertainty.resolve as resolve
 
     resolver = ScoreResolver(sample, FAST)
     scores = resolver.candidates.table["score"].to_numpy()

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import ditp_model as dm
-from ditp_model import review_model as rm
-from ditp_model.notebook import sample_inputs
+from ditp_model.scoring import review_model as rm
+from ditp_model.outputs.notebook import sample_inputs
 
 SNSF = Path(__file__).parent / "data" / "snsf"
 

@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 from allocation_cases import Project, brute_force, capped_request, make_evaluation, units
 from helpers import RULES_PATH, app_row, write_applications, write_reviews
 from ditp_model import load_inputs
-from ditp_model.allocation import AllocationParams
-from ditp_model.pipeline import evaluate
-from ditp_model.robustness import (
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.scoring.pipeline import evaluate
+from ditp_model.uncertainty.robustness import (
     envelope_sweep,
     envelope_sweep_figure,
     near_optimal_portfolios,
@@ -36,7 +36,7 @@ from ditp_model.robustness import (
     weight_monte_carlo,
     weights_along,
 )
-from ditp_model.scoring import Weights
+from ditp_model.scoring.aggregate import Weights
 
 #: Quality thresholds lifted (the hand cases are about weights, not thresholds).
 NO_THRESHOLDS = {"min_score": 0.0, "min_criterion": ()}

@@ -1,7 +1,7 @@
 """The « Robustesse » tab of the committee panel and its two figures.
 
 Every expectation is computed independently of the panel: the weight Monte Carlo
-is re-run with :func:`ditp_model.robustness.weight_monte_carlo` for the same
+is re-run with :func:`ditp_model.uncertainty.robustness.weight_monte_carlo` for the same
 weights, parameters and seed; classes, order and the funding line are derived
 from that table here; the figures are checked through their matplotlib artists.
 """
@@ -17,14 +17,15 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from ditp_model import evaluate, plots
-from ditp_model import robustness as rob
-from ditp_model.allocation import AllocationParams
-from ditp_model.notebook import sample_inputs
-from ditp_model.report_format import format_points
-from ditp_model.robustness import ROBUSTNESS_CLASSES_FR, stability_intervals, weight_monte_carlo
-from ditp_model.scoring import Weights
-from ditp_model.widgets import CommitteePanel, PanelState, robustness_counts, robustness_stale_reason, uncertain_table_fr
+from ditp_model import evaluate
+from ditp_model.outputs import plots
+from ditp_model.uncertainty import robustness as rob
+from ditp_model.rules.allocation import AllocationParams
+from ditp_model.outputs.notebook import sample_inputs
+from ditp_model.french import format_points
+from ditp_model.uncertainty.robustness import ROBUSTNESS_CLASSES_FR, stability_intervals, weight_monte_carlo
+from ditp_model.scoring.aggregate import Weights
+from ditp_model.session.widgets import CommitteePanel, PanelState, robustness_counts, robustness_stale_reason, uncertain_table_fr
 
 LIVE = AllocationParams(check_alternatives=False)
 N_DRAWS = 20
@@ -271,7 +272,7 @@ def test_unexpected_error_is_shown_and_logged(inputs, tmp_path, monkeypatch, cap
         raise RuntimeError("panne simulée")
 
     monkeypatch.setattr(rob, "weight_monte_carlo", boom)
-    with caplog.at_level(logging.ERROR, logger="ditp_model.widgets"):
+    with caplog.at_level(logging.ERROR, logger="ditp_model.session.widgets"):
         assert panel.run_robustness() is False
     assert "erreur inattendue (RuntimeError) : panne simulée" in panel.mc_error_html.value
     assert any("robustesse" in r.getMessage() for r in caplog.records)

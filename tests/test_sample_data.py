@@ -31,9 +31,9 @@ RULES = DATA / "appel_2021.toml"
 
 
 def _load_schema():
-    """``ditp_model/schema.py`` loaded by path (stdlib only), so that this test
+    """``ditp_model/inputs/schema.py`` loaded by path (stdlib only), so that this test
     does not depend on the rest of the package being importable."""
-    spec = importlib.util.spec_from_file_location("_sample_schema", ROOT / "ditp_model" / "schema.py")
+    spec = importlib.util.spec_from_file_location("_sample_schema", ROOT / "ditp_model" / "inputs" / "schema.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)

@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.scoring``: hand-computed scores, the collective index, per-reviewer
+"""Tests of ``ditp_model.scoring.aggregate``: hand-computed scores, the collective index, per-reviewer
 normalisation, missing reviews, weights, and property tests.
 
 Every expected number is worked out by hand in the comments from the formulas of the module's
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ditp_model.call import load_call_rules
-from ditp_model.scoring import (
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.scoring.aggregate import (
     SCORE_DECIMALS,
     TIE_BREAK_RULE,
     Weights,

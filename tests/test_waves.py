@@ -1,4 +1,4 @@
-"""Tests of ``ditp_model.waves``: rolling selection in waves (issue 8, item 1).
+"""Tests of ``ditp_model.timeline.waves``: rolling selection in waves (issue 8, item 1).
 
 Layers (STYLE.md §6):
 
@@ -33,8 +33,8 @@ import pytest
 
 import ditp_model
 from allocation_cases import Project, brute_force, make_evaluation, units
-from ditp_model.allocation import AllocationError, AllocationParams, GroupRule, NotOptimalError, SolveStatus
-from ditp_model.waves import (
+from ditp_model.rules.allocation import AllocationError, AllocationParams, GroupRule, NotOptimalError, SolveStatus
+from ditp_model.timeline.waves import (
     WaveDecision,
     compare_with_all_at_once,
     replay_weekly,
@@ -461,7 +461,7 @@ def test_comparison_leaves_out_applications_after_the_last_cutoff():
     """A replay stopped early is compared with what could have been funded by its last cut-off."""
     from allocation_cases import Project, make_evaluation
 
-    from ditp_model.waves import compare_with_all_at_once, run_wave
+    from ditp_model.timeline.waves import compare_with_all_at_once, run_wave
 
     # Envelope 200 000: A (60, 100 k€, 1 Sept) and B (50, 100 k€, 2 Sept) seen; C (90, 100 k€, 20 Sept) comes later.
     ev = make_evaluation([Project("A", 60, 100_000, "2021-09-01"), Project("B", 50, 100_000, "2021-09-02"),

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 
 from ditp_model import Weights, evaluate
-from ditp_model.allocation import AllocationParams, GroupRule, allocate, ranking_rule
-from ditp_model.notebook import sample_inputs
-from ditp_model.report_format import format_eur
-from ditp_model.scenario import load_scenario
-from ditp_model import widgets as w
-from ditp_model.widgets import CommitteePanel, PanelState, compare_scenarios, comparison_frame_fr, compute_outcome
+from ditp_model.rules.allocation import AllocationParams, GroupRule, allocate, ranking_rule
+from ditp_model.outputs.notebook import sample_inputs
+from ditp_model.french import format_eur
+from ditp_model.rules.scenario import load_scenario
+from ditp_model.session import widgets as w
+from ditp_model.session.widgets import CommitteePanel, PanelState, compare_scenarios, comparison_frame_fr, compute_outcome
 
 EUR = re.compile(r"^\d{1,3}(\u202f\d{3})*\u00a0€$")  # "120 000 €" (CLDR: narrow no-break spaces)
 LIVE = AllocationParams(check_alternatives=False)
@@ -333,7 +333,7 @@ def test_unexpected_errors_are_shown_and_logged(panel, monkeypatch, caplog):
         raise RuntimeError("panne simulée")
 
     monkeypatch.setattr(w, "compute_outcome", boom)
-    with caplog.at_level(logging.ERROR, logger="ditp_model.widgets"):
+    with caplog.at_level(logging.ERROR, logger="ditp_model.session.widgets"):
         panel.weight_sliders["openness"].value = 0.4
     assert "erreur inattendue (RuntimeError) : panne simulée" in panel.last_error
     assert "panne simulée" in panel.error_html.value
@@ -594,8 +594,8 @@ def test_charts_are_drawn_and_redrawn_only_when_their_data_change(inputs, tmp_pa
 
 def test_saved_scenario_keeps_the_ranking_rule_choice(tmp_path):
     """Round trip of the decision rule through a scenario file (the panel reloads what was chosen)."""
-    from ditp_model.scenario import Scenario, load_scenario, save_scenario
-    from ditp_model.widgets import state_from_scenario
+    from ditp_model.rules.scenario import Scenario, load_scenario, save_scenario
+    from ditp_model.session.widgets import state_from_scenario
 
     data = Path(__file__).resolve().parents[1] / "data"
     sc = Scenario.from_run("classement", data / "appel_2021.toml", data / "candidatures_exemple.csv",
@@ -628,7 +628,7 @@ def test_a_scenario_of_the_first_format_is_read_as_the_rule_it_named(tmp_path, r
 
 
 def test_a_scenario_whose_rule_contradicts_its_parameters_is_refused(tmp_path):
-    from ditp_model.schema import InputError
+    from ditp_model.inputs.schema import InputError
 
     data = Path(__file__).resolve().parents[1] / "data"
     bad = {"format": "ditp-scenario/2", "name": "x",

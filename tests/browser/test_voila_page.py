@@ -26,8 +26,8 @@ def expected_funded(openness: float) -> list[str]:
     The call's decision rule (the merit order), quality thresholds and δ: the panel starts with them.
     """
     from ditp_model import Weights, evaluate
-    from ditp_model.allocation import AllocationParams, allocate
-    from ditp_model.notebook import sample_inputs
+    from ditp_model.rules.allocation import AllocationParams, allocate
+    from ditp_model.outputs.notebook import sample_inputs
 
     ev = evaluate(sample_inputs(), Weights.of(impact=0.5, openness=openness, collective=0.2))
     alloc = allocate(ev, AllocationParams(check_alternatives=False))
@@ -39,9 +39,9 @@ def expected_classes(openness: float, n_draws: int) -> dict[str, int]:
     """Candidates per robustness class, from weight_monte_carlo for these weights, seed 2021, concentration 50
     (each draw decided by the call's rule, as in the panel's « Robustesse » tab)."""
     from ditp_model import Weights, evaluate
-    from ditp_model.allocation import AllocationParams
-    from ditp_model.notebook import sample_inputs
-    from ditp_model.robustness import weight_monte_carlo
+    from ditp_model.rules.allocation import AllocationParams
+    from ditp_model.outputs.notebook import sample_inputs
+    from ditp_model.uncertainty.robustness import weight_monte_carlo
 
     ev = evaluate(sample_inputs(), Weights.of(impact=0.5, openness=openness, collective=0.2))
     mc = weight_monte_carlo(ev, AllocationParams(check_alternatives=False), n_draws=n_draws, concentration=50.0,

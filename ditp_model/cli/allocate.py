@@ -1,0 +1,184 @@
+"""``ditp-model allocate``: the funding decision by the chosen rule, with the ranking rule and the optimum for
+comparison, explanations, and ``allocation.csv``, ``allocation.xlsx``, ``manifest.json``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ditp_model.cli.common import (EXIT_NOT_OPTIMAL, SOLVER_HELP, add_input_options, add_rule_options, count, euros, evaluate_inputs,
+                                   group_rule, seconds, short)
+
+if TYPE_CHECKING:
+    from ditp_model.scoring.pipeline import Evaluation
+
+__all__ = ["register", "cmd_allocate", "allocation_params", "allocation_summary_fr", "rule_summary_fr", "thresholds_summary_fr",
+           "record_encodings"]
+
+
+def allocation_params(args):
+    """AllocationParams from the ``allocate`` command-line arguments."""
+    from ditp_model.rules.allocation import AllocationParams
+
+    return AllocationParams(
+        envelope_eur=args.envelope, committed_eur=args.committed, reserve_eur=args.reserve, min_share=args.min_share,
+        lock_in=frozenset(args.lock_in), lock_out=frozenset(args.lock_out),
+        group_rules=tuple(args.min_count) + tuple(args.max_share), max_awards=args.max_awards,
+        rule=args.rule, ranking_variant=args.ranking_variant, tie_band_points=args.tie_band,
+        min_score=args.min_score, solver=args.solver, time_limit_s=args.time_limit)
+
+
+def rule_summary_fr(alloc) -> list[str]:
+    """French lines: the rule, the thresholds and the ex aequo band used, and the band suggested by the reviews."""
+    from ditp_model.rules.allocation import RULE_LABELS_FR, quality_thresholds
+    from ditp_model.french import format_number
+
+    c = alloc.candidates
+    lines = [f"Règle de décision : {RULE_LABELS_FR[c.rule]}"]
+    if c.rule == "merit_order":
+        lines.append(f"Bande d'ex aequo δ : {c.tie_band_source}")
+    return lines
+
+
+def thresholds_summary_fr(ev, params, cands) -> str:
+    """French line: the quality thresholds in force and how many applications fall below them."""
+    from ditp_model.rules.allocation import quality_thresholds
+    from ditp_model.french import format_number
+
+    overall, per = quality_thresholds(ev, params)
+    parts = []
+    if overall > 0:
+        parts.append(f"note ≥ {format_number(overall, 2)}/100")
+    hi = ev.rules.scoring.scale_max
+    for name, v in per.items():
+        parts.append(f"{ev.rules.criterion(name).label.lower()} ≥ {format_number(v, 2)}/{format_number(hi, 0)}")
+    if not parts:
+        return "Seuils de qualité : aucun"
+    return f"Seuils de qualité : {' ; '.join(parts)} — {len(cands.not_fundable)} dossier(s) non finançable(s)"
+
+
+def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
+    """The French summary printed by ``ditp-model allocate``."""
+    from ditp_model.french import format_eur, format_number, format_points
+    from ditp_model.scoring.aggregate import tie_band_from_reviews
+
+    c = alloc.candidates
+    t = ev.table.set_index("application_id")
+    d = alloc.decisions
+    funded = d[d["funded"]]
+    spent = int(d["award_eur"].sum())
+    lines = [
+        f"Décision de financement — {ev.rules.call.name}",
+        f"Statut : {alloc.message}",
+        *rule_summary_fr(alloc),
+        thresholds_summary_fr(ev, c.params, c),
+        f"Pondérations : {ev.weights.describe_fr(ev.rules)}",
+        f"Enveloppe : {format_eur(c.envelope_eur)} ; engagé : {format_eur(c.committed_eur)} ; réserve : {format_eur(c.reserve_eur)} ; "
+        f"disponible : {format_eur(c.available_eur)}",
+        f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
+    ]
+    if c.rule == "merit_order":
+        suggested = tie_band_from_reviews(ev.reviews, ev.rules, ev.weights, normalisation=ev.normalisation)
+        lines.append(f"Pour information : l'écart-type médian de la différence de deux notes, estimé à partir des évaluations, "
+                     f"est de {format_number(suggested, 2)} points (option --tie-band auto).")
+    weighted = c.params.objective == "score_weighted_award"
+    if c.params.objective is not None:
+        lines.append(f"Somme des notes des lauréats : {format_points(alloc.total_score)} points "
+                     f"(règle du classement : {format_points(ranking.total_score)} points, {len(ranking.funded_ids)} lauréats, "
+                     f"{format_eur(ranking.total_awarded_eur)})")
+    if weighted:
+        lines.append(f"Valeur maximisée (somme des notes × montants) : {format_number(alloc.objective / 1000, 1)} points × k€")
+    if not len(funded):
+        lines.append("Attention : aucun lauréat avec ces paramètres (enveloppe, verrous, règles) ; vérifier avant de publier.")
+    for e in alloc.exceptions:
+        lines.append(f"Exception à l'ordre de mérite : {e.sentence_fr()}")
+    if expl is not None:
+        if expl.shadow_price_per_keur is not None and c.params.objective == "total_score":
+            lines.append(f"Prix implicite de l'enveloppe : {format_number(expl.shadow_price_per_keur)} point(s) pour 1 000 € de plus")
+        lines.append(expl.funding_line_fr())
+        if expl.ex_aequo:
+            lines.append(expl.ex_aequo_fr())
+    lines += ["", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'attribué':>11}  intitulé"]
+    for aid, award in sorted(zip(funded["application_id"], funded["award_eur"]), key=lambda p: t.at[p[0], "rank"]):
+        lines.append(f"{int(t.at[aid, 'rank']):>4}  {aid:<8} {format_points(t.at[aid, 'score']):>7}  {format_eur(award):>11}  "
+                     f"{short(t.at[aid, 'title'])}")
+    lines.append("")
+    if c.rule != "ranking":
+        enter = sorted(set(alloc.funded_ids) - set(ranking.funded_ids))
+        leave = sorted(set(ranking.funded_ids) - set(alloc.funded_ids))
+        if enter or leave:
+            lines.append(f"Par rapport à la règle du classement, la décision finance en plus : {', '.join(enter) or 'aucun'} ; "
+                         f"et ne finance pas : {', '.join(leave) or 'aucun'}.")
+        else:
+            lines.append("La décision et la règle du classement financent les mêmes dossiers.")
+    if comparison is not None:
+        lines.append(comparison.summary_fr())
+    return "\n".join(lines)
+
+
+def record_encodings(manifest: dict, ev: Evaluation) -> dict:
+    """Add to each of the manifest's ``input_files`` the encoding it was read with (``utf-8``, ``cp1252``, ``xlsx``…)."""
+    roles = manifest.get("input_files") or {}
+    for role, encoding in (("call", "utf-8"), ("applications", ev.applications.attrs.get("encoding")),
+                           ("reviews", ev.reviews.attrs.get("encoding"))):
+        if role in roles and encoding:
+            roles[role]["encoding"] = encoding
+    return manifest
+
+
+def cmd_allocate(args) -> int:
+    import shlex
+
+    from ditp_model.rules.allocation import allocate, ranking_rule
+    from ditp_model.rules.explain import explain, optimum_comparison
+    from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
+
+    ev = evaluate_inputs(args)
+    params = allocation_params(args)
+    alloc = allocate(ev, params)
+    if not alloc.is_optimal:
+        print(f"Aucune décision publiée — {alloc.status.label_fr}.\n{alloc.message}", file=sys.stderr)
+        for c in alloc.conflicts:
+            print(f"  - {c}", file=sys.stderr)
+        return EXIT_NOT_OPTIMAL
+    ranking = ranking_rule(ev, params, args.ranking_variant)
+    expl = explain(ev, alloc, gaps=not args.no_gaps)
+    comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
+    table = decision_table(ev, alloc, ranking, expl)
+    manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in args._argv))
+    record_encodings(manifest, ev)
+    files = {
+        "allocation.csv": csv_bytes(table),
+        "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
+        "manifest.json": manifest_bytes(manifest),
+    }
+    print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))
+    for p in write_outputs(args.out, files):
+        print(f"Écrit : {p}")
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add ``allocate`` to the sub-parsers of ``ditp-model``."""
+    a = subparsers.add_parser("allocate", help="décision de financement (ordre de mérite par défaut), comparaisons et explications")
+    add_input_options(a)
+    a.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
+    a.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
+    a.add_argument("--envelope", type=euros, default=None, metavar="EUROS", help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    a.add_argument("--committed", type=euros, default=0, metavar="EUROS", help="montant déjà engagé lors de vagues précédentes (euros)")
+    a.add_argument("--reserve", type=euros, default=0, metavar="EUROS", help="réserve gardée pour des vagues suivantes (euros)")
+    a.add_argument("--min-share", type=float, default=None, metavar="PART", help="part minimale de la demande attribuée (1 = pas de réduction)")
+    a.add_argument("--min-count", type=lambda s: group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
+                   help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
+    a.add_argument("--max-share", type=lambda s: group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
+                   help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
+    a.add_argument("--max-awards", type=count, default=None, metavar="N", help="nombre maximal de lauréats (entier ≥ 0)")
+    add_rule_options(a)
+    a.add_argument("--solver", choices=["highs", "cbc"], default="highs", help=SOLVER_HELP)
+    a.add_argument("--time-limit", type=seconds, default=60.0, metavar="SECONDES", help="temps maximal par résolution (secondes, > 0)")
+    a.add_argument("--ranking-variant", choices=["skip", "stop"], default="skip",
+                   help="règle du classement : passer un dossier qui ne rentre pas (skip) ou s'arrêter (stop)")
+    a.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
+    a.set_defaults(func=cmd_allocate)
+    return a

@@ -1,0 +1,301 @@
+"""What every ``ditp-model`` sub-command shares: the French argparse parser, the option types, the input
+options and their evaluation, the decision-rule options, the output-folder checks and the exit codes.
+
+The command line's French:
+
+argparse writes English (``usage:``, ``show this help message and exit``,
+``the following arguments are required``); :class:`FrenchArgumentParser`
+writes French everywhere a committee member reads: the help (``utilisation :``,
+``afficher cette aide et quitter``) and the errors (``Erreur : …``, exit 2).
+
+Option types (each raises :class:`argparse.ArgumentTypeError` with a French
+message naming the value and the rule, so that argparse exits with code 2
+before anything is read or written):
+
+* :func:`euros`: an amount written like in the spreadsheets (``2 500 000``,
+  ``2500000 €``), through :func:`ditp_model.inputs.io.parse_amount`, the one parser
+  of amounts (``allocate``, ``report`` and ``lottery`` alike);
+* :func:`count`: a whole number ≥ 0 (``--max-awards``);
+* :func:`seconds`: a time limit > 0 (``--time-limit``);
+* :func:`out_dir`: an output folder, never ``""`` (which would be the
+  current folder).
+
+:func:`check_inputs_not_outputs` refuses an input file that a run would
+overwrite (an input inside ``--out`` with an output's name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ditp_model.scoring.pipeline import Evaluation
+
+__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
+           "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
+           "check_inputs_not_outputs", "translate_error"]
+
+#: argparse's English error fragments -> French (French typography: a space before « : »).
+_ERRORS_FR = (
+    ("the following arguments are required: ", "arguments obligatoires manquants : "),
+    ("one of the arguments ", "une de ces options est obligatoire : "),
+    (" is required", ""),
+    ("invalid choice: ", "choix invalide : "),
+    ("choose from ", "choisir parmi "),
+    ("unrecognized arguments: ", "arguments non reconnus : "),
+    ("expected one argument", "une valeur attendue"),
+    ("expected at most one argument", "au plus une valeur attendue"),
+    ("expected at least one argument", "au moins une valeur attendue"),
+    ("ambiguous option: ", "option ambiguë : "),
+    (" could match ", " peut désigner "),
+    ("not allowed with argument ", "incompatible avec l'option "),
+    ("ignored explicit argument ", "valeur ignorée "),
+    ("invalid int value: ", "nombre entier attendu : "),
+    ("invalid float value: ", "nombre attendu : "),
+)
+_ARGUMENT_RE = re.compile(r"^argument (\S+?): ")
+
+
+def translate_error(message: str) -> str:
+    """An argparse error message in French (``argument --x: invalid choice: …`` -> ``option --x : choix invalide : …``)."""
+    message = _ARGUMENT_RE.sub(r"option \1 : ", message)
+    for en, fr in _ERRORS_FR:
+        message = message.replace(en, fr)
+    return message
+
+
+class FrenchHelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout in French: ``utilisation : …``, section titles followed by `` :``."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        return super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
+
+    def start_section(self, heading):
+        # French typography: « options : », not « options: ».
+        return super().start_section(None if heading is None else f"{heading} ")
+
+
+class FrenchArgumentParser(argparse.ArgumentParser):
+    """argparse in French: help (``utilisation :``, ``options``, ``-h, --help``) and errors (``Erreur : …``, exit 2).
+
+    Sub-parsers made with :meth:`add_subparsers` are French too.
+    """
+
+    def __init__(self, *args, **kwargs):
+        add_help = kwargs.pop("add_help", True)
+        kwargs.setdefault("formatter_class", FrenchHelpFormatter)
+        super().__init__(*args, add_help=False, **kwargs)
+        self._optionals.title = "options"
+        self._positionals.title = "arguments"
+        if add_help:
+            self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS, help="afficher cette aide et quitter")
+
+    def add_subparsers(self, **kwargs):
+        kwargs.setdefault("parser_class", FrenchArgumentParser)
+        kwargs.setdefault("title", "commandes")
+        return super().add_subparsers(**kwargs)
+
+    def _subcommands(self) -> list[str]:
+        return [name for a in self._actions if isinstance(a, argparse._SubParsersAction) for name in a.choices]
+
+    def error(self, message: str):
+        required = "the following arguments are required: "
+        subs = self._subcommands()
+        if message.startswith(required) and subs:
+            names = [n.strip() for n in message[len(required):].split(",")]
+            sub_dest = next((a.dest for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+            if sub_dest in names:
+                names = [n for n in names if n != sub_dest]
+                message = f"commande manquante : choisir parmi {', '.join(subs)}"
+                if names:
+                    message += f" ; arguments obligatoires manquants : {', '.join(names)}"
+                self.exit(2, f"Erreur : {message}\n(aide : {self.prog} --help)\n")
+        self.exit(2, f"Erreur : {translate_error(message)}\n(aide : {self.prog} --help)\n")
+
+
+def euros(text: str) -> int:
+    """A command-line amount in whole euros, written like in the spreadsheets (``2 500 000``, ``2500000 €``)."""
+    from ditp_model.inputs.io import parse_amount
+
+    try:
+        return parse_amount(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"« {text} » : {exc}") from None
+
+
+def count(text: str) -> int:
+    """A whole number ≥ 0 (``--max-awards``); the message shows the value given."""
+    try:
+        n = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"« {text} » : un nombre entier positif ou nul est attendu") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"« {text} » : nombre négatif ; un nombre entier positif ou nul est attendu")
+    return n
+
+
+def seconds(text: str) -> float:
+    """A time limit in seconds, strictly positive and finite (``60``, ``2,5``)."""
+    try:
+        s = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"« {text} » : un nombre de secondes est attendu, par ex. 60") from None
+    if not math.isfinite(s) or s <= 0:
+        raise argparse.ArgumentTypeError(f"« {text} » : la limite de temps doit être un nombre de secondes strictement "
+                                         "positif, par ex. 60")
+    return s
+
+
+def out_dir(text: str) -> str:
+    """An output folder: not blank (``--out ""`` would write into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("« » : dossier des résultats vide ; indiquer un dossier, par ex. --out resultats "
+                                         "(« . » pour le dossier courant)")
+    return text
+
+
+def check_inputs_not_outputs(out: str | Path, inputs: dict[str, object], outputs) -> None:
+    """Refuse, before anything is read or written, an input file that an output would overwrite.
+
+    Parameters
+    ----------
+    out : path
+        The output folder (``--out``).
+    inputs : dict
+        Option -> path given (``{"--applications": "r/allocation.csv"}``); ``None`` values are skipped.
+    outputs : iterable of str
+        Names written inside `out` (``allocation.csv``, ``retours/``: a name
+        ending in ``/`` is a folder whose every file is an output).
+
+    Raises
+    ------
+    ValueError
+        French message naming the option, the file and the output it would be.
+    """
+    base = Path(out).resolve()
+    for flag, path in inputs.items():
+        if path is None or not str(path).strip():
+            continue
+        p = Path(path).resolve()
+        for name in outputs:
+            target = base / name.rstrip("/")
+            if p == target or (name.endswith("/") and target in p.parents):
+                raise ValueError(f"{flag} « {path} » est dans le dossier des résultats --out « {out} » et porte le nom "
+                                 f"d'un fichier que la commande écrit ({name}) : il serait écrasé ; déplacer ce fichier "
+                                 "ou choisir un autre dossier --out")
+
+
+EXIT_INPUT = 2
+EXIT_NOT_OPTIMAL = 3
+
+
+
+#: Help of every ``--solver`` option.
+SOLVER_HELP = ("solveur du programme linéaire en nombres entiers : highs (défaut, intégré) ou cbc (livré avec PuLP, "
+               "pour recouper un résultat)")
+
+
+
+def short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """``--call``, ``--applications``, ``--reviews``, ``--weights``, ``--normalisation`` and ``--out``."""
+    p.add_argument("--call", required=True, metavar="FICHIER.toml", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
+    p.add_argument("--applications", required=True, metavar="FICHIER", help="candidatures (CSV ou XLSX)")
+    p.add_argument("--reviews", required=True, metavar="FICHIER", help="évaluations (CSV ou XLSX)")
+    p.add_argument("--weights", default=None, metavar="CRITÈRE=POIDS,…",
+                   help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 ou impact=50,ouverture=30,"
+                        "\"candidature collective\"=20 (noms ou libellés des critères ; défaut : celles de l'appel)")
+    p.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], default=None,
+                   help="agrégation des notes (défaut : celle de l'appel)")
+    p.add_argument("--out", required=True, type=out_dir, metavar="DOSSIER", help="dossier des résultats (créé si besoin)")
+
+
+
+#: Files each sub-command writes into ``--out`` (an input there with one of these names is refused).
+OUTPUTS = {"score": ("scores.csv",), "allocate": ("allocation.csv", "allocation.xlsx", "manifest.json"),
+           "lottery": ("probabilites_financement.csv", "tirage_au_sort.json", "decisions.jsonl")}
+
+
+
+def check_out_dir(path, inputs: dict | None = None, outputs=()) -> Path:
+    """Refuse, before any computation, a blank output folder, one that is an existing file, or one
+    where an input file would be overwritten by an output (French messages)."""
+    if not str(path).strip():
+        raise ValueError("--out : dossier des résultats vide ; indiquer un dossier (« . » pour le dossier courant)")
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out « {out} » est un fichier existant : indiquer un dossier")
+    check_inputs_not_outputs(out, inputs or {}, outputs)
+    return out
+
+
+
+def evaluate_inputs(args) -> Evaluation:
+    """Check ``--out``, read the three inputs and evaluate them (eligibility, scores) with the given weights."""
+    from ditp_model.inputs.io import load_inputs
+    from ditp_model.scoring.pipeline import evaluate
+    from ditp_model.scoring.aggregate import parse_weights
+
+    check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews},
+                  OUTPUTS.get(getattr(args, "command", None), ()))
+    inputs = load_inputs(args.call, args.applications, args.reviews)
+    weights = parse_weights(args.weights, inputs.rules) if args.weights else None
+    return evaluate(inputs, weights, args.normalisation)
+
+
+
+def group_rule(text: str, kind: str):
+    from ditp_model.rules.allocation import GroupRule
+
+    example = "region=Bretagne:1" if kind == "min" else "region=Île-de-France:0.25 (ou 25%)"
+    form = f"écrire colonne=valeur:{'nombre' if kind == 'min' else 'part'} (par ex. {example})"
+    if ":" not in text or "=" not in text.rsplit(":", 1)[0]:
+        raise argparse.ArgumentTypeError(f"« {text} » : {form}")
+    left, n = text.rsplit(":", 1)
+    col, val = (x.strip() for x in left.split("=", 1))
+    n = n.strip()
+    try:
+        if kind == "min":
+            return GroupRule(col, val, min_count=int(n))
+        share = float(n.rstrip("%").strip().replace(",", ".")) / (100 if n.endswith("%") else 1)
+        return GroupRule(col, val, max_share=share)
+    except ValueError as exc:
+        detail = str(exc) if "règle" in str(exc) else f"« {n} » n'est pas {'un nombre entier' if kind == 'min' else 'une part'}"
+        raise argparse.ArgumentTypeError(f"« {text} » : {detail} ; {form}") from None
+
+
+
+def tie_band(text: str):
+    """``--tie-band``: a number of score points (``0,5`` or ``0.5``) or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"« {text} » : un nombre de points (par ex. 0,5) ou « auto » est attendu") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"« {text} » : la bande d'ex aequo est entre 0 et 100 points")
+    return value
+
+
+
+def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """The decision-rule options shared by ``allocate``, ``report`` and ``lottery``."""
+    from ditp_model.inputs.rule_names import RULE_NAMES
+
+    p.add_argument("--rule", choices=list(RULE_NAMES), default=None,
+                   help="règle de décision (défaut : celle de l'appel, ordre de mérite) : merit_order (classement au-dessus "
+                        "des seuils, coupure à la ligne budgétaire), ranking (règle du classement), max_total_score ou "
+                        "max_score_weighted_award (optimisations, pour comparaison)")
+    p.add_argument("--tie-band", type=tie_band, default=None, metavar="POINTS|auto",
+                   help="bande d'ex aequo δ en points de note (défaut : celle de l'appel ; auto : calculée à partir des évaluations)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="seuil de qualité : note composite minimale sur 100 (défaut : celui de l'appel)")

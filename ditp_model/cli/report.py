@@ -1,0 +1,197 @@
+"""Sub-commands ``ditp-model report`` and ``ditp-model verify`` (messages in French).
+
+``report`` runs the report notebook (papermill), renders it to a
+self-contained HTML without code, and publishes into ``--out``:
+``rapport.html``, ``allocation.xlsx`` (decision, eligibility, scores by
+reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
+``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
+then appends an entry to the journal ``decisions.jsonl``.  The inputs come
+from ``--scenario FILE`` (a committee session's snapshot) or from the same
+flags as ``allocate``; the decision rule, the ex aequo band and the overall
+quality threshold are ``--rule``, ``--tie-band`` and ``--min-score``
+(:func:`ditp_model.cli.common.add_rule_options`; default: the call's).  Every rule
+decides: the report publishes the rule the committee chose.
+
+``verify MANIFEST`` re-runs the decision from the manifest's inputs with the
+recorded rule and says « identique » or lists what differs (a changed rule,
+δ or threshold included).
+
+Exit codes: 0 success (``verify``: identical); 1 ``verify`` found
+differences; 2 bad input or parameters; 3 no proven decision (no report
+published); 4 the journal is damaged (nothing published, nothing appended);
+5 the report notebook or its rendering failed (nothing published).
+
+``register(subparsers)`` adds both sub-commands to ``ditp-model``'s parser.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL
+
+__all__ = ["register", "cmd_report", "cmd_verify", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
+
+EXIT_DIFFERENT = 1
+EXIT_JOURNAL = 4
+EXIT_NOTEBOOK = 5
+
+#: Error class names raised inside the notebook -> exit code.
+_NOTEBOOK_ENAMES = {"ReportParameterError": EXIT_INPUT, "InputError": EXIT_INPUT, "ValueError": EXIT_INPUT,
+                    "ReportNotOptimalError": EXIT_NOT_OPTIMAL, "NotOptimalError": EXIT_NOT_OPTIMAL,
+                    "AllocationError": EXIT_NOT_OPTIMAL}
+
+
+
+#: Files ``report`` writes into ``--out`` (``retours/``: every file of that folder).
+REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest.json", "retours_candidats.csv", "retours/",
+                  "decisions.jsonl")
+
+
+def register(subparsers) -> None:
+    """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
+    from ditp_model.cli.common import add_rule_options, count, euros, group_rule, out_dir, seconds
+
+    r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
+                              description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
+                                          "aux candidats, et ajoute une entrée au journal decisions.jsonl. Entrées : --scenario "
+                                          "FICHIER, ou --call, --applications, --reviews et les options d'allocate.")
+    r.add_argument("--scenario", help="scénario enregistré par le comité (JSON) : fichiers, pondérations et règles")
+    r.add_argument("--call", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
+    r.add_argument("--applications", help="candidatures (CSV ou XLSX)")
+    r.add_argument("--reviews", help="évaluations (CSV ou XLSX)")
+    r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
+    r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], help="agrégation des notes (défaut : celle de l'appel)")
+    r.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
+    r.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
+    r.add_argument("--envelope", type=euros, help="enveloppe en euros entiers, par ex. \"2 500 000\" (défaut : celle de l'appel)")
+    r.add_argument("--committed", type=euros, help="montant déjà engagé lors de vagues précédentes (euros)")
+    r.add_argument("--reserve", type=euros, help="réserve gardée pour des vagues suivantes (euros)")
+    r.add_argument("--min-share", type=float, help="part minimale de la demande attribuée (1 = pas de réduction)")
+    r.add_argument("--min-count", type=lambda s: group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
+                   help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
+    r.add_argument("--max-share", type=lambda s: group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
+                   help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
+    r.add_argument("--max-awards", type=count, help="nombre maximal de lauréats (entier ≥ 0)")
+    add_rule_options(r)
+    r.add_argument("--solver", choices=["highs", "cbc"], help="solveur (défaut : highs)")
+    r.add_argument("--time-limit", type=seconds, help="temps maximal par résolution, en secondes, > 0 (défaut : 60)")
+    r.add_argument("--ranking-variant", choices=["skip", "stop"],
+                   help="règle du classement (règle de décision --rule ranking, et colonne de comparaison) : passer un "
+                        "dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
+    r.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
+    r.add_argument("--near-line", type=int, help="dossiers montrés de part et d'autre de la ligne de financement (défaut : 8)")
+    r.add_argument("--waves-from", metavar="AAAA-MM-JJ",
+                   help="ajoute la section « Sélection en vagues » : rejeu en vagues hebdomadaires de cette date à la date "
+                        "limite de l'appel, comparé à l'optimum en une fois (défaut : pas de section)")
+    r.add_argument("--with-reviewer-ids", action="store_true",
+                   help="garder l'identité des évaluateurs dans les exports (seulement à la demande expresse du secrétariat ; "
+                        "sinon R01, R02…)")
+    r.add_argument("--journal", help="journal des décisions (défaut : DOSSIER/decisions.jsonl)")
+    r.add_argument("--notebook", help="notebook du rapport (défaut : notebooks/04_rapport.ipynb du dépôt)")
+    r.add_argument("--out", required=True, type=out_dir, help="dossier du rapport (créé si besoin)")
+    r.set_defaults(func=cmd_report)
+
+    v = subparsers.add_parser("verify", help="vérifier une décision publiée : « identique » ou la liste des différences",
+                              description="Relit les entrées du manifeste, refait le calcul et compare ; vérifie aussi le "
+                                          "journal decisions.jsonl et les fichiers publiés.")
+    v.add_argument("manifest", help="manifest.json d'un rapport (ou d'allocate)")
+    v.add_argument("--no-rerun", action="store_true", help="vérifier les empreintes sans refaire le calcul")
+    v.set_defaults(func=cmd_verify)
+
+
+def report_values(args) -> dict:
+    """The report parameters given on the command line (flags left out keep the report's defaults)."""
+    from dataclasses import asdict
+
+    v: dict = {}
+    for name, flag in (("scenario", "scenario"), ("call", "call"), ("applications", "applications"), ("reviews", "reviews"),
+                       ("weights", "weights"), ("normalisation", "normalisation"), ("envelope_eur", "envelope"),
+                       ("committed_eur", "committed"), ("reserve_eur", "reserve"), ("min_share", "min_share"),
+                       ("max_awards", "max_awards"), ("rule", "rule"), ("tie_band_points", "tie_band"),
+                       ("min_score", "min_score"), ("solver", "solver"),
+                       ("time_limit_s", "time_limit"), ("ranking_variant", "ranking_variant"), ("near_line", "near_line"),
+                       ("waves_from", "waves_from")):
+        x = getattr(args, flag)
+        if x is not None:
+            v[name] = x
+    if args.lock_in:
+        v["lock_in"] = list(args.lock_in)
+    if args.lock_out:
+        v["lock_out"] = list(args.lock_out)
+    rules = list(args.min_count) + list(args.max_share)
+    if rules:
+        v["group_rules"] = [{k: x for k, x in asdict(r).items() if x is not None} for r in rules]
+    if args.no_gaps:
+        v["gaps"] = False
+    if args.with_reviewer_ids:
+        v["personal_data"] = True
+    return v
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def cmd_report(args) -> int:
+    """``ditp-model report``: see the module docstring for outputs and exit codes."""
+    from ditp_model.rules.allocation import AllocationError, NotOptimalError
+    from ditp_model.outputs.record import JournalError
+    from ditp_model.outputs.report import ReportNotebookError, ReportNotOptimalError, produce_report, validate_parameters
+    from ditp_model.french import format_eur
+    from ditp_model.inputs.schema import InputError
+
+    from ditp_model.cli.common import check_inputs_not_outputs
+
+    argv = getattr(args, "_argv", None) or sys.argv[1:]
+    command = "ditp-model " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        check_inputs_not_outputs(args.out, {"--scenario": args.scenario, "--call": args.call,
+                                            "--applications": args.applications, "--reviews": args.reviews,
+                                            "--notebook": args.notebook}, REPORT_OUTPUTS)
+        params = validate_parameters(**report_values(args), command=command)
+        pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook)
+    except InputError as exc:
+        _err(f"Erreur : données d'entrée invalides — aucun rapport publié.\n{exc}")
+        return EXIT_INPUT
+    except ReportNotOptimalError as exc:
+        _err(str(exc))
+        return EXIT_NOT_OPTIMAL
+    except (AllocationError, NotOptimalError) as exc:
+        _err(f"Erreur : résultat rejeté — aucun rapport publié.\n{exc}")
+        return EXIT_NOT_OPTIMAL
+    except JournalError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_JOURNAL
+    except ReportNotebookError as exc:
+        _err(f"Erreur : le notebook du rapport a échoué — aucun rapport publié.\n{exc}")
+        return _NOTEBOOK_ENAMES.get(exc.ename, EXIT_NOTEBOOK)
+    except (ValueError, FileNotFoundError) as exc:
+        _err(f"Erreur : {exc}\nAucun rapport publié.")
+        return EXIT_INPUT
+    m, e = pub.manifest, pub.entry
+    names = sorted({p.relative_to(pub.out_dir).parts[0] for p in pub.written})
+    letters = sum(1 for p in pub.written if p.parent.name == "retours")
+    print(f"Rapport publié dans {pub.out_dir} : " + ", ".join(n + ("/ (" + str(letters) + " lettres)" if n == "retours" else "")
+                                                        for n in names))
+    print(f"Décision : {m['funded_count']} lauréats, {format_eur(m['total_awarded_eur'])} ; empreinte {m['decision_sha256']}")
+    print(f"Journal : {pub.journal_path} — entrée n° {e['seq']} (empreinte {e['entry_sha256'][:16]}…)")
+    print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
+    for note in pub.notes:
+        _err(f"Remarque (sortie d'erreur du notebook, non reprise dans le rapport) : {note}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    """``ditp-model verify MANIFEST``: 0 identical, 1 differences, 2 unreadable manifest."""
+    from ditp_model.outputs.record import verify
+    from ditp_model.inputs.schema import InputError
+
+    try:
+        result = verify(args.manifest, rerun=not args.no_rerun)
+    except InputError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_INPUT
+    print(result.text_fr())
+    return 0 if result.identical else EXIT_DIFFERENT

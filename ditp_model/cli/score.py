@@ -1,0 +1,63 @@
+"""``ditp-model score``: eligibility with every reason and the ranked list (``DIR/scores.csv``)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ditp_model.cli.common import add_input_options, evaluate_inputs, short
+
+if TYPE_CHECKING:
+    from ditp_model.scoring.pipeline import Evaluation
+
+__all__ = ["register", "cmd_score", "eligibility_summary_fr", "ranked_list_fr"]
+
+
+def eligibility_summary_fr(ev: Evaluation) -> str:
+    """French summary: counts, then each ineligible application with its reasons."""
+    t = ev.table
+    n, ne = len(t), int(t["eligible"].sum())
+    lines = [f"Candidatures : {n} ; éligibles : {ne} ; non éligibles : {n - ne}."]
+    for row in t[~t["eligible"]].itertuples():
+        lines.append(f"  - {row.application_id} ({short(row.title, 50)}) : {row.reasons}")
+    unscored = t[t["eligible"] & ~t["scored"]]
+    if len(unscored):
+        lines.append(f"Éligibles mais non classées faute d'avis suffisants : {len(unscored)}.")
+        for row in unscored.itertuples():
+            lines.append(f"  - {row.application_id} : {row.score_flag}")
+    return "\n".join(lines)
+
+
+def ranked_list_fr(ev: Evaluation) -> str:
+    """French ranked list of eligible, scored applications."""
+    from ditp_model.french import format_eur, format_points
+
+    t = ev.table
+    r = t[t["rank"].notna()].sort_values("rank")
+    lines = [f"Classement ({ev.weights.describe_fr(ev.rules)}) :", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé"]
+    for row in r.itertuples():
+        lines.append(f"{int(row.rank):>4}  {row.application_id:<8} {format_points(row.score):>7}  "
+                     f"{format_eur(row.requested_eur):>11}  {short(row.title)}")
+    return "\n".join(lines)
+
+
+def cmd_score(args) -> int:
+    from ditp_model.inputs.io import write_csv_atomic
+
+    ev = evaluate_inputs(args)
+    print(eligibility_summary_fr(ev))
+    print()
+    print(ranked_list_fr(ev))
+    out = Path(args.out)
+    write_csv_atomic(ev.table, out / "scores.csv")
+    print(f"\nÉcrit : {out / 'scores.csv'}")
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add ``score`` to the sub-parsers of ``ditp-model``."""
+    p = subparsers.add_parser("score", help="éligibilité et classement des candidatures")
+    add_input_options(p)
+    p.set_defaults(func=cmd_score)
+    return p

@@ -1,0 +1,266 @@
+"""Canonical tables: columns declared once, as data, and the one input error class.
+
+The schema is the single source of the data dictionary (``data/README.md`` is
+tested against it).  Every column has a canonical English name, a kind
+(``text``, ``id``, ``category``, ``list``, ``amount``, ``score``, ``date``), a
+unit, whether it is required, the French headers accepted on import and a
+French description.
+
+Errors are gathered, never raised one at a time: a reader appends every
+:class:`Problem` of a file to a list and raises one :class:`InputError` that
+names, for each, the file, the row, the column, the value and the rule broken.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Column",
+    "Problem",
+    "InputError",
+    "APPLICATION_COLUMNS",
+    "REVIEW_KEY_COLUMNS",
+    "ORG_TYPES",
+    "ORG_TYPE_LABELS_FR",
+    "MATURITY_LEVELS",
+    "MATURITY_LABELS_FR",
+    "EXPENSE_COLUMNS",
+    "LIST_SEPARATOR",
+    "normalise_header",
+]
+
+#: Separator of several values in one cell (partners, partner types, regions).
+LIST_SEPARATOR = ";"
+
+#: Kinds of organisation, canonical code -> French label.  The eligible ones are
+#: listed per call in the TOML rules; the others exist so that ineligible
+#: applicants can be read and reported rather than rejected as bad input.
+ORG_TYPE_LABELS_FR: dict[str, str] = {
+    "ministry": "administration centrale (secrétariat général, direction de ministère)",
+    "state_operator": "opérateur de l'État",
+    "deconcentrated_service": "administration territoriale de l'État (préfecture, service déconcentré)",
+    "local_authority": "collectivité territoriale",
+    "private_company": "entreprise privée",
+    "association": "association",
+}
+ORG_TYPES: tuple[str, ...] = tuple(ORG_TYPE_LABELS_FR)
+
+#: Maturity of the project (DESIGN.md glossary), code -> French label.
+MATURITY_LABELS_FR: dict[str, str] = {
+    "scoping": "cadrage",
+    "testing": "test",
+    "prototyping": "prototypage",
+    "deployment": "déploiement",
+}
+MATURITY_LEVELS: tuple[str, ...] = tuple(MATURITY_LABELS_FR)
+
+
+def normalise_header(text: str) -> str:
+    """Fold a header for matching: lower case, no accents, single spaces.
+
+    ``"Montant demandé (€)"`` and ``"montant  demande (€)"`` fold alike.
+    """
+    text = unicodedata.normalize("NFKD", str(text))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("\u00a0", " ").replace("\u202f", " ").replace("’", "'")
+    return " ".join(text.lower().strip().lstrip("\ufeff").split())
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a canonical table.
+
+    Attributes
+    ----------
+    name : str
+        Canonical (English) column name.
+    kind : str
+        ``id`` (text, kept as written, ``007`` stays ``007``), ``text``,
+        ``category`` (one of ``allowed``), ``list`` (values separated by ``;``),
+        ``amount`` (whole euros, ``int``, >= 0), ``score`` (review points on the
+        call's scale, may be blank), ``date`` (day first, or ISO 8601).
+    unit : str
+        Unit of the values (``EUR``, ``points``, ``date``) or ``""``.
+    required : bool
+        Whether a blank cell is an error.
+    description_fr : str
+        French description, copied to the data dictionary.
+    headers_fr : tuple of str
+        French headers accepted on import, besides the canonical name.
+    allowed : tuple of str
+        Allowed values for ``category`` columns whose values are fixed by the
+        schema (call-dependent ones, such as regions, are checked against the
+        call rules).
+    """
+
+    name: str
+    kind: str
+    unit: str = ""
+    required: bool = True
+    description_fr: str = ""
+    headers_fr: tuple[str, ...] = field(default_factory=tuple)
+    allowed: tuple[str, ...] = field(default_factory=tuple)
+
+
+#: Expense breakdown columns (euros).  Their sum must equal ``requested_eur``.
+EXPENSE_COLUMNS: dict[str, str] = {
+    "expense_services_eur": "intellectual_services",
+    "expense_digital_tools_eur": "digital_tools",
+    "expense_training_eur": "innovation_training",
+    "expense_other_eur": "other",
+}
+
+APPLICATION_COLUMNS: tuple[Column, ...] = (
+    Column("application_id", "id", description_fr="Identifiant unique du dossier (texte, les zéros en tête sont conservés).",
+           headers_fr=("identifiant", "id", "n° dossier", "numero de dossier", "dossier")),
+    Column("title", "text", description_fr="Intitulé du projet (défi).", headers_fr=("intitule", "titre", "intitule du projet")),
+    Column("lead_org", "text", description_fr="Porteur du projet (organisation cheffe de file).", headers_fr=("porteur", "organisation porteuse")),
+    Column("lead_org_type", "category", description_fr="Type d'organisation du porteur.", headers_fr=("type de porteur", "type d'organisation du porteur"),
+           allowed=ORG_TYPES),
+    Column("partners", "list", required=False, description_fr="Partenaires, séparés par « ; ».", headers_fr=("partenaires",)),
+    Column("partner_types", "list", required=False,
+           description_fr="Type d'organisation de chaque partenaire, dans le même ordre que « partenaires », séparés par « ; ».",
+           headers_fr=("types des partenaires", "type des partenaires"), allowed=ORG_TYPES),
+    Column("region", "category", description_fr="Région du porteur (liste de l'appel).", headers_fr=("region", "region du porteur")),
+    Column("regions_covered", "list", required=False,
+           description_fr="Autres régions couvertes par le projet, séparées par « ; » (la région du porteur est toujours comptée).",
+           headers_fr=("regions couvertes", "autres regions")),
+    Column("priority_reform", "category", required=False,
+           description_fr="Réforme prioritaire du Gouvernement à laquelle le projet se rattache (liste de l'appel) ; vide si aucune.",
+           headers_fr=("reforme prioritaire", "politique prioritaire")),
+    Column("maturity", "category", description_fr="Maturité : cadrage, test, prototypage ou déploiement.",
+           headers_fr=("maturite", "stade de maturite"), allowed=MATURITY_LEVELS),
+    Column("requested_eur", "amount", "EUR", description_fr="Montant demandé, en euros entiers.",
+           headers_fr=("montant demande", "montant demande (€)", "montant demande (eur)")),
+    Column("expense_services_eur", "amount", "EUR",
+           description_fr="Part de la demande en prestations intellectuelles (études, prototypes, ateliers d'idéation, accompagnement).",
+           headers_fr=("prestations intellectuelles", "prestations intellectuelles (€)")),
+    Column("expense_digital_tools_eur", "amount", "EUR", description_fr="Part de la demande en outils numériques (licences d'outils collaboratifs).",
+           headers_fr=("outils numeriques", "outils numeriques (€)")),
+    Column("expense_training_eur", "amount", "EUR", description_fr="Part de la demande en formation à l'innovation.",
+           headers_fr=("formation", "formation a l'innovation", "formation (€)")),
+    Column("expense_other_eur", "amount", "EUR", description_fr="Part de la demande en dépenses non éligibles à l'appel (autres).",
+           headers_fr=("autres depenses", "autres depenses (€)", "autres")),
+    Column("submitted_at", "date", "date", description_fr="Date (et heure) de dépôt du dossier ; jour en premier (15/10/2021) ou ISO 8601.",
+           headers_fr=("date de depot", "depose le", "date de depot du dossier")),
+)
+
+#: Review table key columns; the score columns come from the call's
+#: sub-criteria (``<criterion>_<subcriterion>``, e.g. ``impact_reform``).
+REVIEW_KEY_COLUMNS: tuple[Column, ...] = (
+    Column("application_id", "id", description_fr="Identifiant du dossier évalué.",
+           headers_fr=("identifiant", "id", "n° dossier", "numero de dossier", "dossier")),
+    Column("reviewer_id", "id", description_fr="Identifiant de l'évaluateur (R01, R02…).", headers_fr=("evaluateur", "expert", "id evaluateur")),
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule in one cell (or row, or file).
+
+    Attributes
+    ----------
+    file : str
+        Path of the file as given by the user.
+    row : int or None
+        Line number as the user sees it in a spreadsheet (header = line 1,
+        first data row = line 2); ``None`` for a file-level problem.
+    column : str or None
+        Column header as written in the file (or canonical name).
+    value : object
+        Offending value as written (``None`` when not applicable).
+    rule : str
+        The rule broken, in French, with the fix where one is obvious.
+    code : str
+        Machine code of the rule (``missing_value``, ``duplicate_id``...).
+    text_line : int or None
+        For a CSV file whose quoted cells hold line breaks: the line of the
+        text file where the row starts, when it differs from `row` (the
+        spreadsheet row).  The message then gives both.
+    """
+
+    file: str
+    row: int | None
+    column: str | None
+    value: object
+    rule: str
+    code: str = "invalid"
+    text_line: int | None = None
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.row is not None:
+            if self.text_line is not None and self.text_line != self.row:
+                parts.append(f"ligne {self.row} du tableur (ligne {self.text_line} du fichier texte)")
+            else:
+                parts.append(f"ligne {self.row}")
+        if self.column is not None:
+            noun = "clé" if self.file.lower().endswith(".toml") else "colonne"
+            parts.append(f"{noun} « {self.column} »")
+        where = ", ".join(parts)
+        shown = "" if self.value is None else f" : valeur « {self.value} »"
+        return f"{where}{shown} — {self.rule}"
+
+
+class InputError(ValueError):
+    """Bad input: one exception carrying every problem found in the input.
+
+    Parameters
+    ----------
+    problems : list of Problem
+        All problems found (never only the first).
+    """
+
+    def __init__(self, problems: list[Problem] | Problem):
+        if isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        n = len(self.problems)
+        head = f"{n} erreur{'s' if n > 1 else ''} dans les données d'entrée :"
+        super().__init__("\n".join([head] + [f"  - {p}" for p in self.problems]))
+
+
+_KIND_FR = {"id": "identifiant (texte)", "text": "texte", "category": "valeur d'une liste", "list": "liste (« ; »)",
+            "amount": "montant (euros entiers)", "score": "note", "date": "date"}
+
+
+def data_dictionary_markdown(rules, extra: dict[str, tuple[Column, ...]] | None = None) -> str:
+    """The data dictionary tables (Markdown), generated from the schema and the call rules.
+
+    ``data/README.md`` holds this text between the markers
+    ``<!-- dictionnaire:debut -->`` and ``<!-- dictionnaire:fin -->``; a test
+    checks that it is up to date.
+
+    Parameters
+    ----------
+    rules : ditp_model.inputs.call.CallRules
+        Gives the review score columns (``<criterion>_<subcriterion>``) and the scale.
+    extra : dict, optional
+        Further tables, title -> columns (e.g. the milestones of
+        :data:`ditp_model.timeline.followup.MILESTONE_COLUMNS`).
+    """
+    review_columns = rules.review_columns
+    scale = (rules.scoring.scale_min, rules.scoring.scale_max)
+    allowed_from_call = {"region": "régions de l'appel (`lists.regions`)",
+                         "regions_covered": "régions de l'appel (`lists.regions`)",
+                         "priority_reform": "réformes de l'appel (`lists.priority_reforms`)"}
+
+    def table(cols):
+        lines = ["| colonne | type | unité | obligatoire | en-têtes français acceptés | valeurs admises | description |",
+                 "|---|---|---|---|---|---|---|"]
+        for c in cols:
+            allowed = ", ".join(f"`{a}`" for a in c.allowed) or allowed_from_call.get(c.name, "")
+            lines.append(f"| `{c.name}` | {_KIND_FR[c.kind]} | {c.unit or ''} | {'oui' if c.required else 'non'} | "
+                         f"{', '.join(c.headers_fr)} | {allowed} | {c.description_fr} |")
+        return "\n".join(lines)
+
+    scores = tuple(Column(name, "score", "points", required=False,
+                          description_fr=f"Note du sous-critère, de {scale[0]:g} à {scale[1]:g} ; vide si non notée.")
+                   for name in review_columns)
+    return "\n".join([
+        "### Candidatures (`candidatures_exemple.csv`)", "", table(APPLICATION_COLUMNS), "",
+        "### Évaluations (`evaluations_exemple.csv`)", "", table(REVIEW_KEY_COLUMNS + scores), "",
+        *[line for title, cols in (extra or {}).items() for line in (f"### {title}", "", table(cols), "")],
+    ])

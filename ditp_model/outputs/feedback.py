@@ -1,0 +1,335 @@
+"""Feedback to applicants: a short French letter fragment per application, generated from the decision table.
+
+Each fragment gives the decision and the award; the score on each criterion
+and the overall score against the median of the funded applications; the
+rank; and, when the application is not funded, why — in the terms of the
+decision rule the committee chose (DESIGN.md, "Explanations"):
+
+* merit order and ranking rule (``merit_order``, ``ranking``): what the
+  better-ranked laureates received, what was left of the envelope when its
+  turn came and what it needed, the ex aequo band and how a tie was settled,
+  the limit, lock, exception or quality threshold that excludes it, and the
+  score it would have needed — or « aucune note ne suffit », never a number
+  above the scale maximum;
+* optimisation rules (``max_total_score``, ``max_score_weighted_award``,
+  kept for comparison): the *entry gap* — the portfolio value it lacked,
+  everything else unchanged (``ditp_model.rules.explain``).  Under
+  ``max_total_score`` it is directly the score increase the application
+  needed; under ``max_score_weighted_award`` it is in points × euros, and
+  divided by the award the application would get (its capped request, when
+  the call does not cut requests) it is again a score increase.
+
+Ineligible applications get the reasons.  Nothing about reviewers is
+written (no identities, no individual scores).
+
+Applicant-supplied text (title, organisation) is escaped for Markdown and
+HTML in the ``.md`` files, and neutralised against spreadsheet formulas in the
+CSV (:func:`ditp_model.rules.manifest.csv_bytes`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+from ditp_model.inputs.call import CallRules
+from ditp_model.french import format_eur, format_number, format_points
+
+__all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR"]
+
+#: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
+TIE_SETTLEMENT_FR = ("par le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis par la note, la date de "
+                     "dépôt et l'identifiant")
+_MERIT_RULES = ("merit_order", "ranking")
+_OBJECTIVES = {"max_total_score": "total_score", "max_score_weighted_award": "score_weighted_award"}
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}#|!<>~]|&(?=#?\w+;))")
+
+
+def _md(text) -> str:
+    """Applicant text made inert in Markdown (and in the HTML a Markdown renderer makes), on one line.
+
+    Markdown punctuation, ``<`` and ``>`` and an ``&`` that would start an
+    entity are backslash-escaped (CommonMark): ``<script>`` shows as text.
+    """
+    t = " ".join(str(text).split())
+    return _MD_SPECIAL.sub(r"\\\1", t)
+
+
+def safe_filename(application_id: str) -> str:
+    """A file name for an application id: letters, digits, ``.``, ``_``, ``-`` only, no leading dot.
+
+    Other characters become ``_``; ``../x`` cannot leave the folder.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(application_id)).lstrip(".")
+    return name or "_"
+
+
+def _ordinal(n: int) -> str:
+    return "1er" if n == 1 else f"{n}e"
+
+
+def _pct(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{format_number(100 * x, 1)} / 100"
+
+
+def _text(row, name: str) -> str:
+    v = getattr(row, name, "")
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _decision_kind(row, lock_out) -> str:
+    if not row.eligible:
+        return "non recevable"
+    if row.funded:
+        return "retenu"
+    if row.application_id in lock_out:
+        return "écarté par le comité"
+    if pd.isna(row.rank):
+        return "non classé"
+    if _text(row, "not_fundable"):
+        return "non finançable"
+    return "non retenu"
+
+
+def _finite(x) -> bool:
+    return x is not None and not pd.isna(x) and math.isfinite(float(x))
+
+
+def _euros(row, name: str) -> int:
+    v = getattr(row, name, -1)
+    return -1 if v is None or pd.isna(v) else int(v)
+
+
+def _score_needed_fr(row, scale_max: float = 100.0) -> str:
+    """The entry gap in words: the score it needed, or « aucune note ne suffit » (never above the scale maximum)."""
+    needed = getattr(row, "score_needed", math.nan)
+    if not _finite(needed) or float(needed) > scale_max:
+        return ("Écart d'entrée : aucune note ne suffit — même avec la note maximale de "
+                f"{format_number(scale_max, 0)} / 100, les autres dossiers restant inchangés, le dossier n'aurait pas pu être "
+                "retenu.")
+    # score_needed is the lowest score (4 decimals) that suffices: « supérieure à » the one just below it.
+    above = float(needed) - 1e-4
+    gap = float(needed) - float(row.score)
+    return (f"Écart d'entrée : il aurait fallu une note globale supérieure à {format_points(above)} / 100 (note du dossier : "
+            f"{format_points(row.score)}), soit {format_points(gap)} point(s) de plus, pour que le dossier soit retenu, les "
+            "autres dossiers restant inchangés.")
+
+
+def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur) -> list[str]:
+    """Why an unfunded, fundable application is not funded under the merit order or the ranking rule."""
+    lines = []
+    reason = _text(row, "reason")
+    keeps = _text(row, "keeps_out")
+    better, left, need = _euros(row, "better_ranked_awarded_eur"), _euros(row, "left_when_turn_eur"), _euros(row, "needed_eur")
+    if reason == "exception":
+        lines.append(f"Le dossier a été passé par une exception à l'ordre de mérite, nommée dans le rapport avec sa cause : "
+                     f"{_md(keeps.removeprefix('exception à l' + chr(39) + 'ordre de mérite : '))}.")
+        lines.append(_score_needed_fr(row))
+        return lines
+    if better >= 0 and left >= 0 and need >= 0:
+        env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
+        lines.append(f"Les dossiers mieux classés retenus ont reçu au total {format_eur(better)} ; quand son tour est venu, il "
+                     f"restait {format_eur(left)} sur l'enveloppe{env} ; il fallait au moins {format_eur(need)} pour financer "
+                     "ce dossier.")
+    if reason == "envelope":
+        lines.append("Le reste de l'enveloppe ne suffisait pas à financer le dossier à son rang.")
+    elif reason == "tie":
+        others = [a for a in ex_aequo_ids if a != row.application_id]
+        with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
+        lines.append(f"Le reste suffisait, mais le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
+                     f"{format_points(tie_band_points)} point(s) d'écart, que les évaluations ne permettent pas de départager) ; "
+                     f"l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+    elif reason in ("limit", "none"):
+        lines.append(f"Une règle fixée par le comité l'a empêché : {_md(keeps)}.")
+    if reason != "tie" and bool(getattr(row, "ex_aequo", False)):
+        lines.append(f"Le dossier est **ex aequo** à la ligne de financement (notes à moins de {format_points(tie_band_points)} "
+                     f"point(s) d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+    lines.append(_score_needed_fr(row))
+    return lines
+
+
+def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, envelope_eur) -> list[str]:
+    """Why an unfunded application is not funded under an optimisation rule (entry gap in portfolio value)."""
+    lines = []
+    gap = getattr(row, "entry_gap", math.nan)
+    keeps = _text(row, "keeps_out")
+    if _finite(gap):
+        if objective == "total_score":
+            need = gap
+        elif int(row.award_floor_eur) == int(row.award_cap_eur) and int(row.award_cap_eur) > 0:
+            need = gap / int(row.award_cap_eur)
+        else:
+            need = None
+        if need is not None and need <= 0:
+            lines.append("Écart d'entrée : nul — le dossier était à égalité avec la sélection retenue, départagée par "
+                         "la règle de départage de l'appel (note, puis date de dépôt, puis identifiant).")
+        elif need is not None and float(row.score) + need > 100:
+            lines.append("Écart d'entrée : aucune note ne suffit — même avec la note maximale de 100 / 100, le dossier n'aurait "
+                         "pas été retenu, les autres dossiers restant inchangés.")
+        elif need is not None:
+            lines.append(f"Écart d'entrée : {format_points(need)} points — il aurait fallu une note globale supérieure "
+                         f"d'au moins {format_points(need)} points pour que le dossier soit retenu, les autres dossiers "
+                         "restant inchangés.")
+        else:
+            lines.append(f"Écart d'entrée : {format_number(gap / 1000, 1)} points × k€ de valeur de portefeuille.")
+    elif keeps.startswith("impossible"):
+        lines.append(f"Le dossier ne pouvait pas être retenu avec les règles fixées par le comité : {_md(keeps)}.")
+    elif not gaps_computed:
+        lines.append("Écart d'entrée : non calculé pour ce rapport.")
+    if (objective == "total_score" and worst_funded_rank is not None and not pd.isna(row.rank)
+            and int(row.rank) < worst_funded_rank):
+        env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
+        lines.append("La sélection retient l'ensemble de dossiers dont la somme des notes est la plus élevée dans "
+                     f"l'enveloppe{env} : un dossier bien noté mais dont la demande est élevée "
+                     f"({format_eur(int(row.requested_eur))}) peut laisser la place à plusieurs dossiers moins coûteux.")
+    return lines
+
+
+def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str = "merit_order",
+              gaps_computed: bool = True, lock_out=frozenset(), worst_funded_rank: int | None = None,
+              envelope_eur: int | None = None, tie_band_points: float = 0.0, ex_aequo_ids=(), footer: str = "") -> str:
+    """The Markdown letter fragment of one application (a row of :func:`ditp_model.rules.manifest.decision_table`).
+
+    Parameters
+    ----------
+    row : namedtuple
+        One row of the decision table (``itertuples``).
+    rules : CallRules
+        Criterion labels.
+    medians : dict
+        ``"score"`` and ``"<criterion>_score"`` -> median over funded applications.
+    n_ranked : int
+        Number of ranked (eligible, scored) applications.
+    rule : str
+        The decision rule of the table (:data:`ditp_model.inputs.call.RULE_NAMES`).
+    tie_band_points : float
+        δ of the merit order (0 otherwise).
+    ex_aequo_ids : sequence of str
+        Applications flagged ex aequo at the funding line.
+    """
+    kind = _decision_kind(row, lock_out)
+    lines = [f"### Dossier {_md(row.application_id)} — « {_md(row.title)} »", "", f"Porteur : {_md(row.lead_org)}", ""]
+    if kind == "retenu":
+        detail = f"montant demandé : {format_eur(row.requested_eur)}"
+        if int(row.award_eur) < int(row.requested_eur):
+            cap = int(row.award_cap_eur)
+            if cap < int(row.requested_eur) and int(row.award_eur) == cap:
+                detail += f" ; plafond applicable : {format_eur(cap)}"
+            else:
+                detail += f" ; montant ajusté par le comité dans la limite de {format_eur(cap)}"
+        lines.append(f"**Décision : retenu — montant attribué : {format_eur(int(row.award_eur))}** ({detail}).")
+    elif kind == "non recevable":
+        lines.append("**Décision : non recevable.** Le dossier ne remplit pas les conditions de l'appel : "
+                     f"{_md(row.reasons)}.")
+    elif kind == "écarté par le comité":
+        lines.append("**Décision : non retenu** — écarté par décision du comité.")
+    elif kind == "non classé":
+        reason = _text(row, "keeps_out") or "avis des évaluateurs insuffisants"
+        lines.append(f"**Décision : non retenu** — le dossier n'a pas pu être classé : {_md(reason)}.")
+    elif kind == "non finançable":
+        why = _text(row, "not_fundable").removeprefix("non finançable : ")
+        lines.append(f"**Décision : non retenu** — non finançable : le dossier n'atteint pas un seuil de qualité de l'appel "
+                     f"({_md(why)}).")
+    else:
+        lines.append("**Décision : non retenu.**")
+    if kind == "non recevable" or pd.isna(row.score):
+        lines += ["", _md(rules.appeal_route_fr())]
+        if footer:
+            lines += ["", f"_{_md(footer)}_"]
+        return "\n".join(lines) + "\n"
+
+    lines += ["", "| Critère | Votre dossier | Médiane des lauréats |", "|---|---|---|"]
+    for c in rules.criteria:
+        lines.append(f"| {_md(c.label)} | {_pct(getattr(row, f'{c.name}_score'))} | {_pct(medians.get(f'{c.name}_score'))} |")
+    med = medians.get("score")
+    med_s = "—" if med is None or (isinstance(med, float) and math.isnan(med)) else f"{format_points(med)} / 100"
+    lines.append(f"| **Note globale** | **{format_points(row.score)} / 100** | **{med_s}** |")
+    lines.append("")
+    if not pd.isna(row.rank):
+        lines.append(f"Classement par note : {_ordinal(int(row.rank))} sur {n_ranked} dossiers éligibles notés.")
+    if kind == "retenu" and rule in _MERIT_RULES and bool(getattr(row, "ex_aequo", False)):
+        others = [a for a in ex_aequo_ids if a != row.application_id]
+        with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
+        lines.append(f"Le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
+                     f"{format_points(tie_band_points)} point(s) d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+    if kind == "non retenu":
+        if rule in _MERIT_RULES:
+            lines += _merit_lines(row, ex_aequo_ids, tie_band_points, envelope_eur)
+        else:
+            lines += _optimum_lines(row, _OBJECTIVES.get(rule, "total_score"), gaps_computed, worst_funded_rank, envelope_eur)
+    lines += ["", _md(rules.appeal_route_fr())]
+    if footer:
+        lines += ["", f"_{_md(footer)}_"]
+    return "\n".join(lines) + "\n"
+
+
+def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_order", gaps_computed: bool = True,
+                   lock_out=frozenset(), envelope_eur: int | None = None, tie_band_points: float = 0.0,
+                   footer: str = "") -> pd.DataFrame:
+    """One letter fragment per application, in the table's order.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`ditp_model.rules.manifest.decision_table` (with its explanation columns when computed).
+    rules : CallRules
+    rule : str
+        The decision rule that produced the table (the letters explain the
+        decision in its terms; see the module docstring).
+    gaps_computed : bool
+        Entry gaps computed (optimisation rules; the merit rules always explain).
+    lock_out : set of str
+        Applications the committee excluded.
+    envelope_eur : int, optional
+        The envelope available, shown in the explanations.
+    tie_band_points : float
+        δ of the merit order (ex aequo band, points).
+    footer : str
+        A closing line (source of the decision).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``application_id``, ``intitule``, ``decision`` (``retenu``, ``non
+        retenu``, ``non finançable`` (below a quality threshold), ``non
+        recevable``, ``non classé``, ``écarté par le comité``),
+        ``montant_attribue_eur`` (int), ``lettre`` (Markdown).
+    """
+    funded = table[table["funded"]]
+    medians = {c: (float(funded[c].median()) if len(funded) else math.nan)
+               for c in ["score", *[f"{c.name}_score" for c in rules.criteria]]}
+    n_ranked = int(table["rank"].notna().sum())
+    worst = int(funded["rank"].max()) if len(funded) and funded["rank"].notna().any() else None
+    ex_aequo = ([str(a) for a, f in zip(table["application_id"], table["ex_aequo"]) if f] if "ex_aequo" in table else [])
+    rows = []
+    for row in table.itertuples(index=False):
+        text = letter_fr(row, rules, medians, n_ranked, rule=rule, gaps_computed=gaps_computed, lock_out=lock_out,
+                         worst_funded_rank=worst, envelope_eur=envelope_eur, tie_band_points=tie_band_points,
+                         ex_aequo_ids=ex_aequo, footer=footer)
+        rows.append((str(row.application_id), str(row.title), _decision_kind(row, lock_out), int(row.award_eur), text))
+    out = pd.DataFrame(rows, columns=["application_id", "intitule", "decision", "montant_attribue_eur", "lettre"])
+    out["montant_attribue_eur"] = out["montant_attribue_eur"].astype("int64")
+    return out
+
+
+def feedback_files(table: pd.DataFrame, rules: CallRules, **kwargs) -> dict[str, bytes]:
+    """``retours_candidats.csv`` (all fragments, formulas neutralised) and one ``retours/<id>.md`` per application.
+
+    Keyword arguments are those of :func:`feedback_table`.
+    """
+    from ditp_model.rules.manifest import csv_bytes
+
+    fb = feedback_table(table, rules, **kwargs)
+    files = {"retours_candidats.csv": csv_bytes(fb)}
+    seen: dict[str, int] = {}
+    for aid, text in zip(fb["application_id"], fb["lettre"]):
+        name = safe_filename(aid)
+        k = seen.get(name.lower(), 0)
+        seen[name.lower()] = k + 1
+        if k:
+            name = f"{name}_{k + 1}"
+        files[f"retours/{name}.md"] = text.encode("utf-8")
+    return files

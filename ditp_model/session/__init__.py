@@ -1,0 +1,1 @@
+"""The committee session: the interactive panel (ipywidgets)."""

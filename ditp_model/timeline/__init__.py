@@ -1,0 +1,1 @@
+"""Decisions over time: waves, reserve advice, milestones follow-up."""
