@@ -849,7 +849,7 @@ def load_mapping(path: str | Path, rules: CallRules | None = None) -> DsMapping:
 
 
 #: What --suggest-mapping writes where a code is to be chosen: refused by the loader as « à compléter ».
-TODO_CODE = "À COMPLÉTER"
+PLACEHOLDER_CODE = "À COMPLÉTER"
 
 
 def _parse_mapping(path: str | Path, rules: CallRules | None) -> tuple[DsMapping | None, list[Problem]]:
@@ -996,7 +996,7 @@ def _parse_mapping(path: str | Path, rules: CallRules | None) -> tuple[DsMapping
             if not isinstance(code, str):
                 problems.append(Problem(name, None, key, code, "code attendu (texte entre guillemets)", "mapping_type"))
                 continue
-            if (code == "" and col != "priority_reform") or code.strip() == TODO_CODE:
+            if (code == "" and col != "priority_reform") or code.strip() == PLACEHOLDER_CODE:
                 shown = ", ".join(a if a else '"" (aucune)' for a in allowed or ())
                 problems.append(Problem(name, None, key, code, "valeur à compléter" + (f" ; codes admis : {shown}" if shown else ""), "mapping_todo"))
                 continue
@@ -2024,7 +2024,7 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
     ``Montant demandé…`` -> ``requested_eur``…); the options met in category
     columns are listed under ``[values.*]`` with a code when one is recognised
     (from the whole label, or from its parts: ``Test / expérimentation`` ->
-    ``testing``, marked « à vérifier ») and :data:`TODO_CODE` otherwise, which
+    ``testing``, marked « à vérifier ») and :data:`PLACEHOLDER_CODE` otherwise, which
     the loader refuses as « valeur à compléter ».  Unrecognised required fields
     are left as comments marked ``À COMPLÉTER``, which the loader reports.
 
@@ -2202,7 +2202,7 @@ def suggest_mapping(export: str | Path | Export, rules: CallRules | None = None,
             else:
                 codes = ", ".join(a if a else '"" (aucune)' for a in allowed or ())
                 hint = f"   # codes : {codes}" if codes else ""
-                lines.append(f"{_toml(o)} = {_toml(TODO_CODE)}{hint}")
+                lines.append(f"{_toml(o)} = {_toml(PLACEHOLDER_CODE)}{hint}")
         lines.append("")
     if rules is None:
         lines += ["# Régions et réformes : relancez avec --call appel.toml pour vérifier leurs options contre les listes de l'appel.", ""]
