@@ -69,7 +69,7 @@ def test_untouched_run_is_identical(case, capsys):
     v = record.verify(_manifest(case))
     assert v.identical, v.text_fr()
     text = v.text_fr()
-    assert "Résultat : identique" in text and "journal intègre (entrée n° 2 sur 2)" in text
+    assert "Résultat : identique" in text and "journal intègre (entrée n° 2 sur 2" in text
     assert main_for_tests(["verify", str(_manifest(case))]) == 0
     assert "identique" in capsys.readouterr().out
 
@@ -77,8 +77,10 @@ def test_untouched_run_is_identical(case, capsys):
 def test_manifest_is_sealed_and_chained(case):
     m = json.loads(_manifest(case).read_text(encoding="utf-8"))
     assert m["manifest_sha256"] == record.manifest_digest(m)
-    assert m["journal"] == {"path": "decisions.jsonl", "seq": 2, "previous_sha256": json.loads(_journal_lines(case)[0])["entry_sha256"]}
     first, second = (json.loads(x) for x in _journal_lines(case))
+    # the entry's own fields are anchored in the manifest (date and folder of the publication)
+    assert m["journal"] == {"path": "decisions.jsonl", "seq": 2, "previous_sha256": first["entry_sha256"],
+                            "recorded_at": second["recorded_at"], "out_dir": second["out_dir"]}
     assert first["previous_sha256"] == record.GENESIS and second["previous_sha256"] == first["entry_sha256"]
     assert second["manifest_sha256"] == m["manifest_sha256"] and second["decision_sha256"] == m["decision_sha256"]
     # Everything the issue asks the record to hold.

@@ -5,7 +5,8 @@ One module per sub-command, each with ``register(subparsers)`` and its ``cmd_…
 funding decision), ``pabulib`` (:mod:`.pabulib`, a Pabulib instance through the same engine),
 ``import-ds`` (:mod:`.import_ds`), ``report`` and ``verify`` (:mod:`.report`), ``lottery``
 (:mod:`.lottery`); what they share is in :mod:`.common`.  No sub-command imports this module.
-Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum.
+Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum; 6 output folder held by another
+run, or the new set of files could not be switched in (the previous set is back in place).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, FrenchArgumentParser
+from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser
 
 # Start-up (issue 18): `ditp-model --help` and `ditp-model pabulib` import only
 # what they use; pandas, pulp, babel, pydantic... are imported inside the
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args._argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return args.func(args)
+    except _loaded("ditp_model.publication", "PublicationError") as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_PUBLICATION
     except _loaded("ditp_model.inputs.schema", "InputError") as exc:
         print(f"Erreur : données d'entrée invalides.\n{exc}", file=sys.stderr)
         return EXIT_INPUT

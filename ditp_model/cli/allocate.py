@@ -4,11 +4,12 @@ comparison, explanations, and ``allocation.csv``, ``allocation.xlsx``, ``manifes
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from typing import TYPE_CHECKING
 
-from ditp_model.cli.common import (EXIT_NOT_OPTIMAL, SOLVER_HELP, add_input_options, add_rule_options, count, euros, evaluate_inputs,
-                                   group_rule, seconds, short)
+from ditp_model.cli.common import (EXIT_NOT_OPTIMAL, SOLVER_HELP, add_input_options, add_rule_options, command_line, count, euros,
+                                   evaluate_inputs, group_rule, output_lock, seconds, short)
 
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
@@ -128,8 +129,12 @@ def record_encodings(manifest: dict, ev: Evaluation) -> dict:
 
 
 def cmd_allocate(args) -> int:
-    import shlex
+    """``ditp-model allocate``, holding a lock on ``--out`` for the whole run (see :func:`ditp_model.cli.common.output_lock`)."""
+    with output_lock(args):
+        return _allocate(args)
 
+
+def _allocate(args) -> int:
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
@@ -146,15 +151,17 @@ def cmd_allocate(args) -> int:
     expl = explain(ev, alloc, gaps=not args.no_gaps)
     comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
     table = decision_table(ev, alloc, ranking, expl)
-    manifest = build_manifest(ev, alloc, table, command="ditp-model " + " ".join(shlex.quote(a) for a in args._argv))
+    manifest = build_manifest(ev, alloc, table, command=command_line(args))
     record_encodings(manifest, ev)
     files = {
         "allocation.csv": csv_bytes(table),
         "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
-        "manifest.json": manifest_bytes(manifest),
     }
+    # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
+    manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+    files["manifest.json"] = manifest_bytes(manifest)
     print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))
-    for p in write_outputs(args.out, files):
+    for p in write_outputs(args.out, files, command=command_line(args)):
         print(f"Écrit : {p}")
     return 0
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
 
-__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
+__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PUBLICATION", "command_line", "output_lock", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
            "check_inputs_not_outputs", "translate_error"]
 
@@ -191,6 +191,25 @@ def check_inputs_not_outputs(out: str | Path, inputs: dict[str, object], outputs
 
 EXIT_INPUT = 2
 EXIT_NOT_OPTIMAL = 3
+#: The output folder is held by another run, or the new set could not be switched in (the old one is back).
+EXIT_PUBLICATION = 6
+
+
+def command_line(args) -> str:
+    """The command line of this run (``ditp-model allocate --call …``), as recorded and shown to a concurrent run."""
+    import shlex
+
+    argv = getattr(args, "_argv", None)
+    return "ditp-model " + " ".join(shlex.quote(a) for a in (argv if argv is not None else [args.command]))
+
+
+def output_lock(args):
+    """Lock ``--out`` for the whole run (:func:`ditp_model.publication.folder_lock`): a second run into the same
+    folder stops at once with a French message naming the folder and this run."""
+    from ditp_model.publication import folder_lock
+
+    check_out_dir(args.out)
+    return folder_lock(args.out, command=command_line(args))
 
 
 

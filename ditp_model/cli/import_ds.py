@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -78,39 +79,39 @@ def cmd_import_ds(args) -> int:
     # Imported here, not at the top: building the ``ditp-model`` parser must stay light (issue 18).
     from ditp_model import __version__
     from ditp_model.inputs.demarches import import_export
-    from ditp_model.inputs.io import sha256_file, write_bytes_atomic, write_csv_atomic
+    from ditp_model.inputs.io import csv_text
 
     if args.suggest_mapping:
         return _suggest(args)
     missing = [o for o, v in (("--mapping", args.mapping), ("--out", args.out)) if not v]
     if missing:
         raise ValueError(f"{' et '.join(missing)} : obligatoire pour importer (ou --suggest-mapping pour proposer une correspondance)")
-    apps, reviews, report = import_export(args.export, args.mapping, args.call, include_accepted=args.include_accepted,
-                                          keep_personal_data=args.keep_personal_data, without_blocks=args.without_blocks)
+    from ditp_model.cli.common import command_line, output_lock
+    from ditp_model.publication import publish_files
+
     out = Path(args.out)
-    written: list[Path] = []
-    write_csv_atomic(apps.drop(columns=["source_row"]), out / "candidatures.csv")
-    written.append(out / "candidatures.csv")
-    if reviews is not None:
-        write_csv_atomic(reviews.drop(columns=["source_row"]), out / "evaluations.csv")
-        written.append(out / "evaluations.csv")
-    if args.keep_personal_data:
-        if report.contacts is not None:
-            write_csv_atomic(report.contacts, out / PERSONAL_FILES[0])
-            written.append(out / PERSONAL_FILES[0])
-        if report.experts is not None:
-            write_csv_atomic(report.experts, out / PERSONAL_FILES[1])
-            written.append(out / PERSONAL_FILES[1])
-    provenance = {
-        "tool": "ditp-model import-ds", "version": __version__,
-        "created_at": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
-        "options": {"include_accepted": args.include_accepted, "keep_personal_data": args.keep_personal_data,
-                    "without_blocks": args.without_blocks},
-        "import": report.to_dict(),
-        "outputs": {p.name: sha256_file(p) for p in written},
-    }
-    write_bytes_atomic(out / "rapport_import.json", (json.dumps(provenance, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-    written.append(out / "rapport_import.json")
+    with output_lock(args):
+        apps, reviews, report = import_export(args.export, args.mapping, args.call, include_accepted=args.include_accepted,
+                                              keep_personal_data=args.keep_personal_data, without_blocks=args.without_blocks)
+        files = {"candidatures.csv": csv_text(apps.drop(columns=["source_row"])).encode("utf-8")}
+        if reviews is not None:
+            files["evaluations.csv"] = csv_text(reviews.drop(columns=["source_row"])).encode("utf-8")
+        if args.keep_personal_data:
+            if report.contacts is not None:
+                files[PERSONAL_FILES[0]] = csv_text(report.contacts).encode("utf-8")
+            if report.experts is not None:
+                files[PERSONAL_FILES[1]] = csv_text(report.experts).encode("utf-8")
+        provenance = {
+            "tool": "ditp-model import-ds", "version": __version__,
+            "created_at": dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
+            "options": {"include_accepted": args.include_accepted, "keep_personal_data": args.keep_personal_data,
+                        "without_blocks": args.without_blocks},
+            "import": report.to_dict(),
+            "outputs": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+        }
+        files["rapport_import.json"] = (json.dumps(provenance, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        # one set, staged then switched in: the folder holds the whole previous import or the whole new one
+        written = publish_files(out, files, command=command_line(args))
     print(report.summary_fr())
     if report.missing_in_format:
         print("Attention : import d'un export CSV sans blocs répétables ni avis (--sans-blocs) ; manque :", file=sys.stderr)

@@ -123,8 +123,16 @@ def _recorded_rule(state, inputs: dict, default_rule: str, out_dir: Path) -> tup
 
 
 def cmd_lottery(args) -> int:
+    """``ditp-model lottery``, holding a lock on ``--out`` for the whole run (:func:`ditp_model.cli.common.output_lock`)."""
+    from ditp_model.cli.common import output_lock
+
+    with output_lock(args):
+        return _lottery(args)
+
+
+def _lottery(args) -> int:
     from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
-    from ditp_model.cli.common import evaluate_inputs
+    from ditp_model.cli.common import command_line, evaluate_inputs
     from ditp_model.cli.report import EXIT_JOURNAL
     from ditp_model.outputs.record import record_lottery
     from ditp_model.uncertainty.grey_zone import grey_zone_lottery, posterior_funding
@@ -196,6 +204,6 @@ def cmd_lottery(args) -> int:
     elif (Path(args.out) / "tirage_au_sort.json").exists():
         print(f"Remarque : {Path(args.out) / 'tirage_au_sort.json'} (tirage antérieur) n'est pas modifié ; "
               "il porte ses propres entrées et pondérations.")
-    for path in write_outputs(args.out, files):
+    for path in write_outputs(args.out, files, command=command_line(args)):
         print(f"Écrit : {path}")
     return 0

@@ -142,7 +142,8 @@ def cmd_report(args) -> int:
     from ditp_model.french import format_eur
     from ditp_model.inputs.schema import InputError
 
-    from ditp_model.cli.common import check_inputs_not_outputs
+    from ditp_model.cli.common import EXIT_PUBLICATION, check_inputs_not_outputs, output_lock
+    from ditp_model.publication import PublicationError
 
     argv = getattr(args, "_argv", None) or sys.argv[1:]
     command = "ditp-model " + " ".join(shlex.quote(a) for a in argv)
@@ -151,10 +152,14 @@ def cmd_report(args) -> int:
                                             "--applications": args.applications, "--reviews": args.reviews,
                                             "--notebook": args.notebook}, REPORT_OUTPUTS)
         params = validate_parameters(**report_values(args), command=command)
-        pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook)
+        with output_lock(args):  # the whole run: a second report into the same folder stops at once
+            pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook)
     except InputError as exc:
         _err(f"Erreur : données d'entrée invalides — aucun rapport publié.\n{exc}")
         return EXIT_INPUT
+    except PublicationError as exc:
+        _err(f"Erreur : {exc}\nAucun rapport publié.")
+        return EXIT_PUBLICATION
     except ReportNotOptimalError as exc:
         _err(str(exc))
         return EXIT_NOT_OPTIMAL

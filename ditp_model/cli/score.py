@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ditp_model.cli.common import add_input_options, evaluate_inputs, short
+from ditp_model.cli.common import add_input_options, command_line, evaluate_inputs, output_lock, short
 
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
@@ -43,14 +43,17 @@ def ranked_list_fr(ev: Evaluation) -> str:
 
 
 def cmd_score(args) -> int:
-    from ditp_model.inputs.io import write_csv_atomic
+    """``ditp-model score``: ``scores.csv`` published under a lock on ``--out`` (:func:`ditp_model.cli.common.output_lock`)."""
+    from ditp_model.inputs.io import csv_text
+    from ditp_model.publication import publish_files
 
-    ev = evaluate_inputs(args)
-    print(eligibility_summary_fr(ev))
-    print()
-    print(ranked_list_fr(ev))
-    out = Path(args.out)
-    write_csv_atomic(ev.table, out / "scores.csv")
+    with output_lock(args):
+        ev = evaluate_inputs(args)
+        print(eligibility_summary_fr(ev))
+        print()
+        print(ranked_list_fr(ev))
+        out = Path(args.out)
+        publish_files(out, {"scores.csv": csv_text(ev.table).encode("utf-8")}, command=command_line(args))
     print(f"\nÉcrit : {out / 'scores.csv'}")
     return 0
 

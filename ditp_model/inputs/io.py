@@ -83,6 +83,7 @@ __all__ = [
     "write_bytes_atomic",
     "write_text_atomic",
     "write_csv_atomic",
+    "csv_text",
 ]
 
 
@@ -939,13 +940,15 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as UTF-8 CSV (``,`` separator, ``\\n`` line ends) atomically.
-
-    Tuples (lists of partners...) are joined with ``; ``.
-    """
+def csv_text(frame: pd.DataFrame) -> str:
+    """A table as CSV text (``,`` separator, ``\\n`` line ends); tuples (lists of partners...) joined with ``; ``."""
     out = frame.copy()
     for c in out.columns:
         if out[c].map(lambda v: isinstance(v, tuple)).any():
             out[c] = out[c].map(lambda v: "; ".join(v) if isinstance(v, tuple) else v)
-    write_text_atomic(path, out.to_csv(index=False, lineterminator="\n"))
+    return out.to_csv(index=False, lineterminator="\n")
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as UTF-8 CSV (``,`` separator, ``\\n`` line ends) atomically (see :func:`csv_text`)."""
+    write_text_atomic(path, csv_text(frame))

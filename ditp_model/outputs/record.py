@@ -48,6 +48,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.french import format_eur, format_points
+from ditp_model.publication import INTERNAL_NAMES, STAGING_NAME, pending_publication
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
@@ -83,12 +84,17 @@ def manifest_digest(manifest: dict) -> str:
     return _sha(canonical_bytes({k: v for k, v in manifest.items() if k != "manifest_sha256"}))
 
 
-def seal_manifest(manifest: dict, *, out_dir: str | Path, journal_path: str | Path, seq: int, previous: str) -> dict:
+def seal_manifest(manifest: dict, *, out_dir: str | Path, journal_path: str | Path, seq: int, previous: str,
+                  recorded_at: str | None = None) -> dict:
     """A copy of `manifest` with its journal position and its own hash ``manifest_sha256``.
 
     Adds ``journal`` (``path`` relative to `out_dir`, ``seq``,
-    ``previous_sha256``) and, for each input, its path relative to `out_dir`
-    (``verify`` finds moved folders with it).
+    ``previous_sha256``, and, when given, ``recorded_at`` and ``out_dir``:
+    the fields of the journal entry that nothing else records, so that the
+    entry is anchored outside the journal — :func:`verify` recomputes the
+    entry's hash from the manifest and the published files, and a rewritten
+    last entry shows even with its own hash recomputed) and, for each input,
+    its path relative to `out_dir` (``verify`` finds moved folders with it).
     """
     out = Path(out_dir).resolve()
     m = json.loads(json.dumps(manifest))
@@ -101,6 +107,9 @@ def seal_manifest(manifest: dict, *, out_dir: str | Path, journal_path: str | Pa
     except ValueError:
         jrel = str(j)
     m["journal"] = {"path": Path(jrel).as_posix(), "seq": int(seq), "previous_sha256": previous}
+    if recorded_at is not None:
+        m["journal"]["recorded_at"] = recorded_at
+        m["journal"]["out_dir"] = str(out)
     m.pop("manifest_sha256", None)
     m["manifest_sha256"] = manifest_digest(m)
     return m
@@ -261,20 +270,16 @@ def append_entry(path: str | Path, entry: dict) -> None:
 
 @contextlib.contextmanager
 def _locked(folder: Path):
-    """Exclusive lock on `folder` (``flock`` on the directory, POSIX) for the read-append of the journal."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock, one secretariat at a time
+    """Exclusive lock on `folder` for the read-append of the journal (:func:`ditp_model.publication.folder_lock`).
+
+    Re-entrant within a process (a report holds its output folder, where the
+    journal usually lives); another process's append is waited for a few
+    seconds, then refused with a French message naming the holder.
+    """
+    from ditp_model.publication import folder_lock
+
+    with folder_lock(folder, command="ajout au journal des décisions", wait_s=10.0):
         yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -303,25 +308,36 @@ class Publication:
 
 
 def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, journal_path: str | Path | None = None) -> Publication:
-    """Seal the manifest, write every file atomically into `out_dir`, then append the journal entry.
+    """Seal the manifest, publish every file into `out_dir` as a whole, and append the journal entry.
 
-    Under an exclusive lock on the journal's folder: the journal is checked
+    Under an exclusive lock on `out_dir` and on the journal's folder
+    (:func:`ditp_model.publication.folder_lock`): the journal is checked
     (:class:`JournalError` if damaged, nothing written), the manifest sealed at
-    the next position, the files written (each atomically, the manifest
-    last), and the entry appended.
+    the next position with the list of published files and their SHA-256
+    (``published_files``), then the set is staged and switched in
+    (:func:`ditp_model.publication.publish_files`: the folder holds the whole
+    old report or the whole new one; letters of ``retours/`` not in the new
+    set are removed with the switch) and the entry appended as the last step
+    of the switch: if the append fails, the old report is put back.
     """
-    from ditp_model.rules.manifest import manifest_bytes, write_outputs
+    from ditp_model.publication import folder_lock, publish_files, recover
+    from ditp_model.rules.manifest import manifest_bytes
 
     out = Path(out_dir)
     jp = Path(journal_path) if journal_path else out / JOURNAL_NAME
-    with _locked(jp.parent):
+    command = manifest.get("command", "") or "publication d'un rapport"
+    with folder_lock(out, command=command), _locked(jp.parent):
+        recover(out)
         state = check_journal(jp)
         seq = len(state.entries) + 1
-        sealed = seal_manifest(manifest, out_dir=out, journal_path=jp, seq=seq, previous=state.head)
+        recorded_at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        listed = dict(manifest, published_files={name: _sha(data) for name, data in sorted(files.items())})
+        sealed = seal_manifest(listed, out_dir=out, journal_path=jp, seq=seq, previous=state.head, recorded_at=recorded_at)
         all_files = {**files, "manifest.json": manifest_bytes(sealed)}
-        written = write_outputs(out, all_files)
-        entry = journal_entry(sealed, all_files, seq=seq, previous=state.head, out_dir=out)
-        append_entry(jp, entry)
+        entry = journal_entry(sealed, all_files, seq=seq, previous=state.head, out_dir=out, recorded_at=recorded_at)
+        written = publish_files(out, all_files, owned=("retours/",), command=command,
+                                commit=lambda: append_entry(jp, entry),
+                                journal={"path": jp, "entry_sha256": entry["entry_sha256"]})
     return Publication(out, tuple(written), sealed, entry, jp)
 
 
@@ -651,18 +667,27 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
                                                        "(chaînage différent)"))
                 for line in _compare_fields(entry, manifest, "au journal", "dans le manifeste"):
                     diffs.append(Difference("manifeste", line))
-                for name, digest in sorted(entry.get("files", {}).items()):
-                    if name == "manifest.json":
-                        continue
-                    f = base / name
-                    if not f.is_file():
-                        diffs.append(Difference("fichiers", f"fichier publié absent : {name}"))
-                    elif sha256_file(f) != digest:
-                        diffs.append(Difference("fichiers", f"fichier publié modifié depuis la publication : {name}"))
-            journal_summary = (f"journal intègre (entrée n° {seq} sur {len(state.entries)})" if state.intact and match
-                               else "")
+                diffs += [Difference("journal", x) for x in _anchor_changes(entry, manifest, jinfo, state)]
+                if "published_files" not in manifest:
+                    diffs += _file_changes(base, {n: d for n, d in entry.get("files", {}).items() if n != "manifest.json"})
+            journal_summary = (f"journal intègre (entrée n° {seq} sur {len(state.entries)}, tête {state.head[:12]}…)"
+                               if state.intact and match else "")
     elif own is not None:
         notes.append("aucun journal indiqué par le manifeste")
+
+    # 2b. Every published file, and nothing else in the folder.
+    pending = pending_publication(base)
+    if pending is not None:
+        diffs.append(Difference("fichiers", f"publication interrompue dans {base} (dossier {STAGING_NAME}) : le dossier "
+                                            "peut mêler l'ancien et le nouvel ensemble ; relancer la commande pour la terminer "
+                                            "ou l'annuler"))
+    if "published_files" in manifest:
+        listed = manifest.get("published_files") or {}
+        diffs += _file_changes(base, listed)
+        extra, others = _extra_files(base, manifest, set(listed) | {mp.name}, jinfo)
+        diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
+        if others:
+            notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
 
     # 3. Inputs.
     roles = manifest.get("input_files") or _roles_from_command(manifest)
@@ -744,6 +769,75 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
     if journal_summary:
         parts.append(journal_summary)
     return Verification(mp, not diffs, tuple(diffs), tuple(notes), ", ".join(parts) + ".")
+
+
+#: Files that other ``ditp-model`` commands write into an output folder (not part of a decision's set).
+_OTHER_OUTPUTS = ("scores.csv", "probabilites_financement.csv", "tirage_au_sort.json", "candidatures.csv", "evaluations.csv",
+                  "rapport_import.json", "donnees_personnelles.csv", "experts.csv")
+
+
+def _file_changes(base: Path, listed: dict) -> list[Difference]:
+    """A difference for each published file (name -> SHA-256) missing from `base` or changed since."""
+    from ditp_model.inputs.io import sha256_file
+
+    out = []
+    for name, digest in sorted(listed.items()):
+        f = base / name
+        if not f.is_file():
+            out.append(Difference("fichiers", f"fichier publié absent : {name}"))
+        elif sha256_file(f) != digest:
+            out.append(Difference("fichiers", f"fichier publié modifié depuis la publication : {name}"))
+    return out
+
+
+def _extra_files(base: Path, manifest: dict, published: set, jinfo: dict | None) -> tuple[list[str], list[str]]:
+    """Files in the published folder that the publication does not contain: (unexplained, other commands' outputs).
+
+    Left out: the published set, the journal, the decision's input files and
+    scenario, the lock and the staging folder of the publication machinery.
+    """
+    skip = set()
+    if jinfo and jinfo.get("path"):
+        jp = Path(jinfo["path"])
+        skip.add((jp if jp.is_absolute() else base / jp).resolve())
+    for info in (manifest.get("input_files") or {}).values():
+        p = _resolve(info, base)
+        if p is not None:
+            skip.add(p.resolve())
+    sc = (manifest.get("scenario") or {}).get("path")
+    if sc:
+        skip.add(Path(sc).resolve())
+    extra, others = [], []
+    for p in sorted(base.rglob("*")):
+        rel = p.relative_to(base)
+        if not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.as_posix() in published or p.resolve() in skip:
+            continue
+        (others if len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS else extra).append(rel.as_posix())
+    return extra, others
+
+
+def _anchor_changes(entry: dict, manifest: dict, jinfo: dict, state: JournalState) -> list[str]:
+    """French lines when the journal entry of this publication was rewritten (its own hash recomputed or not).
+
+    The manifest keeps the entry's fields that nothing else records (date,
+    folder) and the command: the entry must agree with them.  The chain
+    cannot show a rewrite of the journal's last entry; this anchor outside
+    the journal does.
+    """
+    out = []
+    seq = entry.get("seq")
+    expected = {"event": "rapport", "command": manifest.get("command", ""), "seq": jinfo.get("seq"),
+                "previous_sha256": jinfo.get("previous_sha256")}
+    if "recorded_at" in jinfo:
+        expected["recorded_at"] = jinfo["recorded_at"]
+        expected["out_dir"] = jinfo.get("out_dir")
+    names = {"event": "nature", "command": "commande", "seq": "numéro", "previous_sha256": "chaînage",
+             "recorded_at": "date d'inscription", "out_dir": "dossier de publication"}
+    for key, value in expected.items():
+        if entry.get(key) != value:
+            out.append(f"l'entrée n° {seq} du journal a été réécrite : {names[key]} « {_show(entry.get(key))} » au journal, "
+                       f"« {_show(value)} » au manifeste")
+    return out
 
 
 def _decision_changes(manifest: dict, table, new_hash: str) -> list[Difference]:

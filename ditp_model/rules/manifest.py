@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model import __version__
-from ditp_model.inputs.io import write_bytes_atomic
 from ditp_model.rules.allocation import RULE_LABELS_FR, Allocation, AllocationParams, GroupRule, RankingResult
 from ditp_model.rules.explain import Explanation
 from ditp_model.lockfile import lock_record
@@ -327,20 +326,19 @@ def parameters_sheet(manifest: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["parametre", "valeur"]).astype({"valeur": str})
 
 
-def write_outputs(out_dir: str | Path, files: dict[str, bytes]) -> list[Path]:
-    """Write every output file atomically, only after all were produced in memory.
+def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), command: str = "") -> list[Path]:
+    """Publish every output file as one set, only after all were produced in memory.
 
-    A failure before this point leaves the previous results untouched; each
-    file is replaced atomically (temporary file + ``os.replace``).  Names may
-    contain ``/`` (a sub-folder of `out_dir`).  Files get the usual
-    permissions (see :func:`ditp_model.inputs.io.write_bytes_atomic`).
+    A failure before this point leaves the previous results untouched; the
+    set is staged then switched in under a lock on `out_dir`
+    (:func:`ditp_model.publication.publish_files`): the folder holds the whole
+    old set or the whole new one, even when writing the second of three files
+    fails.  Names may contain ``/`` (a sub-folder of `out_dir`); `owned`
+    names sub-folders (``"retours/"``) whose stale files go with the old set.
     """
-    out = Path(out_dir)
-    written = []
-    for name, data in files.items():
-        write_bytes_atomic(out / name, data)
-        written.append(out / name)
-    return written
+    from ditp_model.publication import publish_files
+
+    return publish_files(out_dir, files, owned=owned, command=command)
 
 
 def manifest_bytes(manifest: dict) -> bytes:
