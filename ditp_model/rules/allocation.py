@@ -619,6 +619,12 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
         smallest = int(t["lower_eur"].min())
         if smallest > 0 and "envelope" not in drop_rules:
             prob.addConstraint(pulp.lpSum(x) <= cands.available_eur // smallest, "valid_cut_count")
+    # A candidate whose every coefficient is 0 (a 0 € request scored 0 under a 0 € floor) would be left out of the
+    # problem by PuLP and read back without a value: keep it in, so that every candidate gets an explicit decision.
+    present = {v.name for v in prob.variables()}
+    for k, xi in enumerate(x):
+        if xi.name not in present:
+            prob.addConstraint(xi <= 1, f"decide_{k:06d}")
     return Model(prob, x, c, award, value, rules)
 
 
@@ -999,6 +1005,25 @@ def _first_fits(cands: Candidates) -> bool:
     return all(int(lower[members][first[members]].sum()) <= c for _, members, c in _capped_groups(cands))
 
 
+def _known_feasible(cands: Candidates) -> bool:
+    """Whether a decision respecting every rule is known without a solver (exact integers).
+
+    Merit order: :func:`_first_fits`.  Optimisation rules: the locked-in
+    candidates funded at their floor and nothing else passes
+    :func:`verify_awards` (with no lock and no minimum count, funding nothing
+    is always allowed).
+    """
+    if cands.rule == "merit_order":
+        return _first_fits(cands)
+    t = cands.table
+    locked = t["locked_in"].to_numpy(bool)
+    trial = pd.DataFrame({"application_id": t["application_id"], "funded": locked,
+                          "award_eur": pd.array(np.where(locked, t["lower_eur"].to_numpy(np.int64), 0), dtype="int64")})
+    if ((t["upper_eur"] - t["lower_eur"]).to_numpy(np.int64)[locked] % cands.step_eur).any():
+        return False  # the floor is not reached from the cap by whole steps: no simple witness
+    return not verify_awards(trial, cands)
+
+
 def _merit_by_search(cands: Candidates) -> pd.DataFrame | None:
     """The merit-order decision by :func:`merit_search` (no cuts), or None when the search cannot decide it."""
     t = cands.table
@@ -1062,14 +1087,64 @@ def solver_version(name: str) -> str:
     return f"CBC (cbcbox {_pkg_version('cbcbox')}, PuLP {pulp.__version__})"
 
 
+class IsolatedCBC(pulp.COIN_CMD):
+    """PuLP's COIN_CMD with one private temporary folder per solve and the command passed as a list.
+
+    PuLP 3.3 writes its ``.mps`` and ``.sol`` files straight into ``TMPDIR``
+    and splits the command line on spaces, so a temporary folder whose path
+    holds a space (on Windows it lies under the user profile, often
+    « C:\\Users\\Jean Dupont\\… ») breaks every CBC solve, and a solve stopped
+    by an exception leaves its files behind (issue 15).  Here each solve
+    writes into its own :class:`tempfile.TemporaryDirectory`, deleted on every
+    exit — success, solver error, or any exception, after which a CBC process
+    still running is killed first — and CBC receives its arguments as a list.
+    The MPS writing and the solution reading are PuLP's own (``writeMPS``,
+    ``readsol_MPS``).
+    """
+
+    def solve_CBC(self, lp, use_mps=True):
+        import subprocess
+        import tempfile
+
+        if not self.executable(self.path):
+            raise pulp.PulpSolverError(f"CBC introuvable ou non exécutable : {self.path}")
+        with tempfile.TemporaryDirectory(prefix="ditp-cbc-", ignore_cleanup_errors=True) as folder:
+            mps, sol = os.path.join(folder, "modele.mps"), os.path.join(folder, "solution.sol")
+            vs, variable_names, constraint_names, _ = lp.writeMPS(mps, rename=1)
+            args = [self.path, mps] + (["-max"] if lp.sense == pulp.LpMaximize else [])
+            if self.timeLimit is not None:
+                args += ["-sec", str(self.timeLimit)]
+            for option in self.options + self.getOptions():
+                args += str(option).split()
+            args += ["-solve" if self.mip else "-initialSolve", "-printingOptions", "all", "-solution", sol]
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+            try:
+                code = proc.wait()
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if code != 0 or not os.path.exists(sol):
+                raise pulp.PulpSolverError(f"CBC s'est arrêté sans solution (code {code})")
+            status, values, reduced, prices, slacks, sol_status = self.readsol_MPS(sol, lp, vs, variable_names,
+                                                                                  constraint_names)
+        lp.assignVarsVals(values)
+        lp.assignVarsDj(reduced)
+        lp.assignConsPi(prices)
+        lp.assignConsSlack(slacks, activity=True)
+        lp.assignStatus(status, sol_status)
+        return status
+
+
 def _cbc_solver(time_limit_s: float):
-    """CBC as a command through PuLP's COIN_CMD, binary from the maintained ``cbcbox`` wheel.
+    """CBC as a command (:class:`IsolatedCBC`), binary from the maintained ``cbcbox`` wheel.
 
     PuLP's bundled ``PULP_CBC_CMD`` is deprecated in PuLP 3.3 (TOOLCHAIN.md).
     """
     import cbcbox
 
-    return pulp.COIN_CMD(path=cbcbox.cbc_bin_path(), msg=False, gapRel=0.0, timeLimit=time_limit_s)
+    return IsolatedCBC(path=cbcbox.cbc_bin_path(), msg=False, gapRel=0.0, timeLimit=time_limit_s)
 
 
 def solve(model: Model, solver: str = "highs", time_limit_s: float = 60.0) -> SolveInfo:
@@ -1678,17 +1753,23 @@ def _decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> All
                                         first=first)
         seconds += sum(i.seconds for i in infos[1 if first is not None else 0:])
         decisions = read_back(model, cands) if info.status is SolveStatus.OPTIMAL else None
-    if info.status is SolveStatus.INFEASIBLE and cands.rule == "merit_order" and _first_fits(cands):
-        # Funding the locked-in applications first, then the ranking rule with skip, is merit-consistent: the problem
-        # has a solution, so "infeasible" is a solver fault (seen with HiGHS on one draw): ask the other solver.
+    if info.status is SolveStatus.INFEASIBLE and _known_feasible(cands):
+        # Merit order: funding the locked-in applications first, then the ranking rule with skip, is merit-consistent;
+        # optimisation rules: funding the locked-in applications at their floor and nothing else respects every rule
+        # (checked in integers).  The problem has a solution, so "infeasible" is a solver fault (seen with HiGHS on one
+        # draw, with CBC on a national-scale budget): ask the other solver before saying that rules conflict.
         other = "cbc" if params.solver == "highs" else "highs"
         if cross_check:
             retry = _decide_lexicographic(replace(cands, params=replace(params, solver=other)), cross_check=False)
+            if retry.is_optimal:
+                return replace(retry, message=f"{retry.message} — {solver_version(params.solver)} avait déclaré le problème "
+                               "impossible alors qu'une décision respectant les règles existe (défaut du solveur) : "
+                               f"décision calculée par {other.upper() if other == 'cbc' else 'HiGHS'}")
             if retry.status is not SolveStatus.INFEASIBLE:
                 return retry
         return Allocation(SolveStatus.ERROR, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,
                           None, TIE_BREAK_RULE, "les solveurs déclarent impossible une décision qui existe (les dossiers "
-                          "imposés tiennent dans l'enveloppe) : échec du solveur, aucune décision n'est produite")
+                          "imposés tiennent dans l'enveloppe avec les règles) : échec du solveur, aucune décision n'est produite")
     if info.status is SolveStatus.INFEASIBLE:
         conflicts, keys = diagnose_infeasibility(cands, params.solver, params.time_limit_s)
         return Allocation(info.status, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,
