@@ -62,7 +62,7 @@ def thresholds_summary_fr(ev, params, cands) -> str:
 def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
     """The French summary printed by ``ditp-model allocate``."""
     from ditp_model.french import format_eur, format_number, format_points
-    from ditp_model.scoring.aggregate import tie_band_from_reviews
+    from ditp_model.scoring.aggregate import tie_band_from_reviews, uncorrected_reviewers, uncorrected_reviewers_fr
 
     c = alloc.candidates
     t = ev.table.set_index("application_id")
@@ -79,6 +79,9 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
         f"disponible : {format_eur(c.available_eur)}",
         f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
     ]
+    uncorrected = uncorrected_reviewers_fr(uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation))
+    if uncorrected:
+        lines.insert(lines.index(f"Pondérations : {ev.weights.describe_fr(ev.rules)}") + 1, uncorrected)
     if c.rule == "merit_order":
         suggested = tie_band_from_reviews(ev.reviews, ev.rules, ev.weights, normalisation=ev.normalisation)
         lines.append(f"Pour information : l'écart-type médian de la différence de deux notes, estimé à partir des évaluations, "

@@ -21,6 +21,11 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
     lines = [f"Candidatures : {n} ; éligibles : {ne} ; non éligibles : {n - ne}."]
     for row in t[~t["eligible"]].itertuples():
         lines.append(f"  - {row.application_id} ({short(row.title, 50)}) : {row.reasons}")
+    from ditp_model.scoring.aggregate import uncorrected_reviewers, uncorrected_reviewers_fr
+
+    uncorrected = uncorrected_reviewers_fr(uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation))
+    if uncorrected:
+        lines.append(uncorrected)
     unscored = t[t["eligible"] & ~t["scored"]]
     if len(unscored):
         lines.append(f"Éligibles mais non classées faute d'avis suffisants : {len(unscored)}.")

@@ -45,7 +45,8 @@ from ditp_model.scoring.pipeline import Evaluation
 __all__ = ["REPORT_PARAMETERS", "ReportParameterError", "ReportNotOptimalError",
            "ReportParams", "validate_parameters", "ReportRun", "run_report", "report_manifest", "pseudonymise_reviewers",
            "reviewer_scores_sheet", "report_workbook", "export_files", "stage_outputs", "REPORT_NOTEBOOK",
-           "execute_report_notebook", "render_html", "produce_report", "ReportNotebookError"]
+           "execute_report_notebook", "render_html", "produce_report", "ReportNotebookError", "failed_notebook_path",
+           "keep_failed_notebook"]
 
 #: Packages that only render the report (their versions are recorded, not compared by ``verify``).
 _REPORT_TOOLS = ("matplotlib", "papermill", "nbconvert", "nbformat", "ipykernel")
@@ -755,11 +756,15 @@ class ReportNotebookError(RuntimeError):
     ----------
     ename, evalue : str
         Exception class name and message raised in the notebook (French for the package's own errors).
+    kept : Path or None
+        The executed notebook kept for diagnosis by :func:`produce_report`
+        (:func:`failed_notebook_path`), named in the message.
     """
 
     def __init__(self, ename: str, evalue: str, where: str = ""):
         self.ename = ename
         self.evalue = evalue
+        self.kept = None  # the executed notebook kept for diagnosis (produce_report), if any
         super().__init__(f"{evalue}" + (f" ({where})" if where else ""))
 
 
@@ -969,5 +974,32 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
                 files[p.relative_to(exports).as_posix()] = p.read_bytes()
         pub = record.publish(out, files, manifest, journal_path=journal_path)
         return replace(pub, notes=tuple(s.strip() for s in stderr if s.strip()))
+    except ReportNotebookError as exc:
+        kept = keep_failed_notebook(staging / "rapport.ipynb", out)
+        if kept is not None:
+            exc.kept = kept
+            exc.args = (f"{exc.args[0]}\nNotebook exécuté conservé pour le diagnostic (cellule en erreur comprise) : {kept}",)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def failed_notebook_path(out_dir: str | Path) -> Path:
+    """Where the executed notebook of a failed report is kept: ``<dossier>_rapport_echec.ipynb`` beside the output folder.
+
+    Beside it, not inside it: the output folder keeps the previous report,
+    wholly (a file added there would not belong to its publication).
+    """
+    out = Path(out_dir).resolve()
+    return out.parent / f"{out.name}_rapport_echec.ipynb"
+
+
+def keep_failed_notebook(executed: Path, out_dir: str | Path) -> Path | None:
+    """Copy the executed notebook of a failed report to :func:`failed_notebook_path` (atomically); None if none was written."""
+    from ditp_model.inputs.io import write_bytes_atomic
+
+    if not Path(executed).is_file():
+        return None
+    target = failed_notebook_path(out_dir)
+    write_bytes_atomic(target, Path(executed).read_bytes())
+    return target

@@ -27,7 +27,7 @@ from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 __all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "decision_rule_html", "parameters_html",
            "eligibility_html", "ranked_html", "funded_html", "comparison_html", "funding_line_html", "funding_line_chart",
            "optimum_comparison_html", "breakdown_html", "report_charts", "figure_png", "waves_params", "waves_html",
-           "annex_html", "provenance_html", "environment_html", "signature_html", "display_path", "RULE_SOURCES_FR",
+           "annex_html", "uncorrected_reviewers_html", "provenance_html", "environment_html", "signature_html", "display_path", "RULE_SOURCES_FR",
            "REASONS_FR"]
 
 #: Short French labels of the kinds of organisation (the schema's, without the parenthesis).
@@ -478,7 +478,32 @@ def parameters_html(run) -> str:
     return _div(_table(["Paramètre", "Nom (papermill)", "Valeur utilisée", "Origine"], rows, id="parametres"),
                 _p("Origine : « donné » pour une valeur fournie au lancement, « appel » pour une valeur du fichier des règles, "
                    "« défaut » pour la valeur par défaut du rapport, « scénario » pour une valeur du scénario enregistré.",
-                   "ditp-note"))
+                   "ditp-note"),
+                uncorrected_reviewers_html(run))
+
+
+def uncorrected_reviewers_html(run) -> str:
+    """The reviewers left uncorrected by the per-reviewer correction (too few reviews), as a table; "" when none.
+
+    Reviewers appear under their pseudonym (R01, R02…) unless the report keeps
+    identities (:func:`ditp_model.outputs.report.pseudonymise_reviewers`).
+    """
+    from ditp_model.outputs.report import pseudonymise_reviewers
+    from ditp_model.scoring.aggregate import uncorrected_reviewers
+
+    ev = run.evaluation
+    table = uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation)
+    if not len(table):
+        return ""
+    names = (pseudonymise_reviewers(ev.reviews["reviewer_id"]) if not getattr(run.params, "personal_data", False)
+             else {r: r for r in table["reviewer_id"]})
+    need = int(table["min_reviews"].iloc[0])
+    rows = [(names.get(r, r), int(n), apps) for r, n, apps in zip(table["reviewer_id"], table["n_reviews"], table["applications"])]
+    return _div(_table(["Évaluateur", "Avis", "Dossiers évalués"], rows, id="evaluateurs-non-corriges", numeric=(1,),
+                       caption=f"Évaluateurs non corrigés : moins de {need} avis (normalisation_min_reviews de l'appel)"),
+                _p(f"La correction par évaluateur (z-score) estime la sévérité ou l'indulgence de chacun à partir de ses avis ; "
+                   f"avec moins de {need} avis elle n'est pas estimable : les notes de ces évaluateurs sont prises telles "
+                   "quelles.", "ditp-note"))
 
 
 # --------------------------------------------------------------------------- 4. eligibility and quality thresholds

@@ -92,8 +92,9 @@ class Explanation:
         """French sentence on the statistical ties at the funding line ("" when none)."""
         if not self.ex_aequo:
             return ""
-        return (f"Ex aequo à la ligne de financement (notes à moins de {format_points(self.tie_band_points)} point(s) "
-                f"les unes des autres) : {', '.join(self.ex_aequo)} ; départagés par le montant dépensé, "
+        how = ("notes identiques" if not self.tie_band_points > 0
+               else f"notes à moins de {format_points(self.tie_band_points)} point(s) les unes des autres")
+        return (f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par le montant dépensé, "
                 f"puis par la note, la date de dépôt et l'identifiant.")
 
     def funding_line_fr(self) -> str:
@@ -129,7 +130,7 @@ class Explanation:
             def why(r) -> str:
                 if getattr(r, "locked_in", False):
                     return f"financé d'abord : {r.first_cause}"
-                if r.ex_aequo and abs(r.score - first["score"]) < self.tie_band_points:
+                if r.ex_aequo and (abs(r.score - first["score"]) < self.tie_band_points or r.score == first["score"]):
                     return "ex aequo"
                 return "sur le reliquat de l'enveloppe"
 
@@ -451,16 +452,20 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
 
 
 def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) -> tuple[str, ...]:
-    """Applications flagged ex aequo at the funding line (rank order); merit order with δ > 0 only.
+    """Applications flagged ex aequo at the funding line (rank order); merit order only.
 
     Flagged: every candidate passed over inside the ex aequo band, and the
     laureates ranked below it within δ of it; the first candidate left out for
     lack of money, and the laureates within δ of it.  Scores closer than δ
     are statistical ties (DESIGN.md); how they were settled is stated beside.
+    Identical scores are ties whatever δ, δ = 0 included: every candidate
+    with exactly the score of the first one left out for lack of money is
+    flagged with it when one of them is funded (40 applications tied on score
+    across the line all carry the mark; issue 15).
     """
     cands = allocation.candidates
     band = cands.tie_band_units
-    if band <= 0 or allocation.rule != "merit_order":
+    if allocation.rule != "merit_order":
         return ()
     m = merit_explanations(allocation) if merit is None else merit
     t = cands.table
@@ -474,9 +479,9 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     passed = {a for e in allocation.exceptions for a in e.passed_over}
     first = next((a for a in order if m.at[a, "reason"] == "envelope" and a not in passed), None)
     if first is not None:
-        near = {k for k in funded if abs(su[k] - su[first]) < band}
+        near = {k for k in funded if abs(su[k] - su[first]) < band or su[k] == su[first]}
         if near:
-            flagged |= near | {first}
+            flagged |= near | {first} | {k for k in order if su[k] == su[first] and m.at[k, "reason"] == "envelope"}
     return tuple(a for a in order if a in flagged)
 
 

@@ -33,6 +33,8 @@ __all__ = [
     "TIE_BREAK_RULE",
     "parse_weights",
     "normalise_reviews",
+    "uncorrected_reviewers",
+    "uncorrected_reviewers_fr",
     "aggregate_reviews",
     "collective_features",
     "collective_index",
@@ -229,6 +231,43 @@ def normalise_reviews(reviews: pd.DataFrame, rules: CallRules) -> pd.DataFrame:
         out.loc[s.isna(), col] = np.nan
     out["reviewer_corrected"] = enough
     return out
+
+
+def uncorrected_reviewers(reviews: pd.DataFrame, rules: CallRules, normalisation: str) -> pd.DataFrame:
+    """Reviewers whose scores :func:`normalise_reviews` leaves uncorrected: too few reviews to estimate their leniency.
+
+    Only under ``reviewer_zscore`` (``raw_mean`` corrects nobody, so nobody is
+    left out of a correction); the threshold is the call's
+    ``scoring.normalisation_min_reviews``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per such reviewer, in order of first appearance:
+        ``reviewer_id``, ``n_reviews`` (int), ``min_reviews`` (int, the
+        threshold) and ``applications`` (ids reviewed, ``", "``-joined).
+        Empty (same columns) when every reviewer is corrected.
+    """
+    cols = ["reviewer_id", "n_reviews", "min_reviews", "applications"]
+    need = int(rules.scoring.normalisation_min_reviews)
+    if normalisation != "reviewer_zscore" or not len(reviews):
+        return pd.DataFrame({c: pd.Series([], dtype="int64" if c in ("n_reviews", "min_reviews") else object) for c in cols})
+    rows = []
+    for rid, group in reviews.groupby("reviewer_id", sort=False):
+        if len(group) < need:
+            rows.append((str(rid), len(group), need, ", ".join(str(a) for a in group["application_id"])))
+    out = pd.DataFrame(rows, columns=cols)
+    return out.astype({"n_reviews": "int64", "min_reviews": "int64"})
+
+
+def uncorrected_reviewers_fr(table: pd.DataFrame) -> str:
+    """One French sentence naming the reviewers left uncorrected (empty when none): for the command-line summaries."""
+    if not len(table):
+        return ""
+    need = int(table["min_reviews"].iloc[0])
+    parts = [f"{r} ({n} avis : {apps})" for r, n, apps in zip(table["reviewer_id"], table["n_reviews"], table["applications"])]
+    return (f"Évaluateurs non corrigés (moins de {need} avis : sévérité ou indulgence non estimable, notes prises telles "
+            f"quelles) : {' ; '.join(parts)}.")
 
 
 def aggregate_reviews(reviews: pd.DataFrame, rules: CallRules, applications_ids) -> pd.DataFrame:
