@@ -52,6 +52,7 @@ from ditp_model.publication import INTERNAL_NAMES, STAGING_NAME, pending_publica
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
+           "journal_anchor_html", "insert_journal_anchor",
            "Verification", "verify", "replay_params", "rule_changes", "record_lottery"]
 
 JOURNAL_NAME = "decisions.jsonl"
@@ -307,7 +308,38 @@ class Publication:
     notes: tuple = ()
 
 
-def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, journal_path: str | Path | None = None) -> Publication:
+def journal_anchor_html(*, seq: int, previous: str, recorded_at: str, journal_name: str) -> str:
+    """The report's annex that anchors its journal entry outside the journal (French HTML).
+
+    Printed in ``rapport.html`` (and so on the signed report): the entry's
+    number, date and the hash of the entry it follows.  :func:`verify` finds
+    the same values in the manifest and in the journal; a rewritten entry
+    (date, command, with its own hash recomputed) no longer matches them.
+    """
+    import html
+
+    return ('<section id="ancrage-journal" class="ditp-annex">'
+            '<h2 class="ditp-h2">Annexe — Ancrage du journal des décisions</h2>'
+            f'<p>Ce rapport est l\'entrée n° <span id="ancrage-seq">{int(seq)}</span> du journal des décisions '
+            f'« {html.escape(journal_name)} », inscrite le <span id="ancrage-date">{html.escape(recorded_at)}</span>, '
+            f'à la suite de l\'entrée d\'empreinte SHA-256 <code id="ancrage-precedente">{html.escape(previous)}</code> '
+            '(64 zéros : première entrée).</p>'
+            '<p class="ditp-note">Le manifeste garde ces mêmes valeurs et l\'empreinte de chaque fichier publié : '
+            '« ditp-model verify » signale une entrée du journal réécrite, même avec son empreinte recalculée.</p>'
+            '</section>')
+
+
+def insert_journal_anchor(page: str, anchor: str) -> str:
+    """`page` with the anchor annex inserted at the end of its main content (before ``</main>``, else ``</body>``)."""
+    for closing in ("</main>", "</body>"):
+        k = page.rfind(closing)
+        if k >= 0:
+            return page[:k] + anchor + page[k:]
+    return page + anchor
+
+
+def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, journal_path: str | Path | None = None,
+            recorded_at: str | None = None, expect_previous: str | None = None) -> Publication:
     """Seal the manifest, publish every file into `out_dir` as a whole, and append the journal entry.
 
     Under an exclusive lock on `out_dir` and on the journal's folder
@@ -319,6 +351,11 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
     old report or the whole new one; letters of ``retours/`` not in the new
     set are removed with the switch) and the entry appended as the last step
     of the switch: if the append fails, the old report is put back.
+
+    `recorded_at` and `expect_previous` are given when the report already
+    prints its journal anchor (:func:`journal_anchor_html`): the entry gets
+    that date, and a journal whose head moved since (another publication
+    appended meanwhile) raises :class:`JournalError`, nothing published.
     """
     from ditp_model.publication import folder_lock, publish_files, recover
     from ditp_model.rules.manifest import manifest_bytes
@@ -329,8 +366,11 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
     with folder_lock(out, command=command), _locked(jp.parent):
         recover(out)
         state = check_journal(jp)
+        if expect_previous is not None and state.head != expect_previous:
+            raise JournalError(f"le journal des décisions {jp} a reçu une autre entrée pendant la préparation du rapport "
+                               "(son ancrage imprimé ne serait plus exact) — aucune publication : relancer le rapport")
         seq = len(state.entries) + 1
-        recorded_at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        recorded_at = recorded_at or dt.datetime.now().astimezone().isoformat(timespec="seconds")
         listed = dict(manifest, published_files={name: _sha(data) for name, data in sorted(files.items())})
         sealed = seal_manifest(listed, out_dir=out, journal_path=jp, seq=seq, previous=state.head, recorded_at=recorded_at)
         all_files = {**files, "manifest.json": manifest_bytes(sealed)}
@@ -681,6 +721,10 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
         diffs.append(Difference("fichiers", f"publication interrompue dans {base} (dossier {STAGING_NAME}) : le dossier "
                                             "peut mêler l'ancien et le nouvel ensemble ; relancer la commande pour la terminer "
                                             "ou l'annuler"))
+    page = base / "rapport.html"
+    if jinfo and "recorded_at" in jinfo and page.is_file():
+        diffs += [Difference("journal", x) for x in _printed_anchor_changes(page.read_text(encoding="utf-8", errors="replace"),
+                                                                            jinfo)]
     if "published_files" in manifest:
         listed = manifest.get("published_files") or {}
         diffs += _file_changes(base, listed)
@@ -814,6 +858,24 @@ def _extra_files(base: Path, manifest: dict, published: set, jinfo: dict | None)
             continue
         (others if len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS else extra).append(rel.as_posix())
     return extra, others
+
+
+def _printed_anchor_changes(page: str, jinfo: dict) -> list[str]:
+    """French lines when the anchor printed in the report (:func:`journal_anchor_html`) differs from the manifest's."""
+    import html
+    import re
+
+    found = {key: re.search(rf'id="{name}">([^<]*)<', page) for key, name in
+             (("seq", "ancrage-seq"), ("recorded_at", "ancrage-date"), ("previous_sha256", "ancrage-precedente"))}
+    if not any(found.values()):
+        return ["le rapport n'imprime pas l'ancrage de son entrée au journal"]
+    out = []
+    labels = {"seq": "numéro d'entrée", "recorded_at": "date d'inscription", "previous_sha256": "entrée précédente"}
+    for key, m in found.items():
+        printed = html.unescape(m.group(1)) if m else "(absent)"
+        if printed != str(jinfo.get(key)):
+            out.append(f"ancrage imprimé dans le rapport : {labels[key]} « {printed} », « {jinfo.get(key)} » au manifeste")
+    return out
 
 
 def _anchor_changes(entry: dict, manifest: dict, jinfo: dict, state: JournalState) -> list[str]:

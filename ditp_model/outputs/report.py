@@ -968,11 +968,17 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
                                   f"({manifest.get('decision_sha256', '?')[:12]} ≠ {quick.manifest['decision_sha256'][:12]}) : "
                                   "aucun rapport publié")
         html, stderr = render_html(executed, title=f"Rapport de sélection — {quick.rules.call.name}")
+        # The journal entry's anchor, printed in the annex (the entry itself is written by record.publish).
+        head = record.check_journal(journal_path)
+        recorded_at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+        html = record.insert_journal_anchor(html, record.journal_anchor_html(
+            seq=len(head.entries) + 1, previous=head.head, recorded_at=recorded_at, journal_name=journal_path.name))
         files = {"rapport.html": html.encode("utf-8")}
         for p in sorted(exports.rglob("*")):
             if p.is_file() and p.name != "manifest.json" and not p.name.endswith(".tmp"):
                 files[p.relative_to(exports).as_posix()] = p.read_bytes()
-        pub = record.publish(out, files, manifest, journal_path=journal_path)
+        pub = record.publish(out, files, manifest, journal_path=journal_path, recorded_at=recorded_at,
+                             expect_previous=head.head)
         return replace(pub, notes=tuple(s.strip() for s in stderr if s.strip()))
     except ReportNotebookError as exc:
         kept = keep_failed_notebook(staging / "rapport.ipynb", out)
