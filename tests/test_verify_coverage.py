@@ -149,3 +149,49 @@ def test_allocate_folder_every_file_covered(case, name):
     (alloc / "lettre_forgee.md").write_text("x", encoding="utf-8")
     assert _files(_verify(alloc)) == [f"fichier publié modifié depuis la publication : {name}",
                                       "fichier ajouté au dossier publié, absent de la publication : lettre_forgee.md"]
+
+
+# --------------------------------------------------------------------------- the anchor printed in a real report
+
+
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory):
+    """One report produced through the command line (the notebook runs), into a folder with its journal."""
+    root = tmp_path_factory.mktemp("rapport_reel")
+    out = root / "rapport"
+    assert main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
+                 str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--out", str(out)]) == 0
+    return out
+
+
+def test_the_report_prints_its_journal_anchor(real_report):
+    import re
+
+    entry = json.loads((real_report / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    page = (real_report / "rapport.html").read_text(encoding="utf-8")
+    assert "Annexe — Ancrage du journal des décisions" in page
+    printed = {k: re.search(rf'id="{k}">([^<]*)<', page).group(1) for k in ("ancrage-seq", "ancrage-date", "ancrage-precedente")}
+    assert printed == {"ancrage-seq": str(entry["seq"]), "ancrage-date": entry["recorded_at"],
+                       "ancrage-precedente": entry["previous_sha256"]}
+    assert record.verify(real_report / "manifest.json", rerun=False).identical
+
+
+def test_a_rewritten_entry_of_a_real_report_is_reported(real_report, tmp_path):
+    folder = tmp_path / "copie"
+    shutil.copytree(real_report, folder)
+    _rewrite_last_entry(folder / "decisions.jsonl", recorded_at="2021-11-30T09:00:00+01:00")
+    assert record.read_journal(folder / "decisions.jsonl").intact
+    v = record.verify(folder / "manifest.json", rerun=False)
+    assert any("a été réécrite" in d.message and "date d'inscription" in d.message for d in v.differences), v.text_fr()
+
+
+def test_an_edited_printed_anchor_is_reported(real_report, tmp_path):
+    folder = tmp_path / "copie"
+    shutil.copytree(real_report, folder)
+    page = folder / "rapport.html"
+    text = page.read_text(encoding="utf-8")
+    text = text.replace('id="ancrage-seq">1<', 'id="ancrage-seq">7<')
+    page.write_text(text, encoding="utf-8")
+    messages = [d.message for d in record.verify(folder / "manifest.json", rerun=False).differences]
+    assert "ancrage imprimé dans le rapport : numéro d'entrée « 7 », « 1 » au manifeste" in messages
+    assert "fichier publié modifié depuis la publication : rapport.html" in messages

@@ -318,15 +318,20 @@ def journal_anchor_html(*, seq: int, previous: str, recorded_at: str, journal_na
     """
     import html
 
-    return ('<section id="ancrage-journal" class="ditp-annex">'
-            '<h2 class="ditp-h2">Annexe — Ancrage du journal des décisions</h2>'
+    try:
+        when = dt.datetime.fromisoformat(recorded_at).strftime("le %d/%m/%Y à %H:%M:%S")
+    except ValueError:
+        when = "le"
+    return ('<div class="jp-Cell jp-MarkdownCell jp-Notebook-cell" id="ancrage-journal">'
+            '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput">'
+            '<h2>Annexe — Ancrage du journal des décisions</h2>'
             f'<p>Ce rapport est l\'entrée n° <span id="ancrage-seq">{int(seq)}</span> du journal des décisions '
-            f'« {html.escape(journal_name)} », inscrite le <span id="ancrage-date">{html.escape(recorded_at)}</span>, '
+            f'« {html.escape(journal_name)} », inscrite {when} (<span id="ancrage-date">{html.escape(recorded_at)}</span>), '
             f'à la suite de l\'entrée d\'empreinte SHA-256 <code id="ancrage-precedente">{html.escape(previous)}</code> '
             '(64 zéros : première entrée).</p>'
-            '<p class="ditp-note">Le manifeste garde ces mêmes valeurs et l\'empreinte de chaque fichier publié : '
+            '<p>Le manifeste garde ces mêmes valeurs et l\'empreinte de chaque fichier publié : '
             '« ditp-model verify » signale une entrée du journal réécrite, même avec son empreinte recalculée.</p>'
-            '</section>')
+            '</div></div>')
 
 
 def insert_journal_anchor(page: str, anchor: str) -> str:
