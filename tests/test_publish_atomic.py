@@ -373,3 +373,28 @@ def test_allocate_disk_full_on_the_second_file_keeps_a_consistent_folder(tmp_pat
     assert m["weights"]["raw"]["impact"] == 0.5
     for name, digest in m["published_files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("argv", [
+    ["score", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews", str(SAMPLE_REVIEWS)],
+    ["import-ds", str(ROOT / "data" / "dossiers_ds_exemple.xlsx"), "--mapping", str(ROOT / "data" / "mapping_ds_exemple.toml")],
+    ["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews", str(SAMPLE_REVIEWS)],
+], ids=["score", "import-ds", "report"])
+def test_every_command_that_writes_a_set_respects_the_lock(holder, capsys, argv):
+    out, proc = holder
+    assert main([*argv, "--out", str(out)]) == 6
+    err = capsys.readouterr().err
+    assert "en cours d'écriture par une autre exécution" in err and str(proc.pid) in err
+    assert sorted(p.name for p in out.iterdir()) == [P.LOCK_NAME]
+
+
+def test_import_ds_publishes_its_files_as_one_set(tmp_path, capsys):
+    out = tmp_path / "import"
+    argv = ["import-ds", str(ROOT / "data" / "dossiers_ds_exemple.xlsx"), "--mapping", str(ROOT / "data" / "mapping_ds_exemple.toml"),
+            "--out", str(out)]
+    assert main(argv) == 0
+    files = _contents(out)
+    assert set(files) == {"candidatures.csv", "evaluations.csv", "rapport_import.json"}
+    provenance = json.loads(files["rapport_import.json"])
+    for name in ("candidatures.csv", "evaluations.csv"):
+        assert provenance["outputs"][name] == hashlib.sha256(files[name]).hexdigest()
