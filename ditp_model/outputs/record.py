@@ -27,7 +27,17 @@ What leaves the committee must be re-creatable to the euro from its inputs
 
 A hash chain kept beside the files cannot stop someone who rewrites the whole
 journal and every manifest consistently; the report shows the decision hash,
-and the signed report anchors it.
+and the signed report anchors it: its annex prints the journal entry's number,
+date and the entry it follows (:func:`journal_anchor_html`), which the sealed
+manifest also keeps, so a rewritten last entry shows even with its own hash
+recomputed.  ``verify`` covers every file of the published folder: the
+manifest lists each one with its SHA-256 (``published_files``), and a file
+missing, changed or added (a forged letter in ``retours/``) is a difference.
+
+Why one module of about 1 000 lines: the journal's format, its sealing and
+its checking must stay side by side — ``verify`` reads exactly what
+``publish`` writes; splitting ``verify`` out is listed in
+docs/architecture.md (issue 17).
 
 Canonical JSON: ``json.dumps(obj, sort_keys=True, ensure_ascii=False,
 separators=(",", ":"))`` encoded in UTF-8.
