@@ -11,6 +11,7 @@ import pytest
 
 from ditp_model.uncertainty import grey_zone as gz
 from ditp_model.cli import main
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.outputs.record import read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_files_and_journal(run, capsys):
     from ditp_model.rules.allocation import check
     from ditp_model.outputs.notebook import sample_inputs
 
-    probs = pd.read_csv(run / "probabilites_financement.csv")
+    probs = read_output_csv(run / "probabilites_financement.csv")
     # the fundable candidates only (eligible, scored, above the quality thresholds), one row each
     fundable = check(dm.evaluate(sample_inputs(), dm.Weights.of(impact=0.5, openness=0.3, collective=0.2))).table
     assert sorted(probs["application_id"]) == sorted(fundable["application_id"]) and len(probs) < 99
@@ -67,7 +68,7 @@ def test_files_and_journal(run, capsys):
 
 def test_the_grey_zone_is_a_band_in_rank_order_and_the_lottery_draws_only_there(run):
     """On the sample: accepted, then lottery, then rejected in expected-rank order; no draw outside the band."""
-    probs = pd.read_csv(run / "probabilites_financement.csv")
+    probs = read_output_csv(run / "probabilites_financement.csv")
     assert probs["rank"].tolist() == list(range(1, len(probs) + 1))
     assert (probs["er"].diff().dropna() >= 0).all()  # the file is in expected-rank order
     code = "".join({"funded": "F", "grey": "G", "not_funded": "N"}[z] for z in probs["zone"])

@@ -132,7 +132,9 @@ def cmd_allocate(args) -> int:
 
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
+    from ditp_model.outputs.report import reviewer_scores_sheet
+    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
 
     ev = evaluate_inputs(args)
     params = allocation_params(args)
@@ -150,7 +152,7 @@ def cmd_allocate(args) -> int:
     record_encodings(manifest, ev)
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
+        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev)),
         "manifest.json": manifest_bytes(manifest),
     }
     print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))

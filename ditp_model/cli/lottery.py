@@ -111,11 +111,12 @@ def _recorded_rule(state, inputs: dict, default_rule: str, out_dir: Path) -> tup
             return rule, f"rapport publié, entrée n° {e['seq']} du journal"
     probs = out_dir / "probabilites_financement.csv"
     if probs.exists():
-        import pandas as pd
+        from ditp_model.inputs.tables import read_output_csv
 
         try:
-            rules = set(pd.read_csv(probs, usecols=["rule"])["rule"].dropna())
-        except (ValueError, OSError):
+            table = read_output_csv(probs, dtype={"rule": str})
+            rules = {r for r in table["rule"] if r} if "rule" in table else set()
+        except (ValueError, OSError, UnicodeDecodeError):
             rules = set()
         if len(rules) == 1:
             return rules.pop(), f"fichier {probs}"
