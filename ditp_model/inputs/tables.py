@@ -210,7 +210,7 @@ def _convert(cells: list[str], kind, name: str, decimal: str):
     checks = {bool: lambda c: c in ("True", "False"), int: lambda c: bool(_INT_RE.match(c)),
               float: lambda c: c == "" or bool(_number_re(decimal).match(c))}
     if kind is str:
-        return pd.Series(cells, dtype=object)
+        return pd.Series(cells, dtype=str)
     if kind not in checks:
         raise ValueError(f"colonne « {name} » : type inconnu {kind!r} (str, int, float ou bool)")
     bad = next((c for c in cells if not checks[kind](c)), None)
