@@ -183,7 +183,7 @@ def test_default_report_follows_the_merit_order(page, decision, published):
         t[c] = t[c].astype(int)
     t["funded"] = t["funded"] == "True"
     t["ex_aequo"] = t["ex_aequo"] == "True"
-    ranked = t[t["rank"] != ""].assign(rank=lambda d: d["rank"].astype(int), score=lambda d: d["score"].astype(float))
+    ranked = t[t["rank"] != ""].assign(rank=lambda d: d["rank"].astype(int), score=lambda d: d["score"].str.replace(",", ".").astype(float))  # decimal comma
     fundable = ranked[(ranked["not_fundable"] == "") & (ranked["award_cap_eur"] > 0)]
     funded = ranked[ranked["funded"]]
     assert "P044" in set(funded["application_id"])  # ranked 2nd: funded
