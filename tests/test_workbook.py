@@ -86,7 +86,7 @@ def test_decision_sheet_french_headers_and_values(run):
     assert {r["Maturité"] for r in rows} <= set(MATURITY_LABELS_FR.values())
     assert {r["Éligible"] for r in rows} == {"oui", "non"}
     assert {r["Décision"] for r in rows} == {"Financé", "Non financé", "Non finançable (seuil de qualité)",
-                                             "Non classé (avis insuffisants)", "Non éligible"}
+                                             "En attente d'évaluation (avis insuffisants)", "Non éligible"}
     # Values as in the CSV: awards, requests, ranks (the CSV is the decision table read back).
     by_id = table.set_index("application_id")
     for r in rows:
@@ -150,22 +150,44 @@ def _eligibility():
     return evaluate(load_inputs(CALL, APPS, REVIEWS)).eligibility
 
 
-def test_reserve_list_sheet_from_the_list_column(run):
+@pytest.mark.parametrize("rank_dtype", ["float64", "Int64"])
+def test_reserve_list_sheet_from_the_list_column(run, rank_dtype):
     """With the ``list`` / ``reserve_rank`` columns: the reserve rows in reserve order, after the funded ones."""
     _, table, manifest, _ = run
     t = table.copy()
     unfunded = t[~t["funded"] & t["rank"].notna() & (t["not_fundable"] == "")].sort_values("rank")
     reserve = list(unfunded["application_id"][:4])[::-1]  # reserve order deliberately not the rank order
     t["list"] = ["main" if f else ("reserve" if a in reserve else "none") for a, f in zip(t["application_id"], t["funded"])]
-    t["reserve_rank"] = [float(reserve.index(a) + 1) if a in reserve else math.nan for a in t["application_id"]]
+    t["reserve_rank"] = pd.array([reserve.index(a) + 1 if a in reserve else None for a in t["application_id"]], dtype=rank_dtype)
     wb = openpyxl.load_workbook(__import__("io").BytesIO(workbook_bytes(t, _eligibility(), manifest)))
     head, rows = sheet_rows(wb["Liste complémentaire"])
     assert [r["Dossier"] for r in rows] == reserve and [r["Rang sur la liste complémentaire"] for r in rows] == [1, 2, 3, 4]
+    caps = t.set_index("application_id")["award_cap_eur"]
+    assert [r["Montant si financé"] for r in rows] == [caps[a] for a in reserve]
+    assert {r["Situation"] for r in rows} == {"en attente"}
     _, dec = sheet_rows(wb["Décision"])
     assert [r["Dossier"] for r in dec] == expected_order(t)
     n_funded = int(t["funded"].sum())
     assert [r["Décision"] for r in dec[n_funded:n_funded + 4]] == ["Liste complémentaire"] * 4
     assert {r["Liste"] for r in dec if r["Décision"] == "Financé"} == {"liste principale"}
+
+
+def test_reserve_application_funded_after_a_withdrawal(run):
+    """Funded since (a withdrawal): still on the reserve sheet at its place, saying so; « Financé » in the decision."""
+    _, table, manifest, _ = run
+    t = table.copy()
+    unfunded = t[~t["funded"] & t["rank"].notna() & (t["not_fundable"] == "")].sort_values("rank")
+    first, second = unfunded["application_id"].iloc[:2]
+    t["list"] = ["main" if f else "none" for f in t["funded"]]
+    t.loc[t["application_id"] == second, "list"] = "reserve"
+    t["reserve_rank"] = pd.array([1 if a == first else 2 if a == second else None for a in t["application_id"]], dtype="Int64")
+    t.loc[t["application_id"] == first, ["funded", "award_eur", "list"]] = [True, 90_000, "main"]
+    wb = openpyxl.load_workbook(__import__("io").BytesIO(workbook_bytes(t, _eligibility(), manifest)))
+    _, rows = sheet_rows(wb["Liste complémentaire"])
+    assert [(r["Dossier"], r["Situation"], r["Montant attribué"]) for r in rows] == [
+        (first, "financé après désistement ou réduction", 90_000), (second, "en attente", 0)]
+    _, dec = sheet_rows(wb["Décision"])
+    assert {r["Dossier"]: r["Décision"] for r in dec}[first] == "Financé"
 
 
 def test_eligibility_sheet(run):

@@ -59,7 +59,7 @@ SHEETS = ("Décision", "Liste complémentaire", "Éligibilité", "Notes par éva
 
 #: Decision of an application (« Décision » column), in the order of the sheet.
 DECISION_ORDER = ("Financé", "Liste complémentaire", "Non financé", "Non finançable (seuil de qualité)",
-                  "Non classé (avis insuffisants)", "Non éligible")
+                  "En attente d'évaluation (avis insuffisants)", "Non éligible")
 
 #: French headers of the decision table's output columns (the input columns' come from the data dictionary).
 OUTPUT_LABELS_FR = {
@@ -88,8 +88,12 @@ OUTPUT_LABELS_FR = {
     # Columns other parts of the tool add to the decision table.
     "list": "Liste",
     "reserve_rank": "Rang sur la liste complémentaire",
-    "reviewer_disagreement": "Désaccord des évaluateurs",
+    "reviewer_disagreement": "Désaccord fort entre évaluateurs",
+    "reviewer_range": "Écart entre évaluateurs (points de l'échelle)",
+    "reviewer_corrected": "Évaluateur corrigé",
+    "review_status": "Statut des avis",
     "reviews_missing": "Avis manquants",
+    "situation": "Situation",
     "status": "Statut",
     "reason_codes": "Règles non respectées",
     "evaluateur": "Évaluateur",
@@ -108,7 +112,7 @@ _VALUE_LABELS = {"lead_org_type": _ORG_SHORT_FR, "maturity": MATURITY_LABELS_FR,
 #: Columns whose -1 (or 0 for the bounds) means "not applicable": shown as an empty cell.
 _NOT_APPLICABLE = {"better_ranked_awarded_eur": -1, "left_when_turn_eur": -1, "needed_eur": -1,
                    "award_floor_eur": 0, "award_cap_eur": 0}
-_SCORE_COLUMNS = {"score", "entry_gap", "exit_margin", "score_needed"}
+_SCORE_COLUMNS = {"score", "entry_gap", "exit_margin", "score_needed", "reviewer_range"}
 _INT_COLUMNS = {"rank", "n_reviews", "reserve_rank", "reviews_missing", "ligne_fichier"}
 #: Order of the « Décision » sheet's columns (those present; any other column follows, in the table's order).
 _DECISION_COLUMNS = ("decision", "rank", "application_id", "title", "lead_org", "lead_org_type", "region", "maturity",
@@ -127,7 +131,8 @@ def decision_label(row) -> str:
 
     Funded; else on the reserve list (``list == "reserve"``, when the column
     exists); else not eligible; else below a quality threshold
-    (``not_fundable``); else not ranked (no rank: too few reviews); else not funded.
+    (``not_fundable``); else waiting for reviews (no rank: too few reviews);
+    else not funded.
     """
     get = row.get if hasattr(row, "get") else lambda k, d=None: getattr(row, k, d)
     if bool(get("funded", False)):
@@ -508,12 +513,18 @@ def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dic
     _frame_sheet(ws, t, _decision_columns(t, manifest), labels, freeze="D2")
 
     ws = wb.create_sheet(SHEETS[1])
-    if "list" in t and (t["list"].astype(str) == "reserve").any():
-        r = t[t["list"].astype(str) == "reserve"]
-        cols = [c for c in ("reserve_rank", "application_id", "title", "lead_org", "region", "score", "rank", "requested_eur")
-                if c in r]
-        cols += [c for c in r.columns if "reserve" in c and c not in cols]
-        _frame_sheet(ws, r, cols, labels, freeze="C2" if cols[:1] == ["reserve_rank"] else "B2")
+    on_list = pd.to_numeric(t["reserve_rank"], errors="coerce").notna() if "reserve_rank" in t else \
+        (t["list"].astype(str) == "reserve") if "list" in t else pd.Series(False, index=t.index)
+    if on_list.any():
+        # Every application given a place on the list, in its order (one funded since, after a withdrawal, says so).
+        r = t[on_list].copy()
+        if "reserve_rank" in r:
+            r = r.assign(_k=pd.to_numeric(r["reserve_rank"], errors="coerce")).sort_values("_k", kind="mergesort")
+        r["situation"] = ["financé après désistement ou réduction" if f else "en attente" for f in r["funded"]]
+        cols = [c for c in ("reserve_rank", "application_id", "title", "lead_org", "region", "score", "rank", "requested_eur",
+                            "award_cap_eur", "situation", "award_eur") if c in r]
+        _frame_sheet(ws, r, cols, {**labels, "award_cap_eur": "Montant si financé"},
+                     freeze="C2" if cols[:1] == ["reserve_rank"] else "B2")
     else:
         _message_sheet(ws, "Liste complémentaire", "Pas de liste complémentaire pour cette décision.")
 
