@@ -114,6 +114,13 @@ def test_round_trip_of_every_kind_of_column():
     assert "e-" not in raw.decode("utf-8-sig")
 
 
+def test_csv_text_is_the_same_writer():
+    from ditp_model.inputs.io import csv_text
+
+    t = pd.DataFrame({"application_id": ["A"], "title": ["=1+1"], "score": [0.5]})
+    assert csv_text(t).encode("utf-8") == csv_bytes(t) and csv_bytes(t).startswith(b"\xef\xbb\xbf")
+
+
 def test_blank_only_column_needs_its_type_and_str_reads_the_text():
     t = pd.DataFrame({"application_id": ["A"], "score_needed": [math.nan], "note": [""]})
     assert read_output_csv(csv_bytes(t))["score_needed"].tolist() == [""]

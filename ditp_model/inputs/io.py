@@ -87,6 +87,7 @@ __all__ = [
     "write_bytes_atomic",
     "write_text_atomic",
     "write_csv_atomic",
+    "csv_text",
 ]
 
 
@@ -941,6 +942,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write UTF-8 text atomically (see :func:`write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """A table as the text of a CSV file French Excel opens, BOM included (:func:`ditp_model.inputs.tables.csv_bytes`).
+
+    ``csv_text(t).encode("utf-8") == csv_bytes(t)``: the one writer, for callers that assemble text.
+    """
+    return csv_bytes(frame).decode("utf-8")
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
