@@ -456,6 +456,12 @@ def provenance_rows(manifest: dict, *, generated_at: str | None = None) -> list[
         status = {"optimal": "optimum prouvé"}.get(s.get("status"), s.get("status", ""))
         rows.append(("Calcul de la décision", f"{s.get('version') or s.get('name')} — {status}, "
                                               f"{format_number(float(s.get('seconds') or 0), 2)} s"))
+    rule = (manifest.get("decision_rule") or {}).get("name")
+    if rule in ("max_total_score", "max_score_weighted_award") and manifest.get("objective") is not None:
+        rows.append(("Valeur de l'objectif (règle d'optimisation)", format_number(float(manifest["objective"]), 2)))
+    other = manifest.get("other_optimal_portfolios")
+    if other is not None:
+        rows.append(("Autre portefeuille de même valeur", "oui" if other else "non"))
     v = manifest.get("versions") or {}
     names = {"python": "Version de Python", "platform": "Système d'exploitation", "ditp_model": "Version de ditp-model"}
     for k, x in v.items():
