@@ -262,3 +262,18 @@ def test_formula_text_is_inert_text_in_every_sheet(run, text):
 def test_labels_cover_the_data_dictionary():
     assert {c.name for c in APPLICATION_COLUMNS} <= set(COLUMN_LABELS_FR)
     assert all(v and "_" not in v for v in COLUMN_LABELS_FR.values())
+
+
+def test_identifiers_stay_text(run):
+    """« 007 » stays « 007 » in the workbook (a text cell), where a double-clicked CSV would show 7."""
+    _, table, manifest, _ = run
+    t = table.copy()
+    old = t.loc[0, "application_id"]
+    t.loc[0, "application_id"] = "007"
+    el = _eligibility()
+    el.loc[el["application_id"] == old, "application_id"] = "007"
+    wb = openpyxl.load_workbook(__import__("io").BytesIO(workbook_bytes(t, el, manifest)))
+    for name in ("Décision", "Éligibilité"):
+        j = [c.value for c in wb[name][1]].index("Dossier")
+        cells = [row[j] for row in wb[name].iter_rows(min_row=2) if row[j].value in ("007", 7)]
+        assert [(c.value, c.data_type) for c in cells] == [("007", "s")], name
