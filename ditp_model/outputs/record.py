@@ -555,7 +555,12 @@ def _rerun(manifest: dict, paths: dict):
     if not alloc.is_optimal:
         return None, alloc, None
     ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
-    return decision_table(ev, alloc, ranking, None), alloc, decision_rule_record(ev, alloc)
+    table = decision_table(ev, alloc, ranking, None)
+    if manifest.get("withdrawals"):  # a decision updated after withdrawals or reductions: replay them in order
+        from ditp_model.timeline.withdrawal import replay_recorded
+
+        table = replay_recorded(ev, alloc, table, manifest["withdrawals"])
+    return table, alloc, decision_rule_record(ev, alloc)
 
 
 def _decision_fr(funded: bool, award: int) -> str:
@@ -651,6 +656,7 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
                                                        "(chaînage différent)"))
                 for line in _compare_fields(entry, manifest, "au journal", "dans le manifeste"):
                     diffs.append(Difference("manifeste", line))
+                diffs += [Difference("journal", x) for x in _update_changes(entry, manifest)]
                 for name, digest in sorted(entry.get("files", {}).items()):
                     if name == "manifest.json":
                         continue
@@ -816,3 +822,15 @@ def record_lottery(lottery, journal_path) -> dict:
         The journal entry (see :func:`ditp_model.outputs.record.append_event`).
     """
     return append_event(journal_path, "tirage_au_sort", lottery.record)
+
+
+
+def _update_changes(entry: dict, manifest: dict) -> list[str]:
+    """French lines when the journal entry of a decision updated after a withdrawal or a reduction
+    (:mod:`ditp_model.outputs.updates`) and its manifest disagree on the changes or on the manifest updated."""
+    out = []
+    for key, label in (("withdrawals", "désistements et réductions"), ("previous_manifest", "manifeste précédent")):
+        if key in entry or key in manifest:
+            if entry.get(key) != manifest.get(key):
+                out.append(f"{label} : {_show(entry.get(key))} au journal, {_show(manifest.get(key))} dans le manifeste")
+    return out
