@@ -140,3 +140,19 @@ def test_sample_lists(tmp_path):
     assert set(t.loc[t["list"] == "none", "application_id"]).isdisjoint(waiting + alloc.funded_ids)
     # none is below a quality threshold or funded
     assert (got["not_fundable"] == "").all() and not got["funded"].any()
+
+
+# --------------------------------------------------------------------------- the letters
+
+
+def test_letter_of_a_reserve_application():
+    from ditp_model.outputs.feedback import feedback_table, reserve_sentence_fr
+
+    t, _, ev = hand_table(10)
+    fb = feedback_table(t.reset_index(), ev.rules).set_index("application_id")
+    assert reserve_sentence_fr(1, 120_000).startswith("Votre projet est inscrit en 1re position sur la liste complémentaire.")
+    e = fb.at["E", "lettre"]
+    assert "inscrit sur la liste complémentaire" in e
+    assert "Votre projet est inscrit en 2e position sur la liste complémentaire" in e
+    assert "financé à hauteur de 90\u202f000\xa0€" in e
+    assert "liste complémentaire" not in fb.at["A", "lettre"] and "liste complémentaire" not in fb.at["Z", "lettre"]

@@ -51,7 +51,7 @@ from ditp_model.french import format_eur, format_points
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
-           "Verification", "verify", "replay_params", "rule_changes", "record_lottery"]
+           "Verification", "verify", "replay_params", "rule_changes", "record_lottery", "record_seed_announcement"]
 
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
@@ -813,15 +813,32 @@ def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     return _compare_fields(rec, now, "au manifeste", "dans le scénario")
 
 
-def record_lottery(lottery, journal_path) -> dict:
+def record_lottery(lottery, journal_path, *, governance: dict | None = None) -> dict:
     """Write a grey-zone draw (:class:`ditp_model.uncertainty.grey_zone.Lottery`) into the decision journal (event ``tirage_au_sort``, chained like the reports).
+
+    Parameters
+    ----------
+    governance : dict, optional
+        Added to the draw's record: ``seed_announcement`` (the journal entry that announced the
+        seed, :meth:`ditp_model.uncertainty.lottery_governance.SeedChoice.record`), ``motif`` and
+        what the draw replaces (:mod:`ditp_model.uncertainty.lottery_governance`).
 
     Returns
     -------
     dict
         The journal entry (see :func:`ditp_model.outputs.record.append_event`).
     """
-    return append_event(journal_path, "tirage_au_sort", lottery.record)
+    return append_event(journal_path, "tirage_au_sort", {**lottery.record, **(governance or {})})
+
+
+def record_seed_announcement(journal_path, payload: dict) -> dict:
+    """Announce the seed of a lottery in the decision journal before any probability is computed (event ``graine_annoncee``).
+
+    `payload`: ``inputs_sha256``, ``weights`` (normalised, 6 decimals), and ``seed`` (int) or
+    ``public_source`` (the public value named in advance); see
+    :mod:`ditp_model.uncertainty.lottery_governance`.
+    """
+    return append_event(journal_path, "graine_annoncee", payload)
 
 
 
