@@ -351,3 +351,26 @@ def test_two_updates_of_the_same_manifest_are_refused(folder, tmp_path, capsys):
     assert verify(other / "manifest.json").identical
     assert main(["desistement", "--manifest", str(m), "P044", "--motif", "y", "--out", str(other)]) == 2
     assert "ce manifeste a déjà été mis à jour (entrée n° 1" in capsys.readouterr().err
+
+
+def test_a_journaled_decision_is_updated_in_its_own_journal(folder, tmp_path, capsys):
+    """A manifest sealed in a journal (as ``report`` publishes it): the update goes to the same journal, chained."""
+    from ditp_model.outputs.record import publish
+
+    m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    report = tmp_path / "rapport"
+    journal = tmp_path / "journal" / "decisions.jsonl"
+    pub = publish(report, {"allocation.csv": (folder / "allocation.csv").read_bytes()}, m, journal_path=journal)
+    assert verify(report / "manifest.json").identical
+    out = tmp_path / "maj"
+    assert main(["desistement", "--manifest", str(report / "manifest.json"), "P052", "--motif", "projet abandonné",
+                 "--out", str(out)]) == 0
+    state = read_journal(journal)
+    assert state.intact and [e["event"] for e in state.entries] == ["rapport", "desistement"]
+    new = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert new["journal"]["seq"] == 2 and new["journal"]["previous_sha256"] == pub.entry["entry_sha256"]
+    assert new["previous_manifest"]["manifest_sha256"] == pub.manifest["manifest_sha256"]
+    assert state.entries[1]["withdrawals"] == new["withdrawals"]
+    res = verify(out / "manifest.json")
+    assert res.identical, res.text_fr()
+    assert not (out / "decisions.jsonl").exists()

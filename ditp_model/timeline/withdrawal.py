@@ -57,6 +57,9 @@ class Change:
         The written reason (mandatory, not blank).
     amount_eur : int or None
         Reduction: the new award in whole euros (at least 1 €, below the award in force).  None for a withdrawal.
+        HYPOTHÈSE: the call's floor and amount step bound the awards at selection, not a reduction decided
+        after budget review (ERC practice: the grant is cut to the budget found eligible), so neither is
+        checked here.
 
     Raises
     ------
