@@ -156,3 +156,13 @@ def test_letter_of_a_reserve_application():
     assert "Votre projet est inscrit en 2e position sur la liste complémentaire" in e
     assert "financé à hauteur de 90\u202f000\xa0€" in e
     assert "liste complémentaire" not in fb.at["A", "lettre"] and "liste complémentaire" not in fb.at["Z", "lettre"]
+
+
+def test_allocate_prints_the_reserve_list():
+    from ditp_model.cli.allocate import _reserve_line
+
+    _, alloc, ev = hand_table(10)
+    assert _reserve_line(ev, alloc) == ("Liste complémentaire (3 dossier(s), au plus 10 selon l'appel ; dans l'ordre, montant "
+                                        "si financé) : C (120\u202f000\xa0€), E (90\u202f000\xa0€), F (80\u202f000\xa0€).")
+    _, alloc, ev = hand_table(0)
+    assert _reserve_line(ev, alloc) == "Liste complémentaire : aucun dossier."

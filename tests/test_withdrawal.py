@@ -283,7 +283,8 @@ def test_cli_withdrawal_then_reduction_verify_identical(folder, capsys):
     assert state.intact and [e["event"] for e in state.entries] == ["desistement", "reduction"]
     capsys.readouterr()
     assert main(["verify", str(m)]) == 0
-    assert "identique" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "identique" in out and "rejoués dans l'ordre : désistement de P011 ; réduction de P044" in out
 
 
 def test_verify_detects_a_tampered_withdrawal_entry(folder):

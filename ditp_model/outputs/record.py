@@ -743,6 +743,11 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
                     notes.append(f"la décision recalculée est néanmoins la même ({detail})")
     elif not rerun:
         notes.append("décision non recalculée (--sans-recalcul) : seules les empreintes sont vérifiées")
+    if rerun and manifest.get("withdrawals"):
+        notes.append("décision mise à jour : la décision d'origine est recalculée à partir des entrées, puis les "
+                     "changements enregistrés sont rejoués dans l'ordre : "
+                     + " ; ".join(f"{'désistement' if w.get('kind') == 'desistement' else 'réduction'} de "
+                                  f"{w.get('application_id')}" for w in manifest["withdrawals"]))
 
     parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
     if summary_decision:
