@@ -21,7 +21,7 @@ from ditp_model.inputs.call import Selection
 from ditp_model.outputs.record import canonical_bytes, read_journal, verify
 from ditp_model.rules.allocation import AllocationParams, allocate, ranking_rule
 from ditp_model.rules.manifest import decision_table
-from ditp_model.timeline.withdrawal import Change, apply_changes, replay_changes
+from ditp_model.timeline.withdrawal import Change, replay_changes
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
