@@ -103,6 +103,23 @@ def test_the_reserve_list_length_limits_who_is_offered():
     assert awards(new) == {"A": 120_000, "D": 70_000} and up.steps[0].funded_from_reserve == ()
 
 
+def test_a_minimum_count_rule_is_met_again_from_the_reserve_list():
+    """Rule « at least 1 laureate in Corse »: E (Corse, rank 5) is funded first, then A and D (20 000 € left).  E
+    withdraws: 110 000 € offered; the rule funds G first (the best-ranked Corse application waiting, 80 000 €), then
+    nothing fits 30 000 €.  Without G, nobody of the group waits: the money goes in merit order, B (100 000 €)."""
+    from ditp_model.rules.allocation import GroupRule
+
+    params = AllocationParams(group_rules=(GroupRule("region", "Corse", min_count=1),))
+    with_g = HAND[:4] + [Project("E", 70, 90_000, region="Corse"), HAND[5], Project("G", 60, 80_000, region="Corse")]
+    ev, alloc, table = decide(with_g, 300_000, params)
+    assert awards(table) == {"A": 120_000, "D": 70_000, "E": 90_000}
+    new, _ = replay_changes(ev, alloc, table, [Change("desistement", "E", "renonce")])
+    assert awards(new) == {"A": 120_000, "D": 70_000, "G": 80_000}
+    ev, alloc, table = decide(with_g[:-1], 300_000, params)
+    new, _ = replay_changes(ev, alloc, table, [Change("desistement", "E", "renonce")])
+    assert awards(new) == {"A": 120_000, "B": 100_000, "D": 70_000}
+
+
 @pytest.mark.parametrize("change, words", [
     (Change("desistement", "C", "x"), "1re position sur la liste complémentaire"),
     (Change("desistement", "Q", "x"), "dossier inconnu"),

@@ -16,6 +16,9 @@ force and carries a written reason (« motif », mandatory).  Then:
    fits what is left and passed over otherwise (the skip rule), the next one that fits is funded;
    within the ex aequo band δ the same no-complaint rule as the decision applies.  Under the
    ranking rule, ``ranking_variant`` says whether to pass over (``skip``) or stop (``stop``).
+   A minimum-count rule is met again from the reserve list when a laureate of its group
+   withdraws (the best-ranked waiting application of the group first, as in the decision); when
+   nobody of the group is left to fund, it is kept at what can still be reached.
    Other applications (not fundable, beyond the reserve list, excluded) are never funded;
 3. every other award is unchanged (checked in integers).
 
@@ -218,7 +221,12 @@ def offer_to_reserve(cands: Candidates, awards: dict, waiting: list[str]) -> dic
         sub[col] = values
     sub["max_cut_steps"] = [0 if f else int(c) for f, c in zip(fixed, sub["max_cut_steps"])]
     sub["locked_in"] = fixed
-    restricted = replace(cands, table=sub, params=replace(cands.params, lock_in=frozenset(awards)), forced={})
+    # A minimum-count rule that the laureates in force and the waiting applications of its group can no longer meet
+    # (the group's only laureate withdrew, nobody of the group waits) is kept at what they can still reach.
+    rules = tuple(replace(r, min_count=min(r.min_count, int((sub[r.column] == r.value).sum()))) if r.min_count else r
+                  for r in cands.params.group_rules)
+    params = replace(cands.params, lock_in=frozenset(awards), group_rules=rules)
+    restricted = replace(cands, table=sub, params=params, forced={})
     alloc = get_rule(cands.rule).decide_candidates(restricted)
     if alloc.status is not SolveStatus.OPTIMAL:
         raise AllocationError(f"liste complémentaire : pas de décision prouvée ({alloc.status.label_fr}) — {alloc.message}")
@@ -277,7 +285,8 @@ def apply_changes(allocation: Allocation, reserve, changes) -> Update:
                 why = "il n'est pas lauréat"
             else:
                 why = "dossier inconnu de cette décision"
-            raise ValueError(f"{name} de {a} refusé(e) : le dossier n'est pas financé dans la décision en vigueur ({why})")
+            raise ValueError(f"{name} de {a} {'refusé' if ch.kind == 'desistement' else 'refusée'} : le dossier n'est pas "
+                             f"financé dans la décision en vigueur ({why})")
         before = awards[a]
         if ch.kind == "desistement":
             after = 0
