@@ -79,7 +79,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "l'allocation pour chaque tirage a posteriori, classe chaque dossier (solide, zone grise, écarté), puis "
                     "tire au sort dans la zone grise avec la graine publiée et inscrit le tirage au journal des décisions.")
     add_input_options(p)
-    p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage (obligatoire sauf avec --no-draw)")
+    p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage : celle annoncée au journal "
+                        "(--annoncer-graine ; alors facultative), sinon annoncée au journal par ce tirage avant tout calcul")
     p.add_argument("--grey-zone", type=_grey_zone, default=(0.1, 0.9), metavar="BASSE/HAUTE",
                    help="bornes de la zone grise en probabilité de financement (défaut 0.1/0.9)")
     p.add_argument("--draws", type=int, default=500, help="tirages a posteriori sur lesquels l'allocation est résolue (défaut 500)")
