@@ -266,3 +266,20 @@ def test_a_draw_in_another_journal_blocks_a_new_folder(fast_lottery, tmp_path, c
     assert p["seed"] == 5
     assert run(fast_lottery, tmp_path / "x", "--seed", "5", "--journal-precedent", str(tmp_path / "absent.jsonl")) == 2
     assert "fichier introuvable" in capsys.readouterr().err
+
+
+def test_record_lottery_refuses_a_seed_other_than_the_announced_one(tmp_path):
+    """Through the Python API too (a notebook calling record_lottery): the journal's announced seed wins."""
+    from ditp_model.outputs.record import record_lottery, record_seed_announcement
+
+    journal = tmp_path / "decisions.jsonl"
+    record_seed_announcement(journal, {"inputs_sha256": INPUTS, "weights": W, "seed": 7, "public_source": None})
+    before = journal.read_bytes()
+    draw = SimpleNamespace(seed=8, record={"inputs_sha256": INPUTS, "weights": W, "seed": 8, "order": []})
+    with pytest.raises(ValueError, match="la graine annoncée au journal pour ces entrées et pondérations est 7"):
+        record_lottery(draw, journal)
+    assert journal.read_bytes() == before
+    other = SimpleNamespace(seed=8, record={"inputs_sha256": {**INPUTS, "evaluations.csv": "f" * 64}, "weights": W, "seed": 8})
+    assert record_lottery(other, journal)["seq"] == 2  # other inputs: no announcement applies
+    ok = SimpleNamespace(seed=7, record={"inputs_sha256": INPUTS, "weights": W, "seed": 7})
+    assert record_lottery(ok, journal)["payload"]["seed"] == 7

@@ -832,8 +832,23 @@ def record_lottery(lottery, journal_path, *, governance: dict | None = None) -> 
     -------
     dict
         The journal entry (see :func:`ditp_model.outputs.record.append_event`).
+
+    Raises
+    ------
+    ValueError
+        The journal announced another seed for the same inputs and weights (French); nothing is written.
+    JournalError
+        The journal is damaged.
     """
-    return append_event(journal_path, "tirage_au_sort", {**lottery.record, **(governance or {})})
+    from ditp_model.uncertainty.lottery_governance import announcements
+
+    record = {**lottery.record, **(governance or {})}
+    announced = announcements(check_journal(journal_path).entries, record.get("inputs_sha256") or {}, record.get("weights"))
+    seed = (announced[0].get("payload") or {}).get("seed") if announced else None
+    if seed is not None and int(seed) != int(record["seed"]):
+        raise ValueError(f"tirage non inscrit : la graine annoncée au journal pour ces entrées et pondérations est {seed} "
+                         f"(entrée n° {announced[0]['seq']}), le tirage a utilisé {record['seed']}")
+    return append_event(journal_path, "tirage_au_sort", record)
 
 
 def record_seed_announcement(journal_path, payload: dict) -> dict:
