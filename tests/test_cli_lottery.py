@@ -62,8 +62,10 @@ def test_files_and_journal(run, capsys):
     # one rule, recorded with the probabilities and the draw (the call's: merit order)
     assert set(probs["rule"]) == {"merit_order"} and record["rule"] == "merit_order"
     state = read_journal(run / "decisions.jsonl")
-    assert state.intact and len(state.entries) == 1
-    assert state.entries[0]["event"] == "tirage_au_sort" and state.entries[0]["payload"] == record
+    # the seed is announced first (before the fit), then the draw records it
+    assert state.intact and [e["event"] for e in state.entries] == ["graine_annoncee", "tirage_au_sort"]
+    assert state.entries[0]["payload"]["seed"] == 2021 and state.entries[1]["payload"] == record
+    assert record["seed_announcement"]["seq"] == 1
 
 
 def test_the_grey_zone_is_a_band_in_rank_order_and_the_lottery_draws_only_there(run):
@@ -90,10 +92,10 @@ def test_the_grey_zone_is_a_band_in_rank_order_and_the_lottery_draws_only_there(
 def test_another_rule_than_the_recorded_decision_is_refused(run, capsys):
     journal = run / "decisions.jsonl"
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    assert main(args(run, "--seed", "9", "--replace-draw", "--rule", "max_total_score")) == 2
+    assert main(args(run, "--seed", "2021", "--replace-draw", "--motif", "essai", "--rule", "max_total_score")) == 2
     err = capsys.readouterr().err
     assert "la décision que ce tirage complète a été prise selon la règle « ordre de mérite" in err
-    assert "--rule merit_order" in err and "tirage au sort du journal, entrée n° 1" in err
+    assert "--rule merit_order" in err and "tirage au sort du journal, entrée n° 2" in err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before and journal.exists()
 
 
@@ -145,7 +147,7 @@ def test_a_second_draw_needs_replace_draw_and_names_the_first(run, tmp_path, cap
     before = journal.read_bytes()
     assert main(args(run, "--seed", "9")) == 2
     err = capsys.readouterr().err
-    assert "contient déjà un tirage au sort" in err and "entrée n° 1, graine 2021" in err and "--replace-draw" in err
+    assert "contient déjà un tirage au sort" in err and "entrée n° 2, graine 2021" in err and "--replace-draw --motif" in err
     # the same files copied elsewhere are the same inputs
     copied = args(run, "--seed", "9")
     for opt, name in (("--call", "appel_2021.toml"), ("--applications", "candidatures_exemple.csv"),
@@ -155,10 +157,12 @@ def test_a_second_draw_needs_replace_draw_and_names_the_first(run, tmp_path, cap
     assert main(copied) == 2
     assert "contient déjà un tirage au sort" in capsys.readouterr().err
     assert journal.read_bytes() == before
-    assert main(args(run, "--seed", "9", "--replace-draw")) == 0
+    assert main(args(run, "--seed", "9", "--replace-draw", "--motif", "nouvel essai")) == 2  # not the announced seed
+    assert "la graine annoncée pour ces entrées et pondérations est 2021" in capsys.readouterr().err
+    assert main(args(run, "--replace-draw", "--motif", "nouvel essai")) == 0
     state = read_journal(journal)
-    assert state.intact and len(state.entries) == 2
-    payload = state.entries[1]["payload"]
-    assert payload["replaces_entry"] == 1 and payload["seed"] == 9
-    assert gz.check_lottery_order(state.entries[1])
+    assert state.intact and len(state.entries) == 3
+    payload = state.entries[2]["payload"]
+    assert payload["replaces_entry"] == 2 and payload["seed"] == 2021 and payload["motif"] == "nouvel essai"
+    assert gz.check_lottery_order(state.entries[2])
     assert json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8")) == payload

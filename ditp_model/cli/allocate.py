@@ -104,6 +104,7 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
         lines.append(f"{int(t.at[aid, 'rank']):>4}  {aid:<8} {format_points(t.at[aid, 'score']):>7}  {format_eur(award):>11}  "
                      f"{short(t.at[aid, 'title'])}")
     lines.append("")
+    lines.append(_reserve_line(ev, alloc))
     if c.rule != "ranking":
         enter = sorted(set(alloc.funded_ids) - set(ranking.funded_ids))
         leave = sorted(set(ranking.funded_ids) - set(alloc.funded_ids))
@@ -115,6 +116,21 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
     if comparison is not None:
         lines.append(comparison.summary_fr())
     return "\n".join(lines)
+
+
+def _reserve_line(ev: Evaluation, alloc) -> str:
+    """« Liste complémentaire (10, dans l'ordre ; montant si financé) : P038 (140 000 €), … »."""
+    from ditp_model.french import format_eur
+    from ditp_model.rules.reserve_list import reserve_ids
+
+    size = ev.rules.selection.reserve_list_size
+    ids = reserve_ids(alloc, size)
+    if not ids:
+        return "Liste complémentaire : aucun dossier."
+    upper = dict(zip(alloc.candidates.table["application_id"], alloc.candidates.table["upper_eur"]))
+    rule = "tous les dossiers finançables non financés" if size == "all" else f"au plus {size} selon l'appel"
+    return (f"Liste complémentaire ({len(ids)} dossier(s), {rule} ; dans l'ordre, montant si financé) : "
+            + ", ".join(f"{a} ({format_eur(int(upper[a]))})" for a in ids) + ".")
 
 
 def record_encodings(manifest: dict, ev: Evaluation) -> dict:

@@ -69,7 +69,9 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     euros, -1 when not applicable) and ``reason`` (``funded``, ``envelope``,
     ``limit``, ``tie``, ``none``, ``exception``, ``excluded``; "" under an
     optimisation rule, which gives no turn-by-turn reason).  Without an
-    explanation these take their "not applicable" values.
+    explanation these take their "not applicable" values.  Last, the lists
+    (:mod:`ditp_model.rules.reserve_list`): ``list`` (``main``, ``reserve``,
+    ``none``) and ``reserve_rank`` (position on the reserve list, nullable int).
 
     Raises
     ------
@@ -108,6 +110,9 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     out["score_needed"] = out["score_needed"].astype(float).round(4)
     for c in (*crit, "score"):
         out[c] = out[c].round(4)
+    from ditp_model.rules.reserve_list import list_columns, reserve_ids
+
+    out["list"], out["reserve_rank"] = list_columns(ids, out["funded"], reserve_ids(allocation, evaluation.rules.selection.reserve_list_size))
     assert len(out) == len(t)
     return out
 
@@ -249,7 +254,8 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
     merit order and the ranking rule, which maximise nothing),
     ``tie_break_rule``, ``other_optimal_portfolios``, ``funded_count``,
     ``total_awarded_eur``, ``decision_sha256`` (see :func:`decision_hash`),
-    ``decisions`` (see :func:`decisions_record`).  No timestamp inside the
+    ``decisions`` (see :func:`decisions_record`), ``reserve_list`` (the reserve list:
+    :func:`ditp_model.rules.reserve_list.reserve_record`).  No timestamp inside the
     decision part: two runs on the same inputs give the same manifest,
     seconds aside.
     """
@@ -280,7 +286,14 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
         "total_awarded_eur": int(table["award_eur"].sum()),
         "decision_sha256": decision_hash(table),
         "decisions": decisions_record(table),
+        **({"reserve_list": _lists_record(table, evaluation)} if "reserve_rank" in table else {}),
     }
+
+
+def _lists_record(table: pd.DataFrame, evaluation: Evaluation) -> dict:
+    from ditp_model.rules.reserve_list import reserve_record
+
+    return reserve_record(table, evaluation.rules.selection.reserve_list_size)
 
 
 def write_outputs(out_dir: str | Path, files: dict[str, bytes]) -> list[Path]:
