@@ -27,31 +27,43 @@ def publish_update(out_dir: str | Path, files: dict[str, bytes], manifest: dict,
                    journal_path: str | Path) -> Publication:
     """:func:`publish` for a decision updated after a withdrawal or a reduction (event ``desistement`` or ``reduction``).
 
-    Same steps under the same lock (journal checked, manifest sealed at the next position, files
-    written atomically, manifest last, entry appended); the entry's ``event`` is `event` and it
+    Same steps under the same locks (journal checked, manifest sealed at the next position with
+    the folder's files as they stand after the update in ``published_files``, files published as
+    one set with the entry's append as the last step: :func:`ditp_model.publication.publish_files`); the entry's ``event`` is `event` and it
     copies the manifest's ``withdrawals`` (every change since the decision) and
     ``previous_manifest`` (the manifest it updates: path and ``manifest_sha256``), which
     :func:`verify` compares with the manifest.
     """
-    from ditp_model.rules.manifest import manifest_bytes, write_outputs
+    from ditp_model.inputs.io import sha256_file
+    from ditp_model.publication import folder_lock, publish_files, recover
+    from ditp_model.rules.manifest import manifest_bytes
 
     if event not in UPDATE_EVENTS:
         raise ValueError(f"événement « {event} » : {', '.join(UPDATE_EVENTS)} attendu")
     out = Path(out_dir)
     jp = Path(journal_path)
-    with _locked(jp.parent):
+    command = manifest.get("command", "") or f"mise à jour ({event})"
+    with folder_lock(out, command=command), _locked(jp.parent):
+        recover(out)
         state = check_journal(jp)
         seq = len(state.entries) + 1
-        sealed = seal_manifest(manifest, out_dir=out, journal_path=jp, seq=seq, previous=state.head)
+        # The files of the folder as it stands after the update (``verify`` checks each one and flags any other):
+        # the rewritten ones, and those of the updated publication still in this folder.
+        listed = {name: sha256_file(out / name) for name in (manifest.get("published_files") or {})
+                  if name not in files and (out / name).is_file()}
+        listed.update({name: _sha(data) for name, data in files.items()})
+        sealed = seal_manifest(dict(manifest, published_files=dict(sorted(listed.items()))), out_dir=out, journal_path=jp,
+                               seq=seq, previous=state.head)
         all_files = {**files, "manifest.json": manifest_bytes(sealed)}
-        written = write_outputs(out, all_files)
         entry = journal_entry(sealed, all_files, seq=seq, previous=state.head, out_dir=out)
         entry.pop("entry_sha256")
         entry["event"] = event
         entry["withdrawals"] = sealed.get("withdrawals")
         entry["previous_manifest"] = sealed.get("previous_manifest")
         entry["entry_sha256"] = _sha(canonical_bytes(entry))
-        append_entry(jp, entry)
+        # one set, staged then switched in, the journal's append as its last step (ditp_model.publication)
+        written = publish_files(out, all_files, command=command, commit=lambda: append_entry(jp, entry),
+                                journal={"path": jp, "entry_sha256": entry["entry_sha256"]})
     return Publication(out, tuple(written), sealed, entry, jp)
 
 
