@@ -19,6 +19,7 @@ from allocation_cases import Project, base_rules, make_evaluation, units
 from ditp_model.cli import main
 from ditp_model.inputs.call import Selection
 from ditp_model.outputs.record import canonical_bytes, read_journal, verify
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.rules.allocation import AllocationParams, allocate, ranking_rule
 from ditp_model.rules.manifest import decision_table
 from ditp_model.timeline.withdrawal import Change, replay_changes
@@ -288,7 +289,7 @@ def test_cli_withdrawal_then_reduction_verify_identical(folder, capsys):
     changed = {a for a in before if (before[a]["funded"], before[a]["award_eur"]) != (after[a]["funded"], after[a]["award_eur"])}
     assert changed == {"P011", "P045"}
     assert m1["total_awarded_eur"] == sum(r["award_eur"] for r in before.values()) - 113_000 + 100_000
-    csv = pd.read_csv(folder / "allocation.csv")
+    csv = read_output_csv(folder / "allocation.csv")
     assert csv.set_index("application_id").at["P011", "list"] == "withdrawn"
     res = verify(m)
     assert res.identical, res.text_fr()
