@@ -98,6 +98,9 @@ def register(subparsers) -> None:
                                           "journal decisions.jsonl et les fichiers publiés.")
     v.add_argument("manifest", help="manifest.json d'un rapport (ou d'allocate)")
     v.add_argument("--no-rerun", action="store_true", help="vérifier les empreintes sans refaire le calcul")
+    v.add_argument("--conflits", default=None, metavar="FICHIER",
+                   help="déclarations de conflits d'intérêts faites après la décision : le re-calcul les applique et liste "
+                        "chaque note et chaque décision qu'elles changent")
     v.set_defaults(func=cmd_verify)
 
 
@@ -189,7 +192,7 @@ def cmd_verify(args) -> int:
     from ditp_model.inputs.schema import InputError
 
     try:
-        result = verify(args.manifest, rerun=not args.no_rerun)
+        result = verify(args.manifest, rerun=not args.no_rerun, conflicts=args.conflits)
     except InputError as exc:
         _err(f"Erreur : {exc}")
         return EXIT_INPUT

@@ -723,7 +723,8 @@ def export_files(run: ReportRun) -> dict[str, bytes]:
     c = run.allocation.candidates
     files.update(feedback_files(run.table, run.rules, rule=run.allocation.rule, gaps_computed=run.params.gaps,
                                 lock_out=c.params.lock_out, envelope_eur=c.available_eur,
-                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer))
+                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
+                                lock_reasons=dict(c.params.lock_reasons)))
     return files
 
 
