@@ -246,7 +246,7 @@ def check_out_dir(path, inputs: dict | None = None, outputs=()) -> Path:
 
 def evaluate_inputs(args) -> Evaluation:
     """Check ``--out``, read the three inputs and evaluate them (eligibility, scores) with the given weights."""
-    from ditp_model.inputs.io import load_inputs
+    from ditp_model.inputs.conflicts import load_inputs_with_conflicts
     from ditp_model.scoring.pipeline import evaluate
     from ditp_model.scoring.aggregate import parse_weights
 
@@ -254,7 +254,7 @@ def evaluate_inputs(args) -> Evaluation:
     check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews,
                              "--conflits": conflicts, "--verrous": getattr(args, "verrous", None)},
                   OUTPUTS.get(getattr(args, "command", None), ()))
-    inputs = load_inputs(args.call, args.applications, args.reviews, conflicts)
+    inputs = load_inputs_with_conflicts(args.call, args.applications, args.reviews, conflicts)
     weights = parse_weights(args.weights, inputs.rules) if args.weights else None
     return evaluate(inputs, weights, args.normalisation)
 

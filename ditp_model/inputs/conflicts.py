@@ -25,14 +25,15 @@ weights are not used for that application in the per-member views (:mod:`ditp_mo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from ditp_model.inputs.io import _locate, open_table, parse_cells
+from ditp_model.inputs.io import Inputs, _locate, load_inputs, map_headers, open_table, parse_cells, read_raw_table
 from ditp_model.inputs.schema import Column, InputError, Problem, normalise_header
 
-__all__ = ["CONFLICT_COLUMNS", "ROLE_LABELS_FR", "read_conflicts", "empty_conflicts"]
+__all__ = ["CONFLICT_COLUMNS", "ROLE_LABELS_FR", "read_conflicts", "empty_conflicts", "load_inputs_with_conflicts"]
 
 #: Role of the person declaring a link: code -> French label.
 ROLE_LABELS_FR = {"reviewer": "évaluateur", "member": "membre du comité"}
@@ -140,3 +141,54 @@ def read_conflicts(path: str | Path, application_ids, reviewer_ids, member_ids=N
                           "source_row": pd.array(list(raw.rows), dtype="int64")})
     frame.attrs.update(path=raw.path, sha256=raw.sha256, encoding=raw.encoding)
     return frame
+
+
+def load_inputs_with_conflicts(call: str | Path, applications: str | Path, reviews: str | Path,
+                               conflicts: str | Path | None = None) -> Inputs:
+    """:func:`ditp_model.inputs.io.load_inputs` plus the declarations of conflicts of interest, problems reported together.
+
+    Parameters
+    ----------
+    call, applications, reviews : path
+    conflicts : path, optional
+        Declarations (``--conflits``), checked against the application ids and the reviewers of `reviews`.
+        None: exactly :func:`~ditp_model.inputs.io.load_inputs`.
+
+    Returns
+    -------
+    Inputs
+        With ``conflicts`` set, and the declarations file as the fourth entry of ``files`` (path -> SHA-256),
+        so that the manifest records it as an input (role ``conflicts``) and ``verify`` re-reads it.
+
+    Raises
+    ------
+    InputError
+        Every problem of every file.
+    """
+    if conflicts is None:
+        return load_inputs(call, applications, reviews)
+    problems: list[Problem] = []
+    inputs = None
+    try:
+        inputs = load_inputs(call, applications, reviews)
+    except InputError as exc:
+        problems += exc.problems
+    if inputs is not None:
+        ids, reviewers = inputs.applications["application_id"].tolist(), inputs.reviews["reviewer_id"].tolist()
+    else:  # ids as written when readable, so that a declaration is checked whenever it can be
+        ids = reviewers = None
+        try:
+            raw = read_raw_table(applications)
+            col = map_headers(raw, CONFLICT_COLUMNS[1:2], [])
+            ids = raw.frame[col["application_id"]].tolist() if col else None
+        except InputError:
+            ids = None
+    try:
+        decl = read_conflicts(conflicts, ids, reviewers)
+    except InputError as exc:
+        problems += exc.problems
+    if problems:
+        raise InputError(problems)
+    files = {**inputs.files, str(conflicts): decl.attrs["sha256"]}
+    encodings = {**inputs.encodings, str(conflicts): decl.attrs["encoding"]}
+    return replace(inputs, files=files, encodings=encodings, conflicts=decl)

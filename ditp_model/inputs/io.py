@@ -876,17 +876,11 @@ class Inputs:
     conflicts: pd.DataFrame | None = None
 
 
-def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path,
-                conflicts: str | Path | None = None) -> Inputs:
+def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path) -> Inputs:
     """Load the call rules, applications and reviews, reporting problems of all files together.
 
-    Parameters
-    ----------
-    call, applications, reviews : path
-    conflicts : path, optional
-        Declarations of conflicts of interest (``--conflits``), checked against
-        the application ids and the reviewers of `reviews`
-        (:func:`ditp_model.inputs.conflicts.read_conflicts`).
+    With a declarations file of conflicts of interest:
+    :func:`ditp_model.inputs.conflicts.load_inputs_with_conflicts`.
 
     Raises
     ------
@@ -915,22 +909,11 @@ def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path,
         revs = read_reviews(reviews, rules, ids)
     except InputError as exc:
         problems += exc.problems
-    decl = None
-    if conflicts is not None:
-        from ditp_model.inputs.conflicts import read_conflicts
-
-        try:
-            decl = read_conflicts(conflicts, ids, None if revs is None else revs["reviewer_id"].tolist())
-        except InputError as exc:
-            problems += exc.problems
     if problems:
         raise InputError(problems)
     files = {str(call): sha256_file(call), str(applications): apps.attrs["sha256"], str(reviews): revs.attrs["sha256"]}
     encodings = {str(call): "utf-8", str(applications): apps.attrs["encoding"], str(reviews): revs.attrs["encoding"]}
-    if decl is not None:
-        files[str(conflicts)] = decl.attrs["sha256"]
-        encodings[str(conflicts)] = decl.attrs["encoding"]
-    return Inputs(rules, apps, revs, files, encodings, decl)
+    return Inputs(rules, apps, revs, files, encodings)
 
 
 # --------------------------------------------------------------------------- atomic writes

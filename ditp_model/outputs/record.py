@@ -543,12 +543,12 @@ def rule_changes(recorded: dict | None, now: dict) -> list[str]:
 
 def _rerun(manifest: dict, paths: dict):
     from ditp_model.rules.allocation import allocate, ranking_rule
-    from ditp_model.inputs.io import load_inputs
+    from ditp_model.inputs.conflicts import load_inputs_with_conflicts
     from ditp_model.scoring.pipeline import evaluate
     from ditp_model.rules.manifest import decision_rule_record, decision_table
     from ditp_model.scoring.aggregate import Weights
 
-    inputs = load_inputs(paths["call"], paths["applications"], paths["reviews"], paths.get("conflicts"))
+    inputs = load_inputs_with_conflicts(paths["call"], paths["applications"], paths["reviews"], paths.get("conflicts"))
     weights = Weights(tuple((k, float(v)) for k, v in manifest["weights"]["raw"].items()))
     ev = evaluate(inputs, weights, manifest.get("normalisation") or None)
     params = replay_params(manifest)
