@@ -117,14 +117,15 @@ def merge_locks(*sources: Locks) -> Locks:
     """Locks from several sources (command line, file); ValueError (French) when one application is imposed and excluded,
     or given two different reasons."""
     lock_in, lock_out, reasons = [], [], {}
-    for li, lo, rs in sources:
+    for li, lo, _ in sources:
         lock_in += [a for a in li if a not in lock_in]
         lock_out += [a for a in lo if a not in lock_out]
+    both = sorted(set(lock_in) & set(lock_out))
+    if both:
+        raise ValueError(f"dossier(s) à la fois imposé(s) et exclu(s) : {', '.join(both)}")
+    for _, _, rs in sources:
         for a, w in rs.items():
             if a in reasons and reasons[a] != w:
                 raise ValueError(f"verrou sur {a} : deux motifs différents (« {reasons[a]} » et « {w} ») ; n'en garder qu'un")
             reasons[a] = w
-    both = sorted(set(lock_in) & set(lock_out))
-    if both:
-        raise ValueError(f"dossier(s) à la fois imposé(s) et exclu(s) : {', '.join(both)}")
     return lock_in, lock_out, reasons
