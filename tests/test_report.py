@@ -116,7 +116,13 @@ def test_outputs_published(published):
     assert len([n for n in names if n.startswith("retours/")]) == 110
     assert not [n for n in names if n.endswith(".tmp")]
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
-    assert wb.sheetnames == ["decision", "eligibilite", "notes_evaluateurs", "parametres", "provenance"]
+    assert wb.sheetnames == ["decision", "eligibilite", "notes_evaluateurs", "procedure", "parametres", "provenance"]
+    wb.close()
+    # Issue 13: P047 (no review) and P072 (one) await reviews and could enter: a provisional decision, in the annex.
+    proc = pd.read_excel(out / "allocation.xlsx", sheet_name="procedure", dtype=str)
+    assert sorted(proc.loc[proc["rubrique"] == "Dossiers en attente d'évaluation", "application_id"]) == ["P047", "P072"]
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["provisional"] is True and [h["application_id"] for h in m["held"]] == ["P047", "P072"]
 
 
 def test_html_funded_table_totals_parsed_back(page, decision, published):

@@ -16,7 +16,7 @@ from ditp_model.rules.allocation import Allocation, AllocationParams
 from ditp_model.rules.held import HELD_STATUS_FR, Provisional, held_applications
 from ditp_model.scoring.pipeline import Evaluation
 
-__all__ = ["PROCEDURE_COLUMNS", "SECTIONS_FR", "procedure_table", "procedure_lines_fr"]
+__all__ = ["PROCEDURE_COLUMNS", "SECTIONS_FR", "NO_REASON_FR", "procedure_table", "procedure_lines_fr", "run_procedure_table"]
 
 #: Columns of :func:`procedure_table`.
 PROCEDURE_COLUMNS = ("rubrique", "application_id", "personne", "detail", "motif")
@@ -38,7 +38,8 @@ def _date_fr(ts) -> str:
 
 
 def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None, *,
-                    provisional: Provisional | None = None, params: AllocationParams | None = None) -> pd.DataFrame:
+                    provisional: Provisional | None = None, params: AllocationParams | None = None,
+                    pseudonyms=None) -> pd.DataFrame:
     """Every procedural item of a decision, one row each.
 
     Parameters
@@ -53,6 +54,9 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
         application is within reach of the funding line.
     params : AllocationParams, optional
         The locks and their reasons, when no allocation is given.
+    pseudonyms : mapping, optional
+        Reviewer id -> pseudonym shown instead (the report's exports name reviewers R01, R02… unless the
+        secretariat asks otherwise); committee members are shown as written in their file (pseudonyms).
 
     Returns
     -------
@@ -68,7 +72,8 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
         ex = evaluation.excluded_reviews
         excluded = {} if ex is None else {(str(r.reviewer_id), str(r.application_id)): r for r in ex.itertuples()}
         for r in decl.itertuples():
-            who = f"{ROLE_LABELS_FR.get(r.role, r.role)} {r.person_id}"
+            shown = str(r.person_id) if r.role != "reviewer" or pseudonyms is None else pseudonyms.get(str(r.person_id), "R?")
+            who = f"{ROLE_LABELS_FR.get(r.role, r.role)} {shown}"
             when = f" (déclaré le {_date_fr(r.declared_on)})" if _date_fr(r.declared_on) else ""
             if r.role == "member":
                 detail = f"{who}{when} : ses pondérations ne sont pas utilisées pour ce dossier dans les vues par membre"
@@ -78,7 +83,7 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
                 detail = f"{who}{when} : avis écarté{where}, compté comme manquant"
             else:
                 detail = f"{who}{when} : n'a pas évalué ce dossier, aucun avis écarté"
-            rows.append((SECTIONS_FR["conflict"], str(r.application_id), str(r.person_id), detail, str(r.nature)))
+            rows.append((SECTIONS_FR["conflict"], str(r.application_id), shown, detail, str(r.nature)))
     held = provisional.held if provisional is not None else held_applications(evaluation)
     for r in held.itertuples():
         detail = (f"{HELD_STATUS_FR} : {r.n_reviews} avis valable(s) sur {r.min_reviews} requis, il en manque "
@@ -119,3 +124,10 @@ def procedure_lines_fr(table: pd.DataFrame) -> list[str]:
             motif = f" — {label} : {r.motif}" if r.motif else ""
             lines.append(f"  - {r.application_id} : {r.detail}{motif}")
     return lines
+
+
+def run_procedure_table(run, *, pseudonyms=None) -> pd.DataFrame:
+    """:func:`procedure_table` of a report run (:class:`ditp_model.outputs.report.ReportRun`): the hook of the report's
+    procedure annex."""
+    return procedure_table(run.evaluation, run.allocation, provisional=getattr(run, "provisional", None),
+                           pseudonyms=pseudonyms)

@@ -735,16 +735,25 @@ _PROVENANCE_KEYS = ("manifest_version", "generated_at", "command", "inputs", "se
 
 
 def report_workbook(run: ReportRun) -> bytes:
-    """``allocation.xlsx`` of the report: sheets ``decision``, ``eligibilite``, ``notes_evaluateurs``, ``parametres``, ``provenance``.
+    """``allocation.xlsx`` of the report: sheets ``decision``, ``eligibilite``, ``notes_evaluateurs``, ``procedure``,
+    ``parametres``, ``provenance``.
 
+    ``procedure`` (:func:`ditp_model.outputs.procedure.procedure_table`): conflicts of interest and excluded
+    reviews, applications awaiting reviews, locks and exceptions to merit order, each with its reason.
     Every text cell is neutralised against formula injection; reviewers are
     pseudonymised unless the run's ``personal_data`` is set.
     """
+    from ditp_model.outputs.procedure import run_procedure_table
+
     m = run.manifest
+    ev = run.evaluation
+    excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
+    names = None if run.params.personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
     return xlsx_bytes({
         "decision": run.table,
         "eligibilite": run.evaluation.eligibility,
         "notes_evaluateurs": reviewer_scores_sheet(run.evaluation, identities=run.params.personal_data),
+        "procedure": run_procedure_table(run, pseudonyms=names),
         "parametres": parameters_sheet(_sub(m, _PARAMETER_KEYS)),
         "provenance": parameters_sheet(_sub(m, _PROVENANCE_KEYS)),
     })
