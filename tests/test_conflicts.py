@@ -288,3 +288,22 @@ def test_score_command_reports_bad_declarations_in_french(tmp_path, capsys):
     assert code == 2
     assert "bad.csv, ligne 2, colonne « person_id » : valeur « R99 »" in err
     assert not (tmp_path / "o" / "scores.csv").exists()
+
+
+def test_procedure_lines_in_french(tmp_path):
+    from ditp_model.outputs.procedure import procedure_lines_fr, procedure_table
+
+    call, apps, revs, decl = _files(tmp_path)
+    ev = evaluate(load_inputs_with_conflicts(call, apps, revs, decl), W)
+    params = AllocationParams(lock_out=frozenset({"A02"}), lock_reasons={"A02": "Projet déjà financé"})
+    alloc = allocate(ev, params)
+    lines = procedure_lines_fr(procedure_table(ev, alloc))
+    assert lines == [
+        "Conflits d'intérêts déclarés (1) :",
+        "  - A01 : évaluateur R3 : avis écarté (ligne 4 du fichier des évaluations), compté comme manquant — lien déclaré : "
+        "Co-auteur du porteur",
+        "Verrous du comité (1) :",
+        "  - A02 : exclu par le comité : non financé — motif : Projet déjà financé",
+    ]
+    pseud = procedure_table(ev, alloc, pseudonyms={"R3": "R07"})
+    assert list(pseud["personne"])[:1] == ["R07"] and "évaluateur R07" in pseud["detail"].iloc[0]
