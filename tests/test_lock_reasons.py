@@ -155,3 +155,29 @@ def test_allocation_params_reasons():
     assert p.missing_lock_reasons() == ["B", "C"]
     with pytest.raises(ValueError, match="motif du verrou sur A vide"):
         AllocationParams(lock_in=frozenset({"A"}), lock_reasons={"A": "  "})
+
+
+def test_report_carries_reasons_to_manifest_journal_and_letters(tmp_path, capsys):
+    """Through the report notebook: the reasons travel as « P044=motif » and reach every output."""
+    out = tmp_path / "rapport"
+    reason = "Seul projet porté par un laboratoire d'innovation territoriale ultramarin"
+    code = main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
+                 str(SAMPLE_REVIEWS), "--lock-out", f"P011={reason}", "--no-gaps", "--provisoire", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["parameters"]["lock_out"] == ["P011"] and m["parameters"]["lock_reasons"] == {"P011": reason}
+    entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["parameters"]["lock_reasons"] == {"P011": reason}
+    letter = (out / "retours" / "P011.md").read_text(encoding="utf-8")
+    assert f"écarté par décision du comité ; motif : {reason}." in letter
+    proc = pd.read_excel(out / "allocation.xlsx", sheet_name="procedure", dtype=str).fillna("")
+    assert ("Verrous du comité", "P011", reason) in set(zip(proc["rubrique"], proc["application_id"], proc["motif"]))
+
+
+def test_report_refuses_a_provisional_decision_without_provisoire(tmp_path, capsys):
+    out = tmp_path / "rapport"
+    code = main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
+                 str(SAMPLE_REVIEWS), "--no-gaps", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 6 and "Aucun rapport publié : la décision serait provisoire." in err and "P047" in err
+    assert not out.exists() or not any(out.iterdir())

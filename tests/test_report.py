@@ -123,6 +123,8 @@ def test_outputs_published(published):
     assert sorted(proc.loc[proc["rubrique"] == "Dossiers en attente d'évaluation", "application_id"]) == ["P047", "P072"]
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["provisional"] is True and [h["application_id"] for h in m["held"]] == ["P047", "P072"]
+    entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["provisional"] is True and entry["parameters"]["lock_reasons"] == {}
 
 
 def test_html_funded_table_totals_parsed_back(page, decision, published):
