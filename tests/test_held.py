@@ -174,3 +174,12 @@ def test_cli_final_decision_with_a_held_application_far_below(tmp_path, capsys):
 
     t = pd.read_csv(out / "allocation.csv", dtype={"application_id": str}).set_index("application_id")
     assert t.at["H2", "review_status"] == HELD_STATUS_FR and int(t.at["H2", "reviews_missing"]) == 1
+
+
+def test_min_reviews_defaults_to_three(tmp_path):
+    """Without the key, a call needs three valid reviews (Horizon Europe, ERA-NET practice)."""
+    lines = [ln for ln in RULES_PATH.read_text(encoding="utf-8").splitlines() if not ln.startswith("min_reviews")]
+    path = tmp_path / "appel.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert load_call_rules(path).scoring.min_reviews == 3
+    assert load_call_rules(RULES_PATH).scoring.min_reviews == 2   # the sample's HYPOTHÈSE, written in the file
