@@ -39,7 +39,7 @@ lock:
 run: $(STAMP)
 	$(BIN)/ditp-model allocate --call data/appel_2021.toml \
 	  --applications data/candidatures_exemple.csv --reviews data/evaluations_exemple.csv \
-	  --weights $(WEIGHTS) --out $(OUT)
+	  --weights $(WEIGHTS) --provisoire --out $(OUT)
 
 test: $(STAMP)
 	mkdir -p .home .tmp

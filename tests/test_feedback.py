@@ -11,7 +11,7 @@ A01    120 000   all 5        80         rank 1: funded (120 000 €)
 A02     70 000   all 4        64         rank 2: 30 000 € left at its turn, 70 000 € needed: not funded
 A03     70 000   all 3.5      56         rank 3: same, not funded
 A04     70 000   all 5        —          private company: not eligible
-A05     70 000   one review   —          unranked (2 reviews required)
+A05     70 000   one review   —          held: « en attente d'évaluation », 1 review missing (2 required)
 A06     75 000   all 2        32         below the thresholds (32 < 50 ; impact and openness 2/5 < 2,5)
 =====  ========  ===========  =========  ==============================================================
 
@@ -92,7 +92,7 @@ def _fr(x: float) -> str:
 
 def test_decisions_and_awards(letters):
     assert dict(letters["decision"]) == {"A01": "retenu", "A02": "non retenu", "A03": "non retenu", "A04": "non recevable",
-                                         "A05": "non classé", "A06": "non finançable"}
+                                         "A05": "en attente d'évaluation", "A06": "non finançable"}
     assert dict(letters["montant_attribue_eur"]) == {"A01": 120_000, "A02": 0, "A03": 0, "A04": 0, "A05": 0, "A06": 0}
     assert f"**Décision : retenu — montant attribué : 120{EUR}**" in letters.at["A01", "lettre"]
 
@@ -152,7 +152,9 @@ def test_ineligible_and_unranked(letters):
     inel = letters.at["A04", "lettre"]
     assert "**Décision : non recevable.**" in inel and "entreprise privée" in inel
     assert "Médiane" not in inel and "Cabinet & Associés" in inel
-    assert "n'a pas pu être classé" in letters.at["A05", "lettre"] and "avis insuffisants" in letters.at["A05", "lettre"]
+    # Held, not rejected (issue 13): one review of the two required.
+    assert "**Décision : en attente d'évaluation**" in letters.at["A05", "lettre"]
+    assert "(il en manque 1)" in letters.at["A05", "lettre"] and "non retenu" not in letters.at["A05", "lettre"]
 
 
 def test_applicant_text_is_inert(run, letters):

@@ -331,7 +331,7 @@ def test_vertical_tab_in_a_title_goes_through_allocate(tmp_path, capsys):
     apps.write_text(text.replace(first[1], first[1] + "\x0bseconde ligne", 1), encoding="utf-8")
     out = tmp_path / "o"
     code = main(["allocate", "--call", str(RULES_PATH), "--applications", str(apps), "--reviews", str(SAMPLE_REVIEWS),
-                 "--out", str(out), "--no-gaps"])
+                 "--out", str(out), "--no-gaps", "--provisoire"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
@@ -345,7 +345,7 @@ def test_manifest_of_allocate_records_each_input_encoding(tmp_path, capsys):
     apps.write_bytes(SAMPLE_APPLICATIONS.read_text(encoding="utf-8").encode("cp1252"))
     out = tmp_path / "o"
     code = main(["allocate", "--call", str(RULES_PATH), "--applications", str(apps), "--reviews", str(SAMPLE_REVIEWS),
-                 "--out", str(out), "--no-gaps"])
+                 "--out", str(out), "--no-gaps", "--provisoire"])
     assert code == 0, capsys.readouterr().err
     import json
 

@@ -248,12 +248,12 @@ def test_a_second_run_is_refused_naming_the_folder_and_the_holder(holder):
     assert not (out / "a.csv").exists()
 
 
-def test_allocate_into_a_held_folder_exits_6_in_french(holder, capsys):
+def test_allocate_into_a_held_folder_exits_7_in_french(holder, capsys):
     out, proc = holder
     code = main(["allocate", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS),
                  "--reviews", str(SAMPLE_REVIEWS), "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 6
+    assert code == 7
     assert "en cours d'écriture par une autre exécution" in err and str(out) in err and str(proc.pid) in err
     assert sorted(p.name for p in out.iterdir()) == [P.LOCK_NAME]
 
@@ -382,7 +382,7 @@ def test_allocate_disk_full_on_the_second_file_keeps_a_consistent_folder(tmp_pat
 ], ids=["score", "import-ds", "report"])
 def test_every_command_that_writes_a_set_respects_the_lock(holder, capsys, argv):
     out, proc = holder
-    assert main([*argv, "--out", str(out)]) == 6
+    assert main([*argv, "--out", str(out)]) == 7
     err = capsys.readouterr().err
     assert "en cours d'écriture par une autre exécution" in err and str(proc.pid) in err
     assert sorted(p.name for p in out.iterdir()) == [P.LOCK_NAME]

@@ -284,7 +284,7 @@ def test_allocate_manifest_is_verifiable(tmp_path, capsys):
     from ditp_model.cli import main
 
     code = main(["allocate", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
-                 str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--out", str(tmp_path)])
+                 str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--provisoire", "--out", str(tmp_path)])
     assert code == 0
     capsys.readouterr()
     v = record.verify(tmp_path / "manifest.json")

@@ -25,6 +25,8 @@ from ditp_model.inputs.tables import read_output_csv
 from ditp_model.outputs import record
 from ditp_model.outputs import report
 from ditp_model.cli import main as main_for_tests
+
+# The sample decision is provisional (P047 and P072 await reviews, issue 13): ``report`` publishes it with --provisoire.
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
 
 WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"
@@ -92,7 +94,7 @@ def published(tmp_path_factory):
     shutil.copy(RULES_PATH, root / RULES_PATH.name)
     out = root / "out"
     code = main_for_tests(["report", "--call", str(root / RULES_PATH.name), "--applications", str(root / "candidatures.csv"),
-                           "--reviews", str(root / "evaluations.csv"), "--weights", WEIGHTS, "--out", str(out)])
+                           "--reviews", str(root / "evaluations.csv"), "--weights", WEIGHTS, "--provisoire", "--out", str(out)])
     assert code == 0
     return root, out
 
@@ -115,7 +117,15 @@ def test_outputs_published(published):
     assert len([n for n in names if n.startswith("retours/")]) == 110
     assert not [n for n in names if n.endswith(".tmp")]
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
-    assert wb.sheetnames == ["Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur", "Paramètres", "Provenance"]
+    assert wb.sheetnames == ["Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur", "Procédure", "Paramètres", "Provenance"]
+    wb.close()
+    # Issue 13: P047 (no review) and P072 (one) await reviews and could enter: a provisional decision, in the annex.
+    proc = pd.read_excel(out / "allocation.xlsx", sheet_name="Procédure", dtype=str)
+    assert sorted(proc.loc[proc["Rubrique"] == "Dossiers en attente d'évaluation", "Dossier"]) == ["P047", "P072"]
+    m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert m["provisional"] is True and [h["application_id"] for h in m["held"]] == ["P047", "P072"]
+    entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["provisional"] is True and entry["parameters"]["lock_reasons"] == {}
 
 
 def test_html_funded_table_totals_parsed_back(page, decision, published):
@@ -323,7 +333,7 @@ def test_report_from_scenario(published, tmp_path, capsys):
                            report.AllocationParams(lock_in=frozenset({"P044"}), envelope_eur=2_500_000))
     path = save_scenario(sc, tmp_path / "seance.json")
     out = tmp_path / "out"
-    assert main_for_tests(["report", "--scenario", str(path), "--no-gaps", "--near-line", "3", "--out", str(out)]) == 0
+    assert main_for_tests(["report", "--scenario", str(path), "--no-gaps", "--near-line", "3", "--provisoire", "--out", str(out)]) == 0
     assert "entrée n° 1" in capsys.readouterr().out
     page = (out / "rapport.html").read_text(encoding="utf-8")
     assert "Séance du 12 octobre — ouverture renforcée" in page
@@ -436,7 +446,7 @@ def test_report_publishes_a_ranking_rule_scenario(tmp_path, capsys):
                            AllocationParams(), decision_rule="ranking")
     path = save_scenario(sc, tmp_path / "sc.json")
     out = tmp_path / "out"
-    assert main_for_tests(["report", "--scenario", str(path), "--no-gaps", "--out", str(out)]) == 0
+    assert main_for_tests(["report", "--scenario", str(path), "--no-gaps", "--provisoire", "--out", str(out)]) == 0
     capsys.readouterr()
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["decision_rule"]["name"] == "ranking" and m["parameters"]["rule"] == "ranking"
@@ -498,7 +508,7 @@ def test_waves_section_in_report(tmp_path, capsys):
     out = tmp_path / "out"
     assert main_for_tests(["report", "--call", str(RULES_PATH), "--applications", str(tmp_path / "candidatures.csv"),
                            "--reviews", str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--near-line", "2",
-                           "--waves-from", "2021-09-15", "--out", str(out)]) == 0
+                           "--waves-from", "2021-09-15", "--provisoire", "--out", str(out)]) == 0
     capsys.readouterr()
     page = (out / "rapport.html").read_text(encoding="utf-8")
     tables = Tables(page).tables

@@ -69,7 +69,7 @@ def expected_order(t: pd.DataFrame) -> list[str]:
 def test_sheets_in_order(run):
     *_, wb = run
     assert wb.sheetnames == list(SHEETS) == ["Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur",
-                                             "Paramètres", "Provenance"]
+                                             "Procédure", "Paramètres", "Provenance"]
 
 
 def test_decision_sheet_french_headers_and_values(run):

@@ -5,7 +5,7 @@ One module per sub-command, each with ``register(subparsers)`` and its ``cmd_…
 funding decision), ``pabulib`` (:mod:`.pabulib`, a Pabulib instance through the same engine),
 ``import-ds`` (:mod:`.import_ds`), ``report`` and ``verify`` (:mod:`.report`), ``lottery``
 (:mod:`.lottery`), ``desistement`` and ``reduction`` (:mod:`.withdrawal`); what they share is in :mod:`.common`.  No sub-command imports this module.
-Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum; 6 output folder held by another
+Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum; 6 provisional decision refused; 7 output folder held by another
 run, or the new set of files could not be switched in (the previous set is back in place).
 """
 

@@ -8,23 +8,29 @@ import hashlib
 import sys
 from typing import TYPE_CHECKING
 
-from ditp_model.cli.common import (EXIT_NOT_OPTIMAL, SOLVER_HELP, add_input_options, add_rule_options, command_line, count, euros,
+from ditp_model.cli.common import (EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PROVISIONAL, SOLVER_HELP, add_due_process_options,
+                                   add_input_options, add_rule_options, command_line, committee_locks, count, euros,
                                    evaluate_inputs, group_rule, output_lock, seconds, short)
 
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
 
-__all__ = ["register", "cmd_allocate", "allocation_params", "allocation_summary_fr", "rule_summary_fr", "thresholds_summary_fr",
+__all__ = ["register", "cmd_allocate", "due_process_check", "record_locks_file", "allocation_params", "allocation_summary_fr", "rule_summary_fr", "thresholds_summary_fr",
            "record_encodings"]
 
 
-def allocation_params(args):
-    """AllocationParams from the ``allocate`` command-line arguments."""
+def allocation_params(args, locks=None):
+    """AllocationParams from the ``allocate`` command-line arguments.
+
+    `locks` is ``(lock_in, lock_out, {id: reason})`` from :func:`ditp_model.cli.common.committee_locks`
+    (default: ``--lock-in`` / ``--lock-out`` alone).
+    """
     from ditp_model.rules.allocation import AllocationParams
 
+    lock_in, lock_out, reasons = locks if locks is not None else committee_locks(args)
     return AllocationParams(
         envelope_eur=args.envelope, committed_eur=args.committed, reserve_eur=args.reserve, min_share=args.min_share,
-        lock_in=frozenset(args.lock_in), lock_out=frozenset(args.lock_out),
+        lock_in=frozenset(lock_in), lock_out=frozenset(lock_out), lock_reasons=reasons,
         group_rules=tuple(args.min_count) + tuple(args.max_share), max_awards=args.max_awards,
         rule=args.rule, ranking_variant=args.ranking_variant, tie_band_points=args.tie_band,
         min_score=args.min_score, solver=args.solver, time_limit_s=args.time_limit)
@@ -147,6 +153,45 @@ def record_encodings(manifest: dict, ev: Evaluation) -> dict:
     return manifest
 
 
+def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool):
+    """Whether the decision may be published: (Provisional, None) or (Provisional, (exit code, French message)).
+
+    * A provisional decision (:func:`ditp_model.rules.held.provisional_status`) is refused without
+      ``--provisoire``: exit :data:`~ditp_model.cli.common.EXIT_PROVISIONAL`, nothing published.
+    * A final decision (not provisional) with a lock that has no written reason is refused: exit
+      :data:`~ditp_model.cli.common.EXIT_INPUT`.
+    """
+    from ditp_model.rules.held import provisional_status
+
+    prov = provisional_status(ev, params)
+    if prov.is_provisional and not provisional_allowed:
+        text = "\n".join(["Aucune décision publiée : la décision serait provisoire.", *prov.lines_fr(),
+                          "Obtenir les avis manquants (ou déclarer les dossiers hors concours), ou relancer avec --provisoire "
+                          f"pour publier une décision provisoire (code de sortie {EXIT_PROVISIONAL})."])
+        return prov, (EXIT_PROVISIONAL, text)
+    missing = params.missing_lock_reasons()
+    if missing and not prov.is_provisional:
+        kinds = {**{a: "imposé" for a in params.lock_in}, **{a: "exclu" for a in params.lock_out}}
+        shown = ", ".join(f"{a} ({kinds[a]})" for a in missing)
+        text = (f"Erreur : verrou sans motif : {shown} — une décision définitive exige le motif écrit du comité pour chaque "
+                f"dossier imposé ou exclu ; écrire par ex. --lock-in {missing[0]}=\"motif du comité\", ou une colonne motif "
+                "dans le fichier --verrous. Aucune décision publiée.")
+        return prov, (EXIT_INPUT, text)
+    return prov, None
+
+
+def record_locks_file(manifest: dict, args) -> dict:
+    """Add to the manifest the locks file (``--verrous``) read, with its SHA-256 (``locks_file``)."""
+    from pathlib import Path
+
+    from ditp_model.inputs.io import sha256_file
+
+    if getattr(args, "verrous", None):
+        manifest["locks_file"] = {"path": str(args.verrous), "absolute": str(Path(args.verrous).resolve()),
+                                  "sha256": sha256_file(args.verrous)}
+    return manifest
+
+
 def cmd_allocate(args) -> int:
     """``ditp-model allocate``, holding a lock on ``--out`` for the whole run (see :func:`ditp_model.cli.common.output_lock`)."""
     with output_lock(args):
@@ -159,29 +204,43 @@ def _allocate(args) -> int:
     from ditp_model.outputs.report import reviewer_scores_sheet
     from ditp_model.outputs.workbook import workbook_bytes
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
+    from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
 
     ev = evaluate_inputs(args)
-    params = allocation_params(args)
+    params = allocation_params(args, committee_locks(args, ev.applications["application_id"].tolist()))
     alloc = allocate(ev, params)
     if not alloc.is_optimal:
         print(f"Aucune décision publiée — {alloc.status.label_fr}.\n{alloc.message}", file=sys.stderr)
         for c in alloc.conflicts:
             print(f"  - {c}", file=sys.stderr)
         return EXIT_NOT_OPTIMAL
+    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire)
+    if refusal is not None:
+        code, text = refusal
+        print(text, file=sys.stderr)
+        return code
     ranking = ranking_rule(ev, params, args.ranking_variant)
     expl = explain(ev, alloc, gaps=not args.no_gaps)
     comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
     table = decision_table(ev, alloc, ranking, expl)
-    manifest = build_manifest(ev, alloc, table, command=command_line(args))
+    manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov)
     record_encodings(manifest, ev)
+    record_locks_file(manifest, args)
+    procedure = procedure_table(ev, alloc, provisional=prov)
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev)),
+        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
+                                          procedure=procedure),
     }
     # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
     manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     files["manifest.json"] = manifest_bytes(manifest)
     print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))
+    print()
+    print("\n".join(prov.lines_fr()))
+    lines = procedure_lines_fr(procedure[procedure["rubrique"] != SECTIONS_FR["held"]])
+    if lines:
+        print("\n".join(["", "Procédure :", *lines]))
     for p in write_outputs(args.out, files, command=command_line(args)):
         print(f"Écrit : {p}")
     return 0
@@ -191,8 +250,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add ``allocate`` to the sub-parsers of ``ditp-model``."""
     a = subparsers.add_parser("allocate", help="décision de financement (ordre de mérite par défaut), comparaisons et explications")
     add_input_options(a)
-    a.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
-    a.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
+    add_due_process_options(a)
     a.add_argument("--envelope", type=euros, default=None, metavar="EUROS", help="enveloppe en euros entiers (défaut : celle de l'appel)")
     a.add_argument("--committed", type=euros, default=0, metavar="EUROS", help="montant déjà engagé lors de vagues précédentes (euros)")
     a.add_argument("--reserve", type=euros, default=0, metavar="EUROS", help="réserve gardée pour des vagues suivantes (euros)")

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
 
-__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PUBLICATION", "command_line", "output_lock", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
+__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "command_line", "output_lock", "lock_item",
+           "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
            "check_inputs_not_outputs", "translate_error"]
 
@@ -191,8 +192,11 @@ def check_inputs_not_outputs(out: str | Path, inputs: dict[str, object], outputs
 
 EXIT_INPUT = 2
 EXIT_NOT_OPTIMAL = 3
+#: A provisional decision (an application awaiting reviews is within reach of the funding line) refused
+#: without ``--provisoire``: nothing is published (:mod:`ditp_model.rules.held`).
+EXIT_PROVISIONAL = 6
 #: The output folder is held by another run, or the new set could not be switched in (the old one is back).
-EXIT_PUBLICATION = 6
+EXIT_PUBLICATION = 7
 
 
 def command_line(args) -> str:
@@ -234,6 +238,9 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
                         "\"candidature collective\"=20 (noms ou libellés des critères ; défaut : celles de l'appel)")
     p.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], default=None,
                    help="agrégation des notes (défaut : celle de l'appel)")
+    p.add_argument("--conflits", default=None, metavar="FICHIER",
+                   help="déclarations de conflits d'intérêts (CSV ou XLSX : person_id, application_id, nature, role, "
+                        "declared_on) ; un avis sous conflit déclaré est écarté (compté comme manquant)")
     p.add_argument("--out", required=True, type=out_dir, metavar="DOSSIER", help="dossier des résultats (créé si besoin)")
 
 
@@ -259,13 +266,15 @@ def check_out_dir(path, inputs: dict | None = None, outputs=()) -> Path:
 
 def evaluate_inputs(args) -> Evaluation:
     """Check ``--out``, read the three inputs and evaluate them (eligibility, scores) with the given weights."""
-    from ditp_model.inputs.io import load_inputs
+    from ditp_model.inputs.conflicts import load_inputs_with_conflicts
     from ditp_model.scoring.pipeline import evaluate
     from ditp_model.scoring.aggregate import parse_weights
 
-    check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews},
+    conflicts = getattr(args, "conflits", None)
+    check_out_dir(args.out, {"--call": args.call, "--applications": args.applications, "--reviews": args.reviews,
+                             "--conflits": conflicts, "--verrous": getattr(args, "verrous", None)},
                   OUTPUTS.get(getattr(args, "command", None), ()))
-    inputs = load_inputs(args.call, args.applications, args.reviews)
+    inputs = load_inputs_with_conflicts(args.call, args.applications, args.reviews, conflicts)
     weights = parse_weights(args.weights, inputs.rules) if args.weights else None
     return evaluate(inputs, weights, args.normalisation)
 
@@ -318,3 +327,50 @@ def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
                    help="bande d'ex aequo δ en points de note (défaut : celle de l'appel ; auto : calculée à partir des évaluations)")
     p.add_argument("--min-score", type=float, default=None,
                    help="seuil de qualité : note composite minimale sur 100 (défaut : celui de l'appel)")
+
+
+def lock_item(text: str) -> tuple[str, str]:
+    """``--lock-in P012`` or ``--lock-in P012="raison du comité"`` -> (id, reason or "")."""
+    from ditp_model.inputs.locks import parse_lock_item
+
+    try:
+        return parse_lock_item(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_due_process_options(p: argparse.ArgumentParser) -> None:
+    """``--lock-in``, ``--lock-out`` (with reasons), ``--verrous`` and ``--provisoire`` (``allocate`` and ``report``)."""
+    p.add_argument("--lock-in", nargs="+", action="extend", default=[], type=lock_item, metavar="ID[=MOTIF]",
+                   help="dossiers imposés par le comité, chacun avec son motif : P012=\"motif du comité\" (motif obligatoire "
+                        "pour une décision définitive)")
+    p.add_argument("--lock-out", nargs="+", action="extend", default=[], type=lock_item, metavar="ID[=MOTIF]",
+                   help="dossiers exclus par le comité, chacun avec son motif : P007=\"motif du comité\"")
+    p.add_argument("--verrous", default=None, metavar="FICHIER",
+                   help="verrous du comité (CSV ou XLSX : application_id, decision in/out, motif), en plus de --lock-in/--lock-out")
+    p.add_argument("--provisoire", action="store_true",
+                   help="publier une décision provisoire : des dossiers en attente d'évaluation pourraient encore entrer "
+                        "dans la liste des lauréats (sans cette option : aucune publication, code de sortie 6)")
+
+
+def committee_locks(args, application_ids=None):
+    """(lock_in, lock_out, {id: reason}) from ``--lock-in``/``--lock-out`` (``ID=motif``) and ``--verrous``.
+
+    Raises
+    ------
+    InputError
+        A bad locks file (French, file, row, column, value).
+    ValueError
+        An application both imposed and excluded, or given two reasons.
+    """
+    from ditp_model.inputs.locks import merge_locks, read_locks
+
+    def pairs(items):
+        return [(a, "") if isinstance(a, str) else a for a in items]
+
+    li, lo = pairs(args.lock_in), pairs(args.lock_out)
+    cli = ([a for a, _ in li], [a for a, _ in lo], {a: w for a, w in li + lo if w})
+    sources = [cli]
+    if getattr(args, "verrous", None):
+        sources.append(read_locks(args.verrous, application_ids))
+    return merge_locks(*sources)

@@ -19,7 +19,12 @@ recorded rule and says « identique » or lists what differs (a changed rule,
 Exit codes: 0 success (``verify``: identical); 1 ``verify`` found
 differences; 2 bad input or parameters; 3 no proven decision (no report
 published); 4 the journal is damaged (nothing published, nothing appended);
-5 the report notebook or its rendering failed (nothing published).
+5 the report notebook or its rendering failed (nothing published); 6 the
+decision would be provisional (an application awaiting reviews could still
+enter the list of laureates) and ``--provisoire`` was not given (nothing
+published, :mod:`ditp_model.rules.held`); 7 the output folder is held by
+another run, or the new report could not be switched in (the previous one is
+back in place, :mod:`ditp_model.publication`).
 
 ``register(subparsers)`` adds both sub-commands to ``ditp-model``'s parser.
 """
@@ -29,7 +34,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL
+from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PROVISIONAL
 
 __all__ = ["register", "cmd_report", "cmd_verify", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
 
@@ -51,7 +56,7 @@ REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest
 
 def register(subparsers) -> None:
     """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
-    from ditp_model.cli.common import add_rule_options, count, euros, group_rule, out_dir, seconds
+    from ditp_model.cli.common import add_due_process_options, add_rule_options, count, euros, group_rule, out_dir, seconds
 
     r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
                               description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
@@ -63,8 +68,7 @@ def register(subparsers) -> None:
     r.add_argument("--reviews", help="évaluations (CSV ou XLSX)")
     r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
     r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], help="agrégation des notes (défaut : celle de l'appel)")
-    r.add_argument("--lock-in", nargs="+", action="extend", default=[], metavar="ID", help="dossiers imposés par le comité")
-    r.add_argument("--lock-out", nargs="+", action="extend", default=[], metavar="ID", help="dossiers exclus par le comité")
+    add_due_process_options(r)
     r.add_argument("--envelope", type=euros, help="enveloppe en euros entiers, par ex. \"2 500 000\" (défaut : celle de l'appel)")
     r.add_argument("--committed", type=euros, help="montant déjà engagé lors de vagues précédentes (euros)")
     r.add_argument("--reserve", type=euros, help="réserve gardée pour des vagues suivantes (euros)")
@@ -98,6 +102,9 @@ def register(subparsers) -> None:
                                           "journal decisions.jsonl et les fichiers publiés.")
     v.add_argument("manifest", help="manifest.json d'un rapport (ou d'allocate)")
     v.add_argument("--no-rerun", action="store_true", help="vérifier les empreintes sans refaire le calcul")
+    v.add_argument("--conflits", default=None, metavar="FICHIER",
+                   help="déclarations de conflits d'intérêts faites après la décision : le re-calcul les applique et liste "
+                        "chaque note et chaque décision qu'elles changent")
     v.set_defaults(func=cmd_verify)
 
 
@@ -116,10 +123,13 @@ def report_values(args) -> dict:
         x = getattr(args, flag)
         if x is not None:
             v[name] = x
-    if args.lock_in:
-        v["lock_in"] = list(args.lock_in)
-    if args.lock_out:
-        v["lock_out"] = list(args.lock_out)
+    from ditp_model.cli.common import committee_locks
+
+    lock_in, lock_out, reasons = committee_locks(args)
+    if lock_in:
+        v["lock_in"] = [f"{a}={reasons[a]}" if reasons.get(a) else a for a in lock_in]
+    if lock_out:
+        v["lock_out"] = [f"{a}={reasons[a]}" if reasons.get(a) else a for a in lock_out]
     rules = list(args.min_count) + list(args.max_share)
     if rules:
         v["group_rules"] = [{k: x for k, x in asdict(r).items() if x is not None} for r in rules]
@@ -138,7 +148,8 @@ def cmd_report(args) -> int:
     """``ditp-model report``: see the module docstring for outputs and exit codes."""
     from ditp_model.rules.allocation import AllocationError, NotOptimalError
     from ditp_model.outputs.record import JournalError
-    from ditp_model.outputs.report import ReportNotebookError, ReportNotOptimalError, produce_report, validate_parameters
+    from ditp_model.outputs.report import (ReportNotebookError, ReportNotOptimalError, ReportProvisionalError, produce_report,
+                                           validate_parameters)
     from ditp_model.french import format_eur
     from ditp_model.inputs.schema import InputError
 
@@ -153,7 +164,11 @@ def cmd_report(args) -> int:
                                             "--notebook": args.notebook}, REPORT_OUTPUTS)
         params = validate_parameters(**report_values(args), command=command)
         with output_lock(args):  # the whole run: a second report into the same folder stops at once
-            pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook)
+            pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook,
+                                 provisional_allowed=args.provisoire)
+    except ReportProvisionalError as exc:
+        _err(str(exc))
+        return EXIT_PROVISIONAL
     except InputError as exc:
         _err(f"Erreur : données d'entrée invalides — aucun rapport publié.\n{exc}")
         return EXIT_INPUT
@@ -194,7 +209,7 @@ def cmd_verify(args) -> int:
     from ditp_model.inputs.schema import InputError
 
     try:
-        result = verify(args.manifest, rerun=not args.no_rerun)
+        result = verify(args.manifest, rerun=not args.no_rerun, conflicts=args.conflits)
     except InputError as exc:
         _err(f"Erreur : {exc}")
         return EXIT_INPUT

@@ -28,9 +28,19 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
         lines.append(uncorrected)
     unscored = t[t["eligible"] & ~t["scored"]]
     if len(unscored):
-        lines.append(f"Éligibles mais non classées faute d'avis suffisants : {len(unscored)}.")
+        need = ev.rules.scoring.min_reviews
+        lines.append(f"Éligibles en attente d'évaluation (pas rejetées) : {len(unscored)}.")
         for row in unscored.itertuples():
-            lines.append(f"  - {row.application_id} : {row.score_flag}")
+            missing = max(0, need - int(row.n_reviews))
+            detail = (f"{int(row.n_reviews)} avis valable(s) sur {need} requis, il en manque {missing}" if missing
+                      else row.score_flag)
+            lines.append(f"  - {row.application_id} : {detail}")
+    ex = ev.excluded_reviews
+    if ev.conflicts is not None:
+        lines.append(f"Conflits d'intérêts déclarés : {len(ev.conflicts)} ; avis écartés (comptés comme manquants) : "
+                     f"{0 if ex is None else len(ex)}.")
+        for r in ([] if ex is None else ex.itertuples()):
+            lines.append(f"  - {r.application_id} : avis de {r.reviewer_id} écarté — lien déclaré : {r.nature}")
     return "\n".join(lines)
 
 

@@ -106,7 +106,10 @@ class Scoring(_Frozen):
 
     scale_min: Float
     scale_max: Float
-    min_reviews: Int = Field(ge=1)
+    #: Minimum number of valid reviews (after exclusions for a declared conflict of interest) for an application to be
+    #: scored; an eligible application with fewer is « en attente d'évaluation » (:mod:`ditp_model.rules.held`).
+    #: Default 3: Horizon Europe and the ERA-NET calls have each proposal evaluated by at least three independent experts.
+    min_reviews: Int = Field(default=3, ge=1)
     normalisation: Literal["raw_mean", "reviewer_zscore"] = "reviewer_zscore"
     normalisation_min_reviews: Int = Field(default=3, ge=2)
 

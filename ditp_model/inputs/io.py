@@ -867,6 +867,10 @@ class Inputs:
     encodings : dict
         Input path -> encoding it was read with (``utf-8``, ``utf-8-sig``,
         ``cp1252``, ``xlsx``; the rules are always UTF-8).
+    conflicts : pandas.DataFrame or None
+        Declarations of conflicts of interest
+        (:func:`ditp_model.inputs.conflicts.read_conflicts`), None when no
+        declarations file was given; its path is then the fourth entry of `files`.
     """
 
     rules: CallRules
@@ -874,10 +878,14 @@ class Inputs:
     reviews: pd.DataFrame
     files: dict
     encodings: dict = field(default_factory=dict)
+    conflicts: pd.DataFrame | None = None
 
 
 def load_inputs(call: str | Path, applications: str | Path, reviews: str | Path) -> Inputs:
     """Load the call rules, applications and reviews, reporting problems of all files together.
+
+    With a declarations file of conflicts of interest:
+    :func:`ditp_model.inputs.conflicts.load_inputs_with_conflicts`.
 
     Raises
     ------

@@ -87,6 +87,8 @@ def _decision_kind(row, lock_out) -> str:
         return "retenu"
     if row.application_id in lock_out:
         return "écarté par le comité"
+    if _text(row, "review_status"):
+        return _text(row, "review_status")  # « en attente d'évaluation » (issue 13): held, not rejected
     if pd.isna(row.rank):
         return "non classé"
     if _text(row, "not_fundable"):
@@ -212,7 +214,8 @@ def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, 
 
 def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str = "merit_order",
               gaps_computed: bool = True, lock_out=frozenset(), worst_funded_rank: int | None = None,
-              envelope_eur: int | None = None, tie_band_points: float = 0.0, ex_aequo_ids=(), footer: str = "") -> str:
+              envelope_eur: int | None = None, tie_band_points: float = 0.0, ex_aequo_ids=(), footer: str = "",
+              lock_reasons=None) -> str:
     """The Markdown letter fragment of one application (a row of :func:`ditp_model.rules.manifest.decision_table`).
 
     Parameters
@@ -231,8 +234,12 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
         δ of the merit order (0 otherwise).
     ex_aequo_ids : sequence of str
         Applications flagged ex aequo at the funding line.
+    lock_reasons : mapping, optional
+        Application id -> the committee's written reason for imposing or
+        excluding it (:attr:`ditp_model.rules.allocation.AllocationParams.lock_reasons`).
     """
     kind = _decision_kind(row, lock_out)
+    why = (lock_reasons or {}).get(str(row.application_id), "")
     lines = [f"### Dossier {_md(row.application_id)} — « {_md(row.title)} »", "", f"Porteur : {_md(row.lead_org)}", ""]
     if kind == "retenu":
         detail = f"montant demandé : {format_eur(row.requested_eur)}"
@@ -243,11 +250,18 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
             else:
                 detail += f" ; montant ajusté par le comité dans la limite de {format_eur(cap)}"
         lines.append(f"**Décision : retenu — montant attribué : {format_eur(int(row.award_eur))}** ({detail}).")
+        if why and row.application_id not in lock_out:
+            lines.append(f"Le comité a décidé de retenir ce dossier ; motif : {_md(why)}.")
     elif kind == "non recevable":
         lines.append("**Décision : non recevable.** Le dossier ne remplit pas les conditions de l'appel : "
                      f"{_md(row.reasons)}.")
     elif kind == "écarté par le comité":
-        lines.append("**Décision : non retenu** — écarté par décision du comité.")
+        lines.append("**Décision : non retenu** — écarté par décision du comité"
+                     + (f" ; motif : {_md(why)}." if why else "."))
+    elif kind == "en attente d'évaluation":
+        missing = int(getattr(row, "reviews_missing", 0) or 0)
+        lines.append(f"**Décision : en attente d'évaluation** — le dossier n'a pas encore le nombre d'avis d'experts requis "
+                     f"(il en manque {missing}) ; il sera classé et examiné lorsque ces avis auront été reçus.")
     elif kind == "non classé":
         reason = _text(row, "keeps_out") or "avis des évaluateurs insuffisants"
         lines.append(f"**Décision : non retenu** — le dossier n'a pas pu être classé : {_md(reason)}.")
@@ -293,7 +307,7 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
 
 def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_order", gaps_computed: bool = True,
                    lock_out=frozenset(), envelope_eur: int | None = None, tie_band_points: float = 0.0,
-                   footer: str = "") -> pd.DataFrame:
+                   footer: str = "", lock_reasons=None) -> pd.DataFrame:
     """One letter fragment per application, in the table's order.
 
     Parameters
@@ -314,13 +328,16 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
         δ of the merit order (ex aequo band, points).
     footer : str
         A closing line (source of the decision).
+    lock_reasons : mapping, optional
+        Application id -> the committee's reason for a lock, quoted in the letter.
 
     Returns
     -------
     pandas.DataFrame
         ``application_id``, ``intitule``, ``decision`` (``retenu``, ``non
         retenu``, ``non finançable`` (below a quality threshold), ``non
-        recevable``, ``non classé``, ``écarté par le comité``),
+        recevable``, ``non classé``, ``écarté par le comité``, ``en attente
+        d'évaluation`` (too few valid reviews, issue 13)),
         ``montant_attribue_eur`` (int), ``lettre`` (Markdown).
     """
     funded = table[table["funded"]]
@@ -333,7 +350,7 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
     for row in table.itertuples(index=False):
         text = letter_fr(row, rules, medians, n_ranked, rule=rule, gaps_computed=gaps_computed, lock_out=lock_out,
                          worst_funded_rank=worst, envelope_eur=envelope_eur, tie_band_points=tie_band_points,
-                         ex_aequo_ids=ex_aequo, footer=footer)
+                         ex_aequo_ids=ex_aequo, footer=footer, lock_reasons=lock_reasons)
         rows.append((str(row.application_id), str(row.title), _decision_kind(row, lock_out), int(row.award_eur), text))
     out = pd.DataFrame(rows, columns=["application_id", "intitule", "decision", "montant_attribue_eur", "lettre"])
     out["montant_attribue_eur"] = out["montant_attribue_eur"].astype("int64")

@@ -68,10 +68,11 @@ __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "sea
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
 GENESIS = "0" * 64
-_ROLE_FR = {"call": "règles de l'appel", "applications": "candidatures", "reviews": "évaluations"}
+_ROLE_FR = {"call": "règles de l'appel", "applications": "candidatures", "reviews": "évaluations",
+            "conflicts": "déclarations de conflits d'intérêts"}
 #: Manifest keys copied into each journal entry (and compared by :func:`verify`).
 _RECORDED = ("inputs", "weights", "normalisation", "parameters", "decision_rule", "ranking_variant", "versions", "objective",
-             "funded_count", "total_awarded_eur", "decision_sha256")
+             "funded_count", "total_awarded_eur", "decision_sha256", "provisional")
 #: Fields of a manifest's ``decision_rule`` that :func:`verify` replays and compares, with their French names.
 _RULE_FIELDS = {"name": "règle de décision", "ranking_variant": "variante de la règle du classement",
                 "tie_band_points": "bande d'ex aequo δ (points)", "min_score": "seuil de qualité sur la note globale",
@@ -613,12 +614,12 @@ def rule_changes(recorded: dict | None, now: dict) -> list[str]:
 
 def _rerun(manifest: dict, paths: dict):
     from ditp_model.rules.allocation import allocate, ranking_rule
-    from ditp_model.inputs.io import load_inputs
+    from ditp_model.inputs.conflicts import load_inputs_with_conflicts
     from ditp_model.scoring.pipeline import evaluate
     from ditp_model.rules.manifest import decision_rule_record, decision_table
     from ditp_model.scoring.aggregate import Weights
 
-    inputs = load_inputs(paths["call"], paths["applications"], paths["reviews"])
+    inputs = load_inputs_with_conflicts(paths["call"], paths["applications"], paths["reviews"], paths.get("conflicts"))
     weights = Weights(tuple((k, float(v)) for k, v in manifest["weights"]["raw"].items()))
     ev = evaluate(inputs, weights, manifest.get("normalisation") or None)
     params = replay_params(manifest)
@@ -642,7 +643,7 @@ def _score_fr(s) -> str:
     return "non noté" if s is None or (isinstance(s, float) and math.isnan(s)) else format_points(s)
 
 
-def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
+def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Path | None = None) -> Verification:
     """Check a published decision against its record, and re-compute it.
 
     Checks, in order: the manifest's own hash; the journal (whole chain, the
@@ -660,6 +661,10 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
     manifest_path : path
     rerun : bool
         Re-compute the decision (default).  Without it only hashes are checked.
+    conflicts : path, optional
+        Declarations of conflicts of interest made after the decision: the
+        re-computation reads them in place of the recorded ones (if any), and
+        every score and decision they change is listed as a difference.
 
     Returns
     -------
@@ -772,6 +777,12 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
         if cur != info.get("sha256"):
             diffs.append(Difference("entrées", f"entrée modifiée ({_ROLE_FR.get(role, role)}) : {shown} — SHA-256 "
                                                f"{str(info.get('sha256'))[:12]}… au manifeste, {cur[:12]}… aujourd'hui"))
+    if conflicts is not None:
+        recorded = (roles.get("conflicts") or {}).get("sha256")
+        if recorded is None or sha256_file(conflicts) != recorded:
+            diffs.append(Difference("entrées", f"déclarations de conflits d'intérêts lues dans {conflicts}, "
+                                               + ("absentes du manifeste" if recorded is None else "autres que celles du manifeste")))
+        paths["conflicts"] = Path(conflicts)
     sc = manifest.get("scenario")
     if sc:
         sp = _resolve({"absolute": sc.get("path"), "path": sc.get("path")}, base)
@@ -802,7 +813,7 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
 
     # 5. Re-computation.
     summary_decision = ""
-    if rerun and len(paths) == 3 and roles:
+    if rerun and roles and set(roles) <= set(paths) and {"call", "applications", "reviews"} <= set(paths):
         try:
             table, alloc, rule_now = _rerun(manifest, paths)
         except (InputError, ValueError, KeyError) as exc:

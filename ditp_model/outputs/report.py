@@ -93,8 +93,10 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
     ReportParameter("reserve_eur", 0, "Réserve pour les vagues suivantes", "un nombre entier d'euros ≥ 0"),
     ReportParameter("min_share", None, "Part minimale de la demande attribuée",
                     "un nombre dans ]0 ; 1] (1 : pas de réduction) ou None (celle de l'appel)"),
-    ReportParameter("lock_in", [], "Dossiers imposés par le comité", "une liste d'identifiants, par ex. [\"P012\", \"P040\"]"),
-    ReportParameter("lock_out", [], "Dossiers exclus par le comité", "une liste d'identifiants, par ex. [\"P007\"]"),
+    ReportParameter("lock_in", [], "Dossiers imposés par le comité",
+                    "une liste d'identifiants, chacun suivi de son motif, par ex. [\"P012=motif du comité\", \"P040\"]"),
+    ReportParameter("lock_out", [], "Dossiers exclus par le comité",
+                    "une liste d'identifiants, chacun suivi de son motif, par ex. [\"P007=motif du comité\"]"),
     ReportParameter("group_rules", [], "Règles de portefeuille",
                     "une liste de dictionnaires {\"column\": \"region\", \"value\": \"Bretagne\", \"min_count\": 1} "
                     "ou {…, \"max_share\": 0.25}"),
@@ -135,6 +137,16 @@ class ReportParameterError(ValueError):
         n = len(self.problems)
         head = f"{n} paramètre{'s' if n > 1 else ''} du rapport invalide{'s' if n > 1 else ''} :"
         super().__init__("\n".join([head] + [f"  - {p}" for p in self.problems]))
+
+
+class ReportProvisionalError(RuntimeError):
+    """The decision would be provisional (applications awaiting reviews within reach of the line) and was not
+    allowed to be: nothing published.  The message (French) lists the held applications."""
+
+    def __init__(self, provisional):
+        self.provisional = provisional
+        super().__init__("\n".join(["Aucun rapport publié : la décision serait provisoire.", *provisional.lines_fr(),
+                                    "Obtenir les avis manquants, ou relancer avec --provisoire pour publier un rapport provisoire."]))
 
 
 class ReportNotOptimalError(RuntimeError):
@@ -228,8 +240,8 @@ class ReportParams:
             w = w.as_dict()
         return {"call": self.call, "applications": self.applications, "reviews": self.reviews, "weights": w,
                 "normalisation": self.normalisation, "envelope_eur": a.envelope_eur, "committed_eur": a.committed_eur,
-                "reserve_eur": a.reserve_eur, "min_share": a.min_share, "lock_in": sorted(a.lock_in),
-                "lock_out": sorted(a.lock_out), "group_rules": [dataclasses.asdict(r) for r in a.group_rules],
+                "reserve_eur": a.reserve_eur, "min_share": a.min_share, "lock_in": _lock_items(a.lock_in, dict(a.lock_reasons)),
+                "lock_out": _lock_items(a.lock_out, dict(a.lock_reasons)), "group_rules": [dataclasses.asdict(r) for r in a.group_rules],
                 "max_awards": a.max_awards, "rule": a.rule, "tie_band_points": a.tie_band_points,
                 "min_score": a.min_score, "solver": a.solver, "time_limit_s": a.time_limit_s,
                 "ranking_variant": self.ranking_variant, **common}
@@ -242,6 +254,21 @@ def _id_list(name: str, v, problems: list[str]) -> frozenset:
         problems.append(_problem(name, v))
         return frozenset()
     return frozenset(x.strip() for x in v)
+
+
+def _lock_list(name: str, v, problems: list[str]) -> tuple[frozenset, dict]:
+    """Locked ids and their reasons from ``["P012=motif du comité", "P040"]`` (issue 13: every lock has a written reason)."""
+    from ditp_model.inputs.locks import parse_lock_item
+
+    if isinstance(v, (list, tuple, set, frozenset)) and all(isinstance(x, str) and x.strip() for x in v):
+        pairs = [parse_lock_item(x) for x in v]
+        return frozenset(a for a, _ in pairs), {a: w for a, w in pairs if w}
+    return _id_list(name, v, problems), {}
+
+
+def _lock_items(ids, reasons: dict) -> list[str]:
+    """The notebook's form of locks: ``"P012=motif"`` (or the bare id without a reason), sorted."""
+    return [f"{a}={reasons[a]}" if reasons.get(a) else a for a in sorted(ids)]
 
 
 def _group_rules(v, problems: list[str]) -> tuple[GroupRule, ...]:
@@ -421,8 +448,8 @@ def validate_parameters(**values) -> ReportParams:
     min_share = v["min_share"]
     if min_share is not None and (not _is_number(min_share) or not 0 < min_share <= 1):
         problems.append(_problem("min_share", min_share))
-    lock_in = _id_list("lock_in", v["lock_in"], problems)
-    lock_out = _id_list("lock_out", v["lock_out"], problems)
+    lock_in, reasons_in = _lock_list("lock_in", v["lock_in"], problems)
+    lock_out, reasons_out = _lock_list("lock_out", v["lock_out"], problems)
     rules = _group_rules(v["group_rules"], problems)
     max_awards = v["max_awards"]
     if max_awards is not None and (not _is_int(max_awards) or max_awards < 0):
@@ -445,7 +472,8 @@ def validate_parameters(**values) -> ReportParams:
     try:
         params = AllocationParams(envelope_eur=amounts["envelope_eur"], committed_eur=amounts["committed_eur"],
                                   reserve_eur=amounts["reserve_eur"], min_share=None if min_share is None else float(min_share),
-                                  lock_in=lock_in, lock_out=lock_out, group_rules=rules, max_awards=max_awards,
+                                  lock_in=lock_in, lock_out=lock_out, lock_reasons={**reasons_in, **reasons_out},
+                                  group_rules=rules, max_awards=max_awards,
                                   rule=v["rule"], ranking_variant=v["ranking_variant"],
                                   tie_band_points=tie_band if tie_band in (None, "auto") else float(tie_band),
                                   min_score=None if min_score is None else float(min_score),
@@ -505,6 +533,10 @@ class ReportRun:
     suggested_tie_band_points : float
         The ex aequo band the reviews suggest
         (:func:`ditp_model.scoring.aggregate.tie_band_from_reviews`), whatever δ was used.
+    provisional : ditp_model.rules.held.Provisional or None
+        The held applications and whether the decision is provisional
+        (:func:`ditp_model.rules.held.provisional_status`); ``provisional.is_provisional``
+        sets the report's « provisoire » mark.
     """
 
     params: ReportParams
@@ -518,6 +550,12 @@ class ReportRun:
     seconds: float
     comparison: object = None
     suggested_tie_band_points: float | None = None
+    provisional: object = None
+
+    @property
+    def is_provisional(self) -> bool:
+        """True when an application awaiting reviews could still enter the list of laureates (issue 13)."""
+        return bool(self.provisional is not None and self.provisional.is_provisional)
 
     @property
     def rules(self):
@@ -594,8 +632,12 @@ def run_report(params: ReportParams) -> ReportRun:
     table = decision_table(ev, alloc, ranking, expl)
     comparison = optimum_comparison(ev, alloc) if alloc.rule != "max_total_score" else None
     suggested = tie_band_from_reviews(ev.reviews, ev.rules, ev.weights, normalisation=ev.normalisation)
+    from ditp_model.rules.held import provisional_status
+
+    provisional = provisional_status(ev, params.allocation)
     generated = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    run = ReportRun(params, ev, alloc, ranking, expl, table, {}, generated, time.perf_counter() - t0, comparison, suggested)
+    run = ReportRun(params, ev, alloc, ranking, expl, table, {}, generated, time.perf_counter() - t0, comparison, suggested,
+                    provisional)
     return replace(run, manifest=report_manifest(run))
 
 
@@ -612,7 +654,7 @@ def report_manifest(run: ReportRun) -> dict:
     not compared by ``verify``).
     """
     p = run.params
-    m = build_manifest(run.evaluation, run.allocation, run.table, command=p.command)
+    m = build_manifest(run.evaluation, run.allocation, run.table, command=p.command, provisional=run.provisional)
     rk = run.ranking
     rk_table = run.table.assign(funded=run.table["ranking_rule_award_eur"] > 0, award_eur=run.table["ranking_rule_award_eur"])
     m["ranking_variant"] = p.ranking_variant
@@ -688,13 +730,21 @@ def report_workbook(run: ReportRun) -> bytes:
 
     Sheets « Décision », « Liste complémentaire », « Éligibilité », « Notes par
     évaluateur » (pseudonymised unless the run's ``personal_data`` is set),
-    « Paramètres », « Provenance »; applicant text never becomes a formula.
+    « Procédure » (:func:`ditp_model.outputs.procedure.procedure_table`: conflicts of
+    interest and excluded reviews, applications awaiting reviews, locks and exceptions
+    to merit order, each with its reason), « Paramètres », « Provenance »; applicant
+    text never becomes a formula.
     """
+    from ditp_model.outputs.procedure import run_procedure_table
     from ditp_model.outputs.workbook import workbook_bytes
 
-    return workbook_bytes(run.table, run.evaluation.eligibility, run.manifest,
-                          reviewer_scores=reviewer_scores_sheet(run.evaluation, identities=run.params.personal_data),
-                          generated_at=run.manifest.get("generated_at"))
+    ev = run.evaluation
+    excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
+    names = None if run.params.personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
+    return workbook_bytes(run.table, ev.eligibility, run.manifest,
+                          reviewer_scores=reviewer_scores_sheet(ev, identities=run.params.personal_data),
+                          generated_at=run.manifest.get("generated_at"),
+                          procedure=run_procedure_table(run, pseudonyms=names))
 
 
 def export_files(run: ReportRun) -> dict[str, bytes]:
@@ -712,7 +762,8 @@ def export_files(run: ReportRun) -> dict[str, bytes]:
     c = run.allocation.candidates
     files.update(feedback_files(run.table, run.rules, rule=run.allocation.rule, gaps_computed=run.params.gaps,
                                 lock_out=c.params.lock_out, envelope_eur=c.available_eur,
-                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer))
+                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
+                                lock_reasons=dict(c.params.lock_reasons)))
     return files
 
 
@@ -901,7 +952,7 @@ def external_reference(body: str):
 
 
 def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | Path | None = None,
-                   notebook: str | Path | None = None):
+                   notebook: str | Path | None = None, provisional_allowed: bool | None = None):
     """Run, render and publish one report: ``rapport.html``, exports, ``manifest.json`` and a journal entry.
 
     Steps: a quick run without entry gaps (a non-optimal or invalid run
@@ -921,6 +972,12 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         Default ``<out_dir>/decisions.jsonl``.
     notebook : path, optional
         Default :data:`REPORT_NOTEBOOK`.
+    provisional_allowed : bool, optional
+        ``False``: a provisional decision (:mod:`ditp_model.rules.held`) is
+        refused (:class:`ReportProvisionalError`), and a final one needs a
+        written reason for every lock (:class:`ReportParameterError`);
+        ``True``: a provisional report is published (locks without reason
+        allowed while provisional); ``None`` (default): no such check.
 
     Returns
     -------
@@ -932,6 +989,8 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         Bad inputs or parameters.
     ReportNotOptimalError
         No proven optimum.
+    ReportProvisionalError
+        A provisional decision with ``provisional_allowed=False``.
     ditp_model.outputs.record.JournalError
         The journal is damaged: nothing is appended to it.
     ReportNotebookError
@@ -942,6 +1001,13 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
     from ditp_model.outputs import record
 
     quick = run_report(replace(params, gaps=False, output_dir=None))
+    if provisional_allowed is not None:
+        if quick.is_provisional and not provisional_allowed:
+            raise ReportProvisionalError(quick.provisional)
+        missing = params.allocation.missing_lock_reasons()
+        if missing and not quick.is_provisional:
+            raise ReportParameterError([f"verrou sans motif : {', '.join(missing)} — une décision définitive exige le motif "
+                                        f"écrit du comité pour chaque dossier imposé ou exclu (par ex. {missing[0]}=motif)"])
     out = Path(out_dir)
     journal_path = Path(journal) if journal else out / record.JOURNAL_NAME
     record.check_published_against_journal(out, record.check_journal(journal_path))

@@ -12,6 +12,9 @@ with openpyxl, one sheet per view:
   :data:`ditp_model.scoring.eligibility.REASON_CODES`) and the detail;
 * « Notes par évaluateur » — one row per review, reviewers pseudonymised by the caller
   (:func:`ditp_model.outputs.report.reviewer_scores_sheet`);
+* « Procédure » — conflicts of interest and excluded reviews, applications awaiting
+  reviews, locks and exceptions to merit order, each with its reason
+  (:func:`ditp_model.outputs.procedure.procedure_table`);
 * « Paramètres » — two columns, French label -> value in French formatting;
 * « Provenance » — input files and their SHA-256, command, versions, solver, date.
 
@@ -55,7 +58,7 @@ SCORE_FORMAT = "0.00"
 #: Number format of counts and ranks.
 INT_FORMAT = "0"
 #: The sheets, in order.
-SHEETS = ("Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur", "Paramètres", "Provenance")
+SHEETS = ("Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur", "Procédure", "Paramètres", "Provenance")
 
 #: Decision of an application (« Décision » column), in the order of the sheet.
 DECISION_ORDER = ("Financé", "Liste complémentaire", "Non financé", "Non finançable (seuil de qualité)",
@@ -482,8 +485,9 @@ def provenance_rows(manifest: dict, *, generated_at: str | None = None) -> list[
 
 
 def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dict, *,
-                   reviewer_scores: pd.DataFrame | None = None, generated_at: str | None = None) -> bytes:
-    """``allocation.xlsx`` for the secretariat: the six sheets of :data:`SHEETS` (see the module docstring).
+                   reviewer_scores: pd.DataFrame | None = None, generated_at: str | None = None,
+                   procedure: pd.DataFrame | None = None) -> bytes:
+    """``allocation.xlsx`` for the secretariat: the seven sheets of :data:`SHEETS` (see the module docstring).
 
     Parameters
     ----------
@@ -501,6 +505,10 @@ def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dic
         the sheet says the scores are not exported.
     generated_at : str, optional
         ISO 8601 date shown in « Provenance » (default the manifest's, else now).
+    procedure : pandas.DataFrame, optional
+        :func:`ditp_model.outputs.procedure.procedure_table` (conflicts of interest and excluded reviews,
+        applications awaiting reviews, locks and exceptions with their reasons) for the « Procédure »
+        sheet; ``None`` or empty: the sheet says there is nothing to record.
 
     Returns
     -------
@@ -552,8 +560,16 @@ def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dic
         _frame_sheet(ws, reviewer_scores, list(reviewer_scores.columns), labels, freeze="C2")
 
     ws = wb.create_sheet(SHEETS[4])
-    _write_table(ws, ["Paramètre", "Valeur"], ["text", "text"], [list(r) for r in parameters_rows(manifest)], max_width=100)
+    if procedure is None or not len(procedure):
+        _message_sheet(ws, "Procédure", "Aucun conflit d'intérêts déclaré, aucun dossier en attente, aucun verrou du comité.")
+    else:
+        _frame_sheet(ws, procedure, list(procedure.columns),
+                     {"rubrique": "Rubrique", "application_id": "Dossier", "personne": "Personne", "detail": "Ce qui a été fait",
+                      "motif": "Motif"}, freeze="B2")
+
     ws = wb.create_sheet(SHEETS[5])
+    _write_table(ws, ["Paramètre", "Valeur"], ["text", "text"], [list(r) for r in parameters_rows(manifest)], max_width=100)
+    ws = wb.create_sheet(SHEETS[6])
     _write_table(ws, ["Élément", "Valeur"], ["text", "text"],
                  [list(r) for r in provenance_rows(manifest, generated_at=generated_at)], max_width=100)
     buf = io.BytesIO()

@@ -212,6 +212,13 @@ class AllocationParams:
         Kept for later waves.
     lock_in, lock_out : frozenset of str
         Application ids the committee forces in / out.
+    lock_reasons : tuple of (str, str)
+        ``(application id, reason)``: the committee's written reason for a lock
+        (a mapping id -> reason is accepted; a reason for an id not locked is
+        kept and unused, so that a variant without the locks stays valid).  A final
+        decision needs a reason for every lock (:meth:`missing_lock_reasons`,
+        enforced by the command line); the reasons go into the manifest, the
+        exceptions to merit order, the procedure annex and the letters.
     group_rules : tuple of GroupRule
     max_awards : int or None
     rule : str
@@ -252,6 +259,7 @@ class AllocationParams:
     reserve_eur: int = 0
     lock_in: frozenset[str] = field(default_factory=frozenset)
     lock_out: frozenset[str] = field(default_factory=frozenset)
+    lock_reasons: tuple[tuple[str, str], ...] = ()
     group_rules: tuple[GroupRule, ...] = ()
     max_awards: int | None = None
     rule: str | None = None
@@ -268,6 +276,11 @@ class AllocationParams:
         object.__setattr__(self, "lock_in", frozenset(self.lock_in))
         object.__setattr__(self, "lock_out", frozenset(self.lock_out))
         object.__setattr__(self, "group_rules", tuple(self.group_rules))
+        reasons = dict(self.lock_reasons.items() if hasattr(self.lock_reasons, "items") else self.lock_reasons)
+        for aid, why in reasons.items():
+            if not isinstance(why, str) or not why.strip():
+                raise ValueError(f"motif du verrou sur {aid} vide : écrire la raison du comité")
+        object.__setattr__(self, "lock_reasons", tuple(sorted((str(a), w.strip()) for a, w in reasons.items())))
         for name in ("envelope_eur", "award_floor_eur", "award_cap_eur", "extended_cap_eur", "committed_eur", "reserve_eur"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
@@ -300,6 +313,15 @@ class AllocationParams:
     def objective(self) -> str | None:
         """The optimisation objective of an optimisation rule: ``total_score``, ``score_weighted_award``; else None."""
         return OPTIMISATION_OBJECTIVES.get(self.rule)
+
+    def lock_reason(self, application_id: str) -> str:
+        """The committee's written reason for the lock on `application_id` ("" when none)."""
+        return dict(self.lock_reasons).get(str(application_id), "")
+
+    def missing_lock_reasons(self) -> list[str]:
+        """Locked ids (in, then out, sorted) without a written reason: a final decision refuses them."""
+        given = dict(self.lock_reasons)
+        return [a for a in sorted(self.lock_in) + sorted(self.lock_out) if a not in given]
 
 
 # --------------------------------------------------------------------------- check
@@ -1612,7 +1634,8 @@ def name_exceptions(decisions: pd.DataFrame, cands: Candidates, baseline: pd.Dat
             continue
         above = tuple(a for a in lost if su[a] > su[k] + cands.tie_band_units)
         if above:
-            out.append(MeritException(k, above, cands.forced.get(k, "imposé par le comité")))
+            why = cands.params.lock_reason(k)
+            out.append(MeritException(k, above, cands.forced.get(k, f"imposé par le comité{' : ' + why if why else ''}")))
     return tuple(out)
 
 

@@ -33,13 +33,14 @@ from ditp_model import __version__
 from ditp_model.inputs.tables import csv_bytes, neutralise_formula  # the one CSV writer, re-exported for the callers
 from ditp_model.rules.allocation import RULE_LABELS_FR, Allocation, AllocationParams, GroupRule, RankingResult
 from ditp_model.rules.explain import Explanation
+from ditp_model.rules.held import Provisional, review_status_columns
 from ditp_model.lockfile import lock_record
 from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR
 
 __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_formula", "write_outputs", "MANIFEST_VERSION",
            "csv_bytes", "manifest_bytes", "environment_versions", "decisions_record",
-           "decision_rule_record", "allocation_params_from_manifest", "package_versions"]
+           "decision_rule_record", "allocation_params_from_manifest", "package_versions", "due_process_record"]
 
 #: Version of the manifest layout.  2 added ``input_files`` (role of each
 #: input), ``seeds`` and ``decisions`` (every application's score and decision); 3 added ``decision_rule`` (the
@@ -54,7 +55,11 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
 
     Columns: ``application_id``, ``title``, ``lead_org``, ``lead_org_type``,
     ``region``, ``maturity``, ``priority_reform``, ``requested_eur`` (int),
-    ``eligible``, ``reasons``, ``n_reviews``, ``<criterion>_score`` (0–1),
+    ``eligible``, ``reasons``, ``n_reviews`` (valid reviews, after exclusions
+    for a declared conflict of interest), ``review_status`` (« en attente
+    d'évaluation » for an eligible application with fewer reviews than the
+    call's minimum, "" otherwise), ``reviews_missing`` (int, the reviews it
+    still needs, 0 otherwise), ``<criterion>_score`` (0–1),
     ``score`` (0–100), ``rank``, ``large_collective``, ``award_floor_eur``
     and ``award_cap_eur`` (bounds of a candidate, int, 0 otherwise),
     ``not_fundable`` (French: the quality threshold it fails, "" otherwise),
@@ -85,6 +90,10 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     out = t[["application_id", "title", "lead_org", "lead_org_type", "region", "maturity", "priority_reform",
              "requested_eur", "eligible", "reasons", "n_reviews", *crit, "score", "rank", "large_collective"]].copy()
     ids = out["application_id"]
+    status, missing = review_status_columns(evaluation)
+    at = out.columns.get_loc("n_reviews") + 1
+    out.insert(at, "review_status", status)
+    out.insert(at + 1, "reviews_missing", pd.array(missing, dtype="int64"))
     out["award_floor_eur"] = [int(b.at[a, "lower_eur"]) if a in b.index else 0 for a in ids]
     out["award_cap_eur"] = [int(b.at[a, "upper_eur"]) if a in b.index else 0 for a in ids]
     out["funded"] = [bool(d.at[a, "funded"]) if a in d.index else False for a in ids]
@@ -155,6 +164,7 @@ def _params_dict(params: AllocationParams) -> dict:
     d = dataclasses.asdict(params)
     d["lock_in"] = sorted(params.lock_in)
     d["lock_out"] = sorted(params.lock_out)
+    d["lock_reasons"] = dict(params.lock_reasons)
     d["group_rules"] = [dataclasses.asdict(r) for r in params.group_rules]
     if params.min_criterion is not None:
         d["min_criterion"] = [[str(k), float(v)] for k, v in params.min_criterion]
@@ -179,20 +189,22 @@ def allocation_params_from_manifest(parameters: dict) -> AllocationParams:
         d["min_criterion"] = tuple((str(k), float(v)) for k, v in d["min_criterion"])
     d["lock_in"] = frozenset(d.get("lock_in", ()))
     d["lock_out"] = frozenset(d.get("lock_out", ()))
+    d["lock_reasons"] = dict(d.get("lock_reasons") or {})
     d["group_rules"] = tuple(GroupRule(**r) for r in d.get("group_rules", ()))
     return AllocationParams(**d)
 
 
-_ROLES = ("call", "applications", "reviews")
+_ROLES = ("call", "applications", "reviews", "conflicts")
 
 
 def _input_files(files: dict) -> dict:
     """Role -> ``{"path", "absolute", "sha256"}``.
 
     Roles come from the order of :attr:`Evaluation.files`, which
-    :func:`ditp_model.inputs.io.load_inputs` fills as call, applications, reviews.
+    :func:`ditp_model.inputs.io.load_inputs` fills as call, applications,
+    reviews, then the declarations of conflicts of interest when given.
     """
-    if len(files) != len(_ROLES):
+    if len(files) not in (3, 4):
         return {}
     return {role: {"path": str(path), "absolute": str(Path(path).resolve()), "sha256": digest}
             for role, (path, digest) in zip(_ROLES, files.items())}
@@ -239,7 +251,31 @@ def decision_rule_record(evaluation: Evaluation, allocation: Allocation) -> dict
             "exceptions": [e.sentence_fr() for e in getattr(allocation, "exceptions", ())]}
 
 
-def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.DataFrame, *, command: str = "") -> dict:
+def due_process_record(evaluation: Evaluation, provisional: Provisional | None = None) -> dict:
+    """Conflicts of interest, excluded reviews and held applications, JSON-ready (issue 13).
+
+    Keys (each only when known): ``conflicts`` (the declarations: ``person_id``,
+    ``application_id``, ``nature``, ``role``, ``declared_on`` ISO date or None),
+    ``excluded_reviews`` (``application_id``, ``reviewer_id``, ``nature``),
+    ``provisional`` (bool) and ``held`` (see :meth:`ditp_model.rules.held.Provisional.record`).
+    """
+    out: dict = {}
+    if evaluation.conflicts is not None:
+        out["conflicts"] = [{"person_id": str(r.person_id), "application_id": str(r.application_id), "nature": str(r.nature),
+                             "role": str(r.role),
+                             "declared_on": None if pd.isna(r.declared_on) else pd.Timestamp(r.declared_on).date().isoformat()}
+                            for r in evaluation.conflicts.itertuples()]
+        ex = evaluation.excluded_reviews
+        out["excluded_reviews"] = [] if ex is None else [
+            {"application_id": str(r.application_id), "reviewer_id": str(r.reviewer_id), "nature": str(r.nature)}
+            for r in ex.itertuples()]
+    if provisional is not None:
+        out.update(provisional.record())
+    return out
+
+
+def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.DataFrame, *, command: str = "",
+                   provisional: Provisional | None = None) -> dict:
     """The decision record of one run (JSON-ready dict).
 
     Keys: ``manifest_version``, ``command``, ``inputs`` (path -> SHA-256),
@@ -254,7 +290,9 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
     ``tie_break_rule``, ``other_optimal_portfolios``, ``funded_count``,
     ``total_awarded_eur``, ``decision_sha256`` (see :func:`decision_hash`),
     ``decisions`` (see :func:`decisions_record`), ``reserve_list`` (the reserve list:
-    :func:`ditp_model.rules.reserve_list.reserve_record`).  No timestamp inside the
+    :func:`ditp_model.rules.reserve_list.reserve_record`), then, when known, the keys of
+    :func:`due_process_record` (``conflicts``, ``excluded_reviews``,
+    ``provisional``, ``held``).  No timestamp inside the
     decision part: two runs on the same inputs give the same manifest,
     seconds aside.
     """
@@ -286,6 +324,7 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
         "decision_sha256": decision_hash(table),
         "decisions": decisions_record(table),
         **({"reserve_list": _lists_record(table, evaluation)} if "reserve_rank" in table else {}),
+        **due_process_record(evaluation, provisional),
     }
 
 

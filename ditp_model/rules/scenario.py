@@ -122,6 +122,7 @@ class Scenario:
         p = dataclasses.asdict(self.params)
         p["lock_in"] = sorted(self.params.lock_in)
         p["lock_out"] = sorted(self.params.lock_out)
+        p["lock_reasons"] = dict(self.params.lock_reasons)
         p["group_rules"] = [dataclasses.asdict(r) for r in self.params.group_rules]
         if self.params.min_criterion is not None:
             p["min_criterion"] = dict(self.params.min_criterion)

@@ -36,6 +36,13 @@ class Evaluation:
         Input path -> SHA-256.
     normalisation : str
         Review aggregation used: ``raw_mean`` or ``reviewer_zscore``.
+    conflicts : pandas.DataFrame or None
+        The declarations of conflicts of interest used
+        (:func:`ditp_model.inputs.conflicts.read_conflicts`); None: none declared.
+    excluded_reviews : pandas.DataFrame or None
+        Reviews removed because of a declared conflict (see
+        :func:`ditp_model.scoring.conflicts.exclude_conflicted_reviews`);
+        `reviews` holds only the reviews kept.
     """
 
     rules: CallRules
@@ -46,6 +53,8 @@ class Evaluation:
     scores: pd.DataFrame
     files: dict
     normalisation: str = ""
+    conflicts: pd.DataFrame | None = None
+    excluded_reviews: pd.DataFrame | None = None
 
     def __post_init__(self):
         if not self.normalisation:
@@ -80,8 +89,13 @@ class Evaluation:
         return replace(self, weights=weights, scores=scores)
 
 
-def evaluate(inputs: Inputs, weights: Weights | None = None, normalisation: str | None = None) -> Evaluation:
+def evaluate(inputs: Inputs, weights: Weights | None = None, normalisation: str | None = None,
+             conflicts: pd.DataFrame | None = None) -> Evaluation:
     """Check eligibility and score every application.
+
+    Reviews under a declared conflict of interest are removed first, before
+    the per-reviewer normalisation and the aggregation (treated as missing,
+    :func:`ditp_model.scoring.conflicts.exclude_conflicted_reviews`).
 
     Parameters
     ----------
@@ -91,14 +105,21 @@ def evaluate(inputs: Inputs, weights: Weights | None = None, normalisation: str 
         Default: the call's default weights.
     normalisation : {"raw_mean", "reviewer_zscore"}, optional
         Default: the rules file's ``scoring.normalisation``.
+    conflicts : pandas.DataFrame, optional
+        Declarations of conflicts of interest; default: ``inputs.conflicts``.
 
     Returns
     -------
     Evaluation
     """
+    from ditp_model.scoring.conflicts import exclude_conflicted_reviews
+
     rules = inputs.rules
     weights = weights or Weights.from_rules(rules)
     elig = check_eligibility(inputs.applications, rules)
     method = normalisation or rules.scoring.normalisation
-    scores = score_applications(inputs.applications, inputs.reviews, rules, weights, elig, normalisation=method)
-    return Evaluation(rules, inputs.applications, inputs.reviews, weights, elig, scores, dict(inputs.files), method)
+    decl = conflicts if conflicts is not None else getattr(inputs, "conflicts", None)
+    reviews, excluded = exclude_conflicted_reviews(inputs.reviews, decl)
+    scores = score_applications(inputs.applications, reviews, rules, weights, elig, normalisation=method)
+    return Evaluation(rules, inputs.applications, reviews, weights, elig, scores, dict(inputs.files), method,
+                      decl, excluded if decl is not None else None)

@@ -52,6 +52,7 @@ __all__ = [
     "simplex_grid",
     "MemberAnalysis",
     "member_portfolios",
+    "member_conflicts",
 ]
 
 #: Class of an application across the members' portfolios: code -> French label.
@@ -356,8 +357,42 @@ def _member_weights(evaluation: Evaluation, members) -> list[tuple[str, Weights]
     return pairs
 
 
+def member_conflicts(evaluation: Evaluation, conflicts: pd.DataFrame | None = None) -> dict[str, frozenset]:
+    """Member -> applications they declared a conflict of interest on (rows of role ``member``).
+
+    `conflicts` defaults to the evaluation's declarations (``--conflits``), see
+    :func:`ditp_model.inputs.conflicts.read_conflicts`.
+    """
+    decl = conflicts if conflicts is not None else evaluation.conflicts
+    if decl is None or not len(decl):
+        return {}
+    out: dict[str, set] = {}
+    for person, aid, role in zip(decl["person_id"], decl["application_id"], decl["role"]):
+        if role == "member":
+            out.setdefault(str(person), set()).add(str(aid))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _committee_scores_for(member_ev: Evaluation, committee: Evaluation, ids: frozenset) -> Evaluation:
+    """`member_ev` where the applications in `ids` keep the committee's score: the member's weights are not used for them."""
+    from ditp_model.scoring.aggregate import rank_order
+
+    if not ids:
+        return member_ev
+    scores = member_ev.scores.copy()
+    mine = scores["application_id"].astype(str).isin(ids).to_numpy()
+    scores.loc[mine, "score"] = committee.scores.loc[mine, "score"].to_numpy()
+    elig = member_ev.eligibility.set_index("application_id").loc[scores["application_id"], "eligible"].to_numpy()
+    rankable = scores["scored"].astype(bool).to_numpy() & elig
+    order = rank_order(scores.loc[rankable, "application_id"], scores["score"], member_ev.applications)
+    pos = {a: k + 1 for k, a in enumerate(order)}
+    scores["rank"] = pd.array([pos.get(a, pd.NA) for a in scores["application_id"]], dtype="Int64")
+    return replace(member_ev, scores=scores)
+
+
 def member_portfolios(evaluation: Evaluation, members, params: AllocationParams | None = None, *,
-                      grid_step: float = 0.05, progress: bool | None = None) -> MemberAnalysis:
+                      grid_step: float = 0.05, progress: bool | None = None,
+                      conflicts: pd.DataFrame | None = None) -> MemberAnalysis:
     """The portfolio each member's weights would fund, where they agree, and a compromise.
 
     For each member, the applications are re-scored with the member's weights
@@ -370,6 +405,12 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
     portfolio** is the set funded by a strict majority (more than half) of
     the members.  It need not fit in the envelope: three members funding
     A + B, B + C and A + C give a majority of A, B and C.
+
+    **Conflicts of interest.**  A member who declared a conflict of interest
+    on an application (a row of role ``membre`` in the declarations,
+    :func:`member_conflicts`) does not score it with their own weights: in
+    that member's portfolio the application keeps the committee's score
+    (the evaluation's weights), neither raised nor lowered by the member.
 
     **Compromise weights.**  The committee's average weights *w̄* are the
     members' normalised weights averaged.  The search looks for the
@@ -401,6 +442,8 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
         Step of the simplex grid, of the form 1/N (0.05: 231 points for three criteria).
     progress : bool, optional
         tqdm progress bar over the grid search (default: only when stderr is a terminal).
+    conflicts : pandas.DataFrame, optional
+        Declarations of conflicts of interest; default: ``evaluation.conflicts``.
 
     Returns
     -------
@@ -439,9 +482,16 @@ def member_portfolios(evaluation: Evaluation, members, params: AllocationParams 
     average = average / average.sum()
     member_rows = []
     funded_by: dict[str, list[str]] = {}
+    conflicted = member_conflicts(evaluation, conflicts)
     for (member, _), w in zip(pairs, shares):
-        a = solve_at(w, f"pondérations du membre {member}")
-        funded = cache[key(w)]
+        if conflicted.get(member):
+            ev = _committee_scores_for(evaluation.with_weights(Weights(tuple((n, float(x)) for n, x in zip(names, w)))),
+                                       evaluation, conflicted[member])
+            a = _solved(allocate(ev, fast), f"pondérations du membre {member}")
+            funded = tuple(a.funded_ids)
+        else:
+            a = solve_at(w, f"pondérations du membre {member}")
+            funded = cache[key(w)]
         for aid in funded:
             funded_by.setdefault(aid, []).append(member)
         member_rows.append({"member": member, **dict(zip(names, (float(x) for x in w))),

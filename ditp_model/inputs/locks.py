@@ -1,0 +1,131 @@
+"""The committee's locks with their written reasons: ``--lock-in P012="raison"`` or a locks file (``--verrous``).
+
+Issue 13, item 5.  Every departure from the rule decided by the committee — an application imposed (« imposé »,
+lock in) or excluded (« exclu », lock out) — carries a written reason, mandatory for a final decision: public funders motivate
+every departure from the ranking (Horizon Europe, ERC: a proposal funded out of rank order is justified in the
+evaluation report), and a motivation, where one is due, is written and states its considerations of fact
+(code des relations entre le public et l'administration, art. L. 211-5).
+
+A locks file is a table (CSV or XLSX, read like every input, French errors naming file, row, column, value and
+rule) with the columns of :data:`LOCK_COLUMNS`: ``application_id``, ``decision`` (``in`` / ``imposé`` or
+``out`` / ``exclu``) and ``motif`` (the reason; blank is read, and refused later for a final decision).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ditp_model.inputs.io import _locate, open_table, parse_cells
+from ditp_model.inputs.schema import Column, InputError, Problem, normalise_header
+
+__all__ = ["LOCK_COLUMNS", "LOCK_DECISIONS_FR", "Locks", "read_locks", "parse_lock_item", "merge_locks"]
+
+#: Lock decision code -> French label.
+LOCK_DECISIONS_FR = {"in": "imposé", "out": "exclu"}
+
+_DECISION_ALIASES = {normalise_header(a): k for a, k in {
+    "in": "in", "imposé": "in", "impose": "in", "imposer": "in", "financé": "in", "retenu": "in", "lock-in": "in",
+    "out": "out", "exclu": "out", "exclure": "out", "écarté": "out", "non financé": "out", "lock-out": "out"}.items()}
+
+LOCK_COLUMNS: tuple[Column, ...] = (
+    Column("application_id", "id", description_fr="Identifiant du dossier imposé ou exclu par le comité.",
+           headers_fr=("identifiant", "id", "n° dossier", "numero de dossier", "dossier")),
+    Column("decision", "category", allowed=tuple(LOCK_DECISIONS_FR),
+           description_fr="in (imposé : financé quelle que soit sa place) ou out (exclu : jamais financé).",
+           headers_fr=("verrou", "decision du comite", "sens")),
+    Column("motif", "text", required=False,
+           description_fr="Motif écrit du comité (obligatoire pour une décision définitive).",
+           headers_fr=("raison", "motivation", "motif du comite")),
+)
+
+#: (lock_in ids, lock_out ids, {id: reason}) as read.
+Locks = tuple[list[str], list[str], dict[str, str]]
+
+
+def parse_lock_item(text: str) -> tuple[str, str]:
+    """``P012`` -> ``("P012", "")``; ``P012=raison du comité`` -> ``("P012", "raison du comité")``.
+
+    The reason may be quoted (``P012="raison"``, as a shell on Windows may leave it).
+
+    Raises
+    ------
+    ValueError
+        A blank identifier (French).
+    """
+    aid, _, why = str(text).partition("=")
+    aid, why = aid.strip(), why.strip()
+    if len(why) >= 2 and why[0] == why[-1] and why[0] in "\"'":
+        why = why[1:-1].strip()
+    if not aid:
+        raise ValueError(f"« {text} » : identifiant de dossier manquant ; écrire par ex. P012=\"raison du comité\"")
+    return aid, why
+
+
+def read_locks(path: str | Path, application_ids=None, *, sheet: str | None = None) -> Locks:
+    """Read a locks file.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV or XLSX (:data:`LOCK_COLUMNS`).
+    application_ids : iterable of str, optional
+        The applications of the call: a lock on another id is an error.
+
+    Returns
+    -------
+    (list, list, dict)
+        Ids locked in, ids locked out (file order), id -> reason (non-blank reasons only).
+
+    Raises
+    ------
+    InputError
+        Every problem at once (file, row, column, value, rule): missing column or value, unknown decision,
+        unknown application (``unknown_application``), the same application locked twice (``duplicate_lock``).
+    """
+    raw, found = open_table(path, LOCK_COLUMNS, "aucun verrou", sheet)
+    problems: list[Problem] = []
+    allowed = ", ".join(f"{k} ({v})" for k, v in LOCK_DECISIONS_FR.items())
+    cells = parse_cells(raw, LOCK_COLUMNS, found, problems, {"decision": (_DECISION_ALIASES, allowed, "verrou inconnu")})
+    known = None if application_ids is None else set(map(str, application_ids))
+    h = {c.name: found.get(c.name, c.name) for c in LOCK_COLUMNS}
+    lock_in, lock_out, reasons, seen = [], [], {}, {}
+    for i, line in enumerate(raw.rows):
+        aid, decision, why = cells["application_id"][i], cells["decision"][i], cells["motif"][i]
+        if not aid:
+            continue
+        if known is not None and aid not in known:
+            problems.append(Problem(raw.path, line, h["application_id"], aid,
+                                    "verrou sur un dossier inconnu (absent du fichier des candidatures)", "unknown_application"))
+            continue
+        if aid in seen:
+            problems.append(Problem(raw.path, line, h["application_id"], aid,
+                                    f"dossier déjà verrouillé ligne {seen[aid]} : une seule ligne par dossier", "duplicate_lock"))
+            continue
+        seen[aid] = line
+        if decision == "in":
+            lock_in.append(aid)
+        elif decision == "out":
+            lock_out.append(aid)
+        if why:
+            reasons[aid] = why
+    if problems:
+        raise InputError(_locate(raw, problems))
+    return lock_in, lock_out, reasons
+
+
+def merge_locks(*sources: Locks) -> Locks:
+    """Locks from several sources (command line, file); ValueError (French) when one application is imposed and excluded,
+    or given two different reasons."""
+    lock_in, lock_out, reasons = [], [], {}
+    for li, lo, _ in sources:
+        lock_in += [a for a in li if a not in lock_in]
+        lock_out += [a for a in lo if a not in lock_out]
+    both = sorted(set(lock_in) & set(lock_out))
+    if both:
+        raise ValueError(f"dossier(s) à la fois imposé(s) et exclu(s) : {', '.join(both)}")
+    for _, _, rs in sources:
+        for a, w in rs.items():
+            if a in reasons and reasons[a] != w:
+                raise ValueError(f"verrou sur {a} : deux motifs différents (« {reasons[a]} » et « {w} ») ; n'en garder qu'un")
+            reasons[a] = w
+    return lock_in, lock_out, reasons
