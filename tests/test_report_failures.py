@@ -44,7 +44,7 @@ def test_a_failing_report_notebook_is_kept_beside_a_french_message(tmp_path, cap
     nb = _failing_notebook(tmp_path / "rapport_casse.ipynb", "raise RuntimeError('échec volontaire du rapport')")
     out = tmp_path / "rapport"
     code = main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
-                 str(SAMPLE_REVIEWS), "--notebook", str(nb), "--out", str(out)])
+                 str(SAMPLE_REVIEWS), "--notebook", str(nb), "--provisoire", "--out", str(out)])
     err = capsys.readouterr().err
     kept = tmp_path / "rapport_rapport_echec.ipynb"
     assert code == 5
@@ -96,8 +96,9 @@ def test_uncorrected_reviewer_listed_with_its_applications(few_reviews):
 @pytest.mark.parametrize("command", ["allocate", "score"])
 def test_uncorrected_reviewer_in_the_command_line_summary(few_reviews, tmp_path, capsys, command):
     path, apps = few_reviews
+    provisional = ["--provisoire"] if command == "allocate" else []  # the sample decision is provisional (issue 13)
     assert main([command, "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews", str(path),
-                 "--out", str(tmp_path / "out")]) == 0
+                 *provisional, "--out", str(tmp_path / "out")]) == 0
     text = capsys.readouterr().out
     assert f"Évaluateurs non corrigés (moins de 3 avis" in text and f"R99 (2 avis : {', '.join(apps)})" in text
 

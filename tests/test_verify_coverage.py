@@ -39,7 +39,7 @@ def template(tmp_path_factory):
     record.publish(root / "out", files, run.manifest)
     record.publish(root / "out", files, run.manifest)
     assert main(["allocate", "--call", str(data / RULES_PATH.name), "--applications", str(data / SAMPLE_APPLICATIONS.name),
-                 "--reviews", str(data / SAMPLE_REVIEWS.name), "--weights", WEIGHTS, "--out", str(root / "alloc")]) == 0
+                 "--reviews", str(data / SAMPLE_REVIEWS.name), "--weights", WEIGHTS, "--provisoire", "--out", str(root / "alloc")]) == 0
     return root
 
 
@@ -156,11 +156,14 @@ def test_allocate_folder_every_file_covered(case, name):
 
 @pytest.fixture(scope="module")
 def real_report(tmp_path_factory):
-    """One report produced through the command line (the notebook runs), into a folder with its journal."""
+    """One report produced through the command line (the notebook runs), into a folder with its journal.
+
+    The sample decision is provisional (applications await reviews, issue 13): ``--provisoire``.
+    """
     root = tmp_path_factory.mktemp("rapport_reel")
     out = root / "rapport"
     assert main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
-                 str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--out", str(out)]) == 0
+                 str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", "--provisoire", "--out", str(out)]) == 0
     return out
 
 
