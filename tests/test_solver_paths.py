@@ -92,7 +92,7 @@ def test_cbc_on_the_sample_through_the_command_line_with_a_spaced_tmpdir(spaced_
 
     out = tmp_path / "resultats"
     code = main(["allocate", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
-                 str(SAMPLE_REVIEWS), "--rule", "max_total_score", "--solver", "cbc", "--out", str(out)])
+                 str(SAMPLE_REVIEWS), "--rule", "max_total_score", "--solver", "cbc", "--provisoire", "--out", str(out)])
     text = capsys.readouterr().out
     assert code == 0 and "optimum prouvé (CBC" in text, text
     assert list(spaced_tmp.iterdir()) == []
