@@ -74,7 +74,7 @@ PRINT_CSS = f"""<style type="text/css">
   html body .ditp table.ditp-t.ditp-narrow {{ width: auto; }}
   html body .ditp table.ditp-t caption {{ break-after: avoid; }}
   html body .ditp table.ditp-t thead {{ display: table-header-group; }}
-  html body .ditp table.ditp-t tfoot {{ display: table-footer-group; }}
+  html body .ditp table.ditp-t tfoot {{ display: table-row-group; }}  /* a total is printed once, at the end */
   html body .ditp table.ditp-t tr {{ break-inside: avoid; page-break-inside: avoid; }}
   html body .ditp table.ditp-t td.w {{ min-width: 40mm; }}
   html body .ditp table.ditp-t th, html body .ditp table.ditp-t td {{ padding: 2pt 3pt; }}
