@@ -12,6 +12,7 @@ Expected values come from the published CSV and the rules file, not from the rep
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
 import re
@@ -208,6 +209,49 @@ def test_no_word_beyond_the_right_margin(final, provisional):
             # Side margins are 15 mm (portrait) and 12 mm (landscape): nothing may reach the last 10 mm.
             cut = [(t, x2) for x1, x2, t in words if float(x2) > float(w) - 10 * MM or float(x1) < 10 * MM]
             assert not cut, f"{pdf.parent.name} page {k} : texte hors marge {cut[:5]}"
+
+
+class Headings(HTMLParser):
+    """Texts of the ``h2`` and ``h3`` headings of a page."""
+
+    def __init__(self, page: str):
+        super().__init__(convert_charrefs=True)
+        self.texts, self.cell = [], None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("h2", "h3"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("h2", "h3") and self.cell is not None:
+            self.texts.append(re.sub(r"\s+", " ", "".join(self.cell)).strip(" ¶"))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils (pdftotext) absent")
+def test_no_heading_left_alone_at_the_bottom_of_a_page(final):
+    """Below every heading of the report, on the same page, there is text of its section (not only the footer)."""
+    headings = set(Headings((final / "rapport.html").read_text(encoding="utf-8")).texts)
+    assert {"Synthèse", "5. Classement des dossiers éligibles", "Annexe technique"} <= headings
+    out = subprocess.run(["pdftotext", "-bbox-layout", str(final / "rapport.pdf"), "-"], capture_output=True,
+                         check=True).stdout.decode("utf-8")
+    found = set()
+    for k, (h, body) in enumerate(re.findall(r'<page width="[\d.]+" height="([\d.]+)">(.*?)</page>', out, re.S), 1):
+        lines = [(float(y0), float(y1), html.unescape(" ".join(re.findall(r">([^<]*)</word>", words))))
+                 for y0, y1, words in re.findall(r'<line xMin="[\d.-]+" yMin="([\d.-]+)" xMax="[\d.-]+" yMax="([\d.-]+)">'
+                                                 r"(.*?)</line>", body, re.S)]
+        footer = float(h) - 14 * MM   # the bottom margin holds « Rapport de sélection » and « page X / Y »
+        for y0, y1, text in lines:
+            if text in headings:
+                found.add(text)
+                below = [t for a, _, t in lines if a > y1 + 1 and a < footer]
+                assert len(below) >= 2, f"page {k} : titre « {text} » seul en bas de page"
+    assert found == headings
 
 
 def test_figures_at_print_resolution(final):
