@@ -349,3 +349,30 @@ def test_small_page_laid_out_in_a4_with_header_and_watermark():
         assert "Appel « test » & co" in t and "PROVISOIRE" in t and f"page {k} / {len(texts)}" in t.replace("\u00a0", " ")
         assert abs(float(reader.pages[k - 1].mediabox.width) - A4[0]) < 1
     assert "Ligne 0" in texts[0] and "Ligne 119" in texts[-1]
+
+
+@pytest.mark.parametrize("rule", ["merit_order", "max_total_score"])
+def test_body_sections_hold_no_technical_vocabulary(rule):
+    """Whatever the rule, the body's sections speak in words; the annex's sections carry the tool's names and hashes."""
+    from ditp_model.outputs import report, report_annexes, report_sections as s
+
+    run = report.run_report(report.validate_parameters(weights=WEIGHTS, gaps=False, rule=rule,
+                                                       lock_in=["P038"], group_rules=[{"column": "region",
+                                                                                       "value": "Bretagne",
+                                                                                       "min_count": 1}]))
+    body = "".join(f(run) for f in (s.header_html, s.summary_html, s.call_rules_html, s.decision_rule_html, s.session_html,
+                                    s.eligibility_html, s.ranked_html, s.funded_html, s.comparison_html,
+                                    s.funding_line_html, s.optimum_comparison_html, s.breakdown_html, s.signature_html,
+                                    report_annexes.reserve_list_section, report_annexes.procedure_annex_html))
+    annex = "".join(f(run) for f in (report_annexes.technical_annex_html, s.parameters_html, s.provenance_html,
+                                     s.environment_html, s.annex_html))
+    m = run.manifest
+    technical = ["lock_in", "group_rules", "ranking_variant", "papermill", m["tie_break_rule"]["name"], "SHA-256",
+                 "Plateforme", m["decision_sha256"], m["solver"]["name"], "time_limit_s"]
+    if rule == "max_total_score":
+        technical.append("Valeur du portefeuille")
+    for word in technical:
+        assert word not in body, word
+        assert word in annex, word
+    # The locks and the portfolio rule are still said in words in the body.
+    assert "P038" in body and "Bretagne" in body and "au moins 1 lauréat" in body
