@@ -273,6 +273,35 @@ def test_provisional_on_every_page_iff_provisional(final_pages, provisional):
     assert m["report"]["provisional"] is True
 
 
+def _watermark_pixels(pdf: Path, folder: Path) -> list[int]:
+    """Per page, the pixels of the lower 70 % of the page (below the title block) in the watermark's pale orange.
+
+    The pages are rendered at 30 dpi by poppler's ``pdftoppm``; the watermark is #c8691c at 18 % opacity over
+    white (≈ 246, 231, 218) or over a laureate's pale blue row: reddish, light, r − b ≥ 12.
+    """
+    from PIL import Image
+
+    subprocess.run(["pdftoppm", "-png", "-r", "30", str(pdf), str(folder / "p")], check=True)
+    counts = []
+    for f in sorted(folder.glob("p-*.png"), key=lambda x: int(x.stem.split("-")[-1])):
+        im = Image.open(f).convert("RGB")
+        w, h = im.size
+        colours = im.crop((0, int(0.3 * h), w, int(0.95 * h))).getcolors(1 << 20)
+        counts.append(sum(n for n, (r, g, b) in colours if 190 <= r <= 252 and b <= 232 and g <= r - 5 and r - b >= 12))
+    return counts
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils (pdftoppm) absent")
+def test_watermark_seen_on_every_provisional_page_only(final, provisional, tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "f").mkdir()
+    prov = _watermark_pixels(provisional / "rapport.pdf", tmp_path / "p")
+    fin = _watermark_pixels(final / "rapport.pdf", tmp_path / "f")
+    # At 30 dpi the diagonal word covers about 2 000 such pixels on a page of text, still 500 behind a chart.
+    assert all(n >= 300 for n in prov), prov
+    assert all(n <= 100 for n in fin), fin
+
+
 # --------------------------------------------------------------------------- body for a minister, annex for checking
 
 

@@ -78,7 +78,7 @@ PRINT_CSS = f"""<style type="text/css">
   html body .ditp table.ditp-t tr {{ break-inside: avoid; page-break-inside: avoid; }}
   html body .ditp table.ditp-t td.w {{ min-width: 40mm; }}
   html body .ditp table.ditp-t th, html body .ditp table.ditp-t td {{ padding: 2pt 3pt; }}
-  html body .ditp table.ditp-t td, html body .ditp .ditp-kpi {{ background: transparent; }}
+  html body .ditp table.ditp-t tr, html body .ditp table.ditp-t td, html body .ditp .ditp-kpi {{ background: transparent; }}
   html body .ditp table.ditp-t tbody tr.f td {{ background: rgba(0, 0, 145, 0.07); }}
   html body .ditp .ditp-kpis, html body .ditp .ditp-box, html body .ditp .ditp-grid > div,
   html body .jp-RenderedImage {{ break-inside: avoid; }}
