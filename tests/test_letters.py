@@ -55,6 +55,7 @@ def euros_by_hand(n: int) -> str:
 def docx_text(path: Path) -> str:
     d = docx.Document(str(path))
     parts = [p.text for p in d.paragraphs]
+    parts += [p.text for t in d.tables for r in t.rows for c in r.cells for p in c.paragraphs]
     for section in d.sections:
         parts += [p.text for p in section.footer.paragraphs]
     return _norm("\n".join(parts))
@@ -204,7 +205,9 @@ def test_edited_template_is_used(small, tmp_path, capsys):
     out = tmp_path / "mes_lettres"
     assert main(["lettres", "--manifest", str(small), "--modele", str(tpl), "--out", str(out), "--date", "2026-12-03"]) == 0
     said = capsys.readouterr().out
-    assert str(tpl) in said and "mammoth puis WeasyPrint" in said and "8 lettres" in said
+    route = L.pdf_route("auto")  # LibreOffice when installed, else mammoth + WeasyPrint: the command says which
+    assert str(tpl) in said and ("LibreOffice" if route == "libreoffice" else "mammoth puis WeasyPrint") in said
+    assert "8 lettres" in said
     for aid in [r["application_id"] for r in read_rows(small.parent / "allocation.csv")]:
         for text in (docx_text(out / f"{aid}.docx"), pdf_text(out / f"{aid}.pdf")):
             # the salutation replaced; « Madame, Monsieur, » stays in the closing formula only
@@ -345,7 +348,8 @@ def test_default_template_fields_are_known_and_regenerable(tmp_path):
 
     def content(p):
         d = docx.Document(str(p))
-        return [(x.style.name, x.text) for x in d.paragraphs], [x.text for x in d.sections[0].footer.paragraphs]
+        cells = [(x.style.name, x.text) for t in d.tables for r in t.rows for c in r.cells for x in c.paragraphs]
+        return [(x.style.name, x.text) for x in d.paragraphs], cells, [x.text for x in d.sections[0].footer.paragraphs]
 
     assert content(fresh) == content(L.DEFAULT_TEMPLATE)  # the committed template is the script's
     assert zipfile.is_zipfile(L.DEFAULT_TEMPLATE)
@@ -356,3 +360,16 @@ def test_template_is_package_data():
     patterns = pyproject["tool"]["setuptools"]["package-data"]["ditp_model"]
     rel = L.DEFAULT_TEMPLATE.relative_to(Path(L.__file__).resolve().parents[1]).as_posix()
     assert any(Path(rel).match(p) for p in patterns)
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None and shutil.which("libreoffice") is None, reason="LibreOffice absent")
+def test_libreoffice_route_when_installed(small, tmp_path):
+    out = tmp_path / "lettres"
+    result = L.write_letters(small, out, day=DAY, route="libreoffice")
+    rows = read_rows(small.parent / "allocation.csv")
+    assert result.route == "libreoffice" and json.loads((out / L.MARKER).read_text(encoding="utf-8"))["pdf_route"] == "libreoffice"
+    r = next(x for x in rows if x["funded"] == "True")
+    text = pdf_text(out / f"{r['application_id']}.pdf")
+    _common(text)
+    assert f"une subvention de {euros_by_hand(int(r['award_eur']))} lui est attribuée" in text
+    assert pdf_pages(out / L.MERGED_NAME) == sum(pdf_pages(out / f"{x['application_id']}.pdf") for x in rows)

@@ -438,7 +438,7 @@ def soffice_argv(soffice: str, docx_files: list[Path], out_dir: Path, profile_di
 STYLE_MAP = "\n".join(f"p[style-name='Lettre - {name}'] => p.{cls}:fresh" for name, cls in (
     ("Marianne", "marianne"), ("Devise", "devise"), ("En-tête", "entete"), ("Date", "date"), ("Référence", "ref"),
     ("Destinataire", "dest"), ("Objet", "objet"), ("Corps", "corps"), ("Décision", "decision"), ("Motif", "motif"),
-    ("Recours", "recours"), ("Signature", "signature"), ("Pied", "pied")))
+    ("Recours", "recours"), ("Formule", "formule"), ("Signature", "signature"), ("Pied", "pied")))
 
 #: Print CSS of the HTML route (A4); ``{footer}`` is the page footer text.
 LETTER_CSS = """
@@ -457,8 +457,11 @@ p.objet { margin: 10pt 0 10pt 0; text-align: left; }
 p.decision { font-weight: bold; }
 p.motif { margin: 0 0 3pt 6mm; }
 p.recours { font-size: 8.5pt; color: #444; margin-top: 8pt; }
-p.signature { margin: 0 0 0 9cm; text-align: left; break-inside: avoid; break-before: avoid; }
-p.pied { font-size: 8pt; color: #555; text-align: center; margin-top: 14pt; }
+table { width: 100%; border-collapse: collapse; break-inside: avoid; }
+td { padding: 0; vertical-align: top; }
+p.formule { margin-bottom: 8pt; break-after: avoid; }
+p.signature { margin: 0 0 0 9cm; text-align: left; break-inside: avoid; break-before: avoid; min-height: 1em; }
+p.pied { font-size: 7.5pt; color: #555; text-align: center; margin-top: 10pt; }
 """
 
 

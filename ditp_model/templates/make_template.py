@@ -12,7 +12,8 @@ delete or re-word anything in Word; a field name outside that list is refused wi
 
 Layout of a French administrative letter: letterhead block top left (« RÉPUBLIQUE FRANÇAISE »,
 authority, service, address), place and date on the right, references, addressee block, object,
-body, appeal route, signature block on the right; authority and page number in the page footer.
+body, appeal route, signature block on the right (with the closing formula, in a borderless table
+row that does not split across pages); authority and page number in the page footer.
 Every paragraph has a named style (« Lettre - … »): the PDF made without LibreOffice maps these
 styles to its own print layout (``mammoth`` keeps the style names, not Word's positions).
 """
@@ -31,29 +32,31 @@ from docx.shared import Cm, Pt, RGBColor
 
 TEMPLATE = Path(__file__).resolve().parent / "lettre_decision.docx"
 
-#: Style name -> (size in points, bold, italic, alignment, left indent in cm, space after in points, grey).
+#: Style name -> (size in points, bold, italic, alignment, left indent in cm, space after in points, grey, keep with next).
 STYLES = {
-    "Lettre - Marianne": (11, True, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 0, False),
-    "Lettre - Devise": (9, False, True, WD_ALIGN_PARAGRAPH.LEFT, 0, 6, False),
-    "Lettre - En-tête": (10, False, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 0, False),
-    "Lettre - Date": (10.5, False, False, WD_ALIGN_PARAGRAPH.RIGHT, 0, 12, False),
-    "Lettre - Référence": (9.5, False, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 0, False),
-    "Lettre - Destinataire": (10.5, False, False, WD_ALIGN_PARAGRAPH.LEFT, 9, 0, False),
-    "Lettre - Objet": (10.5, False, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 12, False),
-    "Lettre - Corps": (10.5, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 8, False),
-    "Lettre - Décision": (10.5, True, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 8, False),
-    "Lettre - Motif": (10.5, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0.6, 6, False),
-    "Lettre - Recours": (9, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 8, True),
-    "Lettre - Signature": (10.5, False, False, WD_ALIGN_PARAGRAPH.LEFT, 9, 0, False),
-    "Lettre - Pied": (8, False, False, WD_ALIGN_PARAGRAPH.CENTER, 0, 0, True),
+    "Lettre - Marianne": (11, True, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 0, False, True),
+    "Lettre - Devise": (8.5, False, True, WD_ALIGN_PARAGRAPH.LEFT, 0, 6, False, True),
+    "Lettre - En-tête": (10, False, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 0, False, True),
+    "Lettre - Date": (10, False, False, WD_ALIGN_PARAGRAPH.RIGHT, 0, 8, False, False),
+    "Lettre - Référence": (9, False, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 0, False, False),
+    "Lettre - Destinataire": (10, False, False, WD_ALIGN_PARAGRAPH.LEFT, 9, 0, False, True),
+    "Lettre - Objet": (10, False, False, WD_ALIGN_PARAGRAPH.LEFT, 0, 10, False, False),
+    "Lettre - Corps": (10, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 5, False, False),
+    "Lettre - Décision": (10, True, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 5, False, False),
+    "Lettre - Motif": (10, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0.6, 3, False, False),
+    "Lettre - Recours": (8.5, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 6, True, False),
+    # the closing formula and the signature block stay together on one page
+    "Lettre - Formule": (10, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 8, False, True),
+    "Lettre - Signature": (10, False, False, WD_ALIGN_PARAGRAPH.LEFT, 9, 0, False, True),
+    "Lettre - Pied": (7.5, False, False, WD_ALIGN_PARAGRAPH.CENTER, 0, 0, True, False),
 }
 
 
 def _styles(doc) -> None:
     normal = doc.styles["Normal"]
     normal.font.name = "Arial"
-    normal.font.size = Pt(10.5)
-    for name, (size, bold, italic, align, indent, after, grey) in STYLES.items():
+    normal.font.size = Pt(10)
+    for name, (size, bold, italic, align, indent, after, grey, keep) in STYLES.items():
         st = doc.styles.add_style(name, WD_STYLE_TYPE.PARAGRAPH)
         st.base_style = normal
         st.font.size = Pt(size)
@@ -66,6 +69,7 @@ def _styles(doc) -> None:
         fmt.left_indent = Cm(indent)
         fmt.space_before = Pt(0)
         fmt.space_after = Pt(after)
+        fmt.keep_with_next = keep
 
 
 def _para(doc_or_part, style: str, *runs) -> None:
@@ -122,7 +126,7 @@ def build(path: str | Path = TEMPLATE) -> Path:
     sec = doc.sections[0]
     sec.page_width, sec.page_height = Cm(21), Cm(29.7)  # A4
     sec.left_margin = sec.right_margin = Cm(2.2)
-    sec.top_margin, sec.bottom_margin = Cm(1.8), Cm(2.0)
+    sec.top_margin, sec.bottom_margin = Cm(1.5), Cm(1.8)
     # the body of the blank document python-docx starts from has one empty paragraph: remove it
     for p in list(doc.paragraphs):
         p._p.getparent().remove(p._p)
@@ -161,13 +165,18 @@ def build(path: str | Path = TEMPLATE) -> Path:
     _para(doc, "Lettre - Corps", "{%p endif %}")
     _para(doc, "Lettre - Corps", "{{ suite }}")
     _para(doc, "Lettre - Recours", "{{ voies_recours }}")
-    _para(doc, "Lettre - Corps", "Je vous prie d'agréer, Madame, Monsieur, l'expression de ma considération distinguée.")
-    _para(doc, "Lettre - Corps", " ")
-    _para(doc, "Lettre - Signature", "{{ signataire_qualite }}")
-    _para(doc, "Lettre - Signature", " ")
-    _para(doc, "Lettre - Signature", " ")
-    _para(doc, "Lettre - Signature", ("{{ signataire_nom }}", True))
-    _para(doc, "Lettre - Corps", " ")
+    # closing formula and signature block: in a one-cell borderless table whose row cannot split, so that
+    # they go to the next page together (LibreOffice does not always honour « keep with next »)
+    table = doc.add_table(rows=1, cols=1)
+    row_pr = table.rows[0]._tr.get_or_add_trPr()
+    row_pr.append(OxmlElement("w:cantSplit"))
+    cell = table.rows[0].cells[0]
+    cell._tc.remove(cell.paragraphs[0]._p)
+    _para(cell, "Lettre - Formule", "Je vous prie d'agréer, Madame, Monsieur, l'expression de ma considération distinguée.")
+    _para(cell, "Lettre - Signature", "{{ signataire_qualite }}")
+    _para(cell, "Lettre - Signature", " ")
+    _para(cell, "Lettre - Signature", " ")
+    _para(cell, "Lettre - Signature", ("{{ signataire_nom }}", True))
     _para(doc, "Lettre - Pied", "{{ pied }}")
 
     # page footer: authority and address, page number
