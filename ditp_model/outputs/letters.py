@@ -671,6 +671,9 @@ def write_letters(manifest_path: str | Path, out_dir: str | Path | None = None, 
             try:
                 done = subprocess.run(soffice_argv(_soffice(), docx_paths, staging, profile), capture_output=True, text=True,
                                       timeout=60 + 20 * len(docx_paths))
+            except subprocess.TimeoutExpired:
+                raise RuntimeError(f"LibreOffice n'a pas fini de convertir les {len(docx_paths)} lettres en "
+                                   f"{60 + 20 * len(docx_paths)} s ; --pdf html pour passer par WeasyPrint") from None
             finally:
                 shutil.rmtree(profile, ignore_errors=True)
             for name in names:
