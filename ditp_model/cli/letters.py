@@ -21,7 +21,7 @@ import sys
 __all__ = ["register", "cmd_letters"]
 
 _ROUTES_FR = {"libreoffice": "LibreOffice (conversion fidèle du document Word)",
-              "html": "mammoth puis WeasyPrint (LibreOffice absent : mise en page de l'outil, styles « Lettre - … » du modèle)"}
+              "html": "mammoth puis WeasyPrint (mise en page de l'outil pour les styles « Lettre - … » du modèle)"}
 
 
 def _date(text: str) -> dt.date:
@@ -69,7 +69,8 @@ def cmd_letters(args) -> int:
         print(f"Erreur : {exc}\nAucune lettre écrite (le dossier précédent est intact).", file=sys.stderr)
         return EXIT_INPUT
     print(f"Modèle : {result.template}")
-    print(f"PDF : {_ROUTES_FR[result.route]}")
+    absent = " ; LibreOffice (soffice) introuvable dans le PATH" if args.pdf == "auto" and result.route == "html" else ""
+    print(f"PDF : {_ROUTES_FR[result.route]}{absent}")
     print(f"Lettres écrites dans {result.out_dir} : {result.count} lettres (DOCX et PDF), et {MERGED_NAME} "
           f"({result.pages} pages) pour la signature.")
     for m in result.messages:
