@@ -373,3 +373,20 @@ def test_libreoffice_route_when_installed(small, tmp_path):
     _common(text)
     assert f"une subvention de {euros_by_hand(int(r['award_eur']))} lui est attribuée" in text
     assert pdf_pages(out / L.MERGED_NAME) == sum(pdf_pages(out / f"{x['application_id']}.pdf") for x in rows)
+
+
+def test_authority_letterhead_fields_of_the_call_file(tmp_path):
+    from ditp_model.inputs.call import Authority, load_call_rules
+    from ditp_model.inputs.schema import InputError
+
+    a = load_call_rules(RULES_PATH).authority
+    assert (a.city, a.signatory_title, a.signatory_name) == (AUTHORITY["city"], AUTHORITY["signatory_title"],
+                                                             AUTHORITY["signatory_name"])
+    # the older key « signatory » is still read, as the signatory's title
+    assert Authority(name="Préfecture", signatory="Le préfet").signatory_title == "Le préfet"
+    assert Authority(name="P", signatory="x", signatory_title="Le préfet").signatory_title == "Le préfet"
+    text = RULES_PATH.read_text(encoding="utf-8").replace('city = "Paris"', 'ville = "Paris"')
+    bad = tmp_path / "appel.toml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match="ville"):
+        load_call_rules(bad)
