@@ -77,3 +77,8 @@ def test_the_modules_the_commands_run_exist():
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} absent")
         assert importlib.util.find_spec(f"{module}.__main__") is not None  # python -m works
+
+
+def test_run_waits_for_the_server_and_returns_its_code():
+    code = servers._run([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert code == 3

@@ -100,12 +100,20 @@ def _need(module: str, what: str) -> None:
 
 
 def _run(argv: list[str]) -> int:
+    """Start the server and wait for it; on Ctrl+C (which the server receives too, from the same console), give it
+    time to stop its kernels before ending it."""
     import subprocess
 
     print("Démarrage : " + " ".join(argv[1:]) + "\n(Ctrl+C pour arrêter)")
+    proc = subprocess.Popen(argv)
     try:
-        return subprocess.run(argv).returncode
+        return proc.wait()
     except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
         print("Arrêté.")
         return 0
 
