@@ -175,7 +175,6 @@ def read_published_decision(manifest_path: str | Path) -> PublishedDecision:
         The manifest or the table is missing or unreadable, or the table's decision (who is funded,
         with how much) differs from the manifest's ``decision_sha256`` (French, naming the file).
     """
-    from ditp_model.inputs.call import CallRules
     from ditp_model.rules.manifest import decision_hash
 
     mp = Path(manifest_path)
