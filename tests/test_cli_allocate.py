@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from ditp_model.cli import main
+from ditp_model.inputs.tables import read_output_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -37,7 +38,7 @@ def sample_run(tmp_path_factory):
 def test_sample_decision_is_sound(sample_run):
     code, out = sample_run
     assert code == 0
-    table = pd.read_csv(out / "allocation.csv", dtype={"application_id": str})
+    table = read_output_csv(out / "allocation.csv")
     apps = pd.read_csv(DATA / "candidatures_exemple.csv", dtype={"application_id": str})
     assert list(table["application_id"]) == list(apps["application_id"])  # every application, input order
     funded = table[table["funded"]]
@@ -66,8 +67,8 @@ def test_sample_decision_is_sound(sample_run):
 
         assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == digest
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
-    assert wb.sheetnames == ["decision", "eligibilite", "parametres"]
-    assert wb["decision"].max_row == len(table) + 1
+    assert wb.sheetnames == ["Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur", "Paramètres", "Provenance"]
+    assert wb["Décision"].max_row == len(table) + 1
 
 
 def test_two_runs_identical_and_shuffled_input_same_decision(sample_run, tmp_path, capsys):
@@ -96,7 +97,7 @@ def test_impossible_locks_exit_3_in_french_and_keep_previous_results(sample_run,
     for name in ("allocation.csv", "manifest.json"):
         (out / name).write_bytes((first / name).read_bytes())
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    table = pd.read_csv(first / "allocation.csv", dtype={"application_id": str})
+    table = read_output_csv(first / "allocation.csv")
     # The 30 largest eligible requests: far more than 3 M€ even at the floor (30 × 70 000 = 2.1 M€ at least;
     # here every award is the capped request, summed below).
     el = table[table["eligible"] & table["score"].notna()].sort_values("award_cap_eur", ascending=False).head(30)
@@ -126,11 +127,17 @@ def test_formula_injection_neutralised(tmp_path, capsys):
     apps.to_csv(tmp_path / "apps.csv", index=False)
     code, _, _ = run(capsys, tmp_path / "out", apps=tmp_path / "apps.csv")
     assert code == 0
-    rows = list(csv.DictReader(io.StringIO((tmp_path / "out" / "allocation.csv").read_text(encoding="utf-8"))))
+    text = (tmp_path / "out" / "allocation.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
     assert rows[0]["title"].startswith("'=")
     assert rows[1]["lead_org"].startswith("'@")
-    ws = openpyxl.load_workbook(tmp_path / "out" / "allocation.xlsx")["decision"]
-    assert all(not str(c.value).startswith("=") for row in ws.iter_rows() for c in row if c.value is not None)
+    # The workbook shows the text as written, in a text cell (never a formula), quote-prefixed so Excel never runs it.
+    ws = openpyxl.load_workbook(tmp_path / "out" / "allocation.xlsx")["Décision"]
+    cells = [c for row in ws.iter_rows() for c in row if c.value is not None]
+    assert all(c.data_type != "f" for c in cells)
+    risky = [c for c in cells if isinstance(c.value, str) and c.value[:1] in "=+-@"]
+    assert {c.value for c in risky} >= {'=HYPERLINK("http://exemple.invalid","clic")', "@SUM(A1:A2)"}
+    assert all(c.quotePrefix for c in risky)
 
 
 def _brute_force_pb(path: Path) -> tuple[Decimal, Decimal]:

@@ -11,6 +11,7 @@ import pytest
 
 from ditp_model.uncertainty import grey_zone as gz
 from ditp_model.cli import main
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.outputs.record import read_journal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_files_and_journal(run, capsys):
     from ditp_model.rules.allocation import check
     from ditp_model.outputs.notebook import sample_inputs
 
-    probs = pd.read_csv(run / "probabilites_financement.csv")
+    probs = read_output_csv(run / "probabilites_financement.csv")
     # the fundable candidates only (eligible, scored, above the quality thresholds), one row each
     fundable = check(dm.evaluate(sample_inputs(), dm.Weights.of(impact=0.5, openness=0.3, collective=0.2))).table
     assert sorted(probs["application_id"]) == sorted(fundable["application_id"]) and len(probs) < 99
@@ -61,13 +62,15 @@ def test_files_and_journal(run, capsys):
     # one rule, recorded with the probabilities and the draw (the call's: merit order)
     assert set(probs["rule"]) == {"merit_order"} and record["rule"] == "merit_order"
     state = read_journal(run / "decisions.jsonl")
-    assert state.intact and len(state.entries) == 1
-    assert state.entries[0]["event"] == "tirage_au_sort" and state.entries[0]["payload"] == record
+    # the seed is announced first (before the fit), then the draw records it
+    assert state.intact and [e["event"] for e in state.entries] == ["graine_annoncee", "tirage_au_sort"]
+    assert state.entries[0]["payload"]["seed"] == 2021 and state.entries[1]["payload"] == record
+    assert record["seed_announcement"]["seq"] == 1
 
 
 def test_the_grey_zone_is_a_band_in_rank_order_and_the_lottery_draws_only_there(run):
     """On the sample: accepted, then lottery, then rejected in expected-rank order; no draw outside the band."""
-    probs = pd.read_csv(run / "probabilites_financement.csv")
+    probs = read_output_csv(run / "probabilites_financement.csv")
     assert probs["rank"].tolist() == list(range(1, len(probs) + 1))
     assert (probs["er"].diff().dropna() >= 0).all()  # the file is in expected-rank order
     code = "".join({"funded": "F", "grey": "G", "not_funded": "N"}[z] for z in probs["zone"])
@@ -89,10 +92,10 @@ def test_the_grey_zone_is_a_band_in_rank_order_and_the_lottery_draws_only_there(
 def test_another_rule_than_the_recorded_decision_is_refused(run, capsys):
     journal = run / "decisions.jsonl"
     before = {p.name: p.read_bytes() for p in run.iterdir()}
-    assert main(args(run, "--seed", "9", "--replace-draw", "--rule", "max_total_score")) == 2
+    assert main(args(run, "--seed", "2021", "--replace-draw", "--motif", "essai", "--rule", "max_total_score")) == 2
     err = capsys.readouterr().err
     assert "la décision que ce tirage complète a été prise selon la règle « ordre de mérite" in err
-    assert "--rule merit_order" in err and "tirage au sort du journal, entrée n° 1" in err
+    assert "--rule merit_order" in err and "tirage au sort du journal, entrée n° 2" in err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before and journal.exists()
 
 
@@ -144,7 +147,7 @@ def test_a_second_draw_needs_replace_draw_and_names_the_first(run, tmp_path, cap
     before = journal.read_bytes()
     assert main(args(run, "--seed", "9")) == 2
     err = capsys.readouterr().err
-    assert "contient déjà un tirage au sort" in err and "entrée n° 1, graine 2021" in err and "--replace-draw" in err
+    assert "contient déjà un tirage au sort" in err and "entrée n° 2, graine 2021" in err and "--replace-draw --motif" in err
     # the same files copied elsewhere are the same inputs
     copied = args(run, "--seed", "9")
     for opt, name in (("--call", "appel_2021.toml"), ("--applications", "candidatures_exemple.csv"),
@@ -154,10 +157,12 @@ def test_a_second_draw_needs_replace_draw_and_names_the_first(run, tmp_path, cap
     assert main(copied) == 2
     assert "contient déjà un tirage au sort" in capsys.readouterr().err
     assert journal.read_bytes() == before
-    assert main(args(run, "--seed", "9", "--replace-draw")) == 0
+    assert main(args(run, "--seed", "9", "--replace-draw", "--motif", "nouvel essai")) == 2  # not the announced seed
+    assert "la graine annoncée pour ces entrées et pondérations est 2021" in capsys.readouterr().err
+    assert main(args(run, "--replace-draw", "--motif", "nouvel essai")) == 0
     state = read_journal(journal)
-    assert state.intact and len(state.entries) == 2
-    payload = state.entries[1]["payload"]
-    assert payload["replaces_entry"] == 1 and payload["seed"] == 9
-    assert gz.check_lottery_order(state.entries[1])
+    assert state.intact and len(state.entries) == 3
+    payload = state.entries[2]["payload"]
+    assert payload["replaces_entry"] == 2 and payload["seed"] == 2021 and payload["motif"] == "nouvel essai"
+    assert gz.check_lottery_order(state.entries[2])
     assert json.loads((run / "tirage_au_sort.json").read_text(encoding="utf-8")) == payload

@@ -45,8 +45,14 @@ def score_args(out: Path, *, applications: Path = APPLICATIONS, reviews: Path = 
 
 
 def read_scores(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh))
+    """The rows of scores.csv as written (French Excel's dialect: BOM, ``;``, decimal comma)."""
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=";"))
+
+
+def num(text: str) -> float:
+    return float(text.replace(",", "."))
 
 
 def ranked_lines(stdout: str) -> list[tuple[int, str, float]]:
@@ -105,7 +111,7 @@ def test_ranked_list_is_printed_in_rank_order(sample_run):
     by_id = {r["application_id"]: r for r in read_scores(out / "scores.csv")}
     for rank, aid, score in lines:
         assert int(by_id[aid]["rank"]) == rank
-        assert abs(float(by_id[aid]["score"]) - score) <= 0.005 + 1e-9
+        assert abs(num(by_id[aid]["score"]) - score) <= 0.005 + 1e-9
     assert f"Écrit : {out / 'scores.csv'}" in stdout
 
 
@@ -118,7 +124,7 @@ def test_weights_and_normalisation_options(tmp_path, capsys):
     # Only impact counts: score = 100 x impact_score for every scored application.
     for r in rows:
         if r["scored"] == "True":
-            assert float(r["score"]) == pytest.approx(100 * float(r["impact_score"]), abs=1e-4)
+            assert num(r["score"]) == pytest.approx(100 * num(r["impact_score"]), abs=1e-4)
 
 
 def bad_applications(tmp_path: Path) -> Path:

@@ -31,6 +31,7 @@ from ditp_model.inputs.demarches import (
     suggest_mapping,
 )
 from ditp_model.inputs.io import Inputs, load_inputs, read_applications, read_reviews, sha256_file
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.scoring.pipeline import evaluate
 from ditp_model.inputs.schema import InputError
 
@@ -321,10 +322,10 @@ def test_personal_data_absent_from_outputs_unless_asked(built, tmp_path, capsys)
     assert "Données personnelles écartées" in printed and "Dossiers : Nom" in printed
     kept = tmp_path / "avec"
     assert main(["import-ds", str(fx.path), "--mapping", str(mapping), "--out", str(kept), "--keep-personal-data"]) == 0
-    contacts = pd.read_csv(kept / "donnees_personnelles.csv", dtype=str)
+    contacts = read_output_csv(kept / "donnees_personnelles.csv", dtype=str)
     assert {"Email", "Civilité", "Nom", "Prénom", "Date de naissance", "Nom et prénom du référent du projet"} <= set(contacts.columns)
     assert contacts["Email"].str.endswith("@exemple.fr").all() and len(contacts) == 110
-    experts = pd.read_csv(kept / "experts.csv", dtype=str)
+    experts = read_output_csv(kept / "experts.csv", dtype=str)
     assert experts["expert_email"].str.contains("@exemple.gouv.fr").all()
     for name in ("candidatures.csv", "evaluations.csv"):  # the canonical files never carry them
         assert not any(m in (kept / name).read_text(encoding="utf-8") for m in PERSONAL_MARKERS)

@@ -159,7 +159,7 @@ def test_applicant_text_is_inert(run, letters):
     text = letters.at["A02", "lettre"]
     assert "<script>" not in text and r"\<script\>alert(1)\</script\> \*gras\*" in text
     files = feedback_files(run.table, run.rules)
-    rows = list(csv.DictReader(io.StringIO(files["retours_candidats.csv"].decode("utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(files["retours_candidats.csv"].decode("utf-8-sig")), delimiter=";"))
     a03 = next(r for r in rows if r["application_id"] == "A03")
     assert a03["intitule"] == "'=HYPERLINK(\"http://x\")"
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values())

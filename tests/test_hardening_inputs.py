@@ -335,7 +335,7 @@ def test_vertical_tab_in_a_title_goes_through_allocate(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
-    titles = [str(c) for row in wb["decision"].iter_rows(values_only=True) for c in row if c and "seconde ligne" in str(c)]
+    titles = [str(c) for row in wb["Décision"].iter_rows(values_only=True) for c in row if c and "seconde ligne" in str(c)]
     wb.close()
     assert titles == [first[1] + "\nseconde ligne"]
 

@@ -21,6 +21,7 @@ from ditp_model.inputs.call import load_call_rules
 from ditp_model.cli import main
 from ditp_model.inputs.demarches import _guess_code, import_export, load_mapping, suggest_mapping
 from ditp_model.inputs.io import category_lookup
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.inputs.schema import APPLICATION_COLUMNS, InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -133,7 +134,7 @@ def test_load_mapping_alone_still_raises_every_problem(tmp_path):
 
 def _import_table(export: Path, mapping: Path, out: Path, *extra: str) -> pd.DataFrame:
     assert main(["import-ds", str(export), "--mapping", str(mapping), "--out", str(out), *extra]) == 0
-    return pd.read_csv(out / "candidatures.csv", dtype=str, keep_default_na=False)
+    return read_output_csv(out / "candidatures.csv", dtype=str)
 
 
 @pytest.mark.parametrize("with_call", [True, False], ids=["avec-call", "sans-call"])

@@ -764,7 +764,8 @@ def test_write_csv_atomic_joins_lists_and_leaves_no_temporary(tmp_path):
     frame = pd.DataFrame({"application_id": ["007", "A2"], "partners": [("Un", "Deux"), ()], "n": [1, 2]})
     out = tmp_path / "sub" / "t.csv"
     write_csv_atomic(frame, out)
-    assert out.read_bytes() == b"application_id,partners,n\n007,Un; Deux,1\nA2,,2\n"
+    # French Excel's dialect (UTF-8 BOM, « ; », CRLF); the list cell holds « ; » so it is quoted.
+    assert out.read_bytes() == b'\xef\xbb\xbfapplication_id;partners;n\r\n007;"Un; Deux";1\r\nA2;;2\r\n'
     assert sorted(os.listdir(out.parent)) == ["t.csv"]
 
 

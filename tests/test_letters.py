@@ -279,25 +279,26 @@ def test_a_changed_decision_table_is_refused(small, tmp_path):
     rows = read_rows(path)
     funded = next(r for r in rows if r["funded"] == "True")
     funded["award_eur"] = str(int(funded["award_eur"]) + 1000)
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
     with pytest.raises(InputError, match="ne correspond pas"):
         L.read_published_decision(small)
 
 
-def test_table_written_for_french_excel_reads_the_same(small):
-    """A ``;``-separated, BOM, decimal-comma ``allocation.csv`` (French Excel) gives the same letters."""
+def test_table_in_the_older_csv_dialect_reads_the_same(small):
+    """An ``allocation.csv`` published before the French-Excel dialect (``,``, decimal point, no BOM) gives the same letters."""
     path = small.parent / "allocation.csv"
     first = L.letter_contexts(L.read_published_decision(small), day=DAY)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # what the tool writes now: BOM, « ; », decimal comma
     rows = read_rows(path)
     text = io.StringIO()
-    w = csv.DictWriter(text, fieldnames=list(rows[0]), delimiter=";", lineterminator="\r\n")
+    w = csv.DictWriter(text, fieldnames=list(rows[0]), delimiter=",", lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: (v.replace(".", ",") if re.fullmatch(r"-?\d+\.\d+", v) else v) for k, v in r.items()})
-    path.write_bytes(b"\xef\xbb\xbf" + text.getvalue().encode("utf-8"))
+        w.writerow({k: (v.replace(",", ".") if re.fullmatch(r"-?\d+,\d+", v) else v) for k, v in r.items()})
+    path.write_bytes(text.getvalue().encode("utf-8"))
     assert L.letter_contexts(L.read_published_decision(small), day=DAY) == first
 
 

@@ -21,6 +21,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.outputs import record
 from ditp_model.outputs import report
 from ditp_model.cli import main as main_for_tests
@@ -103,7 +104,7 @@ def page(published) -> str:
 
 @pytest.fixture(scope="module")
 def decision(published) -> pd.DataFrame:
-    return pd.read_csv(published[1] / "allocation.csv", dtype=str, keep_default_na=False)
+    return read_output_csv(published[1] / "allocation.csv", dtype=str)
 
 
 def test_outputs_published(published):
@@ -114,7 +115,7 @@ def test_outputs_published(published):
     assert len([n for n in names if n.startswith("retours/")]) == 110
     assert not [n for n in names if n.endswith(".tmp")]
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
-    assert wb.sheetnames == ["decision", "eligibilite", "notes_evaluateurs", "parametres", "provenance"]
+    assert wb.sheetnames == ["Décision", "Liste complémentaire", "Éligibilité", "Notes par évaluateur", "Paramètres", "Provenance"]
 
 
 def test_html_funded_table_totals_parsed_back(page, decision, published):
@@ -139,8 +140,8 @@ def test_html_funded_table_totals_parsed_back(page, decision, published):
     ranked = Tables(page).tables["classement"]["body"]
     assert len(ranked) == int((decision["rank"] != "").sum())
     assert sum(euros(r[-2]) for r in ranked if r[-2] != "—") == sum(awards)
-    xl = pd.read_excel(published[1] / "allocation.xlsx", sheet_name="decision", dtype={"application_id": str})
-    assert int(xl.loc[xl["funded"], "award_eur"].sum()) == sum(awards)
+    xl = pd.read_excel(published[1] / "allocation.xlsx", sheet_name="Décision", dtype={"Dossier": str})
+    assert int(xl.loc[xl["Décision"] == "Financé", "Montant attribué"].sum()) == sum(awards)
 
 
 def test_html_sections_in_french_without_code(page):
@@ -182,7 +183,7 @@ def test_default_report_follows_the_merit_order(page, decision, published):
         t[c] = t[c].astype(int)
     t["funded"] = t["funded"] == "True"
     t["ex_aequo"] = t["ex_aequo"] == "True"
-    ranked = t[t["rank"] != ""].assign(rank=lambda d: d["rank"].astype(int), score=lambda d: d["score"].astype(float))
+    ranked = t[t["rank"] != ""].assign(rank=lambda d: d["rank"].astype(int), score=lambda d: d["score"].str.replace(",", ".").astype(float))  # decimal comma
     fundable = ranked[(ranked["not_fundable"] == "") & (ranked["award_cap_eur"] > 0)]
     funded = ranked[ranked["funded"]]
     assert "P044" in set(funded["application_id"])  # ranked 2nd: funded
@@ -249,26 +250,30 @@ def test_applicant_text_escaped_in_html(page):
 
 def test_hyperlink_title_exported_inert(published):
     _, out = published
-    rows = {r["application_id"]: r for r in csv.DictReader(io.StringIO((out / "allocation.csv").read_text(encoding="utf-8")))}
+    rows = {r["application_id"]: r for r in csv.DictReader(io.StringIO((out / "allocation.csv").read_text(encoding="utf-8-sig")),
+                                                            delimiter=";")}
     assert rows["P011"]["title"] == "'" + HYPERLINK and rows["P011"]["funded"] == "True"
-    letters = {r["application_id"]: r for r in csv.DictReader(io.StringIO((out / "retours_candidats.csv").read_text(encoding="utf-8")))}
+    letters = {r["application_id"]: r for r in csv.DictReader(io.StringIO((out / "retours_candidats.csv").read_text(encoding="utf-8-sig")),
+                                                               delimiter=";")}
     assert letters["P011"]["intitule"] == "'" + HYPERLINK
     wb = openpyxl.load_workbook(out / "allocation.xlsx")
     for ws in wb.worksheets:
         for row in ws.iter_rows():
             for c in row:
                 assert c.data_type != "f", (ws.title, c.coordinate, c.value)
-                assert not (isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))), (ws.title, c.coordinate)
-    ws = wb["decision"]
+                # text shown as written, quote-prefixed: Excel never runs it, even when the cell is edited
+                assert not (isinstance(c.value, str) and c.value.startswith(("=", "+", "-", "@"))) or c.quotePrefix, \
+                    (ws.title, c.coordinate)
+    ws = wb["Décision"]
     header = [c.value for c in ws[1]]
-    titles = {r[0]: r[header.index("title")] for r in ws.iter_rows(min_row=2, values_only=True)}
-    assert titles["P011"] == "'" + HYPERLINK
+    titles = {r[header.index("Dossier")]: r[header.index("Intitulé")] for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert titles["P011"] == HYPERLINK
 
 
 def test_no_personal_data_in_outputs(published):
     _, out = published
     wb = openpyxl.load_workbook(out / "allocation.xlsx", read_only=True)
-    reviewers = [r[1] for r in wb["notes_evaluateurs"].iter_rows(min_row=2, values_only=True)]
+    reviewers = [r[1] for r in wb["Notes par évaluateur"].iter_rows(min_row=2, values_only=True)]
     assert len(reviewers) == 325 and all(re.fullmatch(r"R\d\d", r) for r in reviewers) and len(set(reviewers)) == 12
     for p in out.rglob("*"):
         if p.is_file() and p.suffix != ".xlsx":
@@ -293,7 +298,7 @@ def test_verify_confirms_the_published_report(published, capsys):
 def test_failed_run_exits_non_zero_and_publishes_nothing(published, capsys):
     root, out = published
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    table = pd.read_csv(out / "allocation.csv", dtype={"application_id": str})
+    table = read_output_csv(out / "allocation.csv")
     el = table[table["eligible"] & table["score"].notna()].sort_values("award_cap_eur", ascending=False).head(30)
     code = main_for_tests(["report", "--call", str(root / RULES_PATH.name), "--applications", str(root / "candidatures.csv"),
                            "--reviews", str(root / "evaluations.csv"), "--out", str(out), "--lock-in", *el["application_id"]])
@@ -438,8 +443,8 @@ def test_report_publishes_a_ranking_rule_scenario(tmp_path, capsys):
     entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert entry["decision_rule"]["name"] == "ranking" and entry["parameters"]["rule"] == "ranking"
     # Greedy by rank over the fundable applications (no cut: the award is the capped request), skipping what does not fit.
-    t = pd.read_csv(out / "allocation.csv", dtype={"application_id": str}, keep_default_na=False)
-    fundable = t[(t["rank"] != "") & (t["not_fundable"] == "") & (t["award_cap_eur"] > 0)].copy()
+    t = read_output_csv(out / "allocation.csv")
+    fundable = t[t["rank"].notna() & (t["not_fundable"] == "") & (t["award_cap_eur"] > 0)].copy()
     fundable["rank"] = fundable["rank"].astype(int)
     left, expected = 3_000_000, set()
     for r in fundable.sort_values("rank").itertuples():

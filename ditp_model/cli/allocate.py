@@ -104,6 +104,7 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
         lines.append(f"{int(t.at[aid, 'rank']):>4}  {aid:<8} {format_points(t.at[aid, 'score']):>7}  {format_eur(award):>11}  "
                      f"{short(t.at[aid, 'title'])}")
     lines.append("")
+    lines.append(_reserve_line(ev, alloc))
     if c.rule != "ranking":
         enter = sorted(set(alloc.funded_ids) - set(ranking.funded_ids))
         leave = sorted(set(ranking.funded_ids) - set(alloc.funded_ids))
@@ -115,6 +116,21 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
     if comparison is not None:
         lines.append(comparison.summary_fr())
     return "\n".join(lines)
+
+
+def _reserve_line(ev: Evaluation, alloc) -> str:
+    """« Liste complémentaire (10, dans l'ordre ; montant si financé) : P038 (140 000 €), … »."""
+    from ditp_model.french import format_eur
+    from ditp_model.rules.reserve_list import reserve_ids
+
+    size = ev.rules.selection.reserve_list_size
+    ids = reserve_ids(alloc, size)
+    if not ids:
+        return "Liste complémentaire : aucun dossier."
+    upper = dict(zip(alloc.candidates.table["application_id"], alloc.candidates.table["upper_eur"]))
+    rule = "tous les dossiers finançables non financés" if size == "all" else f"au plus {size} selon l'appel"
+    return (f"Liste complémentaire ({len(ids)} dossier(s), {rule} ; dans l'ordre, montant si financé) : "
+            + ", ".join(f"{a} ({format_eur(int(upper[a]))})" for a in ids) + ".")
 
 
 def record_encodings(manifest: dict, ev: Evaluation) -> dict:
@@ -132,7 +148,9 @@ def cmd_allocate(args) -> int:
 
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, parameters_sheet, write_outputs, xlsx_bytes
+    from ditp_model.outputs.report import reviewer_scores_sheet
+    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
 
     ev = evaluate_inputs(args)
     params = allocation_params(args)
@@ -150,7 +168,7 @@ def cmd_allocate(args) -> int:
     record_encodings(manifest, ev)
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": xlsx_bytes({"decision": table, "eligibilite": ev.eligibility, "parametres": parameters_sheet(manifest)}),
+        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev)),
         "manifest.json": manifest_bytes(manifest),
     }
     print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))

@@ -16,8 +16,20 @@ nothing written).  A draw is recorded in the journal first, then
 ``DIR/probabilites_financement.csv`` and ``DIR/tirage_au_sort.json`` (the
 journal's payload) are written atomically; a failure before that leaves the
 previous files in place.  A second draw on the same inputs and weights is
-refused unless ``--replace-draw`` is given (the new entry then names the one
-it replaces), so that seeds cannot be tried until one pleases.  The draw
+refused unless a written reason is given (``--motif``, with or without
+``--replace-draw``; the new entry then names the one it replaces and the reason),
+so that seeds cannot be tried until one pleases.
+
+Seed governance (:mod:`ditp_model.uncertainty.lottery_governance`): the seed is
+fixed and recorded before the probabilities are known.  ``--annoncer-graine N``
+(or ``--annoncer-source-publique TEXTE``, a public value named in advance) only
+appends a « graine annoncée » entry for these inputs and weights; a later draw
+must use that seed (``--seed`` may be left out; ``--valeur-publique`` gives the
+public value).  A draw with ``--seed`` and no announcement announces it as its
+first journal entry, before the fit — refused when the probabilities of these
+inputs are already recorded (``--no-draw`` records its computation).  With
+``--journal-precedent FICHIER`` (repeatable), a draw on the same inputs
+(SHA-256) already recorded in that other journal is refused unless ``--motif``.  The draw
 refines a decision: a rule other than the one recorded for these inputs (last
 draw or published report in the journal, or an earlier
 ``probabilites_financement.csv`` in DIR) is refused; the rule is recorded
@@ -67,7 +79,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "l'allocation pour chaque tirage a posteriori, classe chaque dossier (solide, zone grise, écarté), puis "
                     "tire au sort dans la zone grise avec la graine publiée et inscrit le tirage au journal des décisions.")
     add_input_options(p)
-    p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage (obligatoire sauf avec --no-draw)")
+    p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage : celle annoncée au journal "
+                        "(--annoncer-graine ; alors facultative), sinon annoncée au journal par ce tirage avant tout calcul")
     p.add_argument("--grey-zone", type=_grey_zone, default=(0.1, 0.9), metavar="BASSE/HAUTE",
                    help="bornes de la zone grise en probabilité de financement (défaut 0.1/0.9)")
     p.add_argument("--draws", type=int, default=500, help="tirages a posteriori sur lesquels l'allocation est résolue (défaut 500)")
@@ -79,7 +92,21 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
     p.add_argument("--replace-draw", action="store_true",
                    help="autoriser un nouveau tirage alors que le journal en contient déjà un pour ces entrées et "
-                        "pondérations (le nouveau tirage cite celui qu'il remplace)")
+                        "pondérations (avec --motif, obligatoire ; le nouveau tirage cite celui qu'il remplace)")
+    p.add_argument("--motif", default=None, metavar="TEXTE",
+                   help="motif écrit d'un tirage qui en remplace un autre (obligatoire pour remplacer un tirage, "
+                        "inscrit au journal)")
+    p.add_argument("--annoncer-graine", type=_seed, default=None, metavar="N",
+                   help="annoncer la graine N au journal pour ces entrées et pondérations, sans rien calculer ; "
+                        "le tirage devra l'utiliser")
+    p.add_argument("--annoncer-source-publique", default=None, metavar="TEXTE",
+                   help="annoncer, au lieu d'un nombre, la valeur publique future dont la graine sera dérivée "
+                        "(par ex. \"tirage du Loto du 5 décembre 2026, numéros dans l'ordre\")")
+    p.add_argument("--valeur-publique", default=None, metavar="TEXTE",
+                   help="valeur de la source publique annoncée, une fois connue (graine = SHA-256 de la source et de la valeur)")
+    p.add_argument("--journal-precedent", action="append", default=[], metavar="FICHIER",
+                   help="autre journal des décisions à consulter : un tirage sur les mêmes entrées y figurant interdit "
+                        "un nouveau tirage sans --motif (répétable)")
     p.set_defaults(func=cmd_lottery)
     return p
 
@@ -111,11 +138,12 @@ def _recorded_rule(state, inputs: dict, default_rule: str, out_dir: Path) -> tup
             return rule, f"rapport publié, entrée n° {e['seq']} du journal"
     probs = out_dir / "probabilites_financement.csv"
     if probs.exists():
-        import pandas as pd
+        from ditp_model.inputs.tables import read_output_csv
 
         try:
-            rules = set(pd.read_csv(probs, usecols=["rule"])["rule"].dropna())
-        except (ValueError, OSError):
+            table = read_output_csv(probs, dtype={"rule": str})
+            rules = {r for r in table["rule"] if r} if "rule" in table else set()
+        except (ValueError, OSError, UnicodeDecodeError):
             rules = set()
         if len(rules) == 1:
             return rules.pop(), f"fichier {probs}"
@@ -126,7 +154,11 @@ def cmd_lottery(args) -> int:
     from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
     from ditp_model.cli.common import evaluate_inputs
     from ditp_model.cli.report import EXIT_JOURNAL
-    from ditp_model.outputs.record import record_lottery
+    import hashlib
+    from dataclasses import replace
+
+    from ditp_model.outputs.record import append_event, record_lottery, record_seed_announcement
+    from ditp_model.uncertainty.lottery_governance import PROBABILITIES_EVENT, draws_elsewhere, seed_for_draw
     from ditp_model.uncertainty.grey_zone import grey_zone_lottery, posterior_funding
     from ditp_model.outputs.record import JournalError, check_journal
     from ditp_model.rules.manifest import csv_bytes, write_outputs
@@ -137,16 +169,30 @@ def cmd_lottery(args) -> int:
         raise ValueError(f"--draws {args.draws} : au moins un tirage a posteriori")
     if args.mcmc_draws < 1:
         raise ValueError(f"--mcmc-draws {args.mcmc_draws} : au moins un tirage MCMC par chaîne")
-    if args.seed is None and not args.no_draw:
-        raise ValueError("--seed : la graine du tirage au sort est obligatoire (publiée avant le tirage) ; "
-                         "--no-draw pour les seules probabilités")
+    announcing = args.annoncer_graine is not None or args.annoncer_source_publique is not None
+    if args.annoncer_graine is not None and args.annoncer_source_publique is not None:
+        raise ValueError("--annoncer-graine et --annoncer-source-publique : annoncer l'un ou l'autre")
+    if args.annoncer_source_publique is not None and not args.annoncer_source_publique.strip():
+        raise ValueError("--annoncer-source-publique : nommer la source publique (par ex. un tirage officiel daté)")
+    if args.motif is not None and not args.motif.strip():
+        raise ValueError("--motif : le motif est vide ; écrire pourquoi ce tirage en remplace un autre")
+    if args.replace_draw and args.motif is None:
+        raise ValueError("--replace-draw : un tirage n'en remplace un autre qu'avec un motif écrit (--motif \"…\")")
     journal = Path(args.journal) if args.journal else Path(args.out) / "decisions.jsonl"
     try:
         state = check_journal(journal)  # before the ~30 s of computation
+        others = {str(Path(f)): check_journal(f).entries for f in args.journal_precedent
+                  if Path(f).resolve() != journal.resolve()}
     except JournalError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
         return EXIT_JOURNAL
+    for f in args.journal_precedent:
+        if not Path(f).is_file():
+            raise ValueError(f"--journal-precedent « {f} » : fichier introuvable")
     ev = evaluate_inputs(args)
+    weights = {k: round(float(v), 6) for k, v in ev.weights.normalised().items()}
+    if announcing:
+        return _announce(args, ev, weights, state, journal)
     params = AllocationParams(envelope_eur=args.envelope, rule=args.rule, tie_band_points=args.tie_band,
                               min_score=args.min_score)
     cands = check(ev, params)  # bad envelope or rules: refused before the fit
@@ -161,12 +207,40 @@ def cmd_lottery(args) -> int:
     if len(cands.table) and int(cands.table["upper_eur"].min()) > cands.available_eur:
         raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({format_eur(cands.available_eur)}) : "
                          "rien à tirer au sort")
-    weights = {k: round(float(v), 6) for k, v in ev.weights.normalised().items()}
     earlier = _previous_draws(state, ev.files, weights)
-    if earlier and not args.no_draw and not args.replace_draw:
+    if earlier and not args.no_draw and args.motif is None:
         raise ValueError(f"le journal {journal} contient déjà un tirage au sort pour ces entrées et ces pondérations "
                          f"(entrée n° {earlier[-1]['seq']}, graine {earlier[-1]['payload'].get('seed')}) : un second tirage "
-                         "n'est fait qu'avec --replace-draw, et le journal en garde la trace")
+                         "n'est fait qu'avec --replace-draw --motif \"…\", et le journal en garde la trace")
+    elsewhere = draws_elsewhere(others, ev.files)
+    if elsewhere and not args.no_draw and args.motif is None:
+        path, e = elsewhere[-1]
+        raise ValueError(f"ces entrées (mêmes empreintes SHA-256) ont déjà un tirage au sort dans le journal {path} "
+                         f"(entrée n° {e['seq']}, graine {(e.get('payload') or {}).get('seed')}) : un nouveau tirage dans "
+                         f"un autre dossier est refusé ; pour le remplacer, donner le motif (--motif \"…\"), que le "
+                         "nouveau tirage inscrit avec la référence de l'ancien")
+    choice = None
+    if not args.no_draw:
+        seed = args.seed
+        if elsewhere:  # a replacement keeps the seed of the draw it replaces: the seed is never chosen after the fact
+            prior = (elsewhere[-1][1].get("payload") or {}).get("seed")
+            if seed is not None and prior is not None and int(seed) != int(prior):
+                raise ValueError(f"--seed {seed} refusée : le tirage remplacé ({elsewhere[-1][0]}, entrée n° "
+                                 f"{elsewhere[-1][1]['seq']}) avait la graine {prior}, que le nouveau tirage reprend")
+            seed = prior if prior is not None else seed
+        choice = seed_for_draw(state.entries, ev.files, weights, seed=seed, public_value=args.valeur_publique)
+        if choice.announce_first:  # recorded before anything is computed
+            try:
+                first = record_seed_announcement(journal, _announcement(ev, weights, seed=choice.seed))
+            except JournalError as exc:
+                print(f"Erreur : {exc}", file=sys.stderr)
+                return EXIT_JOURNAL
+            choice = replace(choice, announcement=first)
+            print(f"Graine {choice.seed} annoncée au journal {journal} (entrée n° {first['seq']}) avant tout calcul.")
+        else:
+            a = choice.announcement
+            print(f"Graine {choice.seed} : celle annoncée au journal (entrée n° {a['seq']}, {a.get('recorded_at', '')})"
+                  + (f", dérivée de la valeur publique « {choice.public_value} »" if choice.public_value else "") + ".")
     votes = votes_from_reviews(ev)
     post = fit_review_model(votes, seed=args.mcmc_seed, num_samples=args.mcmc_draws)
     print(f"Modèle des évaluations : {len(votes.proposals)} dossiers, {len(votes.assessors)} évaluateurs, "
@@ -176,12 +250,30 @@ def cmd_lottery(args) -> int:
     print(f"Sur {funding.n_draws} tirages a posteriori : {funding.zone_counts_fr()}.")
     files = {"probabilites_financement.csv": csv_bytes(funding.table)}
     lottery = None
+    if args.no_draw:
+        try:
+            computed = append_event(journal, PROBABILITIES_EVENT, {
+                **_announcement(ev, weights), "rule": funding.rule, "grey_zone_bounds": list(funding.grey_zone),
+                "n_posterior_draws": funding.n_draws,
+                "probabilities_sha256": hashlib.sha256(files["probabilites_financement.csv"]).hexdigest()})
+        except JournalError as exc:
+            print(f"Erreur : {exc}", file=sys.stderr)
+            return EXIT_JOURNAL
+        print(f"Calcul des probabilités inscrit au journal {journal} (entrée n° {computed['seq']}) : une graine annoncée "
+              "après ce calcul ne sera pas acceptée pour ces entrées.")
     if not args.no_draw:
         if not post.converged:
             raise ValueError("chaînes MCMC non convergées (R̂ ≥ 1,01) : pas de tirage au sort sur ce résultat")
-        lottery = grey_zone_lottery(ev, funding, params, seed=args.seed)
+        lottery = grey_zone_lottery(ev, funding, params, seed=choice.seed)
+        governance = {"seed_announcement": choice.record()}
         if earlier:
             lottery.record["replaces_entry"] = int(earlier[-1]["seq"])
+        if elsewhere:
+            governance["replaces"] = [{"journal": path, "seq": int(e["seq"]), "entry_sha256": e["entry_sha256"]}
+                                      for path, e in elsewhere]
+        if earlier or elsewhere:
+            governance["motif"] = args.motif
+        lottery.record.update(governance)
         files["tirage_au_sort.json"] = (json.dumps(lottery.record, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
         try:
             entry = record_lottery(lottery, journal)  # the record first: the files below only copy it
@@ -198,4 +290,33 @@ def cmd_lottery(args) -> int:
               "il porte ses propres entrées et pondérations.")
     for path in write_outputs(args.out, files):
         print(f"Écrit : {path}")
+    return 0
+
+
+def _announcement(ev, weights: dict, *, seed: int | None = None, public_source: str | None = None) -> dict:
+    """Payload of a seed announcement (and the identity part of a computation entry): inputs, weights, seed or source."""
+    out = {"inputs_sha256": dict(sorted(ev.files.items())), "weights": weights}
+    if seed is not None or public_source is not None:
+        out.update({"seed": seed, "public_source": public_source})
+    return out
+
+
+def _announce(args, ev, weights: dict, state, journal: Path) -> int:
+    """``--annoncer-graine N`` / ``--annoncer-source-publique TEXTE``: one journal entry, nothing computed."""
+    from ditp_model.cli.report import EXIT_JOURNAL
+    from ditp_model.outputs.record import JournalError, record_seed_announcement
+    from ditp_model.uncertainty.lottery_governance import check_announcement
+
+    check_announcement(state.entries, ev.files, weights)
+    source = args.annoncer_source_publique.strip() if args.annoncer_source_publique is not None else None
+    payload = _announcement(ev, weights, seed=args.annoncer_graine, public_source=source)
+    try:
+        entry = record_seed_announcement(journal, payload)
+    except JournalError as exc:
+        print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_JOURNAL
+    what = f"graine {args.annoncer_graine}" if source is None else f"source publique « {source} »"
+    print(f"Annoncé au journal {journal} (entrée n° {entry['seq']}, {entry['recorded_at']}) : {what}, pour ces entrées "
+          f"({len(ev.files)} fichiers, empreintes SHA-256) et ces pondérations ({ev.weights.describe_fr(ev.rules)}).")
+    print("Le tirage au sort devra utiliser cette graine" + (" (--valeur-publique \"…\" une fois la valeur connue)." if source else "."))
     return 0

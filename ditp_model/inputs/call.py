@@ -141,12 +141,29 @@ class Selection(_Frozen):
         differ by less than δ are statistically tied.  ``"auto"``: the median
         standard error of the difference of two composite scores, computed from
         the reviews (:func:`ditp_model.scoring.aggregate.tie_band_from_reviews`).
+    reserve_list_size : int or "all"
+        Length of the reserve list (« liste complémentaire »): the fundable
+        applications not funded, in merit order, to which money freed by a
+        withdrawal or a reduction is offered (:mod:`ditp_model.rules.reserve_list`).
+        ``"all"`` (or ``"tout"``): every one of them.  Default 10 (HYPOTHÈSE: see
+        ``data/appel_2021.toml``).
     """
 
     rule: Literal[RULE_NAMES] = "merit_order"  # type: ignore[valid-type]
     min_score: Float = Field(default=0.0, ge=0.0, le=100.0)
     min_criterion: dict[str, Float] = Field(default_factory=dict)
     tie_band_points: float | str = 0.0
+    reserve_list_size: int | str = 10
+
+    @field_validator("reserve_list_size", mode="before")
+    @classmethod
+    def _reserve(cls, v):
+        if isinstance(v, str) and v.strip().lower() in ("all", "tout"):
+            return "all"
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError("la longueur de la liste complémentaire est un nombre entier positif ou nul (par ex. 10), "
+                             "ou \"all\" (tous les dossiers finançables non financés)")
+        return v
 
     @field_validator("tie_band_points", mode="before")
     @classmethod

@@ -24,7 +24,10 @@ Accepted files (DESIGN.md, ``io.py``):
   exact amount is lost) is refused;
 * day-first dates (``15/10/2021``, ``15/10/2021 14:30``), ISO 8601, or an
   Excel serial date (``44484`` = 15/10/2021, origin 1899-12-30);
-* identifiers kept as text (``007`` stays ``007``).
+* identifiers kept as text (``007`` stays ``007``);
+* a text the tool's own writer neutralised against formulas (``'=HYPERLINK(…)``,
+  :func:`ditp_model.inputs.tables.neutralise_formula`) is read without its
+  ``'``, so ``import-ds``'s ``candidatures.csv`` reads back as imported.
 
 Every problem of a file is gathered and raised together in one
 :class:`~ditp_model.inputs.schema.InputError`; no row is dropped silently (fully
@@ -48,6 +51,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.inputs.call import CallRules, load_call_rules
+from ditp_model.inputs.tables import csv_bytes, restore_formula
 from ditp_model.inputs.schema import (
     APPLICATION_COLUMNS,
     EXPENSE_COLUMNS,
@@ -83,6 +87,7 @@ __all__ = [
     "write_bytes_atomic",
     "write_text_atomic",
     "write_csv_atomic",
+    "csv_text",
 ]
 
 
@@ -399,7 +404,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
         cells = []
         for h, f in zip(header, fields):
             try:
-                cells.append(clean_cell(f).strip())
+                cells.append(restore_formula(clean_cell(f).strip()))
             except ValueError as exc:
                 problems.append(Problem(name, line, h.strip(), _visible(f), str(exc), "control_character", **loc))
                 cells.append("")
@@ -939,13 +944,18 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as UTF-8 CSV (``,`` separator, ``\\n`` line ends) atomically.
+def csv_text(frame: pd.DataFrame) -> str:
+    """A table as the text of a CSV file French Excel opens, BOM included (:func:`ditp_model.inputs.tables.csv_bytes`).
 
-    Tuples (lists of partners...) are joined with ``; ``.
+    ``csv_text(t).encode("utf-8") == csv_bytes(t)``: the one writer, for callers that assemble text.
     """
-    out = frame.copy()
-    for c in out.columns:
-        if out[c].map(lambda v: isinstance(v, tuple)).any():
-            out[c] = out[c].map(lambda v: "; ".join(v) if isinstance(v, tuple) else v)
-    write_text_atomic(path, out.to_csv(index=False, lineterminator="\n"))
+    return csv_bytes(frame).decode("utf-8")
+
+
+def write_csv_atomic(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table atomically as a CSV file French Excel opens (:func:`ditp_model.inputs.tables.csv_bytes`).
+
+    UTF-8 with BOM, ``;`` separator, decimal comma, formulas neutralised;
+    tuples (lists of partners...) are joined with ``; ``.
+    """
+    write_bytes_atomic(path, csv_bytes(frame))

@@ -28,6 +28,7 @@ __all__ = [
     "MATURITY_LABELS_FR",
     "EXPENSE_COLUMNS",
     "LIST_SEPARATOR",
+    "COLUMN_LABELS_FR",
     "normalise_header",
 ]
 
@@ -155,6 +156,28 @@ REVIEW_KEY_COLUMNS: tuple[Column, ...] = (
     Column("reviewer_id", "id", description_fr="Identifiant de l'évaluateur (R01, R02…).", headers_fr=("evaluateur", "expert", "id evaluateur")),
 )
 
+
+#: Short French header of each canonical column, for what a person reads (the secretariat's workbook,
+#: :mod:`ditp_model.outputs.workbook`); the long description is the column's ``description_fr``.
+COLUMN_LABELS_FR: dict[str, str] = {
+    "application_id": "Dossier",
+    "title": "Intitulé",
+    "lead_org": "Porteur",
+    "lead_org_type": "Type de porteur",
+    "partners": "Partenaires",
+    "partner_types": "Types des partenaires",
+    "region": "Région",
+    "regions_covered": "Régions couvertes",
+    "priority_reform": "Réforme prioritaire",
+    "maturity": "Maturité",
+    "requested_eur": "Montant demandé",
+    "expense_services_eur": "Prestations intellectuelles",
+    "expense_digital_tools_eur": "Outils numériques",
+    "expense_training_eur": "Formation à l'innovation",
+    "expense_other_eur": "Autres dépenses",
+    "submitted_at": "Date de dépôt",
+    "reviewer_id": "Évaluateur",
+}
 
 @dataclass(frozen=True)
 class Problem:

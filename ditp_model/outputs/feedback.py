@@ -37,7 +37,7 @@ import pandas as pd
 from ditp_model.inputs.call import CallRules
 from ditp_model.french import format_eur, format_number, format_points
 
-__all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR"]
+__all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr"]
 
 #: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
 TIE_SETTLEMENT_FR = ("par le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis par la note, la date de "
@@ -92,6 +92,28 @@ def _decision_kind(row, lock_out) -> str:
     if _text(row, "not_fundable"):
         return "non finançable"
     return "non retenu"
+
+
+def reserve_sentence_fr(position: int, amount_eur: int) -> str:
+    """The plain-words sentence for an application on the reserve list (« liste complémentaire »).
+
+    Parameters
+    ----------
+    position : int
+        Its position on the reserve list (1 = first), as published with the decision.
+    amount_eur : int
+        What it would receive if money were freed: its capped request, whole euros.
+
+    Returns
+    -------
+    str
+        « Votre projet est inscrit en 3e position sur la liste complémentaire … ».
+    """
+    rank = "1re" if int(position) == 1 else f"{int(position)}e"
+    return (f"Votre projet est inscrit en {rank} position sur la liste complémentaire. Si un lauréat se désiste ou si un "
+            f"montant attribué est réduit, l'argent libéré est proposé aux dossiers de cette liste dans leur ordre : votre "
+            f"projet serait alors financé à hauteur de {format_eur(int(amount_eur))} si ce montant est disponible quand "
+            "son tour vient. Vous en serez informé par écrit.")
 
 
 def _finite(x) -> bool:
@@ -233,6 +255,9 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
         why = _text(row, "not_fundable").removeprefix("non finançable : ")
         lines.append(f"**Décision : non retenu** — non finançable : le dossier n'atteint pas un seuil de qualité de l'appel "
                      f"({_md(why)}).")
+    elif _text(row, "list") == "reserve" and _finite(getattr(row, "reserve_rank", None)):
+        lines += ["**Décision : non retenu sur la liste principale — inscrit sur la liste complémentaire.**", "",
+                  reserve_sentence_fr(int(row.reserve_rank), int(row.award_cap_eur))]
     else:
         lines.append("**Décision : non retenu.**")
     if kind == "non recevable" or pd.isna(row.score):

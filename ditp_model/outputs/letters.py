@@ -26,7 +26,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import math
 import os
 import re
 import shutil
@@ -124,46 +123,18 @@ class PublishedDecision:
     rules: CallRules
 
 
-_TEXT = ("application_id", "title", "lead_org", "lead_org_type", "region", "maturity", "priority_reform", "reasons",
-         "not_fundable", "keeps_out", "reason")
-_INT = ("requested_eur", "award_floor_eur", "award_cap_eur", "award_eur", "ranking_rule_award_eur",
-        "better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur")
-_BOOL = ("eligible", "funded", "ex_aequo", "large_collective")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Columns of the decision table that may be blank in every row of a small decision: their type, for the reader.
+_TEXT = ("title", "lead_org", "lead_org_type", "region", "maturity", "priority_reform", "reasons", "not_fundable",
+         "keeps_out", "reason")
+_FLOAT = ("score", "rank", "entry_gap", "exit_margin", "score_needed")
 
 
 def _read_table_csv(path: Path) -> pd.DataFrame:
-    """``allocation.csv`` read back: UTF-8 with or without BOM, ``,`` or ``;`` separated (``;`` with decimal comma).
+    """``allocation.csv`` read back with the tool's own reader (:func:`ditp_model.inputs.tables.read_output_csv`:
+    the French-Excel dialect or the older one, formula neutralisation undone)."""
+    from ditp_model.inputs.tables import read_output_csv
 
-    The formula neutralisation of the writers (a ``'`` before ``=``, ``+``, ``-``, ``@``) is undone:
-    a letter is not a spreadsheet.
-    """
-    text = path.read_bytes().decode("utf-8-sig")
-    first = text.split("\n", 1)[0]
-    sep = ";" if first.count(";") > first.count(",") else ","
-    raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-
-    def number(v: str) -> float:
-        v = v.strip().replace("\u202f", "").replace("\u00a0", "")
-        if sep == ";":
-            v = v.replace(",", ".")
-        return math.nan if v in ("", "nan", "NaN") else float(v)
-
-    out = pd.DataFrame(index=raw.index)
-    for c in raw.columns:
-        col = raw[c]
-        if c in _TEXT:
-            out[c] = [v[1:] if v.startswith("'") and v[1:2] in _FORMULA_START else v for v in col]
-        elif c in _BOOL:
-            out[c] = [v.strip().lower() in ("true", "vrai", "1", "oui") for v in col]
-        elif c in _INT:
-            out[c] = pd.array([int(round(number(v))) if not math.isnan(number(v)) else -1 for v in col], dtype="int64")
-        else:
-            try:
-                out[c] = [number(v) for v in col]
-            except ValueError:
-                out[c] = list(col)
-    return out
+    return read_output_csv(path, dtype={**{c: str for c in _TEXT}, **{c: float for c in _FLOAT}})
 
 
 def read_published_decision(manifest_path: str | Path) -> PublishedDecision:

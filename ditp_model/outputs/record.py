@@ -51,7 +51,7 @@ from ditp_model.french import format_eur, format_points
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
-           "Verification", "verify", "replay_params", "rule_changes", "record_lottery"]
+           "Verification", "verify", "replay_params", "rule_changes", "record_lottery", "record_seed_announcement"]
 
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
@@ -555,7 +555,12 @@ def _rerun(manifest: dict, paths: dict):
     if not alloc.is_optimal:
         return None, alloc, None
     ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
-    return decision_table(ev, alloc, ranking, None), alloc, decision_rule_record(ev, alloc)
+    table = decision_table(ev, alloc, ranking, None)
+    if manifest.get("withdrawals"):  # a decision updated after withdrawals or reductions: replay them in order
+        from ditp_model.timeline.withdrawal import replay_recorded
+
+        table = replay_recorded(ev, alloc, table, manifest["withdrawals"])
+    return table, alloc, decision_rule_record(ev, alloc)
 
 
 def _decision_fr(funded: bool, award: int) -> str:
@@ -651,6 +656,7 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
                                                        "(chaînage différent)"))
                 for line in _compare_fields(entry, manifest, "au journal", "dans le manifeste"):
                     diffs.append(Difference("manifeste", line))
+                diffs += [Difference("journal", x) for x in _update_changes(entry, manifest)]
                 for name, digest in sorted(entry.get("files", {}).items()):
                     if name == "manifest.json":
                         continue
@@ -737,6 +743,11 @@ def verify(manifest_path: str | Path, *, rerun: bool = True) -> Verification:
                     notes.append(f"la décision recalculée est néanmoins la même ({detail})")
     elif not rerun:
         notes.append("décision non recalculée (--sans-recalcul) : seules les empreintes sont vérifiées")
+    if rerun and manifest.get("withdrawals"):
+        notes.append("décision mise à jour : la décision d'origine est recalculée à partir des entrées, puis les "
+                     "changements enregistrés sont rejoués dans l'ordre : "
+                     + " ; ".join(f"{'désistement' if w.get('kind') == 'desistement' else 'réduction'} de "
+                                  f"{w.get('application_id')}" for w in manifest["withdrawals"]))
 
     parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
     if summary_decision:
@@ -807,12 +818,56 @@ def _scenario_changes(path: Path, manifest: dict) -> list[str]:
     return _compare_fields(rec, now, "au manifeste", "dans le scénario")
 
 
-def record_lottery(lottery, journal_path) -> dict:
+def record_lottery(lottery, journal_path, *, governance: dict | None = None) -> dict:
     """Write a grey-zone draw (:class:`ditp_model.uncertainty.grey_zone.Lottery`) into the decision journal (event ``tirage_au_sort``, chained like the reports).
+
+    Parameters
+    ----------
+    governance : dict, optional
+        Added to the draw's record: ``seed_announcement`` (the journal entry that announced the
+        seed, :meth:`ditp_model.uncertainty.lottery_governance.SeedChoice.record`), ``motif`` and
+        what the draw replaces (:mod:`ditp_model.uncertainty.lottery_governance`).
 
     Returns
     -------
     dict
         The journal entry (see :func:`ditp_model.outputs.record.append_event`).
+
+    Raises
+    ------
+    ValueError
+        The journal announced another seed for the same inputs and weights (French); nothing is written.
+    JournalError
+        The journal is damaged.
     """
-    return append_event(journal_path, "tirage_au_sort", lottery.record)
+    from ditp_model.uncertainty.lottery_governance import announcements
+
+    record = {**lottery.record, **(governance or {})}
+    announced = announcements(check_journal(journal_path).entries, record.get("inputs_sha256") or {}, record.get("weights"))
+    seed = (announced[0].get("payload") or {}).get("seed") if announced else None
+    if seed is not None and int(seed) != int(record["seed"]):
+        raise ValueError(f"tirage non inscrit : la graine annoncée au journal pour ces entrées et pondérations est {seed} "
+                         f"(entrée n° {announced[0]['seq']}), le tirage a utilisé {record['seed']}")
+    return append_event(journal_path, "tirage_au_sort", record)
+
+
+def record_seed_announcement(journal_path, payload: dict) -> dict:
+    """Announce the seed of a lottery in the decision journal before any probability is computed (event ``graine_annoncee``).
+
+    `payload`: ``inputs_sha256``, ``weights`` (normalised, 6 decimals), and ``seed`` (int) or
+    ``public_source`` (the public value named in advance); see
+    :mod:`ditp_model.uncertainty.lottery_governance`.
+    """
+    return append_event(journal_path, "graine_annoncee", payload)
+
+
+
+def _update_changes(entry: dict, manifest: dict) -> list[str]:
+    """French lines when the journal entry of a decision updated after a withdrawal or a reduction
+    (:mod:`ditp_model.outputs.updates`) and its manifest disagree on the changes or on the manifest updated."""
+    out = []
+    for key, label in (("withdrawals", "désistements et réductions"), ("previous_manifest", "manifeste précédent")):
+        if key in entry or key in manifest:
+            if entry.get(key) != manifest.get(key):
+                out.append(f"{label} : {_show(entry.get(key))} au journal, {_show(manifest.get(key))} dans le manifeste")
+    return out

@@ -39,7 +39,7 @@ from ditp_model.rules.allocation import Allocation, AllocationError, AllocationP
 from ditp_model.inputs.call import RULE_NAMES
 from ditp_model.rules.explain import Explanation
 from ditp_model.rules.manifest import (build_manifest, csv_bytes, decision_hash, decision_table, manifest_bytes, package_versions,
-                                       parameters_sheet, write_outputs, xlsx_bytes)
+                                       write_outputs)
 from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["REPORT_PARAMETERS", "ReportParameterError", "ReportNotOptimalError",
@@ -682,30 +682,18 @@ def reviewer_scores_sheet(evaluation: Evaluation, *, identities: bool = False) -
     return out.sort_values(["application_id", "evaluateur"], kind="mergesort").reset_index(drop=True)
 
 
-def _sub(manifest: dict, keys) -> dict:
-    return {k: manifest[k] for k in keys if k in manifest}
-
-
-_PARAMETER_KEYS = ("weights", "normalisation", "parameters", "decision_rule", "ranking_variant", "tie_break_rule", "scenario",
-                   "report", "call_rules")
-_PROVENANCE_KEYS = ("manifest_version", "generated_at", "command", "inputs", "seeds", "versions", "report_tools", "solver",
-                    "objective", "other_optimal_portfolios", "funded_count", "total_awarded_eur", "decision_sha256")
-
-
 def report_workbook(run: ReportRun) -> bytes:
-    """``allocation.xlsx`` of the report: sheets ``decision``, ``eligibilite``, ``notes_evaluateurs``, ``parametres``, ``provenance``.
+    """``allocation.xlsx`` of the report: the secretariat's workbook (:func:`ditp_model.outputs.workbook.workbook_bytes`).
 
-    Every text cell is neutralised against formula injection; reviewers are
-    pseudonymised unless the run's ``personal_data`` is set.
+    Sheets « Décision », « Liste complémentaire », « Éligibilité », « Notes par
+    évaluateur » (pseudonymised unless the run's ``personal_data`` is set),
+    « Paramètres », « Provenance »; applicant text never becomes a formula.
     """
-    m = run.manifest
-    return xlsx_bytes({
-        "decision": run.table,
-        "eligibilite": run.evaluation.eligibility,
-        "notes_evaluateurs": reviewer_scores_sheet(run.evaluation, identities=run.params.personal_data),
-        "parametres": parameters_sheet(_sub(m, _PARAMETER_KEYS)),
-        "provenance": parameters_sheet(_sub(m, _PROVENANCE_KEYS)),
-    })
+    from ditp_model.outputs.workbook import workbook_bytes
+
+    return workbook_bytes(run.table, run.evaluation.eligibility, run.manifest,
+                          reviewer_scores=reviewer_scores_sheet(run.evaluation, identities=run.params.personal_data),
+                          generated_at=run.manifest.get("generated_at"))
 
 
 def export_files(run: ReportRun) -> dict[str, bytes]:

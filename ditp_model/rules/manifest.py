@@ -1,4 +1,4 @@
-"""The decision record: decision table, manifest, decision hash and the table writers (CSV, XLSX, JSON).
+"""The decision record: decision table, manifest, decision hash, and its writers (CSV, JSON).
 
 What a decision is made of, written once for every view that records or publishes one: the
 report (:mod:`ditp_model.outputs.report`), the journal and ``verify``
@@ -10,13 +10,16 @@ above ``rules/``.
 The manifest holds SHA-256 of each input, the call rules, weights and all parameters, seeds,
 package and solver versions, status, objective, tie-break rule, every application's score and
 decision, and a hash of the decision table (DESIGN.md, "Reproducibility").
+
+The CSV writer is :func:`ditp_model.inputs.tables.csv_bytes` (re-exported here), the one writer of
+every CSV table a person may open; the secretariat's workbook ``allocation.xlsx`` is written above,
+by :mod:`ditp_model.outputs.workbook`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import math
 import platform
@@ -28,6 +31,7 @@ import pandas as pd
 
 from ditp_model import __version__
 from ditp_model.inputs.io import write_bytes_atomic
+from ditp_model.inputs.tables import csv_bytes, neutralise_formula  # the one CSV writer, re-exported for the callers
 from ditp_model.rules.allocation import RULE_LABELS_FR, Allocation, AllocationParams, GroupRule, RankingResult
 from ditp_model.rules.explain import Explanation
 from ditp_model.lockfile import lock_record
@@ -35,7 +39,7 @@ from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR
 
 __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_formula", "write_outputs", "MANIFEST_VERSION",
-           "csv_bytes", "xlsx_bytes", "parameters_sheet", "manifest_bytes", "environment_versions", "decisions_record",
+           "csv_bytes", "manifest_bytes", "environment_versions", "decisions_record",
            "decision_rule_record", "allocation_params_from_manifest", "package_versions"]
 
 #: Version of the manifest layout.  2 added ``input_files`` (role of each
@@ -43,17 +47,6 @@ __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_form
 #: rule, δ and the quality thresholds as resolved) and the rule parameters (``rule``, ``tie_band_points``,
 #: ``min_score``, ``min_criterion``) in place of ``objective``.
 MANIFEST_VERSION = 3
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(value):
-    """Prefix with ``'`` a text that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR).
-
-    Source: OWASP, "CSV Injection".  Numbers are left alone.
-    """
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: RankingResult,
@@ -76,7 +69,9 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     euros, -1 when not applicable) and ``reason`` (``funded``, ``envelope``,
     ``limit``, ``tie``, ``none``, ``exception``, ``excluded``; "" under an
     optimisation rule, which gives no turn-by-turn reason).  Without an
-    explanation these take their "not applicable" values.
+    explanation these take their "not applicable" values.  Last, the lists
+    (:mod:`ditp_model.rules.reserve_list`): ``list`` (``main``, ``reserve``,
+    ``none``) and ``reserve_rank`` (position on the reserve list, nullable int).
 
     Raises
     ------
@@ -115,6 +110,9 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     out["score_needed"] = out["score_needed"].astype(float).round(4)
     for c in (*crit, "score"):
         out[c] = out[c].round(4)
+    from ditp_model.rules.reserve_list import list_columns, reserve_ids
+
+    out["list"], out["reserve_rank"] = list_columns(ids, out["funded"], reserve_ids(allocation, evaluation.rules.selection.reserve_list_size))
     assert len(out) == len(t)
     return out
 
@@ -256,7 +254,8 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
     merit order and the ranking rule, which maximise nothing),
     ``tie_break_rule``, ``other_optimal_portfolios``, ``funded_count``,
     ``total_awarded_eur``, ``decision_sha256`` (see :func:`decision_hash`),
-    ``decisions`` (see :func:`decisions_record`).  No timestamp inside the
+    ``decisions`` (see :func:`decisions_record`), ``reserve_list`` (the reserve list:
+    :func:`ditp_model.rules.reserve_list.reserve_record`).  No timestamp inside the
     decision part: two runs on the same inputs give the same manifest,
     seconds aside.
     """
@@ -287,44 +286,14 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
         "total_awarded_eur": int(table["award_eur"].sum()),
         "decision_sha256": decision_hash(table),
         "decisions": decisions_record(table),
+        **({"reserve_list": _lists_record(table, evaluation)} if "reserve_rank" in table else {}),
     }
 
 
-def _safe(table: pd.DataFrame) -> pd.DataFrame:
-    out = table.copy()
-    for c in out.columns:
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
-            out[c] = out[c].map(neutralise_formula)
-    return out
+def _lists_record(table: pd.DataFrame, evaluation: Evaluation) -> dict:
+    from ditp_model.rules.reserve_list import reserve_record
 
-
-def csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (``,``, ``\\n``), formulas neutralised."""
-    return _safe(table).to_csv(index=False, lineterminator="\n").encode("utf-8")
-
-
-def xlsx_bytes(sheets: dict[str, pd.DataFrame]) -> bytes:
-    """An XLSX workbook (openpyxl) with one sheet per table, formulas neutralised."""
-    buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-        for name, df in sheets.items():
-            _safe(df).to_excel(xw, sheet_name=name[:31], index=False)
-    return buf.getvalue()
-
-
-def parameters_sheet(manifest: dict) -> pd.DataFrame:
-    """The manifest flattened to (key, value) rows for the XLSX parameters sheet."""
-    rows = []
-
-    def walk(prefix, v):
-        if isinstance(v, dict):
-            for k, x in v.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), x)
-        else:
-            rows.append((prefix, json.dumps(v, ensure_ascii=False) if isinstance(v, (list, tuple)) else v))
-
-    walk("", manifest)
-    return pd.DataFrame(rows, columns=["parametre", "valeur"]).astype({"valeur": str})
+    return reserve_record(table, evaluation.rules.selection.reserve_list_size)
 
 
 def write_outputs(out_dir: str | Path, files: dict[str, bytes]) -> list[Path]:

@@ -1,0 +1,138 @@
+"""Sub-commands ``ditp-model desistement`` and ``ditp-model reduction``: a laureate withdraws, or its award is
+reduced after budget review; the money freed goes to the reserve list (issue 13 item 4).
+
+    ditp-model desistement --manifest DIR/manifest.json P012 --motif "…" [--out DIR2]
+    ditp-model reduction   --manifest DIR/manifest.json P012 --montant 80000 --motif "…" [--out DIR2]
+
+1. ``verify`` the manifest first (the decision in force must be reproduced from its inputs,
+   earlier withdrawals and reductions replayed): otherwise nothing is published (exit 1);
+2. apply the change (:mod:`ditp_model.timeline.withdrawal`): the money freed plus the money
+   left is offered to the reserve list in order under the decision's rule, every other award
+   unchanged; a motif is mandatory and the application must be funded in the decision in force;
+3. publish into the manifest's folder, or ``--out``: ``allocation.csv`` (the decision table in
+   force, with ``list``, ``reserve_rank``, ``change`` and ``change_note``) and a new
+   ``manifest.json`` chained to the one it updates (``previous_manifest``, every change in
+   ``withdrawals``), with an entry in the journal the manifest points to (or
+   ``DIR/decisions.jsonl``) — :func:`ditp_model.outputs.updates.publish_update`.
+   ``ditp-model verify`` on the new manifest replays the original decision and every change.
+
+A manifest already updated (an entry of the journal names it as ``previous_manifest``) is
+refused: start from the latest manifest, so that two updates never branch off the same decision.
+
+Exit codes: 0 published; 1 the manifest does not verify (differences listed); 2 bad arguments
+(motif missing, application not funded, amount not below the award in force…); 3 no proven
+decision; 4 damaged journal (nothing published).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+__all__ = ["register", "cmd_desistement", "cmd_reduction"]
+
+#: Files of a published report that an update into the same folder does not rewrite.
+_STALE = ("rapport.html", "allocation.xlsx", "retours_candidats.csv", "retours")
+
+
+def register(subparsers) -> None:
+    """Add ``desistement`` and ``reduction`` to the sub-parsers of ``ditp-model``."""
+    from ditp_model.cli.common import euros, out_dir
+
+    for name, help_, desc in (
+        ("desistement", "un lauréat se désiste : l'argent libéré va à la liste complémentaire, décision mise à jour et vérifiable",
+         "Enregistre le désistement d'un lauréat (motif obligatoire) : l'argent libéré et le reliquat sont proposés à la "
+         "liste complémentaire dans l'ordre, selon la même règle ; les autres montants ne changent pas. Publie la décision "
+         "mise à jour (allocation.csv, manifest.json chaîné au précédent) et une entrée du journal ; « ditp-model verify » "
+         "la rejoue."),
+        ("reduction", "montant d'un lauréat réduit après revue budgétaire : la différence va à la liste complémentaire",
+         "Enregistre la réduction du montant d'un lauréat (nouveau montant --montant, motif obligatoire) : la différence et "
+         "le reliquat sont proposés à la liste complémentaire dans l'ordre, selon la même règle. Publie la décision mise à "
+         "jour et une entrée du journal ; « ditp-model verify » la rejoue."),
+    ):
+        p = subparsers.add_parser(name, help=help_, description=desc)
+        p.add_argument("--manifest", required=True, metavar="DOSSIER/manifest.json",
+                       help="manifeste de la décision en vigueur (rapport, allocate ou mise à jour précédente)")
+        p.add_argument("application_id", metavar="DOSSIER", help="identifiant du lauréat, par ex. P012")
+        if name == "reduction":
+            p.add_argument("--montant", required=True, type=euros, metavar="EUROS",
+                           help="nouveau montant attribué, en euros entiers (par ex. 80000 ou \"80 000\")")
+        p.add_argument("--motif", required=True, metavar="TEXTE",
+                       help="motif écrit, repris au manifeste et au journal (obligatoire)")
+        p.add_argument("--out", type=out_dir, default=None, metavar="DOSSIER",
+                       help="dossier de la décision mise à jour (défaut : celui du manifeste)")
+        p.set_defaults(func=cmd_desistement if name == "desistement" else cmd_reduction)
+
+
+def cmd_desistement(args) -> int:
+    """``ditp-model desistement``: see the module docstring."""
+    return _run(args, "desistement", None)
+
+
+def cmd_reduction(args) -> int:
+    """``ditp-model reduction``: see the module docstring."""
+    return _run(args, "reduction", args.montant)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _run(args, kind: str, amount: int | None) -> int:
+    from ditp_model.cli.common import EXIT_NOT_OPTIMAL, check_out_dir
+    from ditp_model.cli.report import EXIT_DIFFERENT, EXIT_JOURNAL
+    from ditp_model.french import format_eur
+    from ditp_model.outputs.record import JOURNAL_NAME, JournalError, check_journal, manifest_digest, verify
+    from ditp_model.outputs.updates import publish_update, recorded_decision
+    from ditp_model.rules.allocation import AllocationError
+    from ditp_model.rules.manifest import csv_bytes
+    from ditp_model.timeline.withdrawal import Change, change_sentence_fr, replay_changes, updated_manifest
+
+    change = Change(kind, args.application_id.strip(), args.motif, amount)  # blank motif: ValueError, exit 2
+    mp = Path(args.manifest)
+    out = check_out_dir(args.out if args.out is not None else mp.resolve().parent)
+    result = verify(mp)
+    if not result.identical:
+        print(result.text_fr())
+        _err("Aucune mise à jour publiée : la décision en vigueur ne se vérifie pas (voir les écarts ci-dessus).")
+        return EXIT_DIFFERENT
+    rec = recorded_decision(mp)
+    earlier = [Change.from_record(r) for r in rec.manifest.get("withdrawals") or []]
+    try:
+        table, update = replay_changes(rec.evaluation, rec.allocation, rec.table, earlier + [change])
+    except AllocationError as exc:
+        _err(f"Erreur : {exc}\nAucune mise à jour publiée.")
+        return EXIT_NOT_OPTIMAL
+    previous_sha = rec.manifest.get("manifest_sha256") or manifest_digest(rec.manifest)
+    journal = rec.journal_path or (out / JOURNAL_NAME)
+    try:
+        state = check_journal(journal)
+    except JournalError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_JOURNAL
+    later = [e for e in state.entries if (e.get("previous_manifest") or {}).get("manifest_sha256") == previous_sha]
+    if later:
+        e = later[-1]
+        raise ValueError(f"ce manifeste a déjà été mis à jour (entrée n° {e['seq']} du journal {journal}, "
+                         f"{e.get('event')} publié dans {e.get('out_dir')}) : partir du manifeste de cette mise à jour")
+    command = "ditp-model " + " ".join(shlex.quote(a) for a in (getattr(args, "_argv", None) or sys.argv[1:]))
+    manifest = updated_manifest(rec.manifest, table, earlier + [change], command=command,
+                                previous_path=str(mp.resolve()), previous_sha256=previous_sha)
+    try:
+        pub = publish_update(out, {"allocation.csv": csv_bytes(table)}, manifest, event=kind, journal_path=journal)
+    except JournalError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_JOURNAL
+    print(change_sentence_fr(update.steps[-1], update.reserve))
+    print(f"Décision en vigueur : {len(update.awards)} lauréats, {format_eur(update.total_awarded_eur)} attribués sur "
+          f"{format_eur(update.available_eur)} ; liste complémentaire en attente : {', '.join(update.waiting) or 'aucun dossier'}.")
+    for p in pub.written:
+        print(f"Écrit : {p}")
+    print(f"Journal : {pub.journal_path} — entrée n° {pub.entry['seq']} ({kind}, empreinte {pub.entry['entry_sha256'][:16]}…)")
+    stale = [n for n in _STALE if (out / n).exists()]
+    if stale:
+        print(f"Remarque : non mis à jour dans {out}, décrit la décision précédente : {', '.join(stale)} ; la décision en "
+              "vigueur est celle d'allocation.csv et de manifest.json.")
+    print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
+    return 0
