@@ -165,6 +165,22 @@ def test_unfunded_letter_gives_the_reason(sample):
     assert "votre candidature n'est pas recevable" in text and _norm(inel[0]["reasons"]) in text
 
 
+def test_reserve_list_letter_gives_its_position(sample):
+    manifest, _, rows = sample
+    out = manifest.parent / "lettres"
+    reserve = [r for r in rows if r.get("list") == "reserve"]
+    if not reserve:
+        pytest.skip("no reserve list in this decision table")
+    r = min(reserve, key=lambda x: int(float(x["reserve_rank"])))
+    n = int(float(r["reserve_rank"]))
+    for text in (docx_text(out / f"{r['application_id']}.docx"), pdf_text(out / f"{r['application_id']}.pdf")):
+        assert "n'a pas été retenu sur la liste principale" in text
+        assert f"inscrit en {'1er' if n == 1 else f'{n}e'} position sur la liste complémentaire" in text
+    index = json.loads((out / L.MARKER).read_text(encoding="utf-8"))
+    assert {f["application_id"] for f in index["files"] if f["decision"] == "liste complémentaire"} == \
+        {x["application_id"] for x in reserve}
+
+
 # --------------------------------------------------------------------------- a small decision
 
 @pytest.fixture()

@@ -68,7 +68,7 @@ LETTER_FIELDS = {
     "dossier": "l'identifiant du dossier",
     "intitule": "l'intitulé du projet",
     "porteur": "l'organisation qui porte le projet",
-    "decision": "la décision en un mot (retenu, non retenu, non recevable…)",
+    "decision": "la décision en un mot (retenu, liste complémentaire, non retenu, non recevable…)",
     "decision_phrase": "la décision en une phrase",
     "finance": "vrai si le dossier est financé (pour {% if finance %})",
     "montant": "le montant attribué, « 98 000 € » (vide si non financé)",
@@ -287,6 +287,11 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
         elif kind == "non recevable":
             phrase = "J'ai le regret de vous informer que votre candidature n'est pas recevable."
             suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
+        elif getattr(row, "list", "") == "reserve" and not pd.isna(getattr(row, "reserve_rank", float("nan"))):
+            kind = "liste complémentaire"
+            phrase = ("J'ai le regret de vous informer que votre projet n'a pas été retenu sur la liste principale ; il est "
+                      f"inscrit en {_ordinal(int(row.reserve_rank))} position sur la liste complémentaire.")
+            suite = "Vous serez informé par écrit si des crédits se libèrent pour votre projet."
         else:
             phrase = "J'ai le regret de vous informer que votre projet n'a pas été retenu."
             suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
