@@ -90,8 +90,6 @@ def register(subparsers) -> None:
     r.add_argument("--with-reviewer-ids", action="store_true",
                    help="garder l'identité des évaluateurs dans les exports (seulement à la demande expresse du secrétariat ; "
                         "sinon R01, R02…)")
-    r.add_argument("--provisoire", action="store_true",
-                   help="décision provisoire : « PROVISOIRE » en tête de chaque page du rapport et en filigrane")
     r.add_argument("--journal", help="journal des décisions (défaut : DOSSIER/decisions.jsonl)")
     r.add_argument("--notebook", help="notebook du rapport (défaut : notebooks/04_rapport.ipynb du dépôt)")
     r.add_argument("--out", required=True, type=out_dir, help="dossier du rapport (créé si besoin)")
