@@ -17,7 +17,7 @@ CULL_INTERVAL ?= 30
 # Jupyter, IPython, matplotlib write state into $HOME: keep it inside the checkout.
 SANDBOX := HOME=$(CURDIR)/.home TMPDIR=$(CURDIR)/.tmp MPLBACKEND=Agg
 
-.PHONY: setup lock run test benchmark benchmark-panel benchmark-montecarlo benchmark-review benchmark-merit benchmark-pabulib comite sample clean
+.PHONY: setup lock run test benchmark benchmark-panel benchmark-montecarlo benchmark-review benchmark-merit benchmark-pabulib comite lab sample clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,9 +47,13 @@ test: $(STAMP)
 	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg --nbval-kernel-name $(NBVAL_KERNEL) \
 	  --nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) --nbval-kernel-startup-timeout $(NBVAL_STARTUP_TIMEOUT) -p no:cacheprovider
 
+# The same as `ditp-model comite` (Voilà on 127.0.0.1:8866, idle kernels culled), which works without make (Windows).
 comite: $(STAMP)
-	$(SANDBOX) $(BIN)/voila notebooks/02_seance_comite.ipynb --Voila.ip=127.0.0.1 --port=8866 \
-	  --MappingKernelManager.cull_idle_timeout=$(CULL_IDLE) --MappingKernelManager.cull_interval=$(CULL_INTERVAL)
+	$(SANDBOX) $(BIN)/ditp-model comite --cull-idle $(CULL_IDLE) --cull-interval $(CULL_INTERVAL)
+
+# JupyterLab on the notebooks folder (`ditp-model lab`).
+lab: $(STAMP)
+	$(SANDBOX) $(BIN)/ditp-model lab
 
 benchmark-panel: $(STAMP)
 	$(SANDBOX) $(BIN)/python benchmarks/bench_panel.py

@@ -173,7 +173,7 @@ def test_allocate_and_report_table_neutralise_and_read_back(formula_applications
     d, planted = formula_applications
     out = d / "alloc"
     assert main(["allocate", "--call", str(DATA / "appel_2021.toml"), "--applications", str(d / "apps.csv"),
-                 "--reviews", str(DATA / "evaluations_exemple.csv"), *WEIGHTS, "--out", str(out), "--no-gaps"]) == 0
+                 "--reviews", str(DATA / "evaluations_exemple.csv"), *WEIGHTS, "--out", str(out), "--no-gaps", "--provisoire"]) == 0
     raw = (out / "allocation.csv").read_bytes()
     cells = excel_fr_cells(raw)
     assert_no_live_formula(cells, "allocation.csv")

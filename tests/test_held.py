@@ -10,6 +10,7 @@ import pytest
 
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, app_row, write_applications, write_reviews
 
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.cli import main
 from ditp_model.inputs.call import load_call_rules
 from ditp_model.inputs.conflicts import load_inputs_with_conflicts
@@ -172,7 +173,7 @@ def test_cli_final_decision_with_a_held_application_far_below(tmp_path, capsys):
     assert m["provisional"] is False and [h["application_id"] for h in m["held"]] == ["H2"]
     import pandas as pd
 
-    t = pd.read_csv(out / "allocation.csv", dtype={"application_id": str}).set_index("application_id")
+    t = read_output_csv(out / "allocation.csv").set_index("application_id")
     assert t.at["H2", "review_status"] == HELD_STATUS_FR and int(t.at["H2", "reviews_missing"]) == 1
 
 

@@ -19,7 +19,7 @@ LAYERS = (
     ("ditp_model.rules",),
     ("ditp_model.uncertainty",),
     ("ditp_model.timeline",),
-    ("ditp_model.outputs",),
+    ("ditp_model.outputs", "ditp_model.templates"),  # templates/: the letter template and the script that builds it
     ("ditp_model.session",),
     ("ditp_model.cli",),
 )

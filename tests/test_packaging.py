@@ -380,12 +380,71 @@ def _cull_options(text: str) -> dict[str, str]:
     return dict(re.findall(r"--MappingKernelManager\.(cull_idle_timeout|cull_interval)=(\S+)", text))
 
 
-def test_voila_culls_idle_kernels_in_make_and_in_the_readme(tmp_path):
+def test_voila_culls_idle_kernels_in_make_and_in_the_readme(tmp_path, monkeypatch):
+    """``make comite`` runs ``ditp-model comite`` with its cull options, which reach Voilà; the README shows the same."""
+    import shlex
+
+    from ditp_model.cli import main, servers
+
     out = _make_dry_run(_project_copy(tmp_path), "comite")
-    make_opts = _cull_options(out)
-    assert set(make_opts) == {"cull_idle_timeout", "cull_interval"}, out
+    line = next(ln for ln in out.splitlines() if "ditp-model comite" in ln)
+    args = shlex.split(line[line.index("ditp-model comite"):])[1:]
+    seen = []
+    monkeypatch.setattr(servers, "_run", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(servers, "_need", lambda *a: None)
+    assert main(args) == 0
+    make_opts = _cull_options(" ".join(seen[0]))
+    assert set(make_opts) == {"cull_idle_timeout", "cull_interval"}, seen
     assert all(int(v) > 0 for v in make_opts.values()) and int(make_opts["cull_interval"]) <= int(make_opts["cull_idle_timeout"])
+    assert "--Voila.ip=127.0.0.1" in seen[0]
     readme = README.read_text(encoding="utf-8")
-    block = readme[readme.index(".venv/bin/voila notebooks/02_seance_comite.ipynb"):]
+    block = readme[readme.index("python -m voila notebooks/02_seance_comite.ipynb"):]
     block = re.sub(r"\\\n\s*", " ", block).split("\n", 1)[0]
     assert _cull_options(block) == make_opts, block
+    assert block.split() == ["python", *[a if not a.endswith(".ipynb") else "notebooks/02_seance_comite.ipynb"
+                                         for a in servers.comite_argv(servers.COMMITTEE_NOTEBOOK)[1:]]]
+
+
+# ---------------------------------------------------------------------------
+# Windows: the conda route resolves, the README's Windows steps use what exists there
+# ---------------------------------------------------------------------------
+#: conda-forge builds no jaxlib for Windows (win-64): JAX and NumPyro (which needs jaxlib) come from PyPI there.
+NOT_ON_CONDA_FORGE_WINDOWS = {"jax", "jaxlib", "numpyro"}
+
+
+def test_environment_takes_from_pip_what_conda_forge_has_not_for_windows():
+    env = parse_environment(ENVIRONMENT.read_text(encoding="utf-8"))
+    conda = {split_requirement(d)[0] for d in env["dependencies"] if isinstance(d, str)}
+    _, pip_items = environment_requirements()
+    pip = {split_requirement(i)[0] for i in pip_items if i != "-e ."}
+    assert not conda & NOT_ON_CONDA_FORGE_WINDOWS, conda & NOT_ON_CONDA_FORGE_WINDOWS
+    wanted = NOT_ON_CONDA_FORGE_WINDOWS & set(pyproject_requirements())
+    assert wanted and wanted <= pip
+    # no platform selectors (« # [win] ») that plain conda would ignore
+    assert "[win]" not in ENVIRONMENT.read_text(encoding="utf-8") and "[unix]" not in ENVIRONMENT.read_text(encoding="utf-8")
+
+
+def _windows_section() -> str:
+    readme = README.read_text(encoding="utf-8")
+    start = readme.index("## Sous Windows")
+    return readme[start:readme.index("\n## ", start + 1)]
+
+
+def test_readme_windows_steps_use_commands_that_exist_there():
+    from ditp_model.cli import build_parser
+
+    text = _windows_section()
+    assert "conda env create -f environment.yml" in text and "conda activate ditp-allocation" in text
+    commands = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("ditp-model ")]
+    assert {c.split()[1] for c in commands} >= {"allocate", "report", "lettres", "comite", "lab"}
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for c in commands:
+        assert c.split()[1] in sub.choices, c
+    code = [ln for ln in text.splitlines() if ln.startswith("       ")]
+    assert not any(".venv/bin" in ln or ln.strip().startswith(("make ", "source ", "export ")) for ln in code), code
+    # every package the section names is installed by environment.yml
+    env, _ = environment_requirements()
+    for name in re.findall(r"`([a-z][a-z0-9_-]+)`", text):
+        if name in ("pip", "make") or name.startswith("ditp"):
+            continue
+        assert name in env or name == "jaxlib", f"{name} named in the Windows steps but not in environment.yml"

@@ -112,7 +112,7 @@ def decision(published) -> pd.DataFrame:
 def test_outputs_published(published):
     _, out = published
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert {"rapport.html", "allocation.xlsx", "allocation.csv", "manifest.json", "decisions.jsonl",
+    assert {"rapport.html", "rapport.pdf", "allocation.xlsx", "allocation.csv", "manifest.json", "decisions.jsonl",
             "retours_candidats.csv"} <= names
     assert len([n for n in names if n.startswith("retours/")]) == 110
     assert not [n for n in names if n.endswith(".tmp")]
@@ -160,7 +160,8 @@ def test_html_sections_in_french_without_code(page):
                     "5. Classement des dossiers éligibles", "6. Lauréats et montants attribués",
                     "7. Décision proposée et règle du classement", "8. Ligne de financement",
                     "9. Si l'on maximisait la somme des notes", "10. Répartition du portefeuille",
-                    "11. Provenance et vérification", "Visa du comité de sélection"):
+                    "Visa du comité de sélection", "Annexe technique", "Paramètres tels que l'outil les nomme",
+                    "Provenance et vérification"):
         assert heading in page, heading
     assert '<html lang="fr">' in page
     # No code, no prompts, no widget state, nothing fetched from the network, charts embedded.
@@ -287,7 +288,11 @@ def test_no_personal_data_in_outputs(published):
     assert len(reviewers) == 325 and all(re.fullmatch(r"R\d\d", r) for r in reviewers) and len(set(reviewers)) == 12
     for p in out.rglob("*"):
         if p.is_file() and p.suffix != ".xlsx":
-            text = p.read_text(encoding="utf-8")
+            if p.suffix == ".pdf":
+                pypdf = pytest.importorskip("pypdf")
+                text = "\n".join(page.extract_text() or "" for page in pypdf.PdfReader(p).pages)
+            else:
+                text = p.read_text(encoding="utf-8")
             assert "@" not in text or "@ministere" not in text and "@porteur" not in text, p
     for ws in wb.worksheets:
         for row in ws.iter_rows(values_only=True):

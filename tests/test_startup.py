@@ -34,7 +34,7 @@ def test_parser_and_help_are_light():
     code = ("import contextlib, io\nfrom ditp_model.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
-            "for sub in ('allocate', 'pabulib', 'import-ds', 'report', 'verify', 'lottery'):\n"
+            "for sub in ('allocate', 'pabulib', 'import-ds', 'report', 'verify', 'lottery', 'lettres', 'comite', 'lab'):\n"
             "    with contextlib.redirect_stdout(io.StringIO()):\n"
             "        try:\n            main([sub, '--help'])\n        except SystemExit:\n            pass\n")
     assert _loaded_after(code) == []

@@ -229,7 +229,7 @@ def test_withdrawal_against_brute_force(band):
 def _sample_args(out):
     return ["allocate", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
             "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
-            "--no-gaps", "--out", str(out)]
+            "--no-gaps", "--provisoire", "--out", str(out)]
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ CALL, APPS, REVIEWS = DATA / "appel_2021.toml", DATA / "candidatures_exemple.csv
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("classeur")
     assert main(["allocate", "--call", str(CALL), "--applications", str(APPS), "--reviews", str(REVIEWS),
-                 "--weights", "impact=0.5,openness=0.3,collective=0.2", "--out", str(out)]) == 0
+                 "--weights", "impact=0.5,openness=0.3,collective=0.2", "--out", str(out), "--provisoire"]) == 0
     table = read_output_csv(out / "allocation.csv", dtype={"score_needed": float})
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     return out, table, manifest, openpyxl.load_workbook(out / "allocation.xlsx")
@@ -85,7 +85,7 @@ def test_decision_sheet_french_headers_and_values(run):
     assert {r["Type de porteur"] for r in rows} <= short_org
     assert {r["Maturité"] for r in rows} <= set(MATURITY_LABELS_FR.values())
     assert {r["Éligible"] for r in rows} == {"oui", "non"}
-    assert {r["Décision"] for r in rows} == {"Financé", "Non financé", "Non finançable (seuil de qualité)",
+    assert {r["Décision"] for r in rows} == {"Financé", "Liste complémentaire", "Non financé", "Non finançable (seuil de qualité)",
                                              "En attente d'évaluation (avis insuffisants)", "Non éligible"}
     # Values as in the CSV: awards, requests, ranks (the CSV is the decision table read back).
     by_id = table.set_index("application_id")
@@ -140,10 +140,25 @@ def test_number_formats_freeze_filters_widths(run):
 
 
 def test_no_reserve_list_says_so(run):
-    *_, wb = run
+    """A decision table without reserve columns (an older decision): the sheet says there is no list."""
+    _, table, manifest, _ = run
+    t = table.drop(columns=[c for c in ("list", "reserve_rank") if c in table])
+    wb = openpyxl.load_workbook(__import__("io").BytesIO(workbook_bytes(t, _eligibility(), manifest)))
     ws = wb["Liste complémentaire"]
     assert [[c.value for c in row] for row in ws.iter_rows()] == [["Liste complémentaire"],
                                                                   ["Pas de liste complémentaire pour cette décision."]]
+
+
+def test_sample_reserve_sheet_in_reserve_order(run):
+    """On the sample: the sheet lists the table's reserve applications in ``reserve_rank`` order, with their cap."""
+    _, table, _, wb = run
+    r = table[pd.to_numeric(table["reserve_rank"], errors="coerce").notna()].copy()
+    r["_k"] = pd.to_numeric(r["reserve_rank"])
+    expected = list(r.sort_values("_k")["application_id"])
+    _, rows = sheet_rows(wb["Liste complémentaire"])
+    assert [x["Dossier"] for x in rows] == expected and len(expected) == 10  # reserve_list_size of the call file
+    caps = table.set_index("application_id")["award_cap_eur"]
+    assert [x["Montant si financé"] for x in rows] == [caps[a] for a in expected]
 
 
 def _eligibility():

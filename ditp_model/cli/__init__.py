@@ -4,9 +4,11 @@ One module per sub-command, each with ``register(subparsers)`` and its ``cmd_…
 ``score`` (:mod:`.score`, eligibility and ranked list), ``allocate`` (:mod:`.allocate`, the
 funding decision), ``pabulib`` (:mod:`.pabulib`, a Pabulib instance through the same engine),
 ``import-ds`` (:mod:`.import_ds`), ``report`` and ``verify`` (:mod:`.report`), ``lottery``
-(:mod:`.lottery`), ``desistement`` and ``reduction`` (:mod:`.withdrawal`); what they share is in :mod:`.common`.  No sub-command imports this module.
-Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum; 6 provisional decision refused; 7 output folder held by another
-run, or the new set of files could not be switched in (the previous set is back in place).
+(:mod:`.lottery`), ``desistement`` and ``reduction`` (:mod:`.withdrawal`), ``lettres`` (:mod:`.letters`, letters
+from a Word template), ``comite`` and ``lab`` (:mod:`.servers`, the committee page and JupyterLab without make); what
+they share is in :mod:`.common`.  No sub-command imports this module.
+Exit codes: 0 success; 2 bad input or bad arguments; 3 no proven optimum; 6 provisional decision refused; 7 output folder
+held by another run, or the new set of files could not be switched in (the previous set is back in place).
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ditp-model`` parser: every sub-command registers its own options (each module imports only argparse)."""
-    from ditp_model.cli import allocate, import_ds, lottery, pabulib, report, score, withdrawal
+    from ditp_model.cli import allocate, import_ds, letters, lottery, pabulib, report, score, servers, withdrawal
 
     parser = FrenchArgumentParser(prog="ditp-model", description="Aide à la décision du comité de sélection (appel DITP).")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (score, allocate, pabulib, import_ds, report, lottery, withdrawal):
+    for command in (score, allocate, pabulib, import_ds, report, lottery, withdrawal, letters, servers):
         command.register(sub)
     return parser
 
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except ValueError as exc:
         print(f"Erreur : {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except ImportError as exc:  # an optional part not installed (bayes: NumPyro and JAX…); the message says what to install
+        print(f"Erreur : module absent — {exc}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:  # output piped into `head`: not an error of ours
         sys.stderr.close()

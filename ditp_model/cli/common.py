@@ -350,7 +350,8 @@ def add_due_process_options(p: argparse.ArgumentParser) -> None:
                    help="verrous du comité (CSV ou XLSX : application_id, decision in/out, motif), en plus de --lock-in/--lock-out")
     p.add_argument("--provisoire", action="store_true",
                    help="publier une décision provisoire : des dossiers en attente d'évaluation pourraient encore entrer "
-                        "dans la liste des lauréats (sans cette option : aucune publication, code de sortie 6)")
+                        "dans la liste des lauréats (sans cette option : aucune publication, code de sortie 6) ; le rapport porte alors "
+                        "« PROVISOIRE » en tête de chaque page et en filigrane")
 
 
 def committee_locks(args, application_ids=None):

@@ -1,8 +1,8 @@
 """Sub-commands ``ditp-model report`` and ``ditp-model verify`` (messages in French).
 
 ``report`` runs the report notebook (papermill), renders it to a
-self-contained HTML without code, and publishes into ``--out``:
-``rapport.html``, ``allocation.xlsx`` (decision, eligibility, scores by
+self-contained HTML without code and lays it out as an A4 PDF, and publishes into ``--out``:
+``rapport.html``, ``rapport.pdf`` (``--provisoire``: « PROVISOIRE » on every page), ``allocation.xlsx`` (decision, eligibility, scores by
 reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
 ``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
 then appends an entry to the journal ``decisions.jsonl``.  The inputs come
@@ -50,7 +50,7 @@ _NOTEBOOK_ENAMES = {"ReportParameterError": EXIT_INPUT, "InputError": EXIT_INPUT
 
 
 #: Files ``report`` writes into ``--out`` (``retours/``: every file of that folder).
-REPORT_OUTPUTS = ("rapport.html", "allocation.xlsx", "allocation.csv", "manifest.json", "retours_candidats.csv", "retours/",
+REPORT_OUTPUTS = ("rapport.html", "rapport.pdf", "allocation.xlsx", "allocation.csv", "manifest.json", "retours_candidats.csv", "retours/",
                   "decisions.jsonl")
 
 
@@ -58,8 +58,8 @@ def register(subparsers) -> None:
     """Add ``report`` and ``verify`` to the sub-parsers of ``ditp-model``."""
     from ditp_model.cli.common import add_due_process_options, add_rule_options, count, euros, group_rule, out_dir, seconds
 
-    r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, XLSX, manifeste, journal)",
-                              description="Produit rapport.html, allocation.xlsx, allocation.csv, manifest.json et les retours "
+    r = subparsers.add_parser("report", help="rapport de sélection reproductible (HTML, PDF, XLSX, manifeste, journal)",
+                              description="Produit rapport.html, rapport.pdf (A4), allocation.xlsx, allocation.csv, manifest.json et les retours "
                                           "aux candidats, et ajoute une entrée au journal decisions.jsonl. Entrées : --scenario "
                                           "FICHIER, ou --call, --applications, --reviews et les options d'allocate.")
     r.add_argument("--scenario", help="scénario enregistré par le comité (JSON) : fichiers, pondérations et règles")
@@ -137,6 +137,8 @@ def report_values(args) -> dict:
         v["gaps"] = False
     if args.with_reviewer_ids:
         v["personal_data"] = True
+    if getattr(args, "provisoire", False):
+        v["provisional"] = True
     return v
 
 
@@ -150,6 +152,7 @@ def cmd_report(args) -> int:
     from ditp_model.outputs.record import JournalError
     from ditp_model.outputs.report import (ReportNotebookError, ReportNotOptimalError, ReportProvisionalError, produce_report,
                                            validate_parameters)
+    from ditp_model.outputs.report_pdf import ReportPdfError
     from ditp_model.french import format_eur
     from ditp_model.inputs.schema import InputError
 
@@ -187,6 +190,9 @@ def cmd_report(args) -> int:
     except ReportNotebookError as exc:
         _err(f"Erreur : le notebook du rapport a échoué — aucun rapport publié.\n{exc}")
         return _NOTEBOOK_ENAMES.get(exc.ename, EXIT_NOTEBOOK)
+    except ReportPdfError as exc:
+        _err(f"Erreur : {exc}")
+        return EXIT_NOTEBOOK
     except (ValueError, FileNotFoundError) as exc:
         _err(f"Erreur : {exc}\nAucun rapport publié.")
         return EXIT_INPUT

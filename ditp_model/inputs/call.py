@@ -182,8 +182,15 @@ class Authority(_Frozen):
 
     Attributes
     ----------
-    name, service, address, signatory : str
-        As printed on the letters (« Direction interministérielle de la transformation publique »…).
+    name, service, address : str
+        As printed on the letterhead (« Direction interministérielle de la transformation publique »…).
+    city : str
+        Where the letters are signed (« Paris, le 3 décembre 2026 »); empty: no place before the date.
+    signatory_title, signatory_name : str
+        The signature block of the letters (« Le délégué interministériel à la transformation
+        publique », then the name); empty: left blank for the secretariat to fill in Word.
+    signatory : str
+        Older name of ``signatory_title`` (still read: it fills ``signatory_title`` when that is empty).
     court : str
         The administrative court competent for a « recours contentieux » (code de justice
         administrative, art. R. 421-1: two months from notification; art. R. 421-5: the time
@@ -193,8 +200,17 @@ class Authority(_Frozen):
     name: str
     service: str = ""
     address: str = ""
+    city: str = ""
+    signatory_title: str = ""
+    signatory_name: str = ""
     signatory: str = ""
     court: str = "le tribunal administratif compétent"
+
+    @model_validator(mode="after")
+    def _older_signatory(self) -> "Authority":
+        if self.signatory and not self.signatory_title:
+            object.__setattr__(self, "signatory_title", self.signatory)
+        return self
 
     def appeal_route_fr(self) -> str:
         """« Voies et délais de recours » for a letter (French)."""

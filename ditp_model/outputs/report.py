@@ -119,6 +119,8 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
                     "ou None / texte vide (pas de section sur les vagues)"),
     ReportParameter("personal_data", False, "Identité des évaluateurs dans les exports",
                     "True ou False (True seulement à la demande expresse du secrétariat)"),
+    ReportParameter("provisional", False, "Décision provisoire",
+                    "True ou False (True : « PROVISOIRE » en tête de chaque page et en filigrane)"),
     ReportParameter("output_dir", None, "Dossier de préparation des exports", "un chemin de dossier (texte) ou None (aucun export)"),
     ReportParameter("command", "", "Commande", "un texte"),
 )
@@ -199,6 +201,9 @@ class ReportParams:
         in the section « Sélection en vagues »; None: no such section.
     personal_data : bool
         Reviewer identities kept in the exports (otherwise R01, R02…).
+    provisional : bool
+        The decision is provisional (not yet adopted): « PROVISOIRE » in the
+        running header of every printed page and as a diagonal watermark.
     scenario : dict or None
         ``{"path", "name", "sha256"}`` when the run comes from a committee scenario.
     output_dir : str or None
@@ -220,6 +225,7 @@ class ReportParams:
     gaps: bool = True
     near_line: int = 8
     personal_data: bool = False
+    provisional: bool = False
     scenario: dict | None = None
     waves_from: str | None = None
     output_dir: str | None = None
@@ -230,7 +236,7 @@ class ReportParams:
     def notebook_parameters(self) -> dict:
         """The papermill parameters that reproduce this run in ``notebooks/04_rapport.ipynb``."""
         common = {"gaps": self.gaps, "near_line": self.near_line, "waves_from": self.waves_from,
-                  "personal_data": self.personal_data,
+                  "personal_data": self.personal_data, "provisional": self.provisional,
                   "output_dir": self.output_dir, "command": self.command}
         if self.scenario:
             return {"scenario": self.scenario["path"], **common}
@@ -368,6 +374,9 @@ def validate_parameters(**values) -> ReportParams:
     personal = v["personal_data"]
     if not isinstance(personal, bool):
         problems.append(_problem("personal_data", personal))
+    provisional = v["provisional"]
+    if not isinstance(provisional, bool):
+        problems.append(_problem("provisional", provisional))
     near = v["near_line"]
     if not _is_int(near) or near < 1:
         problems.append(_problem("near_line", near))
@@ -408,6 +417,7 @@ def validate_parameters(**values) -> ReportParams:
                     raise ReportParameterError(problems)
                 return ReportParams(*files, weights=sc.weights, normalisation=sc.normalisation, allocation=scenario_params(sc),
                                     ranking_variant=sc.ranking_variant, gaps=gaps, near_line=near, personal_data=personal,
+                                    provisional=provisional,
                                     scenario=scenario, output_dir=None if output_dir is None else str(output_dir),
                                     waves_from=waves_from, command=command,
                                     sample_data=_is_sample(dict(zip(("call", "applications", "reviews"), files))), given=given)
@@ -482,7 +492,7 @@ def validate_parameters(**values) -> ReportParams:
         raise ReportParameterError([f"paramètres d'allocation incompatibles : {exc}"]) from None
     return ReportParams(files["call"], files["applications"], files["reviews"], weights=weights, normalisation=norm,
                         allocation=params, ranking_variant=v["ranking_variant"], gaps=gaps, near_line=near,
-                        personal_data=personal, scenario=None, output_dir=None if output_dir is None else str(output_dir),
+                        personal_data=personal, provisional=provisional, scenario=None, output_dir=None if output_dir is None else str(output_dir),
                         waves_from=waves_from, command=command, sample_data=_is_sample(files), given=given)
 
 
@@ -537,6 +547,17 @@ class ReportRun:
         The held applications and whether the decision is provisional
         (:func:`ditp_model.rules.held.provisional_status`); ``provisional.is_provisional``
         sets the report's « provisoire » mark.
+    reserve_list : pandas.DataFrame or None
+        The reserve list (« liste complémentaire »), one row per application in
+        the order of call-up, shown by
+        :func:`ditp_model.outputs.report_annexes.reserve_list_section`; None
+        or empty: no such section.
+    procedure : pandas.DataFrame, list of str or None
+        The « Annexe de procédure » (conflicts of interest, applications held,
+        reasons for the committee's locks): a table with French headers or
+        French lines, shown by
+        :func:`ditp_model.outputs.report_annexes.procedure_annex_html`; None or
+        empty: no such annex.
     """
 
     params: ReportParams
@@ -556,6 +577,8 @@ class ReportRun:
     def is_provisional(self) -> bool:
         """True when an application awaiting reviews could still enter the list of laureates (issue 13)."""
         return bool(self.provisional is not None and self.provisional.is_provisional)
+    reserve_list: object = None
+    procedure: object = None
 
     @property
     def rules(self):
@@ -638,7 +661,32 @@ def run_report(params: ReportParams) -> ReportRun:
     generated = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     run = ReportRun(params, ev, alloc, ranking, expl, table, {}, generated, time.perf_counter() - t0, comparison, suggested,
                     provisional)
-    return replace(run, manifest=report_manifest(run))
+    return replace(run, manifest=report_manifest(run), reserve_list=_reserve_list_for_report(table),
+                   procedure=_procedure_for_report(run))
+
+
+def _reserve_list_for_report(table):
+    """The reserve list in call-up order for the report's section (None when the table has none)."""
+    if "reserve_rank" not in table:
+        return None
+    from ditp_model.rules.reserve_list import reserve_list_table
+
+    r = reserve_list_table(table)
+    return r if len(r) else None
+
+
+def _procedure_for_report(run):
+    """The procedure annex's rows with French headers, reviewers pseudonymised unless ``personal_data``."""
+    from ditp_model.outputs.procedure import run_procedure_table
+
+    ev = run.evaluation
+    excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
+    names = None if run.params.personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
+    t = run_procedure_table(run, pseudonyms=names)
+    if not len(t):
+        return None
+    return t.rename(columns={"rubrique": "Rubrique", "application_id": "Dossier", "personne": "Personne",
+                             "detail": "Ce qui a été fait", "motif": "Motif"})
 
 
 def report_manifest(run: ReportRun) -> dict:
@@ -665,7 +713,7 @@ def report_manifest(run: ReportRun) -> dict:
     sp = run.explanation.shadow_price_per_keur
     cmp = run.comparison
     m["report"] = {"gaps": p.gaps, "near_line": p.near_line, "waves_from": p.waves_from, "sample_data": p.sample_data,
-                   "personal_data": p.personal_data,
+                   "personal_data": p.personal_data, "provisional": p.provisional,
                    "shadow_price_per_keur": None if sp is None else round(float(sp), 6),
                    "suggested_tie_band_points": run.suggested_tie_band_points,
                    "comparison": None if cmp is None else {
@@ -849,6 +897,9 @@ def execute_report_notebook(parameters: dict, output_path: str | Path, *, notebo
 
 
 _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+{% from 'celltags.j2' import celltags %}
+{#- A markdown cell is wrapped in a block carrying its tags (``paysage``: landscape printed pages, report_pdf). -#}
+{% block markdowncell scoped %}<div class="ditp-md {{ celltags(cell) }}">{{ super() }}</div>{% endblock markdowncell %}
 {%- block html_head_js -%}{%- endblock html_head_js -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
@@ -867,9 +918,11 @@ _TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
   .jp-RenderedMarkdown h3 { color: #161616; margin-top: 18px; }
   .jp-RenderedMarkdown p, .jp-RenderedMarkdown li { font-size: 13px; line-height: 1.5; }
   .jp-OutputArea-output img { max-width: 100%; }
-  @media print { body.jp-Notebook { max-width: none; padding: 0; } .jp-Cell { break-inside: avoid; } }
 </style>
 {%- endblock extra_css -%}
+{%- block html_head_css -%}
+{{ resources.ditp_print_css }}
+{%- endblock html_head_css -%}
 """
 
 _EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+["']""", re.I)
@@ -881,7 +934,9 @@ def render_html(executed: str | Path, *, title: str = "Rapport de sélection") -
     nbconvert's ``lab`` template with inputs and prompts excluded (what
     ``jupyter nbconvert --to html --no-input`` does), without the scripts it
     would fetch from a CDN; images are embedded.  Standard-error outputs
-    (third-party notices) are left out of the page and returned.
+    (third-party notices) are left out of the page and returned.  The print
+    style sheet :data:`ditp_model.outputs.report_pdf.PRINT_CSS` comes last, so
+    that a browser prints the page as ``rapport.pdf`` is laid out.
 
     Returns
     -------
@@ -921,9 +976,11 @@ def render_html(executed: str | Path, *, title: str = "Rapport de sélection") -
     exporter = HTMLExporter(extra_loaders=[DictLoader({"ditp_rapport.html.j2": _TEMPLATE})], template_file="ditp_rapport.html.j2",
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     exporter.language_code = "fr"
+    from ditp_model.outputs.report_pdf import PRINT_CSS
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        body, _ = exporter.from_notebook_node(nb)
+        body, _ = exporter.from_notebook_node(nb, resources={"ditp_print_css": PRINT_CSS})
     m = external_reference(body)
     if m:
         start = max(0, m.start() - 60)
@@ -952,14 +1009,16 @@ def external_reference(body: str):
 
 
 def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | Path | None = None,
-                   notebook: str | Path | None = None, provisional_allowed: bool | None = None):
-    """Run, render and publish one report: ``rapport.html``, exports, ``manifest.json`` and a journal entry.
+                   notebook: str | Path | None = None, provisional_allowed: bool | None = None,
+                   provisional: bool | None = None):
+    """Run, render and publish one report: ``rapport.html``, ``rapport.pdf``, exports, ``manifest.json`` and a journal entry.
 
     Steps: a quick run without entry gaps (a non-optimal or invalid run
     stops here, before anything is started); the journal is checked; the
     report notebook runs with papermill and stages the exports in a private
-    temporary folder; the HTML is rendered; the decision of the notebook run
-    must equal the quick run's; then every file is written atomically into
+    temporary folder; the HTML is rendered, and laid out as the A4 PDF
+    (:func:`ditp_model.outputs.report_pdf.html_to_pdf`); the decision of the
+    notebook run must equal the quick run's; then every file is written atomically into
     `out_dir` and one entry is appended to the journal
     (:func:`ditp_model.outputs.record.publish`).  Any failure publishes nothing and
     leaves the previous report in place.
@@ -978,6 +1037,11 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         written reason for every lock (:class:`ReportParameterError`);
         ``True``: a provisional report is published (locks without reason
         allowed while provisional); ``None`` (default): no such check.
+    provisional : bool, optional
+        Overrides ``params.provisional``: True marks every page of the report
+        « PROVISOIRE » (running header and watermark).
+        A decision found provisional (:mod:`ditp_model.rules.held`) is always
+        marked so, whatever this says.
 
     Returns
     -------
@@ -995,12 +1059,19 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         The journal is damaged: nothing is appended to it.
     ReportNotebookError
         The notebook failed or its HTML is not self-contained.
+    ditp_model.outputs.report_pdf.ReportPdfError
+        The PDF could not be laid out (WeasyPrint missing or failing).
     AllocationError
         The notebook's decision differs from the quick run's.
     """
     from ditp_model.outputs import record
+    from ditp_model.outputs.report_pdf import html_to_pdf
 
+    if provisional is not None:
+        params = replace(params, provisional=bool(provisional))
     quick = run_report(replace(params, gaps=False, output_dir=None))
+    if quick.is_provisional and not params.provisional:
+        params = replace(params, provisional=True)  # a decision found provisional is marked so on every page
     if provisional_allowed is not None:
         if quick.is_provisional and not provisional_allowed:
             raise ReportProvisionalError(quick.provisional)
@@ -1027,7 +1098,7 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         recorded_at = dt.datetime.now().astimezone().isoformat(timespec="seconds")
         html = record.insert_journal_anchor(html, record.journal_anchor_html(
             seq=len(head.entries) + 1, previous=head.head, recorded_at=recorded_at, journal_name=journal_path.name))
-        files = {"rapport.html": html.encode("utf-8")}
+        files = {"rapport.html": html.encode("utf-8"), "rapport.pdf": html_to_pdf(html)}
         for p in sorted(exports.rglob("*")):
             if p.is_file() and p.name != "manifest.json" and not p.name.endswith(".tmp"):
                 files[p.relative_to(exports).as_posix()] = p.read_bytes()

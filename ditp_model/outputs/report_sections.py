@@ -27,8 +27,8 @@ from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 __all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "decision_rule_html", "parameters_html",
            "eligibility_html", "ranked_html", "funded_html", "comparison_html", "funding_line_html", "funding_line_chart",
            "optimum_comparison_html", "breakdown_html", "report_charts", "figure_png", "waves_params", "waves_html",
-           "annex_html", "uncorrected_reviewers_html", "provenance_html", "environment_html", "signature_html", "display_path", "RULE_SOURCES_FR",
-           "REASONS_FR"]
+           "annex_html", "uncorrected_reviewers_html", "provenance_html", "environment_html", "signature_html", "display_path",
+           "RULE_SOURCES_FR", "REASONS_FR", "session_html", "SESSION_PARAMETERS"]
 
 #: Short French labels of the kinds of organisation (the schema's, without the parenthesis).
 ORG_SHORT_FR = {k: v.split(" (")[0] for k, v in ORG_TYPE_LABELS_FR.items()}
@@ -222,18 +222,29 @@ def _criteria_values(run, row) -> list[str]:
 
 
 def header_html(run) -> str:
-    """Title block with the date of the run (varies from run to run: ``nbval-ignore-output``), and the report's CSS."""
+    """Title block with the date of the run (varies from run to run: ``nbval-ignore-output``), and the report's CSS.
+
+    Also the running header of the printed pages (the call's name, and
+    « PROVISOIRE » with a diagonal watermark when ``run.params.provisional``):
+    :func:`ditp_model.outputs.report_pdf.running_header_html`.
+    """
+    from ditp_model.outputs.report_pdf import running_header_html
+
+    provisional = bool(getattr(run.params, "provisional", False))
     flag = ""
+    if provisional:
+        flag += ('<div class="ditp-flag ditp-provisoire"><b>PROVISOIRE</b> — décision proposée, pas encore arrêtée par le '
+                 "comité</div> ")
     if run.params.sample_data:
-        flag = ('<div class="ditp-flag">Données d\'exemple FICTIVES (data/candidatures_exemple.csv, '
-                "data/evaluations_exemple.csv) — rapport de démonstration</div>")
+        flag += ('<div class="ditp-flag">Données d\'exemple FICTIVES (data/candidatures_exemple.csv, '
+                 "data/evaluations_exemple.csv) — rapport de démonstration</div>")
     sc = run.params.scenario
     scen = f"<br>Scénario du comité : « {_e(sc['name'])} »" if sc else ""
-    return CSS + _div(
+    return CSS + running_header_html(run.rules.call.name, provisional=provisional) + _div(
         "<h1>Rapport de sélection</h1>",
         f'<p class="ditp-sub">{_e(run.rules.call.name)}</p>',
-        f'<p class="ditp-meta">Établi le {_e(_when(run.generated_at))} par ditp-model à partir des fichiers et paramètres '
-        f"décrits ci-dessous ; décision {_e(run.manifest['decision_sha256'][:12])}…{scen}</p>",
+        f'<p class="ditp-meta">Établi le {_e(_when(run.generated_at))} à partir des fichiers et paramètres décrits dans '
+        f"l'annexe technique.{scen}</p>",
         flag,
     )
 
@@ -280,11 +291,10 @@ def summary_html(run) -> str:
                 "plafond, des seuils de qualité, des verrous et des règles de portefeuille ; la règle du classement "
                 "(financer par note décroissante) est donnée à côté pour comparaison (section 7).")
     rows = [("Règle de décision", RULE_LABELS_FR[a.rule]),
-            ("Statut du calcul", _Html(f"{status} (écart d'optimalité nul ; solveur {_e(a.solver)})")),
+            ("Statut du calcul", _Html(f"{status} : aucune autre sélection ne fait mieux selon cette règle")),
             ("Autre sélection équivalente", "oui : départagée par la règle de départage" if a.other_optimal_portfolios
              else "non : la sélection est unique" if a.other_optimal_portfolios is False
-             else "non recherchée : parmi les sélections qui dépensent le plus, la première dans l'ordre déclaré est retenue"),
-            ("Empreinte de la décision (SHA-256)", _Html(f'<span class="h">{_e(run.manifest["decision_sha256"])}</span>'))]
+             else "non recherchée : parmi les sélections qui dépensent le plus, la première dans l'ordre déclaré est retenue")]
     return _div(f'<div class="ditp-kpis">{kpis}</div>', f'<div class="ditp-box">{_e(text)}</div>', _kv(rows, id="synthese"))
 
 
@@ -322,7 +332,6 @@ def call_rules_html(run) -> str:
         ("Seuils de qualité de l'appel", _thresholds_fr(r, r.selection.min_score, r.selection.min_criterion)),
         ("Bande d'ex aequo δ de l'appel", "« auto » : calculée à partir des évaluations" if r.selection.tie_band_points == "auto"
          else f"{format_points(float(r.selection.tie_band_points))} point(s) de note globale"),
-        ("Fichier des règles", display_path(r.source) if r.source else "—"),
     ]
     crit_rows = []
     for c in r.criteria:
@@ -402,8 +411,8 @@ def _group_rule_fr(r) -> str:
     return f"{GROUP_FR.get(r.column, r.column)} = {r.value} : " + " et ".join(parts)
 
 
-def parameters_html(run) -> str:
-    """Every parameter of the run as used, with its notebook name (papermill ``-p``) and where its value comes from."""
+def _parameter_rows(run) -> list[tuple[str, str, str, str]]:
+    """(French label, notebook name, value as used, origin) of every parameter of the run."""
     p = run.params
     c = run.allocation.candidates
     a = c.params
@@ -472,10 +481,21 @@ def parameters_html(run) -> str:
     rows.insert(0, ("Scénario du comité", "scenario",
                     f"« {p.scenario['name']} » — {display_path(p.scenario['path'])}" if p.scenario else "aucun",
                     "donné" if p.scenario else "défaut"))
+    rows.append(("Décision provisoire", "provisional",
+                 "oui : « PROVISOIRE » en tête de chaque page" if getattr(p, "provisional", False)
+                 else "non", origin("provisional")))
     rows.append(("Exports (XLSX, CSV, manifeste, retours)", "output_dir",
                  "préparés puis publiés avec ce rapport" if p.output_dir else "aucun (notebook exécuté seul)", origin("output_dir")))
     rows.append(("Commande enregistrée", "command", p.command or "—", origin("command")))
-    return _div(_table(["Paramètre", "Nom (papermill)", "Valeur utilisée", "Origine"], rows, id="parametres"),
+    return rows
+
+
+def parameters_html(run) -> str:
+    """Annex: every parameter of the run as used, with its notebook name (papermill ``-p``) and where its value comes from.
+
+    Table ``parametres`` (columns: label, notebook name, value used, origin).
+    """
+    return _div(_table(["Paramètre", "Nom (papermill)", "Valeur utilisée", "Origine"], _parameter_rows(run), id="parametres"),
                 _p("Origine : « donné » pour une valeur fournie au lancement, « appel » pour une valeur du fichier des règles, "
                    "« défaut » pour la valeur par défaut du rapport, « scénario » pour une valeur du scénario enregistré.",
                    "ditp-note"),
@@ -504,6 +524,38 @@ def uncorrected_reviewers_html(run) -> str:
                 _p(f"La correction par évaluateur (z-score) estime la sévérité ou l'indulgence de chacun à partir de ses avis ; "
                    f"avec moins de {need} avis elle n'est pas estimable : les notes de ces évaluateurs sont prises telles "
                    "quelles.", "ditp-note"))
+
+
+#: Parameters shown in the body of the report (section 3), in words; the others are in the technical annex.
+SESSION_PARAMETERS = ("scenario", "weights", "normalisation", "envelope_eur", "committed_eur", "reserve_eur", "—available",
+                      "min_share", "lock_in", "lock_out", "group_rules", "max_awards", "rule", "tie_band_points", "min_score",
+                      "—criteria", "provisional")
+#: The origin of a value, in words (section 3).
+ORIGIN_FR = {"donné": "fixé pour cette séance", "appel": "règle de l'appel", "défaut": "valeur habituelle",
+             "scénario": "scénario du comité", "calcul": "calculé"}
+
+
+def session_html(run) -> str:
+    """Section 3 « Paramètres de la séance »: what the committee decided with, in words, without the tool's names.
+
+    Table ``seance`` (columns: parameter, value used, origin in words).  The
+    full list, with the names the tool gives them (papermill), is
+    :func:`parameters_html` in the technical annex.
+    """
+    rows = _parameter_rows(run)
+    keep = []
+    for label, name, value, origin in rows:
+        key = name
+        if name == "—":
+            key = {"Enveloppe disponible pour cette décision": "—available",
+                   "Seuils de qualité par critère": "—criteria"}.get(label, "")
+        if key in SESSION_PARAMETERS:
+            if name == "scenario" and run.params.scenario:
+                value = f"« {run.params.scenario['name']} »"
+            keep.append((label, value, ORIGIN_FR.get(origin, origin)))
+    return _div(_table(["Paramètre", "Valeur retenue", "Origine"], keep, id="seance"),
+                _p("Les fichiers lus, le calcul et tous les paramètres tels que l'outil les nomme sont dans l'annexe technique.",
+                   "ditp-note"))
 
 
 # --------------------------------------------------------------------------- 4. eligibility and quality thresholds
@@ -870,8 +922,8 @@ def annex_html(run) -> str:
                    "ne maximise rien et n'a pas de prix implicite.", ""))
 
 
-def figure_png(fig, dpi: int = 110) -> bytes:
-    """PNG bytes of a matplotlib figure (Agg canvas; no date in the file)."""
+def figure_png(fig, dpi: int = 200) -> bytes:
+    """PNG bytes of a matplotlib figure (Agg canvas; no date in the file); 200 dpi by default, for print."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
@@ -1138,11 +1190,12 @@ def signature_html(run) -> str:
     rows = "".join(f'<tr><td class="k">{_e(r)}</td><td style="height:46px"></td><td></td></tr>'
                    for r in ("Président(e) du comité", "Rapporteur(e)", "Secrétariat de l'appel"))
     return _div(
+        '<div class="ditp-visa">',
         _p(f"Le comité de sélection arrête la liste des {m['funded_count']} lauréats de la section 6, pour un montant total "
-           f"de {format_eur(m['total_awarded_eur'])} (décision d'empreinte SHA-256 {m['decision_sha256']})."),
+           f"de {format_eur(m['total_awarded_eur'])} (décision identifiée dans l'annexe technique)."),
         _p("Date de la séance : ____ / ____ / ________"),
         f'<table class="ditp-t" id="visa"><thead><tr><th>Qualité</th><th>Nom</th><th>Signature</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table>")
+        f"<tbody>{rows}</tbody></table></div>")
 
 
 def environment_html(run) -> str:

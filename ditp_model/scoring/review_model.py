@@ -70,7 +70,8 @@ __all__ = [
 
 #: How to install the optional extra (French message).
 BAYES_EXTRA_FR = ("le modèle bayésien des évaluations demande le module optionnel « bayes » (NumPyro et JAX) : "
-                  "pip install -e \".[bayes]\" (déjà compris dans « make test » et dans l'extra « notebooks »)")
+                  "pip install -e \".[bayes]\" (déjà compris dans « make test », dans l'extra « notebooks » et dans "
+                  "environment.yml, Windows compris)")
 
 #: SNSF group code -> French label (method note §3.2).
 SNSF_GROUPS_FR = {"accepted": "financé", "lottery": "tirage au sort", "rejected": "non financé"}
