@@ -23,6 +23,7 @@ from ditp_model.outputs.notebook import sample_inputs
 from ditp_model.french import format_eur
 from ditp_model.rules.scenario import load_scenario
 from ditp_model.session import widgets as w
+from ditp_model.session import state as panel_state
 from ditp_model.session.widgets import CommitteePanel, PanelState, compare_scenarios, comparison_frame_fr, compute_outcome
 
 EUR = re.compile(r"^\d{1,3}(\u202f\d{3})*\u00a0€$")  # "120 000 €" (CLDR: narrow no-break spaces)
@@ -212,7 +213,7 @@ def test_envelope_floor_cap_and_min_share(panel, base):
     params = replace(LIVE, envelope_eur=2_000_000, award_floor_eur=70_000, award_cap_eur=120_000, min_share=1.0)
     check_same(panel.funded_table(), expected_table(base, {"impact": 0.5, "openness": 0.3, "collective": 0.2}, params))
     assert "enveloppe 3\u202f000\u202f000\u00a0€ → 2\u202f000\u202f000\u00a0€" in panel.changes_text
-    panel.envelope_text.value = 2_500_000  # the exact-amount box moves the slider
+    panel.envelope_text.value = "2 500 000"  # the exact-amount field (text, read the French way) moves the slider
     assert panel.envelope_slider.value == 2_500_000 and panel.current.envelope_eur == 2_500_000
     with panel.batch():
         panel.cap_slider.value = 100_000
@@ -332,7 +333,7 @@ def test_unexpected_errors_are_shown_and_logged(panel, monkeypatch, caplog):
     def boom(*args, **kwargs):
         raise RuntimeError("panne simulée")
 
-    monkeypatch.setattr(w, "compute_outcome", boom)
+    monkeypatch.setattr(panel_state, "compute_outcome", boom)  # the panel computes through session.state
     with caplog.at_level(logging.ERROR, logger="ditp_model.session.widgets"):
         panel.weight_sliders["openness"].value = 0.4
     assert "erreur inattendue (RuntimeError) : panne simulée" in panel.last_error
