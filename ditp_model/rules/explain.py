@@ -297,15 +297,27 @@ def _turn_states(cands, removed: int) -> tuple[list[int], list[int], list[int], 
     return others, rem, cnt, grp
 
 
-def _fits_at(cands, k: int, i: int, rem, cnt, grp) -> bool:
+def _fit_data(cands) -> tuple[dict, list[tuple[set, int]]]:
+    """What :func:`_fits_at` reads, computed once per candidates: minimum award by row, and (members, cap) of each capped group."""
     from ditp_model.rules.allocation import _capped_groups
 
+    t = cands.table
+    lower = {k: int(v) for k, v in zip(t.index, t["lower_eur"])}
+    return lower, [(set(int(m) for m in members), cap) for _, members, cap in _capped_groups(cands)]
+
+
+def _fits_at(cands, k: int, i: int, rem, cnt, grp, fit=None) -> bool:
+    """Whether candidate `k` fits at insertion point `i` (money left, number of awards, groups' maximum shares).
+
+    `fit` is :func:`_fit_data` of `cands` (computed here when not given).
+    """
     p = cands.params
-    need = int(cands.table.at[k, "lower_eur"])
+    lower, groups = fit if fit is not None else _fit_data(cands)
+    need = lower[k]
     if rem[i] < need or (p.max_awards is not None and cnt[i] >= p.max_awards):
         return False
-    for g, (_, members, cap) in enumerate(_capped_groups(cands)):
-        if k in set(int(m) for m in members) and grp[i][g] + need > cap:
+    for g, (members, cap) in enumerate(groups):
+        if k in members and grp[i][g] + need > cap:
             return False
     return True
 
@@ -383,6 +395,7 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
     from ditp_model.rules.allocation import _capped_groups
 
     capped = _capped_groups(cands)
+    fit = _fit_data(cands)
     rows = {}
     for k, aid in enumerate(ids):
         need = int(t.at[k, "lower_eur"])
@@ -397,14 +410,14 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 exit_ = math.inf
             else:
                 others, rem, cnt, grp = _turn_states(cands, k)
-                low = max((i for i in range(len(others) + 1) if _fits_at(cands, k, i, rem, cnt, grp)), default=None)
+                low = max((i for i in range(len(others) + 1) if _fits_at(cands, k, i, rem, cnt, grp, fit)), default=None)
                 if low is None or low >= len(others):
                     exit_ = su[k] / unit  # still funded at the bottom of the list (above the thresholds)
                 else:
                     exit_ = max(0.0, (su[k] - su[others[low]]) / unit)
         else:
             others, rem, cnt, grp = _decision_states(cands, award, funded, k)
-            ok = [i for i in range(k + 1) if _fits_at(cands, k, i, rem, cnt, grp)]
+            ok = [i for i in range(k + 1) if _fits_at(cands, k, i, rem, cnt, grp, fit)]
             request = rem[k] if rem[k] >= need else -1
             blockers = []
             if rem[k] < need:

@@ -273,14 +273,16 @@ class PanelCharts:
         self._figures["score"] = plots.ScoreLineChart()
 
     def data_keys(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None, label: str) -> dict[str, tuple]:
-        """Per chart, the data it draws (two equal keys: the same picture)."""
-        keys = {}
-        for c in self.GROUPS:
-            mine = tuple(plots.awards_by_group(portfolio, c).itertuples(index=False))
-            theirs = tuple(plots.awards_by_group(reference, c).itertuples(index=False)) if reference is not None else None
-            keys[c] = (mine, theirs, label)
+        """Per chart, the data it draws (two equal keys: the same picture).
+
+        A group chart draws, per group, the number of candidates, the number
+        funded and the total awarded, for the decision and the reference; the
+        score chart every candidate's score, decision and lock.
+        """
+        keys = {c: (_group_totals(portfolio, c), _group_totals(reference, c), label) for c in self.GROUPS}
         p = portfolio
-        keys["score"] = (tuple(p["application_id"]), tuple(p["score"]), tuple(p["funded"]), tuple(p["lock"]))
+        keys["score"] = (tuple(p["application_id"]), tuple(p["score"]), tuple(p["funded"]), tuple(p["lock"]),
+                         tuple(p["fundable"]) if "fundable" in p.columns else None)
         return keys
 
     def update(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None, label: str) -> dict[str, bytes]:
@@ -299,3 +301,14 @@ class PanelCharts:
             self._keys[name] = key
             self.timings[name] = time.perf_counter() - t0
         return out
+
+
+def _group_totals(portfolio: pd.DataFrame | None, column: str) -> tuple | None:
+    """(group, candidates, funded, awarded euros) per group, sorted: what a group chart shows (None: no portfolio)."""
+    if portfolio is None:
+        return None
+    totals_ = {}
+    for g, f, a in zip(portfolio[column].to_numpy(), portfolio["funded"].to_numpy(dtype=bool), portfolio["award_eur"].to_numpy()):
+        c, n, s = totals_.get(g, (0, 0, 0))
+        totals_[g] = (c + 1, n + int(f), s + (int(a) if f else 0))
+    return tuple(sorted(((str(g), *v) for g, v in totals_.items())))
