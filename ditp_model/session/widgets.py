@@ -25,7 +25,9 @@ computes is in plain modules tested without a browser or ipywidgets:
   typed by a person (« 2,5 M€ »), the search for an application;
 * :mod:`ditp_model.session.views` — the HTML fragments and the charts.
 
-Their public names are re-exported here.  Sliders send their value on release
+The « Robustesse » tab and the scenarios box are mixins of the panel, in
+:mod:`ditp_model.session.robustness_tab` and :mod:`ditp_model.session.scenarios_box`.
+The public names of the logic modules are re-exported here.  Sliders send their value on release
 (``continuous_update=False``): one solve per release, and the value shown
 beside each slider is the value used, repeated in the "values used" line of
 the result.  The envelope has a text field (« 2 500 000 € », « 2,5 M€ ») and a
@@ -44,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -54,10 +55,8 @@ import pandas as pd
 
 from ditp_model.french import format_eur, format_number
 from ditp_model.inputs.io import Inputs
-from ditp_model.inputs.schema import InputError
-from ditp_model.outputs import plots
 from ditp_model.rules.allocation import AllocationParams, GroupRule, quality_thresholds
-from ditp_model.rules.scenario import Scenario, load_scenario, save_scenario
+from ditp_model.rules.scenario import Scenario
 from ditp_model.scoring.aggregate import Weights
 from ditp_model.scoring.pipeline import Evaluation, evaluate
 from ditp_model.session import views
@@ -71,6 +70,8 @@ from ditp_model.session.state import (COLUMN_LABELS_FR,  # noqa: F401 (re-export
                                       funded_table, funded_table_fr, not_fundable_table_fr, portfolio_table, robustness_counts,
                                       robustness_stale_reason, rule_label_fr, summary_fr, totals, uncertain_table_fr,
                                       weights_key)
+from ditp_model.session.robustness_tab import RobustnessTab
+from ditp_model.session.scenarios_box import ScenarioBox
 from ditp_model.session.views import _e, funded_table_html
 from ditp_model.uncertainty import robustness
 
@@ -112,7 +113,7 @@ def _section(title: str) -> widgets.HTML:
     return widgets.HTML(f'<div class="ditp-section">{_e(title)}</div>')
 
 
-class CommitteePanel(widgets.VBox):
+class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
     """The committee's live panel: controls on the left, the decision on the right, charts below.
 
     Parameters
@@ -148,6 +149,7 @@ class CommitteePanel(widgets.VBox):
     """
 
     _weight_step = 0.05
+    _section = staticmethod(_section)
 
     def __init__(self, inputs: Inputs, *, weights: Weights | None = None, params: AllocationParams | None = None,
                  normalisation: str | None = None, rule_options=(), max_awards_default: int | None = None,
@@ -415,87 +417,6 @@ class CommitteePanel(widgets.VBox):
                                                                          self.chart_images["maturity"]])],
                             layout=widgets.Layout(grid_template_columns="1fr 1fr", grid_gap="8px")),
             self.chart_images["score"],
-        ])
-
-    def _build_scenarios(self) -> widgets.VBox:
-        """Save, load, take as reference and compare named scenarios."""
-        self.scenario_name = widgets.Text(placeholder="nom du scénario, par ex. « ouverture renforcée »",
-                                          layout=widgets.Layout(width="24em"))
-        self.save_button = widgets.Button(description="Enregistrer", button_style="primary")
-        self.save_button.on_click(lambda _: self._guard(lambda: self.save(self.scenario_name.value)))
-        self.scenario_choice = widgets.Dropdown(options=[], description="Scénario enregistré",
-                                                style={"description_width": "initial"}, layout=widgets.Layout(width="32em"))
-        self.load_button = widgets.Button(description="Charger dans le panneau", layout=widgets.Layout(width="auto"))
-        self.load_button.on_click(lambda _: self._guard(lambda: self.load(self.scenario_choice.value)))
-        self.load_reference_button = widgets.Button(description="Prendre comme référence", layout=widgets.Layout(width="auto"))
-        self.load_reference_button.on_click(lambda _: self._guard(lambda: self.set_reference(self.scenario_choice.value)))
-        self.compare_a = widgets.Dropdown(options=[], description="Comparer A", layout=widgets.Layout(width="22em"),
-                                          style={"description_width": "initial"})
-        self.compare_b = widgets.Dropdown(options=[], description="et B", layout=widgets.Layout(width="20em"),
-                                          style={"description_width": "initial"})
-        self.compare_button = widgets.Button(description="Comparer", layout=widgets.Layout(width="auto"))
-        self.compare_button.on_click(lambda _: self._guard(lambda: self.compare(self.compare_a.value, self.compare_b.value)))
-        self.scenario_message = widgets.HTML()
-        self.scenario_hint = widgets.HTML()
-        self.compare_html = widgets.HTML()
-        box = widgets.VBox([
-            _section("Scénarios (instantanés enregistrés)"),
-            widgets.HBox([self.scenario_name, self.save_button]),
-            widgets.HBox([self.scenario_choice, self.load_button, self.load_reference_button]), self.scenario_hint,
-            widgets.HBox([self.compare_a, self.compare_b, self.compare_button]),
-            self.scenario_message, self.compare_html,
-        ])
-        self._refresh_scenario_list()
-        return box
-
-    def _build_robustness_tab(self) -> widgets.VBox:
-        """The « Robustesse » tab: weight Monte Carlo for the state on display, run by its button."""
-        short = widgets.Layout(width="16em")
-        style = {"description_width": "8em"}
-        self.mc_draws = widgets.IntText(value=200, description="Tirages", layout=short, style=style)
-        self.mc_concentration = widgets.FloatText(value=50.0, description="Concentration", layout=short, style=style)
-        self.mc_seed = widgets.IntText(value=2021, description="Graine", layout=short, style=style)
-        for w, name in ((self.mc_draws, "draws"), (self.mc_concentration, "concentration"), (self.mc_seed, "seed")):
-            w.add_class(f"ditp-mc-{name}")
-        self.mc_button = widgets.Button(description="Lancer l'analyse", button_style="primary", icon="play",
-                                        layout=widgets.Layout(width="auto"))
-        self.mc_button.add_class("ditp-mc-run")
-        self.mc_button.on_click(lambda _: self.run_robustness())
-        self.mc_progress = widgets.IntProgress(value=0, min=0, max=200, layout=widgets.Layout(width="20em"))
-        self.mc_progress_label = widgets.HTML("analyse pas encore lancée")
-        self.mc_progress_label.add_class("ditp-mc-progress")
-        self.mc_error_html = widgets.HTML()
-        self.mc_error_html.add_class("ditp-mc-error")
-        self.mc_stale_html = widgets.HTML()
-        self.mc_stale_html.add_class("ditp-mc-stale")
-        self.mc_used_html = widgets.HTML()
-        self.mc_counts_html = widgets.HTML()
-        self.mc_table_html = widgets.HTML()
-        self.mc_table_html.add_class("ditp-mc-table")
-        # the figure keeps its size (one legible row per application) and scrolls inside its frame
-        self.mc_image = widgets.Image(format="svg+xml", layout=widgets.Layout(width="100%", height="auto", min_width="36em"))
-        figure_box = widgets.Box([self.mc_image], layout=widgets.Layout(display="block", max_height="640px", overflow="auto",
-                                                                        border="1px solid #d5d9e0"))
-        figure = [_section("Probabilité d'être financé de chaque dossier"), figure_box] if self._charts_enabled else []
-        self._mc_result_box = widgets.VBox([self.mc_used_html, self.mc_counts_html, _section("Dossiers incertains"),
-                                            self.mc_table_html, *figure])
-        self._mc_result_box.layout.display = "none"  # until a first result
-        help_html = widgets.HTML(
-            '<div class="ditp-mc-help">Probabilité d\'être financé quand les pondérations sont incertaines : des '
-            "pondérations sont tirées autour de celles affichées à gauche (loi de Dirichlet) et la décision est "
-            "recalculée à chaque tirage avec la règle de décision, les seuils, l'enveloppe, les montants, les verrous "
-            "et les règles affichés. "
-            "Un dossier est <b>toujours financé</b>, <b>incertain</b> ou <b>jamais financé</b> sur l'ensemble des "
-            "tirages. Concentration : plus elle est grande, plus les tirages restent proches des pondérations du "
-            "comité (50 : écart type d'environ 7 points sur une pondération de 50 %). La graine rend l'analyse "
-            "reproductible ; elle est publiée avec le résultat. L'analyse n'est pas relancée à chaque changement "
-            "de réglage : utiliser le bouton.</div>")
-        return widgets.VBox([
-            help_html,
-            widgets.HBox([self.mc_draws, self.mc_concentration, self.mc_seed]),
-            widgets.HBox([self.mc_button, self.mc_progress, self.mc_progress_label],
-                         layout=widgets.Layout(align_items="center", grid_gap="8px")),
-            self.mc_error_html, self.mc_stale_html, self._mc_result_box,
         ])
 
     def _add_rule_toggle(self, rule: GroupRule, on: bool) -> widgets.Checkbox:
@@ -783,221 +704,3 @@ class CommitteePanel(widgets.VBox):
         if o is None:
             return "CommitteePanel(aucune décision)"
         return f"CommitteePanel({o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués)"
-
-    # ----------------------------------------------------------------- robustness tab
-
-    def run_robustness(self) -> bool:
-        """Run the weight Monte Carlo for the state on display (the « Lancer l'analyse » button).  Returns success.
-
-        Reads the tab's number of draws, concentration and seed, calls
-        :func:`ditp_model.uncertainty.robustness.weight_monte_carlo` with the displayed
-        decision's weights and allocation parameters, and shows the counts per
-        class, the « incertain » applications and the probability figure.  The
-        progress bar follows the draws.  On an error the French message is shown
-        in the tab (also in :attr:`robustness_error`) and the previous result
-        stays on display.
-        """
-        n_draws, concentration, seed = self.mc_draws.value, self.mc_concentration.value, self.mc_seed.value
-        before = (self.mc_progress.value, self.mc_progress.max, self.mc_progress_label.value)
-        self.mc_button.disabled = True
-        try:
-            if self.current is None:
-                raise ValueError("aucune décision affichée")
-            if self.last_error is not None:
-                raise ValueError(f"les réglages affichés ne donnent pas de décision ({self.last_error.rstrip('.')}) : "
-                                 "les corriger avant de lancer l'analyse")
-            if not isinstance(n_draws, int) or n_draws < 1:
-                raise ValueError(f"nombre de tirages {n_draws} : un entier d'au moins 1 est attendu")
-            if not (isinstance(concentration, (int, float)) and math.isfinite(concentration) and concentration > 0):
-                raise ValueError(f"concentration {format_number(concentration, 2)} : un nombre strictement positif est attendu")
-            if not isinstance(seed, int) or seed < 0:
-                raise ValueError(f"graine {seed} : un entier positif ou nul est attendu")
-            state, evaluation = self.current.state, self.current.evaluation
-            t0 = time.perf_counter()
-
-            def on_progress(done: int, total: int) -> None:
-                self.mc_progress.value = done
-                self.mc_progress_label.value = (f"calcul en cours : tirage {done} sur {total} "
-                                                f"({format_number(time.perf_counter() - t0, 0)} s)")
-
-            self.mc_progress.max, self.mc_progress.value = n_draws, 0
-            self.mc_progress_label.value = f"calcul en cours : tirage 0 sur {n_draws}"
-            mc = robustness.weight_monte_carlo(evaluation, state.params, n_draws=n_draws, concentration=concentration,
-                                               seed=seed, progress=False, on_progress=on_progress)
-            figure = (plots.figure_svg(plots.funding_probability_figure(mc.table)).encode("utf-8")
-                      if self._charts_enabled else None)
-        except EXPECTED_ERRORS + (DecisionError,) as exc:
-            self._set_robustness_error(str(exc), before)
-            return False
-        except Exception as exc:  # a bug: shown in the tab, logged with its traceback, never swallowed
-            log.exception("erreur inattendue dans l'analyse de robustesse")
-            self._set_robustness_error(f"erreur inattendue ({type(exc).__name__}) : {exc} — à signaler à l'équipe technique",
-                                       before)
-            return False
-        finally:
-            self.mc_button.disabled = False
-        self.robustness, self.robustness_state, self.robustness_error = mc, state, None
-        self.mc_error_html.value = ""
-        self.mc_progress_label.value = f"terminé : {mc.n_draws} tirages en {format_number(mc.seconds, 1)} s"
-        self._render_robustness(mc, state, figure)
-        return True
-
-    def _set_robustness_error(self, message: str, progress_before: tuple) -> None:
-        self.robustness_error = message
-        value, top, label = progress_before  # the bar goes back to the previous result's
-        self.mc_progress.max = top
-        self.mc_progress.value = value
-        self.mc_progress_label.value = label
-        kept = (" Le résultat affiché reste celui de l'analyse précédente." if self.robustness is not None else "")
-        self.mc_error_html.value = f'<div class="ditp-error-box"><b>Analyse impossible :</b> {_e(message.rstrip("."))}.{kept}</div>'
-
-    def _render_robustness(self, mc: robustness.WeightMonteCarlo, state: PanelState, figure: bytes | None) -> None:
-        self.mc_used_html.value = views.robustness_used_html(mc, state, self.evaluation_for(state.weights))
-        self.mc_counts_html.value = views.robustness_counts_html(mc.table)
-        self.mc_table_html.value = views.uncertain_html(mc.table)
-        if figure is not None:
-            self.mc_image.value = figure
-        self._mc_result_box.layout.display = None
-        self._render_robustness_stale()
-
-    def _render_robustness_stale(self) -> None:
-        """Mark the robustness result as out of date when the state on display is not the one it was computed for."""
-        if self.robustness_state is None or self.current is None:
-            return
-        reason = self.robustness_stale
-        self.mc_stale_html.value = views.stale_html(reason)
-        if reason is None:
-            self._mc_result_box.remove_class("ditp-stale")
-        else:
-            self._mc_result_box.add_class("ditp-stale")
-
-    @property
-    def robustness_stale(self) -> str | None:
-        """Why the robustness result on display is out of date (French), or None (up to date, or no result)."""
-        if self.robustness_state is None or self.current is None:
-            return None
-        return robustness_stale_reason(self.robustness_state, self.current.state)
-
-    # ----------------------------------------------------------------- reference and scenarios
-
-    def _guard(self, action) -> None:
-        """Run a button action; an error goes to the scenario message line (French), never swallowed silently."""
-        try:
-            action()
-        except EXPECTED_ERRORS + (DecisionError, OSError) as exc:
-            self.scenario_message.value = f'<div class="ditp-error-box">{_e(exc)}</div>'
-        except Exception as exc:
-            log.exception("erreur inattendue dans le panneau du comité")
-            self.scenario_message.value = (f'<div class="ditp-error-box">erreur inattendue ({type(exc).__name__}) : {_e(exc)} '
-                                           "— à signaler à l'équipe technique</div>")
-
-    def set_reference_current(self) -> None:
-        """Take the state on display as the reference."""
-        self.reference = replace(self.current, name="état retenu en séance")
-        self._charts.forget()
-        self._render()
-        self.scenario_message.value = f"Référence : « {_e(self.reference.name)} »."
-
-    def _scenario_outcome(self, source) -> tuple[Outcome, list[str]]:
-        """Outcome of a saved scenario (path or Scenario) on the panel's inputs, and French warnings."""
-        sc = source if isinstance(source, Scenario) else load_scenario(source)
-        return self.outcome_for(state_from_scenario(sc), sc.name), self._scenario_warnings(sc)
-
-    def _scenario_warnings(self, sc: Scenario) -> list[str]:
-        warnings = []
-        mine = set(self.inputs.files.values())
-        if sc.sha256 and set(sc.sha256.values()) != mine:
-            warnings.append(f"le scénario « {sc.name} » a été enregistré sur d'autres données : il est recalculé sur celles de la séance")
-        if sc.normalisation != self._base.normalisation:
-            warnings.append(f"le scénario « {sc.name} » utilise la normalisation {sc.normalisation} ; "
-                            f"la séance utilise {self._base.normalisation}")
-        return warnings
-
-    def set_reference(self, source) -> None:
-        """Take a saved scenario (path or :class:`Scenario`) as the reference state."""
-        if source is None:
-            raise ValueError("aucun scénario choisi")
-        out, warnings = self._scenario_outcome(source)
-        self.reference = out
-        self._charts.forget()
-        self._render()
-        self.scenario_message.value = f"Référence : « {_e(out.name)} »." + "".join(f"<br>⚠ {_e(w)}" for w in warnings)
-
-    def current_scenario(self, name: str) -> Scenario:
-        """The state on display as a :class:`Scenario` (input hashes recorded)."""
-        s = self.current.state
-        return Scenario.from_run(name, *self._paths, weights=s.weights, params=replace(s.params, check_alternatives=True),
-                                 normalisation=self._base.normalisation)
-
-    def save(self, name: str) -> Path:
-        """Save the state on display as a named scenario in :attr:`scenario_dir` (``<slug>.json``).  Returns the path."""
-        name = (name or "").strip()
-        if not name or not scenario_slug(name):
-            raise ValueError("donner un nom au scénario (lettres ou chiffres)")
-        if self.current is None:
-            raise ValueError("aucune décision à enregistrer")
-        path = self.scenario_dir / f"{scenario_slug(name)}.json"
-        existed = path.exists()
-        save_scenario(self.current_scenario(name), path)
-        self._refresh_scenario_list(select=str(path))
-        note = ""
-        self.scenario_message.value = (f"Scénario « {_e(name)} » enregistré ({_e(path.name)}"
-                                       f"{', remplace le fichier existant' if existed else ''}).{note}")
-        return path
-
-    def load(self, path) -> None:
-        """Load a saved scenario into the controls (one re-solve)."""
-        if path is None:
-            raise ValueError("aucun scénario choisi")
-        sc = load_scenario(path)
-        warnings = self._scenario_warnings(sc)
-        self.apply_state(state_from_scenario(sc))
-        self.scenario_message.value = f"Scénario « {_e(sc.name)} » chargé." + "".join(f"<br>⚠ {_e(w)}" for w in warnings)
-
-    def _named_outcome(self, key) -> Outcome:
-        if key == "__current__":
-            return replace(self.current, name="état affiché")
-        if key == "__reference__":
-            return self.reference
-        return self._scenario_outcome(key)[0]
-
-    def compare(self, a, b) -> pd.DataFrame:
-        """Compare two scenarios (paths, or ``"__current__"`` / ``"__reference__"``); shows and returns the table."""
-        if a is None or b is None:
-            raise ValueError("choisir deux scénarios à comparer")
-        oa, ob = self._named_outcome(a), self._named_outcome(b)
-        cmp = compare_scenarios(oa, ob)
-        fr = comparison_frame_fr(cmp, oa.name, ob.name)
-        head = (f"<p><b>« {_e(oa.name)} »</b> : {_e(summary_fr(replace(oa, name='')))}<br>"
-                f"<b>« {_e(ob.name)} »</b> : {_e(summary_fr(replace(ob, name='')))}</p>")
-        diff = fr[cmp["change"] != "both"]
-        both = fr[(cmp["change"] == "both") & (cmp["award_diff"] != 0)]
-        body = (diff.to_html(index=False, classes="ditp-compare", border=0) if len(diff)
-                else "<p>Les deux scénarios financent les mêmes dossiers.</p>")
-        if len(both):
-            body += "<p>Financés dans les deux, montant différent :</p>" + both.to_html(index=False, classes="ditp-compare", border=0)
-        self.compare_html.value = head + body
-        return cmp
-
-    def _refresh_scenario_list(self, select: str | None = None) -> None:
-        files = sorted(self.scenario_dir.glob("*.json")) if self.scenario_dir.is_dir() else []
-        options = []
-        for p in files:
-            try:
-                name = load_scenario(p).name or p.stem
-            except (InputError, OSError):
-                continue  # not a scenario file: not listed
-            options.append((f"{name} ({p.name})", str(p)))
-        self.scenario_choice.options = options
-        for b in (self.load_button, self.load_reference_button):
-            b.disabled = not options
-        self.scenario_hint.value = ("" if options else
-                                    f"<small>Aucun scénario enregistré pour l'instant (dossier {_e(self.scenario_dir.name)}/).</small>")
-        if select is not None and select in [v for _, v in options]:
-            self.scenario_choice.value = select
-        special = [("État affiché", "__current__"), ("Référence", "__reference__")]
-        a, b = self.compare_a.value, self.compare_b.value
-        self.compare_a.options = special + options
-        self.compare_b.options = special + options
-        self.compare_a.value = a if a in [v for _, v in special + options] else "__reference__"
-        self.compare_b.value = b if b in [v for _, v in special + options] else "__current__"
