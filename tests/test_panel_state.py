@@ -250,3 +250,27 @@ def test_remembered_french_numbers_equal_babel():
     for a in [0, 70_000, 2_997_710, np.int64(120_000), 1_200_000_000]:
         assert format_eur(a) == format_currency(int(a), "EUR", format="#,##0\u00a0¤", locale="fr_FR", currency_digits=False)
     assert format_number(1, 2) == "1,00" and format_number(1.0, 0) == "1"  # 1 and 1.0 kept apart in the memory
+
+
+def test_score_chart_svg_draws_what_the_decision_says(computer):
+    import xml.dom.minidom
+
+    from ditp_model.outputs import plots
+    from ditp_model.session.views import score_chart_svg
+
+    out = computer.outcome_for(PanelState(_w(0.5, 0.3, 0.2), replace(LIVE, lock_in=frozenset({"P106"}),
+                                                                        lock_out=frozenset({"P044"}))))
+    p = out.portfolio
+    svg = score_chart_svg(p)
+    doc = xml.dom.minidom.parseString(svg.encode("utf-8"))  # a well-formed document
+    fills = [r.getAttribute("fill") for r in doc.getElementsByTagName("rect")]
+    n_funded = int(p["funded"].sum())
+    below = int((~p["funded"] & ~p["fundable"]).sum())
+    assert fills.count(plots.FUNDED_COLOUR) == n_funded + 1  # the bars, and the legend's square
+    assert fills.count(plots.NOT_FUNDABLE_COLOUR) == below + 1
+    assert fills.count(plots.UNFUNDED_COLOUR) == len(p) - n_funded - below + 1
+    texts = [t.firstChild.data for t in doc.getElementsByTagName("text") if t.firstChild is not None]
+    line = min(p.loc[p["funded"], "score"])
+    assert f"ligne de financement : {format_number(line, 2)} points (dernier financé)" in texts
+    assert f"financé ({n_funded})" in texts and "imposé par le comité" in texts and "exclu par le comité" in texts
+    assert svg.startswith("<?xml")

@@ -12,8 +12,10 @@ updating the artists in place (:class:`ditp_model.outputs.plots.GroupAwardsChart
 from __future__ import annotations
 
 import html
+import math
 import time
 
+import numpy as np
 import pandas as pd
 
 from ditp_model.french import format_eur, format_number, format_points
@@ -251,9 +253,12 @@ class PanelCharts:
     """The panel's four charts: awards by region, type of lead organisation and maturity, and the scores.
 
     :meth:`update` returns, for each chart whose data changed, its new SVG
-    (bytes); the others are left as they are.  The figures are built once
-    (groups in the order of the first state: bars keep their row during the
-    session) and their artists updated in place.
+    (bytes); the others are left as they are.  The group figures are built
+    once (groups in the order of the first state: bars keep their row during
+    the session) and their artists updated in place; the score chart, whose
+    data change with every weight, is written directly as SVG
+    (:func:`score_chart_svg`, about a millisecond instead of some 30 ms for
+    matplotlib's SVG of the same picture).
     """
 
     GROUPS = ("region", "lead_org_type", "maturity")
@@ -270,7 +275,6 @@ class PanelCharts:
     def _build(self, portfolio: pd.DataFrame) -> None:
         self._figures = {c: plots.GroupAwardsChart(c, list(plots.awards_by_group(portfolio, c)["group"]), with_reference=True)
                          for c in self.GROUPS}
-        self._figures["score"] = plots.ScoreLineChart()
 
     def data_keys(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None, label: str) -> dict[str, tuple]:
         """Per chart, the data it draws (two equal keys: the same picture).
@@ -295,9 +299,10 @@ class PanelCharts:
             if self._keys.get(name) == key:
                 continue  # same data: the picture on display is still right
             t0 = time.perf_counter()
-            fig = (self._figures[name].update(portfolio) if name == "score"
-                   else self._figures[name].update(portfolio, reference, label))
-            out[name] = plots.figure_svg(fig).encode("utf-8")
+            if name == "score":  # redrawn at every weight change: written directly (see score_chart_svg)
+                out[name] = score_chart_svg(portfolio).encode("utf-8")
+            else:
+                out[name] = plots.figure_svg(self._figures[name].update(portfolio, reference, label)).encode("utf-8")
             self._keys[name] = key
             self.timings[name] = time.perf_counter() - t0
         return out
@@ -312,3 +317,83 @@ def _group_totals(portfolio: pd.DataFrame | None, column: str) -> tuple | None:
         c, n, s = totals_.get(g, (0, 0, 0))
         totals_[g] = (c + 1, n + int(f), s + (int(a) if f else 0))
     return tuple(sorted(((str(g), *v) for g, v in totals_.items())))
+
+
+def score_chart_svg(portfolio: pd.DataFrame, *, title: str = "Note de chaque dossier et ligne de financement") -> str:
+    """The picture of :class:`ditp_model.outputs.plots.ScoreLineChart`, written directly as an SVG document.
+
+    Same content, colours and French texts: one bar per candidate, best score
+    first (then id), green when funded, grey when not, paler grey below a
+    quality threshold; the funding line (dashed, at the lowest funded score);
+    ▼ over a locked-in application, × over a locked-out one; the legend with
+    the counts, and the note on fundable candidates above the line left
+    unfunded.  Texts are SVG text (escaped), sized as the matplotlib chart.
+    """
+    t = portfolio.sort_values(["score", "application_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
+    n = len(t)
+    funded = t["funded"].to_numpy(dtype=bool)
+    fundable = t["fundable"].to_numpy(dtype=bool) if "fundable" in t.columns else np.ones(n, dtype=bool)
+    scores = t["score"].to_numpy(dtype=float)
+    lock = t["lock"].to_numpy() if "lock" in t.columns else np.array([""] * n)
+    line = plots.funding_line_score(t)
+    W, H, left, right, top, bottom = 1152.0, 326.0, 58.0, 12.0, 34.0, 46.0
+    lo = max(0.0, float(scores.min()) - 5) if n else 0.0
+    hi = min(100.0, float(scores.max()) + 6) if n else 100.0
+    x0, x1 = 0.3, n + 0.7
+    px = lambda v: left + (v - x0) / (x1 - x0) * (W - left - right)  # noqa: E731
+    py = lambda v: H - bottom - (v - lo) / ((hi - lo) or 1.0) * (H - top - bottom)  # noqa: E731
+    colour = np.where(funded, plots.FUNDED_COLOUR, np.where(fundable, plots.UNFUNDED_COLOUR, plots.NOT_FUNDABLE_COLOUR))
+    parts = [f'<rect x="{px(k + 1 - 0.4):.1f}" y="{py(v):.1f}" width="{px(k + 1.4) - px(k + 0.6):.1f}" '
+             f'height="{max(0.0, py(lo) - py(v)):.1f}" fill="{c}"/>' for k, (v, c) in enumerate(zip(scores, colour))]
+    step = 5 if hi - lo <= 40 else 10
+    for v in np.arange(math.ceil(lo / step) * step, hi + 1e-9, step):
+        parts.append(f'<line x1="{left - 4}" x2="{left}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="#000" stroke-width="0.8"/>'
+                     f'<text x="{left - 7}" y="{py(v) + 3:.1f}" text-anchor="end" font-size="11">{format_number(v, 0)}</text>')
+    xstep = 10 if n > 30 else 5
+    for k in range(xstep, n + 1, xstep):
+        parts.append(f'<line x1="{px(k):.1f}" x2="{px(k):.1f}" y1="{H - bottom}" y2="{H - bottom + 4}" stroke="#000" stroke-width="0.8"/>'
+                     f'<text x="{px(k):.1f}" y="{H - bottom + 16}" text-anchor="middle" font-size="11">{k}</text>')
+    if line is not None:
+        parts.append(f'<line x1="{left}" x2="{W - right}" y1="{py(line):.1f}" y2="{py(line):.1f}" stroke="{plots.LINE_COLOUR}" '
+                     'stroke-width="1.6" stroke-dasharray="7,3"/>')
+    for k in np.flatnonzero(lock == "in"):
+        x, y = px(k + 1), py(scores[k] + 1.5)
+        parts.append(f'<path d="M{x - 4:.1f},{y - 4:.1f} L{x + 4:.1f},{y - 4:.1f} L{x:.1f},{y + 3:.1f} Z" fill="{plots.REFERENCE_COLOUR}"/>')
+    for k in np.flatnonzero(lock == "out"):
+        x, y = px(k + 1), py(scores[k] + 1.5)
+        parts.append(f'<path d="M{x - 4:.1f},{y - 4:.1f} L{x + 4:.1f},{y + 4:.1f} M{x - 4:.1f},{y + 4:.1f} L{x + 4:.1f},{y - 4:.1f}" '
+                     f'stroke="{plots.REFERENCE_COLOUR}" stroke-width="1.4"/>')
+    below = ~funded & ~fundable
+    legend = [("rect", plots.FUNDED_COLOUR, f"financé ({int(funded.sum())})"),
+              ("rect", plots.UNFUNDED_COLOUR, f"non financé ({int((~funded & ~below).sum())})")]
+    if below.any():
+        legend.append(("rect", plots.NOT_FUNDABLE_COLOUR, f"non finançable : sous un seuil de qualité ({int(below.sum())})"))
+    if line is not None:
+        legend.append(("line", plots.LINE_COLOUR, f"ligne de financement : {format_points(line)} points (dernier financé)"))
+    if (lock == "in").any():
+        legend.append(("in", plots.REFERENCE_COLOUR, "imposé par le comité"))
+    if (lock == "out").any():
+        legend.append(("out", plots.REFERENCE_COLOUR, "exclu par le comité"))
+    lx, ly = W - right - 330, top + 10
+    for i, (kind, c, text) in enumerate(legend):
+        y = ly + 15 * i
+        mark = {"rect": f'<rect x="{lx}" y="{y - 8}" width="18" height="9" fill="{c}" stroke="#8a94a1" stroke-width="0.4"/>',
+                "line": f'<line x1="{lx}" x2="{lx + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{c}" stroke-width="1.6" stroke-dasharray="5,2"/>',
+                "in": f'<path d="M{lx + 5},{y - 8} L{lx + 13},{y - 8} L{lx + 9},{y - 1} Z" fill="{c}"/>',
+                "out": f'<path d="M{lx + 5},{y - 8} L{lx + 13},{y} M{lx + 5},{y} L{lx + 13},{y - 8}" stroke="{c}" stroke-width="1.4"/>'}[kind]
+        parts.append(mark + f'<text x="{lx + 24}" y="{y}" font-size="10">{_e(text)}</text>')
+    above = int(((scores >= line) & ~funded & fundable).sum()) if line is not None else 0
+    note = ("" if not above else f"{above} dossier(s) finançable(s) au-dessus de la ligne non financé(s) : demande plus élevée "
+            "que le reste de l'enveloppe à son tour, ex aequo, ou règle")
+    axes = (f'<line x1="{left}" x2="{left}" y1="{top}" y2="{H - bottom}" stroke="#000" stroke-width="0.8"/>'
+            f'<line x1="{left}" x2="{W - right}" y1="{H - bottom}" y2="{H - bottom}" stroke="#000" stroke-width="0.8"/>')
+    texts = (f'<text x="{left}" y="{top - 10}" font-size="14">{_e(title)}</text>'
+             f'<text x="{W - right}" y="{top - 6}" text-anchor="end" font-size="9" fill="#333">{_e(note)}</text>'
+             f'<text x="{(left + W - right) / 2:.0f}" y="{H - 8}" text-anchor="middle" font-size="11">'
+             "dossiers classés par note décroissante (rang)</text>"
+             f'<text transform="translate(16,{(top + H - bottom) / 2:.0f}) rotate(-90)" text-anchor="middle" font-size="11">'
+             "note (points sur 100)</text>")
+    return ('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W:.0f} {H:.0f}" width="{W:.0f}" height="{H:.0f}" '
+            'font-family="DejaVu Sans, Arial, sans-serif" class="ditp-score-chart">'
+            f'<rect width="{W:.0f}" height="{H:.0f}" fill="#fff"/>{"".join(parts)}{axes}{texts}</svg>')
