@@ -274,3 +274,28 @@ def test_score_chart_svg_draws_what_the_decision_says(computer):
     assert f"ligne de financement : {format_number(line, 2)} points (dernier financé)" in texts
     assert f"financé ({n_funded})" in texts and "imposé par le comité" in texts and "exclu par le comité" in texts
     assert svg.startswith("<?xml")
+
+
+def test_group_chart_svg_shows_each_groups_awards(computer):
+    import xml.dom.minidom
+
+    from ditp_model.outputs import plots
+    from ditp_model.session.views import group_chart_svg
+
+    ref = computer.outcome_for(PanelState(_w(0.5, 0.3, 0.2), LIVE)).portfolio
+    p = computer.outcome_for(PanelState(_w(0.2, 0.7, 0.2), LIVE)).portfolio
+    groups = sorted(set(p["maturity"]))
+    svg = group_chart_svg(p, "maturity", groups, ref, "référence (état initial)")
+    doc = xml.dom.minidom.parseString(svg.encode("utf-8"))
+    texts = [t.firstChild.data for t in doc.getElementsByTagName("text") if t.firstChild is not None]
+    bars = [r for r in doc.getElementsByTagName("rect") if r.getAttribute("fill") == plots.FUNDED_COLOUR][:len(groups)]
+    widths = [float(r.getAttribute("width")) for r in bars]
+    for g, width in zip(groups, widths):
+        funded = p[(p["maturity"] == g) & p["funded"]]
+        total = int(funded["award_eur"].sum())
+        note = f"{len(funded)} · {format_number(total / 1000, 0)}\u00a0k€" if len(funded) else "0"
+        assert note in texts
+        if total:  # bar lengths proportional to the amounts (0.1 px rounding)
+            first = p[(p["maturity"] == groups[0]) & p["funded"]]["award_eur"].sum()
+            assert width / widths[0] == pytest.approx(total / first, abs=0.01)
+    assert "Montants attribués par maturité" in texts and "référence (état initial)" in texts

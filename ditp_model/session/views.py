@@ -253,12 +253,13 @@ class PanelCharts:
     """The panel's four charts: awards by region, type of lead organisation and maturity, and the scores.
 
     :meth:`update` returns, for each chart whose data changed, its new SVG
-    (bytes); the others are left as they are.  The group figures are built
-    once (groups in the order of the first state: bars keep their row during
-    the session) and their artists updated in place; the score chart, whose
-    data change with every weight, is written directly as SVG
-    (:func:`score_chart_svg`, about a millisecond instead of some 30 ms for
-    matplotlib's SVG of the same picture).
+    (bytes); the others are left as they are.  The groups are fixed by the
+    first state (bars keep their row during the session).  The charts are written directly as SVG
+    (:func:`score_chart_svg`, :func:`group_chart_svg`: the pictures of
+    :class:`ditp_model.outputs.plots.ScoreLineChart` and
+    :class:`ditp_model.outputs.plots.GroupAwardsChart`, in a few milliseconds
+    instead of some 30 ms each for matplotlib's SVG — they are redrawn while
+    the committee moves a slider; the report keeps matplotlib).
     """
 
     GROUPS = ("region", "lead_org_type", "maturity")
@@ -273,8 +274,7 @@ class PanelCharts:
         self._keys.clear()
 
     def _build(self, portfolio: pd.DataFrame) -> None:
-        self._figures = {c: plots.GroupAwardsChart(c, list(plots.awards_by_group(portfolio, c)["group"]), with_reference=True)
-                         for c in self.GROUPS}
+        self._figures = {c: list(plots.awards_by_group(portfolio, c)["group"]) for c in self.GROUPS}  # rows fixed
 
     def data_keys(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None, label: str) -> dict[str, tuple]:
         """Per chart, the data it draws (two equal keys: the same picture).
@@ -299,10 +299,10 @@ class PanelCharts:
             if self._keys.get(name) == key:
                 continue  # same data: the picture on display is still right
             t0 = time.perf_counter()
-            if name == "score":  # redrawn at every weight change: written directly (see score_chart_svg)
+            if name == "score":
                 out[name] = score_chart_svg(portfolio).encode("utf-8")
             else:
-                out[name] = plots.figure_svg(self._figures[name].update(portfolio, reference, label)).encode("utf-8")
+                out[name] = group_chart_svg(portfolio, name, self._figures[name], reference, label).encode("utf-8")
             self._keys[name] = key
             self.timings[name] = time.perf_counter() - t0
         return out
@@ -397,3 +397,63 @@ def score_chart_svg(portfolio: pd.DataFrame, *, title: str = "Note de chaque dos
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W:.0f} {H:.0f}" width="{W:.0f}" height="{H:.0f}" '
             'font-family="DejaVu Sans, Arial, sans-serif" class="ditp-score-chart">'
             f'<rect width="{W:.0f}" height="{H:.0f}" fill="#fff"/>{"".join(parts)}{axes}{texts}</svg>')
+
+
+def group_chart_svg(portfolio: pd.DataFrame, column: str, groups: list, reference: pd.DataFrame | None = None,
+                    reference_label: str = "référence") -> str:
+    """The picture of :class:`ditp_model.outputs.plots.GroupAwardsChart` (with reference), written directly as SVG.
+
+    One horizontal bar per group of `groups` (top to bottom): the amount
+    awarded (k€), « lauréats · montant » at its end, a black mark at the
+    reference state's amount; the title of :data:`ditp_model.outputs.plots.GROUP_TITLES_FR`.
+    """
+    data = plots.awards_by_group(portfolio, column, groups)
+    keur = data["award_eur"].to_numpy() / 1000
+    rk = plots.awards_by_group(reference, column, groups)["award_eur"].to_numpy() / 1000 if reference is not None else None
+    top = max([float(keur.max()) if len(keur) else 0.0] + ([float(rk.max())] if rk is not None and len(rk) else []))
+    x_max = top * 1.32 if top > 0 else 1.0
+    n = len(groups)
+    longest = max((len(x) for x in data["label"]), default=8)
+    W, row = 576.0, 25.0
+    left, right, head, foot = min(0.5 * W, 20 + longest * 6.2), 18.0, 32.0, 66.0
+    H = head + row * max(n, 2) + foot
+    px = lambda v: left + v / x_max * (W - left - right)  # noqa: E731
+    parts = []
+    for k, (label, v, cnt) in enumerate(zip(data["label"], keur, data["n_funded"])):
+        yc = head + row * (k + 0.5)
+        parts.append(f'<rect x="{left:.1f}" y="{yc - 0.325 * row:.1f}" width="{px(v) - left:.1f}" height="{0.65 * row:.1f}" '
+                     f'fill="{plots.FUNDED_COLOUR}"/>'
+                     f'<text x="{left - 6:.1f}" y="{yc + 4:.1f}" text-anchor="end" font-size="11">{_e(label)}</text>')
+        end = max(v, rk[k]) if rk is not None else v
+        if rk is not None:
+            parts.append(f'<line x1="{px(rk[k]):.1f}" x2="{px(rk[k]):.1f}" y1="{yc - 10:.1f}" y2="{yc + 10:.1f}" '
+                         f'stroke="{plots.REFERENCE_COLOUR}" stroke-width="2.5"/>')
+        note = f"{cnt} · {format_number(v, 0)}\u00a0k€" if cnt else "0"
+        parts.append(f'<text x="{px(end) + 0.02 * (W - left - right) * top / x_max:.1f}" y="{yc + 4:.1f}" font-size="11" '
+                     f'fill="#333">{_e(note)}</text>')
+    y_axis = head + row * max(n, 2) if n < 2 else head + row * n
+    step = _tick_step(x_max)
+    for v in np.arange(0.0, x_max + 1e-9, step):
+        parts.append(f'<line x1="{px(v):.1f}" x2="{px(v):.1f}" y1="{y_axis:.1f}" y2="{y_axis + 4:.1f}" stroke="#000" stroke-width="0.8"/>'
+                     f'<text x="{px(v):.1f}" y="{y_axis + 16:.1f}" text-anchor="middle" font-size="11">{format_number(v, 0)}</text>')
+    parts.append(f'<line x1="{left:.1f}" x2="{left:.1f}" y1="{head - 4:.1f}" y2="{y_axis:.1f}" stroke="#000" stroke-width="0.8"/>'
+                 f'<line x1="{left:.1f}" x2="{W - right:.1f}" y1="{y_axis:.1f}" y2="{y_axis:.1f}" stroke="#000" stroke-width="0.8"/>'
+                 f'<text x="{(left + W - right) / 2:.0f}" y="{y_axis + 32:.1f}" text-anchor="middle" font-size="11">'
+                 "montant attribué (k€) ; au bout de chaque barre : lauréats · montant</text>"
+                 f'<text x="{left:.1f}" y="{head - 10:.1f}" font-size="14">{_e(plots.GROUP_TITLES_FR.get(column, column))}</text>')
+    ly = H - 10
+    parts.append(f'<rect x="{W - 300:.0f}" y="{ly - 8:.0f}" width="18" height="9" fill="{plots.FUNDED_COLOUR}"/>'
+                 f'<text x="{W - 276:.0f}" y="{ly:.0f}" font-size="10">état affiché</text>'
+                 f'<line x1="{W - 190:.0f}" x2="{W - 190:.0f}" y1="{ly - 10:.0f}" y2="{ly + 1:.0f}" stroke="{plots.REFERENCE_COLOUR}" '
+                 f'stroke-width="2.5"/><text x="{W - 180:.0f}" y="{ly:.0f}" font-size="10">{_e(reference_label)}</text>')
+    return ('<?xml version="1.0" encoding="utf-8" standalone="no"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W:.0f} {H:.0f}" width="{W:.0f}" height="{H:.0f}" '
+            f'font-family="DejaVu Sans, Arial, sans-serif" class="ditp-group-chart" data-column="{_e(column)}">'
+            f'<rect width="{W:.0f}" height="{H:.0f}" fill="#fff"/>{"".join(parts)}</svg>')
+
+
+def _tick_step(x_max: float) -> float:
+    """A round tick step giving 3 to 7 ticks from 0 to `x_max` (1, 2, 2.5 or 5 times a power of ten)."""
+    raw = x_max / 5
+    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
