@@ -265,7 +265,7 @@ class PanelCharts:
     GROUPS = ("region", "lead_org_type", "maturity")
 
     def __init__(self):
-        self._figures: dict | None = None
+        self._groups: dict | None = None
         self._keys: dict[str, tuple] = {}
         self.timings: dict[str, float] = {}
 
@@ -274,7 +274,7 @@ class PanelCharts:
         self._keys.clear()
 
     def _build(self, portfolio: pd.DataFrame) -> None:
-        self._figures = {c: list(plots.awards_by_group(portfolio, c)["group"]) for c in self.GROUPS}  # rows fixed
+        self._groups = {c: list(plots.awards_by_group(portfolio, c)["group"]) for c in self.GROUPS}  # rows fixed
 
     def data_keys(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None, label: str) -> dict[str, tuple]:
         """Per chart, the data it draws (two equal keys: the same picture).
@@ -291,7 +291,7 @@ class PanelCharts:
 
     def update(self, portfolio: pd.DataFrame, reference: pd.DataFrame | None, label: str) -> dict[str, bytes]:
         """SVG of each chart whose data changed since the last update (chart name -> bytes)."""
-        if self._figures is None:
+        if self._groups is None:
             self._build(portfolio)
         self.timings = {}
         out = {}
@@ -302,7 +302,7 @@ class PanelCharts:
             if name == "score":
                 out[name] = score_chart_svg(portfolio).encode("utf-8")
             else:
-                out[name] = group_chart_svg(portfolio, name, self._figures[name], reference, label).encode("utf-8")
+                out[name] = group_chart_svg(portfolio, name, self._groups[name], reference, label).encode("utf-8")
             self._keys[name] = key
             self.timings[name] = time.perf_counter() - t0
         return out

@@ -6,8 +6,8 @@ or on a Voilà page.  Every change of a control re-solves (``allocate()`` with
 the funded table, the totals, the funding line with its ex aequo and exceptions,
 the applications below a quality threshold, what changed since the previous
 state and since the reference state, a comparison with the optimum (« si l'on
-maximisait la somme des notes », never the decision), and the charts of
-:mod:`ditp_model.outputs.plots`.
+maximisait la somme des notes », never the decision), and the charts (the
+pictures of :mod:`ditp_model.outputs.plots`, written as SVG by :mod:`ditp_model.session.views`).
 
 The decision rule is the call's by default (the merit order); the ranking rule
 (skip / stop) and the two optimisation objectives are offered as labelled
