@@ -660,8 +660,13 @@ def optimum_comparison(evaluation: Evaluation, allocation: Allocation, rule: str
     other = allocate(evaluation, replace(allocation.candidates.params, rule=rule))
     if not other.is_optimal:
         return None
+    return comparison_of(evaluation, allocation, rule, other.funded_ids, other.total_awarded_eur)
+
+
+def comparison_of(evaluation: Evaluation, allocation: Allocation, rule: str, funded_ids, awarded_eur: int) -> OptimumComparison:
+    """The :class:`OptimumComparison` of a portfolio of `rule` (its laureates, its total in euros) beside `allocation`."""
     ranks = evaluation.table.set_index("application_id")["rank"]
-    mine, theirs = set(allocation.funded_ids), set(other.funded_ids)
+    mine, theirs = set(allocation.funded_ids), set(funded_ids)
     order = lambda ids: tuple(sorted(((a, int(ranks[a])) for a in ids), key=lambda p: p[1]))  # noqa: E731
-    return OptimumComparison(rule, tuple(a for a, _ in order(theirs)), len(theirs), other.total_awarded_eur,
+    return OptimumComparison(rule, tuple(a for a, _ in order(theirs)), len(theirs), int(awarded_eur),
                              len(mine), allocation.total_awarded_eur, order(mine - theirs), order(theirs - mine))

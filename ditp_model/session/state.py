@@ -32,7 +32,7 @@ from ditp_model.inputs.schema import InputError
 from ditp_model.rules.allocation import (GROUP_COLUMN_LABELS_FR, OPTIMISATION_OBJECTIVES, RULE_LABELS_FR, Allocation, AllocationError,
                                          AllocationParams, GroupRule, NotOptimalError, SolveStatus, allocate, quality_thresholds,
                                          ranking_rule, threshold_failures)
-from ditp_model.rules.explain import Explanation, OptimumComparison, explain, optimum_comparison
+from ditp_model.rules.explain import Explanation, OptimumComparison, comparison_of, explain, optimum_comparison
 from ditp_model.scoring.aggregate import Weights
 from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.uncertainty import robustness
@@ -610,7 +610,7 @@ class SessionComputer:
             draw = resolver.solve(scores)
         except AllocationError:
             return _default_comparison(evaluation, alloc)
-        return comparison_from(evaluation, alloc, "max_total_score", draw.funded_ids, draw.total_awarded_eur)
+        return comparison_of(evaluation, alloc, "max_total_score", draw.funded_ids, draw.total_awarded_eur)
 
 
 def _same_bounds(resolver, cands: pd.DataFrame) -> bool:
@@ -618,15 +618,6 @@ def _same_bounds(resolver, cands: pd.DataFrame) -> bool:
     t = cands.set_index("application_id").loc[resolver.candidate_ids]
     r = resolver.candidates.table.set_index("application_id").loc[resolver.candidate_ids]
     return all((t[c].to_numpy() == r[c].to_numpy()).all() for c in ("lower_eur", "upper_eur", "locked_in", "max_cut_steps"))
-
-
-def comparison_from(evaluation: Evaluation, alloc: Allocation, rule: str, funded_ids, awarded_eur: int) -> OptimumComparison:
-    """The :class:`~ditp_model.rules.explain.OptimumComparison` of a portfolio (`funded_ids`, `awarded_eur`) beside `alloc`."""
-    ranks = evaluation.table.set_index("application_id")["rank"]
-    mine, theirs = set(alloc.funded_ids), set(funded_ids)
-    order = lambda ids: tuple(sorted(((a, int(ranks[a])) for a in ids), key=lambda p: p[1]))  # noqa: E731
-    return OptimumComparison(rule, tuple(a for a, _ in order(theirs)), len(theirs), int(awarded_eur),
-                             len(mine), alloc.total_awarded_eur, order(mine - theirs), order(theirs - mine))
 
 
 def _remember(cache: OrderedDict, key, compute, limit: int):
