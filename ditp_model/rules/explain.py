@@ -567,11 +567,12 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
         for a in e.passed_over:
             passed.setdefault(a, []).append(e)
     rows = []
+    merit = m.to_dict("index")  # one dict per candidate: a row lookup per application, not a pandas .loc
     for aid in evaluation.table["application_id"]:
         if aid in cands.excluded:
             rows.append((aid, False, 0, math.nan, math.nan, cands.excluded[aid], -1, -1, -1, -1, math.nan, False, "excluded"))
             continue
-        r = m.loc[aid]
+        r = merit[aid]
         keeps = "" if funded[aid] else r["keeps_out"]
         if aid in passed:
             keeps = "exception à l'ordre de mérite : " + " ; ".join(e.sentence_fr() for e in passed[aid])
@@ -584,12 +585,14 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
                                         "score_needed", "ex_aequo", "reason"])
     for c in ("award_eur", "better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur", "entry_request_eur"):
         table[c] = table[c].astype("int64")
-    ranks = evaluation.table.set_index("application_id")
+    ev_table = evaluation.table
+    rank_of = dict(zip(ev_table["application_id"], ev_table["rank"]))
+    score_of = dict(zip(ev_table["application_id"], ev_table["score"]))
     first = set(cands.table.loc[cands.table["locked_in"], "application_id"])
     table["locked_in"] = table["application_id"].isin(first)
     table["first_cause"] = [cands.forced.get(a, "imposé par le comité") if a in first else "" for a in table["application_id"]]
-    table["rank"] = [ranks.at[a, "rank"] for a in table["application_id"]]
-    table["score"] = [float(ranks.at[a, "score"]) for a in table["application_id"]]
+    table["rank"] = [rank_of[a] for a in table["application_id"]]
+    table["score"] = [float(score_of[a]) for a in table["application_id"]]
     low, high = funding_line(evaluation, allocation)
     return Explanation(table, low, high, None, allocation.rule, cands.tie_band_points if allocation.rule == "merit_order" else 0.0,
                        tuple(a for a in evaluation.table["application_id"] if a in flagged),
