@@ -366,8 +366,6 @@ def score_applications(
     out["n_reviews"] = agg["n_reviews"].to_numpy()
     for col in rules.review_columns:
         out[col] = agg[col].to_numpy()
-    w = weights.normalised()
-    composite = np.zeros(len(out))
     for crit in rules.criteria:
         if crit.source == "computed":
             vals = collective_index(feats, rules).to_numpy()
@@ -375,10 +373,46 @@ def score_applications(
             sub = (agg[list(crit.review_columns)] - lo) / (hi - lo)
             vals = sub.mean(axis=1, skipna=True).to_numpy()
         out[f"{crit.name}_score"] = vals
-        if w[crit.name] > 0:
-            composite = composite + w[crit.name] * vals
     for c in ("n_partners", "n_regions", "n_org_types", "large_collective", "award_cap_eur"):
         out[c] = feats[c].to_numpy()
+    return recompose_scores(out, rules, weights, applications, eligibility)
+
+
+def recompose_scores(scores: pd.DataFrame, rules: CallRules, weights: Weights, applications: pd.DataFrame,
+                     eligibility: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The composite score and rank of every application under `weights`, from its criterion scores.
+
+    Only the composite changes with the weights: the criterion scores
+    (``<criterion>_score``, 0–1) and ``n_reviews`` of `scores` are kept; ``scored``,
+    ``score_flag``, ``score`` and ``rank`` are (re)computed exactly as
+    :func:`score_applications` computes them (it ends with this function), so a
+    re-weighting never re-reads or re-normalises the reviews.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        From :func:`score_applications` (or its columns before the composite); not modified.
+    rules : CallRules
+    weights : Weights
+        Normalised to sum 1; a criterion of weight 0 does not count (its missing scores neither).
+    applications : pandas.DataFrame
+        Gives ``submitted_at`` for the tie-break (:func:`rank_order`).
+    eligibility : pandas.DataFrame, optional
+        Ranks go to eligible, scored applications only (all scored ones if omitted).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table: `scores` with ``scored``, ``score_flag``, ``score`` (points, rounded to
+        :data:`SCORE_DECIMALS`, NaN when not scored) and ``rank`` (Int64) under `weights`.
+    """
+    out = scores.drop(columns=[c for c in ("scored", "score_flag", "score", "rank") if c in scores.columns])
+    ids = out["application_id"].tolist()
+    w = weights.normalised()
+    composite = np.zeros(len(out))
+    for crit in rules.criteria:
+        if w[crit.name] > 0:
+            composite = composite + w[crit.name] * out[f"{crit.name}_score"].to_numpy()
     need = rules.scoring.min_reviews
     scored = (out["n_reviews"] >= need) & np.isfinite(composite)
     out["scored"] = scored.astype(bool)

@@ -13,7 +13,7 @@ import pandas as pd
 from ditp_model.inputs.call import CallRules
 from ditp_model.scoring.eligibility import check_eligibility
 from ditp_model.inputs.io import Inputs
-from ditp_model.scoring.aggregate import Weights, score_applications
+from ditp_model.scoring.aggregate import Weights, recompose_scores, score_applications
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -68,13 +68,19 @@ class Evaluation:
         ``region``, ``maturity``, ``priority_reform``, ``requested_eur`` (int),
         ``submitted_at``, ``eligible``, ``reason_codes``, ``reasons``, then the
         columns of :func:`ditp_model.scoring.aggregate.score_applications`.
+
+        Built once per evaluation (the decision and its explanation read it many
+        times per weight change); each call returns a copy, which the caller may modify.
         """
-        ident = self.applications[["application_id", "title", "lead_org", "lead_org_type", "region", "maturity",
-                                   "priority_reform", "requested_eur", "submitted_at"]]
-        out = ident.merge(self.eligibility, on="application_id", how="left", validate="one_to_one")
-        out = out.merge(self.scores, on="application_id", how="left", validate="one_to_one")
-        assert len(out) == len(self.applications), "row count changed while merging"
-        return out
+        cached = self.__dict__.get("_table")
+        if cached is None:
+            ident = self.applications[["application_id", "title", "lead_org", "lead_org_type", "region", "maturity",
+                                       "priority_reform", "requested_eur", "submitted_at"]]
+            cached = ident.merge(self.eligibility, on="application_id", how="left", validate="one_to_one")
+            cached = cached.merge(self.scores, on="application_id", how="left", validate="one_to_one")
+            assert len(cached) == len(self.applications), "row count changed while merging"
+            object.__setattr__(self, "_table", cached)  # not a field: replace() and == ignore it
+        return cached.copy()
 
     @property
     def fundable(self) -> pd.Series:
@@ -83,9 +89,14 @@ class Evaluation:
         return t["eligible"] & t["scored"]
 
     def with_weights(self, weights: Weights) -> "Evaluation":
-        """Re-score with other weights (eligibility is unchanged); a new object."""
-        scores = score_applications(self.applications, self.reviews, self.rules, weights, self.eligibility,
-                                    normalisation=self.normalisation)
+        """Re-score with other weights (eligibility is unchanged); a new object.
+
+        Only the composite changes: the criterion scores are kept and
+        :func:`~ditp_model.scoring.aggregate.recompose_scores` recomputes the
+        composite and the ranks, as :func:`~ditp_model.scoring.aggregate.score_applications` does.
+        """
+        weights.check_against(self.rules)
+        scores = recompose_scores(self.scores, self.rules, weights, self.applications, self.eligibility)
         return replace(self, weights=weights, scores=scores)
 
 
