@@ -84,7 +84,7 @@ AUTHORITY = tomllib.loads(RULES_PATH.read_text(encoding="utf-8"))["authority"]
 
 def allocate(out: Path, applications: Path = SAMPLE_APPLICATIONS, reviews: Path = SAMPLE_REVIEWS, *extra: str) -> Path:
     assert main(["allocate", "--call", str(RULES_PATH), "--applications", str(applications), "--reviews", str(reviews),
-                 "--out", str(out), *extra]) == 0
+                 "--out", str(out), "--provisoire", *extra]) == 0
     return out / "manifest.json"
 
 
