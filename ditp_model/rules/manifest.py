@@ -32,7 +32,8 @@ from ditp_model.rules.allocation import RULE_LABELS_FR, Allocation, AllocationPa
 from ditp_model.rules.explain import Explanation
 from ditp_model.lockfile import lock_record
 from ditp_model.scoring.pipeline import Evaluation
-from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR
+from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR, reviews_as_aggregated
+from ditp_model.scoring.reviewer_effects import review_disagreement
 
 __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_formula", "write_outputs", "MANIFEST_VERSION",
            "csv_bytes", "xlsx_bytes", "parameters_sheet", "manifest_bytes", "environment_versions", "decisions_record",
@@ -76,7 +77,12 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     euros, -1 when not applicable) and ``reason`` (``funded``, ``envelope``,
     ``limit``, ``tie``, ``none``, ``exception``, ``excluded``; "" under an
     optimisation rule, which gives no turn-by-turn reason).  Without an
-    explanation these take their "not applicable" values.
+    explanation these take their "not applicable" values.  Last,
+    ``reviewer_range`` (highest minus lowest reviewer composite grade, points
+    on the review scale, after the call's normalisation; NaN under two
+    reviews) and ``reviewer_disagreement`` (bool, « désaccord fort entre
+    évaluateurs »: the range reaches the call's ``scoring.disagreement_range``;
+    :func:`ditp_model.scoring.reviewer_effects.review_disagreement`).
 
     Raises
     ------
@@ -115,6 +121,12 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     out["score_needed"] = out["score_needed"].astype(float).round(4)
     for c in (*crit, "score"):
         out[c] = out[c].round(4)
+    revs = evaluation.reviews
+    if not revs.empty and set(evaluation.rules.review_columns) <= set(revs.columns):
+        revs = reviews_as_aggregated(revs, evaluation.rules, evaluation.normalisation)
+    dis = review_disagreement(revs, evaluation.rules, evaluation.weights, ids.astype(str))
+    out["reviewer_range"] = dis["reviewer_range"].to_numpy(dtype=float)
+    out["reviewer_disagreement"] = dis["reviewer_disagreement"].to_numpy(dtype=bool)
     assert len(out) == len(t)
     return out
 
