@@ -265,3 +265,29 @@ def test_decision_table_flags_match_a_recomputation_from_the_corrected_reviews()
         np.testing.assert_allclose(got.to_numpy(), want.reindex(got.index).round(4).to_numpy(), atol=1e-9)
         flagged = sorted(table.loc[table["reviewer_disagreement"], "application_id"])
         assert flagged == sorted(want[want >= 1.5 - 1e-9].index)
+
+
+# --------------------------------------------------------------------------- the simulation study
+
+
+def test_simulation_study_figures_regenerate_from_the_seed():
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("bench_normalisation", ROOT / "benchmarks" / "bench_normalisation.py")
+    bench = iu.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    one = bench.simulate_panel(50, 8, "sorted4", 20261203, RULES)
+    two = bench.simulate_panel(50, 8, "sorted4", 20261203, RULES)
+    other = bench.simulate_panel(50, 8, "sorted4", 20261204, RULES)
+    for m in bench.METHODS:
+        assert one[m][:2] == two[m][:2]  # Spearman ρ and top-k overlap; the time differs
+    assert any(one[m][:2] != other[m][:2] for m in bench.METHODS)
+    # the assignment gives three distinct reviewers per application, two from the application's tier
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=40)
+    pairs = bench.assign(40, 8, "sorted4", q, rng)
+    by_app = pd.DataFrame(pairs, columns=["a", "r"]).groupby("a")["r"].apply(list)
+    assert (by_app.map(len) == 3).all() and (by_app.map(lambda r: len(set(r))) == 3).all()
+    tier = np.searchsorted(np.quantile(q, [0.25, 0.5, 0.75]), q, side="right")
+    for a, revs in by_app.items():
+        assert sum(r // 2 == tier[a] for r in revs) == 2  # 8 reviewers in 4 tiers of 2
