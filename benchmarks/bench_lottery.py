@@ -3,8 +3,8 @@
 Two runs of the command, each in a fresh process, end to end (start-up, reading, fit or cache, 500
 posterior draws decided, files written), into a new temporary output folder:
 
-1. ``cold`` — ``lottery --no-draw`` with an empty cache: the NUTS fit runs (4 chains × 2 500 draws,
-   JAX compilation included) and is stored in ``DIR/.cache``;
+1. ``cold`` — ``lottery --no-draw`` with an empty cache (``DITP_MODEL_CACHE`` pointed at a new
+   temporary folder): the NUTS fit runs (4 chains × 2 500 draws, JAX compilation included) and is stored;
 2. ``warm`` — ``lottery --seed 2021`` on the same inputs: the fit is read back from the cache
    (checked key), then the draws are decided and the lottery recorded.
 
@@ -32,13 +32,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 
-def run(out: Path, *extra: str) -> tuple[float, str]:
+def run(out: Path, cache: Path, *extra: str) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "ditp_model.cli", "lottery", "--call", str(ROOT / "data" / "appel_2021.toml"),
            "--applications", str(ROOT / "data" / "candidatures_exemple.csv"),
            "--reviews", str(ROOT / "data" / "evaluations_exemple.csv"),
            "--weights", "impact=0.5,openness=0.3,collective=0.2", "--out", str(out), *extra]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", check=False)
+    env = {**os.environ, "DITP_MODEL_CACHE": str(cache)}
+    done = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", check=False, env=env)
     sec = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"échec ({done.returncode}) : {' '.join(cmd)}\n{done.stdout}\n{done.stderr}")
@@ -55,8 +56,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "tirage"
-        cold, cold_out = run(out, "--no-draw")
-        warm, warm_out = run(out, "--seed", "2021")
+        cold, cold_out = run(out, Path(tmp) / "cache", "--no-draw")
+        warm, warm_out = run(out, Path(tmp) / "cache", "--seed", "2021")
     assert "ajusté en" in cold_out and "repris du cache" in warm_out, (cold_out, warm_out)
     fit_line = next(line for line in cold_out.splitlines() if "ajusté en" in line)
     m = machine_info()

@@ -180,8 +180,7 @@ def main() -> int:
     print(text)
     if not args.no_write:
         path = HERE / "RESULTS_normalisation.md"
-        head = "" if path.exists() else ("# Review normalisation: simulation study\n\n"
-                                          "Written by `benchmarks/bench_normalisation.py`; read the conclusion at the top.\n\n")
+        head = "" if path.exists() else "# Review normalisation: simulation study\n\n"
         with path.open("a", encoding="utf-8") as fh:
             fh.write(head + text + "\n")
     return 0

@@ -9,6 +9,7 @@ runs, short chains); no timing is asserted.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
@@ -110,22 +111,32 @@ def test_no_cache_dir_fits_and_writes_nothing(tmp_path, counted, monkeypatch):
     assert len(counted) == 1 and not list(tmp_path.iterdir())
 
 
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DITP_MODEL_CACHE", str(tmp_path / "ici"))
+    assert rm.default_cache_dir() == tmp_path / "ici"
+    monkeypatch.delenv("DITP_MODEL_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if os.name != "nt":
+        assert rm.default_cache_dir() == tmp_path / "xdg" / "ditp-model"
+
+
 def test_lottery_no_draw_then_draw_fits_once(tmp_path, counted, capsys):
     from ditp_model.cli import main
     from ditp_model.outputs.record import read_journal
 
     base = ["lottery", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
             "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
-            "--out", str(tmp_path), "--mcmc-draws", "600", "--draws", "50"]  # 600: R̂ < 1.01 (test_cli_lottery)
+            "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--mcmc-draws", "600", "--draws", "50"]  # 600: R̂ < 1.01 (test_cli_lottery)
     assert main(base + ["--no-draw"]) == 0
     assert len(counted) == 1
-    first = pd.read_csv(tmp_path / "probabilites_financement.csv")
+    first = pd.read_csv(tmp_path / "out" / "probabilites_financement.csv")
     out = capsys.readouterr().out
     assert "ajusté en" in out
     assert main(base + ["--seed", "7"]) == 0
     assert len(counted) == 1  # the draw read the fit back
     assert "ajustement repris du cache" in capsys.readouterr().out
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "probabilites_financement.csv"), first)
-    assert [e["event"] for e in read_journal(tmp_path / "decisions.jsonl").entries][-1] == "tirage_au_sort"
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "probabilites_financement.csv"), first)
+    assert len(list((tmp_path / "cache").glob("review_model_*.npz"))) == 1
+    assert [e["event"] for e in read_journal(tmp_path / "out" / "decisions.jsonl").entries][-1] == "tirage_au_sort"
     assert main(base + ["--no-draw", "--no-cache"]) == 0
     assert len(counted) == 2

@@ -3,7 +3,8 @@
 ``ditp-model lottery --call … --applications … --reviews … --seed N --out DIR``
 
 1. fits the SNSF review model (:mod:`ditp_model.scoring.review_model`, extra ``bayes``), or reads
-   the fit back from the cache (``DIR/.cache`` or ``--cache``; keyed by the SHA-256 of the votes,
+   the fit back from the cache (the user's cache folder, :func:`~ditp_model.scoring.review_model.default_cache_dir`,
+   or ``--cache``; keyed by the SHA-256 of the votes,
    the MCMC settings and the library versions, :func:`~ditp_model.scoring.review_model.fit_review_model_cached`),
    so that ``--no-draw`` then a draw fit once; a progress bar on stderr (a terminal) follows the fit
    and the re-solves;
@@ -82,7 +83,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--journal", default=None, help="journal des décisions (défaut : DIR/decisions.jsonl)")
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
     p.add_argument("--cache", default=None, metavar="DOSSIER",
-                   help="cache de l'ajustement du modèle (défaut : DIR/.cache) : mêmes notes et mêmes réglages, "
+                   help="cache des ajustements du modèle (défaut : le cache de l'utilisateur, ~/.cache/ditp-model "
+                        "ou %%LOCALAPPDATA%%\\ditp-model\\cache, ou DITP_MODEL_CACHE) : mêmes notes et mêmes réglages, "
                         "modèle repris sans nouvel ajustement")
     p.add_argument("--no-cache", action="store_true", help="ajuster le modèle sans lire ni écrire le cache")
     p.add_argument("--replace-draw", action="store_true",
@@ -139,7 +141,7 @@ def cmd_lottery(args) -> int:
     from ditp_model.outputs.record import JournalError, check_journal
     from ditp_model.rules.manifest import csv_bytes, write_outputs
     from ditp_model.french import format_eur
-    from ditp_model.scoring.review_model import fit_review_model_cached, votes_from_reviews
+    from ditp_model.scoring.review_model import default_cache_dir, fit_review_model_cached, votes_from_reviews
 
     if args.draws < 1:
         raise ValueError(f"--draws {args.draws} : au moins un tirage a posteriori")
@@ -177,7 +179,7 @@ def cmd_lottery(args) -> int:
                          "n'est fait qu'avec --replace-draw, et le journal en garde la trace")
     votes = votes_from_reviews(ev)
     print("Modèle des évaluations : ajustement (MCMC) ou reprise du cache…", flush=True)
-    cache = None if args.no_cache else (Path(args.cache) if args.cache else Path(args.out) / ".cache")
+    cache = None if args.no_cache else (Path(args.cache) if args.cache else default_cache_dir())
     post = fit_review_model_cached(votes, cache, seed=args.mcmc_seed, num_samples=args.mcmc_draws,
                                    progress=sys.stderr.isatty(), on_note=lambda t: print(f"Remarque : {t}"))
     print(f"Modèle des évaluations : {len(votes.proposals)} dossiers, {len(votes.assessors)} évaluateurs, "

@@ -70,6 +70,7 @@ __all__ = [
     "fit_cache_key",
     "load_cached_fit",
     "fit_review_model_cached",
+    "default_cache_dir",
     "expected_ranks",
     "SNSF_GROUPS_FR",
     "snsf_groups",
@@ -472,6 +473,21 @@ def fit_cache_key(votes: Votes, *, panel_effect: bool | None = None, num_chains:
         "versions": {p: _package_version(p) for p in ("numpyro", "jax", "jaxlib", "numpy")},
     }
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder for model fits (never inside an output folder, which stays wholly old or new).
+
+    ``DITP_MODEL_CACHE`` when set; on Windows ``%LOCALAPPDATA%\\ditp-model\\cache``; elsewhere
+    ``$XDG_CACHE_HOME/ditp-model`` or ``~/.cache/ditp-model``.  Not created here.
+    """
+    env = os.environ.get("DITP_MODEL_CACHE")
+    if env:
+        return Path(env)
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "ditp-model" / "cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "ditp-model"
 
 
 def _cache_path(cache_dir, key: str) -> Path:
