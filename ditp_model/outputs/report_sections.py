@@ -579,7 +579,7 @@ def ranked_html(run) -> str:
                    f"{run.manifest['tie_break_rule']['description']}). Les lignes surlignées sont les lauréats ; « ex aequo » "
                    "marque les notes que la bande δ ne permet pas de départager à la ligne de financement ; « désaccord "
                    "fort » signale un dossier dont les notes d'évaluateurs (critères notés) s'écartent d'au moins "
-                   f"{format_number(disagreement_threshold(run.rules))} point(s) sur l'échelle de notation (seuil de l'appel ; "
+                   f"{format(disagreement_threshold(run.rules), 'g').replace('.', ',')} point(s) sur l'échelle de notation (seuil de l'appel ; "
                    "à discuter en séance, la note n'en est pas changée) ; la dernière "
                    "colonne donne la règle du classement, pour comparaison.", "ditp-note"),
                 _table(headers, rows, id="classement", numeric=(0, 4, *range(5, 5 + k), 5 + k, 9 + k, 10 + k),
