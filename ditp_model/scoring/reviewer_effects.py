@@ -76,7 +76,6 @@ __all__ = [
     "review_composites",
     "review_disagreement",
     "disagreement_threshold",
-    "DISAGREEMENT_LABEL_FR",
 ]
 
 #: Every review aggregation the pipeline knows (the call file's ``scoring.normalisation``).
@@ -88,9 +87,6 @@ NORMALISATION_LABELS_FR = {
     "reviewer_zscore": "notes corrigées par évaluateur (sévérité et indulgence, z-score)",
     "reviewer_effects": "notes corrigées de l'effet évaluateur (modèle additif qualité + sévérité, moindres carrés)",
 }
-
-#: French label of the disagreement flag column (report, workbook).
-DISAGREEMENT_LABEL_FR = "désaccord fort entre évaluateurs"
 
 
 def _components(app_idx: np.ndarray, rev_idx: np.ndarray, n_app: int, n_rev: int) -> np.ndarray:
