@@ -26,6 +26,7 @@ import pandas as pd
 
 from ditp_model.inputs.call import CallRules
 from ditp_model.inputs.schema import normalise_header
+from ditp_model.scoring.reviewer_effects import NORMALISATIONS, normalise_reviewer_effects
 
 __all__ = [
     "Weights",
@@ -38,6 +39,7 @@ __all__ = [
     "collective_index",
     "score_applications",
     "tie_band_from_reviews",
+    "reviews_as_aggregated",
 ]
 
 #: Composite scores are rounded to this many decimals (score points); ties are exact.
@@ -231,6 +233,37 @@ def normalise_reviews(reviews: pd.DataFrame, rules: CallRules) -> pd.DataFrame:
     return out
 
 
+def reviews_as_aggregated(reviews: pd.DataFrame, rules: CallRules, normalisation: str | None = None) -> pd.DataFrame:
+    """The reviews as the scores see them: raw (sorted), z-scored, or with the reviewer effects removed.
+
+    Parameters
+    ----------
+    reviews : pandas.DataFrame
+        As read; not modified.
+    rules : CallRules
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
+        Default: the rules file's ``scoring.normalisation``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by (application_id, reviewer_id).
+
+    Raises
+    ------
+    ValueError
+        Unknown normalisation (French message).
+    """
+    method = normalisation or rules.scoring.normalisation
+    if method not in NORMALISATIONS:
+        raise ValueError(f"normalisation « {method} » inconnue : {', '.join(NORMALISATIONS)}")
+    if method == "reviewer_zscore":
+        return normalise_reviews(reviews, rules)
+    if method == "reviewer_effects":
+        return normalise_reviewer_effects(reviews, rules)
+    return _sorted_reviews(reviews)
+
+
 def aggregate_reviews(reviews: pd.DataFrame, rules: CallRules, applications_ids) -> pd.DataFrame:
     """Mean of the available scores per application and sub-criterion.
 
@@ -332,8 +365,9 @@ def score_applications(
     eligibility : pandas.DataFrame, optional
         From :func:`ditp_model.scoring.eligibility.check_eligibility`; ranks are given
         to eligible, scored applications only (all scored ones if omitted).
-    normalisation : {"raw_mean", "reviewer_zscore"}, optional
-        Default: the rules file's ``scoring.normalisation``.
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
+        Default: the rules file's ``scoring.normalisation``
+        (``reviewer_effects``: :mod:`ditp_model.scoring.reviewer_effects`).
 
     Returns
     -------
@@ -354,10 +388,7 @@ def score_applications(
         Weights not matching the call's criteria.
     """
     weights.check_against(rules)
-    method = normalisation or rules.scoring.normalisation
-    if method not in ("raw_mean", "reviewer_zscore"):
-        raise ValueError(f"normalisation « {method} » inconnue : raw_mean ou reviewer_zscore")
-    revs = normalise_reviews(reviews, rules) if method == "reviewer_zscore" else reviews
+    revs = reviews_as_aggregated(reviews, rules, normalisation)
     ids = applications["application_id"].tolist()
     agg = aggregate_reviews(revs, rules, ids)
     feats = collective_features(applications, rules)
@@ -475,7 +506,7 @@ def tie_band_from_reviews(reviews: pd.DataFrame, rules: CallRules, weights: Weig
         As read by :func:`ditp_model.inputs.io.read_reviews`.
     rules : CallRules
     weights : Weights
-    normalisation : {"raw_mean", "reviewer_zscore"}, optional
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
         As in :func:`score_applications`.
 
     Returns
@@ -483,8 +514,7 @@ def tie_band_from_reviews(reviews: pd.DataFrame, rules: CallRules, weights: Weig
     float
         δ in composite score points (0.0 when fewer than two applications have two reviews).
     """
-    method = normalisation or rules.scoring.normalisation
-    revs = normalise_reviews(reviews, rules) if method == "reviewer_zscore" else _sorted_reviews(reviews)
+    revs = reviews_as_aggregated(reviews, rules, normalisation)
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     w = weights.normalised()
     per_review = np.zeros(len(revs))

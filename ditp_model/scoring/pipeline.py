@@ -35,7 +35,7 @@ class Evaluation:
     files : dict
         Input path -> SHA-256.
     normalisation : str
-        Review aggregation used: ``raw_mean`` or ``reviewer_zscore``.
+        Review aggregation used: ``raw_mean``, ``reviewer_zscore`` or ``reviewer_effects``.
     conflicts : pandas.DataFrame or None
         The declarations of conflicts of interest used
         (:func:`ditp_model.inputs.conflicts.read_conflicts`); None: none declared.
@@ -114,7 +114,7 @@ def evaluate(inputs: Inputs, weights: Weights | None = None, normalisation: str 
         From :func:`ditp_model.inputs.io.load_inputs`.
     weights : Weights, optional
         Default: the call's default weights.
-    normalisation : {"raw_mean", "reviewer_zscore"}, optional
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
         Default: the rules file's ``scoring.normalisation``.
     conflicts : pandas.DataFrame, optional
         Declarations of conflicts of interest; default: ``inputs.conflicts``.
