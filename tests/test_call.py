@@ -194,7 +194,7 @@ def test_float_where_whole_euros_expected(tmp_path):
     ("min_share = 1.0", "min_share = 1.5", "funding.min_share", "toml_less_than_equal", "inférieure ou égale à 1"),
     ("min_reviews = 2 ", "min_reviews = 0 ", "scoring.min_reviews", "toml_greater_than_equal", "supérieure ou égale à 1"),
     ('normalisation = "reviewer_zscore"', 'normalisation = "zscore"', "scoring.normalisation", "toml_literal_error",
-     "'raw_mean' ou 'reviewer_zscore'"),
+     "'raw_mean', 'reviewer_zscore' ou 'reviewer_effects'"),
     ('eligible_expenses = ["intellectual_services"', 'eligible_expenses = ["catering"', "eligibility.eligible_expenses[0]",
      "toml_literal_error", "intellectual_services"),
     ("envelope_eur = 3_000_000", "envelope_eur = -1", "funding.envelope_eur", "toml_greater_than_equal", "supérieure ou égale à 0"),

@@ -84,7 +84,7 @@ AUTHORITY = tomllib.loads(RULES_PATH.read_text(encoding="utf-8"))["authority"]
 
 def allocate(out: Path, applications: Path = SAMPLE_APPLICATIONS, reviews: Path = SAMPLE_REVIEWS, *extra: str) -> Path:
     assert main(["allocate", "--call", str(RULES_PATH), "--applications", str(applications), "--reviews", str(reviews),
-                 "--out", str(out), *extra]) == 0
+                 "--out", str(out), "--provisoire", *extra]) == 0
     return out / "manifest.json"
 
 
@@ -407,3 +407,16 @@ def test_authority_letterhead_fields_of_the_call_file(tmp_path):
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(InputError, match="ville"):
         load_call_rules(bad)
+
+
+def test_provisional_decision_gets_no_letter_without_provisoire(sample, tmp_path, capsys):
+    """The sample decision is provisional (P047, P072 await reviews): letters announce a decision, so none are
+    written (exit 6, nothing created) unless the secretariat asks for drafts with --provisoire."""
+    manifest, _, _ = sample
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    assert recorded["provisional"] is True
+    out = tmp_path / "brouillons"
+    assert main(["lettres", "--manifest", str(manifest), "--out", str(out)]) == 6
+    err = capsys.readouterr().err
+    assert "Décision provisoire" in err and "P047" in err and "P072" in err and "aucune lettre écrite" in err
+    assert not out.exists()

@@ -23,6 +23,7 @@ from ditp_model.outputs.notebook import sample_inputs
 from ditp_model.french import format_eur
 from ditp_model.rules.scenario import load_scenario
 from ditp_model.session import widgets as w
+from ditp_model.session import state as panel_state
 from ditp_model.session.widgets import CommitteePanel, PanelState, compare_scenarios, comparison_frame_fr, compute_outcome
 
 EUR = re.compile(r"^\d{1,3}(\u202f\d{3})*\u00a0€$")  # "120 000 €" (CLDR: narrow no-break spaces)
@@ -212,7 +213,7 @@ def test_envelope_floor_cap_and_min_share(panel, base):
     params = replace(LIVE, envelope_eur=2_000_000, award_floor_eur=70_000, award_cap_eur=120_000, min_share=1.0)
     check_same(panel.funded_table(), expected_table(base, {"impact": 0.5, "openness": 0.3, "collective": 0.2}, params))
     assert "enveloppe 3\u202f000\u202f000\u00a0€ → 2\u202f000\u202f000\u00a0€" in panel.changes_text
-    panel.envelope_text.value = 2_500_000  # the exact-amount box moves the slider
+    panel.envelope_text.value = "2 500 000"  # the exact-amount field (text, read the French way) moves the slider
     assert panel.envelope_slider.value == 2_500_000 and panel.current.envelope_eur == 2_500_000
     with panel.batch():
         panel.cap_slider.value = 100_000
@@ -332,7 +333,7 @@ def test_unexpected_errors_are_shown_and_logged(panel, monkeypatch, caplog):
     def boom(*args, **kwargs):
         raise RuntimeError("panne simulée")
 
-    monkeypatch.setattr(w, "compute_outcome", boom)
+    monkeypatch.setattr(panel_state, "compute_outcome", boom)  # the panel computes through session.state
     with caplog.at_level(logging.ERROR, logger="ditp_model.session.widgets"):
         panel.weight_sliders["openness"].value = 0.4
     assert "erreur inattendue (RuntimeError) : panne simulée" in panel.last_error
@@ -638,3 +639,46 @@ def test_a_scenario_whose_rule_contradicts_its_parameters_is_refused(tmp_path):
     path.write_text(json.dumps(bad), encoding="utf-8")
     with pytest.raises(InputError, match="se contredisent"):
         load_scenario(path)
+
+
+# --------------------------------------------------------------------------- the envelope field (issue 15)
+
+
+def test_envelope_typed_the_french_way(panel, base):
+    panel.envelope_text.value = "2,5 M€"
+    assert panel.last_error is None
+    assert panel.current.envelope_eur == 2_500_000 and panel.envelope_slider.value == 2_500_000
+    assert panel.envelope_text.value == format_eur(2_500_000)  # shown back the French way: what was understood
+    params = replace(LIVE, envelope_eur=2_500_000, award_floor_eur=70_000, award_cap_eur=120_000, min_share=1.0)
+    check_same(panel.funded_table(), expected_table(base, {"impact": 0.5, "openness": 0.3, "collective": 0.2}, params))
+    panel.envelope_slider.value = 2_000_000  # the coarse slider writes its amount in the field
+    assert panel.envelope_text.value == format_eur(2_000_000) and panel.current.envelope_eur == 2_000_000
+
+
+@pytest.mark.parametrize("typed, reason", [("-5", "montant négatif"), ("1e9", "notation scientifique"),
+                                           ("deux millions", "n'est pas un montant"), ("2 Md€", "au-delà du plafond")])
+def test_envelope_refused_visibly_never_clamped(panel, typed, reason):
+    before = panel.current
+    panel.envelope_text.value = typed
+    assert reason in panel.last_error and f"« {typed} »" in panel.last_error
+    assert reason in shown(panel.envelope_message) and "ditp-envelope-refused" in panel.envelope_message.value
+    assert "Recalcul impossible" in shown(panel.error_html)
+    assert panel.current is before and panel.envelope_slider.value == 3_000_000  # nothing moved in silence
+    panel.envelope_text.value = "3 000 000 €"  # corrected: the refusal goes away
+    assert panel.last_error is None and panel.envelope_message.value == ""
+
+
+def test_envelope_beyond_the_slider_extends_it(panel, base):
+    top = panel.envelope_slider.max
+    typed = top + 1_234_567
+    panel.envelope_text.value = f"{typed:,}".replace(",", " ")
+    assert panel.last_error is None
+    assert panel.envelope_slider.max == typed and panel.envelope_slider.value == typed  # extended, not clamped
+    assert panel.current.envelope_eur == typed
+    t = base.table
+    fundable = t[t["eligible"] & t["scored"]]
+    # more money than every eligible request: each fundable application above the thresholds gets its capped request
+    ok = fundable[~fundable["application_id"].isin(below_thresholds(base))]
+    expected = {a: min(int(r), int(c)) for a, r, c in zip(ok["application_id"], ok["requested_eur"], ok["award_cap_eur"])
+                if min(int(r), int(c)) >= 70_000}
+    assert panel.current.awards == expected

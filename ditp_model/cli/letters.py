@@ -9,7 +9,9 @@ one PDF per application, ``lettres_a_signer.pdf`` (all letters, for signature) a
 (``retours/``) stay as they are.
 
 Exit codes: 0 success; 2 unreadable decision, unusable template, refused folder, or a PDF
-conversion that failed.
+conversion that failed; 6 the decision is provisional (applications awaiting reviews could still
+enter: :mod:`ditp_model.rules.held`) and ``--provisoire`` was not given — letters announce a
+decision, so none are written for a provisional one unless the secretariat asks for drafts.
 """
 
 from __future__ import annotations
@@ -50,15 +52,35 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--appel", metavar="APPEL.toml",
                    help="prendre l'en-tête, le signataire et les voies de recours dans la table [authority] de ce fichier "
                         "d'appel plutôt que dans celle enregistrée avec la décision")
+    p.add_argument("--provisoire", action="store_true",
+                   help="écrire quand même les lettres d'une décision provisoire (projets de lettres, à ne pas envoyer ; "
+                        "sans cette option : aucune lettre, code de sortie 6)")
     p.set_defaults(func=cmd_letters)
     return p
 
 
 def cmd_letters(args) -> int:
     """``ditp-model lettres``; see the module docstring."""
-    from ditp_model.cli.common import EXIT_INPUT
+    import json
+    from pathlib import Path
+
+    from ditp_model.cli.common import EXIT_INPUT, EXIT_PROVISIONAL
     from ditp_model.outputs.letters import MERGED_NAME, LetterTemplateError, write_letters
 
+    try:
+        recorded = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        recorded = {}  # write_letters names the problem
+    if isinstance(recorded, dict) and recorded.get("provisional"):
+        held = ", ".join(str(h.get("application_id", "?")) for h in recorded.get("held", []) if isinstance(h, dict)) or "?"
+        if not args.provisoire:
+            print(f"Décision provisoire : des dossiers en attente d'évaluation ({held}) pourraient encore entrer dans la "
+                  "liste des lauréats. Les lettres annoncent une décision : aucune lettre écrite. Compléter les avis et "
+                  "publier la décision définitive, ou --provisoire pour des projets de lettres à ne pas envoyer.",
+                  file=sys.stderr)
+            return EXIT_PROVISIONAL
+        print(f"Attention : décision provisoire (dossiers en attente d'évaluation : {held}) — projets de lettres, "
+              "à ne pas envoyer avant la décision définitive.", file=sys.stderr)
     try:
         result = write_letters(args.manifest, args.out, template=args.modele, day=args.date, route=args.pdf,
                                letterhead_call=args.appel)

@@ -2,7 +2,12 @@
 
 ``ditp-model lottery --call … --applications … --reviews … --seed N --out DIR``
 
-1. fits the SNSF review model (:mod:`ditp_model.scoring.review_model`, extra ``bayes``);
+1. fits the SNSF review model (:mod:`ditp_model.scoring.review_model`, extra ``bayes``), or reads
+   the fit back from the cache (the user's cache folder, :func:`~ditp_model.scoring.review_model.default_cache_dir`,
+   or ``--cache``; keyed by the SHA-256 of the votes,
+   the MCMC settings and the library versions, :func:`~ditp_model.scoring.review_model.fit_review_model_cached`),
+   so that ``--no-draw`` then a draw fit once; a progress bar on stderr (a terminal) follows the fit
+   and the re-solves;
 2. decides each posterior draw by the decision rule (``--rule``, default the
    call's: the merit order; :func:`ditp_model.uncertainty.grey_zone.posterior_funding`):
    probability of funding and one zone per candidate, a band in rank order;
@@ -90,6 +95,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     add_rule_options(p)
     p.add_argument("--journal", default=None, help="journal des décisions (défaut : DIR/decisions.jsonl)")
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
+    p.add_argument("--cache", default=None, metavar="DOSSIER",
+                   help="cache des ajustements du modèle (défaut : le cache de l'utilisateur, ~/.cache/ditp-model "
+                        "ou %%LOCALAPPDATA%%\\ditp-model\\cache, ou DITP_MODEL_CACHE) : mêmes notes et mêmes réglages, "
+                        "modèle repris sans nouvel ajustement")
+    p.add_argument("--no-cache", action="store_true", help="ajuster le modèle sans lire ni écrire le cache")
     p.add_argument("--replace-draw", action="store_true",
                    help="autoriser un nouveau tirage alors que le journal en contient déjà un pour ces entrées et "
                         "pondérations (avec --motif, obligatoire ; le nouveau tirage cite celui qu'il remplace)")
@@ -171,7 +181,7 @@ def _lottery(args) -> int:
     from ditp_model.outputs.record import JournalError, check_journal
     from ditp_model.rules.manifest import csv_bytes, write_outputs
     from ditp_model.french import format_eur
-    from ditp_model.scoring.review_model import fit_review_model, votes_from_reviews
+    from ditp_model.scoring.review_model import default_cache_dir, fit_review_model_cached, votes_from_reviews
 
     if args.draws < 1:
         raise ValueError(f"--draws {args.draws} : au moins un tirage a posteriori")
@@ -250,9 +260,15 @@ def _lottery(args) -> int:
             print(f"Graine {choice.seed} : celle annoncée au journal (entrée n° {a['seq']}, {a.get('recorded_at', '')})"
                   + (f", dérivée de la valeur publique « {choice.public_value} »" if choice.public_value else "") + ".")
     votes = votes_from_reviews(ev)
-    post = fit_review_model(votes, seed=args.mcmc_seed, num_samples=args.mcmc_draws)
+    print("Modèle des évaluations : ajustement (MCMC) ou reprise du cache…", flush=True)
+    cache = None if args.no_cache else (Path(args.cache) if args.cache else default_cache_dir())
+    post = fit_review_model_cached(votes, cache, seed=args.mcmc_seed, num_samples=args.mcmc_draws,
+                                   progress=sys.stderr.isatty(), on_note=lambda t: print(f"Remarque : {t}"))
     print(f"Modèle des évaluations : {len(votes.proposals)} dossiers, {len(votes.assessors)} évaluateurs, "
-          f"{len(votes.table)} notes ; R̂ max {post.r_hat:.3f}"
+          f"{len(votes.table)} notes ; "
+          + ("ajustement repris du cache (mêmes notes, mêmes réglages) ; " if post.from_cache
+             else f"ajusté en {post.seconds:.0f} s ; ")
+          + f"R̂ max {post.r_hat:.3f}"
           + ("" if post.converged else " — ATTENTION : chaînes non convergées (R̂ ≥ 1,01), résultats à ne pas publier"))
     funding = posterior_funding(ev, post, params, n_draws=args.draws, grey_zone=args.grey_zone)
     print(f"Sur {funding.n_draws} tirages a posteriori : {funding.zone_counts_fr()}.")

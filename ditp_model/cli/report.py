@@ -67,7 +67,8 @@ def register(subparsers) -> None:
     r.add_argument("--applications", help="candidatures (CSV ou XLSX)")
     r.add_argument("--reviews", help="évaluations (CSV ou XLSX)")
     r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
-    r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore"], help="agrégation des notes (défaut : celle de l'appel)")
+    r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore", "reviewer_effects"],
+                   help="agrégation des notes (défaut : celle de l'appel)")
     add_due_process_options(r)
     r.add_argument("--envelope", type=euros, help="enveloppe en euros entiers, par ex. \"2 500 000\" (défaut : celle de l'appel)")
     r.add_argument("--committed", type=euros, help="montant déjà engagé lors de vagues précédentes (euros)")

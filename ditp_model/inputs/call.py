@@ -110,8 +110,12 @@ class Scoring(_Frozen):
     #: scored; an eligible application with fewer is « en attente d'évaluation » (:mod:`ditp_model.rules.held`).
     #: Default 3: Horizon Europe and the ERA-NET calls have each proposal evaluated by at least three independent experts.
     min_reviews: Int = Field(default=3, ge=1)
-    normalisation: Literal["raw_mean", "reviewer_zscore"] = "reviewer_zscore"
+    normalisation: Literal["raw_mean", "reviewer_zscore", "reviewer_effects"] = "reviewer_zscore"
     normalisation_min_reviews: Int = Field(default=3, ge=2)
+    #: Range of the reviewers' composite grades (points on the scale) from which an application is flagged
+    #: « désaccord fort entre évaluateurs » (:func:`ditp_model.scoring.reviewer_effects.review_disagreement`);
+    #: None: 30 % of the scale.
+    disagreement_range: Float | None = Field(default=None, gt=0.0)
 
     @model_validator(mode="after")
     def _scale(self) -> "Scoring":

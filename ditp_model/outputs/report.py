@@ -87,7 +87,7 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
     ReportParameter("weights", None, "Pondérations",
                     "un texte « impact=0.5,openness=0.3,collective=0.2 », un dictionnaire {\"impact\": 0.5, …} "
                     "ou None (celles de l'appel)"),
-    ReportParameter("normalisation", None, "Agrégation des notes", "« raw_mean », « reviewer_zscore » ou None (celle de l'appel)"),
+    ReportParameter("normalisation", None, "Agrégation des notes", "« raw_mean », « reviewer_zscore », « reviewer_effects » ou None (celle de l'appel)"),
     ReportParameter("envelope_eur", None, "Enveloppe", "un nombre entier d'euros ≥ 0 (par ex. 2500000) ou None (celle de l'appel)"),
     ReportParameter("committed_eur", 0, "Déjà engagé (vagues précédentes)", "un nombre entier d'euros ≥ 0"),
     ReportParameter("reserve_eur", 0, "Réserve pour les vagues suivantes", "un nombre entier d'euros ≥ 0"),
@@ -443,7 +443,7 @@ def validate_parameters(**values) -> ReportParams:
         elif not hasattr(weights, "as_dict"):
             problems.append(_problem("weights", weights))
     norm = v["normalisation"]
-    if norm is not None and norm not in ("raw_mean", "reviewer_zscore"):
+    if norm is not None and norm not in ("raw_mean", "reviewer_zscore", "reviewer_effects"):
         problems.append(_problem("normalisation", norm))
 
     amounts = {}
@@ -751,15 +751,15 @@ def reviewer_scores_sheet(evaluation: Evaluation, *, identities: bool = False) -
     score), and ``ligne_fichier`` (line in the reviews file).  No other field
     of the reviews file is exported.
     """
-    from ditp_model.scoring.aggregate import normalise_reviews
+    from ditp_model.scoring.aggregate import reviews_as_aggregated
 
     r = evaluation.reviews
     cols = list(evaluation.rules.review_columns)
     out = r[["application_id", "reviewer_id", *cols]].copy()
     if "source_row" in r:
         out["ligne_fichier"] = r["source_row"].to_numpy()
-    if evaluation.normalisation == "reviewer_zscore" and len(r):
-        corr = normalise_reviews(r, evaluation.rules)[["application_id", "reviewer_id", *cols]]
+    if evaluation.normalisation in ("reviewer_zscore", "reviewer_effects") and len(r):
+        corr = reviews_as_aggregated(r, evaluation.rules, evaluation.normalisation)[["application_id", "reviewer_id", *cols]]
         corr = corr.rename(columns={c: f"{c}_corrige" for c in cols})
         for c in cols:
             corr[f"{c}_corrige"] = corr[f"{c}_corrige"].round(4)

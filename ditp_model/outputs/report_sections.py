@@ -23,6 +23,7 @@ import pandas as pd
 from ditp_model.rules.allocation import RULE_LABELS_FR
 from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
+from ditp_model.scoring.reviewer_effects import NORMALISATION_LABELS_FR, disagreement_threshold
 
 __all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "decision_rule_html", "parameters_html",
            "eligibility_html", "ranked_html", "funded_html", "comparison_html", "funding_line_html", "funding_line_chart",
@@ -34,8 +35,7 @@ __all__ = ["CSS", "header_html", "summary_html", "call_rules_html", "decision_ru
 ORG_SHORT_FR = {k: v.split(" (")[0] for k, v in ORG_TYPE_LABELS_FR.items()}
 EXPENSE_LABELS_FR = {"intellectual_services": "prestations intellectuelles", "digital_tools": "outils numériques",
                      "innovation_training": "formation à l'innovation"}
-NORMALISATION_FR = {"raw_mean": "moyenne simple des notes des évaluateurs",
-                    "reviewer_zscore": "notes corrigées par évaluateur (sévérité et indulgence, z-score)"}
+NORMALISATION_FR = dict(NORMALISATION_LABELS_FR)
 OBJECTIVE_FR = {"total_score": "somme des notes des lauréats",
                 "score_weighted_award": "somme des notes pondérées par les montants attribués"}
 #: Short French names of the decision rules (tables).
@@ -624,6 +624,13 @@ def _why_not(r, lock_out) -> str:
     return REASONS_FR.get(r.reason, "") if r.reason != "excluded" else ""
 
 
+def _disagreement_cell(r) -> str:
+    """« désaccord fort (écart 1,6 pt) » when the reviewers disagree strongly, "" otherwise (older tables: "")."""
+    if not bool(getattr(r, "reviewer_disagreement", False)):
+        return ""
+    return f"désaccord fort (écart {format_number(float(r.reviewer_range))} pt)"
+
+
 def ranked_html(run) -> str:
     """Every ranked application by rank: criterion scores, the decision with its reason and ex aequo mark, the ranking rule.
 
@@ -636,18 +643,23 @@ def ranked_html(run) -> str:
     rows, classes = [], []
     for r in t.itertuples():
         rows.append([int(r.rank), r.application_id, r.title, r.region, format_points(r.score), *_criteria_values(run, r),
-                     format_eur(r.requested_eur), "ex aequo" if r.ex_aequo else "", _why_not(r, lock_out),
+                     format_eur(r.requested_eur), "ex aequo" if r.ex_aequo else "", _disagreement_cell(r),
+                     _why_not(r, lock_out),
                      _decision_cell(r.funded, r.award_eur),
                      _decision_cell(r.ranking_rule_award_eur > 0, r.ranking_rule_award_eur)])
         classes.append("f" if r.funded else "")
     k = len(run.rules.criteria)
-    headers = ["Rang", "Dossier", "Intitulé", "Région", "Note /100", *_criteria_headers(run), "Demandé", "Ex aequo", "Motif",
+    headers = ["Rang", "Dossier", "Intitulé", "Région", "Note /100", *_criteria_headers(run), "Demandé", "Ex aequo",
+               "Désaccord des évaluateurs", "Motif",
                "Attribué (décision)", "Règle du classement (comparaison)"]
     return _div(_p(f"{len(t)} dossiers éligibles et classés, par note décroissante (départage : "
                    f"{run.manifest['tie_break_rule']['description']}). Les lignes surlignées sont les lauréats ; « ex aequo » "
-                   "marque les notes que la bande δ ne permet pas de départager à la ligne de financement ; la dernière "
+                   "marque les notes que la bande δ ne permet pas de départager à la ligne de financement ; « désaccord "
+                   "fort » signale un dossier dont les notes d'évaluateurs (critères notés) s'écartent d'au moins "
+                   f"{format(disagreement_threshold(run.rules), 'g').replace('.', ',')} point(s) sur l'échelle de notation (seuil de l'appel ; "
+                   "à discuter en séance, la note n'en est pas changée) ; la dernière "
                    "colonne donne la règle du classement, pour comparaison.", "ditp-note"),
-                _table(headers, rows, id="classement", numeric=(0, 4, *range(5, 5 + k), 5 + k, 8 + k, 9 + k),
+                _table(headers, rows, id="classement", numeric=(0, 4, *range(5, 5 + k), 5 + k, 9 + k, 10 + k),
                        row_classes=classes))
 
 

@@ -298,15 +298,27 @@ def _turn_states(cands, removed: int) -> tuple[list[int], list[int], list[int], 
     return others, rem, cnt, grp
 
 
-def _fits_at(cands, k: int, i: int, rem, cnt, grp) -> bool:
+def _fit_data(cands) -> tuple[dict, list[tuple[set, int]]]:
+    """What :func:`_fits_at` reads, computed once per candidates: minimum award by row, and (members, cap) of each capped group."""
     from ditp_model.rules.allocation import _capped_groups
 
+    t = cands.table
+    lower = {k: int(v) for k, v in zip(t.index, t["lower_eur"])}
+    return lower, [(set(int(m) for m in members), cap) for _, members, cap in _capped_groups(cands)]
+
+
+def _fits_at(cands, k: int, i: int, rem, cnt, grp, fit=None) -> bool:
+    """Whether candidate `k` fits at insertion point `i` (money left, number of awards, groups' maximum shares).
+
+    `fit` is :func:`_fit_data` of `cands` (computed here when not given).
+    """
     p = cands.params
-    need = int(cands.table.at[k, "lower_eur"])
+    lower, groups = fit if fit is not None else _fit_data(cands)
+    need = lower[k]
     if rem[i] < need or (p.max_awards is not None and cnt[i] >= p.max_awards):
         return False
-    for g, (_, members, cap) in enumerate(_capped_groups(cands)):
-        if k in set(int(m) for m in members) and grp[i][g] + need > cap:
+    for g, (members, cap) in enumerate(groups):
+        if k in members and grp[i][g] + need > cap:
             return False
     return True
 
@@ -384,6 +396,7 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
     from ditp_model.rules.allocation import _capped_groups
 
     capped = _capped_groups(cands)
+    fit = _fit_data(cands)
     rows = {}
     for k, aid in enumerate(ids):
         need = int(t.at[k, "lower_eur"])
@@ -398,14 +411,14 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 exit_ = math.inf
             else:
                 others, rem, cnt, grp = _turn_states(cands, k)
-                low = max((i for i in range(len(others) + 1) if _fits_at(cands, k, i, rem, cnt, grp)), default=None)
+                low = max((i for i in range(len(others) + 1) if _fits_at(cands, k, i, rem, cnt, grp, fit)), default=None)
                 if low is None or low >= len(others):
                     exit_ = su[k] / unit  # still funded at the bottom of the list (above the thresholds)
                 else:
                     exit_ = max(0.0, (su[k] - su[others[low]]) / unit)
         else:
             others, rem, cnt, grp = _decision_states(cands, award, funded, k)
-            ok = [i for i in range(k + 1) if _fits_at(cands, k, i, rem, cnt, grp)]
+            ok = [i for i in range(k + 1) if _fits_at(cands, k, i, rem, cnt, grp, fit)]
             request = rem[k] if rem[k] >= need else -1
             blockers = []
             if rem[k] < need:
@@ -559,11 +572,12 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
         for a in e.passed_over:
             passed.setdefault(a, []).append(e)
     rows = []
+    merit = m.to_dict("index")  # one dict per candidate: a row lookup per application, not a pandas .loc
     for aid in evaluation.table["application_id"]:
         if aid in cands.excluded:
             rows.append((aid, False, 0, math.nan, math.nan, cands.excluded[aid], -1, -1, -1, -1, math.nan, False, "excluded"))
             continue
-        r = m.loc[aid]
+        r = merit[aid]
         keeps = "" if funded[aid] else r["keeps_out"]
         if aid in passed:
             keeps = "exception à l'ordre de mérite : " + " ; ".join(e.sentence_fr() for e in passed[aid])
@@ -576,12 +590,14 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
                                         "score_needed", "ex_aequo", "reason"])
     for c in ("award_eur", "better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur", "entry_request_eur"):
         table[c] = table[c].astype("int64")
-    ranks = evaluation.table.set_index("application_id")
+    ev_table = evaluation.table
+    rank_of = dict(zip(ev_table["application_id"], ev_table["rank"]))
+    score_of = dict(zip(ev_table["application_id"], ev_table["score"]))
     first = set(cands.table.loc[cands.table["locked_in"], "application_id"])
     table["locked_in"] = table["application_id"].isin(first)
     table["first_cause"] = [cands.forced.get(a, "imposé par le comité") if a in first else "" for a in table["application_id"]]
-    table["rank"] = [ranks.at[a, "rank"] for a in table["application_id"]]
-    table["score"] = [float(ranks.at[a, "score"]) for a in table["application_id"]]
+    table["rank"] = [rank_of[a] for a in table["application_id"]]
+    table["score"] = [float(score_of[a]) for a in table["application_id"]]
     low, high = funding_line(evaluation, allocation)
     return Explanation(table, low, high, None, allocation.rule, cands.tie_band_points if allocation.rule == "merit_order" else 0.0,
                        tuple(a for a in evaluation.table["application_id"] if a in flagged),
@@ -652,8 +668,13 @@ def optimum_comparison(evaluation: Evaluation, allocation: Allocation, rule: str
     other = allocate(evaluation, replace(allocation.candidates.params, rule=rule))
     if not other.is_optimal:
         return None
+    return comparison_of(evaluation, allocation, rule, other.funded_ids, other.total_awarded_eur)
+
+
+def comparison_of(evaluation: Evaluation, allocation: Allocation, rule: str, funded_ids, awarded_eur: int) -> OptimumComparison:
+    """The :class:`OptimumComparison` of a portfolio of `rule` (its laureates, its total in euros) beside `allocation`."""
     ranks = evaluation.table.set_index("application_id")["rank"]
-    mine, theirs = set(allocation.funded_ids), set(other.funded_ids)
+    mine, theirs = set(allocation.funded_ids), set(funded_ids)
     order = lambda ids: tuple(sorted(((a, int(ranks[a])) for a in ids), key=lambda p: p[1]))  # noqa: E731
-    return OptimumComparison(rule, tuple(a for a, _ in order(theirs)), len(theirs), other.total_awarded_eur,
+    return OptimumComparison(rule, tuple(a for a, _ in order(theirs)), len(theirs), int(awarded_eur),
                              len(mine), allocation.total_awarded_eur, order(mine - theirs), order(theirs - mine))

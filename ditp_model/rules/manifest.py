@@ -36,7 +36,8 @@ from ditp_model.rules.explain import Explanation
 from ditp_model.rules.held import Provisional, review_status_columns
 from ditp_model.lockfile import lock_record
 from ditp_model.scoring.pipeline import Evaluation
-from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR
+from ditp_model.scoring.aggregate import TIE_BREAK_RULE, TIE_BREAK_RULE_FR, reviews_as_aggregated
+from ditp_model.scoring.reviewer_effects import review_disagreement
 
 __all__ = ["decision_table", "build_manifest", "decision_hash", "neutralise_formula", "write_outputs", "MANIFEST_VERSION",
            "csv_bytes", "manifest_bytes", "environment_versions", "decisions_record",
@@ -76,6 +77,11 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     explanation these take their "not applicable" values.  Last, the lists
     (:mod:`ditp_model.rules.reserve_list`): ``list`` (``main``, ``reserve``,
     ``none``) and ``reserve_rank`` (position on the reserve list, nullable int).
+    Then ``reviewer_range`` (highest minus lowest reviewer composite grade, points
+    on the review scale, after the call's normalisation; NaN under two
+    reviews) and ``reviewer_disagreement`` (bool, « désaccord fort entre
+    évaluateurs »: the range reaches the call's ``scoring.disagreement_range``;
+    :func:`ditp_model.scoring.reviewer_effects.review_disagreement`).
 
     Raises
     ------
@@ -121,6 +127,13 @@ def decision_table(evaluation: Evaluation, allocation: Allocation, ranking: Rank
     from ditp_model.rules.reserve_list import list_columns, reserve_ids
 
     out["list"], out["reserve_rank"] = list_columns(ids, out["funded"], reserve_ids(allocation, evaluation.rules.selection.reserve_list_size))
+
+    revs = evaluation.reviews
+    if not revs.empty and set(evaluation.rules.review_columns) <= set(revs.columns):
+        revs = reviews_as_aggregated(revs, evaluation.rules, evaluation.normalisation)
+    dis = review_disagreement(revs, evaluation.rules, evaluation.weights, ids.astype(str))
+    out["reviewer_range"] = dis["reviewer_range"].to_numpy(dtype=float)
+    out["reviewer_disagreement"] = dis["reviewer_disagreement"].to_numpy(dtype=bool)
     assert len(out) == len(t)
     return out
 

@@ -81,7 +81,7 @@ class Scenario:
         Includes the decision rule (``params.rule``), the ranking variant,
         the ex aequo band δ and the quality thresholds (None: the call's).
     normalisation : str
-        ``raw_mean`` or ``reviewer_zscore``.
+        ``raw_mean``, ``reviewer_zscore`` or ``reviewer_effects``.
     sha256 : dict
         Path -> SHA-256 of the inputs when the scenario was saved ({} if unknown).
     """

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ditp_model.inputs.call import CallRules
 from ditp_model.inputs.schema import normalise_header
+from ditp_model.scoring.reviewer_effects import NORMALISATIONS, normalise_reviewer_effects
 
 __all__ = [
     "Weights",
@@ -40,6 +41,7 @@ __all__ = [
     "collective_index",
     "score_applications",
     "tie_band_from_reviews",
+    "reviews_as_aggregated",
 ]
 
 #: Composite scores are rounded to this many decimals (score points); ties are exact.
@@ -233,6 +235,37 @@ def normalise_reviews(reviews: pd.DataFrame, rules: CallRules) -> pd.DataFrame:
     return out
 
 
+def reviews_as_aggregated(reviews: pd.DataFrame, rules: CallRules, normalisation: str | None = None) -> pd.DataFrame:
+    """The reviews as the scores see them: raw (sorted), z-scored, or with the reviewer effects removed.
+
+    Parameters
+    ----------
+    reviews : pandas.DataFrame
+        As read; not modified.
+    rules : CallRules
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
+        Default: the rules file's ``scoring.normalisation``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by (application_id, reviewer_id).
+
+    Raises
+    ------
+    ValueError
+        Unknown normalisation (French message).
+    """
+    method = normalisation or rules.scoring.normalisation
+    if method not in NORMALISATIONS:
+        raise ValueError(f"normalisation « {method} » inconnue : {', '.join(NORMALISATIONS)}")
+    if method == "reviewer_zscore":
+        return normalise_reviews(reviews, rules)
+    if method == "reviewer_effects":
+        return normalise_reviewer_effects(reviews, rules)
+    return _sorted_reviews(reviews)
+
+
 def uncorrected_reviewers(reviews: pd.DataFrame, rules: CallRules, normalisation: str) -> pd.DataFrame:
     """Reviewers whose scores :func:`normalise_reviews` leaves uncorrected: too few reviews to estimate their leniency.
 
@@ -371,8 +404,9 @@ def score_applications(
     eligibility : pandas.DataFrame, optional
         From :func:`ditp_model.scoring.eligibility.check_eligibility`; ranks are given
         to eligible, scored applications only (all scored ones if omitted).
-    normalisation : {"raw_mean", "reviewer_zscore"}, optional
-        Default: the rules file's ``scoring.normalisation``.
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
+        Default: the rules file's ``scoring.normalisation``
+        (``reviewer_effects``: :mod:`ditp_model.scoring.reviewer_effects`).
 
     Returns
     -------
@@ -393,10 +427,7 @@ def score_applications(
         Weights not matching the call's criteria.
     """
     weights.check_against(rules)
-    method = normalisation or rules.scoring.normalisation
-    if method not in ("raw_mean", "reviewer_zscore"):
-        raise ValueError(f"normalisation « {method} » inconnue : raw_mean ou reviewer_zscore")
-    revs = normalise_reviews(reviews, rules) if method == "reviewer_zscore" else reviews
+    revs = reviews_as_aggregated(reviews, rules, normalisation)
     ids = applications["application_id"].tolist()
     agg = aggregate_reviews(revs, rules, ids)
     feats = collective_features(applications, rules)
@@ -405,8 +436,6 @@ def score_applications(
     out["n_reviews"] = agg["n_reviews"].to_numpy()
     for col in rules.review_columns:
         out[col] = agg[col].to_numpy()
-    w = weights.normalised()
-    composite = np.zeros(len(out))
     for crit in rules.criteria:
         if crit.source == "computed":
             vals = collective_index(feats, rules).to_numpy()
@@ -414,10 +443,46 @@ def score_applications(
             sub = (agg[list(crit.review_columns)] - lo) / (hi - lo)
             vals = sub.mean(axis=1, skipna=True).to_numpy()
         out[f"{crit.name}_score"] = vals
-        if w[crit.name] > 0:
-            composite = composite + w[crit.name] * vals
     for c in ("n_partners", "n_regions", "n_org_types", "large_collective", "award_cap_eur"):
         out[c] = feats[c].to_numpy()
+    return recompose_scores(out, rules, weights, applications, eligibility)
+
+
+def recompose_scores(scores: pd.DataFrame, rules: CallRules, weights: Weights, applications: pd.DataFrame,
+                     eligibility: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The composite score and rank of every application under `weights`, from its criterion scores.
+
+    Only the composite changes with the weights: the criterion scores
+    (``<criterion>_score``, 0–1) and ``n_reviews`` of `scores` are kept; ``scored``,
+    ``score_flag``, ``score`` and ``rank`` are (re)computed exactly as
+    :func:`score_applications` computes them (it ends with this function), so a
+    re-weighting never re-reads or re-normalises the reviews.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        From :func:`score_applications` (or its columns before the composite); not modified.
+    rules : CallRules
+    weights : Weights
+        Normalised to sum 1; a criterion of weight 0 does not count (its missing scores neither).
+    applications : pandas.DataFrame
+        Gives ``submitted_at`` for the tie-break (:func:`rank_order`).
+    eligibility : pandas.DataFrame, optional
+        Ranks go to eligible, scored applications only (all scored ones if omitted).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new table: `scores` with ``scored``, ``score_flag``, ``score`` (points, rounded to
+        :data:`SCORE_DECIMALS`, NaN when not scored) and ``rank`` (Int64) under `weights`.
+    """
+    out = scores.drop(columns=[c for c in ("scored", "score_flag", "score", "rank") if c in scores.columns])
+    ids = out["application_id"].tolist()
+    w = weights.normalised()
+    composite = np.zeros(len(out))
+    for crit in rules.criteria:
+        if w[crit.name] > 0:
+            composite = composite + w[crit.name] * out[f"{crit.name}_score"].to_numpy()
     need = rules.scoring.min_reviews
     scored = (out["n_reviews"] >= need) & np.isfinite(composite)
     out["scored"] = scored.astype(bool)
@@ -480,7 +545,7 @@ def tie_band_from_reviews(reviews: pd.DataFrame, rules: CallRules, weights: Weig
         As read by :func:`ditp_model.inputs.io.read_reviews`.
     rules : CallRules
     weights : Weights
-    normalisation : {"raw_mean", "reviewer_zscore"}, optional
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
         As in :func:`score_applications`.
 
     Returns
@@ -488,8 +553,7 @@ def tie_band_from_reviews(reviews: pd.DataFrame, rules: CallRules, weights: Weig
     float
         δ in composite score points (0.0 when fewer than two applications have two reviews).
     """
-    method = normalisation or rules.scoring.normalisation
-    revs = normalise_reviews(reviews, rules) if method == "reviewer_zscore" else _sorted_reviews(reviews)
+    revs = reviews_as_aggregated(reviews, rules, normalisation)
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     w = weights.normalised()
     per_review = np.zeros(len(revs))

@@ -13,7 +13,7 @@ import pandas as pd
 from ditp_model.inputs.call import CallRules
 from ditp_model.scoring.eligibility import check_eligibility
 from ditp_model.inputs.io import Inputs
-from ditp_model.scoring.aggregate import Weights, score_applications
+from ditp_model.scoring.aggregate import Weights, recompose_scores, score_applications
 
 __all__ = ["Evaluation", "evaluate"]
 
@@ -35,7 +35,7 @@ class Evaluation:
     files : dict
         Input path -> SHA-256.
     normalisation : str
-        Review aggregation used: ``raw_mean`` or ``reviewer_zscore``.
+        Review aggregation used: ``raw_mean``, ``reviewer_zscore`` or ``reviewer_effects``.
     conflicts : pandas.DataFrame or None
         The declarations of conflicts of interest used
         (:func:`ditp_model.inputs.conflicts.read_conflicts`); None: none declared.
@@ -68,13 +68,19 @@ class Evaluation:
         ``region``, ``maturity``, ``priority_reform``, ``requested_eur`` (int),
         ``submitted_at``, ``eligible``, ``reason_codes``, ``reasons``, then the
         columns of :func:`ditp_model.scoring.aggregate.score_applications`.
+
+        Built once per evaluation (the decision and its explanation read it many
+        times per weight change); each call returns a copy, which the caller may modify.
         """
-        ident = self.applications[["application_id", "title", "lead_org", "lead_org_type", "region", "maturity",
-                                   "priority_reform", "requested_eur", "submitted_at"]]
-        out = ident.merge(self.eligibility, on="application_id", how="left", validate="one_to_one")
-        out = out.merge(self.scores, on="application_id", how="left", validate="one_to_one")
-        assert len(out) == len(self.applications), "row count changed while merging"
-        return out
+        cached = self.__dict__.get("_table")
+        if cached is None:
+            ident = self.applications[["application_id", "title", "lead_org", "lead_org_type", "region", "maturity",
+                                       "priority_reform", "requested_eur", "submitted_at"]]
+            cached = ident.merge(self.eligibility, on="application_id", how="left", validate="one_to_one")
+            cached = cached.merge(self.scores, on="application_id", how="left", validate="one_to_one")
+            assert len(cached) == len(self.applications), "row count changed while merging"
+            object.__setattr__(self, "_table", cached)  # not a field: replace() and == ignore it
+        return cached.copy()
 
     @property
     def fundable(self) -> pd.Series:
@@ -83,9 +89,14 @@ class Evaluation:
         return t["eligible"] & t["scored"]
 
     def with_weights(self, weights: Weights) -> "Evaluation":
-        """Re-score with other weights (eligibility is unchanged); a new object."""
-        scores = score_applications(self.applications, self.reviews, self.rules, weights, self.eligibility,
-                                    normalisation=self.normalisation)
+        """Re-score with other weights (eligibility is unchanged); a new object.
+
+        Only the composite changes: the criterion scores are kept and
+        :func:`~ditp_model.scoring.aggregate.recompose_scores` recomputes the
+        composite and the ranks, as :func:`~ditp_model.scoring.aggregate.score_applications` does.
+        """
+        weights.check_against(self.rules)
+        scores = recompose_scores(self.scores, self.rules, weights, self.applications, self.eligibility)
         return replace(self, weights=weights, scores=scores)
 
 
@@ -103,7 +114,7 @@ def evaluate(inputs: Inputs, weights: Weights | None = None, normalisation: str 
         From :func:`ditp_model.inputs.io.load_inputs`.
     weights : Weights, optional
         Default: the call's default weights.
-    normalisation : {"raw_mean", "reviewer_zscore"}, optional
+    normalisation : {"raw_mean", "reviewer_zscore", "reviewer_effects"}, optional
         Default: the rules file's ``scoring.normalisation``.
     conflicts : pandas.DataFrame, optional
         Declarations of conflicts of interest; default: ``inputs.conflicts``.

@@ -47,9 +47,13 @@ mixing between θ and λ).  Ranks depend only on θ.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,6 +67,10 @@ __all__ = [
     "votes_from_reviews",
     "ReviewPosterior",
     "fit_review_model",
+    "fit_cache_key",
+    "load_cached_fit",
+    "fit_review_model_cached",
+    "default_cache_dir",
     "expected_ranks",
     "SNSF_GROUPS_FR",
     "snsf_groups",
@@ -280,6 +288,8 @@ class ReviewPosterior:
     panel_effect : bool
     seconds : float
         Wall time of the fit (compilation included).
+    from_cache : bool
+        Read back from the fit cache (:func:`fit_review_model_cached`) rather than fitted now.
     """
 
     votes: Votes
@@ -296,6 +306,7 @@ class ReviewPosterior:
     panel_effect: bool
     seconds: float
     gamma: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    from_cache: bool = False
 
     @property
     def n_draws(self) -> int:
@@ -416,6 +427,176 @@ def fit_review_model(votes: Votes, *, panel_effect: bool | None = None, num_chai
         seed=int(seed), num_chains=num_chains, num_warmup=num_warmup, num_samples=num_samples,
         panel_effect=n_panel > 1, seconds=time.perf_counter() - t0,
         gamma=flat["gamma"] if n_panel > 1 else np.zeros((0, 0)))
+
+
+# --------------------------------------------------------------------------- fit cache
+
+#: Format of a cache entry; a change makes every older entry a miss.
+FIT_CACHE_FORMAT = 1
+
+
+def _package_version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def fit_cache_key(votes: Votes, *, panel_effect: bool | None = None, num_chains: int = 4, num_warmup: int = 1000,
+                  num_samples: int = 2500, seed: int = 1991) -> str:
+    """SHA-256 of everything the fit depends on: the votes, the settings, the versions of NumPyro, JAX and NumPy.
+
+    The votes enter exactly (each grade as ``float.hex``, in table order, with
+    the proposal, assessor and panel ids and their orders, and the scale), the
+    settings as :func:`fit_review_model` resolves them (``panel_effect`` None
+    becomes "more than one panel").  Two calls with the same key give the
+    same draws (same seed, same code), so the second can read the first's.
+
+    Returns
+    -------
+    str
+        64 hexadecimal characters.
+    """
+    t = votes.table
+    use_panel = (len(votes.panels) > 1) if panel_effect is None else bool(panel_effect)
+    payload = {
+        "format": FIT_CACHE_FORMAT,
+        "model": "snsf_continuous_lambda_integrated",
+        "votes": [[str(p), str(a), str(g), float(y).hex()] for p, a, g, y in
+                  zip(t["proposal"], t["assessor"], t["panel"], t["y"])],
+        "proposals": list(map(str, votes.proposals)), "assessors": list(map(str, votes.assessors)),
+        "panels": list(map(str, votes.panels)), "scale": [float(x).hex() for x in votes.scale],
+        "settings": {"panel_effect": use_panel, "num_chains": int(num_chains), "num_warmup": int(num_warmup),
+                     "num_samples": int(num_samples), "seed": int(seed), "target_accept_prob": 0.9,
+                     "chain_method": "vectorized"},
+        "versions": {p: _package_version(p) for p in ("numpyro", "jax", "jaxlib", "numpy")},
+    }
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """The user's cache folder for model fits (never inside an output folder, which stays wholly old or new).
+
+    ``DITP_MODEL_CACHE`` when set; on Windows ``%LOCALAPPDATA%\\ditp-model\\cache``; elsewhere
+    ``$XDG_CACHE_HOME/ditp-model`` or ``~/.cache/ditp-model``.  Not created here.
+    """
+    env = os.environ.get("DITP_MODEL_CACHE")
+    if env:
+        return Path(env)
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "ditp-model" / "cache"
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "ditp-model"
+
+
+def _cache_path(cache_dir, key: str) -> Path:
+    return Path(cache_dir) / f"review_model_{key}.npz"
+
+
+def _posterior_bytes(post: ReviewPosterior, key: str) -> bytes:
+    meta = {"key": key, "format": FIT_CACHE_FORMAT, "mu": float(post.mu).hex(), "r_hat": float(post.r_hat).hex(),
+            "ess": float(post.ess).hex(), "seed": post.seed, "num_chains": post.num_chains, "num_warmup": post.num_warmup,
+            "num_samples": post.num_samples, "panel_effect": post.panel_effect, "seconds": post.seconds,
+            "sds_columns": list(post.sds.columns)}
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array(json.dumps(meta)), theta=post.theta, nu=post.nu, gamma=post.gamma,
+             sds=post.sds.to_numpy(dtype=float))
+    return buf.getvalue()
+
+
+def load_cached_fit(cache_dir, key: str, votes: Votes) -> tuple[ReviewPosterior | None, str]:
+    """Read a cached fit; never trust it: the stored key, shapes and values are checked.
+
+    Parameters
+    ----------
+    cache_dir : path
+    key : str
+        :func:`fit_cache_key` of `votes` and the settings.
+    votes : Votes
+        The votes the fit is for (the entry does not store them: its key does).
+
+    Returns
+    -------
+    (ReviewPosterior or None, str)
+        The posterior (``from_cache=True``) and ``""``; or None and ``""``
+        when there is no entry; or None and a French note saying why an entry
+        was ignored (unreadable, key or shape not matching, non-finite draws).
+        Arrays are loaded with ``allow_pickle=False``: an entry cannot run code.
+    """
+    path = _cache_path(cache_dir, key)
+    if not path.is_file():
+        return None, ""
+    try:
+        with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as z:  # bytes first: no handle left open
+            meta = json.loads(str(z["meta"]))
+            theta, nu, gamma, sds = (np.array(z[k], dtype=float) for k in ("theta", "nu", "gamma", "sds"))
+        if meta.get("key") != key or meta.get("format") != FIT_CACHE_FORMAT:
+            raise ValueError("clé enregistrée différente de la clé attendue")
+        n = int(meta["num_chains"]) * int(meta["num_samples"])
+        cols = list(meta["sds_columns"])
+        if (theta.shape != (n, len(votes.proposals)) or nu.shape != (n, len(votes.assessors))
+                or sds.shape != (n, len(cols))):
+            raise ValueError("dimensions des tirages incohérentes")
+        if not (np.isfinite(theta).all() and np.isfinite(nu).all() and np.isfinite(sds).all()):
+            raise ValueError("tirages non finis")
+        post = ReviewPosterior(
+            votes=votes, theta=theta, nu=nu, mu=float.fromhex(meta["mu"]), sds=pd.DataFrame(sds, columns=cols),
+            r_hat=float.fromhex(meta["r_hat"]), ess=float.fromhex(meta["ess"]), seed=int(meta["seed"]),
+            num_chains=int(meta["num_chains"]), num_warmup=int(meta["num_warmup"]), num_samples=int(meta["num_samples"]),
+            panel_effect=bool(meta["panel_effect"]), seconds=float(meta["seconds"]),
+            gamma=gamma if bool(meta["panel_effect"]) else np.zeros((0, 0)), from_cache=True)
+    except Exception as exc:  # any damage: the entry is ignored, never trusted
+        return None, (f"cache du modèle des évaluations {path} ignoré ({type(exc).__name__} : {exc}) : "
+                      "le modèle est ajusté de nouveau")
+    return post, ""
+
+
+def fit_review_model_cached(votes: Votes, cache_dir=None, *, on_note=None, **settings) -> ReviewPosterior:
+    """:func:`fit_review_model`, read from `cache_dir` when the same votes and settings were fitted before.
+
+    The entry is ``cache_dir/review_model_<key>.npz`` with ``key`` =
+    :func:`fit_cache_key` (SHA-256 of the votes, the settings and the
+    versions), written atomically after a fit.  A damaged or mismatching
+    entry is ignored with a note (`on_note`, French) and replaced by a new
+    fit; it is never trusted.  ``cache_dir=None``: no cache.
+
+    Parameters
+    ----------
+    votes : Votes
+    cache_dir : path, optional
+        Created when needed.
+    on_note : callable, optional
+        ``on_note(text)`` for a note about an ignored entry.
+    **settings
+        ``panel_effect``, ``num_chains``, ``num_warmup``, ``num_samples``,
+        ``seed``, ``progress`` as in :func:`fit_review_model` (``progress``
+        does not enter the key).
+
+    Returns
+    -------
+    ReviewPosterior
+        ``from_cache`` says whether it was read back.
+    """
+    from ditp_model.inputs.io import write_bytes_atomic
+
+    if cache_dir is None:
+        return fit_review_model(votes, **settings)
+    keyed = {k: v for k, v in settings.items() if k != "progress"}
+    key = fit_cache_key(votes, **keyed)
+    post, note = load_cached_fit(cache_dir, key, votes)
+    if post is not None:
+        return post
+    if note and on_note is not None:
+        on_note(note)
+    post = fit_review_model(votes, **settings)
+    try:
+        write_bytes_atomic(_cache_path(cache_dir, key), _posterior_bytes(post, key))
+    except OSError as exc:  # a cache that cannot be written costs time, not correctness
+        if on_note is not None:
+            on_note(f"cache du modèle des évaluations non écrit dans {cache_dir} ({exc})")
+    return replace(post, from_cache=False)
 
 
 # --------------------------------------------------------------------------- expected ranks
