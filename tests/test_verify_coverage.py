@@ -104,9 +104,11 @@ def test_a_stray_file_anywhere_in_the_folder_is_reported_but_not_the_inputs_or_o
     (out / "sous-dossier").mkdir()
     (out / "sous-dossier" / "note.txt").write_text("x", encoding="utf-8")
     (out / "scores.csv").write_text("application_id\n", encoding="utf-8")  # what `score --out` would write there
+    (out / "lettres").mkdir()
+    (out / "lettres" / "P001.docx").write_bytes(b"PK")  # what `lettres` writes beside the manifest by default
     v = _verify(out)
     assert _files(v) == ["fichier ajouté au dossier publié, absent de la publication : sous-dossier/note.txt"]
-    assert any("scores.csv" in n and "non vérifiés" in n for n in v.notes)
+    assert any("scores.csv" in n and "lettres/P001.docx" in n and "non vérifiés" in n for n in v.notes)
 
 
 def _rewrite_last_entry(journal: Path, **changes) -> None:

@@ -855,6 +855,8 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
 #: Files that other ``ditp-model`` commands write into an output folder (not part of a decision's set).
 _OTHER_OUTPUTS = ("scores.csv", "probabilites_financement.csv", "tirage_au_sort.json", "candidatures.csv", "evaluations.csv",
                   "rapport_import.json", "donnees_personnelles.csv", "experts.csv")
+#: Folders other commands write beside a manifest (``ditp-model lettres``: ``lettres/`` by default).
+_OTHER_FOLDERS = ("lettres",)
 
 
 def _file_changes(base: Path, listed: dict) -> list[Difference]:
@@ -893,7 +895,8 @@ def _extra_files(base: Path, manifest: dict, published: set, jinfo: dict | None)
         rel = p.relative_to(base)
         if not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.as_posix() in published or p.resolve() in skip:
             continue
-        (others if len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS else extra).append(rel.as_posix())
+        other = (len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS) or (len(rel.parts) > 1 and rel.parts[0] in _OTHER_FOLDERS)
+        (others if other else extra).append(rel.as_posix())
     return extra, others
 
 
