@@ -35,16 +35,28 @@ A4 = (595.28, 841.89)  # points (210 × 297 mm)
 MM = 72 / 25.4
 
 
-def _report(out: Path, *extra: str) -> Path:
-    code = cli_main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS),
-                     "--reviews", str(SAMPLE_REVIEWS), "--weights", WEIGHTS, "--no-gaps", *extra, "--out", str(out)])
+def _report(out: Path, *extra: str, applications: Path = SAMPLE_APPLICATIONS, reviews: Path = SAMPLE_REVIEWS) -> Path:
+    code = cli_main(["report", "--call", str(RULES_PATH), "--applications", str(applications),
+                     "--reviews", str(reviews), "--weights", WEIGHTS, "--no-gaps", *extra, "--out", str(out)])
     assert code == 0
     return out
 
 
+def _without(src: Path, dst: Path, ids: set[str]) -> Path:
+    """Copy a sample CSV without the rows of the given applications (first column: application_id)."""
+    lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+    dst.write_text("".join([lines[0], *(x for x in lines[1:] if x.split(",", 1)[0] not in ids)]), encoding="utf-8")
+    return dst
+
+
 @pytest.fixture(scope="module")
 def final(tmp_path_factory) -> Path:
-    return _report(tmp_path_factory.mktemp("rapport") / "out")
+    """A final (not provisional) report: the sample without P047 and P072, the two applications still awaiting
+    reviews (with them the sample's decision is provisional, issue 13)."""
+    base = tmp_path_factory.mktemp("rapport")
+    held = {"P047", "P072"}
+    return _report(base / "out", applications=_without(SAMPLE_APPLICATIONS, base / "candidatures.csv", held),
+                   reviews=_without(SAMPLE_REVIEWS, base / "evaluations.csv", held))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ditp_model.inputs.tables import read_output_csv
 from ditp_model.scoring import review_model as rm
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numpyro") is None,
@@ -129,13 +130,13 @@ def test_lottery_no_draw_then_draw_fits_once(tmp_path, counted, capsys):
             "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--mcmc-draws", "600", "--draws", "50"]  # 600: R̂ < 1.01 (test_cli_lottery)
     assert main(base + ["--no-draw"]) == 0
     assert len(counted) == 1
-    first = pd.read_csv(tmp_path / "out" / "probabilites_financement.csv")
+    first = read_output_csv(tmp_path / "out" / "probabilites_financement.csv")
     out = capsys.readouterr().out
     assert "ajusté en" in out
     assert main(base + ["--seed", "7"]) == 0
     assert len(counted) == 1  # the draw read the fit back
     assert "ajustement repris du cache" in capsys.readouterr().out
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "probabilites_financement.csv"), first)
+    pd.testing.assert_frame_equal(read_output_csv(tmp_path / "out" / "probabilites_financement.csv"), first)
     assert len(list((tmp_path / "cache").glob("review_model_*.npz"))) == 1
     assert [e["event"] for e in read_journal(tmp_path / "out" / "decisions.jsonl").entries][-1] == "tirage_au_sort"
     assert main(base + ["--no-draw", "--no-cache"]) == 0
