@@ -28,6 +28,7 @@ import pytest
 pypdf = pytest.importorskip("pypdf")
 
 from ditp_model.cli import main as cli_main  # noqa: E402
+from ditp_model.inputs.tables import read_output_csv  # noqa: E402
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS  # noqa: E402
 
 WEIGHTS = "impact=0.5,openness=0.3,collective=0.2"
@@ -86,7 +87,7 @@ def final_layout(final) -> list[str]:
 
 @pytest.fixture(scope="module")
 def decision(final) -> pd.DataFrame:
-    t = pd.read_csv(final / "allocation.csv", dtype=str, keep_default_na=False)
+    t = read_output_csv(final / "allocation.csv", dtype=str)
     t["funded"] = t["funded"] == "True"
     return t
 
@@ -182,7 +183,7 @@ def test_running_header_and_page_numbers(final_pages):
 def test_every_column_of_the_ranking_on_each_of_its_pages(final, final_pages):
     page = (final / "rapport.html").read_text(encoding="utf-8")
     head = TableHead(page, "classement").head
-    assert len(head) == 13 and head[-1] == "Règle du classement (comparaison)"
+    assert len(head) == 14 and head[-1] == "Règle du classement (comparaison)" and "Désaccord des évaluateurs" in head
     ranking = _section_pages(final_pages, "5. Classement des dossiers éligibles", "6. Lauréats et montants attribués")
     words = {w for h in head for w in re.split(r"[\s/()]+", h) if w}
     for k in ranking[:-1]:      # the last one may hold only the end of the table and the next heading
