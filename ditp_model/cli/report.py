@@ -7,7 +7,10 @@ reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
 ``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
 then appends an entry to the journal ``decisions.jsonl``.  The inputs come
 from ``--scenario FILE`` (a committee session's snapshot) or from the same
-flags as ``allocate``; the decision rule, the ex aequo band and the overall
+flags as ``allocate``, with ``--conflits FICHIER`` (declarations of conflicts of
+interest: the reviews under a declared conflict are left out, listed in the
+report's « Annexe de procédure », and the file is an input of the manifest that
+``verify`` re-reads); the decision rule, the ex aequo band and the overall
 quality threshold are ``--rule``, ``--tie-band`` and ``--min-score``
 (:func:`ditp_model.cli.common.add_rule_options`; default: the call's).  Every rule
 decides: the report publishes the rule the committee chose.
@@ -66,6 +69,11 @@ def register(subparsers) -> None:
     r.add_argument("--call", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
     r.add_argument("--applications", help="candidatures (CSV ou XLSX)")
     r.add_argument("--reviews", help="évaluations (CSV ou XLSX)")
+    r.add_argument("--conflits", default=None, metavar="FICHIER",
+                   help="déclarations de conflits d'intérêts (CSV ou XLSX : person_id, application_id, nature, role, "
+                        "declared_on) ; un avis sous conflit déclaré est écarté (compté comme manquant) et listé dans "
+                        "l'annexe de procédure ; le fichier est inscrit au manifeste (SHA-256) et relu par verify "
+                        "(possible aussi avec --scenario)")
     r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
     r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore", "reviewer_effects"],
                    help="agrégation des notes (défaut : celle de l'appel)")
@@ -115,6 +123,7 @@ def report_values(args) -> dict:
 
     v: dict = {}
     for name, flag in (("scenario", "scenario"), ("call", "call"), ("applications", "applications"), ("reviews", "reviews"),
+                       ("conflicts", "conflits"),
                        ("weights", "weights"), ("normalisation", "normalisation"), ("envelope_eur", "envelope"),
                        ("committed_eur", "committed"), ("reserve_eur", "reserve"), ("min_share", "min_share"),
                        ("max_awards", "max_awards"), ("rule", "rule"), ("tie_band_points", "tie_band"),
@@ -165,6 +174,7 @@ def cmd_report(args) -> int:
     try:
         check_inputs_not_outputs(args.out, {"--scenario": args.scenario, "--call": args.call,
                                             "--applications": args.applications, "--reviews": args.reviews,
+                                            "--conflits": args.conflits, "--verrous": args.verrous,
                                             "--notebook": args.notebook}, REPORT_OUTPUTS)
         params = validate_parameters(**report_values(args), command=command)
         with output_lock(args):  # the whole run: a second report into the same folder stops at once

@@ -84,6 +84,9 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
     ReportParameter("call", None, "Règles de l'appel", "un chemin de fichier TOML (texte) ou None (données d'exemple)"),
     ReportParameter("applications", None, "Candidatures", "un chemin de fichier CSV ou XLSX (texte) ou None (données d'exemple)"),
     ReportParameter("reviews", None, "Évaluations", "un chemin de fichier CSV ou XLSX (texte) ou None (données d'exemple)"),
+    ReportParameter("conflicts", None, "Déclarations de conflits d'intérêts",
+                    "un chemin de fichier CSV ou XLSX (texte : person_id, application_id, nature, role, declared_on) "
+                    "ou None (aucune déclaration)"),
     ReportParameter("weights", None, "Pondérations",
                     "un texte « impact=0.5,openness=0.3,collective=0.2 », un dictionnaire {\"impact\": 0.5, …} "
                     "ou None (celles de l'appel)"),
@@ -189,6 +192,12 @@ class ReportParams:
     ----------
     call, applications, reviews : str
         Absolute paths of the inputs.
+    conflicts : str or None
+        Absolute path of the declarations of conflicts of interest
+        (:func:`ditp_model.inputs.conflicts.read_conflicts`): a review under a
+        declared conflict is left out of the scores, the file is recorded in
+        the manifest (SHA-256) and ``verify`` re-reads it; None: no declaration.
+        Allowed with a scenario (the scenario does not fix it).
     weights : None, str, dict or Weights
         Checked against the call's criteria when the report runs.
     normalisation : str or None
@@ -218,6 +227,7 @@ class ReportParams:
     call: str
     applications: str
     reviews: str
+    conflicts: str | None = None
     weights: object = None
     normalisation: str | None = None
     allocation: AllocationParams = field(default_factory=AllocationParams)
@@ -235,7 +245,7 @@ class ReportParams:
 
     def notebook_parameters(self) -> dict:
         """The papermill parameters that reproduce this run in ``notebooks/04_rapport.ipynb``."""
-        common = {"gaps": self.gaps, "near_line": self.near_line, "waves_from": self.waves_from,
+        common = {"conflicts": self.conflicts, "gaps": self.gaps, "near_line": self.near_line, "waves_from": self.waves_from,
                   "personal_data": self.personal_data, "provisional": self.provisional,
                   "output_dir": self.output_dir, "command": self.command}
         if self.scenario:
@@ -384,6 +394,7 @@ def validate_parameters(**values) -> ReportParams:
     if not isinstance(command, str):
         problems.append(_problem("command", command))
     waves_from = _waves_from(v["waves_from"], problems)
+    conflicts = _path("conflicts", v["conflicts"], problems)
     output_dir = v["output_dir"]
     if output_dir is not None and (not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir).strip()):
         problems.append(_problem("output_dir", output_dir))
@@ -415,7 +426,7 @@ def validate_parameters(**values) -> ReportParams:
                 _waves_rules(waves_from, sc.params.group_rules, problems)
                 if problems:
                     raise ReportParameterError(problems)
-                return ReportParams(*files, weights=sc.weights, normalisation=sc.normalisation, allocation=scenario_params(sc),
+                return ReportParams(*files, conflicts=conflicts, weights=sc.weights, normalisation=sc.normalisation, allocation=scenario_params(sc),
                                     ranking_variant=sc.ranking_variant, gaps=gaps, near_line=near, personal_data=personal,
                                     provisional=provisional,
                                     scenario=scenario, output_dir=None if output_dir is None else str(output_dir),
@@ -490,7 +501,8 @@ def validate_parameters(**values) -> ReportParams:
                                   solver=v["solver"], time_limit_s=float(tl))
     except ValueError as exc:
         raise ReportParameterError([f"paramètres d'allocation incompatibles : {exc}"]) from None
-    return ReportParams(files["call"], files["applications"], files["reviews"], weights=weights, normalisation=norm,
+    return ReportParams(files["call"], files["applications"], files["reviews"], conflicts=conflicts, weights=weights,
+                        normalisation=norm,
                         allocation=params, ranking_variant=v["ranking_variant"], gaps=gaps, near_line=near,
                         personal_data=personal, provisional=provisional, scenario=None, output_dir=None if output_dir is None else str(output_dir),
                         waves_from=waves_from, command=command, sample_data=_is_sample(files), given=given)
@@ -616,7 +628,7 @@ def resolve_weights(raw, rules):
 
 
 def run_report(params: ReportParams) -> ReportRun:
-    """Read the inputs, then evaluate → decide by the rule → ranking rule → explain, and build the manifest.
+    """Read the inputs (with the declarations of conflicts of interest when ``params.conflicts`` is set), then evaluate → decide by the rule → ranking rule → explain, and build the manifest.
 
     The decision is that of the rule in the parameters (None: the call's,
     merit order by default); the ranking rule and, unless it is the decision
@@ -634,12 +646,12 @@ def run_report(params: ReportParams) -> ReportRun:
     """
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.inputs.io import load_inputs
+    from ditp_model.inputs.conflicts import load_inputs_with_conflicts
     from ditp_model.scoring.pipeline import evaluate
     from ditp_model.scoring.aggregate import tie_band_from_reviews
 
     t0 = time.perf_counter()
-    inputs = load_inputs(params.call, params.applications, params.reviews)
+    inputs = load_inputs_with_conflicts(params.call, params.applications, params.reviews, params.conflicts)
     deadline = inputs.rules.call.deadline
     if params.waves_from is not None and dt.date.fromisoformat(params.waves_from) > deadline:
         raise ReportParameterError([_problem("waves_from", params.waves_from,
@@ -675,8 +687,41 @@ def _reserve_list_for_report(table):
     return r if len(r) else None
 
 
+#: Rubric of the procedure annex's reminder of the lists (issue 13, « Done when »).
+LISTS_RUBRIC_FR = "Liste principale et liste complémentaire"
+
+
+def _list_rows(table: pd.DataFrame) -> list[tuple[str, str, str, str, str]]:
+    """The annex's reminder of the published lists (rows in the columns of
+    :data:`ditp_model.outputs.procedure.PROCEDURE_COLUMNS`).
+
+    One row for the main list (number of laureates, total awarded in whole euros) and, when the decision table
+    has a reserve list (``reserve_rank``), one row naming its applications in call-up order with the amount
+    each would receive (``award_cap_eur``: the capped request, whole euros).
+    """
+    from ditp_model.french import format_eur
+
+    main = table[table["funded"]]
+    n = len(main)
+    s = "s" if n > 1 else ""
+    rows = [(LISTS_RUBRIC_FR, "", "", f"liste principale : {n} dossier{s} financé{s} pour "
+             f"{format_eur(int(main['award_eur'].sum()))} (section « Lauréats et montants attribués »)", "")]
+    if "reserve_rank" in table:
+        r = table[table["reserve_rank"].notna()].sort_values("reserve_rank", kind="mergesort")
+        if len(r):
+            order = " ; ".join(f"{int(k)}. {a} ({format_eur(int(w))})"
+                               for k, a, w in zip(r["reserve_rank"], r["application_id"], r["award_cap_eur"]))
+            s = "s" if len(r) > 1 else ""
+            rows.append((LISTS_RUBRIC_FR, "", "", f"liste complémentaire : {len(r)} dossier{s}, appelé{s} dans cet ordre "
+                         f"avec le montant que chacun recevrait : {order}", ""))
+    return rows
+
+
 def _procedure_for_report(run):
-    """The procedure annex's rows with French headers, reviewers pseudonymised unless ``personal_data``."""
+    """The procedure annex's rows with French headers, reviewers pseudonymised unless ``personal_data``: conflicts of
+    interest and excluded reviews, held applications, locks and exceptions with their reasons
+    (:func:`ditp_model.outputs.procedure.run_procedure_table`), then a reminder of the main and reserve lists
+    (:func:`_list_rows`) when there is anything else to record."""
     from ditp_model.outputs.procedure import run_procedure_table
 
     ev = run.evaluation
@@ -685,6 +730,7 @@ def _procedure_for_report(run):
     t = run_procedure_table(run, pseudonyms=names)
     if not len(t):
         return None
+    t = pd.concat([t, pd.DataFrame(_list_rows(run.table), columns=list(t.columns))], ignore_index=True)
     return t.rename(columns={"rubrique": "Rubrique", "application_id": "Dossier", "personne": "Personne",
                              "detail": "Ce qui a été fait", "motif": "Motif"})
 

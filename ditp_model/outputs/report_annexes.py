@@ -122,8 +122,9 @@ def procedure_annex_html(run, procedure=None) -> str:
     if _is_empty(data):
         return ""
     head = '<h2 class="ditp-h2 ditp-annexe-debut">Annexe de procédure</h2>'
-    intro = _p("Déports pour conflit d'intérêts, dossiers mis en attente et motifs des décisions du comité sur des dossiers "
-               "nommés (dossiers imposés ou écartés).")
+    intro = _p("Déports pour conflit d'intérêts et avis écartés, dossiers mis en attente d'évaluation, motifs des décisions "
+               "du comité sur des dossiers nommés (dossiers imposés ou écartés) et rappel de la liste principale et de la "
+               "liste complémentaire.")
     if isinstance(data, pd.DataFrame):
         return _div(head, intro, _frame_table(data, id="procedure"))
     lines = [data] if isinstance(data, str) else list(data)

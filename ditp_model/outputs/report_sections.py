@@ -411,6 +411,15 @@ def _group_rule_fr(r) -> str:
     return f"{GROUP_FR.get(r.column, r.column)} = {r.value} : " + " et ".join(parts)
 
 
+def _conflicts_fr(run) -> str:
+    """The declarations file as used: its path, how many declarations and how many reviews they left out."""
+    ev = run.evaluation
+    n = 0 if ev.conflicts is None else len(ev.conflicts)
+    k = 0 if ev.excluded_reviews is None else len(ev.excluded_reviews)
+    return (f"{display_path(run.params.conflicts)} — {n} déclaration{'s' if n > 1 else ''}, "
+            f"{k} avis écarté{'s' if k > 1 else ''} (détail : annexe de procédure)")
+
+
 def _parameter_rows(run) -> list[tuple[str, str, str, str]]:
     """(French label, notebook name, value as used, origin) of every parameter of the run."""
     p = run.params
@@ -439,6 +448,8 @@ def _parameter_rows(run) -> list[tuple[str, str, str, str]]:
         ("Règles de l'appel", "call", display_path(p.call), origin("call")),
         ("Candidatures", "applications", display_path(p.applications), origin("applications")),
         ("Évaluations", "reviews", display_path(p.reviews), origin("reviews")),
+        ("Déclarations de conflits d'intérêts", "conflicts",
+         _conflicts_fr(run) if getattr(p, "conflicts", None) else "aucune déclaration", origin("conflicts")),
         ("Pondérations", "weights", weights, origin("weights", p.weights is None)),
         ("Agrégation des notes", "normalisation", NORMALISATION_FR.get(run.evaluation.normalisation, run.evaluation.normalisation),
          origin("normalisation", p.normalisation is None)),
@@ -527,7 +538,7 @@ def uncorrected_reviewers_html(run) -> str:
 
 
 #: Parameters shown in the body of the report (section 3), in words; the others are in the technical annex.
-SESSION_PARAMETERS = ("scenario", "weights", "normalisation", "envelope_eur", "committed_eur", "reserve_eur", "—available",
+SESSION_PARAMETERS = ("scenario", "conflicts", "weights", "normalisation", "envelope_eur", "committed_eur", "reserve_eur", "—available",
                       "min_share", "lock_in", "lock_out", "group_rules", "max_awards", "rule", "tie_band_points", "min_score",
                       "—criteria", "provisional")
 #: The origin of a value, in words (section 3).
@@ -1159,7 +1170,8 @@ def waves_html(run, waves=None, comparison=None) -> str:
 def provenance_html(run) -> str:
     """Input files with their SHA-256, the decision hash, solver and tie-break: what ``ditp-model verify`` checks."""
     m = run.manifest
-    roles = {"call": "Règles de l'appel", "applications": "Candidatures", "reviews": "Évaluations"}
+    roles = {"call": "Règles de l'appel", "applications": "Candidatures", "reviews": "Évaluations",
+             "conflicts": "Déclarations de conflits d'intérêts"}
     rows = [(roles.get(k, k), display_path(v["path"]), _Html(f'<span class="h">{_e(v["sha256"])}</span>'))
             for k, v in m.get("input_files", {}).items()]
     if run.params.scenario:

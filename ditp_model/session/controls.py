@@ -33,7 +33,8 @@ __all__ = ["state_from_controls", "parse_envelope", "envelope_slider_range", "en
 def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[str, str], envelope_eur: int,
                         award_floor_eur: int, award_cap_eur: int, min_share: float, lock_in=(), lock_out=(),
                         group_rules=(), max_awards: int | None = None, min_score: float = 0.0,
-                        min_criterion: dict | None = None, scale_min: float = 0.0, tie_band="auto") -> PanelState:
+                        min_criterion: dict | None = None, scale_min: float = 0.0, tie_band="auto",
+                        lock_reasons: dict | None = None) -> PanelState:
     """The state the panel's controls show, from their raw values.
 
     Parameters
@@ -59,6 +60,10 @@ def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[st
         Criterion -> minimum on the review scale; a value at `scale_min` means no threshold.
     tie_band : float or "auto"
         Ex aequo band δ (points).
+    lock_reasons : dict, optional
+        Application id -> the committee's reason typed beside the lock (issue 13).  Only the reasons of
+        locked applications that are not blank are kept (stripped); a lock without one is shown « motif à
+        écrire » (:func:`ditp_model.session.due_process.lock_reasons_table_fr`).
 
     Raises
     ------
@@ -69,10 +74,13 @@ def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[st
         raise ValueError(f"plancher {format_eur(award_floor_eur)} supérieur au plafond {format_eur(award_cap_eur)}")
     w = Weights(tuple((k, round(float(v), 6)) for k, v in weights.items()))
     rule_name, variant = rule
+    lock_in, lock_out = frozenset(lock_in), frozenset(lock_out)
+    reasons = {str(a): str(w).strip() for a, w in (lock_reasons or {}).items()
+               if a in lock_in | lock_out and w is not None and str(w).strip()}
     params = replace(
         base,
         envelope_eur=int(envelope_eur), award_floor_eur=int(award_floor_eur), award_cap_eur=int(award_cap_eur),
-        min_share=round(float(min_share), 6), lock_in=frozenset(lock_in), lock_out=frozenset(lock_out),
+        min_share=round(float(min_share), 6), lock_in=lock_in, lock_out=lock_out, lock_reasons=reasons,
         group_rules=tuple(group_rules), max_awards=max_awards, rule=rule_name, ranking_variant=variant,
         min_score=round(float(min_score), 6),
         min_criterion=tuple((k, round(float(v), 6)) for k, v in (min_criterion or {}).items() if v > scale_min),

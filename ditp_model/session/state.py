@@ -13,6 +13,10 @@ everything here is plain Python and pandas, tested without ipywidgets
 * :func:`funded_table_fr`, :func:`totals`, :func:`not_fundable_table_fr` — what is shown;
 * :func:`robustness_counts`, :func:`uncertain_table_fr`, :func:`robustness_stale_reason` —
   the « Robustesse » tab (weight Monte Carlo of :mod:`ditp_model.uncertainty.robustness`, run on demand);
+* due process (issue 13): each :class:`Outcome` carries the held applications and whether the
+  decision is provisional (``provisional``) and the reserve list (``reserve``); what is shown of them
+  (conflicts of interest, « Décision provisoire », reserve list, locks and their reasons) is in
+  :mod:`ditp_model.session.due_process`;
 
 What differs between two outcomes (« ce qui a changé », scenarios side by
 side) is in :mod:`ditp_model.session.changes`; the controls' raw values become
@@ -33,6 +37,8 @@ from ditp_model.rules.allocation import (GROUP_COLUMN_LABELS_FR, OPTIMISATION_OB
                                          AllocationParams, GroupRule, NotOptimalError, SolveStatus, allocate, quality_thresholds,
                                          ranking_rule, threshold_failures)
 from ditp_model.rules.explain import Explanation, OptimumComparison, comparison_of, explain, optimum_comparison
+from ditp_model.rules.held import Provisional, provisional_status
+from ditp_model.rules.reserve_list import reserve_ids
 from ditp_model.scoring.aggregate import Weights
 from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.uncertainty import robustness
@@ -111,6 +117,10 @@ class PanelState:
         ``params.rule``: one of :data:`ditp_model.rules.allocation.RULES`, None for the call's rule.
     ranking_variant : {"skip", "stop"}
         ``params.ranking_variant``.
+
+    The committee's written reason for each lock is ``params.lock_reasons``
+    (:attr:`lock_reasons`); a lock without one is shown « motif à écrire » and
+    refuses a final publication (:func:`final_publication_refusals`).
     """
 
     weights: Weights
@@ -131,6 +141,12 @@ class PanelState:
     @property
     def rule_label_fr(self) -> str:
         return decision_rule_label_fr(self.rule, self.ranking_variant)
+
+    @property
+    def lock_reasons(self) -> dict[str, str]:
+        """Locked application id -> the committee's written reason (locks without a reason are absent)."""
+        locked = self.params.lock_in | self.params.lock_out
+        return {a: w for a, w in self.params.lock_reasons if a in locked}
 
 
 @dataclass(frozen=True)
@@ -168,6 +184,14 @@ class Outcome:
     not_fundable : dict
         Application id -> French reason, for eligible scored applications below
         a quality threshold (« non finançable : … »).
+    provisional : Provisional or None
+        :func:`ditp_model.rules.held.provisional_status` under the state's rule and
+        parameters: the applications « en attente d'évaluation » and whether each
+        could still enter the list of laureates (then the decision is provisional).
+    reserve : tuple of str
+        The reserve list (« liste complémentaire ») in call-up order
+        (:func:`ditp_model.rules.reserve_list.reserve_ids`, the call's
+        ``reserve_list_size``); empty without a proven decision.
     """
 
     name: str
@@ -182,6 +206,13 @@ class Outcome:
     explanation: Explanation | None = field(default=None, repr=False)
     comparison: OptimumComparison | None = field(default=None, repr=False)
     not_fundable: dict = field(default_factory=dict, repr=False)
+    provisional: Provisional | None = field(default=None, repr=False)
+    reserve: tuple[str, ...] = ()
+
+    @property
+    def is_provisional(self) -> bool:
+        """True when an application awaiting reviews could still enter the list of laureates."""
+        return bool(self.provisional is not None and self.provisional.is_provisional)
 
     @property
     def rule(self) -> str:
@@ -329,6 +360,7 @@ def compute_outcome(evaluation: Evaluation, state: PanelState, name: str = "", *
     rule = eff["rule"]
     alloc = allocate(evaluation, state.params)
     explanation = comparison = None
+    reserve: tuple[str, ...] = ()
     if rule == "ranking" and alloc.status is SolveStatus.INFEASIBLE:
         # the ranking rule ignores the portfolio rules: its portfolio is shown, with what it breaks
         r = ranking_rule(evaluation, state.params, state.params.ranking_variant)
@@ -345,9 +377,11 @@ def compute_outcome(evaluation: Evaluation, state: PanelState, name: str = "", *
         status, warnings = _status_fr(rule, alloc, eff, evaluation)
         if rule not in OPTIMISATION_OBJECTIVES:
             comparison = (compare or _default_comparison)(evaluation, alloc)
+        reserve = tuple(reserve_ids(alloc, evaluation.rules.selection.reserve_list_size))
     portfolio = portfolio_table(evaluation, decisions, state.params, not_fundable)
+    provisional = provisional_status(evaluation, state.params)  # one decision per held application (none: no solve)
     return Outcome(name, state, evaluation, portfolio, int(available), int(eff["envelope_eur"]), status, warnings, alloc,
-                   explanation, comparison, not_fundable)
+                   explanation, comparison, not_fundable, provisional, reserve)
 
 
 def _default_comparison(evaluation: Evaluation, alloc: Allocation) -> OptimumComparison | None:

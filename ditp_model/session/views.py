@@ -22,6 +22,8 @@ from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.outputs import plots
 from ditp_model.rules.allocation import OPTIMISATION_OBJECTIVES
 from ditp_model.session.changes import describe_change
+from ditp_model.session.due_process import (NO_REASON_FR, conflicts_table_fr, final_publication_refusals, held_table_fr,
+                                            lock_reasons_table_fr, provisional_banner_fr, reserve_table_fr)
 from ditp_model.session.state import (Outcome, PanelState, _band_fr, decision_rule_label_fr, effective_values,
                                       funded_table_fr, not_fundable_table_fr, robustness_counts, rule_label_fr, thresholds_fr,
                                       totals, uncertain_table_fr, weights_key, weights_used_fr)
@@ -29,7 +31,8 @@ from ditp_model.uncertainty import robustness
 
 __all__ = ["CSS", "funded_table_html", "table_html", "used_html", "line_html", "optimum_html", "totals_html", "changes_html",
            "not_fundable_html", "error_html", "robustness_used_html", "robustness_counts_html", "uncertain_html",
-           "stale_html", "PanelCharts"]
+           "stale_html", "provisional_banner_html", "held_html", "reserve_html", "conflicts_html", "lock_reasons_html",
+           "PanelCharts"]
 
 
 def _e(text) -> str:
@@ -111,6 +114,14 @@ tr.ditp-new td { background: #e8f5ee; }
 .ditp-used { font-size: 12px; }
 .ditp-stale { opacity: 0.45; }
 .ditp-mc-help { font-size: 12px; color: #3e4c59; line-height: 1.35; }
+.ditp-provisional { background: #fff6e0; border: 2px solid #d68910; padding: 6px 8px; font-size: 13px; line-height: 1.35; }
+.ditp-provisional b.ditp-provisional-title { color: #8a4b00; text-transform: uppercase; letter-spacing: 0.04em; }
+table.ditp-held, table.ditp-reserve, table.ditp-conflicts, table.ditp-locks { border-collapse: collapse; width: 100%; font-size: 12px; }
+table.ditp-held th, table.ditp-reserve th, table.ditp-conflicts th, table.ditp-locks th {
+  position: sticky; top: 0; background: #e9edf1; text-align: left; padding: 3px 6px; }
+table.ditp-held td, table.ditp-reserve td, table.ditp-conflicts td, table.ditp-locks td {
+  border-top: 1px solid #e3e6ea; padding: 2px 6px; vertical-align: top; }
+td.ditp-no-reason { color: #a03a00; font-style: italic; font-weight: 600; }
 </style>
 """
 
@@ -203,6 +214,66 @@ def error_html(message: str, shown: Outcome | None) -> str:
         kept = (" Le résultat affiché ci-dessous reste celui de l'état précédent "
                 f"({_e(weights_used_fr(shown.state, shown.evaluation))}).")
     return f'<div class="ditp-error-box"><b>Recalcul impossible :</b> {_e(message.rstrip("."))}.{kept}</div>'
+
+
+# --------------------------------------------------------------------------- due process (issue 13, item 8)
+
+
+def provisional_banner_html(out: Outcome) -> str:
+    """The banner « Décision provisoire » naming the held applications that could still enter the list; "" when final."""
+    text = provisional_banner_fr(out)
+    if not text:
+        return ""
+    head, _, rest = text.partition(" : ")
+    return (f'<div class="ditp-provisional" data-held="{_e(",".join(out.provisional.within_reach))}">'
+            f'<b class="ditp-provisional-title">{_e(head)}</b> : {_e(rest)}</div>')
+
+
+def held_html(out: Outcome) -> str:
+    """The applications « en attente d'évaluation » (reviews missing, best-case score, effect), or a sentence."""
+    t = held_table_fr(out)
+    if not len(t):
+        return '<p class="ditp-held-none">Aucun dossier en attente d\'évaluation : chaque dossier éligible a ses avis.</p>'
+    return table_html(t, "ditp-held", {3, 4}, 0)
+
+
+def reserve_html(out: Outcome) -> str:
+    """The reserve list (« liste complémentaire ») in call-up order with the amount each would receive, or a sentence."""
+    t = reserve_table_fr(out)
+    if not len(t):
+        return ('<p class="ditp-reserve-none">Pas de liste complémentaire : aucun dossier finançable non financé'
+                + (" (pas de décision prouvée pour cet état)." if out.allocation is None else ".") + "</p>")
+    return (table_html(t, "ditp-reserve", {0, 1, 4, 5}, 2)
+            + "<small>Appelés dans cet ordre si un lauréat renonce ou si des crédits se libèrent, chacun si le montant "
+              "disponible à son tour le permet.</small>")
+
+
+def conflicts_html(evaluation) -> str:
+    """Every declared conflict of interest and what it did (review left out…), or a sentence when none is declared."""
+    t = conflicts_table_fr(evaluation)
+    if not len(t):
+        return ('<p class="ditp-conflicts-none">Aucune déclaration de conflit d\'intérêts (fichier des déclarations : '
+                "paramètre conflicts du panneau).</p>")
+    return table_html(t, "ditp-conflicts", set(), 0)
+
+
+def lock_reasons_html(out: Outcome) -> str:
+    """Each lock with its reason (« motif à écrire » when none), then why a final decision would be refused, if it would."""
+    t = lock_reasons_table_fr(out.state)
+    if len(t):
+        rows = "".join(f'<tr><td class="ditp-id">{_e(a)}</td><td>{_e(k)}</td>'
+                       f'<td class="{"ditp-no-reason" if w == NO_REASON_FR else ""}">{_e(w)}</td></tr>'
+                       for a, k, w in t.itertuples(index=False))
+        body = (f'<div class="ditp-table-wrap"><table class="ditp-locks" data-n="{len(t)}"><thead><tr><th>Dossier</th>'
+                f"<th>Verrou</th><th>Motif</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    else:
+        body = '<p class="ditp-locks-none">Aucun verrou du comité.</p>'
+    refusals = final_publication_refusals(out)
+    if refusals:
+        items = "".join(f"<li>{_e(x)}</li>" for x in refusals)
+        body += (f'<div class="ditp-warn ditp-final-refused"><b>Décision définitive impossible en l\'état :</b>'
+                 f"<ul>{items}</ul></div>")
+    return body
 
 
 # --------------------------------------------------------------------------- robustness tab

@@ -23,7 +23,9 @@ computes is in plain modules tested without a browser or ipywidgets:
 * :mod:`ditp_model.session.changes` — :func:`describe_change`, :func:`compare_scenarios`;
 * :mod:`ditp_model.session.controls` — the state of the controls' raw values, the envelope
   typed by a person (« 2,5 M€ »), the search for an application;
-* :mod:`ditp_model.session.views` — the HTML fragments and the charts.
+* :mod:`ditp_model.session.views` — the HTML fragments and the charts;
+* :mod:`ditp_model.session.due_process` — conflicts of interest, applications awaiting reviews and the
+  banner « Décision provisoire », the reserve list, each lock with its reason (« motif à écrire »).
 
 The « Robustesse » tab and the scenarios box are mixins of the panel, in
 :mod:`ditp_model.session.robustness_tab` and :mod:`ditp_model.session.scenarios_box`.
@@ -62,6 +64,7 @@ from ditp_model.scoring.pipeline import Evaluation, evaluate
 from ditp_model.session import views
 from ditp_model.session.changes import (compare_scenarios, comparison_frame_fr, describe_change, parameter_changes,
                                         scenario_slug, state_from_scenario)
+from ditp_model.session.due_process import attach_conflicts
 from ditp_model.session.controls import (ApplicationFinder, envelope_ceiling, envelope_slider_range, parse_envelope,
                                          state_from_controls)
 from ditp_model.session.state import (COLUMN_LABELS_FR,  # noqa: F401 (re-exported)
@@ -138,6 +141,10 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         Reference state; default the initial state ("état initial").
     charts : bool
         Draw the matplotlib charts (on by default).
+    conflicts : path or pandas.DataFrame, optional
+        Declarations of conflicts of interest (CSV or XLSX, as ``--conflits``): reviews under a declared
+        conflict are left out of the scores, and every declaration is listed in the « Décision » tab
+        (:func:`ditp_model.session.due_process.attach_conflicts`; InputError, French, for a bad file).
 
     Notes
     -----
@@ -153,17 +160,20 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
 
     def __init__(self, inputs: Inputs, *, weights: Weights | None = None, params: AllocationParams | None = None,
                  normalisation: str | None = None, rule_options=(), max_awards_default: int | None = None,
-                 scenario_dir: str | Path | None = None, reference: Scenario | None = None, charts: bool = True):
+                 scenario_dir: str | Path | None = None, reference: Scenario | None = None, charts: bool = True,
+                 conflicts=None):
         super().__init__()
         self.add_class("ditp-panel")
+        inputs = attach_conflicts(inputs, conflicts)
         self.inputs = inputs
         self.rules = inputs.rules
         self.scenario_dir = Path(scenario_dir) if scenario_dir is not None else Path("scenarios")
-        self._paths = list(inputs.files)  # call, applications, reviews (load_inputs order)
+        self._paths = list(inputs.files)[:3]  # call, applications, reviews (load_inputs order; declarations after)
         self._base = evaluate(inputs, weights or Weights.from_rules(self.rules), normalisation)
         self.computer = SessionComputer(self._base)
         self._finder = ApplicationFinder(self._base.table)
         self._hidden_params = replace(params or AllocationParams(), check_alternatives=False)
+        self._lock_reasons: dict[str, str] = dict(self._hidden_params.lock_reasons)  # typed beside each lock
         self._batch_depth = 0
         self._charts_enabled = charts
         self._charts = views.PanelCharts()
@@ -356,7 +366,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                                                allowed_tags=tags, allow_duplicates=False, tag_style="danger",
                                                placeholder="numéro ou mots du titre…", layout=widgets.Layout(width="100%"))
         for w in (self.lock_in_tags, self.lock_out_tags):
-            w.observe(self._on_change, names="value")
+            w.observe(self._on_lock_tags, names="value")
         # search box: suggestions as one types (number or words of the title); "P044" alone is enough
         self.lock_search = widgets.Combobox(options=tags, ensure_option=False, placeholder="rechercher : numéro ou mots du titre",
                                             layout=widgets.Layout(width="24em"))
@@ -365,13 +375,58 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         self.lock_out_button = widgets.Button(description="Exclure", button_style="danger", layout=widgets.Layout(width="auto"))
         self.lock_in_button.on_click(lambda _: self._lock_from_search("in"))
         self.lock_out_button.on_click(lambda _: self._lock_from_search("out"))
+        # the committee's reason, asked beside the lock control (issue 13): used by « Imposer » / « Exclure »
+        self.lock_reason_text = widgets.Text(placeholder="motif du comité (obligatoire pour une décision définitive)",
+                                             layout=widgets.Layout(width="36em"))
+        self.lock_reason_text.add_class("ditp-lock-reason-new")
         self.lock_message = widgets.HTML()
+        self.lock_reason_texts: dict[str, widgets.Text] = {}
+        self.lock_reasons_box = widgets.VBox()
+        self.lock_reasons_box.add_class("ditp-lock-reasons")
+        self._sync_lock_reason_rows()
         return widgets.VBox([
             _section("Verrous du comité"),
-            widgets.HBox([self.lock_search, self.lock_in_button, self.lock_out_button]), self.lock_message,
+            widgets.HBox([self.lock_search, self.lock_in_button, self.lock_out_button]),
+            widgets.HBox([widgets.HTML("<b>Motif</b>&nbsp;", layout=widgets.Layout(width="4em")), self.lock_reason_text]),
+            self.lock_message,
             widgets.HTML("Dossiers <b>imposés</b> (financés quoi qu'il arrive ; × pour lever le verrou) :"), self.lock_in_tags,
             widgets.HTML("Dossiers <b>exclus</b> :"), self.lock_out_tags,
+            widgets.HTML("<small>Motif écrit de chaque verrou (« motif à écrire » : à compléter avant une décision "
+                         "définitive) :</small>"), self.lock_reasons_box,
         ])
+
+    def _locked_ids(self) -> list[tuple[str, str]]:
+        """(id, « imposé » / « exclu ») of the locks on display, in the order of the boxes."""
+        ids = self._finder.id_of_tag
+        return ([(ids[t], "imposé") for t in self.lock_in_tags.value if t in ids]
+                + [(ids[t], "exclu") for t in self.lock_out_tags.value if t in ids])
+
+    def _sync_lock_reason_rows(self) -> None:
+        """One reason field per lock on display (kept across changes: a lifted lock keeps its text if set again)."""
+        rows = []
+        for aid, kind in self._locked_ids():
+            box = self.lock_reason_texts.get(aid)
+            if box is None:
+                box = widgets.Text(value=self._lock_reasons.get(aid, ""), placeholder="motif à écrire",
+                                   continuous_update=False, layout=widgets.Layout(width="30em"))
+                box.add_class("ditp-lock-reason")
+                box.observe(lambda change, a=aid: self._on_lock_reason(a, change["new"]), names="value")
+                self.lock_reason_texts[aid] = box
+            elif box.value != self._lock_reasons.get(aid, ""):
+                box.value = self._lock_reasons.get(aid, "")
+            rows.append(widgets.HBox([widgets.HTML(f"<b>{_e(aid)}</b> ({kind})", layout=widgets.Layout(width="9em")), box]))
+        self.lock_reasons_box.children = rows
+
+    def _on_lock_tags(self, change) -> None:
+        self._sync_lock_reason_rows()
+        self._on_change(change)
+
+    def _on_lock_reason(self, aid: str, text: str) -> None:
+        if text.strip():
+            self._lock_reasons[aid] = text.strip()
+        else:
+            self._lock_reasons.pop(aid, None)
+        self._on_change(None)
 
     def _build_results(self) -> widgets.Tab:
         """The « Décision » tab (recomputed at every change) and the « Robustesse » tab (on demand)."""
@@ -390,15 +445,30 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         self.not_fundable_html.add_class("ditp-not-fundable-box")
         self.optimum_html = widgets.HTML()
         self.optimum_html.add_class("ditp-optimum-box")
+        self.provisional_html = widgets.HTML()
+        self.provisional_html.add_class("ditp-provisional-box")
+        self.reserve_html = widgets.HTML()
+        self.reserve_html.add_class("ditp-reserve-box")
+        self.held_html = widgets.HTML()
+        self.held_html.add_class("ditp-held-box")
+        self.conflicts_html = widgets.HTML()
+        self.conflicts_html.add_class("ditp-conflicts-box")
+        self.locks_html = widgets.HTML()
+        self.locks_html.add_class("ditp-locks-box")
         self.reference_button = widgets.Button(description="Prendre l'état affiché comme référence",
                                                layout=widgets.Layout(width="auto", align_self="flex-start"))
         self.reference_button.on_click(lambda _: self._guard(self.set_reference_current))
-        decision = widgets.VBox([self.busy_html, self.used_html, self.error_html, self.totals_html, self.changes_html,
+        decision = widgets.VBox([self.busy_html, self.provisional_html, self.used_html, self.error_html, self.totals_html,
+                                 self.changes_html,
                                  self.reference_button, _section("Lauréats"),
                                  widgets.HTML("<small>Rang : place du dossier dans le classement par note "
                                               "(un rang absent est un dossier non financé).</small>"),
                                  self.table_html, _section("Ligne de financement"), self.line_html,
+                                 _section("Liste complémentaire (ordre d'appel)"), self.reserve_html,
                                  _section("Dossiers non finançables (seuils de qualité)"), self.not_fundable_html,
+                                 _section("Dossiers en attente d'évaluation"), self.held_html,
+                                 _section("Conflits d'intérêts déclarés"), self.conflicts_html,
+                                 _section("Verrous du comité et leurs motifs"), self.locks_html,
                                  _section("Si l'on maximisait la somme des notes (comparaison, pas la décision)"),
                                  self.optimum_html])
         # tabs: the decision (recomputed at every change) and the robustness analysis (on demand)
@@ -447,6 +517,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
             min_criterion={k: b.value for k, b in self.min_criterion_texts.items()},
             scale_min=self._scale[0],
             tie_band="auto" if self.tie_band_auto.value else self.tie_band_text.value,
+            lock_reasons=self._lock_reasons,
         )
 
     def _set_envelope(self, amount: int) -> None:
@@ -485,6 +556,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         if unknown:
             raise ValueError(f"verrou sur un dossier qui n'est ni éligible ni classé : {', '.join(unknown)}")
         with self.batch():
+            self._lock_reasons = dict(state.params.lock_reasons)
             for k, s in self.weight_sliders.items():
                 v = state.weights.as_dict().get(k, 0.0)
                 s.max = max(s.max, v)
@@ -496,6 +568,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
             self.min_share_slider.value = eff["min_share"]
             self.lock_in_tags.value = [self._finder.tag_of[a] for a in sorted(state.params.lock_in)]
             self.lock_out_tags.value = [self._finder.tag_of[a] for a in sorted(state.params.lock_out)]
+            self._sync_lock_reason_rows()
             for r in state.params.group_rules:
                 if r not in [x for x, _ in self.rule_toggles]:
                     self._add_rule_toggle(r, True)
@@ -536,16 +609,30 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                 self.weight_sliders[k].value = v
         return self.last_error is None
 
-    def lock_in(self, *ids: str) -> bool:
-        """Force applications in (as if added to the "imposés" box); one re-solve.  Returns success."""
-        return self._add_tags(self.lock_in_tags, ids)
+    def lock_in(self, *ids: str, reason: str | None = None) -> bool:
+        """Force applications in (as if added to the "imposés" box), with the committee's `reason`; one re-solve.
+        Returns success.  Without a reason the lock is shown « motif à écrire »."""
+        return self._add_tags(self.lock_in_tags, ids, reason)
 
-    def lock_out(self, *ids: str) -> bool:
-        """Force applications out (as if added to the "exclus" box); one re-solve.  Returns success."""
-        return self._add_tags(self.lock_out_tags, ids)
+    def lock_out(self, *ids: str, reason: str | None = None) -> bool:
+        """Force applications out (as if added to the "exclus" box), with the committee's `reason`; one re-solve.
+        Returns success."""
+        return self._add_tags(self.lock_out_tags, ids, reason)
 
-    def _add_tags(self, box: widgets.TagsInput, ids) -> bool:
+    def set_lock_reason(self, application_id: str, reason: str) -> bool:
+        """Write (or, with blank text, clear) the committee's reason for a lock, as typed beside it.  Returns success."""
+        aid = self._finder.id_of_tag[self._tag(application_id)]
+        if aid in self.lock_reason_texts:
+            self.lock_reason_texts[aid].value = reason  # its observer records it and re-solves
+        else:
+            self._on_lock_reason(aid, reason)
+        return self.last_error is None
+
+    def _add_tags(self, box: widgets.TagsInput, ids, reason: str | None = None) -> bool:
         new = [self._tag(a) for a in ids]  # raises, French, for an id that cannot be locked
+        if reason is not None and reason.strip():
+            for t in new:
+                self._lock_reasons[self._finder.id_of_tag[t]] = reason.strip()
         box.value = list(box.value) + [t for t in new if t not in box.value]
         return self.last_error is None
 
@@ -573,7 +660,9 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
             return
         self.lock_message.value = ""
         self.lock_search.value = ""
-        (self.lock_in if kind == "in" else self.lock_out)(aid)
+        reason = self.lock_reason_text.value
+        self.lock_reason_text.value = ""
+        (self.lock_in if kind == "in" else self.lock_out)(aid, reason=reason)
 
     def _tag(self, aid: str) -> str:
         return self._finder.tag(aid)
@@ -665,6 +754,11 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         self.line_html.value = views.line_html(out)
         self.not_fundable_html.value = views.not_fundable_html(out)
         self.optimum_html.value = views.optimum_html(out)
+        self.provisional_html.value = views.provisional_banner_html(out)
+        self.reserve_html.value = views.reserve_html(out)
+        self.held_html.value = views.held_html(out)
+        self.conflicts_html.value = views.conflicts_html(out.evaluation)
+        self.locks_html.value = views.lock_reasons_html(out)
         if self._charts_enabled:
             self._render_charts(out)
         self._render_robustness_stale()
