@@ -179,7 +179,7 @@ class SolveLog:
         self.calls: list[tuple[float, str]] = []
 
     def __enter__(self):
-        import ditp_model.rules.allocation as A
+        import ditp_model.rules.milp as A
         import ditp_model.rules.explain as X
 
         self._mods = [(m, m.solve) for m in (A, X) if hasattr(m, "solve")]

@@ -361,7 +361,7 @@ def test_ranking_rule_without_candidate_funds_nothing():
 
 def test_failed_alternative_check_gives_no_decision(monkeypatch):
     """The uniqueness check decides whether the named tie-break must run: if it fails, no decision is published."""
-    import ditp_model.rules.allocation as allocation_module
+    import ditp_model.rules.milp as allocation_module  # every solve goes through milp.solve
 
     real_solve = allocation_module.solve
 

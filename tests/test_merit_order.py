@@ -395,7 +395,7 @@ def test_random_locks_and_minimums_keep_every_rule(sample):
 def test_an_infeasible_answer_on_a_feasible_merit_problem_is_a_solver_fault(monkeypatch):
     # The locks fit, so funding them first and then the ranking rule with skip is a merit-consistent decision:
     # an "infeasible" from the solver is a fault.  The other solver is asked; if it also fails, no decision.
-    import ditp_model.rules.allocation as A
+    import ditp_model.rules.milp as A  # every solve goes through milp.solve
 
     ps = [P("A", 90, 100_000), P("B", 80, 100_000), P("C", 70, 100_000)]
     ev = make_evaluation(ps, envelope_eur=200_000)

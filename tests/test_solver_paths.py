@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-import ditp_model.rules.allocation as A
+import ditp_model.rules.milp as A  # where every solve goes through `solve`
 from allocation_cases import Project, base_rules, make_evaluation
 from ditp_model.rules.allocation import AllocationParams, allocate
 from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
