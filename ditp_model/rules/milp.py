@@ -185,7 +185,7 @@ def _add_merit_constraints(prob: pulp.LpProblem, cands: Candidates, x, award, *,
     maximum number of awards (Σ_{k ≤ r(j)} x_k < N) and the maximum share of
     each group *g* containing *j* (cap_g − Σ_{k ≤ r(j), k ∈ g} a_k ≥ ℓ_j).
     Locked-in applications (committee locks, and the applications funded
-    first to meet a minimum-count rule, see :func:`~ditp_model.rules.allocation._merit_with_minimums`) are
+    first to meet a minimum-count rule, see :func:`decide_merit_order`) are
     funded first: their money is never claimable, wherever they rank.  For
     unfunded *j* at least one limit must be blocked; with prefix sums (O(n)
     non-zeros) and, when there are several limits, one binary per limit::
