@@ -34,10 +34,14 @@ recomputed.  ``verify`` covers every file of the published folder: the
 manifest lists each one with its SHA-256 (``published_files``), and a file
 missing, changed or added (a forged letter in ``retours/``) is a difference.
 
-Why one module of about 1 000 lines: the journal's format, its sealing and
-its checking must stay side by side — ``verify`` reads exactly what
-``publish`` writes; splitting ``verify`` out is listed in
-docs/architecture.md (issue 17).
+Why one module of about 1 100 lines (over the 800 of STYLE.md): the journal's
+format, its sealing and its checking must stay side by side — ``verify``
+reads exactly what ``publish`` writes, and a change to one without the other
+is the bug this module exists to prevent; about twenty callers (commands,
+updates, tests) import both from here.  ``verify`` itself is cut into its
+named steps (``_check_manifest_hashes``, ``_check_journal_entry``,
+``_check_published_folder``, ``_check_inputs``, ``_check_versions``,
+``_check_recomputation``).
 
 Canonical JSON: ``json.dumps(obj, sort_keys=True, ensure_ascii=False,
 separators=(",", ":"))`` encoded in UTF-8.
@@ -675,9 +679,6 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     ditp_model.inputs.schema.InputError
         The manifest cannot be read (French).
     """
-    from ditp_model.rules.allocation import solver_version
-    from ditp_model.inputs.io import sha256_file
-    from ditp_model.rules.manifest import decision_hash, environment_versions
     from ditp_model.inputs.schema import InputError, Problem
 
     mp = Path(manifest_path)
@@ -692,8 +693,28 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     base = mp.resolve().parent
     diffs: list[Difference] = []
     notes: list[str] = []
+    _check_manifest_hashes(manifest, diffs, notes)                                         # 1.
+    journal_summary = _check_journal_entry(manifest, base, diffs, notes)                   # 2.
+    _check_published_folder(manifest, base, mp.name, diffs, notes)                         # 2b.
+    roles, paths = _check_inputs(manifest, base, conflicts, diffs, notes)                  # 3.
+    _check_versions(manifest, diffs, notes)                                                # 4.
+    summary_decision = _check_recomputation(manifest, roles, paths, rerun, diffs, notes)   # 5.
 
-    # 1. The manifest's own hash.
+    parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
+    if summary_decision:
+        parts.append(summary_decision)
+    if journal_summary:
+        parts.append(journal_summary)
+    return Verification(mp, not diffs, tuple(diffs), tuple(notes), ", ".join(parts) + ".")
+
+
+# The steps of :func:`verify`, in order.  Each appends to `diffs` (the differences) and `notes` (the remarks).
+
+
+def _check_manifest_hashes(manifest: dict, diffs: list, notes: list) -> None:
+    """Step 1: the manifest's own hash, and the decision list against the decision hash."""
+    from ditp_model.rules.manifest import decision_hash
+
     own = manifest.get("manifest_sha256")
     if own is None:
         notes.append("manifeste sans empreinte propre (produit par « ditp-model allocate ») : pas de journal à vérifier")
@@ -706,7 +727,13 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
         if decision_hash(pd.DataFrame(listed)) != manifest["decision_sha256"]:
             diffs.append(Difference("manifeste", "la liste des décisions du manifeste ne correspond pas à son empreinte de décision"))
 
-    # 2. The journal.
+
+def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -> str:
+    """Step 2: the whole journal chain, the entry the manifest points to, its copy of the manifest's fields.
+
+    Returns the summary « journal intègre (…) » when the chain is intact and the entry found, else "".
+    """
+    own = manifest.get("manifest_sha256")
     jinfo = manifest.get("journal")
     journal_summary = ""
     if jinfo:
@@ -740,8 +767,12 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
                                if state.intact and match else "")
     elif own is not None:
         notes.append("aucun journal indiqué par le manifeste")
+    return journal_summary
 
-    # 2b. Every published file, and nothing else in the folder.
+
+def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diffs: list, notes: list) -> None:
+    """Step 2b: no interrupted publication; the printed journal anchor; every published file, and nothing else."""
+    jinfo = manifest.get("journal")
     pending = pending_publication(base)
     if pending is not None:
         diffs.append(Difference("fichiers", f"publication interrompue dans {base} (dossier {STAGING_NAME}) : le dossier "
@@ -754,12 +785,19 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     if "published_files" in manifest:
         listed = manifest.get("published_files") or {}
         diffs += _file_changes(base, listed)
-        extra, others = _extra_files(base, manifest, set(listed) | {mp.name}, jinfo)
+        extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
         diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
 
-    # 3. Inputs.
+
+def _check_inputs(manifest: dict, base: Path, conflicts, diffs: list, notes: list) -> tuple[dict, dict[str, Path]]:
+    """Step 3: each input file's SHA-256, the conflicts declared since (when given), the scenario file.
+
+    Returns the recorded roles and the path found for each (role -> path).
+    """
+    from ditp_model.inputs.io import sha256_file
+
     roles = manifest.get("input_files") or _roles_from_command(manifest)
     paths: dict[str, Path] = {}
     if not roles:
@@ -791,8 +829,14 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
         elif sha256_file(sp) != sc.get("sha256"):
             diffs.append(Difference("entrées", f"scénario modifié : {sc.get('path')}"))
             diffs += [Difference("scénario", x) for x in _scenario_changes(sp, manifest)]
+    return roles, paths
 
-    # 4. Versions.
+
+def _check_versions(manifest: dict, diffs: list, notes: list) -> None:
+    """Step 4: the package versions and the solver's (a difference each; another platform is a note)."""
+    from ditp_model.rules.allocation import solver_version
+    from ditp_model.rules.manifest import environment_versions
+
     current = environment_versions()
     for k, v in (manifest.get("versions") or {}).items():
         if k == "platform":
@@ -811,7 +855,15 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
         if now != solver["version"]:
             diffs.append(Difference("versions", f"solveur : {solver['version']} au manifeste, {now} aujourd'hui"))
 
-    # 5. Re-computation.
+
+def _check_recomputation(manifest: dict, roles: dict, paths: dict, rerun: bool, diffs: list, notes: list) -> str:
+    """Step 5: re-compute the decision with the recorded rule and parameters; compare rule, hash, each application.
+
+    Returns the summary « même décision (…) », or "" when not re-computed.
+    """
+    from ditp_model.inputs.schema import InputError
+    from ditp_model.rules.manifest import decision_hash
+
     summary_decision = ""
     if rerun and roles and set(roles) <= set(paths) and {"call", "applications", "reviews"} <= set(paths):
         try:
@@ -843,13 +895,7 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
                      "changements enregistrés sont rejoués dans l'ordre : "
                      + " ; ".join(f"{'désistement' if w.get('kind') == 'desistement' else 'réduction'} de "
                                   f"{w.get('application_id')}" for w in manifest["withdrawals"]))
-
-    parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
-    if summary_decision:
-        parts.append(summary_decision)
-    if journal_summary:
-        parts.append(journal_summary)
-    return Verification(mp, not diffs, tuple(diffs), tuple(notes), ", ".join(parts) + ".")
+    return summary_decision
 
 
 #: Files that other ``ditp-model`` commands write into an output folder (not part of a decision's set).
