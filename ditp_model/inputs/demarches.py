@@ -52,6 +52,23 @@ The result is the canonical applications table of
 :func:`ditp_model.inputs.io.read_applications` (same columns, same types) and, where
 the Avis sheet or private annotations carry scores, the reviews table of
 :func:`ditp_model.inputs.io.read_reviews`.
+
+Why this module is longer than 800 lines (about 2 300): it is one external
+format, read end to end — the export's three file types (XLSX, ODS, CSV) and
+its vintages, the mapping file that names the procedure's fields, the import
+into the canonical tables, the reviews (Avis sheet, scored annotations), the
+personal data kept apart, and the mapping suggested for a new procedure.  The
+platform's conventions (a 0 exported for a blank number since April 2024, a
+« Nombre entier » field truncated by Ruby's ``to_i``, template exports) cut
+across all of these steps, and each is documented once, here, beside the code
+that applies it (``docs/format_demarches_simplifiees.md`` follows this file).
+About half of the lines are the checks and their French messages.  The import
+itself, :func:`import_export`, is cut into its named steps
+(``_mapping_and_rules``, ``_candidate_dossiers``, ``_canonical_columns``,
+``_partners``, ``_check_requested_amounts``, ``_avis_reviews``,
+``_annotation_reviews``); splitting the reading of the file (``Export``,
+``read_export``) from the mapping (``DsMapping``) into two modules is the next
+cut if the module grows again.
 """
 
 from __future__ import annotations
@@ -1340,29 +1357,7 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     # Every problem of the mapping, of the call's file and of the export's headers is reported in one round:
     # the mapping's own problems, then those against the call, then the columns and blocks it names in the export.
     # Rows are read only once the mapping is sound (a broken mapping would make every row look wrong).
-    pre: list[Problem] = []
-    if not isinstance(mapping, DsMapping):
-        mapping_path = mapping
-        if rules is not None and not isinstance(rules, CallRules):
-            rules = _load_rules(rules, pre)
-        mapping, problems = _parse_mapping(mapping_path, rules if isinstance(rules, CallRules) else None)
-        if mapping is not None and rules is None and mapping.call is not None:
-            rules = _load_rules(mapping.call, pre)
-            if isinstance(rules, CallRules):  # the call's codes and review columns, checked with their keys
-                mapping, problems = _parse_mapping(mapping_path, rules)
-        pre = problems + pre
-        if mapping is None:
-            raise InputError(pre)
-    else:
-        if rules is not None and not isinstance(rules, CallRules):
-            rules = _load_rules(rules, pre)
-        elif rules is None and mapping.call is not None:
-            rules = _load_rules(mapping.call, pre)
-        if isinstance(rules, CallRules):  # a mapping built without the call: codes and review columns checked now
-            pre += _call_problems(mapping, rules)
-    if rules is None and mapping.call is None:
-        pre.append(Problem(mapping.path, None, "export.call", None,
-                           "règles de l'appel inconnues : indiquez call = \"appel.toml\" dans [export] ou passez --call", "no_rules"))
+    mapping, rules, pre = _mapping_and_rules(mapping, rules)
 
     try:
         exp = export if isinstance(export, Export) else read_export(export)
@@ -1450,6 +1445,125 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
         raise InputError(ctx.problems)
 
     # States and ids: which rows are candidates.
+    candidates, excluded, all_ids, states_count = _candidate_dossiers(ctx, dossiers, mapping, j_id, state_pos, j_archived,
+                                                                       include_accepted, notes)
+    if pre:  # the mapping or the call is wrong: report its columns and blocks too, and stop before reading the rows
+        _check_mapped_columns(ctx, exp, dossiers, mapping, all_ids)
+        raise InputError(ctx.problems)
+
+    # Canonical columns, candidate rows only.
+    out, zero_notes = _canonical_columns(ctx, dossiers, mapping, rules, candidates, cols, failed, vintage, notes)
+
+    # Partners.
+    partners, ptypes = _partners(ctx, exp, dossiers, mapping, candidates, all_ids, _lookup_for("partner_types", mapping, rules),
+                                 notes)
+    out["partners"], out["partner_types"] = partners, ptypes
+
+    _check_requested_amounts(ctx, dossiers, rules, candidates, out, cols, failed)
+
+    # Reviews.
+    candidate_ids = {aid for _l, _c, aid in candidates}
+    review_parts = []
+    avis_counts = {"with_scores": 0, "without_scores": 0, "unanswered": 0, "not_candidate": 0, "superseded": 0}
+    experts = None
+    if mapping.avis_scores:
+        frame, avis_counts, experts, avis_variant = _avis_reviews(ctx, exp, mapping, rules, all_ids, candidate_ids)
+        if avis_variant:
+            variants.append(avis_variant)
+        if frame is not None:
+            review_parts.append(frame)
+    for slot in mapping.annotation_reviews:
+        review_parts.append(_annotation_reviews(ctx, dossiers, slot, rules, candidates, zero_is_blank, zero_notes))
+
+    if ctx.problems:
+        raise InputError(ctx.problems)
+
+    frame = pd.DataFrame(out)
+    frame["source_row"] = [line for line, _c, _a in candidates]
+    for c in APPLICATION_COLUMNS:
+        if c.kind == "amount":
+            frame[c.name] = frame[c.name].astype("int64")
+    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"])
+    frame.attrs.update(path=exp.path, sha256=exp.sha256, blank_rows=0, encoding=exp.encoding or exp.format)
+
+    reviews = None
+    review_parts = [r for r in review_parts if len(r)]
+    if review_parts:
+        reviews = pd.concat(review_parts, ignore_index=True)
+        reviews[list(rules.review_columns)] = reviews[list(rules.review_columns)].astype("float64")
+        reviews.attrs.update(path=exp.path, sha256=exp.sha256, blank_rows=0, encoding=exp.encoding or exp.format)
+    elif mapping.avis_scores and not mapping.annotation_reviews and exp.format == "csv":
+        notes.append("L'export CSV ne contient pas les avis des experts : pas de table des évaluations "
+                     "(téléchargez l'export XLSX ou ODS pour lire les notes des avis, ou fournissez evaluations.csv).")
+    elif mapping.avis_scores or mapping.annotation_reviews:
+        notes.append("Aucune note trouvée dans l'export (ni avis notés, ni annotations notées) : pas de table des évaluations.")
+
+    # Personal data: what was left out, and what is kept apart on request.
+    dropped = _personal_columns(exp, mapping)
+    contacts = _contacts(exp, dossiers, mapping, candidates) if keep_personal_data else None
+    report = ImportReport(
+        export=exp.path, export_format=exp.format, export_sha256=exp.sha256, mapping=mapping.path, mapping_sha256=mapping.sha256,
+        call=rules.source, call_sha256=sha256_file(rules.source) if rules.source and Path(rules.source).is_file() else "",
+        layout="standard" if standard else "modèle", identity=identity, header_variants=tuple(variants),
+        n_dossiers=len(all_ids), n_candidates=len(candidates), states=states_count, excluded=tuple(excluded),
+        zero_as_missing=tuple(zero_notes), personal_data_dropped=() if keep_personal_data else dropped,
+        personal_data_kept=keep_personal_data, avis=avis_counts, notes=tuple(notes), contacts=contacts,
+        experts=experts if keep_personal_data else None, vintage=vintage, missing_in_format=tuple(missing_in_format))
+    return frame, reviews, report
+
+
+def _mapping_and_rules(mapping, rules) -> tuple[DsMapping, CallRules | None, list[Problem]]:
+    """Step 1 of :func:`import_export`: the mapping and the call's rules, with every problem of both in one round.
+
+    Returns
+    -------
+    (mapping, rules, problems)
+        The problems do not stop the import yet: the export's headers are checked too before raising.
+
+    Raises
+    ------
+    InputError
+        The mapping cannot be read at all.
+    """
+    pre: list[Problem] = []
+    if not isinstance(mapping, DsMapping):
+        mapping_path = mapping
+        if rules is not None and not isinstance(rules, CallRules):
+            rules = _load_rules(rules, pre)
+        mapping, problems = _parse_mapping(mapping_path, rules if isinstance(rules, CallRules) else None)
+        if mapping is not None and rules is None and mapping.call is not None:
+            rules = _load_rules(mapping.call, pre)
+            if isinstance(rules, CallRules):  # the call's codes and review columns, checked with their keys
+                mapping, problems = _parse_mapping(mapping_path, rules)
+        pre = problems + pre
+        if mapping is None:
+            raise InputError(pre)
+    else:
+        if rules is not None and not isinstance(rules, CallRules):
+            rules = _load_rules(rules, pre)
+        elif rules is None and mapping.call is not None:
+            rules = _load_rules(mapping.call, pre)
+        if isinstance(rules, CallRules):  # a mapping built without the call: codes and review columns checked now
+            pre += _call_problems(mapping, rules)
+    if rules is None and mapping.call is None:
+        pre.append(Problem(mapping.path, None, "export.call", None,
+                           "règles de l'appel inconnues : indiquez call = \"appel.toml\" dans [export] ou passez --call", "no_rules"))
+    return mapping, rules, pre
+
+
+def _candidate_dossiers(ctx: _Ctx, dossiers: Sheet, mapping: DsMapping, j_id: int, state_pos: int, j_archived: int | None,
+                        include_accepted: bool, notes: list[str]):
+    """Step « states and ids » of :func:`import_export`: which rows of the Dossiers sheet are candidates.
+
+    Returns
+    -------
+    (candidates, excluded, all_ids, states_count)
+        ``(line, cells, id)`` of each candidate, the :class:`ExcludedDossier` list, every id with its line,
+        and the number of dossiers per state.
+    """
+    D = dossiers.name
+    header = dossiers.header
+    id_ref = mapping.fields["application_id"]
     wanted = set(mapping.states) | ({"Accepté"} if include_accepted else set())
     states_count: dict[str, int] = {}
     excluded: list[ExcludedDossier] = []
@@ -1485,11 +1599,20 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
         notes.append(f"{archived} dossier(s) marqué(s) « à archiver » (gardés selon leur état).")
     if all_ids and not candidates:
         notes.append(f"Aucun dossier candidat : aucun n'est dans l'état {' ou '.join(sorted(wanted))} (voir [export] states).")
-    if pre:  # the mapping or the call is wrong: report its columns and blocks too, and stop before reading the rows
-        _check_mapped_columns(ctx, exp, dossiers, mapping, all_ids)
-        raise InputError(ctx.problems)
+    return candidates, excluded, all_ids, states_count
 
-    # Canonical columns, candidate rows only.
+
+def _canonical_columns(ctx: _Ctx, dossiers: Sheet, mapping: DsMapping, rules: CallRules, candidates, cols: dict, failed: set,
+                       vintage, notes: list[str]) -> tuple[dict[str, list], list[str]]:
+    """Step « canonical columns » of :func:`import_export`: each candidate's cells read into the canonical columns.
+
+    Amounts in whole euros; a 0 read as a blank since April 2024 (``vintage.zero_may_be_blank``); categories through
+    the mapping's ``[values]``.  Returns the columns (name -> values, candidates in order) and the « zéro = vide »
+    notes, which the annotation reviews complete.
+    """
+    D = dossiers.name
+    header = dossiers.header
+    zero_is_blank = vintage.zero_may_be_blank
     out: dict[str, list] = {c.name: [] for c in APPLICATION_COLUMNS}
     zero_notes: list[str] = []
     expense_zeros = 0
@@ -1564,11 +1687,17 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
     if expense_zeros:
         notes.append(f"{expense_zeros} montant(s) de la ventilation des dépenses à 0 € gardés tels quels (un nombre vide est exporté à 0 ; "
                      "la somme de la ventilation doit faire le montant demandé).")
+    return out, zero_notes
 
-    # Partners.
-    partners, ptypes = _partners(ctx, exp, dossiers, mapping, candidates, all_ids, lookups["partner_types"], notes)
-    out["partners"], out["partner_types"] = partners, ptypes
 
+def _check_requested_amounts(ctx: _Ctx, dossiers: Sheet, rules: CallRules, candidates, out: dict, cols: dict, failed: set) -> None:
+    """Row rules of :func:`import_export` on the requested amount: a truncated thousand, and the expense breakdown's sum.
+
+    A text field converted by an administrator to « Nombre entier » exports "45 000 €".to_i = 45 (Ruby
+    String#to_i stops at the first space); the expense breakdown must add up to the request.
+    """
+    D = dossiers.name
+    header = dossiers.header
     # A requested amount far under the floor that looks like a truncated thousand: a text field converted by an
     # administrator to « Nombre entier » exports "45 000 €".to_i = 45 (Ruby String#to_i stops at the first space).
     floor = rules.award_floor_eur
@@ -1591,56 +1720,6 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
             ctx.add(D, line, header[cols["requested_eur"]], req,
                     f"la ventilation des dépenses ({' + '.join(str(a) for a in amounts)} = {sum(amounts)} €) ne fait pas le montant demandé",
                     "expense_sum")
-
-    # Reviews.
-    candidate_ids = {aid for _l, _c, aid in candidates}
-    review_parts = []
-    avis_counts = {"with_scores": 0, "without_scores": 0, "unanswered": 0, "not_candidate": 0, "superseded": 0}
-    experts = None
-    if mapping.avis_scores:
-        frame, avis_counts, experts, avis_variant = _avis_reviews(ctx, exp, mapping, rules, all_ids, candidate_ids)
-        if avis_variant:
-            variants.append(avis_variant)
-        if frame is not None:
-            review_parts.append(frame)
-    for slot in mapping.annotation_reviews:
-        review_parts.append(_annotation_reviews(ctx, dossiers, slot, rules, candidates, zero_is_blank, zero_notes))
-
-    if ctx.problems:
-        raise InputError(ctx.problems)
-
-    frame = pd.DataFrame(out)
-    frame["source_row"] = [line for line, _c, _a in candidates]
-    for c in APPLICATION_COLUMNS:
-        if c.kind == "amount":
-            frame[c.name] = frame[c.name].astype("int64")
-    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"])
-    frame.attrs.update(path=exp.path, sha256=exp.sha256, blank_rows=0, encoding=exp.encoding or exp.format)
-
-    reviews = None
-    review_parts = [r for r in review_parts if len(r)]
-    if review_parts:
-        reviews = pd.concat(review_parts, ignore_index=True)
-        reviews[list(rules.review_columns)] = reviews[list(rules.review_columns)].astype("float64")
-        reviews.attrs.update(path=exp.path, sha256=exp.sha256, blank_rows=0, encoding=exp.encoding or exp.format)
-    elif mapping.avis_scores and not mapping.annotation_reviews and exp.format == "csv":
-        notes.append("L'export CSV ne contient pas les avis des experts : pas de table des évaluations "
-                     "(téléchargez l'export XLSX ou ODS pour lire les notes des avis, ou fournissez evaluations.csv).")
-    elif mapping.avis_scores or mapping.annotation_reviews:
-        notes.append("Aucune note trouvée dans l'export (ni avis notés, ni annotations notées) : pas de table des évaluations.")
-
-    # Personal data: what was left out, and what is kept apart on request.
-    dropped = _personal_columns(exp, mapping)
-    contacts = _contacts(exp, dossiers, mapping, candidates) if keep_personal_data else None
-    report = ImportReport(
-        export=exp.path, export_format=exp.format, export_sha256=exp.sha256, mapping=mapping.path, mapping_sha256=mapping.sha256,
-        call=rules.source, call_sha256=sha256_file(rules.source) if rules.source and Path(rules.source).is_file() else "",
-        layout="standard" if standard else "modèle", identity=identity, header_variants=tuple(variants),
-        n_dossiers=len(all_ids), n_candidates=len(candidates), states=states_count, excluded=tuple(excluded),
-        zero_as_missing=tuple(zero_notes), personal_data_dropped=() if keep_personal_data else dropped,
-        personal_data_kept=keep_personal_data, avis=avis_counts, notes=tuple(notes), contacts=contacts,
-        experts=experts if keep_personal_data else None, vintage=vintage, missing_in_format=tuple(missing_in_format))
-    return frame, reviews, report
 
 
 def _partners(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, candidates, all_ids, lookup, notes):
