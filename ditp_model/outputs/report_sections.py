@@ -8,6 +8,15 @@ on widgets or on the notebook's state.  Tables carry ``id`` attributes
 
 Figures are drawn on a bare :class:`matplotlib.figure.Figure` with the Agg
 canvas, so they do not depend on the notebook's matplotlib backend.
+
+Why this module is longer than 800 lines (about 1 200): it holds every
+section of one document, and the sections share their small HTML helpers
+(``_table``, ``_kv``, escaping) and their French wording of rules, thresholds
+and groups; each section is a short pure function of a ``ReportRun``.  The
+empty sections and the technical annex's opening already live apart
+(:mod:`ditp_model.outputs.report_annexes`), as do the PDF style
+(:mod:`ditp_model.outputs.report_pdf`); the charts (``funding_line_chart``,
+``report_charts``) are the next cut if the module grows again.
 """
 
 from __future__ import annotations
