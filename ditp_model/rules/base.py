@@ -156,7 +156,7 @@ class AllocationParams:
     group_rules : tuple of GroupRule
     max_awards : int or None
     rule : str
-        The decision rule (:data:`RULES`): ``merit_order`` (default: merit order
+        The decision rule (:data:`~ditp_model.rules.allocation.RULES`): ``merit_order`` (default: merit order
         above the quality thresholds, cut at the budget line), ``ranking``
         (the ranking rule, see `ranking_variant`), ``max_total_score`` or
         ``max_score_weighted_award`` (optimisation objectives, for comparison).
@@ -178,7 +178,7 @@ class AllocationParams:
         only when a tie exists).  False: faster, ties settled by level 3 alone.
     exact_search : bool
         Merit order without award cuts: decide by the exact integer search
-        :func:`merit_search` (no solver; proven, the same decision as the
+        :func:`~ditp_model.rules.merit_search.merit_search` (no solver; proven, the same decision as the
         MILP), and use the MILP only when the search gives up.  False: always
         the MILP (used to cross-check both).
     """
@@ -313,7 +313,7 @@ class SolveInfo:
 
 @dataclass(frozen=True)
 class Allocation:
-    """Result of :func:`allocate`: status first; awards only for a proven optimum.
+    """Result of :func:`~ditp_model.rules.allocation.allocate`: status first; awards only for a proven optimum.
 
     Attributes
     ----------
@@ -335,7 +335,7 @@ class Allocation:
     conflicts : tuple of str
         French labels of the smallest set of rules in conflict (infeasible only).
     conflict_keys : tuple of str
-        The same rules' machine keys (see :func:`diagnose_infeasibility`).
+        The same rules' machine keys (see :func:`~ditp_model.rules.milp.diagnose_infeasibility`).
     exceptions : tuple of MeritException
         Merit order only: each laureate funded before better-ranked
         applications because of a lock or a minimum-count rule, with the
@@ -359,7 +359,7 @@ class Allocation:
 
     @property
     def rule(self) -> str:
-        """The decision rule that produced this decision (:data:`RULES`)."""
+        """The decision rule that produced this decision (:data:`~ditp_model.rules.allocation.RULES`)."""
         return self.candidates.rule
 
     @property
@@ -372,7 +372,7 @@ class Allocation:
 
     @property
     def decisions(self) -> pd.DataFrame:
-        """Funded flag and award per candidate (see :func:`read_back`).
+        """Funded flag and award per candidate (see :func:`~ditp_model.rules.milp.read_back`).
 
         Raises
         ------

@@ -32,7 +32,7 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     caps once the money of the applications scoring at least s_j − δ, and of
     `first`, is counted), the one that spends most, then the greatest funded
     vector in rank order (position by position, best placed first: the named
-    tie-break of :func:`allocate`).
+    tie-break of :func:`~ditp_model.rules.allocation.allocate`).
 
     The search decides the applications in rank order, "funded" before "not
     funded", so portfolios are met in decreasing rank order.  A branch is cut

@@ -185,7 +185,7 @@ def _add_merit_constraints(prob: pulp.LpProblem, cands: Candidates, x, award, *,
     maximum number of awards (Σ_{k ≤ r(j)} x_k < N) and the maximum share of
     each group *g* containing *j* (cap_g − Σ_{k ≤ r(j), k ∈ g} a_k ≥ ℓ_j).
     Locked-in applications (committee locks, and the applications funded
-    first to meet a minimum-count rule, see :func:`decide_merit_order`) are
+    first to meet a minimum-count rule, see :func:`~ditp_model.rules.merit_order.decide_merit_order`) are
     funded first: their money is never claimable, wherever they rank.  For
     unfunded *j* at least one limit must be blocked; with prefix sums (O(n)
     non-zeros) and, when there are several limits, one binary per limit::
@@ -598,7 +598,7 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
 def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allocation:
     """Build → solve (lexicographic) → read back → verify, for the merit order and the optimisation rules.
 
-    Merit order without award cuts: the exact search first (:func:`merit_search`), the MILP when it gives up.
+    Merit order without award cuts: the exact search first (:func:`~ditp_model.rules.merit_search.merit_search`), the MILP when it gives up.
     """
     params = cands.params
     t0 = time.perf_counter()

@@ -93,7 +93,7 @@ def ranking_decisions(cands: Candidates, variant: str = "skip") -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Same layout as :func:`read_back`: candidates in rank order.
+        Same layout as :func:`~ditp_model.rules.milp.read_back`: candidates in rank order.
     """
     params = cands.params
     t = cands.table

@@ -37,7 +37,7 @@ def _capped_groups(cands: Candidates) -> list[tuple[int, np.ndarray, int]]:
 def merit_complaints(decisions: pd.DataFrame, cands: Candidates, *, exempt=None) -> list[str]:
     """Unfunded candidates with a valid complaint, in exact integers (rank order).
 
-    Same definition as :func:`_add_merit_constraints`, recomputed from the
+    Same definition as :func:`~ditp_model.rules.milp._add_merit_constraints`, recomputed from the
     awards alone with integer prefix sums: for unfunded *j*, the unspent
     envelope plus the awards of laureates scoring more than δ below *j* reach
     ℓ_j, and neither the maximum number of awards nor a group's maximum share
