@@ -17,7 +17,7 @@ self-contained HTML file without code; :func:`produce_report` publishes it all
 atomically with a new entry in the decision journal (:mod:`ditp_model.outputs.record`).
 A failed or non-optimal run publishes nothing.
 
-Why this module is longer than 800 lines (about 1 100): it is the report's
+Why this module is longer than 800 lines (about 1 200): it is the report's
 pipeline, whose steps have names (``validate_parameters``, ``run_report``,
 ``report_manifest``, ``export_files``, ``stage_outputs``,
 ``execute_report_notebook``, ``render_html``, ``produce_report``) and share
