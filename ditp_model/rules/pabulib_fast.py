@@ -77,28 +77,38 @@ def best_funded_set(costs: list[int], units: list[int], budget: int,
     zc = [z[k] for k in free]
     cc = [costs[k] for k in free]
     m = len(free)
-    pc, pz = [0] * (m + 1), [0] * (m + 1)
+    sc = [units[k] for k in free]
+    m_v = m_w * m_t * m_l  # weight of one score unit in z
+    pc, pz, ps = [0] * (m + 1), [0] * (m + 1), [0] * (m + 1)
     for i in range(m):
         pc[i + 1] = pc[i] + cc[i]
         pz[i + 1] = pz[i] + zc[i]
+        ps[i + 1] = ps[i] + sc[i]
 
-    def bound(i: int, room: int) -> int:
-        """Dantzig's bound on what items i … m−1 add within ``room`` (floor of the LP relaxation)."""
+    def bound(i: int, room: int, value: int, best: int) -> bool:
+        """Whether items i … m−1, within ``room``, may lift ``value`` above ``best`` (Dantzig's bounds).
+
+        Two bounds from the same LP relaxation: on the score alone, rounded down (scores are integers:
+        a branch whose score cannot reach the best score is cut even when its fractional bound exceeds it),
+        then on ``Z``.  The order by ``z/c`` refines the order by ``s/c`` (the score's weight in ``z``
+        exceeds what the lower levels can add), so both are the LP optimum along one order.
+        """
         j = bisect_right(pc, pc[i] + room) - 1  # items i … j−1 fit whole
-        value = pz[j] - pz[i]
-        if j < m:
-            value += zc[j] * (room - (pc[j] - pc[i])) // cc[j]
-        return value
+        rest = room - (pc[j] - pc[i])
+        v_up = (value // m_v) + ps[j] - ps[i] + (sc[j] * rest // cc[j] if j < m else 0)
+        if v_up < best // m_v:
+            return False
+        return value + pz[j] - pz[i] + (zc[j] * rest // cc[j] if j < m else 0) > best
 
     # Depth-first search: take item i when it fits, else skip it; backtrack on bound.
-    best_value, best_take = -1, []
+    best_value, best_take = 0, []  # the empty set (Z = 0) to start: every free item has z > 0
     take: list[int] = []  # indices (in `free`) taken on the current path
     value, room, i, nodes = 0, budget, 0, 0
     while True:
         nodes += 1
         if nodes > node_limit:
             return None
-        descend = i < m and value + bound(i, room) > best_value
+        descend = i < m and bound(i, room, value, best_value)
         if descend:
             if cc[i] <= room:
                 take.append(i)
@@ -106,7 +116,7 @@ def best_funded_set(costs: list[int], units: list[int], budget: int,
                 room -= cc[i]
             i += 1
             continue
-        if i >= m and value > best_value:
+        if value > best_value:  # a feasible set (a leaf, or a node whose bound failed)
             best_value, best_take = value, list(take)
         if not take:
             break
