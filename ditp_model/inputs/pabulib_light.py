@@ -18,7 +18,9 @@ mutations, that it either declines or agrees with the full reader to the last di
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from itertools import chain
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,7 +33,9 @@ _KNOWN_PROJECT_COLUMNS = ("project_id", "cost", "votes", "score", "name")
 _KNOWN_VOTE_COLUMNS = ("voter_id", "vote", "points")
 _RESERVED = ("source_line", "ballot", "ballot_points")
 #: A line that may be taken for a section title by the full reader (a superset; exact titles are read).
-_TITLE_LIKE = re.compile(r'\s*"?\s*(?:meta|projects|votes)', re.IGNORECASE)
+_TITLE_LIKE = re.compile(r'^[^\S\n]*"?[^\S\n]*(?:meta|projects|votes)', re.IGNORECASE | re.MULTILINE)
+#: A blank other than the line break (``\s`` is what ``str.strip`` removes).
+_BLANK = re.compile(r"[^\S\n]")
 
 
 @dataclass(frozen=True)
@@ -80,13 +84,30 @@ def _header(fields: list[str], known: tuple[str, ...], required: tuple[str, ...]
     return tuple(names)
 
 
-def _rows(lines: list[str], idx: list[int], width: int) -> list[list[str]] | None:
-    """The data lines split and padded to ``width``; ``None`` when one has a non-empty field too many."""
+def _rows(lines: list[str], idx: list[int], width: int, needed: tuple[int, ...]) -> list[list[str]] | None:
+    """The data lines split and padded to ``width``; ``None`` when one has a non-empty field too many.
+
+    A line without a double quote is split on ``;`` and only the ``needed`` columns are stripped (the
+    others are not read; an extra field counts when it is not blank), which is what
+    :func:`~ditp_model.inputs.pabulib_text._split_line` gives for those columns; a line with a
+    double quote goes through that function.
+    """
+    texts = [lines[i] for i in idx]
+    block = "\n".join(texts)
+    blanks = bool(_BLANK.search(block))
+    quotes = '"' in block
     out = []
-    for i in idx:
-        fields = _split_line(lines[i])
+    for text in texts:
+        if quotes and '"' in text:
+            fields = _split_line(text)
+        else:
+            fields = text.split(";")
+            if blanks:
+                for k in needed:
+                    if k < len(fields):
+                        fields[k] = fields[k].strip()
         if len(fields) > width:
-            if any(fields[width:]):
+            if any(f.strip() for f in fields[width:]):
                 return None
             fields = fields[:width]
         elif len(fields) < width:
@@ -127,12 +148,14 @@ def read_pabulib_light(path: str | Path) -> LightInstance | None:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     titles: list[tuple[int, str]] = []
-    for i, line in enumerate(lines):
-        if _TITLE_LIKE.match(line):
-            word = line.strip().lower()
-            if word not in _SECTIONS:
-                return None  # "META;", '"votes"', "projects x"...: left to the full reader
-            titles.append((i, word))
+    count = pos = 0
+    for match in _TITLE_LIKE.finditer(text):  # one pass over the text: lines that may be section titles
+        count += text.count("\n", pos, match.start())
+        pos = match.start()
+        word = lines[count].strip().lower()
+        if word not in _SECTIONS:
+            return None  # "META;", '"votes"', "projects x"...: left to the full reader
+        titles.append((count, word))
     names = [w for _, w in titles]
     if names not in (["meta", "projects"], ["meta", "projects", "votes"]):
         return None
@@ -182,7 +205,8 @@ def read_pabulib_light(path: str | Path) -> LightInstance | None:
         return None
 
     # PROJECTS
-    prows = _rows(lines, pidx[1:], len(pheader))
+    prows = _rows(lines, pidx[1:], len(pheader),
+                  tuple(k for k, h in enumerate(pheader) if h in ("project_id", "cost", "votes", "score")))
     if prows is None:
         return None
     col = {h: k for k, h in enumerate(pheader)}
@@ -210,38 +234,53 @@ def read_pabulib_light(path: str | Path) -> LightInstance | None:
     # VOTES
     n = len(ids)
     if vidx is not None:
-        vrows = _rows(lines, vidx[1:], len(vheader))
+        vrows = _rows(lines, vidx[1:], len(vheader),
+                      tuple(k for k, h in enumerate(vheader) if h in _KNOWN_VOTE_COLUMNS))
         if vrows is None or counts_announced.get("num_votes", len(vrows)) != len(vrows):
             return None
         vcol = {h: k for k, h in enumerate(vheader)}
         has_points = "points" in vcol
-        counts = [0] * n
-        sums = [Decimal(0)] * n
-        voters: set[str] = set()
-        for fields in vrows:
-            vid, cell = fields[vcol["voter_id"]], fields[vcol["vote"]]
-            if not vid or vid in voters:
-                return None
-            voters.add(vid)
-            ballot = [p.strip() for p in cell.split(",")] if cell else []
-            where = [position.get(p) for p in ballot]
-            if None in where or len(set(where)) != len(where):
-                return None  # empty, unknown or repeated project
-            if vote_type == "choose-1" and len(ballot) > 1:
-                return None
-            if has_points:
+        vids = [f[vcol["voter_id"]] for f in vrows]
+        if "" in vids or len(set(vids)) != len(vids):
+            return None  # empty or repeated voter id
+        cells = [f[vcol["vote"]] for f in vrows]
+        ballots = [c.split(",") if c else [] for c in cells]
+        if _BLANK.search("\n".join(cells)):
+            ballots = [[p.strip() for p in b] for b in ballots]
+        try:
+            where = [[position[p] for p in b] for b in ballots]
+        except KeyError:
+            return None  # empty or unknown project
+        if any(len(set(w)) != len(w) for w in where if len(w) > 1):
+            return None  # a project twice on one ballot
+        if vote_type == "choose-1" and any(len(w) > 1 for w in where):
+            return None
+        tally = Counter(chain.from_iterable(where))
+        counts = [tally.get(k, 0) for k in range(n)]
+        if has_points:
+            sums = [Decimal(0)] * n
+            decimal_of: dict[str, Decimal] = {}  # points repeat ("3", "2", "1"): each checked and converted once
+            for fields, w in zip(vrows, where):
                 pcell = fields[vcol["points"]]
                 pts = [p.strip() for p in pcell.split(",")] if pcell else []
-                if len(pts) != len(ballot) or not all(_SIGNED_RE.fullmatch(p) for p in pts):
+                if len(pts) != len(w):
                     return None
-                for k, p in zip(where, pts):
-                    counts[k] += 1
-                    sums[k] += Decimal(p)
-            else:
-                size = len(where)
-                for r, k in enumerate(where):
-                    counts[k] += 1
-                    sums[k] += (size - r) if vote_type == "ordinal" else 1
+                for k, p in zip(w, pts):
+                    value = decimal_of.get(p)
+                    if value is None:
+                        if not _SIGNED_RE.fullmatch(p):
+                            return None
+                        value = decimal_of[p] = Decimal(p)
+                    sums[k] += value
+        elif vote_type == "ordinal":
+            acc = [0] * n
+            for w in where:
+                size = len(w)
+                for r, k in enumerate(w):
+                    acc[k] += size - r
+            sums = [Decimal(v) for v in acc]
+        else:
+            sums = [Decimal(v) for v in counts]
         for name, recomputed in (("votes", counts), ("score", sums)):
             for pid, value in written[name].items():
                 if value != recomputed[position[pid]]:
