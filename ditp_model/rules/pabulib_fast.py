@@ -41,7 +41,7 @@ __all__ = ["NODE_LIMIT", "best_funded_set", "allocate_pabulib_light"]
 NODE_LIMIT = 2_000_000
 
 #: Name given in the ``solver`` field of the result.
-EXACT_NAME = "recherche exacte en entiers (séparation et évaluation)"
+EXACT_NAME = "recherche exacte en entiers, séparation et évaluation"
 
 
 def best_funded_set(costs: list[int], units: list[int], budget: int,
