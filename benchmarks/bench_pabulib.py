@@ -197,6 +197,7 @@ def bench_startup(reps: int, base: Path | None, pabu: Path | None) -> dict:
 
 def bench_reading(files: list[Path], reps: int) -> list[dict]:
     from ditp_model.inputs.pabulib import read_pabulib
+    from ditp_model.inputs.pabulib_light import read_pabulib_light
     from pabulib_reference import read_pabulib_reference
 
     rows = []
@@ -204,8 +205,9 @@ def bench_reading(files: list[Path], reps: int) -> list[dict]:
         big = f.stat().st_size > 5_000_000
         new, new_cpu = median_in_process(lambda: read_pabulib(f), 1 if big else reps)
         old, old_cpu = median_in_process(lambda: read_pabulib_reference(f), 1 if big else reps)
+        light, _ = median_in_process(lambda: read_pabulib_light(f), 1 if big else reps)
         rows.append({"file": f.name, "bytes": f.stat().st_size, "old_s": old, "new_s": new, "speedup": old / new,
-                     "old_cpu_s": old_cpu, "new_cpu_s": new_cpu, "cpu_speedup": old_cpu / new_cpu})
+                     "old_cpu_s": old_cpu, "new_cpu_s": new_cpu, "cpu_speedup": old_cpu / new_cpu, "light_s": light})
         print(f"  lecture {f.name}: {fmt_s(old)} -> {fmt_s(new)} (x{old / new:.1f}; CPU "
               f"{fmt_s(old_cpu)} -> {fmt_s(new_cpu)}, x{old_cpu / new_cpu:.1f})", flush=True)
     return rows
@@ -231,7 +233,7 @@ def bench_end_to_end(files: list[Path], reps: int, base: Path | None, pabu: Path
         if t is not None and stdout.strip():
             res = json.loads(stdout)
             row.update(status=res["status"], total_score=res["total_score"], solve_s=res["seconds"],
-                       selected=len(res["selected"] or []))
+                       selected=len(res["selected"] or []), route=res["solver"])
         if base is not None:
             row["baseline_s"] = median_wall(cmd, env_for(base), reps, timeout + 60)[0]
         if pabu is not None:
@@ -270,13 +272,14 @@ def markdown(res: dict) -> str:
         lines.append(f"| `import pabutools.rules` (its venv) | | {fmt_s(s['pabutools_import'])} | |")
     lines += ["", "### Reading (in process, median): row-by-row reader (before) against the vectorised one", "",
               "| file | size | before (wall) | now (wall) | speed-up (wall) | before (CPU) | now (CPU) | "
-              "speed-up (CPU) |", "|---|---|---|---|---|---|---|---|"]
+              "speed-up (CPU) | light reader (wall) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in res["reading"]:
         lines.append(f"| {r['file']} | {r['bytes'] / 1e6:.2f} MB | {fmt_s(r['old_s'])} | {fmt_s(r['new_s'])} | "
-                     f"×{r['speedup']:.1f} | {fmt_s(r['old_cpu_s'])} | {fmt_s(r['new_cpu_s'])} | ×{r['cpu_speedup']:.1f} |")
+                     f"×{r['speedup']:.1f} | {fmt_s(r['old_cpu_s'])} | {fmt_s(r['new_cpu_s'])} | ×{r['cpu_speedup']:.1f} | "
+                     f"{fmt_s(r.get('light_s'))} |")
     lines += ["", "### End to end, real files (fresh process, wall, median)", "",
               "| file | ditp-model before | ditp-model now | of which solve | pabutools (read + solve) | "
-              "pabutools / now | same optimum |", "|---|---|---|---|---|---|---|"]
+              "pabutools / now | same optimum | decided by |", "|---|---|---|---|---|---|---|---|"]
     for r in res["end_to_end"]:
         ratio = (f"×{r['pabutools_s'] / r['current_s']:.2f}" if r.get("pabutools_s") and r.get("current_s") else "—")
         same = ("—" if "pabutools_total_score" not in r else
@@ -285,17 +288,19 @@ def markdown(res: dict) -> str:
         pabu = (f"{fmt_s(r['pabutools_s'], res['timeout'])} ({fmt_s(r.get('pabutools_read_s'))} + "
                 f"{fmt_s(r.get('pabutools_solve_s'))})" if "pabutools_s" in r else "absent")
         lines.append(f"| {r['file']} | {fmt_s(r.get('baseline_s'), res['timeout'])} | "
-                     f"{fmt_s(r['current_s'], res['timeout'])} | {fmt_s(r.get('solve_s'))} | {pabu} | {ratio} | {same} |")
+                     f"{fmt_s(r['current_s'], res['timeout'])} | {fmt_s(r.get('solve_s'))} | {pabu} | {ratio} | {same} | "
+                     f"{r.get('route', '—')} |")
     if not res["ladder"]:
         return "\n".join(lines) + "\n"
     lines += ["", "### Synthetic ladder (approval, budget 30 % of the total cost, seed "
               f"{res['ladder_seed']})", "",
-              "| projects | ballots | reading before | reading now | ditp-model end to end | status | solve (in process) "
+              "| projects | ballots | reading before | reading now | ditp-model end to end | status (decided by) | solve (in process) "
               "| pabutools end to end | pabutools read + solve |", "|---|---|---|---|---|---|---|---|---|"]
     for r in res["ladder"]:
         lines.append(
             f"| {r['projects']:,} | {r['ballots']:,} | {fmt_s(r['old_s'])} | {fmt_s(r['new_s'])} | "
-            f"{fmt_s(r.get('current_s'), res['timeout'])} | {r.get('status', 'arrêté' if r.get('current_s') is None else '—')} | "
+            f"{fmt_s(r.get('current_s'), res['timeout'])} | {r.get('status', 'arrêté' if r.get('current_s') is None else '—')} "
+            f"({r.get('route', '—')}) | "
             f"{fmt_s(r.get('solve_s'))} | "
             f"{fmt_s(r.get('pabutools_s'), res['timeout']) if 'pabutools_s' in r else 'absent'} | "
             f"{fmt_s(r.get('pabutools_read_s'))} + {fmt_s(r.get('pabutools_solve_s'))} |")

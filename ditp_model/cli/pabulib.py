@@ -9,13 +9,32 @@ from ditp_model.cli.common import EXIT_NOT_OPTIMAL, SOLVER_HELP, seconds
 __all__ = ["register", "cmd_pabulib"]
 
 
-def cmd_pabulib(args) -> int:
-    import json
+def _decide(args) -> dict:
+    """The light route first (no pandas, no solver: ``rules/pabulib_fast.py``), the engine when it declines.
 
+    The light reader accepts only files the full reader reads without a problem, and the exact search
+    returns the engine's decision; any other case (a problem to report in French, a search that gives
+    up) goes to the full reader and the engine, unchanged (issue 18).
+    """
+    from ditp_model.inputs.pabulib_light import read_pabulib_light
+
+    light = read_pabulib_light(args.file)
+    if light is not None:
+        from ditp_model.rules.pabulib_fast import allocate_pabulib_light
+
+        result = allocate_pabulib_light(light)
+        if result is not None:
+            return result
     from ditp_model.inputs.pabulib import read_pabulib
     from ditp_model.rules.pabulib import allocate_pabulib
 
-    result = allocate_pabulib(read_pabulib(args.file), solver=args.solver, time_limit_s=args.time_limit)
+    return allocate_pabulib(read_pabulib(args.file), solver=args.solver, time_limit_s=args.time_limit)
+
+
+def cmd_pabulib(args) -> int:
+    import json
+
+    result = _decide(args)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

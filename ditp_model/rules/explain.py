@@ -205,8 +205,9 @@ def _keeps_out(aid: str, allocation: Allocation) -> str:
 def forced_optima(allocation: Allocation) -> dict[str, tuple[SolveStatus, int | None]]:
     """Level-1 optimum with each candidate forced to the opposite of its decision.
 
-    With HiGHS the level-1 model is built once and re-solved in process after
-    fixing one column's bounds (highspy ``changeColBounds``), which is about
+    A plain knapsack (no cut, lock, group rule or maximum count) is settled without a solver, exactly
+    (:func:`ditp_model.rules.explain_fast.forced_optima_exact`).  Otherwise, with HiGHS the level-1 model
+    is built once and re-solved in process after fixing one column's bounds (highspy ``changeColBounds``), which is about
     ten times faster than rebuilding it through PuLP; with CBC it is rebuilt.
 
     Returns
@@ -214,6 +215,11 @@ def forced_optima(allocation: Allocation) -> dict[str, tuple[SolveStatus, int | 
     dict
         Application id -> (status, objective in integer score units or None).
     """
+    from ditp_model.rules.explain_fast import forced_optima_exact
+
+    exact = forced_optima_exact(allocation)  # a plain knapsack: exact in integers, no re-solve (issue 18)
+    if exact is not None:
+        return exact
     cands = allocation.candidates
     d = allocation.decisions.set_index("application_id")
     tl = cands.params.time_limit_s
