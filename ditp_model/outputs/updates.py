@@ -199,9 +199,12 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     from ditp_model.outputs.workbook import workbook_bytes
     from ditp_model.rules.held import provisional_status
 
+    from ditp_model.timeline.withdrawal import CHANGE_LABELS_FR
+
     ev, alloc = rec.evaluation, rec.allocation
+    shown = table.assign(change=[CHANGE_LABELS_FR.get(c, c) for c in table["change"]])  # French in the workbook
     prov = provisional_status(ev, replay_params(rec.manifest)) if manifest.get("held") else None
-    files = {"allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
+    files = {"allocation.xlsx": workbook_bytes(shown, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
                                                procedure=procedure_table(ev, alloc, provisional=prov))}
     if feedback:
         c = alloc.candidates
