@@ -135,8 +135,12 @@ def _run(args, kind: str, amount: int | None) -> int:
     print(change_sentence_fr(update.steps[-1], update.reserve))
     print(f"Décision en vigueur : {len(update.awards)} lauréats, {format_eur(update.total_awarded_eur)} attribués sur "
           f"{format_eur(update.available_eur)} ; liste complémentaire en attente : {', '.join(update.waiting) or 'aucun dossier'}.")
+    letters = [p for p in pub.written if Path(p).parent.name == "retours"]
     for p in pub.written:
-        print(f"Écrit : {p}")
+        if p not in letters:
+            print(f"Écrit : {p}")
+    if letters:
+        print(f"Écrit : {Path(letters[0]).parent} ({len(letters)} retours aux candidats, un par dossier)")
     print(f"Journal : {pub.journal_path} — entrée n° {pub.entry['seq']} ({kind}, empreinte {pub.entry['entry_sha256'][:16]}…)")
     if manifest.get("provisional"):
         print("DÉCISION PROVISOIRE : la décision mise à jour reste provisoire (des dossiers en attente d'évaluation "

@@ -80,7 +80,8 @@ class RecordedDecision:
     allocation : Allocation
         The original decision (before any withdrawal or reduction).
     table : pandas.DataFrame
-        Its decision table (without explanations), before the recorded changes.
+        Its decision table before the recorded changes, with the explanations of the decision as made
+        (:func:`ditp_model.rules.explain.explain` without entry gaps).
     journal_path : Path or None
         The journal the manifest points to (None: a manifest of ``allocate``, not journaled).
     """
@@ -105,6 +106,8 @@ def recorded_decision(manifest_path: str | Path) -> RecordedDecision:
     """
     from ditp_model.inputs.schema import InputError, Problem
     from ditp_model.outputs.record import recompute_decision
+    from ditp_model.rules.explain import explain
+    from ditp_model.rules.manifest import decision_table
 
     mp = Path(manifest_path)
     try:
@@ -130,9 +133,12 @@ def recorded_decision(manifest_path: str | Path) -> RecordedDecision:
             raise InputError(Problem(str(mp), None, "input_files", shown,
                                      f"entrée introuvable ({_ROLE_FR.get(role, role)}) : {shown}", "missing_input"))
         paths[role] = p
-    ev, alloc, _, table = recompute_decision(manifest, paths)
+    ev, alloc, ranking, table = recompute_decision(manifest, paths)
     if table is None:
         raise ValueError(f"la décision enregistrée n'est pas reproduite : {alloc.status.label_fr} — {alloc.message}")
+    # The explanations of the decision as made at selection (turn-by-turn reasons of the merit rules; no entry gaps,
+    # which would need one solve per application): kept for the rows an update does not change (updated_table).
+    table = decision_table(ev, alloc, ranking, explain(ev, alloc, gaps=False))
     jinfo = manifest.get("journal")
     jp = None
     if jinfo:
@@ -188,9 +194,10 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     ``allocation.xlsx``, the secretariat's workbook (:func:`ditp_model.outputs.workbook.workbook_bytes`: the
     decision in force, the reserve list with the applications funded since, the procedure sheet), and,
     when `feedback`, ``retours_candidats.csv`` and ``retours/<id>.md``
-    (:func:`ditp_model.outputs.feedback.feedback_files`) for every application.  The table has no
-    explanation columns (the turn-by-turn reasons were those of the decision before the update), so the
-    letters give no gap to the funding line.  Reviewers are pseudonymised in the workbook.
+    (:func:`ditp_model.outputs.feedback.feedback_files`) for every application.  The explanations in the
+    table are those of the decision at selection (:func:`recorded_decision`), cleared for the rows the
+    updates changed (:func:`ditp_model.timeline.withdrawal.updated_table`); the letters' footer says so.
+    No entry gap is computed (``gaps_computed=False``).  Reviewers are pseudonymised in the workbook.
     """
     from ditp_model.outputs.feedback import feedback_files
     from ditp_model.outputs.procedure import procedure_table
@@ -209,8 +216,8 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     if feedback:
         c = alloc.candidates
         n = len(manifest.get("withdrawals") or [])
-        footer = (f"Source : décision mise à jour après {n} changement(s) (désistement ou réduction), "
-                  f"décision {manifest['decision_sha256'][:12]}.")
+        footer = (f"Source : décision mise à jour après {n} changement(s) (désistement ou réduction), décision "
+                  f"{manifest['decision_sha256'][:12]} ; l'explication du rang est celle de la décision de sélection.")
         files.update(feedback_files(table, ev.rules, rule=alloc.rule, gaps_computed=False, lock_out=c.params.lock_out,
                                     envelope_eur=c.available_eur,
                                     tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,

@@ -323,7 +323,10 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
     ``funded``, ``award_eur`` and ``list`` follow the decision in force (``withdrawn`` for a
     laureate who withdrew, ``main`` for a reserve application funded since); two columns are added:
     ``change`` (``withdrawn``, ``reduced``, ``from_reserve`` or "") and ``change_note`` (French: the
-    change, its motif, or the withdrawal or reduction that funded a reserve application).
+    change, its motif, or the withdrawal or reduction that funded a reserve application).  The
+    explanation columns (``entry_gap``, ``exit_margin``, ``keeps_out``, the merit rules' ``reason``,
+    ``score_needed``…) describe the decision at selection: a row a change touched gets their "not
+    applicable" values.
     """
     out = table.copy()
     ids = [str(a) for a in out["application_id"]]
@@ -343,6 +346,13 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
         for r, _ in s.funded_from_reserve:
             change[r] = "from_reserve"
             note[r] = (f"financé sur la liste complémentaire après {KINDS_FR[ch.kind]} de {ch.application_id}")
+    # The explanation columns describe the decision at selection: cleared ("not applicable") for every row a change touched.
+    from ditp_model.rules.manifest import _MERIT_COLUMNS
+
+    touched = out["application_id"].astype(str).map(lambda a: change[a] != "").to_numpy()
+    for col, missing in (("entry_gap", float("nan")), ("exit_margin", float("nan")), ("keeps_out", ""), *_MERIT_COLUMNS):
+        if col in out and touched.any():
+            out[col] = out[col].astype(object).where(~touched, missing).astype(out[col].dtype if col != "keeps_out" else object)
     lists = []
     for a, old, f in zip(ids, out["list"], out["funded"]):
         lists.append("withdrawn" if a in update.withdrawn else ("main" if f else old))
