@@ -15,12 +15,25 @@ reduced after budget review; the money freed goes to the reserve list (issue 13 
    ``withdrawals``), with an entry in the journal the manifest points to (or
    ``DIR/decisions.jsonl``) — :func:`ditp_model.outputs.updates.publish_update`.
    ``ditp-model verify`` on the new manifest replays the original decision and every change.
+   In the same publication, rebuilt from the updated table and manifest
+   (:func:`ditp_model.outputs.updates.updated_files`): ``allocation.xlsx`` and, when the folder
+   holds them (a report's folder), ``retours_candidats.csv`` and ``retours/``.  ``rapport.html`` and
+   ``rapport.pdf`` cannot be rebuilt without re-running the report: the manifest records
+   (``stale_report``) and the command and ``verify`` say « le rapport décrit la décision avant le
+   désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».
+
+The decision in force is re-computed exactly as it was recorded — the same inputs (the
+declarations of conflicts of interest included), weights, normalisation, parameters (envelope,
+thresholds, locks and their reasons) and rule — through the replay of ``verify``
+(:func:`ditp_model.outputs.record.recompute_decision`).  A reduction below the call's floor
+(``funding.award_floor_eur``) is refused (exit 2): the route is a withdrawal.  A provisional
+decision stays provisional, and the command says so.
 
 A manifest already updated (an entry of the journal names it as ``previous_manifest``) is
 refused: start from the latest manifest, so that two updates never branch off the same decision.
 
 Exit codes: 0 published; 1 the manifest does not verify (differences listed); 2 bad arguments
-(motif missing, application not funded, amount not below the award in force…); 3 no proven
+(motif missing, application not funded, amount not below the award in force or below the call's floor…); 3 no proven
 decision; 4 damaged journal (nothing published).
 """
 

@@ -689,7 +689,11 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     decision with the recorded weights, parameters and decision rule
     (:func:`replay_params`), comparing the rule as resolved (rule, variant,
     δ, quality thresholds: :func:`rule_changes`), the decision hash and every
-    application's decision, score and rank.
+    application's decision, score and rank.  A report left in the folder
+    from before a withdrawal or a reduction (manifest ``stale_report``) is
+    said first among the remarks: « ATTENTION : le rapport décrit la
+    décision avant le désistement n° N du JJ/MM/AAAA ; publier un nouveau
+    rapport (ditp-model report) ».
 
     Parameters
     ----------
