@@ -248,3 +248,16 @@ def test_update_without_report_has_no_report_note(folder, capsys):
     assert "rapport décrit" not in out and "Écrit : " in out and "allocation.xlsx" in out
     assert "stale_report" not in json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert not (folder / "retours_candidats.csv").exists()  # allocate publishes no feedback: none is invented
+
+
+def test_update_into_another_folder_rebuilds_the_feedback_there(folder, tmp_path):
+    report = _fake_report(folder, tmp_path)
+    gone = min((a for a in _awards(_rows(report)) if a != LOCKED), key=lambda a: int(_rows(report).at[a, "rank"]))
+    out = tmp_path / "maj"
+    assert main(["desistement", "--manifest", str(report / "manifest.json"), gone, "--motif", "renonce", "--out", str(out)]) == 0
+    fb = read_output_csv(out / "retours_candidats.csv").set_index("application_id")
+    assert {a: int(w) for a, w in fb["montant_attribue_eur"].items() if int(w)} == _awards(_rows(out))
+    assert (out / "retours" / f"{gone}.md").is_file() and (out / "allocation.xlsx").is_file()
+    assert "stale_report" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))  # no report there
+    res = verify(out / "manifest.json")
+    assert res.identical, res.text_fr()

@@ -138,7 +138,8 @@ def _run(args, kind: str, amount: int | None) -> int:
     stale = [n for n in _STALE if (out / n).exists()]
     if stale and not manifest.get("stale_report"):  # the first update after the report: the report describes the decision before it
         manifest["stale_report"] = stale_report_record(stale, change, len(earlier) + 1, rec.manifest)
-    feedback = any((out / n).exists() for n in _FEEDBACK)
+    # the applicant feedback is rebuilt when the decision updated had published it, or the folder holds it
+    feedback = "retours_candidats.csv" in (rec.manifest.get("published_files") or {}) or any((out / n).exists() for n in _FEEDBACK)
     files = {"allocation.csv": csv_bytes(table), **updated_files(rec, table, manifest, feedback=feedback)}
     try:
         pub = publish_update(out, files, manifest, event=kind, journal_path=journal)
