@@ -261,3 +261,18 @@ def test_update_into_another_folder_rebuilds_the_feedback_there(folder, tmp_path
     assert "stale_report" not in json.loads((out / "manifest.json").read_text(encoding="utf-8"))  # no report there
     res = verify(out / "manifest.json")
     assert res.identical, res.text_fr()
+
+
+def test_hand_reduction_floor_bound():
+    """Hand case of tests/test_withdrawal.py (A 120 000 € funded): the call's floor is the lowest reduced award allowed."""
+    from test_withdrawal import HAND, decide
+    from ditp_model.timeline.withdrawal import Change, replay_changes
+
+    ev, alloc, table = decide(HAND, 300_000)
+    floor = int(ev.rules.award_floor_eur)
+    assert 0 < floor < 120_000
+    with pytest.raises(ValueError, match=f"inférieur au plancher de l'appel \\({format_eur(floor)}"):
+        replay_changes(ev, alloc, table, [Change("reduction", "A", "revue", floor - 1)])
+    new, up = replay_changes(ev, alloc, table, [Change("reduction", "A", "revue", floor)])
+    assert up.steps[0].freed_eur == 120_000 - floor
+    assert int(new.set_index("application_id").at["A", "award_eur"]) == floor
