@@ -15,12 +15,25 @@ reduced after budget review; the money freed goes to the reserve list (issue 13 
    ``withdrawals``), with an entry in the journal the manifest points to (or
    ``DIR/decisions.jsonl``) — :func:`ditp_model.outputs.updates.publish_update`.
    ``ditp-model verify`` on the new manifest replays the original decision and every change.
+   In the same publication, rebuilt from the updated table and manifest
+   (:func:`ditp_model.outputs.updates.updated_files`): ``allocation.xlsx`` and, when the folder
+   holds them (a report's folder), ``retours_candidats.csv`` and ``retours/``.  ``rapport.html`` and
+   ``rapport.pdf`` cannot be rebuilt without re-running the report: the manifest records
+   (``stale_report``) and the command and ``verify`` say « le rapport décrit la décision avant le
+   désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».
+
+The decision in force is re-computed exactly as it was recorded — the same inputs (the
+declarations of conflicts of interest included), weights, normalisation, parameters (envelope,
+thresholds, locks and their reasons) and rule — through the replay of ``verify``
+(:func:`ditp_model.outputs.record.recompute_decision`).  A reduction below the call's floor
+(``funding.award_floor_eur``) is refused (exit 2): the route is a withdrawal.  A provisional
+decision stays provisional, and the command says so.
 
 A manifest already updated (an entry of the journal names it as ``previous_manifest``) is
 refused: start from the latest manifest, so that two updates never branch off the same decision.
 
 Exit codes: 0 published; 1 the manifest does not verify (differences listed); 2 bad arguments
-(motif missing, application not funded, amount not below the award in force…); 3 no proven
+(motif missing, application not funded, amount not below the award in force or below the call's floor…); 3 no proven
 decision; 4 damaged journal (nothing published).
 """
 
@@ -32,8 +45,11 @@ from pathlib import Path
 
 __all__ = ["register", "cmd_desistement", "cmd_reduction"]
 
-#: Files of a published report that an update into the same folder does not rewrite.
-_STALE = ("rapport.html", "allocation.xlsx", "retours_candidats.csv", "retours")
+#: Files of a published report that an update cannot rebuild (the report's notebook must be re-run): recorded as
+#: describing the decision before the update (manifest ``stale_report``), said by the command and by ``verify``.
+_STALE = ("rapport.html", "rapport.pdf")
+#: Files of a published decision that an update rebuilds from the updated table and manifest, in the same publication.
+_FEEDBACK = ("retours_candidats.csv", "retours")
 
 
 def register(subparsers) -> None:
@@ -84,7 +100,7 @@ def _run(args, kind: str, amount: int | None) -> int:
     from ditp_model.cli.report import EXIT_DIFFERENT, EXIT_JOURNAL
     from ditp_model.french import format_eur
     from ditp_model.outputs.record import JOURNAL_NAME, JournalError, check_journal, manifest_digest, verify
-    from ditp_model.outputs.updates import publish_update, recorded_decision
+    from ditp_model.outputs.updates import publish_update, recorded_decision, stale_report_record, updated_files
     from ditp_model.rules.allocation import AllocationError
     from ditp_model.rules.manifest import csv_bytes
     from ditp_model.timeline.withdrawal import Change, change_sentence_fr, replay_changes, updated_manifest
@@ -119,20 +135,32 @@ def _run(args, kind: str, amount: int | None) -> int:
     command = "ditp-model " + " ".join(shlex.quote(a) for a in (getattr(args, "_argv", None) or sys.argv[1:]))
     manifest = updated_manifest(rec.manifest, table, earlier + [change], command=command,
                                 previous_path=str(mp.resolve()), previous_sha256=previous_sha)
+    stale = [n for n in _STALE if (out / n).exists()]
+    if stale and not manifest.get("stale_report"):  # the first update after the report: the report describes the decision before it
+        manifest["stale_report"] = stale_report_record(stale, change, len(earlier) + 1, rec.manifest)
+    # the applicant feedback is rebuilt when the decision updated had published it, or the folder holds it
+    feedback = "retours_candidats.csv" in (rec.manifest.get("published_files") or {}) or any((out / n).exists() for n in _FEEDBACK)
+    files = {"allocation.csv": csv_bytes(table), **updated_files(rec, table, manifest, feedback=feedback)}
     try:
-        pub = publish_update(out, {"allocation.csv": csv_bytes(table)}, manifest, event=kind, journal_path=journal)
+        pub = publish_update(out, files, manifest, event=kind, journal_path=journal)
     except JournalError as exc:
         _err(f"Erreur : {exc}")
         return EXIT_JOURNAL
     print(change_sentence_fr(update.steps[-1], update.reserve))
     print(f"Décision en vigueur : {len(update.awards)} lauréats, {format_eur(update.total_awarded_eur)} attribués sur "
           f"{format_eur(update.available_eur)} ; liste complémentaire en attente : {', '.join(update.waiting) or 'aucun dossier'}.")
+    letters = [p for p in pub.written if Path(p).parent.name == "retours"]
     for p in pub.written:
-        print(f"Écrit : {p}")
+        if p not in letters:
+            print(f"Écrit : {p}")
+    if letters:
+        print(f"Écrit : {Path(letters[0]).parent} ({len(letters)} retours aux candidats, un par dossier)")
     print(f"Journal : {pub.journal_path} — entrée n° {pub.entry['seq']} ({kind}, empreinte {pub.entry['entry_sha256'][:16]}…)")
-    stale = [n for n in _STALE if (out / n).exists()]
-    if stale:
-        print(f"Remarque : non mis à jour dans {out}, décrit la décision précédente : {', '.join(stale)} ; la décision en "
-              "vigueur est celle d'allocation.csv et de manifest.json.")
+    if manifest.get("provisional"):
+        print("DÉCISION PROVISOIRE : la décision mise à jour reste provisoire (des dossiers en attente d'évaluation "
+              "pourraient entrer dans la liste des lauréats) ; elle n'est pas définitive.")
+    if manifest.get("stale_report") and any((out / n).exists() for n in manifest["stale_report"]["files"]):
+        print(f"ATTENTION : {manifest['stale_report']['note_fr']} ({', '.join(manifest['stale_report']['files'])} "
+              f"dans {out}).")
     print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
     return 0

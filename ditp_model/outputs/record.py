@@ -67,7 +67,7 @@ from ditp_model.publication import INTERNAL_NAMES, STAGING_NAME, pending_publica
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
            "journal_anchor_html", "insert_journal_anchor",
-           "Verification", "verify", "replay_params", "rule_changes", "record_lottery", "record_seed_announcement"]
+           "Verification", "verify", "replay_params", "recompute_decision", "rule_changes", "record_lottery", "record_seed_announcement"]
 
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
@@ -616,11 +616,34 @@ def rule_changes(recorded: dict | None, now: dict) -> list[str]:
     return out
 
 
-def _rerun(manifest: dict, paths: dict):
+def recompute_decision(manifest: dict, paths: dict):
+    """Re-compute a manifest's original decision (before any withdrawal or reduction) from its input files.
+
+    The one replay path of a recorded decision, used by :func:`verify` and by
+    ``ditp-model desistement`` / ``reduction``
+    (:func:`ditp_model.outputs.updates.recorded_decision`): every recorded
+    input is read as the decision read it — call, applications, reviews and,
+    when recorded, the declarations of conflicts of interest (their reviews
+    excluded) — scored with the recorded weights and normalisation, and
+    decided with the recorded parameters (envelope, thresholds, locks and
+    their reasons, δ…) and rule (:func:`replay_params`).
+
+    Parameters
+    ----------
+    manifest : dict
+    paths : dict of str -> Path
+        Role (``call``, ``applications``, ``reviews``, optionally ``conflicts``) -> file.
+
+    Returns
+    -------
+    tuple
+        ``(evaluation, allocation, ranking, table)``; ``table`` is the decision
+        table without explanations, None when the allocation is not proven.
+    """
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.inputs.conflicts import load_inputs_with_conflicts
     from ditp_model.scoring.pipeline import evaluate
-    from ditp_model.rules.manifest import decision_rule_record, decision_table
+    from ditp_model.rules.manifest import decision_table
     from ditp_model.scoring.aggregate import Weights
 
     inputs = load_inputs_with_conflicts(paths["call"], paths["applications"], paths["reviews"], paths.get("conflicts"))
@@ -629,9 +652,17 @@ def _rerun(manifest: dict, paths: dict):
     params = replay_params(manifest)
     alloc = allocate(ev, params)
     if not alloc.is_optimal:
-        return None, alloc, None
+        return ev, alloc, None, None
     ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
-    table = decision_table(ev, alloc, ranking, None)
+    return ev, alloc, ranking, decision_table(ev, alloc, ranking, None)
+
+
+def _rerun(manifest: dict, paths: dict):
+    from ditp_model.rules.manifest import decision_rule_record
+
+    ev, alloc, _, table = recompute_decision(manifest, paths)
+    if table is None:
+        return None, alloc, None
     if manifest.get("withdrawals"):  # a decision updated after withdrawals or reductions: replay them in order
         from ditp_model.timeline.withdrawal import replay_recorded
 
@@ -658,7 +689,11 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     decision with the recorded weights, parameters and decision rule
     (:func:`replay_params`), comparing the rule as resolved (rule, variant,
     δ, quality thresholds: :func:`rule_changes`), the decision hash and every
-    application's decision, score and rank.
+    application's decision, score and rank.  A report left in the folder
+    from before a withdrawal or a reduction (manifest ``stale_report``) is
+    said first among the remarks: « ATTENTION : le rapport décrit la
+    décision avant le désistement n° N du JJ/MM/AAAA ; publier un nouveau
+    rapport (ditp-model report) ».
 
     Parameters
     ----------
@@ -699,6 +734,10 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     roles, paths = _check_inputs(manifest, base, conflicts, diffs, notes)                  # 3.
     _check_versions(manifest, diffs, notes)                                                # 4.
     summary_decision = _check_recomputation(manifest, roles, paths, rerun, diffs, notes)   # 5.
+    stale = manifest.get("stale_report") or {}
+    shown = [n for n in stale.get("files") or [] if (base / n).exists()]
+    if shown:  # a report left from before a withdrawal or reduction (ditp_model.outputs.updates.stale_report_record)
+        notes.insert(0, f"ATTENTION : {stale.get('note_fr')} ({', '.join(shown)} dans {base})")
 
     parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
     if summary_decision:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ditp_model.outputs.record import (_ROLE_FR, Publication, _locked, _resolve, _roles_from_command, _sha, append_entry,
-                                       canonical_bytes, check_journal, journal_entry, replay_params, seal_manifest)
+                                       canonical_bytes, check_journal, journal_entry, seal_manifest)
 
-__all__ = ["UPDATE_EVENTS", "publish_update", "RecordedDecision", "recorded_decision"]
+__all__ = ["UPDATE_EVENTS", "publish_update", "RecordedDecision", "recorded_decision", "updated_files", "stale_report_record",
+           "stale_report_note"]
 
 #: Journal events of a decision updated after it was published (:mod:`ditp_model.timeline.withdrawal`).
 UPDATE_EVENTS = ("desistement", "reduction")
@@ -79,7 +80,8 @@ class RecordedDecision:
     allocation : Allocation
         The original decision (before any withdrawal or reduction).
     table : pandas.DataFrame
-        Its decision table (without explanations), before the recorded changes.
+        Its decision table before the recorded changes, with the explanations of the decision as made
+        (:func:`ditp_model.rules.explain.explain` without entry gaps).
     journal_path : Path or None
         The journal the manifest points to (None: a manifest of ``allocate``, not journaled).
     """
@@ -102,12 +104,10 @@ def recorded_decision(manifest_path: str | Path) -> RecordedDecision:
     ValueError
         No proven decision at the replay (French).
     """
-    from ditp_model.inputs.io import load_inputs
     from ditp_model.inputs.schema import InputError, Problem
-    from ditp_model.rules.allocation import allocate, ranking_rule
+    from ditp_model.outputs.record import recompute_decision
+    from ditp_model.rules.explain import explain
     from ditp_model.rules.manifest import decision_table
-    from ditp_model.scoring.aggregate import Weights
-    from ditp_model.scoring.pipeline import evaluate
 
     mp = Path(manifest_path)
     try:
@@ -120,25 +120,106 @@ def recorded_decision(manifest_path: str | Path) -> RecordedDecision:
         raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc}", "bad_manifest")) from None
     base = mp.resolve().parent
     roles = manifest.get("input_files") or _roles_from_command(manifest)
+    missing = [r for r in ("call", "applications", "reviews") if r not in roles]
+    if missing:
+        raise InputError(Problem(str(mp), None, "input_files", None,
+                                 f"le manifeste ne dit pas quel fichier est quelle entrée ({_ROLE_FR[missing[0]]}) : "
+                                 "re-calcul impossible", "missing_input"))
     paths = {}
-    for role in ("call", "applications", "reviews"):
-        p = _resolve(roles.get(role) or {}, base)
+    for role, info in roles.items():  # every recorded input: call, applications, reviews, conflicts of interest
+        p = _resolve(info or {}, base)
         if p is None:
-            shown = (roles.get(role) or {}).get("path", "?")
+            shown = (info or {}).get("path", "?")
             raise InputError(Problem(str(mp), None, "input_files", shown,
-                                     f"entrée introuvable ({_ROLE_FR[role]}) : {shown}", "missing_input"))
+                                     f"entrée introuvable ({_ROLE_FR.get(role, role)}) : {shown}", "missing_input"))
         paths[role] = p
-    inputs = load_inputs(paths["call"], paths["applications"], paths["reviews"])
-    weights = Weights(tuple((k, float(v)) for k, v in manifest["weights"]["raw"].items()))
-    ev = evaluate(inputs, weights, manifest.get("normalisation") or None)
-    params = replay_params(manifest)
-    alloc = allocate(ev, params)
-    if not alloc.is_optimal:
+    ev, alloc, ranking, table = recompute_decision(manifest, paths)
+    if table is None:
         raise ValueError(f"la décision enregistrée n'est pas reproduite : {alloc.status.label_fr} — {alloc.message}")
-    ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
+    # The explanations of the decision as made at selection (turn-by-turn reasons of the merit rules; no entry gaps,
+    # which would need one solve per application): kept for the rows an update does not change (updated_table).
+    table = decision_table(ev, alloc, ranking, explain(ev, alloc, gaps=False))
     jinfo = manifest.get("journal")
     jp = None
     if jinfo:
         jp = Path(jinfo["path"])
         jp = jp if jp.is_absolute() else base / jp
-    return RecordedDecision(mp, manifest, ev, alloc, decision_table(ev, alloc, ranking, None), jp)
+    return RecordedDecision(mp, manifest, ev, alloc, table, jp)
+
+
+def stale_report_record(files, change, number: int, previous: dict, *, when=None) -> dict:
+    """The manifest's ``stale_report``: the report files left describing the decision before an update.
+
+    Parameters
+    ----------
+    files : list of str
+        The report's files in the folder (``rapport.html``, ``rapport.pdf``), which an update cannot rebuild.
+    change : ditp_model.timeline.withdrawal.Change
+        The first change made after the report.
+    number : int
+        Its position among the recorded changes (1 for the first).
+    previous : dict
+        The manifest the report belongs to (its ``decision_sha256`` is recorded).
+    when : datetime.date, optional
+        Date of the change (default today, UTC).
+
+    Returns
+    -------
+    dict
+        ``files``, ``change`` (kind, number, application, date ISO), ``decision_sha256`` (the decision the
+        report describes) and ``note_fr`` (:func:`stale_report_note`).
+    """
+    import datetime as dt
+
+    day = when or dt.datetime.now(dt.timezone.utc).date()
+    rec = {"files": list(files), "kind": change.kind, "number": int(number), "application_id": change.application_id,
+           "date": day.isoformat(), "decision_sha256": previous.get("decision_sha256")}
+    rec["note_fr"] = stale_report_note(rec)
+    return rec
+
+
+def stale_report_note(rec: dict) -> str:
+    """« le rapport décrit la décision avant le désistement n° 1 du 03/12/2026 ; publier un nouveau rapport (ditp-model report) »."""
+    import datetime as dt
+
+    what = "le désistement" if rec.get("kind") == "desistement" else "la réduction"
+    day = dt.date.fromisoformat(rec["date"]).strftime("%d/%m/%Y")
+    return (f"le rapport décrit la décision avant {what} n° {rec['number']} du {day} ; publier un nouveau rapport "
+            "(ditp-model report)")
+
+
+def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: bool) -> dict[str, bytes]:
+    """The files rebuilt from the updated decision table and manifest, published with it (name -> bytes).
+
+    ``allocation.xlsx``, the secretariat's workbook (:func:`ditp_model.outputs.workbook.workbook_bytes`: the
+    decision in force, the reserve list with the applications funded since, the procedure sheet), and,
+    when `feedback`, ``retours_candidats.csv`` and ``retours/<id>.md``
+    (:func:`ditp_model.outputs.feedback.feedback_files`) for every application.  The explanations in the
+    table are those of the decision at selection (:func:`recorded_decision`), cleared for the rows the
+    updates changed (:func:`ditp_model.timeline.withdrawal.updated_table`); the letters' footer says so.
+    No entry gap is computed (``gaps_computed=False``).  Reviewers are pseudonymised in the workbook.
+    """
+    from ditp_model.outputs.feedback import feedback_files
+    from ditp_model.outputs.procedure import procedure_table
+    from ditp_model.outputs.record import replay_params
+    from ditp_model.outputs.report import reviewer_scores_sheet
+    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.rules.held import provisional_status
+
+    from ditp_model.timeline.withdrawal import CHANGE_LABELS_FR
+
+    ev, alloc = rec.evaluation, rec.allocation
+    shown = table.assign(change=[CHANGE_LABELS_FR.get(c, c) for c in table["change"]])  # French in the workbook
+    prov = provisional_status(ev, replay_params(rec.manifest)) if manifest.get("held") else None
+    files = {"allocation.xlsx": workbook_bytes(shown, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
+                                               procedure=procedure_table(ev, alloc, provisional=prov))}
+    if feedback:
+        c = alloc.candidates
+        n = len(manifest.get("withdrawals") or [])
+        footer = (f"Source : décision mise à jour après {n} changement(s) (désistement ou réduction), décision "
+                  f"{manifest['decision_sha256'][:12]} ; l'explication du rang est celle de la décision de sélection.")
+        files.update(feedback_files(table, ev.rules, rule=alloc.rule, gaps_computed=False, lock_out=c.params.lock_out,
+                                    envelope_eur=c.available_eur,
+                                    tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
+                                    lock_reasons=dict(c.params.lock_reasons)))
+    return files

@@ -97,6 +97,8 @@ OUTPUT_LABELS_FR = {
     "review_status": "Statut des avis",
     "reviews_missing": "Avis manquants",
     "situation": "Situation",
+    "change": "Changement depuis la décision",
+    "change_note": "Détail du changement",
     "status": "Statut",
     "reason_codes": "Règles non respectées",
     "evaluateur": "Évaluateur",
@@ -108,7 +110,7 @@ REASON_LABELS_FR = {"funded": "", "envelope": "reste de l'enveloppe insuffisant 
                     "limit": "règle du comité (nombre de lauréats, part d'un groupe)",
                     "none": "aucune place avec les règles du comité", "exception": "exception nommée à l'ordre de mérite",
                     "excluded": "écarté par le comité"}
-_LIST_FR = {"main": "liste principale", "reserve": "liste complémentaire", "none": ""}
+_LIST_FR = {"main": "liste principale", "reserve": "liste complémentaire", "none": "", "withdrawn": "désistement"}
 _ORG_SHORT_FR = {k: v.split(" (")[0] for k, v in ORG_TYPE_LABELS_FR.items()}
 #: Coded values shown by their French label, per column.
 _VALUE_LABELS = {"lead_org_type": _ORG_SHORT_FR, "maturity": MATURITY_LABELS_FR, "reason": REASON_LABELS_FR, "list": _LIST_FR}

@@ -60,9 +60,11 @@ class Change:
         The written reason (mandatory, not blank).
     amount_eur : int or None
         Reduction: the new award in whole euros (at least 1 €, below the award in force).  None for a withdrawal.
-        HYPOTHÈSE: the call's floor and amount step bound the awards at selection, not a reduction decided
-        after budget review (ERC practice: the grant is cut to the budget found eligible), so neither is
-        checked here.
+        The call's floor (``funding.award_floor_eur``) is checked when the change is applied
+        (:func:`apply_changes`): an award below the call's minimum is not an award the call allows,
+        and an applicant who cannot do the project with the floor withdraws instead.
+        HYPOTHÈSE: the call's amount step is not checked (a reduction after budget review cuts the
+        grant to the budget found eligible, ERC practice).
 
     Raises
     ------
@@ -244,7 +246,7 @@ def offer_to_reserve(cands: Candidates, awards: dict, waiting: list[str]) -> dic
     return {a: w for a, w in got.items() if a not in awards}
 
 
-def apply_changes(allocation: Allocation, reserve, changes) -> Update:
+def apply_changes(allocation: Allocation, reserve, changes, *, floor_eur: int = 0) -> Update:
     """Replay `changes` in order on a decision; each one's money is offered to the reserve list.
 
     Parameters
@@ -254,6 +256,8 @@ def apply_changes(allocation: Allocation, reserve, changes) -> Update:
     reserve : sequence of str
         Its reserve list (:func:`ditp_model.rules.reserve_list.reserve_ids`).
     changes : sequence of Change
+    floor_eur : int
+        The call's minimum award (``funding.award_floor_eur``, whole euros): a reduction below it is refused.
 
     Returns
     -------
@@ -263,7 +267,8 @@ def apply_changes(allocation: Allocation, reserve, changes) -> Update:
     ------
     ValueError
         A change naming an application not funded in the decision in force (withdrawn, on the
-        reserve list, never funded), or a reduction not below the award in force (French).
+        reserve list, never funded), a reduction not below the award in force, or below the
+        call's floor (French).
     AllocationError
         See :func:`offer_to_reserve`.
     """
@@ -297,6 +302,11 @@ def apply_changes(allocation: Allocation, reserve, changes) -> Update:
             if after >= before:
                 raise ValueError(f"réduction de {a} refusée : le nouveau montant ({format_eur(after)}) doit être inférieur "
                                  f"au montant attribué en vigueur ({format_eur(before)})")
+            if after < int(floor_eur):
+                raise ValueError(f"réduction de {a} refusée : le nouveau montant ({format_eur(after)}) est inférieur au "
+                                 f"plancher de l'appel ({format_eur(int(floor_eur))}, funding.award_floor_eur) ; l'appel "
+                                 "n'autorise pas d'aide plus petite. Si le porteur ne peut pas réaliser le projet avec "
+                                 f"{format_eur(int(floor_eur))}, enregistrer son désistement (ditp-model desistement).")
             awards[a] = after
         offered = cands.available_eur - sum(awards.values())
         waiting = [r for r in reserve if r not in awards and r not in withdrawn]
@@ -313,7 +323,10 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
     ``funded``, ``award_eur`` and ``list`` follow the decision in force (``withdrawn`` for a
     laureate who withdrew, ``main`` for a reserve application funded since); two columns are added:
     ``change`` (``withdrawn``, ``reduced``, ``from_reserve`` or "") and ``change_note`` (French: the
-    change, its motif, or the withdrawal or reduction that funded a reserve application).
+    change, its motif, or the withdrawal or reduction that funded a reserve application).  The
+    explanation columns (``entry_gap``, ``exit_margin``, ``keeps_out``, the merit rules' ``reason``,
+    ``score_needed``…) describe the decision at selection: a row a change touched gets their "not
+    applicable" values.
     """
     out = table.copy()
     ids = [str(a) for a in out["application_id"]]
@@ -333,6 +346,13 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
         for r, _ in s.funded_from_reserve:
             change[r] = "from_reserve"
             note[r] = (f"financé sur la liste complémentaire après {KINDS_FR[ch.kind]} de {ch.application_id}")
+    # The explanation columns describe the decision at selection: cleared ("not applicable") for every row a change touched.
+    from ditp_model.rules.manifest import _MERIT_COLUMNS
+
+    touched = out["application_id"].astype(str).map(lambda a: change[a] != "").to_numpy()
+    for col, missing in (("entry_gap", float("nan")), ("exit_margin", float("nan")), ("keeps_out", ""), *_MERIT_COLUMNS):
+        if col in out and touched.any():
+            out[col] = out[col].astype(object).where(~touched, missing).astype(out[col].dtype if col != "keeps_out" else object)
     lists = []
     for a, old, f in zip(ids, out["list"], out["funded"]):
         lists.append("withdrawn" if a in update.withdrawn else ("main" if f else old))
@@ -345,10 +365,11 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
 def replay_changes(evaluation, allocation: Allocation, table: pd.DataFrame, changes) -> tuple[pd.DataFrame, Update]:
     """The decision table in force after `changes` (see :func:`apply_changes`, :func:`updated_table`).
 
-    The reserve list is the decision's (call's ``[selection] reserve_list_size``).
+    The reserve list is the decision's (call's ``[selection] reserve_list_size``); a reduction is bounded
+    below by the call's floor (``funding.award_floor_eur``).
     """
     reserve = reserve_ids(allocation, evaluation.rules.selection.reserve_list_size)
-    update = apply_changes(allocation, reserve, list(changes))
+    update = apply_changes(allocation, reserve, list(changes), floor_eur=int(evaluation.rules.award_floor_eur))
     return updated_table(table, update), update
 
 
