@@ -115,6 +115,7 @@ def test_uncorrected_reviewer_table_for_the_report(few_reviews):
                                                        reviews=str(path), gaps=False))
     html = uncorrected_reviewers_html(run)
     assert 'id="evaluateurs-non-corriges"' in html and "<td>R99</td>" in html and f"<td>{', '.join(apps)}</td>" in html
+    assert run.evaluation.normalisation == "reviewer_effects" and "La correction par évaluateur (modèle additif)" in html
     sample = report.run_report(report.validate_parameters(gaps=False))
     assert uncorrected_reviewers_html(sample) == ""
 

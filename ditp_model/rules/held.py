@@ -102,8 +102,8 @@ def best_case_score(evaluation: Evaluation, application_id: str) -> float:
     """The composite score (points, 0–100) of a held application if every missing review gave the scale's maximum.
 
     The application's present reviews count as the scores see them (per-reviewer corrected when the evaluation
-    uses ``reviewer_zscore`` or ``reviewer_effects``: z-score, or the reviewer's estimated leniency removed); each of the ``min_reviews − n_reviews`` missing reviews gives the scale's maximum
-    on every sub-criterion; a sub-criterion mean is the mean of those grades, a reviewed criterion the mean
+    uses ``reviewer_zscore`` or ``reviewer_effects``: z-score, or the reviewer's estimated leniency removed);
+    each of the ``min_reviews − n_reviews`` missing reviews gives the scale's maximum on every sub-criterion; a sub-criterion mean is the mean of those grades, a reviewed criterion the mean
     of its sub-criteria mapped to 0–1, and the composite the committee's normalised weights applied to the
     criteria (computed criteria such as the collective index unchanged), rounded like every score.
     """
