@@ -82,7 +82,7 @@ def test_shipped_eligibility(rules):
 def test_shipped_scoring_and_criteria(rules):
     sc = rules.scoring
     assert (sc.scale_min, sc.scale_max, sc.min_reviews) == (0, 5, 2)
-    assert (sc.normalisation, sc.normalisation_min_reviews) == ("reviewer_zscore", 3)
+    assert (sc.normalisation, sc.normalisation_min_reviews) == ("reviewer_effects", 3)
     assert rules.criterion_names == ("impact", "openness", "collective")
     assert [c.weight for c in rules.criteria] == [0.5, 0.3, 0.2]
     assert rules.review_columns == ("impact_reform", "impact_replicability", "openness_codesign", "openness_methods")
@@ -193,7 +193,7 @@ def test_float_where_whole_euros_expected(tmp_path):
     ("weight = 0.3", "weight = -0.3", "criteria.openness.weight", "toml_greater_than_equal", "supérieure ou égale à 0"),
     ("min_share = 1.0", "min_share = 1.5", "funding.min_share", "toml_less_than_equal", "inférieure ou égale à 1"),
     ("min_reviews = 2 ", "min_reviews = 0 ", "scoring.min_reviews", "toml_greater_than_equal", "supérieure ou égale à 1"),
-    ('normalisation = "reviewer_zscore"', 'normalisation = "zscore"', "scoring.normalisation", "toml_literal_error",
+    ('normalisation = "reviewer_effects"', 'normalisation = "zscore"', "scoring.normalisation", "toml_literal_error",
      "'raw_mean', 'reviewer_zscore' ou 'reviewer_effects'"),
     ('eligible_expenses = ["intellectual_services"', 'eligible_expenses = ["catering"', "eligibility.eligible_expenses[0]",
      "toml_literal_error", "intellectual_services"),

@@ -5,6 +5,7 @@ application they are conflicted on; ``verify`` shows what a declaration added af
 
 from __future__ import annotations
 
+import re
 import json
 import math
 import shutil
@@ -34,7 +35,8 @@ REVIEWS = [
 
 def _call(tmp_path, *, normalisation: str, min_reviews: int = 2):
     text = RULES_PATH.read_text(encoding="utf-8")
-    text = text.replace('normalisation = "reviewer_zscore"', f'normalisation = "{normalisation}"')
+    text, n = re.subn(r'^normalisation = "[a-z_]+"', f'normalisation = "{normalisation}"', text, flags=re.M)
+    assert n == 1  # the shipped call names its normalisation on one line
     text = text.replace("min_reviews = 2 ", f"min_reviews = {min_reviews} ")
     path = tmp_path / f"appel_{normalisation}.toml"
     path.write_text(text, encoding="utf-8")

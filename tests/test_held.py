@@ -5,6 +5,7 @@ scale's maximum on its missing reviews, would be funded by the same rule — com
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -30,7 +31,8 @@ def _case(tmp_path, *, with_near: bool = True, with_far: bool = True, normalisat
     """
     text = RULES_PATH.read_text(encoding="utf-8")
     text = text.replace("envelope_eur = 3_000_000", "envelope_eur = 200_000").replace("min_reviews = 2 ", "min_reviews = 3 ")
-    text = text.replace('normalisation = "reviewer_zscore"', f'normalisation = "{normalisation}"')
+    text, n = re.subn(r'^normalisation = "[a-z_]+"', f'normalisation = "{normalisation}"', text, flags=re.M)
+    assert n == 1  # the shipped call names its normalisation on one line
     call = tmp_path / "appel.toml"
     call.write_text(text, encoding="utf-8")
     ids = ["A01", "A02", "A03"] + (["H1"] if with_near else []) + (["H2"] if with_far else [])
@@ -120,6 +122,24 @@ def test_zscore_best_case_uses_the_corrected_present_reviews(tmp_path):
     expected = round(100 * (0.5 * (subs[0] + subs[1]) / 10 + 0.3 * (subs[2] + subs[3]) / 10), 4)
     assert best_case_score(ev, "H1") == pytest.approx(expected, abs=1e-9)
 
+
+
+def test_effects_best_case_uses_the_corrected_present_reviews(tmp_path):
+    """Reviewer R1 grades every application one point below R2 and R3: an exact additive fit.
+
+    By hand: leniencies summing to zero (the model's convention) are R1 −2/3, R2 +1/3, R3 +1/3; H1's present
+    reviews (R1: 3, R2: 4) both become 11/3 once the leniency is removed; with one missing review at 5, every
+    sub-criterion mean is (11/3 + 11/3 + 5) / 3 = 37/9, so the best case is 100 × 0,8 × 37/45 = 65,7778 points
+    (the raw grades, 3 and 4, would give 100 × 0,8 × 12/15 = 64 points).
+    """
+    call, apps, revs = _case(tmp_path, with_far=False, normalisation="reviewer_effects")
+    lines = revs.read_text(encoding="utf-8").splitlines()[1:]
+    rows = [r.split(",") for r in lines]
+    rows = [r if r[1] != "R1" else r[:2] + [str(int(g) - 1) for g in r[2:]] for r in rows]
+    write_reviews(revs, [tuple(r) for r in rows])
+    ev = evaluate(load_inputs_with_conflicts(call, apps, revs))
+    assert ev.normalisation == "reviewer_effects"
+    assert best_case_score(ev, "H1") == pytest.approx(round(100 * 0.8 * 37 / 45, 4), abs=1e-9)
 
 def test_decision_table_columns(tmp_path):
     ev = _ev(tmp_path)

@@ -89,6 +89,12 @@ def test_uncorrected_reviewer_listed_with_its_applications(few_reviews):
     t = uncorrected_reviewers(ev.reviews, ev.rules, "reviewer_zscore")
     assert t.to_dict("records") == [{"reviewer_id": "R99", "n_reviews": 2, "min_reviews": 3, "applications": ", ".join(apps)}]
     assert len(uncorrected_reviewers(ev.reviews, ev.rules, "raw_mean")) == 0  # no correction: nobody left out of it
+    # The additive model (the default) leaves the same reviewer uncorrected: its own fit does not estimate R99's leniency.
+    from ditp_model.scoring.reviewer_effects import fit_reviewer_effects
+
+    fx = fit_reviewer_effects(ev.reviews, ev.rules)
+    assert list(fx.estimated[~fx.estimated].index) == ["R99"] and (fx.leniency.loc["R99"] == 0).all()
+    assert uncorrected_reviewers(ev.reviews, ev.rules, "reviewer_effects").equals(t)
     sample = evaluate(load_inputs(RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS))
     assert len(uncorrected_reviewers(sample.reviews, sample.rules, "reviewer_zscore")) == 0  # 27 or 28 reviews each
 
@@ -109,6 +115,7 @@ def test_uncorrected_reviewer_table_for_the_report(few_reviews):
                                                        reviews=str(path), gaps=False))
     html = uncorrected_reviewers_html(run)
     assert 'id="evaluateurs-non-corriges"' in html and "<td>R99</td>" in html and f"<td>{', '.join(apps)}</td>" in html
+    assert run.evaluation.normalisation == "reviewer_effects" and "La correction par évaluateur (modèle additif)" in html
     sample = report.run_report(report.validate_parameters(gaps=False))
     assert uncorrected_reviewers_html(sample) == ""
 

@@ -192,19 +192,20 @@ def test_several_changes_in_a_batch_solve_once(panel, base):
 
 
 def test_what_changed_line(panel, base):
-    w30, w45, w50 = ({"impact": 0.5, "openness": o, "collective": 0.2} for o in (0.3, 0.45, 0.5))
-    f30, f45, f50 = expected_ids(base, w30), expected_ids(base, w45), expected_ids(base, w50)
-    assert f30 != f45 and set(f45) == set(f50)  # test data: 0.30 -> 0.45 moves the line, 0.45 -> 0.50 does not
+    # Openness 0.30 -> 0.55 moves the line on the sample (one application enters, one leaves); 0.55 -> 0.60 does not.
+    w30, w55, w60 = ({"impact": 0.5, "openness": o, "collective": 0.2} for o in (0.3, 0.55, 0.6))
+    f30, f55, f60 = expected_ids(base, w30), expected_ids(base, w55), expected_ids(base, w60)
+    assert set(f30) != set(f55) and set(f30) - set(f55) and set(f55) == set(f60)  # premises, from allocate()
     assert panel.changes_text == "premier calcul de la séance"
-    panel.weight_sliders["openness"].value = 0.45
-    assert panel.changes_text == f"{change_line(f30, f45)} : ouverture 0,30 → 0,45"
-    panel.weight_sliders["openness"].value = 0.5
-    assert panel.changes_text == "aucun dossier n'entre ni ne sort : ouverture 0,45 → 0,50"
-    assert panel.reference_changes_text == f"{change_line(f30, f50)} : ouverture 0,30 → 0,50"
-    assert f"{change_line(f30, f50)} : ouverture 0,30 → 0,50" in shown(panel.changes_html)
+    panel.weight_sliders["openness"].value = 0.55
+    assert panel.changes_text == f"{change_line(f30, f55)} : ouverture 0,30 → 0,55"
+    panel.weight_sliders["openness"].value = 0.6
+    assert panel.changes_text == "aucun dossier n'entre ni ne sort : ouverture 0,55 → 0,60"
+    assert panel.reference_changes_text == f"{change_line(f30, f60)} : ouverture 0,30 → 0,60"
+    assert f"{change_line(f30, f60)} : ouverture 0,30 → 0,60" in shown(panel.changes_html)
     assert "nouveau" not in panel.table_html.value  # entered one state earlier
     panel.weight_sliders["openness"].value = 0.3
-    assert panel.changes_text == f"{change_line(f50, f30)} : ouverture 0,50 → 0,30"
+    assert panel.changes_text == f"{change_line(f60, f30)} : ouverture 0,60 → 0,30"
     assert 'class="ditp-new"' in panel.table_html.value
 
 
@@ -523,14 +524,15 @@ def test_save_needs_a_name(panel):
 
 
 def test_reference_from_a_saved_scenario(panel, base):
-    f30, f45 = (expected_ids(base, {"impact": 0.5, "openness": o, "collective": 0.2}) for o in (0.3, 0.45))
-    panel.weight_sliders["openness"].value = 0.45
-    path = panel.save("ouverture 0,45")
+    f30, f55 = (expected_ids(base, {"impact": 0.5, "openness": o, "collective": 0.2}) for o in (0.3, 0.55))
+    assert set(f30) != set(f55)  # premise, from allocate()
+    panel.weight_sliders["openness"].value = 0.55
+    path = panel.save("ouverture 0,55")
     panel.weight_sliders["openness"].value = 0.3
     panel.set_reference(path)
-    assert panel.reference.name == "ouverture 0,45"
-    assert panel.reference_changes_text == f"{change_line(f45, f30)} : ouverture 0,45 → 0,30"
-    assert "Depuis la référence « ouverture 0,45 »" in shown(panel.changes_html)
+    assert panel.reference.name == "ouverture 0,55"
+    assert panel.reference_changes_text == f"{change_line(f55, f30)} : ouverture 0,55 → 0,30"
+    assert "Depuis la référence « ouverture 0,55 »" in shown(panel.changes_html)
 
 
 def test_compare_scenarios_pure(base):
@@ -558,14 +560,14 @@ def test_compare_scenarios_pure(base):
 
 
 def test_compare_in_the_panel(panel, base):
-    f30, f45 = (set(expected_ids(base, {"impact": 0.5, "openness": o, "collective": 0.2})) for o in (0.3, 0.45))
-    panel.weight_sliders["openness"].value = 0.45
+    f30, f55 = (set(expected_ids(base, {"impact": 0.5, "openness": o, "collective": 0.2})) for o in (0.3, 0.55))
+    panel.weight_sliders["openness"].value = 0.55
     a = panel.save("A ouverture")
     panel.weight_sliders["openness"].value = 0.3
     b = panel.save("B appel")
     cmp = panel.compare(str(a), str(b))
-    assert set(cmp.loc[cmp["change"] != "both", "application_id"]) == f30 ^ f45
-    only_a = sorted(f45 - f30)[0]
+    assert set(cmp.loc[cmp["change"] != "both", "application_id"]) == f30 ^ f55
+    only_a = sorted(f55 - f30)[0]
     assert only_a in panel.compare_html.value and "financé dans « A ouverture » seulement" in panel.compare_html.value
     cmp2 = panel.compare("__reference__", "__current__")
     assert (cmp2["change"] == "both").all()
@@ -585,11 +587,12 @@ def test_charts_are_drawn_and_redrawn_only_when_their_data_change(inputs, tmp_pa
         assert img.format == "svg+xml" and bytes(img.value).startswith(b"<?xml"), name
     assert "Montants attribués par région" in bytes(p.chart_images["region"].value).decode("utf-8")
     ev = evaluate(inputs)
-    f45, f50 = (set(expected_ids(ev, {"impact": 0.5, "openness": o, "collective": 0.2})) for o in (0.45, 0.5))
-    assert f45 == f50  # test data
-    p.weight_sliders["openness"].value = 0.45  # the funded set changes
+    # Collective 0.20 -> 0.30 changes the funded set and the amounts by region; 0.30 -> 0.35 keeps the same set.
+    c30, c35 = (set(expected_ids(ev, {"impact": 0.5, "openness": 0.3, "collective": c})) for c in (0.3, 0.35))
+    assert c30 == c35 != set(expected_ids(ev, {"impact": 0.5, "openness": 0.3, "collective": 0.2}))  # test data
+    p.weight_sliders["collective"].value = 0.3  # the funded set changes
     assert set(p.chart_timings) >= {"region", "score"}
-    p.weight_sliders["openness"].value = 0.5  # same funded set: only the score chart changes
+    p.weight_sliders["collective"].value = 0.35  # same funded set: only the score chart changes
     assert set(p.chart_timings) == {"score"}
 
 

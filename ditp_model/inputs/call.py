@@ -110,7 +110,11 @@ class Scoring(_Frozen):
     #: scored; an eligible application with fewer is « en attente d'évaluation » (:mod:`ditp_model.rules.held`).
     #: Default 3: Horizon Europe and the ERA-NET calls have each proposal evaluated by at least three independent experts.
     min_reviews: Int = Field(default=3, ge=1)
-    normalisation: Literal["raw_mean", "reviewer_zscore", "reviewer_effects"] = "reviewer_zscore"
+    #: Correction of severe / lenient reviewers (:mod:`ditp_model.scoring.reviewer_effects`). Default
+    #: « reviewer_effects » (additive quality + severity model, least squares): best or level-best in every
+    #: configuration of the simulation study benchmarks/RESULTS_normalisation.md, and the only one that stays
+    #: accurate when applications are assigned to reviewers by quality (the z-score degrades).
+    normalisation: Literal["raw_mean", "reviewer_zscore", "reviewer_effects"] = "reviewer_effects"
     normalisation_min_reviews: Int = Field(default=3, ge=2)
     #: Range of the reviewers' composite grades (points on the scale) from which an application is flagged
     #: « désaccord fort entre évaluateurs » (:func:`ditp_model.scoring.reviewer_effects.review_disagreement`);

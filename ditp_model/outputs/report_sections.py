@@ -541,7 +541,7 @@ def uncorrected_reviewers_html(run) -> str:
     rows = [(names.get(r, r), int(n), apps) for r, n, apps in zip(table["reviewer_id"], table["n_reviews"], table["applications"])]
     return _div(_table(["Évaluateur", "Avis", "Dossiers évalués"], rows, id="evaluateurs-non-corriges", numeric=(1,),
                        caption=f"Évaluateurs non corrigés : moins de {need} avis (normalisation_min_reviews de l'appel)"),
-                _p(f"La correction par évaluateur (z-score) estime la sévérité ou l'indulgence de chacun à partir de ses avis ; "
+                _p(f"La correction par évaluateur ({'z-score' if ev.normalisation == 'reviewer_zscore' else 'modèle additif'}) estime la sévérité ou l'indulgence de chacun à partir de ses avis ; "
                    f"avec moins de {need} avis elle n'est pas estimable : les notes de ces évaluateurs sont prises telles "
                    "quelles.", "ditp-note"))
 

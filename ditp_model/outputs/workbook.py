@@ -46,6 +46,7 @@ from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.inputs.schema import COLUMN_LABELS_FR, MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 from ditp_model.inputs.tables import FORMULA_START
 from ditp_model.scoring.eligibility import REASON_CODES
+from ditp_model.scoring.reviewer_effects import NORMALISATION_LABELS_FR
 
 __all__ = ["AMOUNT_FORMAT", "SCORE_FORMAT", "SHEETS", "DECISION_ORDER", "OUTPUT_LABELS_FR", "REASON_LABELS_FR",
            "decision_label", "decision_sort", "workbook_bytes", "parameters_rows", "provenance_rows"]
@@ -381,9 +382,7 @@ def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
                                                     for k, w in weights.items())))
     norm = manifest.get("normalisation")
     if norm:
-        add(("Traitement des notes des évaluateurs", {
-            "raw_mean": "moyenne simple des notes des évaluateurs",
-            "reviewer_zscore": "notes corrigées par évaluateur (sévérité et indulgence, z-score)"}.get(norm, norm)))
+        add(("Traitement des notes des évaluateurs", NORMALISATION_LABELS_FR.get(norm, norm)))
     if rule.get("min_score") is not None:
         add(("Note globale minimale (seuil de qualité)", f"{format_points(float(rule['min_score']))} / 100"))
     mc = rule.get("min_criterion") or {}

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ditp_model.french import format_points
 from ditp_model.rules.allocation import AllocationParams, allocate
-from ditp_model.scoring.aggregate import SCORE_DECIMALS, normalise_reviews, rank_order
+from ditp_model.scoring.aggregate import SCORE_DECIMALS, rank_order, reviews_as_aggregated
 from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["HELD_STATUS_FR", "held_applications", "best_case_score", "Provisional", "provisional_status", "is_provisional",
@@ -75,8 +75,8 @@ def _best_case_row(evaluation: Evaluation, application_id: str) -> dict:
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     need = int(rules.scoring.min_reviews)
     revs = evaluation.reviews
-    if evaluation.normalisation == "reviewer_zscore" and len(revs):
-        revs = normalise_reviews(revs, rules)
+    if evaluation.normalisation in ("reviewer_zscore", "reviewer_effects") and len(revs):
+        revs = reviews_as_aggregated(revs, rules, evaluation.normalisation)
     mine = revs[revs["application_id"].astype(str) == application_id]
     has_any = mine[list(rules.review_columns)].notna().any(axis=1)
     missing = max(0, need - int(has_any.sum()))
@@ -101,9 +101,9 @@ def _best_case_row(evaluation: Evaluation, application_id: str) -> dict:
 def best_case_score(evaluation: Evaluation, application_id: str) -> float:
     """The composite score (points, 0–100) of a held application if every missing review gave the scale's maximum.
 
-    The application's present reviews count as they are (per-reviewer corrected when the evaluation uses
-    ``reviewer_zscore``); each of the ``min_reviews − n_reviews`` missing reviews gives the scale's maximum
-    on every sub-criterion; a sub-criterion mean is the mean of those grades, a reviewed criterion the mean
+    The application's present reviews count as the scores see them (per-reviewer corrected when the evaluation
+    uses ``reviewer_zscore`` or ``reviewer_effects``: z-score, or the reviewer's estimated leniency removed);
+    each of the ``min_reviews − n_reviews`` missing reviews gives the scale's maximum on every sub-criterion; a sub-criterion mean is the mean of those grades, a reviewed criterion the mean
     of its sub-criteria mapped to 0–1, and the composite the committee's normalised weights applied to the
     criteria (computed criteria such as the collective index unchanged), rounded like every score.
     """

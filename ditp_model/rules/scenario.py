@@ -8,7 +8,7 @@ A scenario file is JSON (UTF-8)::
       "inputs": {"call": "data/appel_2021.toml", "applications": "...", "reviews": "...",
                  "sha256": {"<path>": "<hex>", ...}},
       "weights": {"impact": 0.45, "openness": 0.35, "collective": 0.2},
-      "normalisation": "reviewer_zscore",
+      "normalisation": "reviewer_effects",
       "params": {"envelope_eur": 3000000, "lock_in": ["P012"], "group_rules": [...],
                  "rule": "merit_order", "ranking_variant": "skip", "tie_band_points": 0.5,
                  "min_score": 50.0, "min_criterion": {"impact": 2.5, "openness": 2.5}, ...},
@@ -92,7 +92,7 @@ class Scenario:
     reviews: str
     weights: Weights
     params: AllocationParams = field(default_factory=AllocationParams)
-    normalisation: str = "reviewer_zscore"
+    normalisation: str = "reviewer_effects"
     sha256: dict = field(default_factory=dict)
 
     @property
@@ -173,7 +173,7 @@ class Scenario:
                 call=resolve(inputs["call"]), applications=resolve(inputs["applications"]), reviews=resolve(inputs["reviews"]),
                 weights=Weights(tuple((k, float(v)) for k, v in data["weights"].items())),
                 params=AllocationParams(**params),
-                normalisation=data.get("normalisation", "reviewer_zscore"),
+                normalisation=data.get("normalisation", "reviewer_effects"),
                 sha256={resolve(k): v for k, v in inputs.get("sha256", {}).items()},
             )
         except KeyError as exc:
@@ -183,7 +183,7 @@ class Scenario:
 
     @classmethod
     def from_run(cls, name: str, call, applications, reviews, weights: Weights, params: AllocationParams,
-                 normalisation: str = "reviewer_zscore", ranking_variant: str | None = None,
+                 normalisation: str = "reviewer_effects", ranking_variant: str | None = None,
                  decision_rule: str | None = None) -> "Scenario":
         """A scenario for these inputs, recording their current SHA-256.
 

@@ -269,9 +269,9 @@ def reviews_as_aggregated(reviews: pd.DataFrame, rules: CallRules, normalisation
 def uncorrected_reviewers(reviews: pd.DataFrame, rules: CallRules, normalisation: str) -> pd.DataFrame:
     """Reviewers whose scores :func:`normalise_reviews` leaves uncorrected: too few reviews to estimate their leniency.
 
-    Only under ``reviewer_zscore`` (``raw_mean`` corrects nobody, so nobody is
-    left out of a correction); the threshold is the call's
-    ``scoring.normalisation_min_reviews``.
+    Under ``reviewer_zscore`` and ``reviewer_effects`` (both leave a reviewer with fewer reviews
+    than the call's ``scoring.normalisation_min_reviews`` uncorrected); ``raw_mean`` corrects
+    nobody, so nobody is left out of a correction.
 
     Returns
     -------
@@ -283,7 +283,7 @@ def uncorrected_reviewers(reviews: pd.DataFrame, rules: CallRules, normalisation
     """
     cols = ["reviewer_id", "n_reviews", "min_reviews", "applications"]
     need = int(rules.scoring.normalisation_min_reviews)
-    if normalisation != "reviewer_zscore" or not len(reviews):
+    if normalisation not in ("reviewer_zscore", "reviewer_effects") or not len(reviews):
         return pd.DataFrame({c: pd.Series([], dtype="int64" if c in ("n_reviews", "min_reviews") else object) for c in cols})
     rows = []
     for rid, group in reviews.groupby("reviewer_id", sort=False):
