@@ -104,7 +104,7 @@ def test_one_docx_and_one_pdf_per_application(sample):
     out = manifest.parent / "lettres"
     assert result.out_dir == out and result.count == len(ids) == 110
     assert sorted(p.stem for p in out.glob("*.docx")) == sorted(ids)
-    assert sorted(p.stem for p in out.glob("*.pdf") if p.name != L.MERGED_NAME) == sorted(ids)
+    assert sorted(p.stem for p in out.glob("*.pdf") if p.name != result.merged_name) == sorted(ids)
     index = json.loads((out / L.MARKER).read_text(encoding="utf-8"))
     assert index["letters"] == len(ids) and index["pdf_route"] == result.route == "html"
     assert index["decision_sha256"] == json.loads(manifest.read_text(encoding="utf-8"))["decision_sha256"]
@@ -115,9 +115,9 @@ def test_merged_pdf_is_every_letter_in_order(sample):
     out = manifest.parent / "lettres"
     pages = [pdf_pages(out / f"{r['application_id']}.pdf") for r in rows]
     assert all(n >= 1 for n in pages)
-    assert pdf_pages(out / L.MERGED_NAME) == sum(pages) == result.pages
+    assert pdf_pages(out / result.merged_name) == sum(pages) == result.pages
     # the first page of the merged PDF is the first letter's, the last the last letter's
-    merged = pypdf.PdfReader(str(out / L.MERGED_NAME))
+    merged = pypdf.PdfReader(str(out / result.merged_name))
     assert rows[0]["application_id"] in _norm(merged.pages[0].extract_text())
     assert rows[-1]["application_id"] in _norm(merged.pages[sum(pages) - pages[-1]].extract_text())
 

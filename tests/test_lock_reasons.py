@@ -66,7 +66,22 @@ def test_lock_out_without_reason_refused_too(tmp_path, capsys):
     code = main(["allocate", *_case(tmp_path), "--lock-in", "A03=Seul projet en Corse", "--lock-out", "A02",
                  "--out", str(tmp_path / "r")])
     assert code == 2
-    assert "verrou sans motif : A02 (exclu)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "verrou sans motif : A02 (exclu)" in err
+    # an exclusion is written with --lock-out: the message must not suggest imposing the excluded application
+    assert '--lock-out A02="motif du comité"' in err and "--lock-in A02" not in err
+
+
+def test_lock_without_reason_in_a_locks_file_names_the_file_and_row(tmp_path, capsys):
+    # header = row 1; A03 (with its motif) row 2; A02, excluded without motif, row 3
+    path = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"],
+                     [["A03", "in", "Seul projet en Corse"], ["A02", "out", ""]])
+    out = tmp_path / "r"
+    assert main(["allocate", *_case(tmp_path), "--verrous", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"A02 (exclu, fichier {path} ligne 3)" in err
+    assert f"remplir la colonne motif du fichier {path} à la ligne 3 (dossier A02)" in err
+    assert "--lock-in A02" not in err and not out.exists()
 
 
 def test_reasons_reach_manifest_exceptions_annex_and_letter(tmp_path, capsys):

@@ -449,7 +449,8 @@ class Difference:
         ``décision`` (the re-computed decision differs), ``notes`` (an
         application's score or rank differs), ``manifeste`` (the manifest was
         edited), ``journal`` (edited, truncated or broken chain), ``fichiers``
-        (a published file changed), ``scénario``.
+        (a published file changed), ``lettres`` (a letter of ``ditp-model lettres``
+        differs from its ``lettres.json``), ``scénario``.
     message : str
         French.
     count : int
@@ -787,8 +788,27 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
         diffs += _file_changes(base, listed)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
         diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
+        others = _check_letters_folders(base, others, diffs, notes)
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
+
+
+def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: list) -> list[str]:
+    """The letters folders (``ditp-model lettres``) beside the manifest checked against their ``lettres.json``.
+
+    Each file of ``others`` (other commands' outputs) in a folder holding a ``lettres.json`` is
+    checked (:func:`ditp_model.outputs.letters.letters_folder_differences`): a letter replaced,
+    forged, added or removed is a difference.  Returns the files of `others` left unchecked.
+    """
+    from ditp_model.outputs.letters import MARKER, letters_folder_differences
+
+    folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
+    for f in folders:
+        found = letters_folder_differences(base / f)
+        diffs += [Difference("lettres", x) for x in found]
+        if not found:
+            notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée")
+    return [n for n in others if Path(n).parts[0] not in folders]
 
 
 def _check_inputs(manifest: dict, base: Path, conflicts, diffs: list, notes: list) -> tuple[dict, dict[str, Path]]:
