@@ -565,6 +565,15 @@ def test_final_letters_checked_by_verify_and_written_under_the_lock(small, tmp_p
     (out / "P999.pdf").write_bytes(original)
     assert main(["verify", str(small)]) != 0
     assert "fichier ajouté, absent de lettres.json : lettres/P999.pdf" in capsys.readouterr().out
+    (out / "P999.pdf").unlink()
+    # while a command (here: lettres) holds the decision folder, verify says the folder may be half-written
+    from ditp_model.publication import folder_lock
+
+    with folder_lock(small.parent, command="ditp-model lettres"):
+        assert main(["verify", str(small)]) != 0
+    said = capsys.readouterr().out
+    assert "une autre commande écrit dans" in said and "ditp-model lettres" in said
+    assert main(["verify", str(small)]) == 0
 
 
 def test_malformed_field_named_in_french(tmp_path):

@@ -773,7 +773,15 @@ def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -
 
 def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diffs: list, notes: list) -> None:
     """Step 2b: no interrupted publication; the printed journal anchor; every published file, and nothing else."""
+    from ditp_model.publication import LOCK_NAME, _stale, lock_holder
+
     jinfo = manifest.get("journal")
+    holder = lock_holder(base)
+    if holder is not None and _stale(holder, base / LOCK_NAME) is None:
+        # e.g. ditp-model lettres writing its folder, or allocate publishing: what is read now may be half-written
+        diffs.append(Difference("fichiers", f"une autre commande écrit dans {base} en ce moment "
+                                            f"({holder.get('command') or 'commande inconnue'}) : le dossier peut être "
+                                            "incomplet ; relancer verify quand elle aura fini"))
     pending = pending_publication(base)
     if pending is not None:
         diffs.append(Difference("fichiers", f"publication interrompue dans {base} (dossier {STAGING_NAME}) : le dossier "
