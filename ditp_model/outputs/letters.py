@@ -44,7 +44,7 @@ from ditp_model.inputs.schema import InputError, Problem
 __all__ = ["LETTER_FIELDS", "DEFAULT_TEMPLATE", "LetterTemplateError", "PublishedDecision", "read_published_decision",
            "letter_contexts", "check_template", "render_docx", "pdf_route", "soffice_argv", "docx_to_pdf_html",
            "merge_pdfs", "replace_folder", "write_letters", "LettersResult", "date_fr", "MARKER", "MERGED_NAME",
-           "DRAFT_MERGED_NAME", "DRAFT_MARK", "letters_folder_differences"]
+           "DRAFT_MERGED_NAME", "DRAFT_MARK"]
 
 #: The default template, shipped with the package (built by ``ditp_model/templates/make_template.py``).
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "lettre_decision.docx"
@@ -710,7 +710,7 @@ def write_letters(manifest_path: str | Path, out_dir: str | Path | None = None, 
     :data:`DRAFT_MARK`, the HTML route prints it at the top of every page, the merged PDF is
     ``projets_de_lettres.pdf`` and ``lettres.json`` records ``provisional: true``.  ``lettres.json``
     holds the SHA-256 of every file written (``sha256``), checked by ``ditp-model verify``
-    (:func:`letters_folder_differences`).
+    (:func:`ditp_model.outputs.letters_check.letters_folder_differences`).
     """
     mp = Path(manifest_path)
     decision = read_published_decision(mp)
@@ -798,33 +798,3 @@ def _write_letters_locked(mp: Path, decision: PublishedDecision, out: Path, tpl:
         raise
     return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages), merged_name, bool(draft))
 
-
-def letters_folder_differences(folder: str | Path) -> list[str]:
-    """What differs in a letters folder from its index ``lettres.json`` (French lines; empty: intact).
-
-    Every file the index lists under ``sha256`` must be there with that SHA-256, and the folder
-    must hold no other file (``lettres.json`` itself aside).  An index written before the
-    fingerprints were recorded gives one line saying the letters cannot be checked.
-    """
-    folder = Path(folder)
-    try:
-        index = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [f"lettres : index {folder / MARKER} illisible ({exc})"]
-    listed = index.get("sha256") if isinstance(index, dict) else None
-    if not isinstance(listed, dict):
-        return [f"lettres : {folder / MARKER} ne donne pas l'empreinte SHA-256 des lettres (écrit par une version "
-                "antérieure) : lettres non vérifiables ; relancer ditp-model lettres"]
-    out = []
-    for name, sha in sorted(listed.items()):
-        p = folder / name
-        if not p.is_file():
-            out.append(f"lettres : fichier absent : {folder.name}/{name}")
-        elif hashlib.sha256(p.read_bytes()).hexdigest() != sha:
-            out.append(f"lettres : fichier modifié depuis son écriture : {folder.name}/{name} (SHA-256 {str(sha)[:12]}… "
-                       "dans lettres.json)")
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_file() and rel != MARKER and rel not in listed:
-            out.append(f"lettres : fichier ajouté, absent de lettres.json : {folder.name}/{rel}")
-    return out

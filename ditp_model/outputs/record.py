@@ -808,7 +808,8 @@ def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: li
     checked (:func:`ditp_model.outputs.letters.letters_folder_differences`): a letter replaced,
     forged, added or removed is a difference.  Returns the files of `others` left unchecked.
     """
-    from ditp_model.outputs.letters import MARKER, letters_folder_differences
+    from ditp_model.outputs.letters import MARKER
+    from ditp_model.outputs.letters_check import letters_folder_differences
 
     folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
     for f in folders:
