@@ -254,6 +254,7 @@ def test_parameters_say_whether_the_decision_is_provisional(run):
     assert manifest["provisional"] is True and held
     assert rows[0]["Paramètre"] == "Statut de la décision"
     assert rows[0]["Valeur"] == "provisoire : dossiers en attente d'évaluation " + ", ".join(held)
+    assert wb["Décision"].oddHeader.center.text == "Statut de la décision : " + rows[0]["Valeur"]  # printed page header
     final = {**manifest, "provisional": False, "held": []}
     assert parameters_rows(final)[0] == ("Statut de la décision", "définitive")
 

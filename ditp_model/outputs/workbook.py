@@ -531,6 +531,8 @@ def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dic
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = SHEETS[0]
+    # the status is printed at the top of every page of the « Décision » sheet (its first row stays the header)
+    ws.oddHeader.center.text = f"Statut de la décision : {decision_status_fr(manifest)}"
     t = decision_sort(table)
     if "reason" in t:  # « excluded » is said by the decision (not eligible, below a threshold) unless the committee locked it out
         t["reason"] = t["reason"].where((t["reason"] != "excluded") | (t["decision"] == DECISION_ORDER[2]), "")
