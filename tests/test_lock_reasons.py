@@ -182,9 +182,13 @@ def test_report_carries_reasons_to_manifest_journal_and_letters(tmp_path, capsys
     reason = "Seul projet porté par un laboratoire d'innovation territoriale ultramarin"
     code = main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
                  str(SAMPLE_REVIEWS), "--lock-out", f"P011={reason}", "--no-gaps", "--provisoire", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    said = capsys.readouterr()
+    assert code == 0, said.err
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["parameters"]["lock_out"] == ["P011"] and m["parameters"]["lock_reasons"] == {"P011": reason}
+    # the console summary says the decision is provisional and names the applications awaiting reviews
+    held = ", ".join(h["application_id"] for h in m["held"])
+    assert m["provisional"] and f"Décision provisoire : dossiers en attente d'évaluation {held}" in said.out
     entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert entry["parameters"]["lock_reasons"] == {"P011": reason}
     letter = (out / "retours" / "P011.md").read_text(encoding="utf-8")
