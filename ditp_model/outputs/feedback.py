@@ -6,7 +6,10 @@ rank; and, when the application is not funded, why — in the terms of the
 decision rule the committee chose (DESIGN.md, "Explanations"):
 
 * merit order and ranking rule (``merit_order``, ``ranking``): what the
-  better-ranked laureates received, what was left of the envelope when its
+  better-ranked laureates received and, apart, what the applications imposed
+  by the committee and ranked below it received (locks are served first:
+  named with the committee's motif, and said to cause the shortfall when the
+  money would otherwise have sufficed), what was left of the envelope when its
   turn came and what it needed, the ex aequo band and how a tie was settled,
   the limit, lock, exception or quality threshold that excludes it, and the
   score it would have needed — or « aucune note ne suffit », never a number
@@ -18,6 +21,11 @@ decision rule the committee chose (DESIGN.md, "Explanations"):
   needed; under ``max_score_weighted_award`` it is in points × euros, and
   divided by the award the application would get (its capped request, when
   the call does not cut requests) it is again a score increase.
+
+After changes to a decision in force (``timeline/withdrawal.py``: columns
+``change``, ``change_note``), a laureate who withdrew gets the withdrawal and
+its motif, a reduced award the new amount and the motif, a reserve
+application funded since the money freed.
 
 Ineligible applications get the reasons.  Nothing about reviewers is
 written (no identities, no individual scores).
