@@ -75,6 +75,11 @@ def safe_filename(application_id: str) -> str:
     return name or "_"
 
 
+def _points_word(x) -> str:
+    """« point » below 2 (0,50 point ; 1,00 point), « points » from 2 on: the French plural of a decimal amount."""
+    return "point" if abs(float(x)) < 2 else "points"
+
+
 def _ordinal(n: int) -> str:
     return "1er" if n == 1 else f"{n}e"
 
@@ -148,7 +153,7 @@ def _score_needed_fr(row, scale_max: float = 100.0) -> str:
     above = float(needed) - 1e-4
     gap = float(needed) - float(row.score)
     return (f"Écart d'entrée : il aurait fallu une note globale supérieure à {format_points(above)} / 100 (note du dossier : "
-            f"{format_points(row.score)}), soit {format_points(gap)} point(s) de plus, pour que le dossier soit retenu, les "
+            f"{format_points(row.score)}), soit {format_points(gap)} {_points_word(gap)} de plus, pour que le dossier soit retenu, les "
             "autres dossiers restant inchangés.")
 
 
@@ -210,13 +215,13 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
         others = [a for a in ex_aequo_ids if a != row.application_id]
         with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
         lines.append(f"Le reste suffisait, mais le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
-                     f"{format_points(tie_band_points)} point(s) d'écart, que les évaluations ne permettent pas de départager) ; "
+                     f"{format_points(tie_band_points)} {_points_word(tie_band_points)} d'écart, que les évaluations ne permettent pas de départager) ; "
                      f"l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     elif reason in ("limit", "none"):
         lines.append(f"Une règle fixée par le comité l'a empêché : {_md(keeps)}.")
     if reason != "tie" and bool(getattr(row, "ex_aequo", False)):
         lines.append(f"Le dossier est **ex aequo** à la ligne de financement (notes à moins de {format_points(tie_band_points)} "
-                     f"point(s) d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+                     f"{_points_word(tie_band_points)} d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     lines.append(_score_needed_fr(row))
     return lines
 
@@ -358,7 +363,7 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
         others = [a for a in ex_aequo_ids if a != row.application_id]
         with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
         lines.append(f"Le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
-                     f"{format_points(tie_band_points)} point(s) d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+                     f"{format_points(tie_band_points)} {_points_word(tie_band_points)} d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     if kind == "non retenu":
         if rule in _MERIT_RULES:
             after = [(a, w) for a, r, w in imposed
