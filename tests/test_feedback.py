@@ -103,12 +103,12 @@ def test_merit_letters_say_rank_money_and_score_needed(run, letters):
     t = run.table.set_index("application_id")
     for aid, rank, gap in (("A02", "2e", 16.0), ("A03", "3e", 24.0)):
         text = letters.at[aid, "lettre"]
-        assert f"Classement par note : {rank} sur 4 dossiers éligibles notés." in text
+        assert f"Classement par note : {rank} sur 4 dossiers recevables notés." in text
         assert (f"Les dossiers mieux classés retenus ont reçu au total 120{EUR} ; quand son tour est venu, il restait "
                 f"30{EUR} sur l'enveloppe de 150{EUR} ; il fallait au moins 70{EUR} pour financer ce dossier.") in text
         assert "Le reste de l'enveloppe ne suffisait pas à financer le dossier à son rang." in text
         assert (f"il aurait fallu une note globale supérieure à 80,00 / 100 (note du dossier : {_fr(80 - gap)}), "
-                f"soit {_fr(gap)} point(s) de plus") in text
+                f"soit {_fr(gap)} points de plus") in text  # 16 and 24: plural
         assert (int(t.at[aid, "better_ranked_awarded_eur"]), int(t.at[aid, "left_when_turn_eur"]),
                 int(t.at[aid, "needed_eur"])) == (120_000, 30_000, 70_000)
         assert t.at[aid, "reason"] == "envelope" and not t.at[aid, "ex_aequo"]
@@ -134,7 +134,7 @@ def test_optimisation_entry_gaps_match_enumeration(tmp_path):
     # 80 + 40 = 120 points: above the scale, so the letter says no score suffices instead of a number above 100.
     assert "Écart d'entrée : aucune note ne suffit" in text and "40,00" not in text
     # A01 has the best score but is dear: the letter says why a better-scored application can lose its place.
-    assert "Classement par note : 1er sur 4 dossiers éligibles notés." in text
+    assert "Classement par note : 1er sur 4 dossiers recevables notés." in text
     assert f"un dossier bien noté mais dont la demande est élevée (120{EUR})" in text
     assert letters.at["A06", "decision"] == "non finançable"
 
@@ -256,7 +256,7 @@ def test_tie_at_the_line_settled_by_spending(tmp_path):
     assert "**ex aequo** avec B3" in b2 and "départagée par le montant dépensé" in b2
     assert f"il restait 90{EUR}" in b2 and f"il fallait au moins 70{EUR}" in b2
     # It would have needed a score more than δ above B3's: > 60 + 5 = 65.
-    assert "supérieure à 65,00 / 100 (note du dossier : 64,00), soit 1,00 point(s) de plus" in b2
+    assert "supérieure à 65,00 / 100 (note du dossier : 64,00), soit 1,00 point de plus" in b2  # below 2: singular
     b3 = letters.at["B3", "lettre"]
     assert "retenu — montant attribué : 90" in b3 and "**ex aequo** avec B2" in b3
 
@@ -272,7 +272,7 @@ def test_maximum_number_of_awards_named_in_the_letter(tmp_path):
     text = letters.at["A03", "lettre"]
     assert f"il restait 110{EUR} sur l'enveloppe de 300{EUR}" in text
     assert "Une règle fixée par le comité l'a empêché" in text and "nombre maximal de lauréats (2)" in text
-    assert "supérieure à 64,00 / 100 (note du dossier : 56,00), soit 8,00 point(s) de plus" in text
+    assert "supérieure à 64,00 / 100 (note du dossier : 56,00), soit 8,00 points de plus" in text
 
 
 def _plain(text: str) -> str:
@@ -284,7 +284,8 @@ def test_every_letter_names_the_appeal_route(letters):
     # the authority, its address and the court come from the call file's [authority] table.
     for aid, text in letters["lettre"].items():
         t = _plain(text)
-        assert "recours gracieux auprès de Direction interministérielle de la transformation publique (DITP), " \
+        assert "recours gracieux auprès de l'autorité qui a pris la décision : la Direction interministérielle de la " \
+               "transformation publique (DITP), " \
                "20 avenue de Ségur, 75007 Paris" in t, aid
         assert "recours contentieux devant le tribunal administratif de Paris, dans un délai de deux mois" in t, aid
         assert "articles R. 421-1 et R. 421-5" in t, aid

@@ -104,7 +104,7 @@ def test_one_docx_and_one_pdf_per_application(sample):
     out = manifest.parent / "lettres"
     assert result.out_dir == out and result.count == len(ids) == 110
     assert sorted(p.stem for p in out.glob("*.docx")) == sorted(ids)
-    assert sorted(p.stem for p in out.glob("*.pdf") if p.name != L.MERGED_NAME) == sorted(ids)
+    assert sorted(p.stem for p in out.glob("*.pdf") if p.name != result.merged_name) == sorted(ids)
     index = json.loads((out / L.MARKER).read_text(encoding="utf-8"))
     assert index["letters"] == len(ids) and index["pdf_route"] == result.route == "html"
     assert index["decision_sha256"] == json.loads(manifest.read_text(encoding="utf-8"))["decision_sha256"]
@@ -115,9 +115,9 @@ def test_merged_pdf_is_every_letter_in_order(sample):
     out = manifest.parent / "lettres"
     pages = [pdf_pages(out / f"{r['application_id']}.pdf") for r in rows]
     assert all(n >= 1 for n in pages)
-    assert pdf_pages(out / L.MERGED_NAME) == sum(pages) == result.pages
+    assert pdf_pages(out / result.merged_name) == sum(pages) == result.pages
     # the first page of the merged PDF is the first letter's, the last the last letter's
-    merged = pypdf.PdfReader(str(out / L.MERGED_NAME))
+    merged = pypdf.PdfReader(str(out / result.merged_name))
     assert rows[0]["application_id"] in _norm(merged.pages[0].extract_text())
     assert rows[-1]["application_id"] in _norm(merged.pages[sum(pages) - pages[-1]].extract_text())
 
@@ -420,3 +420,167 @@ def test_provisional_decision_gets_no_letter_without_provisoire(sample, tmp_path
     err = capsys.readouterr().err
     assert "Décision provisoire" in err and "P047" in err and "P072" in err and "aucune lettre écrite" in err
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- committee locks, changes, drafts, verify
+
+def _context_text(ctx: dict) -> str:
+    return _norm(" ".join([ctx["decision_phrase"], ctx["position"], *ctx["motifs"]]))
+
+
+def test_imposed_application_letters_split_the_money(sample, tmp_path):
+    """An application imposed by the committee (lock-in) ranked just below an unfunded one (X): X's letter splits
+    what was spent before its turn — better-ranked laureates, the imposed application (named, with the motif) —
+    and the imposed one's letter says « imposé par le comité : motif », not « au-dessus de la ligne »; every
+    number is recomputed here from allocation.csv."""
+    _, _, rows = sample
+    ranked = [r for r in rows if r["eligible"] == "True" and r["rank"] and r["funded"] == "False"
+              and not r.get("not_fundable") and not r.get("review_status")]
+    x = min((r for r in ranked if r["reason"] == "envelope"), key=lambda r: float(r["rank"]))
+    y = min((r for r in ranked if float(r["rank"]) > float(x["rank"]) and r["reason"] == "envelope"),
+            key=lambda r: float(r["rank"]))
+    motif = "Seul projet ultramarin"
+    manifest = allocate(tmp_path / "d", SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, "--lock-in", f"{y['application_id']}={motif}")
+    new = {r["application_id"]: r for r in read_rows(manifest.parent / "allocation.csv")}
+    X, Y = new[x["application_id"]], new[y["application_id"]]
+    assert Y["funded"] == "True" and X["funded"] == "False"
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    available = int(recorded["parameters"]["available_eur"])
+    better = sum(int(r["award_eur"]) for r in new.values() if r["funded"] == "True" and r["application_id"] != Y["application_id"]
+                 and float(r["rank"]) < float(X["rank"]))
+    imposed = int(Y["award_eur"])
+    left = available - better - imposed
+    need = int(X["needed_eur"])
+    assert left == int(X["left_when_turn_eur"]) and left < need
+    contexts = {c["dossier"]: c for c in L.letter_contexts(L.read_published_decision(manifest), day=DAY)}
+    tx = _context_text(contexts[X["application_id"]])
+    assert f"Les dossiers mieux classés retenus ont reçu au total {euros_by_hand(better)} ;" in tx
+    assert (f"le dossier imposé par le comité, classé après lui mais financé en premier, a reçu {euros_by_hand(imposed)} : "
+            f"{Y['application_id']} (motif : {motif})") in tx
+    assert f"il restait {euros_by_hand(left)}" in tx and f"il fallait au moins {euros_by_hand(need)}" in tx
+    if need <= left + imposed:
+        assert "Le manque d'argent à son rang vient du dossier imposé par le comité" in tx
+    ty = _context_text(contexts[Y["application_id"]])
+    assert f"Il a été imposé par le comité : {motif}." in ty and "au-dessus de la ligne de financement" not in ty
+    # the Word and PDF letters carry the committee's motif (the Markdown fragment always had it)
+    docx_bytes = L.render_docx(L.DEFAULT_TEMPLATE, contexts[Y["application_id"]])
+    (tmp_path / "y.docx").write_bytes(docx_bytes)
+    assert f"motif : {motif}" in docx_text(tmp_path / "y.docx")
+    pdfs, _, _ = L.docx_to_pdf_html([docx_bytes], ["pied"])
+    (tmp_path / "y.pdf").write_bytes(pdfs[0])
+    assert f"motif : {motif}" in pdf_text(tmp_path / "y.pdf")
+    # the exception names every unfunded application ranked above the imposed one, X first among them
+    above = sorted((r for r in new.values() if r["funded"] == "False" and r["rank"] and r["eligible"] == "True"
+                    and float(r["rank"]) < float(Y["rank"]) and not r.get("not_fundable") and not r.get("review_status")),
+                   key=lambda r: float(r["rank"]))
+    sentences = recorded["decision_rule"]["exceptions"]
+    assert any(s.startswith(f"{Y['application_id']} financé avant {', '.join(r['application_id'] for r in above)} :")
+               for s in sentences), sentences
+    # proper French plural, no « dossier(s) »
+    n_funded = sum(1 for r in new.values() if r["funded"] == "True")
+    assert all("dossier(s)" not in c["position"] for c in contexts.values())
+    assert f"a permis de financer {n_funded} dossiers" in contexts[X["application_id"]]["position"]
+
+
+def test_letters_after_a_withdrawal_a_reduction_and_a_reserve_call(sample):
+    """The decision table as timeline/withdrawal.py writes it after changes (``list`` ``withdrawn``, ``change``,
+    ``change_note``): the withdrawn laureate's letter acknowledges the withdrawal and its motif, the reduced award's
+    gives the new amount and the motif, the reserve application funded says so."""
+    from dataclasses import replace
+
+    manifest, _, _ = sample
+    decision = L.read_published_decision(manifest)
+    t = decision.table.copy()
+    funded = t.index[t["funded"]].tolist()
+    reserve = t.index[t["list"] == "reserve"].tolist()
+    assert len(funded) >= 2 and reserve
+    w, r, f = funded[0], funded[1], min(reserve, key=lambda i: t.at[i, "reserve_rank"])
+    wid, rid, fid = (str(t.at[i, "application_id"]) for i in (w, r, f))
+    before, after = int(t.at[r, "award_eur"]), int(t.at[r, "award_eur"]) - 10_000
+    t["change"], t["change_note"] = "", ""
+    t.loc[w, ["funded", "award_eur", "list", "change", "change_note"]] = [False, 0, "withdrawn", "withdrawn",
+                                                                          "désistement (motif : projet abandonné)"]
+    t.loc[r, ["award_eur", "change", "change_note"]] = [after, "reduced", f"montant réduit de {before} € à {after} € "
+                                                                           "(motif : cofinancement obtenu)"]
+    t.loc[f, ["funded", "award_eur", "list", "change", "change_note"]] = [
+        True, int(t.at[f, "award_cap_eur"]), "main", "from_reserve", f"financé sur la liste complémentaire après désistement de {wid}"]
+    t["award_eur"] = t["award_eur"].astype("int64")
+    contexts = {c["dossier"]: c for c in L.letter_contexts(replace(decision, table=t), day=DAY)}
+    cw = contexts[wid]
+    tw = _context_text(cw)
+    assert cw["decision"] == "désistement" and "Je prends acte de votre désistement" in tw and "projet abandonné" in tw
+    assert "n'a pas été retenu" not in tw and "aucune note ne suffit" not in tw and not cw["finance"]
+    tr = _context_text(contexts[rid])
+    assert f"est désormais de {euros_by_hand(after)}" in tr and "cofinancement obtenu" in tr
+    cf = contexts[fid]
+    tf = _context_text(cf)
+    assert cf["finance"] and "inscrit sur la liste complémentaire, est retenu" in tf
+    assert f"après désistement de {wid}" in tf and euros_by_hand(int(t.at[f, "award_eur"])) in tf
+
+
+def test_draft_letters_of_a_provisional_decision_are_marked(sample):
+    """The sample decision is provisional: every page of every letter carries the draft mark, the merged PDF is
+    projets_de_lettres.pdf (no lettres_a_signer.pdf) and lettres.json says provisional."""
+    manifest, result, rows = sample
+    out = manifest.parent / "lettres"
+    mark = "PROJET — décision provisoire, ne pas envoyer"
+    assert result.provisional and result.merged_name == "projets_de_lettres.pdf"
+    assert (out / "projets_de_lettres.pdf").is_file() and not (out / "lettres_a_signer.pdf").exists()
+    assert json.loads((out / L.MARKER).read_text(encoding="utf-8"))["provisional"] is True
+    merged = pypdf.PdfReader(str(out / "projets_de_lettres.pdf"))
+    assert all(mark in _norm(p.extract_text()) for p in merged.pages)
+    d = docx.Document(str(out / f"{rows[0]['application_id']}.docx"))
+    assert [p.text for p in d.sections[0].header.paragraphs] == [mark]
+    assert d.paragraphs[0].text == mark
+
+
+def test_final_letters_checked_by_verify_and_written_under_the_lock(small, tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    from ditp_model.publication import LOCK_NAME
+
+    seen = []
+    render = L.render_docx
+    monkeypatch.setattr(L, "render_docx", lambda *a, **k: seen.append((small.parent / LOCK_NAME).is_file()) or render(*a, **k))
+    result = L.write_letters(small, day=DAY, route="html")
+    assert seen and all(seen) and not (small.parent / LOCK_NAME).exists()  # held while writing, released after
+    out = small.parent / "lettres"
+    index = json.loads((out / L.MARKER).read_text(encoding="utf-8"))
+    assert index["provisional"] is False and result.merged_name == L.MERGED_NAME and (out / L.MERGED_NAME).is_file()
+    files = sorted(p.name for p in out.iterdir() if p.name != L.MARKER)
+    assert sorted(index["sha256"]) == files
+    assert all(index["sha256"][n] == hashlib.sha256((out / n).read_bytes()).hexdigest() for n in files)
+    some = next(p for p in out.glob("*.pdf") if p.name != L.MERGED_NAME)
+    assert "PROJET" not in pdf_text(some) and "PROJET" not in docx_text(some.with_suffix(".docx"))
+    capsys.readouterr()
+    assert main(["verify", str(small)]) == 0
+    assert "lettres vérifiées" in capsys.readouterr().out
+    # a letter replaced by another one (forged), then a letter added: each is a difference
+    other = next(p for p in out.glob("*.pdf") if p not in (some, out / L.MERGED_NAME))
+    original = some.read_bytes()
+    some.write_bytes(other.read_bytes())
+    assert main(["verify", str(small)]) != 0
+    assert f"lettres/{some.name}" in capsys.readouterr().out
+    some.write_bytes(original)
+    (out / "P999.pdf").write_bytes(original)
+    assert main(["verify", str(small)]) != 0
+    assert "fichier ajouté, absent de lettres.json : lettres/P999.pdf" in capsys.readouterr().out
+    (out / "P999.pdf").unlink()
+    # while a command (here: lettres) holds the decision folder, verify says the folder may be half-written
+    from ditp_model.publication import folder_lock
+
+    with folder_lock(small.parent, command="ditp-model lettres"):
+        assert main(["verify", str(small)]) != 0
+    said = capsys.readouterr().out
+    assert "une autre commande écrit dans" in said and "ditp-model lettres" in said
+    assert main(["verify", str(small)]) == 0
+
+
+def test_malformed_field_named_in_french(tmp_path):
+    tpl = _template_copy(tmp_path, extra="Montant attribué : {{ montant_attribue")
+    with pytest.raises(L.LetterTemplateError) as err:
+        L.check_template(tpl)
+    msg = str(err.value)
+    assert "le paragraphe qui commence par « Montant attribué : {{ montant_attribue »" in msg
+    assert "il manque « }} » fermant" in msg and str(tpl) in msg
+    assert not re.search(r"\b(expected|unexpected|end of|tag)\b", msg)

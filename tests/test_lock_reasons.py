@@ -66,7 +66,22 @@ def test_lock_out_without_reason_refused_too(tmp_path, capsys):
     code = main(["allocate", *_case(tmp_path), "--lock-in", "A03=Seul projet en Corse", "--lock-out", "A02",
                  "--out", str(tmp_path / "r")])
     assert code == 2
-    assert "verrou sans motif : A02 (exclu)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "verrou sans motif : A02 (exclu)" in err
+    # an exclusion is written with --lock-out: the message must not suggest imposing the excluded application
+    assert '--lock-out A02="motif du comité"' in err and "--lock-in A02" not in err
+
+
+def test_lock_without_reason_in_a_locks_file_names_the_file_and_row(tmp_path, capsys):
+    # header = row 1; A03 (with its motif) row 2; A02, excluded without motif, row 3
+    path = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"],
+                     [["A03", "in", "Seul projet en Corse"], ["A02", "out", ""]])
+    out = tmp_path / "r"
+    assert main(["allocate", *_case(tmp_path), "--verrous", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"A02 (exclu, fichier {path} ligne 3)" in err
+    assert f"remplir la colonne motif du fichier {path} à la ligne 3 (dossier A02)" in err
+    assert "--lock-in A02" not in err and not out.exists()
 
 
 def test_reasons_reach_manifest_exceptions_annex_and_letter(tmp_path, capsys):
@@ -167,9 +182,13 @@ def test_report_carries_reasons_to_manifest_journal_and_letters(tmp_path, capsys
     reason = "Seul projet porté par un laboratoire d'innovation territoriale ultramarin"
     code = main(["report", "--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews",
                  str(SAMPLE_REVIEWS), "--lock-out", f"P011={reason}", "--no-gaps", "--provisoire", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    said = capsys.readouterr()
+    assert code == 0, said.err
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["parameters"]["lock_out"] == ["P011"] and m["parameters"]["lock_reasons"] == {"P011": reason}
+    # the console summary says the decision is provisional and names the applications awaiting reviews
+    held = ", ".join(h["application_id"] for h in m["held"])
+    assert m["provisional"] and f"Décision provisoire : dossiers en attente d'évaluation {held}" in said.out
     entry = json.loads((out / "decisions.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert entry["parameters"]["lock_reasons"] == {"P011": reason}
     letter = (out / "retours" / "P011.md").read_text(encoding="utf-8")

@@ -224,6 +224,37 @@ def test_no_word_beyond_the_right_margin(final, provisional):
             assert not cut, f"{pdf.parent.name} page {k} : texte hors marge {cut[:5]}"
 
 
+def _bbox_pages(pdf: Path) -> list[tuple[float, float, list[tuple[float, float, str]]]]:
+    """(width, height, [(xMin, xMax, word)]) of each page, read by poppler's ``pdftotext -bbox``."""
+    out = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, check=True).stdout.decode("utf-8")
+    return [(float(w), float(h), [(float(a), float(b), t) for a, b, t in
+                                  re.findall(r'xMin="([\d.-]+)" yMin="[\d.-]+" xMax="([\d.-]+)" yMax="[\d.-]+">([^<]*)<', body)])
+            for w, h, body in re.findall(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', out, re.S)]
+
+
+def test_no_word_beyond_the_text_box(final, provisional):
+    """Stricter than the page edge: every word inside the text box (side margins 15 mm portrait, 12 mm landscape,
+    PRINT_CSS), ½ pt tolerance.  A paragraph pushed right by a padding was cut at its box's edge (section 9)."""
+    for pdf in (final / "rapport.pdf", provisional / "rapport.pdf"):
+        for k, (w, h, words) in enumerate(_bbox_pages(pdf), 1):
+            margin = (12 if w > h else 15) * MM
+            out = [(t, round(x2 - (w - margin), 1)) for x1, x2, t in words if x2 > w - margin + 0.5 or x1 < margin - 0.5]
+            assert not out, f"{pdf.parent.name} page {k} : mots hors de la zone de texte {out[:5]}"
+
+
+def test_reserve_list_on_landscape_pages(final, provisional):
+    """The reserve list (10 columns, « Situation » last) is printed on A4 landscape pages, like the ranking."""
+    seen = 0
+    for pdf in (final / "rapport.pdf", provisional / "rapport.pdf"):
+        for w, h, words in _bbox_pages(pdf):
+            text = " ".join(t for _, _, t in words)
+            if "Dossiers appelés, dans cet ordre" in text:
+                seen += 1
+                assert w > h, f"{pdf.parent.name} : liste complémentaire sur une page portrait"
+                assert "Situation" in text
+    assert seen
+
+
 class Headings(HTMLParser):
     """Texts of the ``h2`` and ``h3`` headings of a page."""
 

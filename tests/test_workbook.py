@@ -243,6 +243,22 @@ def test_parameters_readable_two_columns(run):
     assert values["Règle de décision"].startswith("ordre de mérite")
 
 
+def test_parameters_say_whether_the_decision_is_provisional(run):
+    """The sample decision is provisional (applications awaiting reviews, listed in the manifest's ``held``): the
+    first row of « Paramètres » says so and names them; a final decision's says « définitive »."""
+    from ditp_model.outputs.workbook import parameters_rows
+
+    _, _, manifest, wb = run
+    _, rows = sheet_rows(wb["Paramètres"])
+    held = [h["application_id"] for h in manifest["held"]]
+    assert manifest["provisional"] is True and held
+    assert rows[0]["Paramètre"] == "Statut de la décision"
+    assert rows[0]["Valeur"] == "provisoire : dossiers en attente d'évaluation " + ", ".join(held)
+    assert wb["Décision"].oddHeader.center.text == "Statut de la décision : " + rows[0]["Valeur"]  # printed page header
+    final = {**manifest, "provisional": False, "held": []}
+    assert parameters_rows(final)[0] == ("Statut de la décision", "définitive")
+
+
 def test_provenance_hashes_and_versions(run):
     *_, wb = run
     _, rows = sheet_rows(wb["Provenance"])

@@ -153,7 +153,7 @@ def record_encodings(manifest: dict, ev: Evaluation) -> dict:
     return manifest
 
 
-def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool):
+def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, locks_file=None):
     """Whether the decision may be published: (Provisional, None) or (Provisional, (exit code, French message)).
 
     * A provisional decision (:func:`ditp_model.rules.held.provisional_status`) is refused without
@@ -172,10 +172,25 @@ def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool):
     missing = params.missing_lock_reasons()
     if missing and not prov.is_provisional:
         kinds = {**{a: "imposé" for a in params.lock_in}, **{a: "exclu" for a in params.lock_out}}
-        shown = ", ".join(f"{a} ({kinds[a]})" for a in missing)
+        rows = {}
+        if locks_file:
+            from ditp_model.inputs.locks import lock_rows
+
+            try:
+                rows = lock_rows(locks_file)
+            except Exception:  # noqa: BLE001 - the file was read once already; the row is a help, not a check
+                rows = {}
+        where = {a: f", fichier {locks_file} ligne {rows[a]}" if a in rows else "" for a in missing}
+        shown = ", ".join(f"{a} ({kinds[a]}{where[a]})" for a in missing)
+        first = missing[0]
+        option = "--lock-out" if first in params.lock_out else "--lock-in"
+        if first in rows:
+            how = (f"remplir la colonne motif du fichier {locks_file} à la ligne {rows[first]} (dossier {first}), ou écrire "
+                   f"{option} {first}=\"motif du comité\"")
+        else:
+            how = f"écrire par ex. {option} {first}=\"motif du comité\", ou une colonne motif dans le fichier --verrous"
         text = (f"Erreur : verrou sans motif : {shown} — une décision définitive exige le motif écrit du comité pour chaque "
-                f"dossier imposé ou exclu ; écrire par ex. --lock-in {missing[0]}=\"motif du comité\", ou une colonne motif "
-                "dans le fichier --verrous. Aucune décision publiée.")
+                f"dossier imposé ou exclu ; {how}. Aucune décision publiée.")
         return prov, (EXIT_INPUT, text)
     return prov, None
 
@@ -214,7 +229,8 @@ def _allocate(args) -> int:
         for c in alloc.conflicts:
             print(f"  - {c}", file=sys.stderr)
         return EXIT_NOT_OPTIMAL
-    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire)
+    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire,
+                                      locks_file=getattr(args, "verrous", None))
     if refusal is not None:
         code, text = refusal
         print(text, file=sys.stderr)

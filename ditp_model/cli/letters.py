@@ -3,8 +3,9 @@
 Reads ``manifest.json`` and the ``allocation.csv`` beside it, fills the template
 (default: the package's ``templates/lettre_decision.docx``; ``--modele`` for the secretariat's
 edited copy) and writes into ``--out`` (default: ``lettres`` beside the manifest) one DOCX and
-one PDF per application, ``lettres_a_signer.pdf`` (all letters, for signature) and
-``lettres.json`` (index: template, PDF route, decision).  The folder is replaced as a whole
+one PDF per application, ``lettres_a_signer.pdf`` (all letters, for signature; ``projets_de_lettres.pdf``
+for the drafts of a provisional decision) and ``lettres.json`` (index: template, PDF route, decision,
+SHA-256 of each file, checked by ``verify``).  The folder is replaced as a whole
 (:func:`ditp_model.outputs.letters.write_letters`).  The Markdown fragments of ``report``
 (``retours/``) stay as they are.
 
@@ -93,8 +94,12 @@ def cmd_letters(args) -> int:
     print(f"Modèle : {result.template}")
     absent = " ; LibreOffice (soffice) introuvable dans le PATH" if args.pdf == "auto" and result.route == "html" else ""
     print(f"PDF : {_ROUTES_FR[result.route]}{absent}")
-    print(f"Lettres écrites dans {result.out_dir} : {result.count} lettres (DOCX et PDF), et {MERGED_NAME} "
-          f"({result.pages} pages) pour la signature.")
+    if result.provisional:
+        print(f"Projets de lettres écrits dans {result.out_dir} : {result.count} lettres (DOCX et PDF) marquées « PROJET — "
+              f"décision provisoire, ne pas envoyer », et {result.merged_name} ({result.pages} pages), à ne pas signer.")
+    else:
+        print(f"Lettres écrites dans {result.out_dir} : {result.count} lettres (DOCX et PDF), et {MERGED_NAME} "
+              f"({result.pages} pages) pour la signature.")
     for m in result.messages:
         print(f"Remarque (conversion) : {m}", file=sys.stderr)
     return 0

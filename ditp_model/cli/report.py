@@ -213,6 +213,11 @@ def cmd_report(args) -> int:
     print(f"Rapport publié dans {pub.out_dir} : " + ", ".join(n + ("/ (" + str(letters) + " lettres)" if n == "retours" else "")
                                                         for n in names))
     print(f"Décision : {m['funded_count']} lauréats, {format_eur(m['total_awarded_eur'])} ; empreinte {m['decision_sha256']}")
+    if m.get("provisional"):
+        from ditp_model.outputs.workbook import decision_status_fr
+
+        print(f"Décision {decision_status_fr(m)} — à ne pas notifier avant la décision définitive (les lettres seraient des "
+              "projets : ditp-model lettres --provisoire).")
     print(f"Journal : {pub.journal_path} — entrée n° {e['seq']} (empreinte {e['entry_sha256'][:16]}…)")
     print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
     for note in pub.notes:

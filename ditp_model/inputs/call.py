@@ -185,6 +185,11 @@ class Selection(_Frozen):
         return v if v == "auto" else float(v)
 
 
+#: First words of an authority's name -> its article in « auprès de l'autorité qui a pris la décision : la Direction … ».
+_FEMININE = frozenset({"direction", "délégation", "agence", "préfecture", "mission", "commission", "caisse", "inspection"})
+_MASCULINE = frozenset({"ministère", "secrétariat", "service", "commissariat", "conseil", "comité", "fonds"})
+
+
 class Authority(_Frozen):
     """The administration that takes the decision: letterhead of the letters and the appeal route.
 
@@ -222,7 +227,12 @@ class Authority(_Frozen):
 
     def appeal_route_fr(self) -> str:
         """« Voies et délais de recours » for a letter (French)."""
-        where = f"{self.name}" + (f", {self.address}" if self.address else "")
+        name = self.name
+        if not name.lower().startswith(("l'", "l’", "le ", "la ", "les ")):
+            first = name.split()[0].lower() if name.split() else ""
+            article = "la " if first in _FEMININE else "le " if first in _MASCULINE else ""
+            name = f"l'autorité qui a pris la décision : {article}{name}"
+        where = name + (f", {self.address}" if self.address else "")
         return (f"Voies et délais de recours : la présente décision peut faire l'objet d'un recours gracieux auprès de "
                 f"{where}, et d'un recours contentieux devant {self.court}, dans un délai de deux mois à compter de "
                 f"sa notification (code de justice administrative, articles R. 421-1 et R. 421-5).")

@@ -113,6 +113,23 @@ def read_locks(path: str | Path, application_ids=None, *, sheet: str | None = No
     return lock_in, lock_out, reasons
 
 
+def lock_rows(path: str | Path, *, sheet: str | None = None) -> dict[str, int]:
+    """Application id -> the row of the locks file that locks it (first row; row numbers as in error messages).
+
+    Used to name the row of a lock that lacks its motif.  A file :func:`read_locks` refuses gives
+    what can be read (no error raised here).
+    """
+    raw, found = open_table(path, LOCK_COLUMNS, "aucun verrou", sheet)
+    h = found.get("application_id", "application_id")
+    rows: dict[str, int] = {}
+    column = raw.frame[h] if h in raw.frame else [""] * len(raw.rows)
+    for line, value in zip(raw.rows, column):
+        aid = str(value).strip()
+        if aid and aid not in rows:
+            rows[aid] = line
+    return rows
+
+
 def merge_locks(*sources: Locks) -> Locks:
     """Locks from several sources (command line, file); ValueError (French) when one application is imposed and excluded,
     or given two different reasons."""

@@ -6,7 +6,10 @@ rank; and, when the application is not funded, why — in the terms of the
 decision rule the committee chose (DESIGN.md, "Explanations"):
 
 * merit order and ranking rule (``merit_order``, ``ranking``): what the
-  better-ranked laureates received, what was left of the envelope when its
+  better-ranked laureates received and, apart, what the applications imposed
+  by the committee and ranked below it received (locks are served first:
+  named with the committee's motif, and said to cause the shortfall when the
+  money would otherwise have sufficed), what was left of the envelope when its
   turn came and what it needed, the ex aequo band and how a tie was settled,
   the limit, lock, exception or quality threshold that excludes it, and the
   score it would have needed — or « aucune note ne suffit », never a number
@@ -18,6 +21,11 @@ decision rule the committee chose (DESIGN.md, "Explanations"):
   needed; under ``max_score_weighted_award`` it is in points × euros, and
   divided by the award the application would get (its capped request, when
   the call does not cut requests) it is again a score increase.
+
+After changes to a decision in force (``timeline/withdrawal.py``: columns
+``change``, ``change_note``), a laureate who withdrew gets the withdrawal and
+its motif, a reduced award the new amount and the motif, a reserve
+application funded since the money freed.
 
 Ineligible applications get the reasons.  Nothing about reviewers is
 written (no identities, no individual scores).
@@ -67,6 +75,11 @@ def safe_filename(application_id: str) -> str:
     return name or "_"
 
 
+def _points_word(x) -> str:
+    """« point » below 2 (0,50 point ; 1,00 point), « points » from 2 on: the French plural of a decimal amount."""
+    return "point" if abs(float(x)) < 2 else "points"
+
+
 def _ordinal(n: int) -> str:
     return "1er" if n == 1 else f"{n}e"
 
@@ -83,6 +96,8 @@ def _text(row, name: str) -> str:
 def _decision_kind(row, lock_out) -> str:
     if not row.eligible:
         return "non recevable"
+    if _text(row, "list") == "withdrawn" or _text(row, "change") == "withdrawn":
+        return "désistement"  # a laureate who withdrew after the decision (timeline/withdrawal.py)
     if row.funded:
         return "retenu"
     if row.application_id in lock_out:
@@ -138,39 +153,75 @@ def _score_needed_fr(row, scale_max: float = 100.0) -> str:
     above = float(needed) - 1e-4
     gap = float(needed) - float(row.score)
     return (f"Écart d'entrée : il aurait fallu une note globale supérieure à {format_points(above)} / 100 (note du dossier : "
-            f"{format_points(row.score)}), soit {format_points(gap)} point(s) de plus, pour que le dossier soit retenu, les "
+            f"{format_points(row.score)}), soit {format_points(gap)} {_points_word(gap)} de plus, pour que le dossier soit retenu, les "
             "autres dossiers restant inchangés.")
 
 
-def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur) -> list[str]:
+def _imposed_fr(imposed, lock_reasons) -> str:
+    """« P045 (motif : Seul projet ultramarin) », the imposed applications named with the committee's motif."""
+    parts = []
+    for aid, _award in imposed:
+        why = (lock_reasons or {}).get(str(aid), "")
+        parts.append(f"{_md(aid)}" + (f" (motif : {_md(why)})" if why else ""))
+    return ", ".join(parts)
+
+
+def _money_lines(row, envelope_eur, imposed_after=(), lock_reasons=None) -> list[str]:
+    """What was spent before its turn, split truthfully: better-ranked laureates, imposed applications, what was left.
+
+    `imposed_after` lists ``(id, award)`` of the applications imposed by the
+    committee (lock-in) ranked *below* this one: locks are served first, so
+    their awards are in ``better_ranked_awarded_eur`` but they are not
+    better ranked.
+    """
+    better, left, need = _euros(row, "better_ranked_awarded_eur"), _euros(row, "left_when_turn_eur"), _euros(row, "needed_eur")
+    if not (better >= 0 and left >= 0 and need >= 0):
+        return []
+    env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
+    imposed_eur = sum(int(a) for _, a in imposed_after)
+    if not imposed_after:
+        return [f"Les dossiers mieux classés retenus ont reçu au total {format_eur(better)} ; quand son tour est venu, il "
+                f"restait {format_eur(left)} sur l'enveloppe{env} ; il fallait au moins {format_eur(need)} pour financer "
+                "ce dossier."]
+    one = len(imposed_after) == 1
+    lines = [f"Les dossiers mieux classés retenus ont reçu au total {format_eur(better - imposed_eur)} ; "
+             + ("le dossier imposé par le comité, classé après lui mais financé en premier, " if one else
+                "les dossiers imposés par le comité, classés après lui mais financés en premier, ")
+             + f"{'a' if one else 'ont'} reçu {format_eur(imposed_eur)} : {_imposed_fr(imposed_after, lock_reasons)} ; "
+             f"quand son tour est venu, il restait {format_eur(left)} sur l'enveloppe{env} ; il fallait au moins "
+             f"{format_eur(need)} pour financer ce dossier."]
+    if left < need <= left + imposed_eur:
+        lines.append("Le manque d'argent à son rang vient " + ("du dossier imposé" if one else "des dossiers imposés")
+                     + " par le comité : sans " + ("lui" if one else "eux") + ", le reste de l'enveloppe aurait suffi à "
+                     "financer ce dossier.")
+    return lines
+
+
+def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, imposed_after=(), lock_reasons=None) -> list[str]:
     """Why an unfunded, fundable application is not funded under the merit order or the ranking rule."""
     lines = []
     reason = _text(row, "reason")
     keeps = _text(row, "keeps_out")
-    better, left, need = _euros(row, "better_ranked_awarded_eur"), _euros(row, "left_when_turn_eur"), _euros(row, "needed_eur")
     if reason == "exception":
         lines.append(f"Le dossier a été passé par une exception à l'ordre de mérite, nommée dans le rapport avec sa cause : "
                      f"{_md(keeps.removeprefix('exception à l' + chr(39) + 'ordre de mérite : '))}.")
+        lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
         lines.append(_score_needed_fr(row))
         return lines
-    if better >= 0 and left >= 0 and need >= 0:
-        env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
-        lines.append(f"Les dossiers mieux classés retenus ont reçu au total {format_eur(better)} ; quand son tour est venu, il "
-                     f"restait {format_eur(left)} sur l'enveloppe{env} ; il fallait au moins {format_eur(need)} pour financer "
-                     "ce dossier.")
+    lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
     if reason == "envelope":
         lines.append("Le reste de l'enveloppe ne suffisait pas à financer le dossier à son rang.")
     elif reason == "tie":
         others = [a for a in ex_aequo_ids if a != row.application_id]
         with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
         lines.append(f"Le reste suffisait, mais le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
-                     f"{format_points(tie_band_points)} point(s) d'écart, que les évaluations ne permettent pas de départager) ; "
+                     f"{format_points(tie_band_points)} {_points_word(tie_band_points)} d'écart, que les évaluations ne permettent pas de départager) ; "
                      f"l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     elif reason in ("limit", "none"):
         lines.append(f"Une règle fixée par le comité l'a empêché : {_md(keeps)}.")
     if reason != "tie" and bool(getattr(row, "ex_aequo", False)):
         lines.append(f"Le dossier est **ex aequo** à la ligne de financement (notes à moins de {format_points(tie_band_points)} "
-                     f"point(s) d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+                     f"{_points_word(tie_band_points)} d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     lines.append(_score_needed_fr(row))
     return lines
 
@@ -215,7 +266,7 @@ def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, 
 def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str = "merit_order",
               gaps_computed: bool = True, lock_out=frozenset(), worst_funded_rank: int | None = None,
               envelope_eur: int | None = None, tie_band_points: float = 0.0, ex_aequo_ids=(), footer: str = "",
-              lock_reasons=None) -> str:
+              lock_reasons=None, imposed=()) -> str:
     """The Markdown letter fragment of one application (a row of :func:`ditp_model.rules.manifest.decision_table`).
 
     Parameters
@@ -237,6 +288,11 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
     lock_reasons : mapping, optional
         Application id -> the committee's written reason for imposing or
         excluding it (:attr:`ditp_model.rules.allocation.AllocationParams.lock_reasons`).
+    imposed : sequence of (str, float, int)
+        The funded applications imposed by the committee (lock-in): id, rank
+        (NaN if unranked), award in whole euros.  An unfunded application
+        ranked above one of them gets the money spent before its turn split
+        between better-ranked laureates and these imposed applications.
     """
     kind = _decision_kind(row, lock_out)
     why = (lock_reasons or {}).get(str(row.application_id), "")
@@ -249,9 +305,23 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
                 detail += f" ; plafond applicable : {format_eur(cap)}"
             else:
                 detail += f" ; montant ajusté par le comité dans la limite de {format_eur(cap)}"
+        change, note = _text(row, "change"), _text(row, "change_note")
+        if change == "reduced":
+            detail = f"montant demandé : {format_eur(row.requested_eur)}"
         lines.append(f"**Décision : retenu — montant attribué : {format_eur(int(row.award_eur))}** ({detail}).")
         if why and row.application_id not in lock_out:
             lines.append(f"Le comité a décidé de retenir ce dossier ; motif : {_md(why)}.")
+        if change == "reduced":
+            lines.append(f"Le montant attribué a été réduit après la décision ; nouveau montant : "
+                         f"{format_eur(int(row.award_eur))} — {_md(note or 'montant réduit')}.")
+        elif change == "from_reserve":
+            lines.append("Le dossier était inscrit sur la liste complémentaire ; il est financé grâce à l'argent libéré "
+                         f"après la décision — {_md(note or 'financé sur la liste complémentaire')}.")
+    elif kind == "désistement":
+        note = _text(row, "change_note")
+        lines.append("**Décision : désistement** — le dossier avait été retenu ; le porteur a renoncé à la subvention, "
+                     f"qui n'est plus attribuée ({_md(note or 'désistement')}). L'argent libéré est proposé aux dossiers "
+                     "de la liste complémentaire.")
     elif kind == "non recevable":
         lines.append("**Décision : non recevable.** Le dossier ne remplit pas les conditions de l'appel : "
                      f"{_md(row.reasons)}.")
@@ -288,15 +358,17 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
     lines.append(f"| **Note globale** | **{format_points(row.score)} / 100** | **{med_s}** |")
     lines.append("")
     if not pd.isna(row.rank):
-        lines.append(f"Classement par note : {_ordinal(int(row.rank))} sur {n_ranked} dossiers éligibles notés.")
+        lines.append(f"Classement par note : {_ordinal(int(row.rank))} sur {n_ranked} dossiers recevables notés.")
     if kind == "retenu" and rule in _MERIT_RULES and bool(getattr(row, "ex_aequo", False)):
         others = [a for a in ex_aequo_ids if a != row.application_id]
         with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
         lines.append(f"Le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
-                     f"{format_points(tie_band_points)} point(s) d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
+                     f"{format_points(tie_band_points)} {_points_word(tie_band_points)} d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     if kind == "non retenu":
         if rule in _MERIT_RULES:
-            lines += _merit_lines(row, ex_aequo_ids, tie_band_points, envelope_eur)
+            after = [(a, w) for a, r, w in imposed
+                     if not pd.isna(row.rank) and not pd.isna(r) and float(r) > float(row.rank)]
+            lines += _merit_lines(row, ex_aequo_ids, tie_band_points, envelope_eur, after, lock_reasons)
         else:
             lines += _optimum_lines(row, _OBJECTIVES.get(rule, "total_score"), gaps_computed, worst_funded_rank, envelope_eur)
     lines += ["", _md(rules.appeal_route_fr())]
@@ -307,7 +379,7 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
 
 def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_order", gaps_computed: bool = True,
                    lock_out=frozenset(), envelope_eur: int | None = None, tie_band_points: float = 0.0,
-                   footer: str = "", lock_reasons=None) -> pd.DataFrame:
+                   footer: str = "", lock_reasons=None, lock_in=frozenset()) -> pd.DataFrame:
     """One letter fragment per application, in the table's order.
 
     Parameters
@@ -330,6 +402,8 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
         A closing line (source of the decision).
     lock_reasons : mapping, optional
         Application id -> the committee's reason for a lock, quoted in the letter.
+    lock_in : set of str
+        Applications the committee imposed (their awards are served first).
 
     Returns
     -------
@@ -337,7 +411,8 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
         ``application_id``, ``intitule``, ``decision`` (``retenu``, ``non
         retenu``, ``non finançable`` (below a quality threshold), ``non
         recevable``, ``non classé``, ``écarté par le comité``, ``en attente
-        d'évaluation`` (too few valid reviews, issue 13)),
+        d'évaluation`` (too few valid reviews, issue 13), ``désistement`` (a
+        laureate who withdrew after the decision: ``list`` ``withdrawn``)),
         ``montant_attribue_eur`` (int), ``lettre`` (Markdown).
     """
     funded = table[table["funded"]]
@@ -346,11 +421,14 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
     n_ranked = int(table["rank"].notna().sum())
     worst = int(funded["rank"].max()) if len(funded) and funded["rank"].notna().any() else None
     ex_aequo = ([str(a) for a, f in zip(table["application_id"], table["ex_aequo"]) if f] if "ex_aequo" in table else [])
+    lock_in = {str(a) for a in lock_in}
+    imposed = [(str(a), r, int(w)) for a, r, w in zip(funded["application_id"], funded["rank"], funded["award_eur"])
+               if str(a) in lock_in]
     rows = []
     for row in table.itertuples(index=False):
         text = letter_fr(row, rules, medians, n_ranked, rule=rule, gaps_computed=gaps_computed, lock_out=lock_out,
                          worst_funded_rank=worst, envelope_eur=envelope_eur, tie_band_points=tie_band_points,
-                         ex_aequo_ids=ex_aequo, footer=footer, lock_reasons=lock_reasons)
+                         ex_aequo_ids=ex_aequo, footer=footer, lock_reasons=lock_reasons, imposed=imposed)
         rows.append((str(row.application_id), str(row.title), _decision_kind(row, lock_out), int(row.award_eur), text))
     out = pd.DataFrame(rows, columns=["application_id", "intitule", "decision", "montant_attribue_eur", "lettre"])
     out["montant_attribue_eur"] = out["montant_attribue_eur"].astype("int64")

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -42,7 +43,8 @@ from ditp_model.inputs.schema import InputError, Problem
 
 __all__ = ["LETTER_FIELDS", "DEFAULT_TEMPLATE", "LetterTemplateError", "PublishedDecision", "read_published_decision",
            "letter_contexts", "check_template", "render_docx", "pdf_route", "soffice_argv", "docx_to_pdf_html",
-           "merge_pdfs", "replace_folder", "write_letters", "LettersResult", "date_fr", "MARKER", "MERGED_NAME"]
+           "merge_pdfs", "replace_folder", "write_letters", "LettersResult", "date_fr", "MARKER", "MERGED_NAME",
+           "DRAFT_MERGED_NAME", "DRAFT_MARK"]
 
 #: The default template, shipped with the package (built by ``ditp_model/templates/make_template.py``).
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "lettre_decision.docx"
@@ -50,6 +52,10 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "lettre_d
 MARKER = "lettres.json"
 #: The merged PDF for signature.
 MERGED_NAME = "lettres_a_signer.pdf"
+#: The merged PDF of draft letters (provisional decision): not for signature.
+DRAFT_MERGED_NAME = "projets_de_lettres.pdf"
+#: The mark on every page of a draft letter (provisional decision).
+DRAFT_MARK = "PROJET — décision provisoire, ne pas envoyer"
 
 #: Fields a template may use -> what they contain (French: shown when a template names another field).
 LETTER_FIELDS = {
@@ -82,6 +88,7 @@ LETTER_FIELDS = {
     "suite": "la phrase qui suit la décision",
     "voies_recours": "les voies et délais de recours",
     "pied": "la source de la décision (empreinte)",
+    "projet": "« PROJET — décision provisoire, ne pas envoyer » pour une décision provisoire, vide sinon",
 }
 
 _MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre",
@@ -222,12 +229,23 @@ def _feedback_kwargs(manifest: dict, table: pd.DataFrame) -> dict:
     gaps = bool(report.get("gaps", True)) and ("entry_gap" in table and bool(table["entry_gap"].notna().any())
                                                 or rule in ("merit_order", "ranking"))
     return {"rule": rule, "gaps_computed": gaps, "lock_out": frozenset(params.get("lock_out") or ()),
+            "lock_in": frozenset(params.get("lock_in") or ()), "lock_reasons": dict(params.get("lock_reasons") or {}),
             "envelope_eur": params.get("available_eur"),
             "tie_band_points": float(rule_rec.get("tie_band_points") or 0.0) if rule == "merit_order" else 0.0}
 
 
-def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur) -> str:
-    """Where the application stands against the funding line, in plain words."""
+def _text_of(row, name: str) -> str:
+    v = getattr(row, name, "")
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+
+def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur,
+              imposed_why: str | None = None) -> str:
+    """Where the application stands against the funding line, in plain words.
+
+    `imposed_why` is the committee's motif when the application was imposed by the committee
+    (lock-in): it is then not placed against the funding line, which it did not have to reach.
+    """
     env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
     if kind == "non recevable":
         return "Votre dossier n'a pas été noté ni classé : seuls les dossiers recevables le sont."
@@ -235,9 +253,15 @@ def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_
         return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
     where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
              f"sur {n_ranked} dossiers recevables notés.")
-    line = (f"L'enveloppe{env} a permis de financer {n_funded} dossier(s), pour un total de {format_eur(total_eur)}"
+    line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
+            f"de {format_eur(total_eur)}"
             + (f" ; le dernier dossier retenu dans l'ordre du classement est classé {_ordinal(worst_funded)}." if worst_funded
                else "."))
+    if kind == "désistement":
+        note = _text_of(row, "change_note")
+        return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
+    if kind == "retenu" and imposed_why is not None:
+        return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
     if kind == "retenu":
         return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
     if kind == "non finançable":
@@ -275,15 +299,30 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
     generated = m.get("generated_at")
     pied = (f"Référence de la décision : {source}"
             + (f" (rapport de sélection du {dt.datetime.fromisoformat(generated):%d/%m/%Y})" if generated else "") + ".")
+    projet = DRAFT_MARK if m.get("provisional") else ""
+    lock_in, reasons = kwargs["lock_in"], kwargs["lock_reasons"]
     out = []
     for row, (kind, fragment) in zip(t.itertuples(index=False), zip(fb["decision"], fb["lettre"])):
         decision_line, explanations, _ranking = _letter_lines(fragment, appeal)
         is_funded = kind == "retenu"
         award = int(row.award_eur)
-        if is_funded:
+        change = _text_of(row, "change")
+        if is_funded and change == "reduced":
+            phrase = (f"Je vous informe que le montant de la subvention attribuée à votre projet est réduit : il est désormais "
+                      f"de {format_eur(award)} ({_text_of(row, 'change_note') or 'montant réduit'}).")
+            suite = "Le secrétariat du comité reviendra vers vous pour les modalités de la convention et du versement."
+        elif is_funded and change == "from_reserve":
+            phrase = (f"J'ai le plaisir de vous informer que votre projet, inscrit sur la liste complémentaire, est retenu à la "
+                      f"suite d'un désistement ou d'une réduction : une subvention de {format_eur(award)} lui est attribuée.")
+            suite = "Le secrétariat du comité reviendra vers vous pour les modalités de la convention et du versement."
+        elif is_funded:
             phrase = (f"J'ai le plaisir de vous informer que votre projet est retenu : une subvention de {format_eur(award)} "
                       "lui est attribuée.")
             suite = "Le secrétariat du comité reviendra vers vous pour les modalités de la convention et du versement."
+        elif kind == "désistement":
+            phrase = ("Je prends acte de votre désistement : la subvention qui avait été attribuée à votre projet ne lui est "
+                      "plus attribuée.")
+            suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
         elif kind == "non recevable":
             phrase = "J'ai le regret de vous informer que votre candidature n'est pas recevable."
             suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
@@ -312,10 +351,11 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
             "montant_demande": format_eur(int(row.requested_eur)) if int(row.requested_eur) >= 0 else "",
             "note": "" if pd.isna(row.score) else f"{format_points(row.score)} / 100",
             "rang": "" if pd.isna(row.rank) else _ordinal(int(row.rank)),
-            "position": _position(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"]),
+            "position": _position(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"],
+                                  reasons.get(aid, "") if is_funded and aid in lock_in else None),
             "motifs_titre": "Détail de la décision :" if is_funded else "Motifs de la décision :",
             "motifs": motifs, "motifs_texte": " ".join(motifs),
-            "suite": suite, "voies_recours": appeal, "pied": pied,
+            "suite": suite, "voies_recours": appeal, "pied": pied, "projet": projet,
         })
     return out
 
@@ -324,6 +364,33 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
 
 def _template_problem(path: Path, what: str) -> LetterTemplateError:
     return LetterTemplateError(f"modèle de lettre {path} : {what}")
+
+
+def _paragraph_texts(path: Path) -> list[str]:
+    """The text of every paragraph of a DOCX: body, table cells, page headers and footers (python-docx)."""
+    from docx import Document
+
+    doc = Document(str(path))
+    parts = [doc, *(c for t in doc.tables for r in t.rows for c in r.cells)]
+    for sec in doc.sections:
+        parts += [sec.header, sec.footer]
+    return [p.text for part in parts for p in part.paragraphs]
+
+
+def _syntax_problem_fr(path: Path) -> str:
+    """A broken ``{{ }}`` / ``{% %}`` in French, naming the paragraph by its first words."""
+    def first_words(text: str) -> str:
+        words = text.split()
+        return " ".join(words[:8]) + (" …" if len(words) > 8 else "")
+
+    for text in _paragraph_texts(path):
+        for opening, closing in (("{{", "}}"), ("{%", "%}")):
+            if text.count(opening) != text.count(closing):
+                missing = f"« {closing} » fermant" if text.count(opening) > text.count(closing) else f"« {opening} » ouvrant"
+                return (f"champ mal écrit dans le paragraphe qui commence par « {first_words(text)} » : il manque "
+                        f"{missing} ; un champ s'écrit {{{{ nom_du_champ }}}}")
+    return ("champ mal écrit (accolades ou instruction {% … %} incomplète) ; un champ s'écrit {{ nom_du_champ }}, "
+            "une condition {%p if champ %} … {%p endif %}")
 
 
 def check_template(path: str | Path) -> set[str]:
@@ -348,8 +415,8 @@ def check_template(path: str | Path) -> set[str]:
                                    "ou un PDF ne conviennent pas : l'enregistrer au format « Document Word (*.docx) »)")
     try:
         used = DocxTemplate(str(p)).get_undeclared_template_variables()
-    except TemplateSyntaxError as exc:
-        raise _template_problem(p, f"champ mal écrit ({exc.message}) : un champ s'écrit {{{{ nom_du_champ }}}}") from None
+    except TemplateSyntaxError:
+        raise _template_problem(p, _syntax_problem_fr(p)) from None
     except (KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise _template_problem(p, f"ce n'est pas un document Word .docx lisible ({exc})") from None
     unknown = sorted(set(used) - set(LETTER_FIELDS))
@@ -413,7 +480,7 @@ def soffice_argv(soffice: str, docx_files: list[Path], out_dir: Path, profile_di
 STYLE_MAP = "\n".join(f"p[style-name='Lettre - {name}'] => p.{cls}:fresh" for name, cls in (
     ("Marianne", "marianne"), ("Devise", "devise"), ("En-tête", "entete"), ("Date", "date"), ("Référence", "ref"),
     ("Destinataire", "dest"), ("Objet", "objet"), ("Corps", "corps"), ("Décision", "decision"), ("Motif", "motif"),
-    ("Recours", "recours"), ("Formule", "formule"), ("Signature", "signature"), ("Pied", "pied")))
+    ("Recours", "recours"), ("Formule", "formule"), ("Signature", "signature"), ("Pied", "pied"), ("Projet", "projet")))
 
 #: Print CSS of the HTML route (A4); ``{footer}`` is the page footer text.
 LETTER_CSS = """
@@ -437,23 +504,40 @@ td { padding: 0; vertical-align: top; }
 p.formule { margin-bottom: 8pt; break-after: avoid; }
 p.signature { margin: 0 0 0 9cm; text-align: left; break-inside: avoid; break-before: avoid; min-height: 1em; }
 p.pied { font-size: 7.5pt; color: #555; text-align: center; margin-top: 10pt; }
+p.projet { font-weight: bold; font-size: 12pt; color: #c00000; text-align: center; margin: 0 0 6pt 0; }
 """
 
 
-def _html_page(docx: bytes, footer: str) -> tuple[str, list[str]]:
-    """The HTML page of a filled DOCX (mammoth, style map :data:`STYLE_MAP`, print CSS :data:`LETTER_CSS`)."""
+def _css_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+#: Page header of a draft letter (HTML route: mammoth does not carry the DOCX header over).
+DRAFT_CSS = """
+@page { @top-center { content: "{mark}"; font: bold 11pt Arial, "Liberation Sans", "DejaVu Sans", sans-serif;
+                      color: #c00000; } }
+"""
+
+
+def _html_page(docx: bytes, footer: str, draft: str = "") -> tuple[str, list[str]]:
+    """The HTML page of a filled DOCX (mammoth, style map :data:`STYLE_MAP`, print CSS :data:`LETTER_CSS`).
+
+    `draft`, when not empty, is printed at the top of every page (:data:`DRAFT_MARK`).
+    """
     import html
 
     import mammoth
 
     result = mammoth.convert_to_html(io.BytesIO(docx), style_map=STYLE_MAP)
-    css = LETTER_CSS.replace("{footer}", footer.replace("\\", "\\\\").replace('"', '\\"'))
+    css = LETTER_CSS.replace("{footer}", _css_string(footer))
+    if draft:
+        css += DRAFT_CSS.replace("{mark}", _css_string(draft))
     page = (f"<!DOCTYPE html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{html.escape(footer)}</title>"
             f"<style>{css}</style></head><body>{result.value}</body></html>")
     return page, [str(m.message) for m in result.messages]
 
 
-def docx_to_pdf_html(docx_files: list[bytes], footers: list[str]) -> tuple[list[bytes], bytes, list[str]]:
+def docx_to_pdf_html(docx_files: list[bytes], footers: list[str], draft: str = "") -> tuple[list[bytes], bytes, list[str]]:
     """Filled DOCX files to A4 PDFs through HTML (mammoth, then WeasyPrint): one PDF each, and all of them merged.
 
     Each letter is laid out on its own (its pages numbered « page X / Y » of that letter, `footers`
@@ -471,7 +555,7 @@ def docx_to_pdf_html(docx_files: list[bytes], footers: list[str]) -> tuple[list[
 
     documents, messages = [], []
     for data, footer in zip(docx_files, footers):
-        page, msgs = _html_page(data, footer)
+        page, msgs = _html_page(data, footer, draft)
         documents.append(HTML(string=page).render())
         messages += msgs
     merged = documents[0].copy([p for d in documents for p in d.pages]).write_pdf()
@@ -551,6 +635,10 @@ class LettersResult:
         Pages of the merged PDF.
     messages : tuple of str
         Conversion warnings (mammoth).
+    merged_name : str
+        The merged PDF's name: ``lettres_a_signer.pdf``, or ``projets_de_lettres.pdf`` for drafts.
+    provisional : bool
+        Draft letters of a provisional decision (marked :data:`DRAFT_MARK` on every page).
     """
 
     out_dir: Path
@@ -559,6 +647,8 @@ class LettersResult:
     count: int
     pages: int
     messages: tuple = ()
+    merged_name: str = MERGED_NAME
+    provisional: bool = False
 
 
 def _umask() -> int:
@@ -610,10 +700,18 @@ def write_letters(manifest_path: str | Path, out_dir: str | Path | None = None, 
     ValueError
         Output folder refused, LibreOffice requested and absent.
     RuntimeError
-        LibreOffice failed to convert a letter (French, naming it).
-    """
-    from pypdf import PdfReader
+        LibreOffice failed to convert a letter (French, naming it); another run holds the decision's
+        folder (:class:`ditp_model.publication.FolderLockedError`).
 
+    Notes
+    -----
+    For a provisional decision (manifest ``provisional``) the letters are drafts: the template
+    field ``projet`` (page header and first line of the default template) reads
+    :data:`DRAFT_MARK`, the HTML route prints it at the top of every page, the merged PDF is
+    ``projets_de_lettres.pdf`` and ``lettres.json`` records ``provisional: true``.  ``lettres.json``
+    holds the SHA-256 of every file written (``sha256``), checked by ``ditp-model verify``
+    (:func:`ditp_model.outputs.letters_check.letters_folder_differences`).
+    """
     mp = Path(manifest_path)
     decision = read_published_decision(mp)
     if letterhead_call is not None:
@@ -623,14 +721,31 @@ def write_letters(manifest_path: str | Path, out_dir: str | Path | None = None, 
 
         authority = load_call_rules(letterhead_call).authority
         decision = replace(decision, rules=decision.rules.model_copy(update={"authority": authority}))
+    from ditp_model.publication import folder_lock
+
     tpl = Path(template) if template else DEFAULT_TEMPLATE
-    check_template(tpl)
+    used = check_template(tpl)
     out = Path(out_dir) if out_dir else mp.parent / "lettres"
     _check_out_dir(out, mp)
     chosen = pdf_route(route)
     contexts = letter_contexts(decision, day=day)
+    draft = DRAFT_MARK if decision.manifest.get("provisional") else ""
+    if draft and "projet" not in used:  # a secretariat template without the field: the mark goes into the subject
+        for c in contexts:
+            c["objet"] = f"{draft} — {c['objet']}"
+    merged_name = DRAFT_MERGED_NAME if draft else MERGED_NAME
     names = _file_names(c["dossier"] for c in contexts)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # the decision's folder is locked while the letters are written: a concurrent verify or allocate waits or is refused
+    with folder_lock(mp.parent, command="ditp-model lettres"):
+        return _write_letters_locked(mp, decision, out, tpl, contexts, names, chosen, day, draft, merged_name)
+
+
+def _write_letters_locked(mp: Path, decision: PublishedDecision, out: Path, tpl: Path, contexts: list, names: list,
+                          chosen: str, day, draft: str, merged_name: str) -> LettersResult:
+    """The body of :func:`write_letters`, under the decision folder's lock."""
+    from pypdf import PdfReader
+
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.nouveau-", dir=out.parent))
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700: give the folder the usual permissions
     messages: list[str] = []
@@ -660,23 +775,26 @@ def write_letters(manifest_path: str | Path, out_dir: str | Path | None = None, 
             merged = merge_pdfs(pdfs)
         else:
             footers = [" — ".join(x for x in (c["autorite"], c["adresse"]) if x) for c in contexts]
-            pdfs, merged, msgs = docx_to_pdf_html([p.read_bytes() for p in docx_paths], footers)
+            pdfs, merged, msgs = docx_to_pdf_html([p.read_bytes() for p in docx_paths], footers, draft)
             messages += list(dict.fromkeys(msgs))
             for name, pdf in zip(names, pdfs):
                 (staging / f"{name}.pdf").write_bytes(pdf)
-        (staging / MERGED_NAME).write_bytes(merged)
+        (staging / merged_name).write_bytes(merged)
         pages = len(PdfReader(io.BytesIO(merged)).pages)
+        digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(staging.iterdir()) if p.is_file()}
         index = {
             "manifest": str(mp.resolve()), "decision_sha256": decision.manifest["decision_sha256"],
             "template": str(tpl.resolve()), "template_sha256": hashlib.sha256(tpl.read_bytes()).hexdigest(),
             "pdf_route": chosen, "date": (day or dt.date.today()).isoformat(), "letters": len(contexts),
-            "merged_pdf": MERGED_NAME, "merged_pages": pages,
+            "merged_pdf": merged_name, "merged_pages": pages, "provisional": bool(draft),
             "files": [{"application_id": c["dossier"], "decision": c["decision"], "docx": f"{n}.docx", "pdf": f"{n}.pdf"}
                       for c, n in zip(contexts, names)],
+            "sha256": digest,
         }
         (staging / MARKER).write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages))
+    return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages), merged_name, bool(draft))
+

@@ -449,7 +449,8 @@ class Difference:
         ``décision`` (the re-computed decision differs), ``notes`` (an
         application's score or rank differs), ``manifeste`` (the manifest was
         edited), ``journal`` (edited, truncated or broken chain), ``fichiers``
-        (a published file changed), ``scénario``.
+        (a published file changed), ``lettres`` (a letter of ``ditp-model lettres``
+        differs from its ``lettres.json``), ``scénario``.
     message : str
         French.
     count : int
@@ -811,7 +812,15 @@ def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -
 
 def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diffs: list, notes: list) -> None:
     """Step 2b: no interrupted publication; the printed journal anchor; every published file, and nothing else."""
+    from ditp_model.publication import LOCK_NAME, _stale, lock_holder
+
     jinfo = manifest.get("journal")
+    holder = lock_holder(base)
+    if holder is not None and _stale(holder, base / LOCK_NAME) is None:
+        # e.g. ditp-model lettres writing its folder, or allocate publishing: what is read now may be half-written
+        diffs.append(Difference("fichiers", f"une autre commande écrit dans {base} en ce moment "
+                                            f"({holder.get('command') or 'commande inconnue'}) : le dossier peut être "
+                                            "incomplet ; relancer verify quand elle aura fini"))
     pending = pending_publication(base)
     if pending is not None:
         diffs.append(Difference("fichiers", f"publication interrompue dans {base} (dossier {STAGING_NAME}) : le dossier "
@@ -826,8 +835,28 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
         diffs += _file_changes(base, listed)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
         diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
+        others = _check_letters_folders(base, others, diffs, notes)
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
+
+
+def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: list) -> list[str]:
+    """The letters folders (``ditp-model lettres``) beside the manifest checked against their ``lettres.json``.
+
+    Each file of ``others`` (other commands' outputs) in a folder holding a ``lettres.json`` is
+    checked (:func:`ditp_model.outputs.letters.letters_folder_differences`): a letter replaced,
+    forged, added or removed is a difference.  Returns the files of `others` left unchecked.
+    """
+    from ditp_model.outputs.letters import MARKER
+    from ditp_model.outputs.letters_check import letters_folder_differences
+
+    folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
+    for f in folders:
+        found = letters_folder_differences(base / f)
+        diffs += [Difference("lettres", x) for x in found]
+        if not found:
+            notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée")
+    return [n for n in others if Path(n).parts[0] not in folders]
 
 
 def _check_inputs(manifest: dict, base: Path, conflicts, diffs: list, notes: list) -> tuple[dict, dict[str, Path]]:

@@ -866,7 +866,7 @@ def export_files(run: ReportRun) -> dict[str, bytes]:
     files.update(feedback_files(run.table, run.rules, rule=run.allocation.rule, gaps_computed=run.params.gaps,
                                 lock_out=c.params.lock_out, envelope_eur=c.available_eur,
                                 tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
-                                lock_reasons=dict(c.params.lock_reasons)))
+                                lock_reasons=dict(c.params.lock_reasons), lock_in=c.params.lock_in))
     return files
 
 
@@ -1132,8 +1132,10 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
             raise ReportProvisionalError(quick.provisional)
         missing = params.allocation.missing_lock_reasons()
         if missing and not quick.is_provisional:
+            option = "--lock-out" if missing[0] in params.allocation.lock_out else "--lock-in"
             raise ReportParameterError([f"verrou sans motif : {', '.join(missing)} — une décision définitive exige le motif "
-                                        f"écrit du comité pour chaque dossier imposé ou exclu (par ex. {missing[0]}=motif)"])
+                                        f"écrit du comité pour chaque dossier imposé ou exclu (par ex. {option} "
+                                        f"{missing[0]}=\"motif du comité\", ou la colonne motif du fichier --verrous)"])
     out = Path(out_dir)
     journal_path = Path(journal) if journal else out / record.JOURNAL_NAME
     record.check_published_against_journal(out, record.check_journal(journal_path))

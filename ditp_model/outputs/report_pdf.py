@@ -59,6 +59,13 @@ PRINT_CSS = f"""<style type="text/css">
   html body .jp-OutputArea-output {{ padding: 0 !important; margin: 0 !important; overflow: visible !important;
     display: block !important; break-inside: auto !important; page-break-inside: auto !important; }}
   html body .jp-OutputPrompt, html body .jp-InputPrompt, html body .jp-Collapser {{ display: none !important; }}
+  /* A markdown cell's text: as wide as the page's text, no side padding (JupyterLab's padding pushed its lines past
+     the right edge of their box, where they were cut). */
+  html body .jp-MarkdownCell .jp-Cell-inputWrapper, html body .jp-MarkdownCell .jp-InputArea,
+  html body .jp-RenderedMarkdown {{ display: block !important; width: auto !important; max-width: 100% !important;
+    padding-left: 0 !important; padding-right: 0 !important; margin-left: 0 !important; margin-right: 0 !important;
+    overflow: visible !important; box-sizing: border-box !important; }}
+  html body .jp-RenderedMarkdown p, html body .jp-RenderedMarkdown li {{ overflow-wrap: break-word; }}
   html body .ditp-entete {{ display: block; position: running(ditpEntete); font: 8pt "DejaVu Sans", Arial, sans-serif;
     color: #3a3a3a; border-bottom: 0.5pt solid {BLUE}; padding-bottom: 1mm; width: 100%; }}
   html body .ditp-entete b {{ color: #b34000; }}

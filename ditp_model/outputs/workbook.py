@@ -330,10 +330,19 @@ def _ids(ids) -> str:
     return ", ".join(str(i) for i in ids) if ids else "aucun"
 
 
+def decision_status_fr(manifest: dict) -> str:
+    """« définitive », or « provisoire : dossiers en attente d'évaluation P047, P072 » (manifest ``provisional``, ``held``)."""
+    if not manifest.get("provisional"):
+        return "définitive"
+    held = [str(h.get("application_id", "?")) if isinstance(h, dict) else str(h) for h in manifest.get("held") or []]
+    return "provisoire" + (f" : dossiers en attente d'évaluation {', '.join(held)}" if held else "")
+
+
 def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
     """The « Paramètres » sheet: (French label, value in French formatting), in reading order.
 
-    From the manifest (:func:`ditp_model.rules.manifest.build_manifest`): the
+    From the manifest (:func:`ditp_model.rules.manifest.build_manifest`): first
+    the status of the decision (:func:`decision_status_fr`), then the
     decision rule, the money (envelope, committed, reserve, floor, cap), the
     weights, the normalisation of reviews, the quality thresholds and the tie
     band, the tie-break order, the committee's locks and portfolio rules, and
@@ -348,6 +357,7 @@ def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
     crit = {c["name"]: c for c in _criteria(manifest)}
     rows: list[tuple[str, str]] = []
     add = rows.append
+    add(("Statut de la décision", decision_status_fr(manifest)))
     if call.get("call", {}).get("name"):
         add(("Appel", call["call"]["name"]))
     if manifest.get("scenario"):
@@ -522,6 +532,8 @@ def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dic
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.title = SHEETS[0]
+    # the status is printed at the top of every page of the « Décision » sheet (its first row stays the header)
+    ws.oddHeader.center.text = f"Statut de la décision : {decision_status_fr(manifest)}"
     t = decision_sort(table)
     if "reason" in t:  # « excluded » is said by the decision (not eligible, below a threshold) unless the committee locked it out
         t["reason"] = t["reason"].where((t["reason"] != "excluded") | (t["decision"] == DECISION_ORDER[2]), "")

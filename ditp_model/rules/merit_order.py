@@ -28,19 +28,25 @@ def name_exceptions(decisions: pd.DataFrame, cands: Candidates, baseline: pd.Dat
     `baseline` is the merit-order decision without the locks and the
     minimum-count exceptions.  A locked-in or forced laureate that the
     baseline does not fund is an exception when the decision leaves out
-    baseline laureates ranked more than δ above it: those are the
-    applications it passes over.
+    applications ranked more than δ above it: for a committee lock, every
+    unfunded candidate ranked above it (the lock is served first, so each
+    of them was passed over, funded by the baseline or not); for a
+    minimum-count rule, the baseline laureates it displaces.
     """
     t = cands.table
     su = dict(zip(t["application_id"], (int(v) for v in t["score_units"])))
     funded = set(decisions.loc[decisions["funded"], "application_id"])
     base = set(baseline.loc[baseline["funded"], "application_id"])
     lost = [a for a in t["application_id"] if a in base and a not in funded]
+    # a lock is funded first: every fundable application ranked above it and left unfunded was passed over by it,
+    # whether or not the decision without locks funds it (P038 above an imposed P045, short of money at its turn)
+    unfunded = [a for a in t["application_id"] if a not in funded]
     out = []
     for k, lk in zip(t["application_id"], t["locked_in"]):
         if not lk or k not in funded or k in base:
             continue
-        above = tuple(a for a in lost if su[a] > su[k] + cands.tie_band_units)
+        pool = unfunded if k not in cands.forced else lost
+        above = tuple(a for a in pool if su[a] > su[k] + cands.tie_band_units)
         if above:
             why = cands.params.lock_reason(k)
             out.append(MeritException(k, above, cands.forced.get(k, f"imposé par le comité{' : ' + why if why else ''}")))

@@ -49,6 +49,8 @@ STYLES = {
     "Lettre - Formule": (10, False, False, WD_ALIGN_PARAGRAPH.JUSTIFY, 0, 8, False, True),
     "Lettre - Signature": (10, False, False, WD_ALIGN_PARAGRAPH.LEFT, 9, 0, False, True),
     "Lettre - Pied": (7.5, False, False, WD_ALIGN_PARAGRAPH.CENTER, 0, 0, True, False),
+    # « PROJET — décision provisoire, ne pas envoyer »: page header and first line, filled only for draft letters
+    "Lettre - Projet": (12, True, False, WD_ALIGN_PARAGRAPH.CENTER, 0, 6, False, True),
 }
 
 
@@ -64,6 +66,8 @@ def _styles(doc) -> None:
         st.font.italic = italic
         if grey:
             st.font.color.rgb = RGBColor(0x55, 0x55, 0x55)
+        if name == "Lettre - Projet":
+            st.font.color.rgb = RGBColor(0xC0, 0x00, 0x00)
         fmt = st.paragraph_format
         fmt.alignment = align
         fmt.left_indent = Cm(indent)
@@ -131,6 +135,10 @@ def build(path: str | Path = TEMPLATE) -> Path:
     for p in list(doc.paragraphs):
         p._p.getparent().remove(p._p)
 
+    # draft mark of a provisional decision (empty otherwise): first line of the letter
+    _para(doc, "Lettre - Corps", "{%p if projet %}")
+    _para(doc, "Lettre - Projet", "{{ projet }}")
+    _para(doc, "Lettre - Corps", "{%p endif %}")
     # letterhead, top left
     _para(doc, "Lettre - Marianne", "RÉPUBLIQUE FRANÇAISE")
     _para(doc, "Lettre - Devise", "Liberté\nÉgalité\nFraternité")
@@ -179,6 +187,11 @@ def build(path: str | Path = TEMPLATE) -> Path:
     _para(cell, "Lettre - Signature", ("{{ signataire_nom }}", True))
     _para(doc, "Lettre - Pied", "{{ pied }}")
 
+    # page header: the draft mark on every page (empty for a final decision)
+    header = sec.header
+    for p in list(header.paragraphs):
+        p._p.getparent().remove(p._p)
+    _para(header, "Lettre - Projet", "{{ projet }}")
     # page footer: authority and address, page number
     footer = sec.footer
     for p in list(footer.paragraphs):
