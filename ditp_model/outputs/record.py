@@ -67,7 +67,7 @@ from ditp_model.publication import INTERNAL_NAMES, STAGING_NAME, pending_publica
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
            "journal_anchor_html", "insert_journal_anchor",
-           "Verification", "verify", "replay_params", "recompute_decision", "rule_changes", "record_lottery", "record_seed_announcement"]
+           "Verification", "verify", "read_decision_manifest", "replay_params", "recompute_decision", "rule_changes", "record_lottery", "record_seed_announcement"]
 
 JOURNAL_NAME = "decisions.jsonl"
 #: ``previous_sha256`` of the first journal entry.
@@ -679,6 +679,29 @@ def _score_fr(s) -> str:
     return "non noté" if s is None or (isinstance(s, float) and math.isnan(s)) else format_points(s)
 
 
+def read_decision_manifest(manifest_path: str | Path) -> dict:
+    """Read a decision's ``manifest.json`` (``allocate``, ``report``, or an update).
+
+    Raises
+    ------
+    ditp_model.inputs.schema.InputError
+        The file cannot be read, is not JSON, or is not a decision manifest
+        (no ``decision_sha256``), in French, naming the file.
+    """
+    from ditp_model.inputs.schema import InputError, Problem
+
+    mp = Path(manifest_path)
+    try:
+        manifest = json.loads(mp.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or "decision_sha256" not in manifest:
+            raise ValueError("ce fichier n'est pas un manifeste de décision (clé decision_sha256 absente)")
+    except OSError as exc:
+        raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc.strerror}", "unreadable")) from None
+    except ValueError as exc:
+        raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc}", "bad_manifest")) from None
+    return manifest
+
+
 def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Path | None = None) -> Verification:
     """Check a published decision against its record, and re-compute it.
 
@@ -715,17 +738,9 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
     ditp_model.inputs.schema.InputError
         The manifest cannot be read (French).
     """
-    from ditp_model.inputs.schema import InputError, Problem
 
     mp = Path(manifest_path)
-    try:
-        manifest = json.loads(mp.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or "decision_sha256" not in manifest:
-            raise ValueError("ce fichier n'est pas un manifeste de décision (clé decision_sha256 absente)")
-    except OSError as exc:
-        raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc.strerror}", "unreadable")) from None
-    except ValueError as exc:
-        raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc}", "bad_manifest")) from None
+    manifest = read_decision_manifest(mp)
     base = mp.resolve().parent
     diffs: list[Difference] = []
     notes: list[str] = []

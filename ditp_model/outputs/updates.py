@@ -105,19 +105,12 @@ def recorded_decision(manifest_path: str | Path) -> RecordedDecision:
         No proven decision at the replay (French).
     """
     from ditp_model.inputs.schema import InputError, Problem
-    from ditp_model.outputs.record import recompute_decision
+    from ditp_model.outputs.record import read_decision_manifest, recompute_decision
     from ditp_model.rules.explain import explain
     from ditp_model.rules.manifest import decision_table
 
     mp = Path(manifest_path)
-    try:
-        manifest = json.loads(mp.read_text(encoding="utf-8"))
-        if not isinstance(manifest, dict) or "decision_sha256" not in manifest:
-            raise ValueError("ce fichier n'est pas un manifeste de décision (clé decision_sha256 absente)")
-    except OSError as exc:
-        raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc.strerror}", "unreadable")) from None
-    except ValueError as exc:
-        raise InputError(Problem(str(mp), None, None, None, f"manifeste illisible : {exc}", "bad_manifest")) from None
+    manifest = read_decision_manifest(mp)
     base = mp.resolve().parent
     roles = manifest.get("input_files") or _roles_from_command(manifest)
     missing = [r for r in ("call", "applications", "reviews") if r not in roles]
