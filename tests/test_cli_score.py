@@ -192,3 +192,24 @@ def test_run_is_reproducible(tmp_path, capsys):
     assert (tmp_path / "a" / "scores.csv").read_bytes() == (tmp_path / "b" / "scores.csv").read_bytes()
     assert first  # printed something
     shutil.rmtree(tmp_path / "a")
+
+
+def test_ranked_list_marks_applications_below_a_quality_threshold(sample_run):
+    """A rank is not a promise: the applications under a threshold of the call are marked « non finançable », as
+    ``allocate`` counts them (thresholds read from the call file, criterion means from scores.csv on the 0–5 scale)."""
+    import tomllib
+
+    _, stdout, _, out = sample_run
+    call = tomllib.loads(RULES.read_text(encoding="utf-8"))
+    sel, scoring = call["selection"], call["scoring"]
+    lo, hi = scoring["scale_min"], scoring["scale_max"]
+    below = set()
+    for r in read_scores(out / "scores.csv"):
+        if r["rank"] == "":
+            continue
+        if round(num(r["score"]), 4) < sel["min_score"] or any(
+                round(lo + num(r[f"{c}_score"]) * (hi - lo), 4) < m for c, m in sel["min_criterion"].items()):
+            below.add(r["application_id"])
+    marked = {m.group(1) for m in re.finditer(r"^\s*\d+\s+(P\d{3})\s.*\[non finançable : ", stdout, flags=re.M)}
+    assert below and marked == below
+    assert f"{len(below)} dossier(s) classé(s) sous un seuil de qualité de l'appel" in stdout

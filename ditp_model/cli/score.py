@@ -45,15 +45,28 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
 
 
 def ranked_list_fr(ev: Evaluation) -> str:
-    """French ranked list of eligible, scored applications."""
+    """French ranked list of eligible, scored applications.
+
+    An application below one of the call's quality thresholds (``[selection]``
+    ``min_score`` / ``min_criterion``, :func:`ditp_model.rules.candidates.threshold_failures`)
+    is marked « non finançable » with the threshold it misses, as ``allocate`` counts it:
+    a rank is not a promise of funding.
+    """
     from ditp_model.french import format_eur, format_points
+    from ditp_model.rules.candidates import threshold_failures
 
     t = ev.table
     r = t[t["rank"].notna()].sort_values("rank")
-    lines = [f"Classement ({ev.weights.describe_fr(ev.rules)}) :", f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé"]
+    below = threshold_failures(ev)
+    lines = [f"Classement ({ev.weights.describe_fr(ev.rules)}) :"]
+    if below:
+        lines.append(f"{len(below)} dossier(s) classé(s) sous un seuil de qualité de l'appel : « non finançable », "
+                     "quel que soit l'argent disponible.")
+    lines.append(f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé")
     for row in r.itertuples():
+        mark = f"  [non finançable : {below[row.application_id]}]" if row.application_id in below else ""
         lines.append(f"{int(row.rank):>4}  {row.application_id:<8} {format_points(row.score):>7}  "
-                     f"{format_eur(row.requested_eur):>11}  {short(row.title)}")
+                     f"{format_eur(row.requested_eur):>11}  {short(row.title)}{mark}")
     return "\n".join(lines)
 
 
