@@ -125,7 +125,10 @@ def euros(text: str) -> int:
     try:
         return parse_amount(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"« {text} » : {exc}") from None
+        why = str(exc)
+        if why.startswith("montant en notation scientifique"):  # the spreadsheet advice makes no sense on a command line
+            why = "montant en notation scientifique : écrire le montant en chiffres, par ex. 123 456 ou \"123 456 €\""
+        raise argparse.ArgumentTypeError(f"« {text} » : {why}") from None
 
 
 def count(text: str) -> int:
