@@ -34,8 +34,10 @@ def rules():
 
 @pytest.mark.parametrize("text", ["1e6", "2,5E+06"])
 def test_scientific_amount_on_the_command_line_refused(text):
-    with pytest.raises(argparse.ArgumentTypeError, match="notation scientifique"):
+    with pytest.raises(argparse.ArgumentTypeError, match="notation scientifique") as caught:
         euros(text)
+    # on a command line there is no column to widen: the message says how to write the amount instead
+    assert "colonne" not in str(caught.value) and "en chiffres" in str(caught.value)
 
 
 # ---------------------------------------------------------------------------
