@@ -437,12 +437,17 @@ def test_imposed_application_letters_split_the_money(sample, tmp_path):
     ranked = [r for r in rows if r["eligible"] == "True" and r["rank"] and r["funded"] == "False"
               and not r.get("not_fundable") and not r.get("review_status")]
     x = min((r for r in ranked if r["reason"] == "envelope"), key=lambda r: float(r["rank"]))
-    y = min((r for r in ranked if float(r["rank"]) > float(x["rank"]) and r["reason"] == "envelope"),
-            key=lambda r: float(r["rank"]))
     motif = "Seul projet ultramarin"
-    manifest = allocate(tmp_path / "d", SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, "--lock-in", f"{y['application_id']}={motif}")
-    new = {r["application_id"]: r for r in read_rows(manifest.parent / "allocation.csv")}
-    X, Y = new[x["application_id"]], new[y["application_id"]]
+    # Y: the first application ranked below X whose imposition leaves X out (with the tie band, imposing the very next
+    # one may reshuffle the band and fund X too); the premise is checked on the published decision, not assumed.
+    below = sorted((r for r in ranked if float(r["rank"]) > float(x["rank"]) and r["reason"] == "envelope"),
+                   key=lambda r: float(r["rank"]))
+    for k, y in enumerate(below[:6]):
+        manifest = allocate(tmp_path / f"d{k}", SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, "--lock-in", f"{y['application_id']}={motif}")
+        new = {r["application_id"]: r for r in read_rows(manifest.parent / "allocation.csv")}
+        X, Y = new[x["application_id"]], new[y["application_id"]]
+        if X["funded"] == "False":
+            break
     assert Y["funded"] == "True" and X["funded"] == "False"
     recorded = json.loads(manifest.read_text(encoding="utf-8"))
     available = int(recorded["parameters"]["available_eur"])
@@ -470,8 +475,12 @@ def test_imposed_application_letters_split_the_money(sample, tmp_path):
     (tmp_path / "y.pdf").write_bytes(pdfs[0])
     assert f"motif : {motif}" in pdf_text(tmp_path / "y.pdf")
     # the exception names every unfunded application ranked above the imposed one, X first among them
+    # passed over: every unfunded fundable application scored more than the tie band δ above the imposed one (within
+    # the band, the merit order does not rank them apart: no exception to name)
+    delta = float(recorded["decision_rule"]["tie_band_points"])
     above = sorted((r for r in new.values() if r["funded"] == "False" and r["rank"] and r["eligible"] == "True"
-                    and float(r["rank"]) < float(Y["rank"]) and not r.get("not_fundable") and not r.get("review_status")),
+                    and float(r["rank"]) < float(Y["rank"]) and not r.get("not_fundable") and not r.get("review_status")
+                    and float(r["score"].replace(",", ".")) - float(Y["score"].replace(",", ".")) > delta),
                    key=lambda r: float(r["rank"]))
     sentences = recorded["decision_rule"]["exceptions"]
     assert any(s.startswith(f"{Y['application_id']} financé avant {', '.join(r['application_id'] for r in above)} :")
