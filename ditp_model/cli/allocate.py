@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from ditp_model.cli.common import (EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PROVISIONAL, SOLVER_HELP, add_due_process_options,
+                                   add_reviewer_ids_option,
                                    add_input_options, add_rule_options, command_line, committee_locks, count, euros,
                                    evaluate_inputs, group_rule, output_lock, seconds, short)
 
@@ -65,8 +66,10 @@ def thresholds_summary_fr(ev, params, cands) -> str:
     return f"Seuils de qualité : {' ; '.join(parts)} — {len(cands.not_fundable)} dossier(s) non finançable(s)"
 
 
-def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
-    """The French summary printed by ``ditp-model allocate``."""
+def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None, *, reviewer_identities: bool = False) -> str:
+    """The French summary printed by ``ditp-model allocate`` (reviewers pseudonymised unless `reviewer_identities`)."""
+    from ditp_model.privacy import reviewer_pseudonyms
+
     from ditp_model.french import format_eur, format_number, format_points
     from ditp_model.scoring.aggregate import tie_band_from_reviews, uncorrected_reviewers, uncorrected_reviewers_fr
 
@@ -85,7 +88,9 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
         f"disponible : {format_eur(c.available_eur)}",
         f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
     ]
-    uncorrected = uncorrected_reviewers_fr(uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation))
+    names = reviewer_pseudonyms(ev, identities=reviewer_identities)
+    loose = uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation)
+    uncorrected = uncorrected_reviewers_fr(loose.assign(reviewer_id=[names.get(str(r), str(r)) for r in loose["reviewer_id"]]))
     if uncorrected:
         lines.insert(lines.index(f"Pondérations : {ev.weights.describe_fr(ev.rules)}") + 1, uncorrected)
     if c.rule == "merit_order":
@@ -220,6 +225,7 @@ def _allocate(args) -> int:
     from ditp_model.outputs.workbook import workbook_bytes
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
     from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
+    from ditp_model.privacy import reviewer_pseudonyms
 
     ev = evaluate_inputs(args)
     params = allocation_params(args, committee_locks(args, ev.applications["application_id"].tolist()))
@@ -239,19 +245,22 @@ def _allocate(args) -> int:
     expl = explain(ev, alloc, gaps=not args.no_gaps)
     comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
     table = decision_table(ev, alloc, ranking, expl)
-    manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov)
+    identities = bool(getattr(args, "with_reviewer_ids", False))
+    manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov, reviewer_identities=identities)
     record_encodings(manifest, ev)
     record_locks_file(manifest, args)
-    procedure = procedure_table(ev, alloc, provisional=prov)
+    # one pseudonymisation for the console, the workbook and the manifest (ditp_model.privacy)
+    procedure = procedure_table(ev, alloc, provisional=prov, pseudonyms=reviewer_pseudonyms(ev, identities=identities))
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
+        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest,
+                                          reviewer_scores=reviewer_scores_sheet(ev, identities=identities),
                                           procedure=procedure),
     }
     # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
     manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     files["manifest.json"] = manifest_bytes(manifest)
-    print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))
+    print(allocation_summary_fr(ev, alloc, ranking, expl, comparison, reviewer_identities=identities))
     print()
     print("\n".join(prov.lines_fr()))
     lines = procedure_lines_fr(procedure[procedure["rubrique"] != SECTIONS_FR["held"]])
@@ -267,6 +276,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     a = subparsers.add_parser("allocate", help="décision de financement (ordre de mérite par défaut), comparaisons et explications")
     add_input_options(a)
     add_due_process_options(a)
+    add_reviewer_ids_option(a)
     a.add_argument("--envelope", type=euros, default=None, metavar="EUROS", help="enveloppe en euros entiers (défaut : celle de l'appel)")
     a.add_argument("--committed", type=euros, default=0, metavar="EUROS", help="montant déjà engagé lors de vagues précédentes (euros)")
     a.add_argument("--reserve", type=euros, default=0, metavar="EUROS", help="réserve gardée pour des vagues suivantes (euros)")

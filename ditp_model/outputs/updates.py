@@ -197,6 +197,7 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     from ditp_model.outputs.record import replay_params
     from ditp_model.outputs.report import reviewer_scores_sheet
     from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.privacy import reviewer_pseudonyms
     from ditp_model.rules.held import provisional_status
 
     from ditp_model.timeline.withdrawal import CHANGE_LABELS_FR
@@ -204,8 +205,12 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     ev, alloc = rec.evaluation, rec.allocation
     shown = table.assign(change=[CHANGE_LABELS_FR.get(c, c) for c in table["change"]])  # French in the workbook
     prov = provisional_status(ev, replay_params(rec.manifest)) if manifest.get("held") else None
-    files = {"allocation.xlsx": workbook_bytes(shown, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
-                                               procedure=procedure_table(ev, alloc, provisional=prov))}
+    # the identities only if the decision updated kept them (report --with-reviewer-ids); else R01, R02… (ditp_model.privacy)
+    identities = bool(manifest.get("reviewer_identities") or (manifest.get("report") or {}).get("personal_data"))
+    names = reviewer_pseudonyms(ev, identities=identities)
+    files = {"allocation.xlsx": workbook_bytes(shown, ev.eligibility, manifest,
+                                               reviewer_scores=reviewer_scores_sheet(ev, identities=identities),
+                                               procedure=procedure_table(ev, alloc, provisional=prov, pseudonyms=names))}
     if feedback:
         c = alloc.candidates
         n = len(manifest.get("withdrawals") or [])
