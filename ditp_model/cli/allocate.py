@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ditp_model.cli.common import (EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PROVISIONAL, SOLVER_HELP, add_due_process_options,
@@ -218,6 +219,38 @@ def cmd_allocate(args) -> int:
         return _allocate(args)
 
 
+#: What ``allocate`` publishes; any other file in ``--out`` (but its inputs and the outputs of ``score`` or
+#: ``lottery`` that ``verify`` knows) belongs to another publication.
+_OWN = ("allocation.csv", "allocation.xlsx", "manifest.json")
+
+
+def older_publication(args) -> list[str]:
+    """Files in ``--out`` that the new decision would leave beside it (a report, ``retours/``, letters, a journal…).
+
+    ``allocate`` publishes three files; a folder that also holds another command's publication
+    (``report``, ``lettres``) would mix two decisions (trial 1, item 4).  Not counted: the run's
+    input files and the outputs of ``score``/``lottery``/``import-ds`` that ``verify`` lists apart.
+    """
+    from ditp_model.outputs.record import _OTHER_OUTPUTS
+    from ditp_model.publication import foreign_files
+
+    out = Path(args.out)
+    inputs = [getattr(args, k, None) for k in ("call", "applications", "reviews", "conflits", "verrous")]
+    keep = [Path(i) for i in inputs if i] + [out / n for n in _OTHER_OUTPUTS if n != "decisions.jsonl"]
+    return foreign_files(out, _OWN, keep)
+
+
+def refuse_mixed_folder(args, foreign: list[str]) -> str:
+    """The French refusal of ``allocate --out`` into a folder holding another publication (exit 2)."""
+    from ditp_model.publication import ARCHIVE_DIR, folder_counts_fr
+
+    return (f"Erreur : le dossier « {args.out} » contient une autre publication que allocate ne remplace pas : "
+            f"{', '.join(folder_counts_fr(foreign))}. Y publier la nouvelle décision laisserait ces fichiers décrire "
+            "l'ancienne (dossier mêlant deux décisions). Choisir un autre --out, ou ajouter --remplacer pour déplacer "
+            f"l'ancienne publication entière dans {ARCHIVE_DIR}/AAAA-MM-JJ_HHMMSS/ (rien n'est supprimé, lettres signées "
+            "comprises). Aucune décision publiée.")
+
+
 def _allocate(args) -> int:
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
@@ -227,6 +260,12 @@ def _allocate(args) -> int:
     from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
     from ditp_model.privacy import reviewer_pseudonyms
 
+    from ditp_model.publication import archive_folder_name, folder_counts_fr
+
+    foreign = older_publication(args)
+    if foreign and not args.remplacer:
+        print(refuse_mixed_folder(args, foreign), file=sys.stderr)
+        return EXIT_INPUT
     ev = evaluate_inputs(args)
     params = allocation_params(args, committee_locks(args, ev.applications["application_id"].tolist()))
     alloc = allocate(ev, params)
@@ -249,6 +288,13 @@ def _allocate(args) -> int:
     manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov, reviewer_identities=identities)
     record_encodings(manifest, ev)
     record_locks_file(manifest, args)
+    archive = {}
+    if foreign:  # --remplacer: the older publication, whole (its manifest and tables too), moved into the archive
+        where = archive_folder_name()
+        moved = foreign + [n for n in _OWN if (Path(args.out) / n).is_file()]
+        archive = {n: f"{where}/{n}" for n in moved}
+        manifest["archived_publication"] = {"folder": where, "files": len(moved),
+                                            "manifest": f"{where}/manifest.json" if "manifest.json" in moved else None}
     # one pseudonymisation for the console, the workbook and the manifest (ditp_model.privacy)
     procedure = procedure_table(ev, alloc, provisional=prov, pseudonyms=reviewer_pseudonyms(ev, identities=identities))
     files = {
@@ -266,8 +312,14 @@ def _allocate(args) -> int:
     lines = procedure_lines_fr(procedure[procedure["rubrique"] != SECTIONS_FR["held"]])
     if lines:
         print("\n".join(["", "Procédure :", *lines]))
-    for p in write_outputs(args.out, files, command=command_line(args)):
+    for p in write_outputs(args.out, files, command=command_line(args), archive=archive):
         print(f"Écrit : {p}")
+    if archive:
+        where = manifest["archived_publication"]["folder"]
+        print(f"Publication précédente déplacée dans {Path(args.out) / where} ({len(archive)} fichiers : "
+              f"{', '.join(folder_counts_fr(archive))}) ; rien n'a été supprimé."
+              + (f" Elle se vérifie encore : ditp-model verify {Path(args.out) / where / 'manifest.json'}"
+                 if manifest["archived_publication"]["manifest"] else ""))
     return 0
 
 
@@ -292,5 +344,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--ranking-variant", choices=["skip", "stop"], default="skip",
                    help="règle du classement : passer un dossier qui ne rentre pas (skip) ou s'arrêter (stop)")
     a.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
+    a.add_argument("--remplacer", action="store_true",
+                   help="si --out contient la publication d'une autre commande (rapport, retours, lettres, journal), la "
+                        "déplacer entière dans archives/AAAA-MM-JJ_HHMMSS/ du même dossier avec la nouvelle publication "
+                        "(sans cette option : refus, code de sortie 2)")
     a.set_defaults(func=cmd_allocate)
     return a

@@ -100,6 +100,8 @@ def cmd_letters(args) -> int:
     else:
         print(f"Lettres écrites dans {result.out_dir} : {result.count} lettres (DOCX et PDF), et {MERGED_NAME} "
               f"({result.pages} pages) pour la signature.")
+    if result.archived is not None:
+        print(f"Lettres précédentes (écrites pour une autre décision) déplacées dans {result.archived} : rien n'a été supprimé.")
     for m in result.messages:
         print(f"Remarque (conversion) : {m}", file=sys.stderr)
     return 0

@@ -586,14 +586,24 @@ def merge_pdfs(pdfs: list[bytes]) -> bytes:
 
 # --------------------------------------------------------------------------- the letters folder
 
-def replace_folder(staging: Path, target: Path) -> None:
+def replace_folder(staging: Path, target: Path, keep_old_as: Path | None = None) -> None:
     """Put the complete folder `staging` in place of `target` (renames only: never a mix of old and new files).
 
-    The old folder is renamed aside, the new one renamed in, then the old one deleted; if the
-    second rename fails the old folder is put back.  Works on Windows (no rename over a folder).
+    The old folder is renamed aside, the new one renamed in, then the old one deleted — or, with
+    `keep_old_as`, kept there (letters of another decision, perhaps signed and sent, are archived, never
+    deleted); if the second rename fails the old folder is put back.  Works on Windows (no rename over a folder).
     """
     target = Path(target)
     old = None
+    if target.exists() and keep_old_as is not None:
+        keep_old_as.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(target, keep_old_as)
+        try:
+            os.replace(staging, target)
+        except BaseException:
+            os.replace(keep_old_as, target)
+            raise
+        return
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.ancien-", dir=target.parent))
         old.rmdir()
@@ -608,12 +618,47 @@ def replace_folder(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _relative(path: Path, start: Path) -> str:
+    """`path` relative to `start` with ``/`` (the absolute path when they are on two Windows drives)."""
+    try:
+        return Path(os.path.relpath(path, start)).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _archive_for(out: Path, manifest_path: Path, decision_sha256: str) -> Path | None:
+    """Where the letters in `out` go when they announce another decision than `decision_sha256` (None: same decision).
+
+    ``archives/AAAA-MM-JJ_HHMMSS/lettres`` in the decision's folder for its own ``lettres``, else beside `out`
+    (:func:`ditp_model.publication.archive_folder_name`): ``verify`` leaves the archives aside.
+    """
+    from ditp_model.outputs.letters_check import letters_decision
+    from ditp_model.publication import archive_folder_name
+
+    if not (out / MARKER).is_file() or letters_decision(out) == decision_sha256:
+        return None
+    home = manifest_path.resolve().parent if out.resolve() == manifest_path.resolve().parent / "lettres" else out.parent
+    return home / archive_folder_name() / out.name
+
+
 def _check_out_dir(out: Path, manifest_path: Path) -> None:
-    """Refuse an output folder that holds something else than letters (it is replaced as a whole)."""
+    """Refuse an output folder that holds something else than letters (it is replaced as a whole), or one inside a
+    published decision's folder other than its own ``lettres`` (``verify`` would find files no publication
+    lists: trial 1, item 13)."""
     out_r, man_dir = out.resolve(), manifest_path.resolve().parent
     if out_r == man_dir or out_r in man_dir.parents:
         raise ValueError(f"--out {out} : ce dossier contient la décision publiée ({manifest_path.name}) ; il serait remplacé "
                          "en entier — choisir un sous-dossier, par ex. lettres")
+    for folder in out_r.parents:
+        if (folder / "manifest.json").is_file() and out_r != man_dir / "lettres":
+            mine = folder == man_dir
+            raise ValueError(
+                f"--out {out} : ce dossier est à l'intérieur du dossier d'une décision publiée ({folder}) ; verify y "
+                "trouverait des fichiers qu'aucune publication ne liste, et desistement ou reduction refuseraient ensuite "
+                "de mettre la décision à jour. "
+                + (f"Sans --out, les lettres vont dans {man_dir / 'lettres'}, leur place vérifiée" if mine else
+                   f"Les lettres d'une décision vont dans le dossier lettres à côté de son manifeste ({man_dir / 'lettres'})")
+                + ", ou choisir un dossier hors de ce dossier publié.")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
         raise ValueError(f"--out {out} : ce dossier existe et ne contient pas des lettres écrites par ditp-model lettres "
                          f"(pas de {MARKER}) ; il serait remplacé en entier — choisir un dossier vide ou nouveau")
@@ -639,6 +684,8 @@ class LettersResult:
         The merged PDF's name: ``lettres_a_signer.pdf``, or ``projets_de_lettres.pdf`` for drafts.
     provisional : bool
         Draft letters of a provisional decision (marked :data:`DRAFT_MARK` on every page).
+    archived : Path or None
+        Where the letters of another decision that were in the folder were moved (never deleted).
     """
 
     out_dir: Path
@@ -649,6 +696,7 @@ class LettersResult:
     messages: tuple = ()
     merged_name: str = MERGED_NAME
     provisional: bool = False
+    archived: Path | None = None
 
 
 def _umask() -> int:
@@ -783,7 +831,8 @@ def _write_letters_locked(mp: Path, decision: PublishedDecision, out: Path, tpl:
         pages = len(PdfReader(io.BytesIO(merged)).pages)
         digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(staging.iterdir()) if p.is_file()}
         index = {
-            "manifest": str(mp.resolve()), "decision_sha256": decision.manifest["decision_sha256"],
+            # relative to the letters folder (trial 1, S10): a decision folder moved or archived whole still verifies
+            "manifest": _relative(mp.resolve(), out.resolve()), "decision_sha256": decision.manifest["decision_sha256"],
             "template": str(tpl.resolve()), "template_sha256": hashlib.sha256(tpl.read_bytes()).hexdigest(),
             "pdf_route": chosen, "date": (day or dt.date.today()).isoformat(), "letters": len(contexts),
             "merged_pdf": merged_name, "merged_pages": pages, "provisional": bool(draft),
@@ -792,9 +841,10 @@ def _write_letters_locked(mp: Path, decision: PublishedDecision, out: Path, tpl:
             "sha256": digest,
         }
         (staging / MARKER).write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        replace_folder(staging, out)
+        archived = _archive_for(out, mp, decision.manifest["decision_sha256"])
+        replace_folder(staging, out, archived)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages), merged_name, bool(draft))
+    return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages), merged_name, bool(draft), archived)
 

@@ -62,7 +62,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.french import format_eur, format_points
-from ditp_model.publication import INTERNAL_NAMES, STAGING_NAME, pending_publication
+from ditp_model.publication import ARCHIVE_DIR, INTERNAL_NAMES, STAGING_NAME, pending_publication
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
@@ -370,13 +370,17 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
     (:func:`ditp_model.publication.publish_files`: the folder holds the whole
     old report or the whole new one; letters of ``retours/`` not in the new
     set are removed with the switch) and the entry appended as the last step
-    of the switch: if the append fails, the old report is put back.
+    of the switch: if the append fails, the old report is put back.  Letters
+    of ``ditp-model lettres`` in the folder that announce another decision are
+    recorded as stale (``stale_letters``,
+    :func:`ditp_model.outputs.letters_check.stale_letters_record`), never rewritten.
 
     `recorded_at` and `expect_previous` are given when the report already
     prints its journal anchor (:func:`journal_anchor_html`): the entry gets
     that date, and a journal whose head moved since (another publication
     appended meanwhile) raises :class:`JournalError`, nothing published.
     """
+    from ditp_model.outputs.letters_check import stale_letters_record
     from ditp_model.publication import folder_lock, publish_files, recover
     from ditp_model.rules.manifest import manifest_bytes
 
@@ -392,6 +396,11 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
         seq = len(state.entries) + 1
         recorded_at = recorded_at or dt.datetime.now().astimezone().isoformat(timespec="seconds")
         listed = dict(manifest, published_files={name: _sha(data) for name, data in sorted(files.items())})
+        listed.pop("stale_letters", None)
+        day = dt.date.fromisoformat(recorded_at[:10]).strftime("%d/%m/%Y")
+        stale = stale_letters_record(out, manifest.get("decision_sha256"), f"le rapport publié le {day}")
+        if stale:  # letters of ditp-model lettres for the decision this report replaces (trial 1, item 3)
+            listed["stale_letters"] = stale
         sealed = seal_manifest(listed, out_dir=out, journal_path=jp, seq=seq, previous=state.head, recorded_at=recorded_at)
         all_files = {**files, "manifest.json": manifest_bytes(sealed)}
         entry = journal_entry(sealed, all_files, seq=seq, previous=state.head, out_dir=out, recorded_at=recorded_at)
@@ -756,6 +765,8 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
         notes.insert(0, f"ATTENTION : {stale.get('note_fr')} ({', '.join(shown)} dans {base})")
 
     parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
+    if any(n.startswith("ATTENTION") for n in notes):
+        parts.insert(0, "ATTENTION : des fichiers du dossier décrivent une décision antérieure (voir les remarques)")
     if summary_decision:
         parts.append(summary_decision)
     if journal_summary:
@@ -849,13 +860,56 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
         listed = manifest.get("published_files") or {}
         diffs += _file_changes(base, listed)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
-        diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
-        others = _check_letters_folders(base, others, diffs, notes)
+        diffs += _extra_differences(extra)
+        others = _check_letters_folders(base, manifest, others, diffs, notes)
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
+        _note_archives(base, notes)
 
 
-def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: list) -> list[str]:
+#: How many file names a grouped « fichiers absents de la publication » line shows before « … ».
+MAX_NAMES_PER_FOLDER = 5
+
+
+def _extra_differences(extra: list[str]) -> list[Difference]:
+    """One difference per top-level file and one per folder (with its count) for files the publication does not contain.
+
+    Such a file was either added since, or left by an earlier publication into the same folder
+    (a report's ``retours/`` after ``allocate``, trial 1 items 4 and 13): the line says both.
+    """
+    groups: dict[str, list[str]] = {}
+    for n in extra:
+        parts = Path(n).parts
+        groups.setdefault(parts[0] + "/" if len(parts) > 1 else "", []).append(n)
+    out = [Difference("fichiers", "fichier présent dans le dossier publié mais absent de la publication (ajouté depuis, ou "
+                                  f"laissé par une publication précédente) : {n}") for n in groups.pop("", [])]
+    for folder, names in sorted(groups.items()):
+        if len(names) == 1:
+            out.append(Difference("fichiers", "fichier présent dans le dossier publié mais absent de la publication (ajouté "
+                                              f"depuis, ou laissé par une publication précédente) : {names[0]}"))
+            continue
+        shown = ", ".join(Path(n).relative_to(folder).as_posix() for n in names[:MAX_NAMES_PER_FOLDER])
+        more = " …" if len(names) > MAX_NAMES_PER_FOLDER else ""
+        out.append(Difference("fichiers", f"{len(names)} fichiers présents dans {folder} mais absents de la publication "
+                                          f"(ajoutés depuis, ou laissés par une publication précédente) : {shown}{more}"))
+    return out
+
+
+def _note_archives(base: Path, notes: list) -> None:
+    """A remark for each older publication moved into ``archives/`` (``allocate --remplacer``): not checked here."""
+    arch = base / ARCHIVE_DIR
+    if not arch.is_dir():
+        return
+    from ditp_model.publication import folder_counts_fr
+
+    for sub in sorted(p for p in arch.iterdir() if p.is_dir()):
+        names = [p.relative_to(sub).as_posix() for p in sorted(sub.rglob("*")) if p.is_file()]
+        how = (f" ; cette publication se vérifie avec ditp-model verify {sub / 'manifest.json'}"
+               if (sub / "manifest.json").is_file() else "")
+        notes.append(f"archivé dans {ARCHIVE_DIR}/{sub.name} (non vérifié ici) : {', '.join(folder_counts_fr(names))}{how}")
+
+
+def _check_letters_folders(base: Path, manifest: dict, others: list[str], diffs: list, notes: list) -> list[str]:
     """The letters folders (``ditp-model lettres``) beside the manifest checked against their ``lettres.json``.
 
     Each file of ``others`` (other commands' outputs) in a folder holding a ``lettres.json`` is
@@ -865,12 +919,22 @@ def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: li
     from ditp_model.outputs.letters import MARKER
     from ditp_model.outputs.letters_check import letters_folder_differences
 
+    from ditp_model.outputs.letters_check import stale_letters_line
+
     folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
     for f in folders:
         found = letters_folder_differences(base / f)
         diffs += [Difference("lettres", x) for x in found]
-        if not found:
-            notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée")
+        # letters of another decision than the one in force (trial 1, item 3): recorded by the command that
+        # superseded them (manifest ``stale_letters``): a warning first among the remarks; not recorded: a difference
+        stale, recorded = stale_letters_line(base / f, manifest)
+        if stale and recorded:
+            notes.insert(0, f"ATTENTION : {stale}")
+        elif stale:
+            diffs.append(Difference("lettres", stale))
+        if not found and not stale:
+            notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée, "
+                         "pour la décision en vigueur")
     return [n for n in others if Path(n).parts[0] not in folders]
 
 
@@ -1022,7 +1086,8 @@ def _extra_files(base: Path, manifest: dict, published: set, jinfo: dict | None)
     extra, others = [], []
     for p in sorted(base.rglob("*")):
         rel = p.relative_to(base)
-        if not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.as_posix() in published or p.resolve() in skip:
+        if (not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.parts[0] == ARCHIVE_DIR or rel.as_posix() in published
+                or p.resolve() in skip):
             continue
         other = (len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS) or (len(rel.parts) > 1 and rel.parts[0] in _OTHER_FOLDERS)
         (others if other else extra).append(rel.as_posix())

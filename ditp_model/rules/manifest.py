@@ -357,7 +357,8 @@ def _lists_record(table: pd.DataFrame, evaluation: Evaluation) -> dict:
     return reserve_record(table, evaluation.rules.selection.reserve_list_size)
 
 
-def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), command: str = "") -> list[Path]:
+def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), command: str = "",
+                  archive: dict[str, str] | None = None) -> list[Path]:
     """Publish every output file as one set, only after all were produced in memory.
 
     A failure before this point leaves the previous results untouched; the
@@ -365,11 +366,12 @@ def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), com
     (:func:`ditp_model.publication.publish_files`): the folder holds the whole
     old set or the whole new one, even when writing the second of three files
     fails.  Names may contain ``/`` (a sub-folder of `out_dir`); `owned`
-    names sub-folders (``"retours/"``) whose stale files go with the old set.
+    names sub-folders (``"retours/"``) whose stale files go with the old set; `archive`
+    moves an older publication aside whole in the same switch (name -> ``archives/…`` name).
     """
     from ditp_model.publication import publish_files
 
-    return publish_files(out_dir, files, owned=owned, command=command)
+    return publish_files(out_dir, files, owned=owned, command=command, archive=archive)
 
 
 def manifest_bytes(manifest: dict) -> bytes:
