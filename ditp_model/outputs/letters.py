@@ -626,13 +626,22 @@ def _relative(path: Path, start: Path) -> str:
         return str(path)
 
 
+def letters_decision(folder: str | Path) -> str | None:
+    """The ``decision_sha256`` a letters folder's index records (None: no readable index)."""
+    try:
+        index = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = index.get("decision_sha256") if isinstance(index, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _archive_for(out: Path, manifest_path: Path, decision_sha256: str) -> Path | None:
     """Where the letters in `out` go when they announce another decision than `decision_sha256` (None: same decision).
 
     ``archives/AAAA-MM-JJ_HHMMSS/lettres`` in the decision's folder for its own ``lettres``, else beside `out`
     (:func:`ditp_model.publication.archive_folder_name`): ``verify`` leaves the archives aside.
     """
-    from ditp_model.outputs.letters_check import letters_decision
     from ditp_model.publication import archive_folder_name
 
     if not (out / MARKER).is_file() or letters_decision(out) == decision_sha256:

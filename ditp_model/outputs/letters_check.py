@@ -17,7 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ditp_model.outputs.letters import MARKER
+from ditp_model.outputs.letters import MARKER, letters_decision
 
 __all__ = ["letters_folder_differences", "letters_decision", "letters_folders", "stale_letters_record", "stale_letters_line"]
 
@@ -51,16 +51,6 @@ def letters_folder_differences(folder: str | Path) -> list[str]:
         if p.is_file() and rel != MARKER and rel not in listed:
             out.append(f"lettres : fichier ajouté, absent de lettres.json : {folder.name}/{rel}")
     return out
-
-
-def letters_decision(folder: str | Path) -> str | None:
-    """The ``decision_sha256`` a letters folder's index records (None: no readable index)."""
-    try:
-        index = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    value = index.get("decision_sha256") if isinstance(index, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def letters_folders(base: str | Path) -> list[str]:
