@@ -260,3 +260,41 @@ def test_a_decision_folder_moved_elsewhere_still_verifies_with_its_letters(case,
     v = record.verify(moved / "manifest.json")
     assert v.identical, v.text_fr()
     assert any("lettres vérifiées" in n for n in v.notes)
+
+
+# --------------------------------------------------------------------------- S1: which cells of allocation.csv changed
+
+
+def _edit_csv(path: Path, aid: str, column: str, value: str) -> int:
+    """Set one cell of the published CSV (``;``, BOM) as a spreadsheet would; returns the file line edited."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    col = rows[0].index(column)
+    line = next(k for k, r in enumerate(rows) if r[0] == aid)
+    rows[line][col] = value
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh, delimiter=";", lineterminator="\n").writerows(rows)
+    return line + 1
+
+
+def test_verify_names_the_cells_of_allocation_csv_that_changed(case):
+    d = case / "decision"
+    aid = _funded(d)[0]
+    award = next(int(x["award_eur"]) for x in _manifest(d)["decisions"] if x["application_id"] == aid)
+    line = _edit_csv(d / "allocation.csv", aid, "award_eur", str(award + 1000))
+    v = record.verify(d / "manifest.json", rerun=False)
+    [msg] = [x.message for x in v.differences if x.kind == "fichiers"]
+    head, _, detail = msg.partition(" — ")
+    assert head == "fichier publié modifié depuis la publication : allocation.csv"
+    assert detail.startswith(f"ligne {line}, dossier {aid}, colonne award_eur (montant attribué) : ")
+    manifest_side, file_side = detail.split(" : ", 1)[1].split(" au manifeste, ")
+    assert int("".join(ch for ch in manifest_side if ch.isdigit())) == award
+    assert int("".join(ch for ch in file_side if ch.isdigit())) == award + 1000 and file_side.endswith("dans le fichier")
+
+
+def test_verify_says_when_the_change_is_outside_the_decision_columns(case):
+    d = case / "decision"
+    _edit_csv(d / "allocation.csv", _funded(d)[0], "title", "Intitulé réécrit")
+    v = record.verify(d / "manifest.json", rerun=False)
+    [msg] = [x.message for x in v.differences if x.kind == "fichiers"]
+    assert "la modification porte sur une autre colonne" in msg

@@ -828,7 +828,8 @@ def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -
                 diffs += [Difference("journal", x) for x in _update_changes(entry, manifest)]
                 diffs += [Difference("journal", x) for x in _anchor_changes(entry, manifest, jinfo, state)]
                 if "published_files" not in manifest:
-                    diffs += _file_changes(base, {n: d for n, d in entry.get("files", {}).items() if n != "manifest.json"})
+                    diffs += _file_changes(base, {n: d for n, d in entry.get("files", {}).items() if n != "manifest.json"},
+                                           manifest)
             journal_summary = (f"journal intègre (entrée n° {seq} sur {len(state.entries)}, tête {state.head[:12]}…)"
                                if state.intact and match else "")
     elif own is not None:
@@ -858,7 +859,7 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
                                                                             jinfo)]
     if "published_files" in manifest:
         listed = manifest.get("published_files") or {}
-        diffs += _file_changes(base, listed)
+        diffs += _file_changes(base, listed, manifest)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
         diffs += _extra_differences(extra)
         others = _check_letters_folders(base, manifest, others, diffs, notes)
@@ -1052,7 +1053,7 @@ _OTHER_OUTPUTS = ("scores.csv", "probabilites_financement.csv", "tirage_au_sort.
 _OTHER_FOLDERS = ("lettres",)
 
 
-def _file_changes(base: Path, listed: dict) -> list[Difference]:
+def _file_changes(base: Path, listed: dict, manifest: dict | None = None) -> list[Difference]:
     """A difference for each published file (name -> SHA-256) missing from `base` or changed since."""
     from ditp_model.inputs.io import sha256_file
 
@@ -1062,7 +1063,13 @@ def _file_changes(base: Path, listed: dict) -> list[Difference]:
         if not f.is_file():
             out.append(Difference("fichiers", f"fichier publié absent : {name}"))
         elif sha256_file(f) != digest:
-            out.append(Difference("fichiers", f"fichier publié modifié depuis la publication : {name}"))
+            detail = ""
+            if name == "allocation.csv" and manifest is not None:  # which cells (trial 1, S1)
+                from ditp_model.outputs.verify_table import table_changes_fr
+
+                detail = table_changes_fr(f, manifest)
+            out.append(Difference("fichiers", f"fichier publié modifié depuis la publication : {name}"
+                                              + (f" — {detail}" if detail else "")))
     return out
 
 
