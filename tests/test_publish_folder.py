@@ -298,3 +298,20 @@ def test_verify_says_when_the_change_is_outside_the_decision_columns(case):
     v = record.verify(d / "manifest.json", rerun=False)
     [msg] = [x.message for x in v.differences if x.kind == "fichiers"]
     assert "la modification porte sur une autre colonne" in msg
+
+
+def test_a_lottery_journal_beside_an_allocate_decision_is_not_another_publication(case):
+    """README: ``lottery --out resultats`` beside ``allocate --out resultats``; its journal holds draws, no decision."""
+    data, d = case / "donnees", case / "decision"
+    shutil.rmtree(d / "lettres")
+    record.append_event(d / record.JOURNAL_NAME, "tirage_au_sort", {"graine": 2021})
+    assert _allocate(data, d, "--weights", "impact=0.4,openness=0.4,collective=0.2") == 0
+    assert (d / record.JOURNAL_NAME).is_file() and not (d / P.ARCHIVE_DIR).exists()
+    v = record.verify(d / "manifest.json", rerun=False)
+    assert v.identical, v.text_fr()
+    assert any(record.JOURNAL_NAME in n and "non vérifiés" in n for n in v.notes)
+    # a journal that records a published decision (a report's entry, written by record.publish) is another publication
+    m = _manifest(d)
+    record.publish(case / "rapport", {"allocation.csv": (d / "allocation.csv").read_bytes()}, m,
+                   journal_path=d / record.JOURNAL_NAME)
+    assert _allocate(data, d, "--weights", "impact=0.5,openness=0.3,collective=0.2") == 2

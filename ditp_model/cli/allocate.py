@@ -229,14 +229,17 @@ def older_publication(args) -> list[str]:
 
     ``allocate`` publishes three files; a folder that also holds another command's publication
     (``report``, ``lettres``) would mix two decisions (trial 1, item 4).  Not counted: the run's
-    input files and the outputs of ``score``/``lottery``/``import-ds`` that ``verify`` lists apart.
+    input files, the outputs of ``score``/``lottery``/``import-ds`` that ``verify`` lists apart, and a
+    journal of lottery draws only (no decision published in it).
     """
-    from ditp_model.outputs.record import _OTHER_OUTPUTS
+    from ditp_model.outputs.record import _OTHER_OUTPUTS, JOURNAL_NAME, events_only_journal
     from ditp_model.publication import foreign_files
 
     out = Path(args.out)
     inputs = [getattr(args, k, None) for k in ("call", "applications", "reviews", "conflits", "verrous")]
-    keep = [Path(i) for i in inputs if i] + [out / n for n in _OTHER_OUTPUTS if n != "decisions.jsonl"]
+    keep = [Path(i) for i in inputs if i] + [out / n for n in _OTHER_OUTPUTS]
+    if events_only_journal(out / JOURNAL_NAME):  # a lottery's journal (README: lottery --out resultats) stays
+        keep.append(out / JOURNAL_NAME)
     return foreign_files(out, _OWN, keep)
 
 

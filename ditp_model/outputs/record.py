@@ -1096,9 +1096,27 @@ def _extra_files(base: Path, manifest: dict, published: set, jinfo: dict | None)
         if (not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.parts[0] == ARCHIVE_DIR or rel.as_posix() in published
                 or p.resolve() in skip):
             continue
-        other = (len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS) or (len(rel.parts) > 1 and rel.parts[0] in _OTHER_FOLDERS)
+        other = ((len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS) or (len(rel.parts) > 1 and rel.parts[0] in _OTHER_FOLDERS)
+                 or (rel.as_posix() == JOURNAL_NAME and events_only_journal(p)))
         (others if other else extra).append(rel.as_posix())
     return extra, others
+
+
+#: Journal events that publish a decision (a report, or its update); the others (a lottery, a seed announced) do not.
+PUBLICATION_EVENTS = ("rapport", "desistement", "reduction")
+
+
+def events_only_journal(path: str | Path) -> bool:
+    """Whether the journal `path` records no decision publication (only e.g. lottery draws, ``ditp-model lottery``).
+
+    Such a journal beside an ``allocate`` decision is another command's output, not a publication it
+    would leave stale.  An unreadable or empty journal is not (False).
+    """
+    try:
+        entries = read_journal(path).entries
+    except (OSError, ValueError):
+        return False
+    return bool(entries) and all(e.get("event") not in PUBLICATION_EVENTS for e in entries)
 
 
 def _printed_anchor_changes(page: str, jinfo: dict) -> list[str]:
