@@ -386,7 +386,7 @@ def folder_counts_fr(names) -> list[str]:
     top: dict[str, int] = {}
     for n in names:
         parts = Path(n).parts
-        key = n if len(parts) == 1 else parts[0] + "/"
+        key = n if len(parts) == 1 else f"{parts[0]}/"
         top[key] = top.get(key, 0) + 1
     return [k if not k.endswith("/") else f"{k} ({v} fichier{'s' if v > 1 else ''})" for k, v in sorted(top.items())]
 
@@ -450,7 +450,7 @@ def publish_files(folder: str | Path, files: dict[str, bytes], *, owned=(), comm
     names = {_check_name(n): data for n, data in files.items()}
     moves = [(_check_name(a), Path(b).as_posix()) for a, b in (archive or {}).items()]
     for _, b in moves:
-        if not b.startswith(ARCHIVE_DIR + "/") or ".." in Path(b).parts:
+        if len(Path(b).parts) < 2 or Path(b).parts[0] != ARCHIVE_DIR or ".." in Path(b).parts:
             raise ValueError(f"archivage invalide : « {b} » (un chemin sous {ARCHIVE_DIR}/ attendu)")
     with folder_lock(folder, command=command):
         recover(folder)

@@ -881,7 +881,7 @@ def _extra_differences(extra: list[str]) -> list[Difference]:
     groups: dict[str, list[str]] = {}
     for n in extra:
         parts = Path(n).parts
-        groups.setdefault(parts[0] + "/" if len(parts) > 1 else "", []).append(n)
+        groups.setdefault(f"{parts[0]}/" if len(parts) > 1 else "", []).append(n)
     out = [Difference("fichiers", "fichier présent dans le dossier publié mais absent de la publication (ajouté depuis, ou "
                                   f"laissé par une publication précédente) : {n}") for n in groups.pop("", [])]
     for folder, names in sorted(groups.items()):
