@@ -17,7 +17,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ditp_model.outputs.letters import MARKER, letters_decision
+from ditp_model.outputs.letters_folder import MARKER, letters_decision
 
 __all__ = ["letters_folder_differences", "letters_decision", "letters_folders", "stale_letters_record", "stale_letters_line"]
 

@@ -34,7 +34,7 @@ recomputed.  ``verify`` covers every file of the published folder: the
 manifest lists each one with its SHA-256 (``published_files``), and a file
 missing, changed or added (a forged letter in ``retours/``) is a difference.
 
-Why one module of about 1 100 lines (over the 800 of STYLE.md): the journal's
+Why one module of about 1 240 lines (over the 800 of STYLE.md): the journal's
 format, its sealing and its checking must stay side by side — ``verify``
 reads exactly what ``publish`` writes, and a change to one without the other
 is the bug this module exists to prevent; about twenty callers (commands,
@@ -839,6 +839,7 @@ def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -
 
 def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diffs: list, notes: list) -> None:
     """Step 2b: no interrupted publication; the printed journal anchor; every published file, and nothing else."""
+    from ditp_model.outputs.verify_folder import archives_notes_fr, extra_files_fr
     from ditp_model.publication import LOCK_NAME, _stale, lock_holder
 
     jinfo = manifest.get("journal")
@@ -861,53 +862,11 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
         listed = manifest.get("published_files") or {}
         diffs += _file_changes(base, listed, manifest)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
-        diffs += _extra_differences(extra)
+        diffs += [Difference("fichiers", m) for m in extra_files_fr(extra)]
         others = _check_letters_folders(base, manifest, others, diffs, notes)
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
-        _note_archives(base, notes)
-
-
-#: How many file names a grouped « fichiers absents de la publication » line shows before « … ».
-MAX_NAMES_PER_FOLDER = 5
-
-
-def _extra_differences(extra: list[str]) -> list[Difference]:
-    """One difference per top-level file and one per folder (with its count) for files the publication does not contain.
-
-    Such a file was either added since, or left by an earlier publication into the same folder
-    (a report's ``retours/`` after ``allocate``, trial 1 items 4 and 13): the line says both.
-    """
-    groups: dict[str, list[str]] = {}
-    for n in extra:
-        parts = Path(n).parts
-        groups.setdefault(f"{parts[0]}/" if len(parts) > 1 else "", []).append(n)
-    out = [Difference("fichiers", "fichier présent dans le dossier publié mais absent de la publication (ajouté depuis, ou "
-                                  f"laissé par une publication précédente) : {n}") for n in groups.pop("", [])]
-    for folder, names in sorted(groups.items()):
-        if len(names) == 1:
-            out.append(Difference("fichiers", "fichier présent dans le dossier publié mais absent de la publication (ajouté "
-                                              f"depuis, ou laissé par une publication précédente) : {names[0]}"))
-            continue
-        shown = ", ".join(Path(n).relative_to(folder).as_posix() for n in names[:MAX_NAMES_PER_FOLDER])
-        more = " …" if len(names) > MAX_NAMES_PER_FOLDER else ""
-        out.append(Difference("fichiers", f"{len(names)} fichiers présents dans {folder} mais absents de la publication "
-                                          f"(ajoutés depuis, ou laissés par une publication précédente) : {shown}{more}"))
-    return out
-
-
-def _note_archives(base: Path, notes: list) -> None:
-    """A remark for each older publication moved into ``archives/`` (``allocate --remplacer``): not checked here."""
-    arch = base / ARCHIVE_DIR
-    if not arch.is_dir():
-        return
-    from ditp_model.publication import folder_counts_fr
-
-    for sub in sorted(p for p in arch.iterdir() if p.is_dir()):
-        names = [p.relative_to(sub).as_posix() for p in sorted(sub.rglob("*")) if p.is_file()]
-        how = (f" ; cette publication se vérifie avec ditp-model verify {sub / 'manifest.json'}"
-               if (sub / "manifest.json").is_file() else "")
-        notes.append(f"archivé dans {ARCHIVE_DIR}/{sub.name} (non vérifié ici) : {', '.join(folder_counts_fr(names))}{how}")
+        notes += archives_notes_fr(base)
 
 
 def _check_letters_folders(base: Path, manifest: dict, others: list[str], diffs: list, notes: list) -> list[str]:
