@@ -315,3 +315,19 @@ def test_a_lottery_journal_beside_an_allocate_decision_is_not_another_publicatio
     record.publish(case / "rapport", {"allocation.csv": (d / "allocation.csv").read_bytes()}, m,
                    journal_path=d / record.JOURNAL_NAME)
     assert _allocate(data, d, "--weights", "impact=0.5,openness=0.3,collective=0.2") == 2
+
+
+def test_final_letters_rewritten_for_the_same_decision_are_archived_drafts_are_replaced(case, capsys):
+    d = case / "decision"
+    before = _snapshot(d / "lettres")
+    assert _index(d / "lettres")["provisional"] is False
+    assert main(["lettres", "--manifest", str(d / "manifest.json"), "--pdf", "html", "--date", "2026-12-05"]) == 0
+    [archived] = list((d / P.ARCHIVE_DIR).glob("*/lettres"))
+    assert _snapshot(archived) == before and "rien n'a été supprimé" in capsys.readouterr().out
+    # drafts (lettres.json says provisional) of the same decision: replaced, nothing more archived
+    index = _index(d / "lettres")
+    index["provisional"] = True
+    (d / "lettres" / "lettres.json").write_text(json.dumps(index), encoding="utf-8")
+    assert main(["lettres", "--manifest", str(d / "manifest.json"), "--pdf", "html", "--date", "2026-12-06"]) == 0
+    assert list((d / P.ARCHIVE_DIR).glob("*/lettres")) == [archived]
+    assert _index(d / "lettres")["date"] == "2026-12-06"

@@ -77,17 +77,31 @@ def letters_decision(folder: str | Path) -> str | None:
 
 
 def _archive_for(out: Path, manifest_path: Path, decision_sha256: str) -> Path | None:
-    """Where the letters in `out` go when they announce another decision than `decision_sha256` (None: same decision).
+    """Where the letters in `out` go instead of being deleted when new letters replace them (None: simply replaced).
 
-    ``archives/AAAA-MM-JJ_HHMMSS/lettres`` in the decision's folder for its own ``lettres``, else beside `out`
-    (:func:`ditp_model.publication.archive_folder_name`): ``verify`` leaves the archives aside.
+    Letters are archived when they announce another decision than `decision_sha256`, or when they are
+    final letters (not drafts of a provisional decision): they may have been signed or sent, and a signed
+    letter is never deleted silently.  Drafts of the same decision are simply replaced.  The archive is
+    ``archives/AAAA-MM-JJ_HHMMSS/lettres`` in the decision's folder for its own ``lettres``, else beside
+    `out` (:func:`ditp_model.publication.archive_folder_name`); ``verify`` leaves the archives aside.
     """
     from ditp_model.publication import archive_folder_name
 
-    if not (out / MARKER).is_file() or letters_decision(out) == decision_sha256:
+    if not (out / MARKER).is_file():
+        return None
+    try:
+        draft = bool(json.loads((out / MARKER).read_text(encoding="utf-8")).get("provisional"))
+    except (OSError, ValueError, AttributeError):
+        draft = False
+    if draft and letters_decision(out) == decision_sha256:
         return None
     home = manifest_path.resolve().parent if out.resolve() == manifest_path.resolve().parent / "lettres" else out.parent
-    return home / archive_folder_name() / out.name
+    stamp = archive_folder_name()
+    target, k = home / stamp / out.name, 1
+    while target.exists():  # two runs in the same second
+        k += 1
+        target = home / f"{stamp}-{k}" / out.name
+    return target
 
 
 def _check_out_dir(out: Path, manifest_path: Path) -> None:
