@@ -347,10 +347,17 @@ def _remove_empty_parents(path: Path, stop: Path) -> None:
         p = p.parent
 
 
-def archive_folder_name(now: dt.datetime | None = None) -> str:
-    """``archives/AAAA-MM-JJ_HHMMSS`` (local time): where :func:`publish_files` moves an older publication."""
+def archive_folder_name(now: dt.datetime | None = None, folder: str | Path | None = None) -> str:
+    """``archives/AAAA-MM-JJ_HHMMSS`` (local time): where :func:`publish_files` moves an older publication.
+
+    With `folder`, a name not yet used in it (``…_HHMMSS-2`` for a second archive in the same second).
+    """
     now = now or dt.datetime.now()
-    return f"{ARCHIVE_DIR}/{now.strftime('%Y-%m-%d_%H%M%S')}"
+    name = f"{ARCHIVE_DIR}/{now.strftime('%Y-%m-%d_%H%M%S')}"
+    k = 1
+    while folder is not None and (Path(folder) / (name if k == 1 else f"{name}-{k}")).exists():
+        k += 1
+    return name if k == 1 else f"{name}-{k}"
 
 
 def foreign_files(folder: str | Path, own=(), keep=()) -> list[str]:

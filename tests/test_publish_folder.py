@@ -331,3 +331,13 @@ def test_final_letters_rewritten_for_the_same_decision_are_archived_drafts_are_r
     assert main(["lettres", "--manifest", str(d / "manifest.json"), "--pdf", "html", "--date", "2026-12-06"]) == 0
     assert list((d / P.ARCHIVE_DIR).glob("*/lettres")) == [archived]
     assert _index(d / "lettres")["date"] == "2026-12-06"
+
+
+def test_two_archives_in_the_same_second_get_two_names(tmp_path):
+    import datetime as dt
+
+    now = dt.datetime(2026, 12, 3, 7, 15, 2)
+    first = P.archive_folder_name(now, tmp_path)
+    assert first == f"{P.ARCHIVE_DIR}/2026-12-03_071502"
+    (tmp_path / first).mkdir(parents=True)
+    assert P.archive_folder_name(now, tmp_path) == f"{P.ARCHIVE_DIR}/2026-12-03_071502-2"

@@ -293,7 +293,7 @@ def _allocate(args) -> int:
     record_locks_file(manifest, args)
     archive = {}
     if foreign:  # --remplacer: the older publication, whole (its manifest and tables too), moved into the archive
-        where = archive_folder_name()
+        where = archive_folder_name(folder=args.out)
         moved = foreign + [n for n in _OWN if (Path(args.out) / n).is_file()]
         archive = {n: f"{where}/{n}" for n in moved}
         manifest["archived_publication"] = {"folder": where, "files": len(moved),

@@ -96,12 +96,7 @@ def _archive_for(out: Path, manifest_path: Path, decision_sha256: str) -> Path |
     if draft and letters_decision(out) == decision_sha256:
         return None
     home = manifest_path.resolve().parent if out.resolve() == manifest_path.resolve().parent / "lettres" else out.parent
-    stamp = archive_folder_name()
-    target, k = home / stamp / out.name, 1
-    while target.exists():  # two runs in the same second
-        k += 1
-        target = home / f"{stamp}-{k}" / out.name
-    return target
+    return home / archive_folder_name(folder=home) / out.name
 
 
 def _check_out_dir(out: Path, manifest_path: Path) -> None:
