@@ -79,15 +79,36 @@ def test_envelope_read_alike_by_allocate_and_report(tmp_path, command, written, 
         assert report_values(args)["envelope_eur"] == expected
 
 
-@pytest.mark.parametrize("command", ["allocate", "report"])
-@pytest.mark.parametrize("written, reason", [("-5", "montant négatif"), ("2,5 M€", "n'est pas un nombre"),
-                                             ("1e6", "notation scientifique")])
+@pytest.mark.parametrize("command", ["allocate", "report", "lottery"])
+@pytest.mark.parametrize("written, reason", [("-5", "montant négatif"), ("-2,5 M€", "montant négatif"),
+                                             ("beaucoup", "n'est pas un nombre"), ("deux M€", "n'est pas un montant"),
+                                             ("1e6", "notation scientifique"), ("2,5555555 M€", "centimes")])
 def test_bad_envelope_refused_alike(tmp_path, capsys, command, written, reason):
-    base = ALLOCATE if command == "allocate" else REPORT
+    base = {"allocate": ALLOCATE, "report": REPORT, "lottery": ["lottery", *SCORE[1:]]}[command]
     with pytest.raises(SystemExit) as info:
         main([*base, "--out", str(tmp_path / "o"), "--envelope", written])
     err = capsys.readouterr().err
     assert info.value.code == 2 and f"option --envelope : « {written} »" in err and reason in err
+    assert not (tmp_path / "o").exists()
+
+
+# what the panel's envelope field accepts (tests/test_panel_state.py), in euros counted by hand
+TYPED = [("2,5 M€", 2_500_000), ("2,5M", 2_500_000), ("2.5 M", 2_500_000), ("300 k€", 300_000),
+         ("2,5 millions d'euros", 2_500_000), ("2 500 000 €", 2_500_000), ("2,755 M€", 2_755_000)]
+
+
+@pytest.mark.parametrize("written, expected", TYPED)
+@pytest.mark.parametrize("command", ["allocate", "report", "lottery"])
+def test_the_command_line_reads_amounts_as_the_panel_does(tmp_path, command, written, expected):
+    """S2: « 2,5 M€ » typed in the panel is accepted by --envelope (and --reserve, --committed) alike."""
+    from ditp_model.session.controls import parse_envelope
+
+    base = {"allocate": ALLOCATE, "report": REPORT, "lottery": ["lottery", *SCORE[1:]]}[command]
+    extra = [] if command == "lottery" else ["--reserve", written, "--committed", written]
+    args = build_parser().parse_args([*base, "--out", str(tmp_path), "--envelope", written, *extra])
+    assert args.envelope == expected == parse_envelope(written)
+    if command != "lottery":
+        assert args.reserve == args.committed == expected
 
 
 @pytest.mark.parametrize("command", ["allocate", "report"])

@@ -13,8 +13,9 @@ message naming the value and the rule, so that argparse exits with code 2
 before anything is read or written):
 
 * :func:`euros`: an amount written like in the spreadsheets (``2 500 000``,
-  ``2500000 €``), through :func:`ditp_model.inputs.io.parse_amount`, the one parser
-  of amounts (``allocate``, ``report`` and ``lottery`` alike);
+  ``2500000 €``) or with a multiplier (``2,5 M€``, ``300 k€``), through
+  :func:`ditp_model.inputs.io.parse_typed_amount`, the parser of the panel's envelope field
+  (``allocate``, ``report`` and ``lottery`` alike);
 * :func:`count`: a whole number ≥ 0 (``--max-awards``);
 * :func:`seconds`: a time limit > 0 (``--time-limit``);
 * :func:`out_dir`: an output folder, never ``""`` (which would be the
@@ -119,11 +120,13 @@ class FrenchArgumentParser(argparse.ArgumentParser):
 
 
 def euros(text: str) -> int:
-    """A command-line amount in whole euros, written like in the spreadsheets (``2 500 000``, ``2500000 €``)."""
-    from ditp_model.inputs.io import parse_amount
+    """A command-line amount in whole euros, written as the panel's envelope field accepts it: like in the
+    spreadsheets (``2 500 000``, ``2500000 €``) or with a multiplier (``2,5 M€``, ``300 k€``), through
+    :func:`ditp_model.inputs.io.parse_typed_amount`, the panel's parser too."""
+    from ditp_model.inputs.io import parse_typed_amount
 
     try:
-        return parse_amount(text)
+        return parse_typed_amount(text)
     except ValueError as exc:
         why = str(exc)
         if why.startswith("montant en notation scientifique"):  # the spreadsheet advice makes no sense on a command line
