@@ -33,7 +33,7 @@ Every problem of a file is gathered and raised together in one
 :class:`~ditp_model.inputs.schema.InputError`; no row is dropped silently (fully
 blank lines are skipped and counted in the table's ``attrs["blank_rows"]``).
 
-Why this module is longer than 800 lines (about 970): the reading of a
+Why this module is longer than 800 lines: the reading of a
 spreadsheet is one chain — bytes and encoding, raw table with the rows
 numbered as the spreadsheet shows them, header aliases, cell parsing
 (amounts, scores, dates, categories) with a French message per cell — shared
