@@ -74,7 +74,7 @@ def translate_error(message: str) -> str:
 EXIT_CODES_FR = """codes de sortie :
   0  succès (verify : « identique »)
   1  verify : différences trouvées ; desistement, reduction : la décision en vigueur ne se vérifie pas
-  2  données, paramètres ou options invalides (le message nomme le fichier, la ligne, la colonne, la valeur et la règle)
+  2  données, paramètres ou options invalides (le message nomme le fichier, la ligne, la colonne, la valeur et la règle) ; lettres : aussi une conversion en PDF en échec
   3  pas d'optimum prouvé ou règles incompatibles (le message nomme les règles en conflit) : aucune décision publiée
   4  journal des décisions altéré (report, lottery, desistement, reduction) : rien n'est publié
   5  échec du notebook du rapport ou de sa mise en page (report) : aucun rapport publié
