@@ -182,3 +182,19 @@ def test_lock_examples_name_applications_a_lock_changes(ran):
         assert fundable and not bool(row["funded"]), f"--lock-in {a} : dossier non finançable ou déjà financé"
     for a in locked_out:
         assert bool(table.at[a, "funded"]), f"--lock-out {a} : dossier qui n'est pas financé (le verrou ne changerait rien)"
+
+
+def test_outside_an_activated_environment_the_commands_name_the_venv():
+    """In a fresh clone, a shell knows ``.venv/bin/ditp-model`` (after ``make``), not ``ditp-model``: a bare
+    ``ditp-model`` is for the sections where an environment is activated first (Windows, conda)."""
+    section, fence, bare = "", None, []
+    for line in README.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if line.startswith("## "):
+            section = line
+        if stripped.startswith("```"):
+            fence = None if fence is not None else (stripped[3:].strip() or "sh")
+            continue
+        if fence != "text" and stripped.startswith("ditp-model ") and not section.startswith(("## Sous Windows", "## Route conda")):
+            bare.append(f"{section} : {stripped}")
+    assert not bare, "\n".join(bare)
