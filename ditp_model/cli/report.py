@@ -179,7 +179,7 @@ def cmd_report(args) -> int:
         params = validate_parameters(**report_values(args), command=command)
         with output_lock(args):  # the whole run: a second report into the same folder stops at once
             pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook,
-                                 provisional_allowed=args.provisoire)
+                                 provisional_allowed=args.provisoire, locks_file=args.verrous)
     except ReportProvisionalError as exc:
         _err(str(exc))
         return EXIT_PROVISIONAL

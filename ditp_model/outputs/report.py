@@ -1065,7 +1065,7 @@ def external_reference(body: str):
 
 def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | Path | None = None,
                    notebook: str | Path | None = None, provisional_allowed: bool | None = None,
-                   provisional: bool | None = None):
+                   provisional: bool | None = None, locks_file: str | Path | None = None):
     """Run, render and publish one report: ``rapport.html``, ``rapport.pdf``, exports, ``manifest.json`` and a journal entry.
 
     Steps: a quick run without entry gaps (a non-optimal or invalid run
@@ -1097,6 +1097,10 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         « PROVISOIRE » (running header and watermark).
         A decision found provisional (:mod:`ditp_model.rules.held`) is always
         marked so, whatever this says.
+    locks_file : path, optional
+        The committee's locks file (``--verrous``) the locks of ``params`` were read from: a lock without a
+        reason is refused naming this file and its row (:func:`ditp_model.inputs.locks.missing_reasons_fr`, the
+        wording of ``allocate``), and the manifest records it (``locks_file``: path and SHA-256).
 
     Returns
     -------
@@ -1132,10 +1136,9 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
             raise ReportProvisionalError(quick.provisional)
         missing = params.allocation.missing_lock_reasons()
         if missing and not quick.is_provisional:
-            option = "--lock-out" if missing[0] in params.allocation.lock_out else "--lock-in"
-            raise ReportParameterError([f"verrou sans motif : {', '.join(missing)} — une décision définitive exige le motif "
-                                        f"écrit du comité pour chaque dossier imposé ou exclu (par ex. {option} "
-                                        f"{missing[0]}=\"motif du comité\", ou la colonne motif du fichier --verrous)"])
+            from ditp_model.inputs.locks import missing_reasons_fr
+
+            raise ReportParameterError([missing_reasons_fr(missing, params.allocation.lock_out, locks_file)])
     out = Path(out_dir)
     journal_path = Path(journal) if journal else out / record.JOURNAL_NAME
     record.check_published_against_journal(out, record.check_journal(journal_path))
@@ -1145,6 +1148,10 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         executed = execute_report_notebook({**params.notebook_parameters(), "output_dir": str(exports)},
                                            staging / "rapport.ipynb", notebook=notebook)
         manifest = json.loads((exports / "manifest.json").read_text(encoding="utf-8"))
+        if locks_file:  # the locks file read (--verrous), recorded as allocate records it
+            from ditp_model.inputs.locks import locks_file_record
+
+            manifest["locks_file"] = locks_file_record(locks_file)
         if manifest.get("decision_sha256") != quick.manifest["decision_sha256"]:
             raise AllocationError("la décision du notebook diffère de celle du calcul de contrôle "
                                   f"({manifest.get('decision_sha256', '?')[:12]} ≠ {quick.manifest['decision_sha256'][:12]}) : "
