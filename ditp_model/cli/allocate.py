@@ -197,8 +197,7 @@ def cmd_allocate(args) -> int:
 def _allocate(args) -> int:
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.outputs.report import reviewer_scores_sheet
-    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.outputs.report import decision_workbook
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
     from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
 
@@ -223,11 +222,11 @@ def _allocate(args) -> int:
     manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov)
     record_encodings(manifest, ev)
     record_locks_file(manifest, args)
+    manifest["explanations"] = {"gaps": not args.no_gaps}  # what an update re-explains with (outputs/updates.recorded_gaps)
     procedure = procedure_table(ev, alloc, provisional=prov)
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
-                                          procedure=procedure),
+        "allocation.xlsx": decision_workbook(ev, alloc, table, manifest, provisional=prov),
     }
     # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
     manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}

@@ -838,16 +838,46 @@ def report_workbook(run: ReportRun) -> bytes:
     to merit order, each with its reason), « Paramètres », « Provenance »; applicant
     text never becomes a formula.
     """
-    from ditp_model.outputs.procedure import run_procedure_table
+    return decision_workbook(run.evaluation, run.allocation, run.table, run.manifest, personal_data=run.params.personal_data,
+                             provisional=run.provisional, generated_at=run.manifest.get("generated_at"))
+
+
+def decision_workbook(evaluation: Evaluation, allocation: Allocation, table: pd.DataFrame, manifest: dict, *,
+                      personal_data: bool = False, provisional=None, generated_at: str | None = None) -> bytes:
+    """The secretariat's ``allocation.xlsx`` of a decision (:func:`ditp_model.outputs.workbook.workbook_bytes`).
+
+    The one way it is built, by ``allocate``, by the report (:func:`report_workbook`) and after a withdrawal or a
+    reduction (:func:`ditp_model.outputs.updates.updated_files`): reviewers are pseudonymised (R01, R02…:
+    :func:`pseudonymise_reviewers`) in the « Notes par évaluateur » sheet *and* in the procedure sheet (declarations
+    of conflicts of interest, reviews left out), unless `personal_data` (the secretariat's express request, recorded
+    in the report's manifest as ``report.personal_data``).
+
+    Parameters
+    ----------
+    evaluation, allocation
+        The decision's evaluation and allocation (the procedure sheet: declarations, held applications, locks,
+        exceptions).
+    table : pandas.DataFrame
+        The decision table shown (:func:`ditp_model.rules.manifest.decision_table`, or the table in force after
+        changes).
+    manifest : dict
+        The decision's manifest (parameters and provenance sheets).
+    personal_data : bool
+        Keep the reviewers' identities.
+    provisional : ditp_model.rules.held.Provisional, optional
+        Adds the best case of each application awaiting reviews to the procedure sheet.
+    generated_at : str, optional
+        ISO time shown in the provenance sheet.
+    """
+    from ditp_model.outputs.procedure import procedure_table
     from ditp_model.outputs.workbook import workbook_bytes
 
-    ev = run.evaluation
+    ev = evaluation
     excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
-    names = None if run.params.personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
-    return workbook_bytes(run.table, ev.eligibility, run.manifest,
-                          reviewer_scores=reviewer_scores_sheet(ev, identities=run.params.personal_data),
-                          generated_at=run.manifest.get("generated_at"),
-                          procedure=run_procedure_table(run, pseudonyms=names))
+    names = None if personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
+    return workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev, identities=personal_data),
+                          generated_at=generated_at,
+                          procedure=procedure_table(ev, allocation, provisional=provisional, pseudonyms=names))
 
 
 def export_files(run: ReportRun) -> dict[str, bytes]:
@@ -857,16 +887,13 @@ def export_files(run: ReportRun) -> dict[str, bytes]:
     (:func:`report_workbook`), ``retours_candidats.csv`` and one
     ``retours/<id>.md`` per application (:mod:`ditp_model.outputs.feedback`).
     """
-    from ditp_model.outputs.feedback import feedback_files
+    from ditp_model.outputs.feedback import decision_feedback_kwargs, feedback_files
 
     footer = (f"Source : rapport de sélection établi le {_date_fr(run.generated_at)}, "
               f"décision {run.manifest['decision_sha256'][:12]}.")
     files = {"allocation.csv": csv_bytes(run.table), "allocation.xlsx": report_workbook(run)}
-    c = run.allocation.candidates
-    files.update(feedback_files(run.table, run.rules, rule=run.allocation.rule, gaps_computed=run.params.gaps,
-                                lock_out=c.params.lock_out, envelope_eur=c.available_eur,
-                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
-                                lock_reasons=dict(c.params.lock_reasons), lock_in=c.params.lock_in))
+    files.update(feedback_files(run.table, run.rules, footer=footer,
+                                **decision_feedback_kwargs(run.allocation, gaps_computed=run.params.gaps)))
     return files
 
 
