@@ -424,14 +424,23 @@ def validate_parameters(**values) -> ReportParams:
             except InputError as exc:
                 problems.append(f"« scenario » : {exc}")
             else:
-                changed = sc.changed_inputs()
-                if changed:
-                    problems.append("« scenario » : fichier(s) d'entrée modifié(s) depuis l'enregistrement du scénario "
-                                    f"({', '.join(changed)}) ; enregistrer à nouveau le scénario sur les données actuelles")
+                # every input as recorded, the declarations of conflicts of interest included (rules/scenario.py)
+                inp = sc.input_problems(path)
+                problems += [f"« scenario » : {p}" for p in inp]
                 from ditp_model.inputs.io import sha256_file
 
+                if sc.conflicts:  # the scenario's declarations are used; --conflits may only repeat them
+                    if conflicts is not None and (Path(conflicts).resolve() != Path(sc.conflicts).resolve()
+                                                  and sha256_file(conflicts) != sc.sha256.get(sc.conflicts)):
+                        problems.append(f"« conflicts » : le scénario enregistre déjà les déclarations de conflits d'intérêts "
+                                        f"{sc.conflicts} ; retirer --conflits {conflicts}, ou enregistrer à nouveau le scénario "
+                                        "avec ces déclarations")
+                    conflicts = str(Path(sc.conflicts).resolve())
+
                 scenario = {"path": path, "name": sc.name, "sha256": sha256_file(path)}
-                files = [_path(n, getattr(sc, n), problems) for n in ("call", "applications", "reviews")]
+                gone = {p.column for p in inp if p.code == "scenario_input_missing"}  # said once, above
+                files = [None if f"inputs.{n}" in gone else _path(n, getattr(sc, n), problems)
+                         for n in ("call", "applications", "reviews")]
                 _waves_rules(waves_from, sc.params.group_rules, problems)
                 if problems:
                     raise ReportParameterError(problems)
