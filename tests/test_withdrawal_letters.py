@@ -172,3 +172,69 @@ def test_allocate_pseudonymises_reviewers_in_the_procedure_sheet_too(tmp_path, c
     assert texts["Procédure"] and not any("Claire Martin" in t for sheet in texts.values() for t in sheet)
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert m["explanations"] == {"gaps": True}
+
+
+# --------------------------------------------------------------------------- other replays that re-derived differently
+
+
+def _allocate(out: Path, *extra: str) -> Path:
+    assert main(["allocate", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
+                 "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", WEIGHTS, "--provisoire", *extra,
+                 "--out", str(out)]) == 0
+    return out
+
+
+def _ranking_stop(table: pd.DataFrame, envelope: int) -> set[str]:
+    """The ranking rule, variant « stop », by hand: fundable applications by rank, stop at the first that does not fit."""
+    t = table[table["rank"].notna() & (table["not_fundable"].fillna("") == "") & (table["award_cap_eur"] > 0)]
+    left, funded = envelope, set()
+    for r in t.assign(rank=t["rank"].astype(int)).sort_values("rank").itertuples():
+        if r.award_cap_eur > left:
+            break
+        funded.add(r.application_id)
+        left -= int(r.award_cap_eur)
+    return funded
+
+
+def test_an_update_replays_the_ranking_variant_allocate_used(tmp_path, capsys):
+    """``allocate --ranking-variant stop``: the ranking-rule column of the table rebuilt by an update is still « stop »
+    (the replay took « skip » when the manifest had no top-level ``ranking_variant``)."""
+    folder = _allocate(tmp_path / "decision", "--ranking-variant", "stop")
+    before = read_output_csv(folder / "allocation.csv").set_index("application_id", drop=False)
+    envelope = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["parameters"]["available_eur"]
+    stop = _ranking_stop(before, envelope)
+    assert set(before.index[before["ranking_rule_award_eur"] > 0]) == stop
+    assert main(["desistement", "--manifest", str(folder / "manifest.json"), _first_laureate(folder, ""), "--motif", "x"]) == 0
+    capsys.readouterr()
+    after = read_output_csv(folder / "allocation.csv").set_index("application_id", drop=False)
+    assert set(after.index[after["ranking_rule_award_eur"] > 0]) == stop
+    untouched = [a for a in before.index if (after.at[a, "change"] if isinstance(after.at[a, "change"], str) else "") == ""]
+    pd.testing.assert_frame_equal(before.loc[untouched], after.loc[untouched, list(before.columns)], check_dtype=False)
+    assert verify(folder / "manifest.json").identical
+
+
+def test_word_letters_of_the_earlier_decision_are_said_stale(tmp_path, capsys):
+    """A letters folder (``ditp-model lettres``: ``lettres.json`` with the decision's SHA-256 and each file's) left in the
+    folder describes the decision before the update: the command and ``verify`` say so (the report's were, not these)."""
+    import hashlib
+
+    folder = _allocate(tmp_path / "decision")
+    m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    letters = folder / "lettres"
+    letters.mkdir()
+    (letters / "P001.pdf").write_bytes(b"%PDF-1.4 lettre")
+    (letters / "lettres.json").write_text(json.dumps({
+        "decision_sha256": m["decision_sha256"], "sha256": {"P001.pdf": hashlib.sha256(b"%PDF-1.4 lettre").hexdigest()}}),
+        encoding="utf-8")
+    res = verify(folder / "manifest.json")
+    assert res.identical and "décrivent la décision" not in res.text_fr()  # the letters of this very decision
+    capsys.readouterr()
+    assert main(["desistement", "--manifest", str(folder / "manifest.json"), _first_laureate(folder, ""), "--motif", "x"]) == 0
+    out = capsys.readouterr().out
+    new = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["decision_sha256"]
+    note = (f"les lettres de lettres/ décrivent la décision {m['decision_sha256'][:12]}…, pas la décision en vigueur "
+            f"{new[:12]}…")
+    assert f"ATTENTION : {note}" in out
+    res = verify(folder / "manifest.json")
+    assert res.identical, res.text_fr()
+    assert note in res.text_fr()
