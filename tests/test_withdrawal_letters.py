@@ -17,6 +17,7 @@ HTML is a placeholder carrying the journal anchor, the notebook is not run).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -43,7 +44,10 @@ def _publish_report(out: Path, **values) -> Path:
     values = {"call": str(DATA / "appel_2021.toml"), "applications": str(DATA / "candidatures_exemple.csv"),
               "reviews": str(DATA / "evaluations_exemple.csv"), "weights": WEIGHTS, "provisional": True,
               "command": "ditp-model report (test)", **values}
+    generated_at = values.pop("generated_at", None)
     run = run_report(validate_parameters(**values))
+    if generated_at:  # a report produced on another day
+        run = dataclasses.replace(run, generated_at=generated_at, manifest={**run.manifest, "generated_at": generated_at})
     files = export_files(run)
     journal = out.parent / f"{out.name}-journal" / "decisions.jsonl"
     files["rapport.html"] = ("<html><body>" + journal_anchor_html(seq=1, previous=GENESIS, recorded_at=RECORDED_AT,
@@ -238,3 +242,23 @@ def test_word_letters_of_the_earlier_decision_are_said_stale(tmp_path, capsys):
     res = verify(folder / "manifest.json")
     assert res.identical, res.text_fr()
     assert note in res.text_fr()
+
+
+def test_the_rebuilt_workbook_is_dated_when_it_is_produced(tmp_path, capsys):
+    """The provenance sheet of the workbook rebuilt by an update gives the day of the update, not the report's (the
+    manifest keeps the report's ``generated_at``, which the letters cite as the report's date)."""
+    import datetime as dt
+
+    def produced(folder):
+        sheet = pd.read_excel(folder / "allocation.xlsx", sheet_name="Provenance", header=None, dtype=str)
+        row = sheet[sheet[0] == "Date de production"]
+        assert len(row) == 1
+        return str(row.iloc[0, 1])
+
+    folder = _publish_report(tmp_path / "rapport", generated_at="2026-01-15T10:00:00+01:00")
+    assert produced(folder).startswith("15/01/2026")
+    assert main(["desistement", "--manifest", str(folder / "manifest.json"), _first_laureate(folder, ""), "--motif", "x"]) == 0
+    capsys.readouterr()
+    today = dt.datetime.now().astimezone().strftime("%d/%m/%Y")
+    assert today != "15/01/2026" and produced(folder).startswith(today)
+    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["generated_at"] == "2026-01-15T10:00:00+01:00"

@@ -223,6 +223,8 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     (:func:`ditp_model.outputs.report.decision_workbook`): reviewers pseudonymised unless the decision was published
     with their identities (:func:`recorded_personal_data`).
     """
+    import datetime as dt
+
     from ditp_model.outputs.feedback import decision_feedback_kwargs, feedback_files
     from ditp_model.outputs.record import replay_params
     from ditp_model.outputs.report import decision_workbook
@@ -233,8 +235,10 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     ev, alloc = rec.evaluation, rec.allocation
     shown = table.assign(change=[CHANGE_LABELS_FR.get(c, c) for c in table["change"]])  # French in the workbook
     prov = provisional_status(ev, replay_params(rec.manifest)) if manifest.get("held") else None
+    # produced now: the manifest's ``generated_at`` (copied from the decision updated) is the report's date
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     files = {"allocation.xlsx": decision_workbook(ev, alloc, shown, manifest, personal_data=recorded_personal_data(rec.manifest),
-                                                  provisional=prov)}
+                                                  provisional=prov, generated_at=now)}
     if feedback:
         n = len(manifest.get("withdrawals") or [])
         footer = (f"Source : décision mise à jour après {n} changement(s) (désistement ou réduction), décision "
