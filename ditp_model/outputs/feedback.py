@@ -245,8 +245,9 @@ def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, 
             lines.append("Écart d'entrée : aucune note ne suffit — même avec la note maximale de 100 / 100, le dossier n'aurait "
                          "pas été retenu, les autres dossiers restant inchangés.")
         elif need is not None:
-            lines.append(f"Écart d'entrée : {format_points(need)} points — il aurait fallu une note globale supérieure "
-                         f"d'au moins {format_points(need)} points pour que le dossier soit retenu, les autres dossiers "
+            word = _points_word(need)  # « 0,78 point », « 4,45 points »
+            lines.append(f"Écart d'entrée : {format_points(need)} {word} — il aurait fallu une note globale supérieure "
+                         f"d'au moins {format_points(need)} {word} pour que le dossier soit retenu, les autres dossiers "
                          "restant inchangés.")
         else:
             lines.append(f"Écart d'entrée : {format_number(gap / 1000, 1)} points × k€ de valeur de portefeuille.")
