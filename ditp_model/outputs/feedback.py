@@ -45,7 +45,8 @@ import pandas as pd
 from ditp_model.inputs.call import CallRules
 from ditp_model.french import format_eur, format_number, format_points
 
-__all__ = ["feedback_table", "letter_fr", "feedback_files", "decision_feedback_kwargs", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr"]
+__all__ = ["feedback_table", "letter_fr", "feedback_files", "decision_feedback_kwargs", "safe_filename", "TIE_SETTLEMENT_FR",
+           "reserve_sentence_fr"]
 
 #: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
 TIE_SETTLEMENT_FR = ("par le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis par la note, la date de "
