@@ -409,7 +409,9 @@ def reviewer_leniency_frame_fr(votes, posterior) -> pd.DataFrame:
     """
     nu = pd.Series(posterior.nu.mean(axis=0), index=[str(a) for a in votes.assessors]).sort_values(kind="mergesort")
     return pd.DataFrame({"Évaluateur": nu.index,
-                         "Indulgence (points)": [format_number(v, 2) for v in nu.to_numpy()]}).set_index("Évaluateur")
+                         # round first: a leniency of -0.004 reads « 0,00 », not « -0,00 »
+                         "Indulgence (points)": [format_number(round(float(v), 2) + 0.0, 2) for v in nu.to_numpy()]}
+                        ).set_index("Évaluateur")
 
 
 def grey_zone_frame_fr(funding) -> pd.DataFrame:
