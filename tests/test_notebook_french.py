@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -72,11 +73,19 @@ def test_followup_frame_reads_euros_and_dates():
 
 
 def test_posterior_line_has_a_decimal_comma():
+    from ditp_model.scoring.review_model import ReviewPosterior
+
+    def posterior(r_hat, ess, draws):
+        # only the fields the line reads; the class' own methods (convergence_fr, converged, n_draws)
+        return ReviewPosterior(votes=None, theta=np.zeros((draws, 1)), nu=np.zeros((draws, 1)), mu=0.0, sds=pd.DataFrame(),
+                               r_hat=r_hat, ess=ess, seed=1991, num_chains=4, num_warmup=1, num_samples=1,
+                               panel_effect=False, seconds=0.0)
+
     votes = SimpleNamespace(proposals=range(99), assessors=range(12), table=range(297))
-    post = SimpleNamespace(n_draws=10000, r_hat=1.00349, ess=6161.4, converged=True)
-    line = _plain(nb.posterior_fit_fr(votes, post))
-    assert "R̂ max 1,003" in line and "10 000 tirages" in line and "taille effective min 6 161" in line
-    assert "ATTENTION" in nb.posterior_fit_fr(votes, SimpleNamespace(n_draws=1, r_hat=1.2, ess=10.0, converged=False))
+    line = _plain(nb.posterior_fit_fr(votes, posterior(1.00349, 6161.4, 10000)))
+    assert line == ("99 dossiers, 12 évaluateurs, 297 notes ; 10 000 tirages ; R̂ max 1,003 ; "
+                    "taille effective min 6 161")
+    assert "ATTENTION" in nb.posterior_fit_fr(votes, posterior(1.2, 10.0, 4))
 
 
 def test_public_api_has_what_the_notebooks_use():

@@ -117,3 +117,17 @@ def test_a_final_decision_is_never_marked_provisional_by_the_parameter(tmp_path)
     assert f"Le comité est invité à arrêter la liste des {int(run.table['funded'].sum())} lauréats" in summary
     assert _session_rows(run)["Décision provisoire"] == "non : aucun dossier en attente d'évaluation"
     assert run.manifest["report"]["provisional"] is False and run.manifest["report"]["provisional_accepted"] is True
+
+
+def test_stored_notebook_04_shows_the_sample_as_provisional():
+    """Notebook 04 as stored (run directly, ``provisional = False``): what a reader of the notebook sees."""
+    import json
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "04_rapport.ipynb").read_text("utf-8"))
+    src = "".join(nb["cells"][0]["source"])
+    assert "\nprovisional = False" in src
+    shown = _text(" ".join("".join(o.get("data", {}).get("text/html", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                           for o in c.get("outputs", [])))
+    assert "PROVISOIRE — décision proposée, pas encore arrêtée par le comité" in shown
+    assert "Décision provisoire oui : P047, P072" in shown and "arrêter la liste" not in shown
+    assert "Décision provisoire acceptée par l'appelant (--provisoire) provisional non" in shown

@@ -391,10 +391,10 @@ def contested_frame_fr(analysis) -> pd.DataFrame:
 
 
 def posterior_fit_fr(votes, posterior) -> str:
-    """One French line on the fit of the review model: sizes, draws, R̂ and effective size, decimal comma."""
+    """One French line on the fit of the review model: sizes, draws, R̂ and effective size
+    (:meth:`ditp_model.scoring.review_model.ReviewPosterior.convergence_fr`), decimal comma."""
     return (f"{len(votes.proposals)} dossiers, {len(votes.assessors)} évaluateurs, {len(votes.table)} notes ; "
-            f"{format_number(posterior.n_draws, 0)} tirages ; R̂ max {format_number(posterior.r_hat, 3)} ; "
-            f"taille effective min {format_number(posterior.ess, 0)}"
+            f"{format_number(posterior.n_draws, 0)} tirages ; {posterior.convergence_fr()}"
             + ("" if posterior.converged else " — ATTENTION : chaînes non convergées (R̂ ≥ 1,01)"))
 
 
