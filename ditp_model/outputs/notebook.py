@@ -201,7 +201,10 @@ def format_percent(share: float, digits: int = 1) -> str:
 
 
 def format_date(value) -> str:
-    """A date as a French reader writes it: ``2022-06-30`` -> ``"30/06/2022"`` (date, datetime, Timestamp or ISO text); empty -> ``"—"``."""
+    """A date as a French reader writes it: ``2022-06-30`` -> ``"30/06/2022"``.
+
+    `value`: a date, datetime, Timestamp or ISO text; empty -> ``"—"``.
+    """
     if value is None or (not isinstance(value, str) and pd.isna(value)) or value == "":
         return "—"
     if isinstance(value, str):
@@ -497,7 +500,8 @@ def best_reserve_fr(table: pd.DataFrame) -> str:
 
 
 def reserve_advice_header_fr(advice: pd.DataFrame) -> str:
-    """The rule, the date of the first decision, applications seen, seed and simulations of :func:`ditp_model.timeline.reserve.reserve_advice`."""
+    """The rule, the date of the first decision, applications seen, seed and simulations of
+    :func:`ditp_model.timeline.reserve.reserve_advice`, in one French line (date « 29/09/2021 »)."""
     from ditp_model.rules.base import RULE_LABELS_FR
 
     a = advice.attrs
