@@ -218,3 +218,34 @@ def test_stored_outputs_are_french(name):
     if name == "03_robustesse":
         joined = "\n".join(_outputs(name))
         assert "R̂ max 1," in joined and "R̂ max 1." not in joined
+
+
+def test_best_reserve_and_advice_header_by_hand():
+    t = pd.DataFrame({"reserve_eur": [0, 300_000, 600_000], "funded": [26, 27, 27], "awarded_eur": [2_951_870, 2_948_370, 2_969_370],
+                      "waves_total_score": [1662.5576, 1739.6013, 1739.6013], "score_gap": [169.8764, 92.8327, 92.8327],
+                      "gap_closed": [0.0, 0.4535, 0.4535]})
+    # the smallest gap, and among equal gaps the smallest reserve; 45,35 % rounded to 45 %
+    assert _plain(nb.best_reserve_fr(t)) == ("Réserve qui comble le plus l'écart : 300 000 € (écart 92,83 points, "
+                                             "45 % de l'écart sans réserve comblé)")
+    out = nb.reserve_replay_frame_fr(t)
+    assert out.index.name == "Réserve" and [_plain(v) for v in out["Part de l'écart comblée"]] == ["0 %", "45 %", "45 %"]
+    advice = pd.DataFrame({"reserve_eur": [0], "threshold": [60.0], "now_funded": [12], "now_awarded_eur": [1_345_870],
+                           "mean_ratio": [0.98375], "p10_ratio": [0.954], "p90_ratio": [0.995], "mean_awarded_eur": [2_983_320],
+                           "mean_missed": [5.5]})
+    advice.attrs.update(rule="merit_order", seen_cutoff="2021-09-29", seen=19, seed=2021, n_sims=10)
+    assert "dossiers vus au 29/09/2021 : 19 ; graine : 2021 ; simulations : 10" in nb.reserve_advice_header_fr(advice)
+    row = nb.reserve_advice_frame_fr(advice).iloc[0]
+    assert _plain(nb.reserve_advice_frame_fr(advice).index[0]) == "0 €, seuil 60 points"
+    assert _plain(row["Notes / décision en une fois (moyenne)"]) == "98,4 %" and row["Lauréats manqués (moyenne)"] == "5,5"
+
+
+def test_contested_and_agreement_counts_by_hand():
+    table = pd.DataFrame({"application_id": ["A", "B", "C", "D"], "candidate": [True, True, True, False],
+                          "n_members": [5, 2, 0, 0], "members": [("M1", "M2", "M3", "M4", "M5"), ("M1", "M3"), (), ()],
+                          "majority": [True, False, False, False], "agreement": ["consensus", "contested", "excluded", "excluded"],
+                          "funded_at_average": [True, False, False, False], "funded_at_closest": [True, True, False, False]})
+    analysis = SimpleNamespace(table=table)
+    out = nb.contested_frame_fr(analysis)
+    assert list(out.index) == ["B"] and out.loc["B"].tolist() == ["2", "M1, M3", "non", "non", "oui"]
+    counts = nb.agreement_counts_fr(analysis)["Dossiers"]  # D is not a candidate: not counted
+    assert counts.to_dict() == {"consensus": 1, "contesté": 1, "écarté": 1}
