@@ -131,8 +131,9 @@ REPORT_PARAMETERS: tuple[ReportParameter, ...] = (
                     "ou None / texte vide (pas de section sur les vagues)"),
     ReportParameter("personal_data", False, "Identité des évaluateurs dans les exports",
                     "True ou False (True seulement à la demande expresse du secrétariat)"),
-    ReportParameter("provisional", False, "Décision provisoire",
-                    "True ou False (True : « PROVISOIRE » en tête de chaque page et en filigrane)"),
+    ReportParameter("provisional", False, "Décision provisoire acceptée (--provisoire)",
+                    "True ou False (True : l'appelant accepte de publier une décision provisoire ; la mention "
+                    "« PROVISOIRE » vient des données, des dossiers en attente d'évaluation à portée de la ligne)"),
     ReportParameter("output_dir", None, "Dossier de préparation des exports", "un chemin de dossier (texte) ou None (aucun export)"),
     ReportParameter("command", "", "Commande", "un texte"),
 )
@@ -220,8 +221,11 @@ class ReportParams:
     personal_data : bool
         Reviewer identities kept in the exports (otherwise R01, R02…).
     provisional : bool
-        The decision is provisional (not yet adopted): « PROVISOIRE » in the
-        running header of every printed page and as a diagonal watermark.
+        The caller accepted a provisional decision (``--provisoire``).  Whether
+        the decision *is* provisional comes from the data, never from this
+        parameter (:attr:`ReportRun.is_provisional`): a provisional decision gets
+        « PROVISOIRE » in the running header of every printed page and as a
+        diagonal watermark whatever this says.
     scenario : dict or None
         ``{"path", "name", "sha256"}`` when the run comes from a committee scenario.
     output_dir : str or None
@@ -760,7 +764,9 @@ def report_manifest(run: ReportRun) -> dict:
     funded count, total, value and decision hash), ``scenario`` (path, name,
     SHA-256, or None), ``report`` (gaps computed, near line, first wave
     cut-off ``waves_from``, shadow price (optimisation rules only), sample
-    data, personal data, the ex aequo band the reviews suggest, and the
+    data, personal data, ``provisional`` (the decision is provisional, from the
+    data: :attr:`ReportRun.is_provisional`) and ``provisional_accepted`` (the
+    parameter), the ex aequo band the reviews suggest, and the
     comparison « si l'on maximisait la somme des notes »), ``generated_at``
     and ``report_tools`` (versions of the rendering packages, recorded but
     not compared by ``verify``).
@@ -777,7 +783,7 @@ def report_manifest(run: ReportRun) -> dict:
     sp = run.explanation.shadow_price_per_keur
     cmp = run.comparison
     m["report"] = {"gaps": p.gaps, "near_line": p.near_line, "waves_from": p.waves_from, "sample_data": p.sample_data,
-                   "personal_data": p.personal_data, "provisional": p.provisional,
+                   "personal_data": p.personal_data, "provisional": run.is_provisional, "provisional_accepted": p.provisional,
                    "shadow_price_per_keur": None if sp is None else round(float(sp), 6),
                    "suggested_tie_band_points": run.suggested_tie_band_points,
                    "comparison": None if cmp is None else {
@@ -1129,10 +1135,10 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         ``True``: a provisional report is published (locks without reason
         allowed while provisional); ``None`` (default): no such check.
     provisional : bool, optional
-        Overrides ``params.provisional``: True marks every page of the report
-        « PROVISOIRE » (running header and watermark).
-        A decision found provisional (:mod:`ditp_model.rules.held`) is always
-        marked so, whatever this says.
+        Overrides ``params.provisional`` (the caller accepts a provisional
+        decision).  The « PROVISOIRE » mark (running header and watermark)
+        comes from the data: a decision found provisional
+        (:mod:`ditp_model.rules.held`) is always marked so, a final one never.
     locks_file : path, optional
         The committee's locks file (``--verrous``) the locks of ``params`` were read from: a lock without a
         reason is refused naming this file and its row (:func:`ditp_model.inputs.locks.missing_reasons_fr`, the
