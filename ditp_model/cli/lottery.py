@@ -294,7 +294,7 @@ def _lottery(args) -> int:
           f"{len(votes.table)} notes ; "
           + ("ajustement repris du cache (mêmes notes, mêmes réglages) ; " if post.from_cache
              else f"ajusté en {post.seconds:.0f} s ; ")
-          + f"R̂ max {post.r_hat:.3f}"
+          + post.convergence_fr()
           + ("" if post.converged else " — ATTENTION : chaînes non convergées (R̂ ≥ 1,01), résultats à ne pas publier"))
     funding = posterior_funding(ev, post, params, n_draws=args.draws, grey_zone=args.grey_zone)
     print(f"Sur {funding.n_draws} tirages a posteriori : {funding.zone_counts_fr()}.")

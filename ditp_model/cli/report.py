@@ -2,7 +2,7 @@
 
 ``report`` runs the report notebook (papermill), renders it to a
 self-contained HTML without code and lays it out as an A4 PDF, and publishes into ``--out``:
-``rapport.html``, ``rapport.pdf`` (``--provisoire``: « PROVISOIRE » on every page), ``allocation.xlsx`` (decision, eligibility, scores by
+``rapport.html``, ``rapport.pdf`` (a provisional decision, published with ``--provisoire``: « PROVISOIRE » on every page), ``allocation.xlsx`` (decision, eligibility, scores by
 reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
 ``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
 then appends an entry to the journal ``decisions.jsonl``.  The inputs come
