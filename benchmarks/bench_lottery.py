@@ -36,7 +36,8 @@ def run(out: Path, cache: Path, *extra: str) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "ditp_model.cli", "lottery", "--call", str(ROOT / "data" / "appel_2021.toml"),
            "--applications", str(ROOT / "data" / "candidatures_exemple.csv"),
            "--reviews", str(ROOT / "data" / "evaluations_exemple.csv"),
-           "--weights", "impact=0.5,openness=0.3,collective=0.2", "--out", str(out), *extra]
+           "--weights", "impact=0.5,openness=0.3,collective=0.2", "--out", str(out),
+           "--provisoire", *extra]  # the sample's decision is provisional (P047, P072 held)
     t0 = time.perf_counter()
     env = {**os.environ, "DITP_MODEL_CACHE": str(cache)}
     done = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", check=False, env=env)

@@ -5,8 +5,8 @@ allocation -> explanation / robustness -> report.
 
 Layers (docs/architecture.md): inputs/ -> scoring/ -> rules/ -> uncertainty/ ->
 timeline/ -> outputs/ -> session/, cli/.  The public names below are what a
-notebook uses first: load a call and the inputs, evaluate, decide with a rule,
-explain, report.
+notebook uses first: load a call and the inputs, evaluate, decide with a rule
+(its parameters, a portfolio rule ``GroupRule``), explain, report.
 
 The names below are loaded on first use (PEP 562), so that ``import
 ditp_model`` -- and the ``ditp-model`` command, which imports it -- does not
@@ -22,13 +22,14 @@ _LAZY = {
     "Evaluation": "scoring.pipeline", "evaluate": "scoring.pipeline",
     "InputError": "inputs.schema", "Problem": "inputs.schema",
     "Weights": "scoring.aggregate", "parse_weights": "scoring.aggregate",
-    "AllocationParams": "rules.allocation", "allocate": "rules.allocation", "get_rule": "rules.allocation",
+    "AllocationParams": "rules.allocation", "GroupRule": "rules.allocation", "allocate": "rules.allocation",
+    "get_rule": "rules.allocation",
     "explain": "rules.explain",
     "validate_parameters": "outputs.report", "produce_report": "outputs.report",
 }
 
 __all__ = ["CallRules", "load_call_rules", "Inputs", "load_inputs", "Evaluation", "evaluate", "InputError", "Problem",
-           "Weights", "parse_weights", "AllocationParams", "allocate", "get_rule", "explain", "validate_parameters",
+           "Weights", "parse_weights", "AllocationParams", "GroupRule", "allocate", "get_rule", "explain", "validate_parameters",
            "produce_report", "__version__"]
 
 

@@ -323,7 +323,7 @@ def expected_applications() -> list[dict]:
     for d in DOSSIERS:
         if d["state"] == "Refusé":
             continue
-        out.append({"application_id": d["id"], "title": xml_sanitize(d["title"]).strip(), "lead_org": d["lead"],
+        out.append({"application_id": d["id"], "title": " ".join(xml_sanitize(d["title"]).split()), "lead_org": d["lead"],
                     "lead_org_type": d["lead_type"], "region": d["region"], "maturity": d["maturity"],
                     "requested_eur": d["requested"], "expenses": tuple(x or 0 for x in d["expenses"]),
                     "partners": tuple(p for p, _t in d["partners"]), "partner_types": tuple(t for _p, t in d["partners"]),

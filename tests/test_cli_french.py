@@ -79,15 +79,36 @@ def test_envelope_read_alike_by_allocate_and_report(tmp_path, command, written, 
         assert report_values(args)["envelope_eur"] == expected
 
 
-@pytest.mark.parametrize("command", ["allocate", "report"])
-@pytest.mark.parametrize("written, reason", [("-5", "montant négatif"), ("2,5 M€", "n'est pas un nombre"),
-                                             ("1e6", "notation scientifique")])
+@pytest.mark.parametrize("command", ["allocate", "report", "lottery"])
+@pytest.mark.parametrize("written, reason", [("-5", "montant négatif"), ("-2,5 M€", "montant négatif"),
+                                             ("beaucoup", "n'est pas un nombre"), ("deux M€", "n'est pas un montant"),
+                                             ("1e6", "notation scientifique"), ("2,5555555 M€", "centimes")])
 def test_bad_envelope_refused_alike(tmp_path, capsys, command, written, reason):
-    base = ALLOCATE if command == "allocate" else REPORT
+    base = {"allocate": ALLOCATE, "report": REPORT, "lottery": ["lottery", *SCORE[1:]]}[command]
     with pytest.raises(SystemExit) as info:
         main([*base, "--out", str(tmp_path / "o"), "--envelope", written])
     err = capsys.readouterr().err
     assert info.value.code == 2 and f"option --envelope : « {written} »" in err and reason in err
+    assert not (tmp_path / "o").exists()
+
+
+# what the panel's envelope field accepts (tests/test_panel_state.py), in euros counted by hand
+TYPED = [("2,5 M€", 2_500_000), ("2,5M", 2_500_000), ("2.5 M", 2_500_000), ("300 k€", 300_000),
+         ("2,5 millions d'euros", 2_500_000), ("2 500 000 €", 2_500_000), ("2,755 M€", 2_755_000)]
+
+
+@pytest.mark.parametrize("written, expected", TYPED)
+@pytest.mark.parametrize("command", ["allocate", "report", "lottery"])
+def test_the_command_line_reads_amounts_as_the_panel_does(tmp_path, command, written, expected):
+    """S2: « 2,5 M€ » typed in the panel is accepted by --envelope (and --reserve, --committed) alike."""
+    from ditp_model.session.controls import parse_envelope
+
+    base = {"allocate": ALLOCATE, "report": REPORT, "lottery": ["lottery", *SCORE[1:]]}[command]
+    extra = [] if command == "lottery" else ["--reserve", written, "--committed", written]
+    args = build_parser().parse_args([*base, "--out", str(tmp_path), "--envelope", written, *extra])
+    assert args.envelope == expected == parse_envelope(written)
+    if command != "lottery":
+        assert args.reserve == args.committed == expected
 
 
 @pytest.mark.parametrize("command", ["allocate", "report"])
@@ -240,3 +261,59 @@ def test_missing_pabulib_file_says_introuvable(tmp_path, capsys):
     code = main(["pabulib", str(tmp_path / "absent.pb")])
     assert code == 2 and f"fichier introuvable : {tmp_path / 'absent.pb'}" in capsys.readouterr().err
 
+
+
+# ---------------------------------------------------------------------------
+# --help: exit codes and French placeholders (trial 2, S3); report's summary line (S11)
+# ---------------------------------------------------------------------------
+def _subcommands():
+    import argparse as ap
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, ap._SubParsersAction)]
+    return parser, sub.choices
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()[1]))
+def test_every_help_ends_with_the_exit_codes(capsys, name):
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    out = capsys.readouterr().out
+    foot = out[out.index("codes de sortie :"):]
+    codes = [line.split()[0] for line in foot.splitlines()[1:] if line[:3].strip().isdigit()]
+    assert codes == [str(c) for c in range(8)]  # 0 to 7, each on its own line, in order
+    # the codes the commands return, named in the text
+    assert "6  décision provisoire refusée faute de --provisoire" in foot and "lottery" in foot
+    assert "4  journal des décisions altéré" in foot and "7  dossier des résultats verrouillé" in foot
+
+
+def test_every_option_that_takes_a_value_has_a_french_placeholder():
+    """argparse's default placeholder is the destination in capitals (ENVELOPE, MIN_SCORE, OUT): English."""
+    import argparse as ap
+
+    parser, subs = _subcommands()
+    missing = []
+    for name, p in subs.items():
+        for a in p._actions:
+            takes_value = a.option_strings and a.nargs != 0 and not isinstance(a, (ap._HelpAction, ap._StoreTrueAction))
+            if (takes_value or not a.option_strings) and a.metavar is None and a.choices is None:
+                missing.append(f"{name} {a.option_strings or a.dest}")
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("command", ["allocate", "report", "lottery"])
+def test_envelope_placeholder_is_euros_everywhere(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--envelope EUROS" in capsys.readouterr().out
+
+
+def test_report_counts_feedback_as_retours_not_letters(tmp_path):
+    from ditp_model.cli.report import published_line_fr
+
+    out = tmp_path / "rapport"
+    written = [out / "rapport.html", out / "allocation.csv"] + [out / "retours" / f"P{i:03d}.md" for i in range(1, 111)]
+    line = published_line_fr(out, written)
+    assert line == f"Rapport publié dans {out} : allocation.csv, rapport.html, retours/ (110 retours aux candidats)"
+    assert "lettre" not in line  # the letters are ditp-model lettres's (Word, PDF)
+    assert published_line_fr(out, [out / "retours" / "P001.md"]).endswith("retours/ (1 retour aux candidats)")

@@ -157,6 +157,10 @@ def run(fast, out, *extra):
     argv = ["lottery", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
             "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
             "--out", str(out), "--no-cache", *extra]  # the fit is replaced: nothing to cache
+    if "--sans-provisoire" in argv:  # the sample's decision is provisional (P047, P072 held): allowed unless a test says so
+        argv.remove("--sans-provisoire")
+    else:
+        argv.append("--provisoire")
     try:
         return main(argv)
     except SystemExit as e:  # argparse
@@ -283,3 +287,53 @@ def test_record_lottery_refuses_a_seed_other_than_the_announced_one(tmp_path):
     assert record_lottery(other, journal)["seq"] == 2  # other inputs: no announcement applies
     ok = SimpleNamespace(seed=7, record={"inputs_sha256": INPUTS, "weights": W, "seed": 7})
     assert record_lottery(ok, journal)["payload"]["seed"] == 7
+
+
+# --------------------------------------------------------------------------- a draw on a provisional decision (trial 2, D4)
+
+
+def test_a_draw_on_a_provisional_decision_is_refused_like_allocate(fast_lottery, tmp_path, capsys):
+    """The sample's decision is provisional: P047 (no review) and P072 (one review, two required) could enter.
+
+    Without --provisoire, ``lottery`` refuses with allocate's code and message, before the seed is announced and
+    before the fit: nothing is written, not even the journal.
+    """
+    out = tmp_path / "tirage"
+    assert run(fast_lottery, out, "--seed", "5", "--sans-provisoire") == 6
+    err = capsys.readouterr().err
+    assert not fast_lottery.calls  # refused before the fit
+    assert not out.exists() or not any(out.iterdir())
+    assert err.startswith("Aucune décision publiée : la décision serait provisoire.")
+    assert "P047 : en attente d'évaluation, 0 avis valable(s) sur 2 requis" in err
+    assert "P072 : en attente d'évaluation, 1 avis valable(s) sur 2 requis" in err
+    assert "--provisoire" in err
+    # the very message allocate prints on the same inputs
+    alloc = tmp_path / "allocation"
+    code = main(["allocate", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
+                 "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
+                 "--out", str(alloc), "--no-gaps"])
+    assert code == 6 and capsys.readouterr().err == err
+
+
+def test_a_draw_with_provisoire_records_it(fast_lottery, tmp_path, capsys):
+    out = tmp_path / "tirage"
+    assert run(fast_lottery, out, "--seed", "5") == 0  # run() adds --provisoire
+    printed = capsys.readouterr().out
+    assert "DÉCISION PROVISOIRE" in printed and "Tirage au sort sur une décision provisoire" in printed
+    ev, entries = events(out)
+    assert ev == ["graine_annoncee", "tirage_au_sort"]
+    draw = entries[1]["payload"]
+    assert draw["provisional"] is True
+    held = {h["application_id"]: h for h in draw["held"]}
+    assert set(held) == {"P047", "P072"} and all(h["within_reach"] for h in held.values())
+    assert (held["P047"]["n_reviews"], held["P047"]["reviews_missing"]) == (0, 2)
+    assert (held["P072"]["n_reviews"], held["P072"]["reviews_missing"]) == (1, 1)
+    assert json.loads((out / "tirage_au_sort.json").read_text(encoding="utf-8"))["provisional"] is True
+
+
+def test_probabilities_alone_are_not_a_decision_but_say_it_is_provisional(fast_lottery, tmp_path):
+    out = tmp_path / "tirage"
+    assert run(fast_lottery, out, "--no-draw", "--sans-provisoire") == 0
+    ev, entries = events(out)
+    assert ev == ["probabilites_calculees"] and entries[0]["payload"]["provisional"] is True
+    assert {h["application_id"] for h in entries[0]["payload"]["held"]} == {"P047", "P072"}

@@ -8,13 +8,13 @@ from ditp_model.outputs.notebook import (eligibility_counts_fr, eligibility_fram
 
 def test_display_tables_on_sample():
     ev = evaluate(sample_inputs())
-    counts = dict(eligibility_counts_fr(ev).values)
+    counts = eligibility_counts_fr(ev)["Dossiers"].to_dict()
     t = ev.table
     assert counts["Candidatures"] == len(t) == 110
     assert counts["Non éligibles"] == int((~t["eligible"]).sum()) == 9
     assert counts["Éligibles et classées"] + counts["Éligibles, avis insuffisants"] + counts["Non éligibles"] == 110
     inel = eligibility_frame_fr(ev)
-    assert set(inel["Dossier"]) == {"P017", "P034", "P058", "P063", "P078", "P086", "P091", "P099", "P104"}
+    assert set(inel.index) == {"P017", "P034", "P058", "P063", "P078", "P086", "P091", "P099", "P104"}
     top = ranked_frame_fr(ev, top=5)
     assert list(top.index) == [1, 2, 3, 4, 5]
     best = t.loc[t["rank"] == 1].iloc[0]
@@ -25,13 +25,13 @@ def test_display_tables_on_sample():
 
 def test_selection_and_not_fundable_tables_on_sample():
     ev = evaluate(sample_inputs())
-    sel = dict(selection_frame_fr(ev).values)
+    sel = selection_frame_fr(ev)["Valeur"].to_dict()
     # the call's [selection] values (data/appel_2021.toml)
     assert sel["Règle de décision"].startswith("ordre de mérite")
     assert sel["Note globale minimale"] == "50,00 sur 100"
     assert sel["Minimum « Impact »"] == "2,50 sur l'échelle 0–5"
     assert sel["Bande d'ex aequo δ"] == "0,50 point(s)"
-    assert dict(selection_frame_fr(ev, AllocationParams(tie_band_points="auto", min_score=0.0)).values)[
+    assert selection_frame_fr(ev, AllocationParams(tie_band_points="auto", min_score=0.0))["Valeur"].to_dict()[
         "Note globale minimale"] == "aucune"
     nf = not_fundable_frame_fr(ev)
     t = ev.table[ev.table["eligible"] & ev.table["scored"]]

@@ -101,7 +101,7 @@ def test_letters_after_a_withdrawal_are_said_stale_then_archived_when_rewritten(
     said = capsys.readouterr().out
     after = _manifest(d)
     assert after["decision_sha256"] != before
-    assert "ATTENTION : les lettres de lettres/" in said and "relancer ditp-model lettres" in said
+    assert "ATTENTION : les lettres de lettres/" in said and "les récrire (ditp-model lettres)" in said
     assert after["stale_letters"]["lettres"]["decision_sha256"] == before  # the letters' decision, recorded
     assert _snapshot(d / "lettres") == letters_before  # not rewritten, not deleted
     v = record.verify(d / "manifest.json")
@@ -131,7 +131,8 @@ def test_letters_of_another_decision_not_recorded_are_a_difference(case):
     v = record.verify(case / "decision" / "manifest.json", rerun=False)
     lines = [d.message for d in v.differences if d.kind == "lettres"]
     assert not v.identical and len(lines) == 1
-    assert "abababababab" in lines[0] and "lettres périmées" in lines[0] and "relancer ditp-model lettres" in lines[0]
+    assert "décrivent la décision abababababab…" in lines[0] and "lettres périmées" in lines[0]
+    assert "les récrire (ditp-model lettres" in lines[0]
 
 
 def test_a_new_report_in_the_folder_records_the_letters_as_stale(case):

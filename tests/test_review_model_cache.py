@@ -127,7 +127,8 @@ def test_lottery_no_draw_then_draw_fits_once(tmp_path, counted, capsys):
 
     base = ["lottery", "--call", str(DATA / "appel_2021.toml"), "--applications", str(DATA / "candidatures_exemple.csv"),
             "--reviews", str(DATA / "evaluations_exemple.csv"), "--weights", "impact=0.5,openness=0.3,collective=0.2",
-            "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--mcmc-draws", "600", "--draws", "50"]  # 600: R̂ < 1.01 (test_cli_lottery)
+            "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--mcmc-draws", "600", "--draws", "50",  # 600: R̂ < 1.01 (test_cli_lottery)
+            "--provisoire"]  # the sample's decision is provisional (P047, P072 held)
     assert main(base + ["--annoncer-graine", "7"]) == 0  # the seed is announced before any probability is known
     assert main(base + ["--no-draw"]) == 0
     assert len(counted) == 1

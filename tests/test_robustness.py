@@ -158,6 +158,15 @@ def test_stability_intervals_hand_computed(two_projects):
     # collective: A is ahead (or tied and earlier) at every share
     assert (s.at["collective", "low"], s.at["collective", "high"]) == (0.0, 1.0)
 
+    # the call's labels travel with the table, and the figure names the criteria with them (trial 2, D8)
+    raw = stability_intervals(ev, params, tol=0.001)
+    labels = {c.name: c.label for c in ev.rules.criteria}
+    assert raw.attrs["criterion_labels"] == labels
+    from ditp_model.outputs.plots import stability_intervals_figure
+
+    ticks = [t.get_text().split("\n")[0] for t in stability_intervals_figure(raw).axes[0].get_yticklabels()]
+    assert ticks == [labels["impact"], labels["openness"], labels["collective"]] and "impact" not in ticks
+
 
 def test_weights_along_keeps_proportions():
     w = weights_along(Weights.of(impact=0.5, openness=0.3, collective=0.2), "impact", 0.8).as_dict()
@@ -204,6 +213,10 @@ def test_envelope_sweep_figure_and_bad_bounds():
     fig = envelope_sweep_figure(table, reference_eur=300_000)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert fig.axes[0].get_xlabel() == "Enveloppe (M€)"
+    # French numbers on the axes: a decimal comma in M€, never a decimal point (trial 2, D8)
+    fig.canvas.draw()
+    xt = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert xt and all("." not in x for x in xt) and any("," in x for x in xt)
     with pytest.raises(ValueError):
         envelope_sweep(ev, FAST, lo=1.2, hi=0.8)
     with pytest.raises(ValueError):

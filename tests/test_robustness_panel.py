@@ -190,7 +190,8 @@ def test_figure_in_the_tab(ran, expected):
     svg = bytes(panel.mc_image.value).decode("utf-8")
     assert panel.mc_image.format == "svg+xml" and svg.startswith("<?xml")
     assert "Probabilité d'être financé" in svg or "Probabilit&#233; d&#39;&#234;tre financ&#233;" in svg
-    assert f"({int(expected.table['candidate'].sum())} dossiers classés)" in svg
+    # the candidates are the fundable applications (above the quality thresholds), not every ranked one (trial 2, D12)
+    assert f"({int(expected.table['candidate'].sum())} dossiers finançables)" in svg
 
 
 def test_result_is_marked_stale_when_weights_or_parameters_change(inputs, tmp_path):

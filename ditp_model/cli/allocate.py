@@ -177,39 +177,20 @@ def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, lock
         return prov, (EXIT_PROVISIONAL, text)
     missing = params.missing_lock_reasons()
     if missing and not prov.is_provisional:
-        kinds = {**{a: "imposé" for a in params.lock_in}, **{a: "exclu" for a in params.lock_out}}
-        rows = {}
-        if locks_file:
-            from ditp_model.inputs.locks import lock_rows
+        from ditp_model.inputs.locks import missing_reasons_fr
 
-            try:
-                rows = lock_rows(locks_file)
-            except Exception:  # noqa: BLE001 - the file was read once already; the row is a help, not a check
-                rows = {}
-        where = {a: f", fichier {locks_file} ligne {rows[a]}" if a in rows else "" for a in missing}
-        shown = ", ".join(f"{a} ({kinds[a]}{where[a]})" for a in missing)
-        first = missing[0]
-        option = "--lock-out" if first in params.lock_out else "--lock-in"
-        if first in rows:
-            how = (f"remplir la colonne motif du fichier {locks_file} à la ligne {rows[first]} (dossier {first}), ou écrire "
-                   f"{option} {first}=\"motif du comité\"")
-        else:
-            how = f"écrire par ex. {option} {first}=\"motif du comité\", ou une colonne motif dans le fichier --verrous"
-        text = (f"Erreur : verrou sans motif : {shown} — une décision définitive exige le motif écrit du comité pour chaque "
-                f"dossier imposé ou exclu ; {how}. Aucune décision publiée.")
+        text = f"Erreur : {missing_reasons_fr(missing, params.lock_out, locks_file)}. Aucune décision publiée."
         return prov, (EXIT_INPUT, text)
     return prov, None
 
 
 def record_locks_file(manifest: dict, args) -> dict:
-    """Add to the manifest the locks file (``--verrous``) read, with its SHA-256 (``locks_file``)."""
-    from pathlib import Path
-
-    from ditp_model.inputs.io import sha256_file
+    """Add to the manifest the locks file (``--verrous``) read, with its SHA-256 (``locks_file``,
+    :func:`ditp_model.inputs.locks.locks_file_record`)."""
+    from ditp_model.inputs.locks import locks_file_record
 
     if getattr(args, "verrous", None):
-        manifest["locks_file"] = {"path": str(args.verrous), "absolute": str(Path(args.verrous).resolve()),
-                                  "sha256": sha256_file(args.verrous)}
+        manifest["locks_file"] = locks_file_record(args.verrous)
     return manifest
 
 
@@ -257,8 +238,7 @@ def refuse_mixed_folder(args, foreign: list[str]) -> str:
 def _allocate(args) -> int:
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.outputs.report import reviewer_scores_sheet
-    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.outputs.report import decision_workbook
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
     from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
     from ditp_model.privacy import reviewer_pseudonyms
@@ -291,6 +271,7 @@ def _allocate(args) -> int:
     manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov, reviewer_identities=identities)
     record_encodings(manifest, ev)
     record_locks_file(manifest, args)
+    manifest["explanations"] = {"gaps": not args.no_gaps}  # what an update re-explains with (outputs/updates.recorded_gaps)
     archive = {}
     if foreign:  # --remplacer: the older publication, whole (its manifest and tables too), moved into the archive
         where = archive_folder_name(folder=args.out)
@@ -302,9 +283,7 @@ def _allocate(args) -> int:
     procedure = procedure_table(ev, alloc, provisional=prov, pseudonyms=reviewer_pseudonyms(ev, identities=identities))
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest,
-                                          reviewer_scores=reviewer_scores_sheet(ev, identities=identities),
-                                          procedure=procedure),
+        "allocation.xlsx": decision_workbook(ev, alloc, table, manifest, personal_data=identities, provisional=prov),
     }
     # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
     manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}

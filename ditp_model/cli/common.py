@@ -13,8 +13,9 @@ message naming the value and the rule, so that argparse exits with code 2
 before anything is read or written):
 
 * :func:`euros`: an amount written like in the spreadsheets (``2 500 000``,
-  ``2500000 €``), through :func:`ditp_model.inputs.io.parse_amount`, the one parser
-  of amounts (``allocate``, ``report`` and ``lottery`` alike);
+  ``2500000 €``) or with a multiplier (``2,5 M€``, ``300 k€``), through
+  :func:`ditp_model.inputs.io.parse_typed_amount`, the parser of the panel's envelope field
+  (``allocate``, ``report`` and ``lottery`` alike);
 * :func:`count`: a whole number ≥ 0 (``--max-awards``);
 * :func:`seconds`: a time limit > 0 (``--time-limit``);
 * :func:`out_dir`: an output folder, never ``""`` (which would be the
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
 
-__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "command_line", "output_lock", "lock_item",
+__all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "EXIT_CODES_FR", "command_line", "output_lock", "lock_item",
            "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "add_reviewer_ids_option", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
            "check_inputs_not_outputs", "translate_error"]
@@ -69,8 +70,24 @@ def translate_error(message: str) -> str:
     return message
 
 
+#: The exit codes of every command, at the foot of each ``--help`` (one text for all: :class:`FrenchArgumentParser`).
+EXIT_CODES_FR = """codes de sortie :
+  0  succès (verify : « identique »)
+  1  verify : différences trouvées ; desistement, reduction : la décision en vigueur ne se vérifie pas
+  2  données, paramètres ou options invalides (le message nomme le fichier, la ligne, la colonne, la valeur et la règle) ; lettres : aussi une conversion en PDF en échec
+  3  pas d'optimum prouvé ou règles incompatibles (le message nomme les règles en conflit) : aucune décision publiée
+  4  journal des décisions altéré (report, lottery, desistement, reduction) : rien n'est publié
+  5  échec du notebook du rapport ou de sa mise en page (report) : aucun rapport publié
+  6  décision provisoire refusée faute de --provisoire (allocate, report, lottery, lettres) : rien n'est publié
+  7  dossier des résultats verrouillé par une autre commande, ou nouvel ensemble impossible à mettre en place (fichier ouvert dans un tableur…) : l'ancien ensemble est remis en place"""
+
+
 class FrenchHelpFormatter(argparse.HelpFormatter):
-    """argparse's help layout in French: ``utilisation : …``, section titles followed by `` :``."""
+    """argparse's help layout in French: ``utilisation : …``, section titles followed by `` :``.
+
+    A description or epilogue written on several lines (:data:`EXIT_CODES_FR`) keeps its lines, each wrapped
+    to the terminal's width under its own indentation; a one-line text is filled as argparse does.
+    """
 
     def add_usage(self, usage, actions, groups, prefix=None):
         return super().add_usage(usage, actions, groups, "utilisation : " if prefix is None else prefix)
@@ -79,9 +96,23 @@ class FrenchHelpFormatter(argparse.HelpFormatter):
         # French typography: « options : », not « options: ».
         return super().start_section(None if heading is None else f"{heading} ")
 
+    def _fill_text(self, text, width, indent):
+        import textwrap
+
+        if "\n" not in text:
+            return super()._fill_text(text, width, indent)
+        lines = []
+        for line in text.splitlines():
+            body = line.lstrip()
+            lead = indent + " " * (len(line) - len(body))
+            hang = lead + "   " if re.match(r"\d\s", body) else lead  # a code's text wraps under its text
+            lines.append(textwrap.fill(body, width, initial_indent=lead, subsequent_indent=hang) if body else "")
+        return "\n".join(lines)
+
 
 class FrenchArgumentParser(argparse.ArgumentParser):
-    """argparse in French: help (``utilisation :``, ``options``, ``-h, --help``) and errors (``Erreur : …``, exit 2).
+    """argparse in French: help (``utilisation :``, ``options``, ``-h, --help``, the exit codes
+    :data:`EXIT_CODES_FR` as epilogue) and errors (``Erreur : …``, exit 2).
 
     Sub-parsers made with :meth:`add_subparsers` are French too.
     """
@@ -89,6 +120,7 @@ class FrenchArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         add_help = kwargs.pop("add_help", True)
         kwargs.setdefault("formatter_class", FrenchHelpFormatter)
+        kwargs.setdefault("epilog", EXIT_CODES_FR)  # every command and sub-command: the exit codes at the foot of --help
         super().__init__(*args, add_help=False, **kwargs)
         self._optionals.title = "options"
         self._positionals.title = "arguments"
@@ -119,11 +151,13 @@ class FrenchArgumentParser(argparse.ArgumentParser):
 
 
 def euros(text: str) -> int:
-    """A command-line amount in whole euros, written like in the spreadsheets (``2 500 000``, ``2500000 €``)."""
-    from ditp_model.inputs.io import parse_amount
+    """A command-line amount in whole euros, written as the panel's envelope field accepts it: like in the
+    spreadsheets (``2 500 000``, ``2500000 €``) or with a multiplier (``2,5 M€``, ``300 k€``), through
+    :func:`ditp_model.inputs.io.parse_typed_amount`, the panel's parser too."""
+    from ditp_model.inputs.io import parse_typed_amount
 
     try:
-        return parse_amount(text)
+        return parse_typed_amount(text)
     except ValueError as exc:
         why = str(exc)
         if why.startswith("montant en notation scientifique"):  # the spreadsheet advice makes no sense on a command line
@@ -337,7 +371,7 @@ def add_rule_options(p: argparse.ArgumentParser, *, defaults: bool = True) -> No
                         "max_score_weighted_award (optimisations, pour comparaison)")
     p.add_argument("--tie-band", type=tie_band, default=None, metavar="POINTS|auto",
                    help="bande d'ex aequo δ en points de note (défaut : celle de l'appel ; auto : calculée à partir des évaluations)")
-    p.add_argument("--min-score", type=float, default=None,
+    p.add_argument("--min-score", type=float, default=None, metavar="POINTS",
                    help="seuil de qualité : note composite minimale sur 100 (défaut : celui de l'appel)")
 
 

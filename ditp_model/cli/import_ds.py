@@ -32,14 +32,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "import-ds", help="lire un export démarches-simplifiées (XLSX, ODS ou CSV) et écrire les candidatures au format canonique",
         description="Lit l'export « Télécharger les dossiers » de démarches-simplifiées (XLSX, ODS ou CSV) et écrit "
-                    "candidatures.csv (et evaluations.csv si l'export contient des notes) dans DIR, pour ditp-model allocate. "
+                    "candidatures.csv (et evaluations.csv si l'export contient des notes) dans DOSSIER, pour ditp-model allocate. "
                     "Seuls les dossiers « En construction » et « En instruction » sont candidats ; les autres sont signalés.")
     p.add_argument("export", metavar="EXPORT", help="fichier exporté (.xlsx, .ods ou .csv)")
     p.add_argument("--mapping", metavar="MAPPING.toml",
                    help="correspondance entre les libellés du formulaire et les champs canoniques, par ex. data/mapping_ds_2021.toml "
                         "(avec --suggest-mapping : fichier où écrire la proposition)")
-    p.add_argument("--out", metavar="DIR", help="dossier des fichiers écrits (créé si besoin)")
-    p.add_argument("--call", default=None, help="règles de l'appel (TOML) ; défaut : celles nommées par la correspondance ([export] call)")
+    p.add_argument("--out", metavar="DOSSIER", help="dossier des fichiers écrits (créé si besoin)")
+    p.add_argument("--call", default=None, metavar="FICHIER.toml", help="règles de l'appel (TOML) ; défaut : celles nommées par la correspondance ([export] call)")
     p.add_argument("--suggest-mapping", action="store_true",
                    help="proposer une correspondance à partir des en-têtes de l'export (sur la sortie standard, ou dans --mapping)")
     p.add_argument("--keep-personal-data", action="store_true",

@@ -39,8 +39,17 @@ refines a decision: a rule other than the one recorded for these inputs (last
 draw or published report in the journal, or an earlier
 ``probabilites_financement.csv`` in DIR) is refused; the rule is recorded
 with the draw and in the probabilities' ``rule`` column.
+
+A draw completes a decision, so a **provisional** decision (an application awaiting reviews is within reach
+of the funding line, :mod:`ditp_model.rules.held`) is refused without ``--provisoire``, by the check of
+``allocate`` (:func:`ditp_model.cli.allocate.due_process_check`, same message, exit 6), before the seed is
+announced and before the fit: nothing is written.  With ``--provisoire``, the draw's record (journal entry and
+``tirage_au_sort.json``) keeps ``provisional`` and ``held`` (:meth:`ditp_model.rules.held.Provisional.record`),
+as a decision's manifest does.  ``--no-draw`` decides nothing: it is not refused, and its journal entry
+records ``provisional`` and ``held`` too.
+
 Exit codes: 0 success; 2 bad input or arguments; 3 no proven optimum; 4
-damaged journal.
+damaged journal; 6 provisional decision refused (no ``--provisoire``).
 """
 
 from __future__ import annotations
@@ -84,17 +93,22 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "l'allocation pour chaque tirage a posteriori, classe chaque dossier (solide, zone grise, écarté), puis "
                     "tire au sort dans la zone grise avec la graine publiée et inscrit le tirage au journal des décisions.")
     add_input_options(p)
-    p.add_argument("--seed", type=_seed, default=None, help="graine du tirage au sort, publiée avant le tirage : celle annoncée au journal "
+    p.add_argument("--seed", type=_seed, default=None, metavar="GRAINE", help="graine du tirage au sort, publiée avant le tirage : celle annoncée au journal "
                         "(--annoncer-graine ; alors facultative), sinon annoncée au journal par ce tirage avant tout calcul")
     p.add_argument("--grey-zone", type=_grey_zone, default=(0.1, 0.9), metavar="BASSE/HAUTE",
                    help="bornes de la zone grise en probabilité de financement (défaut 0.1/0.9)")
-    p.add_argument("--draws", type=int, default=500, help="tirages a posteriori sur lesquels l'allocation est résolue (défaut 500)")
-    p.add_argument("--mcmc-seed", type=_seed, default=1991, help="graine du MCMC (défaut 1991, celle du FNS)")
-    p.add_argument("--mcmc-draws", type=int, default=2500, help="tirages MCMC par chaîne, 4 chaînes (défaut 2500)")
-    p.add_argument("--envelope", type=euros, default=None, help="enveloppe en euros entiers (défaut : celle de l'appel)")
+    p.add_argument("--draws", type=int, default=500, metavar="N", help="tirages a posteriori sur lesquels l'allocation est résolue (défaut 500)")
+    p.add_argument("--mcmc-seed", type=_seed, default=1991, metavar="GRAINE", help="graine du MCMC (défaut 1991, celle du FNS)")
+    p.add_argument("--mcmc-draws", type=int, default=2500, metavar="N", help="tirages MCMC par chaîne, 4 chaînes (défaut 2500)")
+    p.add_argument("--envelope", type=euros, default=None, metavar="EUROS",
+                   help="enveloppe en euros entiers, par ex. \"2 500 000\" ou \"2,5 M€\" (défaut : celle de l'appel)")
     add_rule_options(p)
-    p.add_argument("--journal", default=None, help="journal des décisions (défaut : DIR/decisions.jsonl)")
+    p.add_argument("--journal", default=None, metavar="FICHIER", help="journal des décisions (défaut : DIR/decisions.jsonl)")
     p.add_argument("--no-draw", action="store_true", help="seulement les probabilités et la zone grise, sans tirage")
+    p.add_argument("--provisoire", action="store_true",
+                   help="tirer au sort quand même sur une décision provisoire : des dossiers en attente d'évaluation "
+                        "pourraient encore entrer dans la liste des lauréats (sans cette option : aucun tirage, code de "
+                        "sortie 6) ; le journal garde « provisional » et les dossiers en attente avec le tirage")
     p.add_argument("--cache", default=None, metavar="DOSSIER",
                    help="cache des ajustements du modèle (défaut : le cache de l'utilisateur, ~/.cache/ditp-model "
                         "ou %%LOCALAPPDATA%%\\ditp-model\\cache, ou DITP_MODEL_CACHE) : mêmes notes et mêmes réglages, "
@@ -171,6 +185,7 @@ def cmd_lottery(args) -> int:
 def _lottery(args) -> int:
     from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
     from ditp_model.cli.common import command_line, evaluate_inputs
+    from ditp_model.cli.allocate import due_process_check
     from ditp_model.cli.report import EXIT_JOURNAL
     import hashlib
     from dataclasses import replace
@@ -214,6 +229,12 @@ def _lottery(args) -> int:
     params = AllocationParams(envelope_eur=args.envelope, rule=args.rule, tie_band_points=args.tie_band,
                               min_score=args.min_score)
     cands = check(ev, params)  # bad envelope or rules: refused before the fit
+    # a draw completes a decision: a provisional one (held applications within reach of the line) is refused
+    # without --provisoire, by the same check and message as allocate, before the seed is announced and the fit
+    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire or args.no_draw)
+    if refusal is not None:
+        print(refusal[1], file=sys.stderr)
+        return refusal[0]
     recorded = _recorded_rule(state, ev.files, ev.rules.selection.rule, Path(args.out))
     if recorded is not None and recorded[0] != cands.rule:
         raise ValueError(f"la décision que ce tirage complète a été prise selon la règle « {RULE_LABELS_FR.get(recorded[0], recorded[0])} » "
@@ -222,6 +243,11 @@ def _lottery(args) -> int:
     print(f"Règle de décision : {RULE_LABELS_FR[cands.rule]} (appliquée à chaque tirage a posteriori) ; "
           f"{len(cands.table)} dossiers finançables, {len(cands.excluded)} hors calcul (non éligibles, non notés, "
           "sous un seuil de qualité ou exclus)")
+    if len(prov.held):
+        print("\n".join(prov.lines_fr()))
+        if prov.is_provisional:
+            print("Tirage au sort sur une décision provisoire (--provisoire) : le journal l'inscrit avec le tirage."
+                  if not args.no_draw else "Probabilités calculées sur une décision provisoire : le journal l'inscrit.")
     if len(cands.table) and int(cands.table["upper_eur"].min()) > cands.available_eur:
         raise ValueError(f"aucun dossier ne tient dans l'enveloppe disponible ({format_eur(cands.available_eur)}) : "
                          "rien à tirer au sort")
@@ -268,7 +294,7 @@ def _lottery(args) -> int:
           f"{len(votes.table)} notes ; "
           + ("ajustement repris du cache (mêmes notes, mêmes réglages) ; " if post.from_cache
              else f"ajusté en {post.seconds:.0f} s ; ")
-          + f"R̂ max {post.r_hat:.3f}"
+          + post.convergence_fr()
           + ("" if post.converged else " — ATTENTION : chaînes non convergées (R̂ ≥ 1,01), résultats à ne pas publier"))
     funding = posterior_funding(ev, post, params, n_draws=args.draws, grey_zone=args.grey_zone)
     print(f"Sur {funding.n_draws} tirages a posteriori : {funding.zone_counts_fr()}.")
@@ -277,7 +303,7 @@ def _lottery(args) -> int:
     if args.no_draw:
         try:
             computed = append_event(journal, PROBABILITIES_EVENT, {
-                **_announcement(ev, weights), "rule": funding.rule, "grey_zone_bounds": list(funding.grey_zone),
+                **_announcement(ev, weights), **prov.record(), "rule": funding.rule, "grey_zone_bounds": list(funding.grey_zone),
                 "n_posterior_draws": funding.n_draws,
                 "probabilities_sha256": hashlib.sha256(files["probabilites_financement.csv"]).hexdigest()})
         except JournalError as exc:
@@ -289,7 +315,7 @@ def _lottery(args) -> int:
         if not post.converged:
             raise ValueError("chaînes MCMC non convergées (R̂ ≥ 1,01) : pas de tirage au sort sur ce résultat")
         lottery = grey_zone_lottery(ev, funding, params, seed=choice.seed)
-        governance = {"seed_announcement": choice.record()}
+        governance = {"seed_announcement": choice.record(), **prov.record()}  # provisional (bool) and the held applications
         if earlier:
             lottery.record["replaces_entry"] = int(earlier[-1]["seq"])
         if elsewhere:

@@ -2,7 +2,7 @@
 
 ``report`` runs the report notebook (papermill), renders it to a
 self-contained HTML without code and lays it out as an A4 PDF, and publishes into ``--out``:
-``rapport.html``, ``rapport.pdf`` (``--provisoire``: « PROVISOIRE » on every page), ``allocation.xlsx`` (decision, eligibility, scores by
+``rapport.html``, ``rapport.pdf`` (a provisional decision, published with ``--provisoire``: « PROVISOIRE » on every page), ``allocation.xlsx`` (decision, eligibility, scores by
 reviewer, parameters, provenance), ``allocation.csv``, ``manifest.json``,
 ``retours_candidats.csv`` and ``retours/<id>.md`` (feedback to applicants),
 then appends an entry to the journal ``decisions.jsonl``.  The inputs come
@@ -39,7 +39,7 @@ import sys
 
 from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PROVISIONAL
 
-__all__ = ["register", "cmd_report", "cmd_verify", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
+__all__ = ["register", "cmd_report", "cmd_verify", "published_line_fr", "EXIT_DIFFERENT", "EXIT_JOURNAL", "EXIT_NOTEBOOK"]
 
 EXIT_DIFFERENT = 1
 EXIT_JOURNAL = 4
@@ -65,51 +65,52 @@ def register(subparsers) -> None:
                               description="Produit rapport.html, rapport.pdf (A4), allocation.xlsx, allocation.csv, manifest.json et les retours "
                                           "aux candidats, et ajoute une entrée au journal decisions.jsonl. Entrées : --scenario "
                                           "FICHIER, ou --call, --applications, --reviews et les options d'allocate.")
-    r.add_argument("--scenario", help="scénario enregistré par le comité (JSON) : fichiers, pondérations et règles")
-    r.add_argument("--call", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
-    r.add_argument("--applications", help="candidatures (CSV ou XLSX)")
-    r.add_argument("--reviews", help="évaluations (CSV ou XLSX)")
+    r.add_argument("--scenario", metavar="FICHIER", help="scénario enregistré par le comité (JSON) : fichiers, pondérations et règles")
+    r.add_argument("--call", metavar="FICHIER.toml", help="règles de l'appel (TOML), par ex. data/appel_2021.toml")
+    r.add_argument("--applications", metavar="FICHIER", help="candidatures (CSV ou XLSX)")
+    r.add_argument("--reviews", metavar="FICHIER", help="évaluations (CSV ou XLSX)")
     r.add_argument("--conflits", default=None, metavar="FICHIER",
                    help="déclarations de conflits d'intérêts (CSV ou XLSX : person_id, application_id, nature, role, "
                         "declared_on) ; un avis sous conflit déclaré est écarté (compté comme manquant) et listé dans "
-                        "l'annexe de procédure ; le fichier est inscrit au manifeste (SHA-256) et relu par verify "
-                        "(possible aussi avec --scenario)")
-    r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
+                        "l'annexe de procédure ; le fichier est inscrit au manifeste (SHA-256) et relu par verify ; "
+                        "un scénario enregistre les siennes (--conflits n'y est alors pas à redonner)")
+    r.add_argument("--weights", metavar="CRITÈRE=POIDS,…", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
     r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore", "reviewer_effects"],
                    help="agrégation des notes (défaut : celle de l'appel)")
     add_due_process_options(r)
-    r.add_argument("--envelope", type=euros, help="enveloppe en euros entiers, par ex. \"2 500 000\" (défaut : celle de l'appel)")
-    r.add_argument("--committed", type=euros, help="montant déjà engagé lors de vagues précédentes (euros)")
-    r.add_argument("--reserve", type=euros, help="réserve gardée pour des vagues suivantes (euros)")
-    r.add_argument("--min-share", type=float, help="part minimale de la demande attribuée (1 = pas de réduction)")
+    r.add_argument("--envelope", type=euros, metavar="EUROS",
+                   help="enveloppe en euros entiers, par ex. \"2 500 000\" ou \"2,5 M€\" (défaut : celle de l'appel)")
+    r.add_argument("--committed", type=euros, metavar="EUROS", help="montant déjà engagé lors de vagues précédentes (euros)")
+    r.add_argument("--reserve", type=euros, metavar="EUROS", help="réserve gardée pour des vagues suivantes (euros)")
+    r.add_argument("--min-share", type=float, metavar="PART", help="part minimale de la demande attribuée (1 = pas de réduction)")
     r.add_argument("--min-count", type=lambda s: group_rule(s, "min"), action="append", default=[], metavar="COL=VAL:N",
                    help="au moins N lauréats dans un groupe, par ex. region=Bretagne:1")
     r.add_argument("--max-share", type=lambda s: group_rule(s, "max"), action="append", default=[], metavar="COL=VAL:PART",
                    help="au plus cette part de l'enveloppe pour un groupe, par ex. region=Île-de-France:0.25")
-    r.add_argument("--max-awards", type=count, help="nombre maximal de lauréats (entier ≥ 0)")
+    r.add_argument("--max-awards", type=count, metavar="N", help="nombre maximal de lauréats (entier ≥ 0)")
     add_rule_options(r)
     r.add_argument("--solver", choices=["highs", "cbc"], help="solveur (défaut : highs)")
-    r.add_argument("--time-limit", type=seconds, help="temps maximal par résolution, en secondes, > 0 (défaut : 60)")
+    r.add_argument("--time-limit", type=seconds, metavar="SECONDES", help="temps maximal par résolution, en secondes, > 0 (défaut : 60)")
     r.add_argument("--ranking-variant", choices=["skip", "stop"],
                    help="règle du classement (règle de décision --rule ranking, et colonne de comparaison) : passer un "
                         "dossier qui ne rentre pas (skip, défaut) ou s'arrêter (stop)")
     r.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
-    r.add_argument("--near-line", type=int, help="dossiers montrés de part et d'autre de la ligne de financement (défaut : 8)")
+    r.add_argument("--near-line", type=int, metavar="N", help="dossiers montrés de part et d'autre de la ligne de financement (défaut : 8)")
     r.add_argument("--waves-from", metavar="AAAA-MM-JJ",
                    help="ajoute la section « Sélection en vagues » : rejeu en vagues hebdomadaires de cette date à la date "
                         "limite de l'appel, comparé à l'optimum en une fois (défaut : pas de section)")
     r.add_argument("--with-reviewer-ids", action="store_true",
                    help="garder l'identité des évaluateurs dans les exports (seulement à la demande expresse du secrétariat ; "
                         "sinon R01, R02…)")
-    r.add_argument("--journal", help="journal des décisions (défaut : DOSSIER/decisions.jsonl)")
-    r.add_argument("--notebook", help="notebook du rapport (défaut : notebooks/04_rapport.ipynb du dépôt)")
-    r.add_argument("--out", required=True, type=out_dir, help="dossier du rapport (créé si besoin)")
+    r.add_argument("--journal", metavar="FICHIER", help="journal des décisions (défaut : DOSSIER/decisions.jsonl)")
+    r.add_argument("--notebook", metavar="FICHIER.ipynb", help="notebook du rapport (défaut : notebooks/04_rapport.ipynb du dépôt)")
+    r.add_argument("--out", required=True, type=out_dir, metavar="DOSSIER", help="dossier du rapport (créé si besoin)")
     r.set_defaults(func=cmd_report)
 
     v = subparsers.add_parser("verify", help="vérifier une décision publiée : « identique » ou la liste des différences",
                               description="Relit les entrées du manifeste, refait le calcul et compare ; vérifie aussi le "
                                           "journal decisions.jsonl et les fichiers publiés.")
-    v.add_argument("manifest", help="manifest.json d'un rapport (ou d'allocate)")
+    v.add_argument("manifest", metavar="MANIFESTE", help="manifest.json d'un rapport (ou d'allocate)")
     v.add_argument("--no-rerun", action="store_true", help="vérifier les empreintes sans refaire le calcul")
     v.add_argument("--conflits", default=None, metavar="FICHIER",
                    help="déclarations de conflits d'intérêts faites après la décision : le re-calcul les applique et liste "
@@ -152,6 +153,21 @@ def report_values(args) -> dict:
     return v
 
 
+def published_line_fr(out_dir, written) -> str:
+    """« Rapport publié dans DOSSIER : allocation.csv, …, retours/ (110 retours aux candidats) ».
+
+    The files of ``retours/`` are the Markdown feedback to applicants, counted as « retours »: the letters
+    (Word, PDF) are ``ditp-model lettres``'s, written elsewhere.
+    """
+    from pathlib import Path
+
+    out_dir = Path(out_dir)
+    names = sorted({Path(p).relative_to(out_dir).parts[0] for p in written})
+    n = sum(1 for p in written if Path(p).parent == out_dir / "retours")
+    return f"Rapport publié dans {out_dir} : " + ", ".join(
+        f"retours/ ({n} retour{'s' if n > 1 else ''} aux candidats)" if name == "retours" else name for name in names)
+
+
 def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
@@ -179,7 +195,7 @@ def cmd_report(args) -> int:
         params = validate_parameters(**report_values(args), command=command)
         with output_lock(args):  # the whole run: a second report into the same folder stops at once
             pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook,
-                                 provisional_allowed=args.provisoire)
+                                 provisional_allowed=args.provisoire, locks_file=args.verrous)
     except ReportProvisionalError as exc:
         _err(str(exc))
         return EXIT_PROVISIONAL
@@ -208,10 +224,7 @@ def cmd_report(args) -> int:
         _err(f"Erreur : {exc}\nAucun rapport publié.")
         return EXIT_INPUT
     m, e = pub.manifest, pub.entry
-    names = sorted({p.relative_to(pub.out_dir).parts[0] for p in pub.written})
-    letters = sum(1 for p in pub.written if p.parent.name == "retours")
-    print(f"Rapport publié dans {pub.out_dir} : " + ", ".join(n + ("/ (" + str(letters) + " lettres)" if n == "retours" else "")
-                                                        for n in names))
+    print(published_line_fr(pub.out_dir, pub.written))
     print(f"Décision : {m['funded_count']} lauréats, {format_eur(m['total_awarded_eur'])} ; empreinte {m['decision_sha256']}")
     if m.get("provisional"):
         from ditp_model.outputs.workbook import decision_status_fr

@@ -74,8 +74,8 @@ def register(subparsers) -> None:
                               description="Démarre la page de séance du comité (notebooks/02_seance_comite.ipynb servi par "
                                           "Voilà) sur cette machine seulement (127.0.0.1) ; les noyaux inactifs sont arrêtés. "
                                           "Ctrl+C pour arrêter.")
-    c.add_argument("--notebook", help=f"notebook servi (défaut : {COMMITTEE_NOTEBOOK} du dossier notebooks du dépôt)")
-    c.add_argument("--port", type=_port, default=PORT, help=f"port (défaut : {PORT})")
+    c.add_argument("--notebook", metavar="FICHIER.ipynb", help=f"notebook servi (défaut : {COMMITTEE_NOTEBOOK} du dossier notebooks du dépôt)")
+    c.add_argument("--port", type=_port, default=PORT, metavar="PORT", help=f"port (défaut : {PORT})")
     c.add_argument("--cull-idle", type=_seconds, default=CULL_IDLE_S, metavar="SECONDES",
                    help=f"arrêter un noyau inactif depuis ce nombre de secondes (défaut : {CULL_IDLE_S})")
     c.add_argument("--cull-interval", type=_seconds, default=CULL_INTERVAL_S, metavar="SECONDES",
@@ -85,8 +85,8 @@ def register(subparsers) -> None:
     lab = subparsers.add_parser("lab", help="ouvre JupyterLab sur le dossier des notebooks",
                                 description="Démarre JupyterLab sur le dossier notebooks du dépôt, sur cette machine seulement "
                                             "(127.0.0.1). Ctrl+C pour arrêter.")
-    lab.add_argument("--dossier", help="dossier ouvert (défaut : le dossier notebooks du dépôt)")
-    lab.add_argument("--port", type=_port, help="port (défaut : celui de JupyterLab, 8888 ou le suivant libre)")
+    lab.add_argument("--dossier", metavar="DOSSIER", help="dossier ouvert (défaut : le dossier notebooks du dépôt)")
+    lab.add_argument("--port", type=_port, metavar="PORT", help="port (défaut : celui de JupyterLab, 8888 ou le suivant libre)")
     lab.add_argument("--sans-navigateur", action="store_true", help="ne pas ouvrir le navigateur")
     lab.set_defaults(func=cmd_lab)
 

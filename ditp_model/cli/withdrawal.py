@@ -23,7 +23,8 @@ reduced after budget review; the money freed goes to the reserve list (issue 13 
    désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».  Letters written by
    ``ditp-model lettres`` for the decision before the change are not rewritten (dated, perhaps signed
    or sent): the manifest records them (``stale_letters``), and the command and ``verify`` say
-   « relancer ditp-model lettres » (:mod:`ditp_model.outputs.letters_check`).
+   « les lettres de lettres/ décrivent la décision … ; les récrire (ditp-model lettres) »
+   (:mod:`ditp_model.outputs.letters_check`).
 
 The decision in force is re-computed exactly as it was recorded — the same inputs (the
 declarations of conflicts of interest included), weights, normalisation, parameters (envelope,

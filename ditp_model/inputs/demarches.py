@@ -37,7 +37,8 @@ this module follows them:
   no Avis) is refused for a mapping that needs them unless the caller opts out
   (``without_blocks``), and then the report says what is missing;
 * text fields get the platform's current sanitising (emoji → space,
-  :func:`sanitize_export_text`) and are stripped (ODS strips them anyway);
+  :func:`sanitize_export_text`), are stripped (ODS strips them anyway) and
+  their runs of spaces are reduced to one (:func:`canonical_text`);
 * personal data (emails, names of applicants and contacts, instructors,
   experts) is dropped unless asked for, and even then kept apart from the
   canonical tables (``ImportReport.contacts`` and ``ImportReport.experts``);
@@ -122,6 +123,7 @@ __all__ = [
     "detect_vintage",
     "block_sheet_name",
     "sanitize_export_text",
+    "canonical_text",
 ]
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -591,6 +593,22 @@ def sanitize_export_text(text: str) -> str:
     the platform began doing it (May 2025) gives the same canonical text.
     """
     return _INVALID_XML_CHARS.sub(" ", text)
+
+
+#: A run of two or more spaces or tabs (ordinary, no-break, narrow no-break…), line breaks excepted.
+_SPACE_RUN = re.compile(r"[^\S\r\n]{2,}")
+
+
+def canonical_text(value) -> str:
+    """A free-text cell as the canonical tables keep it: the platform's sanitising
+    (:func:`sanitize_export_text`), leading and trailing spaces removed, and every run of spaces
+    inside reduced to one ordinary space.
+
+    Repeated spaces carry no meaning in an export: they are what the platform leaves of an emoji
+    (« Accueil 🚀 des usagers » is exported « Accueil   des usagers » since May 2025), or typing
+    slips; kept, they reach the decision table, the report and the letters.  Line breaks are kept.
+    """
+    return _SPACE_RUN.sub(" ", sanitize_export_text(_text(value)).strip())
 
 
 # =========================================================================== cell conversions
@@ -1400,7 +1418,7 @@ def import_export(export: str | Path | Export, mapping: str | Path | DsMapping, 
                     "l'export CSV ne contient ni les blocs répétables ni la feuille Avis, or la correspondance en a besoin : "
                     + " ; ".join(f"{what} (manquera : {effect})" for what, effect in needs)
                     + ". Téléchargez l'export XLSX ou ODS, ou, en connaissance de cause, importez sans eux "
-                    "(--sans-blocs, without_blocks=True)", "csv_without_blocks")
+                    "(option --sans-blocs de ditp-model import-ds)", "csv_without_blocks")
             raise InputError(ctx.problems)
         missing_in_format = [f"{what} : absent de l'export CSV ; conséquence : {effect}" for what, effect in needs]
     identity = ("personnes morales (SIRET)" if dossiers.positions("Entreprise raison sociale") or dossiers.positions("Établissement SIRET")
@@ -1675,7 +1693,7 @@ def _canonical_columns(ctx: _Ctx, dossiers: Sheet, mapping: DsMapping, rules: Ca
                         raise ValueError(f"valeur(s) inconnue(s) {', '.join(unknown)} ; valeurs admises : {', '.join(allowed)}")
                     value = tuple(dict.fromkeys(table[normalise_header(k)] for k in known if table.get(normalise_header(k))))
                 else:
-                    value = sanitize_export_text(_text(v)).strip()
+                    value = canonical_text(v)
             except ValueError as exc:
                 ctx.add(D, line, shown, _text(v), str(exc), f"bad_{col.kind}")
                 value = None
@@ -1731,7 +1749,7 @@ def _partners(ctx: _Ctx, exp: Export, dossiers: Sheet, mapping: DsMapping, candi
     spec = mapping.partners
 
     def add(i: int, sheet: str, line: int, name_v, type_v, name_h: str, type_h: str) -> None:
-        nm, tp = sanitize_export_text(_text(name_v)).strip(), _text(type_v).strip()
+        nm, tp = canonical_text(name_v), _text(type_v).strip()
         if not nm and not tp:
             return
         if not nm:

@@ -33,7 +33,7 @@ Every problem of a file is gathered and raised together in one
 :class:`~ditp_model.inputs.schema.InputError`; no row is dropped silently (fully
 blank lines are skipped and counted in the table's ``attrs["blank_rows"]``).
 
-Why this module is longer than 800 lines (about 970): the reading of a
+Why this module is longer than 800 lines: the reading of a
 spreadsheet is one chain — bytes and encoding, raw table with the rows
 numbered as the spreadsheet shows them, header aliases, cell parsing
 (amounts, scores, dates, categories) with a French message per cell — shared
@@ -78,6 +78,7 @@ __all__ = [
     "Inputs",
     "read_raw_table",
     "parse_amount",
+    "parse_typed_amount",
     "parse_score",
     "parse_date",
     "read_applications",
@@ -482,6 +483,53 @@ def parse_amount(text: str) -> int:
         d = _to_decimal(text)
     except ValueError as exc:
         raise ValueError(f"{exc} : montant attendu en euros entiers, par ex. 120 000 €") from None
+    if d < 0:
+        raise ValueError("montant négatif")
+    if d != d.to_integral_value():
+        raise ValueError("montant avec des centimes : les montants sont en euros entiers")
+    return int(d)
+
+
+#: Multipliers written after an amount a person types: « 2,5 M€ », « 300 k€ », « 2,5 millions d'euros ».
+_UNIT_RE = re.compile(r"^(?P<number>.*?)\s*(?P<unit>m|md|k|millions?|milliards?|mille)\s*(?:€|eur|euros?|d['’]\s*euros?)?\s*$",
+                      re.IGNORECASE)
+_MULTIPLIERS = {"k": 1_000, "mille": 1_000, "m": 1_000_000, "million": 1_000_000, "millions": 1_000_000,
+                "md": 1_000_000_000, "milliard": 1_000_000_000, "milliards": 1_000_000_000}
+_DIGITS_RE = re.compile(r"^[+-]?(\d+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?:[.,]\d+)?$")
+
+
+def parse_typed_amount(text: str) -> int:
+    """An amount in whole euros as a person types it: the panel's envelope field and the command line's
+    ``--envelope``, ``--committed`` and ``--reserve`` (one parser for both).
+
+    Accepted: everything :func:`parse_amount` accepts (``"2 500 000"``, ``"2 500 000 €"``, ``"2500000"``,
+    ``"2 500 000,00 €"``), and a number followed by a multiplier: ``"2,5 M€"``, ``"2.5 M"``, ``"2,5M"``,
+    ``"2,5 millions d'euros"``, ``"300 k€"``, ``"1,2 Md€"`` (computed exactly, in decimal).  Cells of the
+    input tables stay with :func:`parse_amount`: a spreadsheet never writes « M€ » in a number.
+
+    Returns
+    -------
+    int
+        Whole euros, ≥ 0.
+
+    Raises
+    ------
+    ValueError
+        The reason in French, without the text (the caller quotes it): scientific notation (``1e9``:
+        the exact amount is lost), negative, not whole euros (« 2,5555555 M€ », « 12,5 € »),
+        ambiguous (« 120,000 »), not an amount.
+    """
+    raw = (text or "").strip()
+    m = _UNIT_RE.match(raw)
+    if m is None:
+        return parse_amount(raw)
+    number, multiplier = m.group("number").strip(), _MULTIPLIERS[m.group("unit").lower()]
+    if not _DIGITS_RE.match(number):
+        raise ValueError("n'est pas un montant : écrire par ex. 2,5 M€, 300 k€ ou 2 500 000 €")
+    try:
+        d = Decimal(re.sub(r"[ \u00a0\u202f]", "", number).replace(",", ".")) * multiplier
+    except InvalidOperation:
+        raise ValueError("n'est pas un montant : écrire par ex. 2,5 M€ ou 2 500 000 €") from None
     if d < 0:
         raise ValueError("montant négatif")
     if d != d.to_integral_value():

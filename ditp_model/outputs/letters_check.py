@@ -8,7 +8,7 @@ the decision in force in a folder holding letters (``desistement``, ``reduction`
 does not rewrite them — they are dated, may be signed or sent, and their template and signatory are
 the secretariat's choice — but records them as stale in the new manifest (``stale_letters``,
 :func:`stale_letters_record`) and says so; ``verify`` compares every letters folder's decision with
-the decision in force (:func:`stale_letters_line`): « relancer ditp-model lettres » (trial 1, item 3).
+the decision in force (:func:`stale_letters_line`): « les récrire (ditp-model lettres) » (trial 1, item 3).
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def stale_letters_record(base: str | Path, decision_sha256: str, why_fr: str, pr
     -------
     dict
         Folder name -> ``decision_sha256`` (the decision the letters announce) and ``note_fr``
-        (« les lettres de lettres/ … annoncent la décision d'avant le désistement de P011 (changement n° 1,
-        03/12/2026), pas la décision en vigueur … ; relancer ditp-model lettres … »).  Empty when every letters folder announces `decision_sha256`.
+        (« les lettres de lettres/ décrivent la décision c133f76b7493…, pas la décision en vigueur 957c3c363821…
+        (remplacée par le désistement de P011 (changement n° 1, 03/12/2026) ; …) ; les récrire (ditp-model lettres) … »).  Empty when every letters folder announces `decision_sha256`.
     """
     out = {}
     for name in letters_folders(base):
@@ -93,10 +93,9 @@ def stale_letters_record(base: str | Path, decision_sha256: str, why_fr: str, pr
             out[name] = dict(earlier)
             continue
         out[name] = {"decision_sha256": theirs,
-                     "note_fr": f"les lettres de {name}/ (lettres_a_signer.pdf compris) annoncent la décision d'avant {why_fr}, "
-                                f"pas la décision en vigueur (empreinte des lettres : {str(theirs)[:12]}…) ; relancer "
-                                "ditp-model lettres pour les refaire (les lettres actuelles seront alors archivées, "
-                                "pas supprimées)"}
+                     "note_fr": f"les lettres de {name}/ décrivent la décision {str(theirs)[:12]}…, pas la décision en vigueur "
+                                f"{decision_sha256[:12]}… (remplacée par {why_fr} ; lettres_a_signer.pdf compris) ; les "
+                                "récrire (ditp-model lettres) : les lettres actuelles seront alors archivées, pas supprimées"}
     return out
 
 
@@ -114,5 +113,5 @@ def stale_letters_line(folder: str | Path, manifest: dict) -> tuple[str, bool]:
     where = folder.parent / "manifest.json"
     if rec.get("decision_sha256") == theirs and rec.get("note_fr"):
         return f"{rec['note_fr']} (ditp-model lettres --manifest {where})", True
-    return (f"les lettres de {folder.name}/ annoncent une autre décision (empreinte {theirs[:12]}…) que celle en vigueur "
-            f"(empreinte {str(ours)[:12]}…) : lettres périmées ; relancer ditp-model lettres --manifest {where}"), False
+    return (f"les lettres de {folder.name}/ décrivent la décision {theirs[:12]}…, pas la décision en vigueur {str(ours)[:12]}… : "
+            f"lettres périmées, qu'aucune commande n'a signalées ; les récrire (ditp-model lettres --manifest {where})"), False

@@ -522,7 +522,7 @@ def funding_probability_figure(table: pd.DataFrame, *, probability: str = "p_fun
     if grey_zone is not None:
         marks.append(Patch(color=GREY_ZONE_COLOUR, label=f"zone grise : {_percent(lo)} à {_percent(hi)}"))
     x0 = 0.2 / width
-    fig.suptitle(title or f"Probabilité d'être financé de chaque dossier ({n} dossiers classés)", fontsize=10,
+    fig.suptitle(title or f"Probabilité d'être financé de chaque dossier ({n} dossiers finançables)", fontsize=10,
                  x=x0, y=1 - 0.08 / height, ha="left", va="top")
     fig.text(x0, 1 - 0.34 / height, "Dossiers par note décroissante (note entre parenthèses) ; "
              "en gras : financés aux pondérations du comité.", fontsize=7.5, color="#333", ha="left", va="top")
@@ -546,7 +546,8 @@ def stability_intervals_figure(table: pd.DataFrame, *, labels: dict | None = Non
         ``below_leaves``, ``above_enters``, ``above_leaves`` (tuples of ids),
         written under each bar.
     labels : dict, optional
-        Criterion -> French label (e.g. ``{c.name: c.label for c in rules.criteria}``).
+        Criterion -> French label (e.g. ``{c.name: c.label for c in rules.criteria}``); default: the
+        table's ``attrs["criterion_labels"]`` (set by ``stability_intervals``: the call's labels).
     title : str, optional
     width : float
         Inches.
@@ -558,7 +559,7 @@ def stability_intervals_figure(table: pd.DataFrame, *, labels: dict | None = Non
         bottom, table order) from ``low`` to ``high``; the committee's weights
         are the line with gid ``committee-weights``.
     """
-    labels = labels or {}
+    labels = labels or table.attrs.get("criterion_labels", {})
     n = len(table)
     per = 1.0
     height = 1.0 + per * max(n, 1)

@@ -663,7 +663,8 @@ def recompute_decision(manifest: dict, paths: dict):
     alloc = allocate(ev, params)
     if not alloc.is_optimal:
         return ev, alloc, None, None
-    ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
+    # the variant the decision used: a report records it at the top, allocate in its parameters (--ranking-variant)
+    ranking = ranking_rule(ev, params, manifest.get("ranking_variant") or params.ranking_variant)
     return ev, alloc, ranking, decision_table(ev, alloc, ranking, None)
 
 
@@ -874,12 +875,14 @@ def _check_letters_folders(base: Path, manifest: dict, others: list[str], diffs:
 
     Each file of ``others`` (other commands' outputs) in a folder holding a ``lettres.json`` is
     checked (:func:`ditp_model.outputs.letters.letters_folder_differences`): a letter replaced,
-    forged, added or removed is a difference.  Returns the files of `others` left unchecked.
+    forged, added or removed is a difference.  Letters written for another decision than the
+    manifest's (the decision before a withdrawal, a reduction or a new report) are said first among
+    the remarks when the command that superseded them recorded it (``stale_letters``), else they are
+    a difference (:func:`ditp_model.outputs.letters_check.stale_letters_line`).  Returns the files of
+    `others` left unchecked.
     """
     from ditp_model.outputs.letters import MARKER
-    from ditp_model.outputs.letters_check import letters_folder_differences
-
-    from ditp_model.outputs.letters_check import stale_letters_line
+    from ditp_model.outputs.letters_check import letters_folder_differences, stale_letters_line
 
     folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
     for f in folders:

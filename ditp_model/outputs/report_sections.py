@@ -234,12 +234,12 @@ def header_html(run) -> str:
     """Title block with the date of the run (varies from run to run: ``nbval-ignore-output``), and the report's CSS.
 
     Also the running header of the printed pages (the call's name, and
-    « PROVISOIRE » with a diagonal watermark when ``run.params.provisional``):
-    :func:`ditp_model.outputs.report_pdf.running_header_html`.
+    « PROVISOIRE » with a diagonal watermark when the decision is provisional,
+    :func:`is_provisional`): :func:`ditp_model.outputs.report_pdf.running_header_html`.
     """
     from ditp_model.outputs.report_pdf import running_header_html
 
-    provisional = bool(getattr(run.params, "provisional", False))
+    provisional = is_provisional(run)
     flag = ""
     if provisional:
         flag += ('<div class="ditp-flag ditp-provisoire"><b>PROVISOIRE</b> — décision proposée, pas encore arrêtée par le '
@@ -258,8 +258,45 @@ def header_html(run) -> str:
     )
 
 
+def is_provisional(run) -> bool:
+    """Whether the report's decision is provisional, from the data alone (issue 13; trial 2, D1).
+
+    True when an application awaiting reviews could still enter the list of laureates
+    (``run.provisional``: :func:`ditp_model.rules.held.provisional_status`, the test ``allocate``
+    and ``report`` refuse a decision on without ``--provisoire``).  The report parameter
+    ``provisional`` only says whether the caller *accepted* a provisional decision: it never
+    makes a provisional decision final (a notebook run with its default ``provisional = False``
+    still shows « PROVISOIRE »), nor a final one provisional.
+    """
+    return bool(getattr(run, "is_provisional", False))
+
+
+def provisional_fr(run) -> str:
+    """« oui : P047, P072 en attente d'évaluation pourraient encore entrer dans la liste des lauréats » or « non : … ».
+
+    The value of « Décision provisoire » in the summary and section 3 (:func:`is_provisional`).
+    """
+    prov = getattr(run, "provisional", None)
+    if is_provisional(run):
+        ids = prov.within_reach
+        k = len(ids)
+        return (f"oui : {', '.join(ids)}, en attente d'évaluation, pourrai{'en' if k > 1 else ''}t encore entrer dans la "
+                "liste des lauréats avec les meilleures notes sur les avis manquants (annexe de procédure) ; "
+                "« PROVISOIRE » en tête de chaque page")
+    n = 0 if prov is None else len(prov.held)
+    if n:
+        return (f"non : {n} dossier{'s' if n > 1 else ''} en attente d'évaluation, mais aucun ne pourrait entrer dans la "
+                "liste des lauréats, même avec la note maximale sur les avis manquants")
+    return "non : aucun dossier en attente d'évaluation"
+
+
 def summary_html(run) -> str:
-    """Key figures and the decision put to the committee."""
+    """Key figures and the decision put to the committee.
+
+    A provisional decision (:func:`is_provisional`) is put to the committee as a proposal that cannot be
+    adopted yet: the text names the applications awaiting reviews and does not invite the committee to
+    « arrêter la liste »; the table says « Décision provisoire : oui ».
+    """
     t = run.table
     c = run.allocation.candidates
     spent = int(t["award_eur"].sum())
@@ -280,8 +317,17 @@ def summary_html(run) -> str:
     ])
     a = run.allocation
     status = _Html(f'<span class="ditp-ok">{_e(a.status.label_fr)}</span>')
-    head = (f"Le comité est invité à arrêter la liste des {n_f} lauréats de la section 6, pour un montant total de "
-            f"{format_eur(spent)} sur une enveloppe disponible de {format_eur(c.available_eur)}. ")
+    if is_provisional(run):
+        ids = run.provisional.within_reach
+        k = len(ids)
+        head = (f"Décision provisoire : {', '.join(ids)}, en attente d'évaluation, pourrai{'en' if k > 1 else ''}t encore "
+                f"entrer dans la liste des lauréats (annexe de procédure). La liste des {n_f} lauréats de la section 6, "
+                f"pour un montant total de {format_eur(spent)} sur une enveloppe disponible de "
+                f"{format_eur(c.available_eur)}, est proposée au comité ; elle ne pourra être arrêtée qu'une fois ces "
+                "avis reçus et la décision recalculée. ")
+    else:
+        head = (f"Le comité est invité à arrêter la liste des {n_f} lauréats de la section 6, pour un montant total de "
+                f"{format_eur(spent)} sur une enveloppe disponible de {format_eur(c.available_eur)}. ")
     if a.rule == "merit_order":
         text = (head + f"Cette sélection suit l'ordre de mérite : les dossiers au-dessus des seuils de qualité sont financés "
                 f"par note décroissante jusqu'à la ligne budgétaire ({len(c.not_fundable)} dossier(s) sous un seuil, bande "
@@ -299,7 +345,8 @@ def summary_html(run) -> str:
                 f"{OBJECTIVE_FR[c.params.objective]} ({value}) dans le respect de l'enveloppe, des montants plancher et "
                 "plafond, des seuils de qualité, des verrous et des règles de portefeuille ; la règle du classement "
                 "(financer par note décroissante) est donnée à côté pour comparaison (section 7).")
-    rows = [("Règle de décision", RULE_LABELS_FR[a.rule]),
+    rows = [("Décision provisoire", provisional_fr(run)),
+            ("Règle de décision", RULE_LABELS_FR[a.rule]),
             ("Statut du calcul", _Html(f"{status} : aucune autre sélection ne fait mieux selon cette règle")),
             ("Autre sélection équivalente", "oui : départagée par la règle de départage" if a.other_optimal_portfolios
              else "non : la sélection est unique" if a.other_optimal_portfolios is False
@@ -501,9 +548,10 @@ def _parameter_rows(run) -> list[tuple[str, str, str, str]]:
     rows.insert(0, ("Scénario du comité", "scenario",
                     f"« {p.scenario['name']} » — {display_path(p.scenario['path'])}" if p.scenario else "aucun",
                     "donné" if p.scenario else "défaut"))
-    rows.append(("Décision provisoire", "provisional",
-                 "oui : « PROVISOIRE » en tête de chaque page" if getattr(p, "provisional", False)
-                 else "non", origin("provisional")))
+    # Provisional or not comes from the data (is_provisional); the parameter only records the caller's acceptance.
+    rows.append(("Décision provisoire", "—", provisional_fr(run), "données"))
+    rows.append(("Décision provisoire acceptée par l'appelant (--provisoire)", "provisional",
+                 "oui" if getattr(p, "provisional", False) else "non", origin("provisional")))
     rows.append(("Exports (XLSX, CSV, manifeste, retours)", "output_dir",
                  "préparés puis publiés avec ce rapport" if p.output_dir else "aucun (notebook exécuté seul)", origin("output_dir")))
     rows.append(("Commande enregistrée", "command", p.command or "—", origin("command")))
@@ -517,7 +565,9 @@ def parameters_html(run) -> str:
     """
     return _div(_table(["Paramètre", "Nom (papermill)", "Valeur utilisée", "Origine"], _parameter_rows(run), id="parametres"),
                 _p("Origine : « donné » pour une valeur fournie au lancement, « appel » pour une valeur du fichier des règles, "
-                   "« défaut » pour la valeur par défaut du rapport, « scénario » pour une valeur du scénario enregistré.",
+                   "« défaut » pour la valeur par défaut du rapport, « scénario » pour une valeur du scénario enregistré, "
+                   "« calcul » et « données » pour une valeur calculée (la décision provisoire vient des dossiers en attente "
+                   "d'évaluation, jamais d'un paramètre).",
                    "ditp-note"),
                 uncorrected_reviewers_html(run))
 
@@ -548,10 +598,11 @@ def uncorrected_reviewers_html(run) -> str:
 #: Parameters shown in the body of the report (section 3), in words; the others are in the technical annex.
 SESSION_PARAMETERS = ("scenario", "conflicts", "weights", "normalisation", "envelope_eur", "committed_eur", "reserve_eur", "—available",
                       "min_share", "lock_in", "lock_out", "group_rules", "max_awards", "rule", "tie_band_points", "min_score",
-                      "—criteria", "provisional")
+                      "—criteria", "—provisional")
 #: The origin of a value, in words (section 3).
 ORIGIN_FR = {"donné": "fixé pour cette séance", "appel": "règle de l'appel", "défaut": "valeur habituelle",
-             "scénario": "scénario du comité", "calcul": "calculé"}
+             "scénario": "scénario du comité", "calcul": "calculé",
+             "données": "déduit des données (dossiers en attente d'évaluation)"}
 
 
 def session_html(run) -> str:
@@ -567,7 +618,8 @@ def session_html(run) -> str:
         key = name
         if name == "—":
             key = {"Enveloppe disponible pour cette décision": "—available",
-                   "Seuils de qualité par critère": "—criteria"}.get(label, "")
+                   "Seuils de qualité par critère": "—criteria",
+                   "Décision provisoire": "—provisional"}.get(label, "")
         if key in SESSION_PARAMETERS:
             if name == "scenario" and run.params.scenario:
                 value = f"« {run.params.scenario['name']} »"

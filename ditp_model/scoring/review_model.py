@@ -317,6 +317,12 @@ class ReviewPosterior:
         """R̂ below 1.01 (the package's default threshold, method note §2.4)."""
         return bool(self.r_hat < 1.01)
 
+    def convergence_fr(self) -> str:
+        """« R̂ max 1,003 ; taille effective min 6 161 » (decimal comma, French grouping), for the notebook and ``lottery``."""
+        from ditp_model.french import format_number
+
+        return f"R̂ max {format_number(self.r_hat, 3)} ; taille effective min {format_number(self.ess, 0)}"
+
     def grade_draws(self) -> np.ndarray:
         """``μ + θ`` per draw and proposal (grade points), shape ``(n_draws, n_proposals)``."""
         return self.mu + self.theta

@@ -11,14 +11,12 @@ Plain functions, no widget (tested in ``tests/test_panel_state.py``):
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
 from ditp_model.french import format_eur
-from ditp_model.inputs.io import parse_amount
+from ditp_model.inputs.io import parse_typed_amount
 from ditp_model.rules.allocation import AllocationParams
 from ditp_model.scoring.aggregate import Weights
 from ditp_model.session.state import PanelState
@@ -92,21 +90,13 @@ def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[st
 
 # --------------------------------------------------------------------------- the envelope typed by a person
 
-#: Multipliers written after an amount: « 2,5 M€ », « 300 k€ », « 2,5 millions d'euros ».
-_UNIT_RE = re.compile(r"^(?P<number>.*?)\s*(?P<unit>m|md|k|millions?|milliards?|mille)\s*(?:€|eur|euros?|d['’]\s*euros?)?\s*$",
-                      re.IGNORECASE)
-_MULTIPLIERS = {"k": 1_000, "mille": 1_000, "m": 1_000_000, "million": 1_000_000, "millions": 1_000_000,
-                "md": 1_000_000_000, "milliard": 1_000_000_000, "milliards": 1_000_000_000}
-_DIGITS_RE = re.compile(r"^[+-]?(\d+|\d{1,3}(?:[ \u00a0\u202f]\d{3})+)(?:[.,]\d+)?$")
-
-
 def parse_envelope(text: str, *, ceiling_eur: int | None = None) -> int:
     """The envelope a person typed, in whole euros.
 
     Accepted: ``"2 500 000"``, ``"2 500 000 €"``, ``"2500000"`` (the amounts of
-    the spreadsheets, read by :func:`ditp_model.inputs.io.parse_amount`, the
-    command line's parser), and with a multiplier ``"2,5 M€"``, ``"2.5 M"``,
-    ``"2,5 millions d'euros"``, ``"300 k€"``, ``"1,2 Md€"``.
+    the spreadsheets), and with a multiplier ``"2,5 M€"``, ``"2.5 M"``,
+    ``"2,5 millions d'euros"``, ``"300 k€"``, ``"1,2 Md€"``: read by
+    :func:`ditp_model.inputs.io.parse_typed_amount`, the command line's parser too.
 
     Parameters
     ----------
@@ -129,34 +119,14 @@ def parse_envelope(text: str, *, ceiling_eur: int | None = None) -> int:
     raw = (text or "").strip()
     if not raw:
         raise ValueError("enveloppe vide : écrire un montant, par ex. 2 500 000 € ou 2,5 M€")
-    m = _UNIT_RE.match(raw)
     try:
-        if m is None:
-            amount = parse_amount(raw)
-        else:
-            amount = _with_multiplier(m.group("number"), _MULTIPLIERS[m.group("unit").lower()])
+        amount = parse_typed_amount(raw)
     except ValueError as exc:
         raise ValueError(f"enveloppe « {raw} » : {exc}") from None
     if ceiling_eur is not None and amount > ceiling_eur:
         raise ValueError(f"enveloppe « {raw} » = {format_eur(amount)} : au-delà du plafond du panneau "
                          f"({format_eur(ceiling_eur)}, dix fois le total des demandes éligibles) ; vérifier le nombre de zéros")
     return amount
-
-
-def _with_multiplier(number: str, multiplier: int) -> int:
-    """``"2,5"`` × 1 000 000 -> 2 500 000, exactly (Decimal); refuses centimes and negative amounts."""
-    n = number.strip()
-    if not _DIGITS_RE.match(n):
-        raise ValueError("n'est pas un montant : écrire par ex. 2,5 M€, 300 k€ ou 2 500 000 €")
-    try:
-        d = Decimal(re.sub(r"[ \u00a0\u202f]", "", n).replace(",", ".")) * multiplier
-    except InvalidOperation:
-        raise ValueError("n'est pas un montant : écrire par ex. 2,5 M€ ou 2 500 000 €") from None
-    if d < 0:
-        raise ValueError("montant négatif")
-    if d != d.to_integral_value():
-        raise ValueError("montant avec des centimes : les montants sont en euros entiers")
-    return int(d)
 
 
 #: Step of the envelope slider (whole euros): coarse; the text field beside it sets the exact amount.

@@ -64,6 +64,7 @@ from matplotlib.figure import Figure
 from ditp_model.rules.allocation import (SCORE_UNIT, AllocationError, AllocationParams, NotOptimalError, allocate_candidates,
                          candidates_from_table, check)
 from ditp_model.scoring.pipeline import Evaluation
+from ditp_model.french import format_number
 from ditp_model.timeline.waves import _as_date, _submission_dates, compare_with_all_at_once, replay_weekly
 
 __all__ = ["DEFAULT_SEED", "seen_pool", "reserve_advice", "reserve_replay_table", "reserve_advice_figure"]
@@ -324,9 +325,14 @@ def reserve_advice_figure(advice: pd.DataFrame, *, title: str | None = None) -> 
     advice : pandas.DataFrame
         From :func:`reserve_advice`.
     """
+    from matplotlib.ticker import FuncFormatter
+
     fig = Figure(figsize=(7.0, 4.0), dpi=96)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    # French numbers on the axes: « 1 000 » k€ (grouped), « 97 » %
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, 0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, 0)))
     for t, g in advice.groupby("threshold", sort=True):
         g = g.sort_values("reserve_eur")
         x = g["reserve_eur"].to_numpy() / 1000

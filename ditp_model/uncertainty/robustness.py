@@ -124,7 +124,8 @@ class WeightMonteCarlo:
     ----------
     table : pandas.DataFrame
         One row per application, in input order: ``application_id``, ``title``,
-        ``candidate`` (bool: eligible, scored, not locked out),
+        ``candidate`` (bool: a candidate of the decision — eligible, scored, fundable
+        (above the quality thresholds), not locked out),
         ``funded_at_weights`` (bool: funded with the committee's own weights),
         ``score`` (composite points at the committee's weights, NaN when not
         scored), ``score_p05``, ``score_p95`` (5th and 95th percentiles of the
@@ -397,7 +398,9 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
         less than `tol` beyond an end unless that end is 0 or 1),
         ``below_enters``, ``below_leaves`` (tuples of application ids: what
         changes just below ``low``, at ``low − tol`` or less), ``above_enters``,
-        ``above_leaves`` (just above ``high``).
+        ``above_leaves`` (just above ``high``).  ``attrs["criterion_labels"]``:
+        criterion -> the call's French label, used by
+        :func:`ditp_model.outputs.plots.stability_intervals_figure`.
 
     Raises
     ------
@@ -471,7 +474,9 @@ def stability_intervals(evaluation: Evaluation, params: AllocationParams | None 
         rows.append({"criterion": name, "weight": w0, "low": ends["below"][0], "high": ends["above"][0],
                      "below_enters": ends["below"][1], "below_leaves": ends["below"][2],
                      "above_enters": ends["above"][1], "above_leaves": ends["above"][2]})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["criterion_labels"] = {c.name: c.label for c in evaluation.rules.criteria}
+    return out
 
 
 # --------------------------------------------------------------------------- envelope sweep
@@ -550,13 +555,19 @@ def envelope_sweep_figure(table: pd.DataFrame, *, reference_eur: int | None = No
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.ticker import FuncFormatter
+
     fig = Figure(figsize=(width, 0.55 * width), dpi=96)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
+    # French numbers on the axes: « 2,5 » M€ (decimal comma), « 2 500 » points (grouped)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, 1)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_number(v, 0)))
     x = table["envelope_eur"].to_numpy() / 1e6
-    ax.step(x, table["total_score"], where="post", color="#1f4e79", marker="o", markersize=3, label="score total")
+    ax.step(x, table["total_score"], where="post", color="#1f4e79", marker="o", markersize=3,
+            label="somme des notes des lauréats")
     ax.set_xlabel("Enveloppe (M€)")
-    ax.set_ylabel("Score total des lauréats (points)", color="#1f4e79")
+    ax.set_ylabel("Somme des notes des lauréats (points)", color="#1f4e79")
     ax.tick_params(labelsize=8)
     ax2 = ax.twinx()
     ax2.step(x, table["n_funded"], where="post", color="#c55a11", linestyle="--", label="lauréats")
