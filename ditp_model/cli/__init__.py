@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser
+from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser, envelope_option_problem
 
 # Start-up (issue 18): `ditp-model --help` and `ditp-model pabulib` import only
 # what they use; pandas, pulp, babel, pydantic... are imported inside the
@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args._argv = list(argv) if argv is not None else sys.argv[1:]
+    envelope = envelope_option_problem(args)  # the call file's rule, before anything is read or written
+    if envelope:
+        print(f"Erreur : {envelope}\n(aide : ditp-model {args.command} --help)", file=sys.stderr)
+        return EXIT_INPUT
     try:
         return args.func(args)
     except _loaded("ditp_model.publication", "PublicationError") as exc:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "command_line", "output_lock", "lock_item",
            "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
-           "check_inputs_not_outputs", "translate_error"]
+           "check_inputs_not_outputs", "translate_error", "envelope_option_problem"]
 
 #: argparse's English error fragments -> French (French typography: a space before « : »).
 _ERRORS_FR = (
@@ -129,6 +129,18 @@ def euros(text: str) -> int:
         if why.startswith("montant en notation scientifique"):  # the spreadsheet advice makes no sense on a command line
             why = "montant en notation scientifique : écrire le montant en chiffres, par ex. 123 456 ou \"123 456 €\""
         raise argparse.ArgumentTypeError(f"« {text} » : {why}") from None
+
+
+def envelope_option_problem(args) -> str | None:
+    """The command line's ``--envelope``, checked after parsing by the call file's own rule
+    (:func:`ditp_model.inputs.call.envelope_problem`: an envelope of 0 € is refused alike in both); French, or None."""
+    value = getattr(args, "envelope", None)
+    if value is None:
+        return None
+    from ditp_model.inputs.call import envelope_problem
+
+    why = envelope_problem(value)
+    return f"option --envelope : « {value} » : {why}" if why else None
 
 
 def count(text: str) -> int:

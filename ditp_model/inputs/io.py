@@ -70,6 +70,8 @@ from ditp_model.inputs.schema import (
     Column,
     InputError,
     Problem,
+    date_problem_fr,
+    nearest_fr,
     normalise_header,
 )
 
@@ -529,7 +531,9 @@ def parse_date(text: str) -> pd.Timestamp:
     ------
     ValueError
         Not one of the accepted forms (``15/10/2021``, ``15/10/2021 14:30``,
-        ``2021-10-15``, ``2021-10-15T14:30:00``, ``44484``).
+        ``2021-10-15``, ``2021-10-15T14:30:00``, ``44484``); a day that does not exist
+        (``31/02/2021``) is named by :func:`ditp_model.inputs.schema.date_problem_fr`
+        (« date impossible : le 31 février 2021 n'existe pas … »).
     """
     t = text.strip()
     if _SERIAL_RE.match(t):
@@ -544,6 +548,9 @@ def parse_date(text: str) -> pd.Timestamp:
             return pd.Timestamp(dt.datetime.strptime(t, fmt))
         except ValueError:
             continue
+    impossible = date_problem_fr(t)  # written as a date, but no such day: say which day does not exist
+    if impossible:
+        raise ValueError(impossible)
     raise ValueError("date non reconnue : écrire JJ/MM/AAAA (par ex. 15/10/2021) ou AAAA-MM-JJ")
 
 

@@ -1,0 +1,137 @@
+"""How inputs and options are read: the defects and suggestions of the first new-user trial (trial 1).
+
+Rule checked throughout: bad input gets one French message naming the file, the row, the column, the value
+and the rule broken, exit code 2, and nothing is written.  Expected values are written by hand (a calendar,
+the rows of a file built here), never copied from the code's output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, app_row, write_applications, write_csv
+
+from ditp_model.cli import main
+from ditp_model.inputs.call import load_call_rules
+from ditp_model.inputs.io import parse_date, read_applications
+from ditp_model.inputs.schema import InputError, date_problem_fr, impossible_date_fr
+from ditp_model.inputs.tables import read_output_csv
+
+CALL = ["--call", str(RULES_PATH), "--applications", str(SAMPLE_APPLICATIONS), "--reviews", str(SAMPLE_REVIEWS)]
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_call_rules(RULES_PATH)
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under `folder` -> SHA-256 of its bytes ({} when the folder does not exist)."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+# ---------------------------------------------------------------------------
+# Item 10: an impossible date is named (one function for every date reader)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("year, month, day, expected", [
+    (2021, 2, 31, "date impossible : le 31 février 2021 n'existe pas (février 2021 a 28 jours)"),
+    (2021, 2, 29, "date impossible : le 29 février 2021 n'existe pas (février 2021 a 28 jours)"),
+    (2100, 2, 29, "date impossible : le 29 février 2100 n'existe pas (février 2100 a 28 jours)"),  # not a leap year
+    (2021, 4, 31, "date impossible : le 31 avril 2021 n'existe pas (avril 2021 a 30 jours)"),
+    (2021, 13, 1, "date impossible : il n'y a pas de mois 13 (mois de 1 à 12)"),
+    (2021, 1, 0, "date impossible : le 0 janvier 2021 n'existe pas (janvier 2021 a 31 jours)"),
+])
+def test_impossible_dates_named(year, month, day, expected):
+    assert impossible_date_fr(year, month, day) == expected
+
+
+@pytest.mark.parametrize("year, month, day", [(2024, 2, 29), (2000, 2, 29), (2021, 12, 31), (2021, 4, 30)])
+def test_real_dates_are_not_impossible(year, month, day):
+    assert impossible_date_fr(year, month, day) is None
+    dt.date(year, month, day)  # the calendar agrees
+
+
+def test_every_day_of_a_leap_cycle_agrees_with_the_calendar():
+    # brute force against datetime: 400 years of the Gregorian calendar, days 0 to 32 of every month
+    for year in range(2000, 2400, 7):
+        for month in range(1, 13):
+            for day in range(0, 33):
+                try:
+                    dt.date(year, month, day)
+                    exists = True
+                except ValueError:
+                    exists = False
+                assert (impossible_date_fr(year, month, day) is None) == exists, (year, month, day)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("31/02/2021", "date impossible : le 31 février 2021 n'existe pas"),
+    ("2021-02-31", "date impossible : le 31 février 2021 n'existe pas"),
+    ("31/02/2021 14:30", "date impossible : le 31 février 2021 n'existe pas"),
+    ("31.04.2021", "date impossible : le 31 avril 2021 n'existe pas"),
+    ("10/15/2021", "il n'y a pas de mois 15 (mois de 1 à 12) ; écrite mois en premier ? l'outil lit le jour en premier : "
+                   "JJ/MM/AAAA (15/10/2021)"),
+])
+def test_parse_date_names_the_impossible_day(text, expected):
+    with pytest.raises(ValueError, match="date impossible") as info:
+        parse_date(text)
+    assert expected in str(info.value)
+    assert "date non reconnue" not in str(info.value)
+    assert date_problem_fr(text) == str(info.value)
+
+
+def test_impossible_date_in_applications_names_file_row_column(tmp_path, rules):
+    path = write_applications(tmp_path / "a.csv", [app_row("A1"), app_row("A2", submitted_at="31/02/2021")])
+    with pytest.raises(InputError) as info:
+        read_applications(path, rules)
+    (p,) = info.value.problems
+    assert (p.row, p.column, p.value, p.code) == (3, "submitted_at", "31/02/2021", "bad_date")
+    assert (f"{path}, ligne 3, colonne « submitted_at » : valeur « 31/02/2021 » — date impossible : le 31 février 2021 "
+            "n'existe pas") in str(info.value)
+
+
+def test_impossible_date_in_conflicts_on_the_command_line(tmp_path, capsys):
+    decl = write_csv(tmp_path / "conflits.csv", ["person_id", "application_id", "nature", "role", "declared_on"],
+                     [["R01", "P001", "Co-auteur", "", "15/10/2021"], ["R02", "P002", "Même service", "", "31/02/2021"]])
+    out = tmp_path / "o"
+    assert main(["score", *CALL, "--conflits", str(decl), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (f"{decl}, ligne 3, colonne « declared_on » : valeur « 31/02/2021 » — date impossible : le 31 février 2021 "
+            "n'existe pas") in err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# Item 7: --envelope 0 refused like envelope_eur = 0 in the call file
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["allocate", "report", "lottery"])
+@pytest.mark.parametrize("written", ["0", "0 €", "000"])
+def test_zero_envelope_on_the_command_line_is_refused_like_the_call_file(tmp_path, capsys, command, written):
+    out = tmp_path / "o"
+    code = main([command, *CALL, "--envelope", written, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"option --envelope : « 0 » : enveloppe nulle : aucun dossier ne pourrait être financé" in err
+    assert not out.exists()
+    # the same words as the call file's refusal of envelope_eur = 0
+    text = RULES_PATH.read_text(encoding="utf-8").replace("envelope_eur = 3_000_000", "envelope_eur = 0")
+    call = tmp_path / "appel.toml"
+    call.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_call_rules(call)
+    assert info.value.problems[0].rule in err
+
+
+def test_positive_envelope_on_the_command_line_still_accepted(tmp_path):
+    out = tmp_path / "o"
+    assert main(["allocate", *CALL, "--provisoire", "--no-gaps", "--envelope", "300 000", "--out", str(out)]) == 0
+    table = read_output_csv(out / "allocation.csv")
+    assert 0 < table.loc[table["funded"], "award_eur"].sum() <= 300_000
