@@ -135,3 +135,62 @@ def test_positive_envelope_on_the_command_line_still_accepted(tmp_path):
     assert main(["allocate", *CALL, "--provisoire", "--no-gaps", "--envelope", "300 000", "--out", str(out)]) == 0
     table = read_output_csv(out / "allocation.csv")
     assert 0 < table.loc[table["funded"], "award_eur"].sum() <= 300_000
+
+
+# ---------------------------------------------------------------------------
+# Item 17: the locks file's errors name file, row and column
+# ---------------------------------------------------------------------------
+#: The sample's two applications awaiting reviews, excluded so that the decision is final.
+HELD_OUT = ["--lock-out", "P047=Avis non rendus à la date du comité", "P072=Avis non rendus"]
+
+
+def _ineligible_and_below_threshold(rules):
+    """(an ineligible application, one eligible but below a quality threshold) of the sample, found from the data."""
+    from ditp_model.inputs.io import load_inputs
+    from ditp_model.rules.candidates import threshold_failures
+    from ditp_model.scoring.pipeline import evaluate
+
+    ev = evaluate(load_inputs(RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS))
+    ineligible = sorted(ev.table.loc[~ev.table["eligible"], "application_id"])[0]
+    below = sorted(threshold_failures(ev))[0]
+    return ineligible, below
+
+
+def test_lock_on_an_application_that_cannot_be_funded_names_row_column_value(tmp_path, capsys, rules):
+    ineligible, below = _ineligible_and_below_threshold(rules)
+    locks = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"],
+                      [["P014", "in", "Seul projet de Corse"], ["P011", "out", "Financé par ailleurs"],
+                       [ineligible, "imposé", "Projet exemplaire"]])
+    out = tmp_path / "o"
+    code = main(["allocate", *CALL, *HELD_OUT, "--verrous", str(locks), "--lock-in", f"{below}=Priorité du ministre",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    # the file's row 4 (header = 1) imposes the ineligible one, written « imposé » in column « decision »
+    assert (f"{locks}, ligne 4, colonne « decision » : valeur « imposé » — dossier {ineligible} imposé par le comité mais "
+            "impossible à financer : non éligible") in err
+    assert f"option --lock-in : valeur « {below} » — dossier {below} imposé par le comité mais impossible à financer : " \
+           "non finançable" in err
+    assert not out.exists()
+
+
+def test_locks_file_without_a_motif_column_lists_every_row(tmp_path, capsys):
+    locks = write_csv(tmp_path / "verrous.csv", ["application_id", "decision"],
+                      [["P047", "out"], ["P072", "out"], ["P014", "in"]])
+    out = tmp_path / "o"
+    assert main(["allocate", *CALL, "--verrous", str(locks), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"le fichier {locks} n'a pas de colonne motif (en-têtes acceptés : « motif »" in err
+    assert "l'ajouter et la remplir pour les lignes 2 (dossier P047), 3 (dossier P072) et 4 (dossier P014)" in err
+    assert "remplir la colonne motif du fichier" not in err  # never asked to fill a column that does not exist
+    assert not out.exists()
+
+
+def test_locks_file_with_blank_motifs_lists_every_row_lacking_one(tmp_path, capsys):
+    locks = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"],
+                      [["P047", "out", "Avis non rendus"], ["P072", "out", ""], ["P014", "in", ""]])
+    out = tmp_path / "o"
+    assert main(["allocate", *CALL, "--verrous", str(locks), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"remplir la colonne motif du fichier {locks} pour les lignes 3 (dossier P072) et 4 (dossier P014)" in err
+    assert not out.exists()

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser, envelope_option_problem
+from ditp_model.cli.common import (EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser, envelope_option_problem,
+                                   located_lock_error)
 
 # Start-up (issue 18): `ditp-model --help` and `ditp-model pabulib` import only
 # what they use; pandas, pulp, babel, pydantic... are imported inside the
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Erreur : données d'entrée invalides.\n{exc}", file=sys.stderr)
         return EXIT_INPUT
     except ValueError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
+        located = located_lock_error(exc, args)  # an imposed application that cannot be funded: its row in --verrous
+        print(f"Erreur : données d'entrée invalides.\n{located}" if located else f"Erreur : {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ImportError as exc:  # an optional part not installed (bayes: NumPyro and JAX…); the message says what to install
         print(f"Erreur : module absent — {exc}", file=sys.stderr)

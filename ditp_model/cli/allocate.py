@@ -185,7 +185,10 @@ def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, lock
         first = missing[0]
         option = "--lock-out" if first in params.lock_out else "--lock-in"
         if first in rows:
-            how = (f"remplir la colonne motif du fichier {locks_file} à la ligne {rows[first]} (dossier {first}), ou écrire "
+            from ditp_model.inputs.locks import missing_motif_fr
+
+            # every row lacking its motif, and a missing motif column said missing (trial 1, item 17)
+            how = (f"{missing_motif_fr(locks_file, [a for a in missing if a in rows])}, ou écrire "
                    f"{option} {first}=\"motif du comité\"")
         else:
             how = f"écrire par ex. {option} {first}=\"motif du comité\", ou une colonne motif dans le fichier --verrous"

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "command_line", "output_lock", "lock_item",
            "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
-           "check_inputs_not_outputs", "translate_error", "envelope_option_problem"]
+           "check_inputs_not_outputs", "translate_error", "envelope_option_problem", "located_lock_error"]
 
 #: argparse's English error fragments -> French (French typography: a space before « : »).
 _ERRORS_FR = (
@@ -368,6 +368,30 @@ def add_due_process_options(p: argparse.ArgumentParser) -> None:
                    help="publier une décision provisoire : des dossiers en attente d'évaluation pourraient encore entrer "
                         "dans la liste des lauréats (sans cette option : aucune publication, code de sortie 6) ; le rapport porte alors "
                         "« PROVISOIRE » en tête de chaque page et en filigrane")
+
+
+def located_lock_error(exc: Exception, args):
+    """The refusal of imposed applications that cannot be funded (:class:`ditp_model.rules.candidates.ImpossibleLockError`,
+    told by its ``reasons``) as an :class:`~ditp_model.inputs.schema.InputError` naming, for each, the locks file's row,
+    column and value (``--verrous``), or the option that imposed it; None for any other error.
+    """
+    reasons = getattr(exc, "reasons", None)
+    if not isinstance(exc, ValueError) or not isinstance(reasons, dict) or not reasons:
+        return None
+    from ditp_model.inputs.locks import impossible_lock_problems
+    from ditp_model.inputs.schema import InputError, Problem
+
+    in_file = impossible_lock_problems(args.verrous, reasons) if getattr(args, "verrous", None) else {}
+    on_line = {a if isinstance(a, str) else a[0] for a in getattr(args, "lock_in", ())}
+    problems = []
+    for aid, why in reasons.items():
+        if aid in in_file:
+            problems.append(in_file[aid])
+            continue
+        source = "option --lock-in" if aid in on_line or not getattr(args, "scenario", None) else f"scénario {args.scenario}"
+        problems.append(Problem(source, None, None, aid, f"dossier {aid} imposé par le comité mais impossible à financer : "
+                                f"{why} ; retirer ce verrou", "impossible_lock"))
+    return InputError(problems)
 
 
 def committee_locks(args, application_ids=None):
