@@ -194,3 +194,139 @@ def test_locks_file_with_blank_motifs_lists_every_row_lacking_one(tmp_path, caps
     err = capsys.readouterr().err
     assert f"remplir la colonne motif du fichier {locks} pour les lignes 3 (dossier P072) et 4 (dossier P014)" in err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# Suggestions S2-S5: nearest value, first line of a duplicate, « 3,5 » in a comma file, XLSX formulas
+# ---------------------------------------------------------------------------
+def _reviews(path: Path, rows: list[list[str]], **kwargs) -> Path:
+    return write_csv(path, ["application_id", "reviewer_id", "impact_reform", "impact_replicability", "openness_codesign",
+                            "openness_methods"], rows, **kwargs)
+
+
+def test_duplicate_review_names_the_line_of_the_first(tmp_path, rules):
+    from ditp_model.inputs.io import read_reviews
+
+    path = _reviews(tmp_path / "e.csv", [["A1", "R1", "3", "3", "3", "3"], ["A1", "R2", "4", "4", "4", "4"],
+                                         ["A1", "R1", "2", "2", "2", "2"]])
+    with pytest.raises(InputError) as info:
+        read_reviews(path, rules, ["A1"])
+    (p,) = info.value.problems
+    assert (p.row, p.column, p.value, p.code) == (4, "reviewer_id", "R1", "duplicate_review")
+    assert "cet évaluateur a déjà noté le dossier A1 ligne 2" in p.rule
+
+
+def test_unquoted_decimal_comma_in_a_comma_file_gets_the_hint(tmp_path, rules):
+    from ditp_model.inputs.io import read_reviews
+
+    path = tmp_path / "e.csv"
+    path.write_text("application_id,reviewer_id,impact_reform,impact_replicability,openness_codesign,openness_methods\n"
+                    "A1,R1,2,3,2,2.5\nA1,R2,3,5,2,2.5,2.5\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_reviews(path, rules, ["A1"])
+    (p,) = info.value.problems
+    assert (p.row, p.code) == (3, "extra_cells")
+    assert "la ligne a 7 cellules pour 6 colonnes" in p.rule
+    assert "une note écrite 3,5 dans un fichier séparé par des virgules ? l'écrire 3.5 ou entre guillemets (\"3,5\")" in p.rule
+
+
+def test_extra_cells_without_a_split_number_get_no_decimal_hint(tmp_path, rules):
+    from ditp_model.inputs.io import read_reviews
+
+    path = tmp_path / "e.csv"
+    path.write_text("application_id,reviewer_id,impact_reform,impact_replicability,openness_codesign,openness_methods\n"
+                    "A1,R1,2.5,3.5,2.5,2.5,en trop\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_reviews(path, rules, ["A1"])
+    assert "virgules ?" not in info.value.problems[0].rule
+
+
+def test_xlsx_formula_without_computed_value_is_named(tmp_path, rules):
+    from helpers import APP_HEADER, write_xlsx
+
+    from ditp_model.inputs.io import read_reviews
+
+    rows = []
+    for aid, requested in (("A1", "=SUM(L2:O2)"), ("A2", 98000.4), ("A3", 100000)):
+        row = app_row(aid)
+        cells = [row[h] for h in APP_HEADER]
+        cells[APP_HEADER.index("requested_eur")] = requested
+        rows.append(cells)
+    apps = write_xlsx(tmp_path / "a.xlsx", APP_HEADER, rows)
+    with pytest.raises(InputError) as info:
+        read_applications(apps, rules)
+    found = {(p.row, p.column, p.value, p.code) for p in info.value.problems}
+    assert found == {(2, "requested_eur", "=SUM(L2:O2)", "formula_without_value"),
+                     (3, "requested_eur", "98000,4", "bad_amount")}  # the decimal comma French Excel shows
+    text = str(info.value)
+    assert "formule sans valeur calculée" in text and "ouvrir et enregistrer le fichier dans Excel" in text
+    assert "valeur obligatoire manquante" not in text
+    # a score given by a formula is a value the file lost, not a blank score (« non notée »)
+    header = ["application_id", "reviewer_id", "impact_reform", "impact_replicability", "openness_codesign", "openness_methods"]
+    revs = write_xlsx(tmp_path / "e.xlsx", header, [["A3", "R1", 3, "=2+1", 3, 3], ["A3", "R2", 4, 4, None, 4]])
+    with pytest.raises(InputError) as info:
+        read_reviews(revs, rules, ["A3"])
+    assert [(p.row, p.column, p.code) for p in info.value.problems] == [(2, "impact_replicability", "formula_without_value")]
+
+
+def test_xlsx_without_formulas_reads_blanks_as_blanks(tmp_path, rules):
+    from helpers import APP_HEADER, write_xlsx
+
+    rows = [[app_row(a)[h] for h in APP_HEADER] for a in ("A1", "A2")]
+    apps = read_applications(write_xlsx(tmp_path / "a.xlsx", APP_HEADER, rows), rules)
+    assert list(apps["application_id"]) == ["A1", "A2"] and list(apps["partners"]) == [(), ()]
+
+
+@pytest.mark.parametrize("written, expected", [("a01", "A01"), ("A 01", "A01"), ("A001", "A01")])
+def test_unknown_application_suggests_the_nearest(tmp_path, rules, written, expected):
+    from ditp_model.inputs.io import read_reviews
+
+    path = _reviews(tmp_path / "e.csv", [[written, "R1", "3", "3", "3", "3"]])
+    with pytest.raises(InputError) as info:
+        read_reviews(path, rules, ["A01", "B07", "C12"])
+    assert f"vouliez-vous dire « {expected} » ?" in info.value.problems[0].rule
+
+
+def test_unknown_application_far_from_all_gets_no_suggestion(tmp_path, rules):
+    from ditp_model.inputs.io import read_reviews
+
+    path = _reviews(tmp_path / "e.csv", [["Z99", "R1", "3", "3", "3", "3"]])
+    with pytest.raises(InputError) as info:
+        read_reviews(path, rules, ["A01", "B07"])
+    assert "vouliez-vous dire" not in info.value.problems[0].rule
+
+
+@pytest.mark.parametrize("column, written, expected", [
+    ("region", "Ile de France", "Île-de-France"),
+    ("region", "Provence Alpes Côte d'Azur", "Provence-Alpes-Côte d'Azur"),
+    ("regions_covered", "Bretagne;Normandi", "Normandie"),
+])
+def test_unknown_region_suggests_the_nearest(tmp_path, rules, column, written, expected):
+    path = write_applications(tmp_path / "a.csv", [app_row("A1", **{column: written})])
+    with pytest.raises(InputError) as info:
+        read_applications(path, rules)
+    (p,) = info.value.problems
+    assert p.column == column and p.rule.endswith(f"vouliez-vous dire « {expected} » ?")
+
+
+def test_unknown_region_far_from_all_gets_no_suggestion(tmp_path, rules):
+    path = write_applications(tmp_path / "a.csv", [app_row("A1", region="Atlantide")])
+    with pytest.raises(InputError) as info:
+        read_applications(path, rules)
+    assert "vouliez-vous dire" not in info.value.problems[0].rule
+
+
+def test_unknown_ids_in_locks_and_conflicts_suggest_the_nearest(tmp_path):
+    from ditp_model.inputs.conflicts import read_conflicts
+    from ditp_model.inputs.locks import read_locks
+
+    locks = write_csv(tmp_path / "v.csv", ["application_id", "decision", "motif"], [["p047", "out", "x"]])
+    with pytest.raises(InputError) as info:
+        read_locks(locks, ["P047", "P072"])
+    assert info.value.problems[0].rule.endswith("vouliez-vous dire « P047 » ?")
+    decl = write_csv(tmp_path / "c.csv", ["person_id", "application_id", "nature"], [["r01", "P72", "lien"]])
+    with pytest.raises(InputError) as info:
+        read_conflicts(decl, ["P047", "P072"], ["R01", "R02"])
+    rules_by_column = {p.column: p.rule for p in info.value.problems}
+    assert rules_by_column["person_id"].endswith("vouliez-vous dire « R01 » ?")
+    assert rules_by_column["application_id"].endswith("vouliez-vous dire « P072 » ?")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ditp_model.inputs.io import _locate, open_table, parse_cells
-from ditp_model.inputs.schema import Column, InputError, Problem, normalise_header
+from ditp_model.inputs.schema import Column, InputError, Problem, Suggester, normalise_header
 
 __all__ = ["LOCK_COLUMNS", "LOCK_DECISIONS_FR", "Locks", "read_locks", "parse_lock_item", "merge_locks", "lock_rows",
            "missing_motif_fr", "impossible_lock_problems"]
@@ -88,6 +88,7 @@ def read_locks(path: str | Path, application_ids=None, *, sheet: str | None = No
     allowed = ", ".join(f"{k} ({v})" for k, v in LOCK_DECISIONS_FR.items())
     cells = parse_cells(raw, LOCK_COLUMNS, found, problems, {"decision": (_DECISION_ALIASES, allowed, "verrou inconnu")})
     known = None if application_ids is None else set(map(str, application_ids))
+    near = Suggester(sorted(known)) if known is not None else None
     h = {c.name: found.get(c.name, c.name) for c in LOCK_COLUMNS}
     lock_in, lock_out, reasons, seen = [], [], {}, {}
     for i, line in enumerate(raw.rows):
@@ -96,7 +97,8 @@ def read_locks(path: str | Path, application_ids=None, *, sheet: str | None = No
             continue
         if known is not None and aid not in known:
             problems.append(Problem(raw.path, line, h["application_id"], aid,
-                                    "verrou sur un dossier inconnu (absent du fichier des candidatures)", "unknown_application"))
+                                    f"verrou sur un dossier inconnu (absent du fichier des candidatures){near(aid)}",
+                                    "unknown_application"))
             continue
         if aid in seen:
             problems.append(Problem(raw.path, line, h["application_id"], aid,

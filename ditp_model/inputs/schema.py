@@ -36,6 +36,7 @@ __all__ = [
     "date_problem_fr",
     "impossible_date_fr",
     "nearest_fr",
+    "Suggester",
 ]
 
 #: Separator of several values in one cell (partners, partner types, regions).
@@ -155,6 +156,27 @@ def nearest_fr(value: str, choices, *, fold=None) -> str:
         return f" ; vouliez-vous dire « {folded[key]} » ?"
     close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.8)
     return f" ; vouliez-vous dire « {folded[close[0]]} » ?" if close and folded[close[0]] != value else ""
+
+
+class Suggester:
+    """:func:`nearest_fr` against one set of known values, for the unknown values of one file.
+
+    At most `limit` distinct unknown values get a suggestion (each costs a comparison with every known
+    value): a file whose every row is unknown still gets its errors quickly.
+    """
+
+    def __init__(self, choices, *, fold=None, limit: int = 100):
+        self.choices = [str(c) for c in dict.fromkeys(choices)]
+        self.fold = fold
+        self.limit = limit
+        self._memo: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        if value not in self._memo:
+            if len(self._memo) >= self.limit:
+                return ""
+            self._memo[value] = nearest_fr(value, self.choices, fold=self.fold)
+        return self._memo[value]
 
 
 @dataclass(frozen=True)
