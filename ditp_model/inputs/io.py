@@ -16,7 +16,11 @@ Accepted files (DESIGN.md, ``io.py``):
   return or Unicode line separator (what Word writes for a manual line break)
   becomes a line break; any other (NUL, escape…) is refused naming the row
   and column;
-* XLSX (first sheet, or the sheet named ``sheet``);
+* XLSX (first sheet, or the sheet named ``sheet``); a cell holding a formula
+  saved without its computed value (a workbook written by a program that does
+  not compute formulas) is reported (« formule sans valeur calculée »), never
+  read as blank; a decimal of an XLSX cell is shown in messages with the
+  decimal comma French Excel shows (``98000,4``);
 * French or canonical headers (matching ignores case, accents and spacing);
 * French numbers: decimal comma, thousands separated by an ordinary, no-break
   (U+00A0) or narrow no-break (U+202F) space, an optional ``€``; an amount in
@@ -33,12 +37,13 @@ Every problem of a file is gathered and raised together in one
 :class:`~ditp_model.inputs.schema.InputError`; no row is dropped silently (fully
 blank lines are skipped and counted in the table's ``attrs["blank_rows"]``).
 
-Why this module is longer than 800 lines (about 970): the reading of a
+Why this module is longer than 800 lines (about 1,080): the reading of a
 spreadsheet is one chain — bytes and encoding, raw table with the rows
-numbered as the spreadsheet shows them, header aliases, cell parsing
-(amounts, scores, dates, categories) with a French message per cell — shared
-by the applications and the reviews, and its conventions (listed above) are
-documented once, here.  The CSV writer and reader of the tables a person opens
+numbered as the spreadsheet shows them (and the XLSX formulas without a
+value), header aliases, cell parsing (amounts, scores, dates, categories)
+with a French message per cell and its hints (nearest known value, a decimal
+comma in a comma file) — shared by the applications and the reviews, and its
+conventions (listed above) are documented once, here.  The CSV writer and reader of the tables a person opens
 already live in :mod:`ditp_model.inputs.tables`.
 """
 
