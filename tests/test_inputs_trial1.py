@@ -330,3 +330,58 @@ def test_unknown_ids_in_locks_and_conflicts_suggest_the_nearest(tmp_path):
     rules_by_column = {p.column: p.rule for p in info.value.problems}
     assert rules_by_column["person_id"].endswith("vouliez-vous dire « R01 » ?")
     assert rules_by_column["application_id"].endswith("vouliez-vous dire « P072 » ?")
+
+
+# ---------------------------------------------------------------------------
+# Item 18: pabulib's human output in French, in the file's currency; --json unchanged
+# ---------------------------------------------------------------------------
+PABULIB = Path(__file__).resolve().parent / "data" / "pabulib"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("7998220", "7\u202f998\u202f220"), ("8000000", "8\u202f000\u202f000"), ("999", "999"), ("1000", "1\u202f000"),
+    ("1057575.5", "1\u202f057\u202f575,5"), ("0.0009", "0,0009"), ("-12345", "-12\u202f345"), ("0", "0"),
+])
+def test_pabulib_numbers_the_french_way(text, expected):
+    from ditp_model.cli.pabulib import number_fr
+
+    assert number_fr(text) == expected
+
+
+def _meta(path: Path, key: str) -> str:
+    """The value of META `key` of a .pb file, read by hand (« key;value » lines before PROJECTS)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() == "PROJECTS":
+            break
+        if line.startswith(f"{key};"):
+            return line.split(";", 1)[1].strip()
+    raise KeyError(key)
+
+
+@pytest.mark.parametrize("name", ["Netherlands_Assen_2024.pb", "Poland_Czestochowa_2020_Grabowka.pb"])
+def test_pabulib_human_output_in_french_with_the_files_currency(capsys, name):
+    import json
+
+    path = PABULIB / name
+    assert main(["pabulib", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert main(["pabulib", str(path)]) == 0
+    out = capsys.readouterr().out
+    currency = _meta(path, "currency")
+    unit = "€" if currency == "EUR" else currency
+    budget = int(_meta(path, "budget"))
+    grouped = f"{budget:,}".replace(",", "\u202f")  # thousands by hand
+    assert f" sur {grouped}\u00a0{unit} ; score total : " in out
+    cost = f"{int(result['total_cost']):,}".replace(",", "\u202f")
+    assert f"Coût total : {cost}\u00a0{unit} sur" in out
+    assert "EUR" not in out  # euros written €
+    assert f"{result['seconds']} s)" not in out or "." not in str(result["seconds"])  # decimal comma for the seconds
+
+
+def test_pabulib_json_output_is_unchanged(capsys):
+    import json
+
+    assert main(["pabulib", str(PABULIB / "Netherlands_Assen_2024.pb"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["currency"] == "EUR" and result["budget"] == _meta(PABULIB / "Netherlands_Assen_2024.pb", "budget")
+    assert "\u202f" not in result["total_cost"]  # exact text for programs
