@@ -385,3 +385,36 @@ def test_pabulib_json_output_is_unchanged(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["currency"] == "EUR" and result["budget"] == _meta(PABULIB / "Netherlands_Assen_2024.pb", "budget")
     assert "\u202f" not in result["total_cost"]  # exact text for programs
+
+
+# ---------------------------------------------------------------------------
+# S12: the lock message gives the time as a person reads it
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("started_at, expected", [
+    ("2026-12-03T06:46:55+00:00", "03/12/2026 à 06:46 (UTC)"),
+    ("2026-12-03T07:46:55+01:00", "03/12/2026 à 07:46 (UTC+01:00)"),
+    ("2026-07-01T23:05:00-04:30", "01/07/2026 à 23:05 (UTC-04:30)"),
+    ("2026-12-03T06:46:55", "03/12/2026 à 06:46"),
+    ("ce matin", "ce matin"),  # written by an older or another program: shown as written
+])
+def test_lock_time_in_french(started_at, expected):
+    from ditp_model.publication import when_fr
+
+    assert when_fr(started_at) == expected
+
+
+def test_folder_lock_message_gives_the_french_time(tmp_path):
+    import json
+    import socket
+
+    from ditp_model import publication as P
+
+    out = tmp_path / "resultats"
+    out.mkdir()
+    (out / P.LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "autre-poste" + socket.gethostname(),
+                                               "command": "ditp-model report", "started_at": "2026-12-03T06:46:55+00:00"}),
+                                   encoding="utf-8")
+    with pytest.raises(P.FolderLockedError) as info:
+        P.publish_files(out, {"a.txt": b"x"})
+    assert "depuis le 03/12/2026 à 06:46 (UTC)" in str(info.value)
+    assert "2026-12-03T06:46:55" not in str(info.value)
