@@ -296,3 +296,18 @@ def test_a_call_without_authority_still_gives_the_route(run):
     text = _plain(feedback_table(run.table, rules, rule="merit_order").iloc[0]["lettre"])
     assert "recours gracieux auprès de l'autorité qui a pris la décision" in text
     assert "le tribunal administratif compétent" in text
+
+
+@pytest.mark.parametrize("gap, shown", [(0.78, "0,78 point —"), (1.5, "1,50 point —"), (4.45, "4,45 points —")])
+def test_entry_gap_in_points_agrees_in_number(gap, shown):
+    """French: « point » below 2, « points » from 2 on (the merit letters already did; the optimisation ones said
+    « 0,78 points »)."""
+    from types import SimpleNamespace
+
+    from ditp_model.outputs.feedback import _optimum_lines
+
+    row = SimpleNamespace(entry_gap=gap, keeps_out="", score=60.0, award_floor_eur=70_000, award_cap_eur=120_000,
+                          rank=5, requested_eur=100_000)
+    (line,) = _optimum_lines(row, "total_score", True, None, 3_000_000)
+    word = shown.split()[1]
+    assert line.startswith(f"Écart d'entrée : {shown}") and f"d'au moins {shown.split()[0]} {word} pour" in line

@@ -204,3 +204,35 @@ def test_report_refuses_a_provisional_decision_without_provisoire(tmp_path, caps
     err = capsys.readouterr().err
     assert code == 6 and "Aucun rapport publié : la décision serait provisoire." in err and "P047" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_report_names_the_locks_file_and_row_like_allocate(tmp_path, capsys):
+    """``report`` refuses a final decision whose lock has no motif with the very message of ``allocate``: the
+    ``--verrous`` file and the row to fill (header = row 1, A03 row 2, A02 row 3), nothing published."""
+    path = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"],
+                     [["A03", "in", "Seul projet en Corse"], ["A02", "out", ""]])
+    case = _case(tmp_path)
+    assert main(["allocate", *case, "--verrous", str(path), "--out", str(tmp_path / "a")]) == 2
+    allocate_err = capsys.readouterr().err
+    out = tmp_path / "r"
+    assert main(["report", *case, "--verrous", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"A02 (exclu, fichier {path} ligne 3)" in err
+    assert f"remplir la colonne motif du fichier {path} à la ligne 3 (dossier A02)" in err
+    assert "--lock-in A02" not in err
+    # one wording for both commands: the sentence of allocate's refusal is in report's
+    core = allocate_err.strip().removeprefix("Erreur : ").removesuffix(". Aucune décision publiée.")
+    assert core.startswith("verrou sans motif : A02") and core in err
+    assert not (out / "manifest.json").exists() and not (out / "rapport.html").exists()
+
+
+def test_missing_reasons_message_without_file_row(tmp_path):
+    """A lock given on the command line (no row in the file) is named without a row; the remedy is the option."""
+    from ditp_model.inputs.locks import missing_reasons_fr
+
+    path = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"], [["A03", "in", ""]])
+    text = missing_reasons_fr(["A01", "A03"], {"A01"}, path)
+    assert text.startswith(f"verrou sans motif : A01 (exclu), A03 (imposé, fichier {path} ligne 2) — ")
+    assert 'écrire par ex. --lock-out A01="motif du comité"' in text
+    # a file that vanished since it was read: no row, no crash
+    assert "ligne" not in missing_reasons_fr(["A03"], set(), tmp_path / "absent.csv")

@@ -171,42 +171,20 @@ def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, lock
         return prov, (EXIT_PROVISIONAL, text)
     missing = params.missing_lock_reasons()
     if missing and not prov.is_provisional:
-        kinds = {**{a: "imposé" for a in params.lock_in}, **{a: "exclu" for a in params.lock_out}}
-        rows = {}
-        if locks_file:
-            from ditp_model.inputs.locks import lock_rows
+        from ditp_model.inputs.locks import missing_reasons_fr
 
-            try:
-                rows = lock_rows(locks_file)
-            except Exception:  # noqa: BLE001 - the file was read once already; the row is a help, not a check
-                rows = {}
-        where = {a: f", fichier {locks_file} ligne {rows[a]}" if a in rows else "" for a in missing}
-        shown = ", ".join(f"{a} ({kinds[a]}{where[a]})" for a in missing)
-        first = missing[0]
-        option = "--lock-out" if first in params.lock_out else "--lock-in"
-        if first in rows:
-            from ditp_model.inputs.locks import missing_motif_fr
-
-            # every row lacking its motif, and a missing motif column said missing (trial 1, item 17)
-            how = (f"{missing_motif_fr(locks_file, [a for a in missing if a in rows])}, ou écrire "
-                   f"{option} {first}=\"motif du comité\"")
-        else:
-            how = f"écrire par ex. {option} {first}=\"motif du comité\", ou une colonne motif dans le fichier --verrous"
-        text = (f"Erreur : verrou sans motif : {shown} — une décision définitive exige le motif écrit du comité pour chaque "
-                f"dossier imposé ou exclu ; {how}. Aucune décision publiée.")
+        text = f"Erreur : {missing_reasons_fr(missing, params.lock_out, locks_file)}. Aucune décision publiée."
         return prov, (EXIT_INPUT, text)
     return prov, None
 
 
 def record_locks_file(manifest: dict, args) -> dict:
-    """Add to the manifest the locks file (``--verrous``) read, with its SHA-256 (``locks_file``)."""
-    from pathlib import Path
-
-    from ditp_model.inputs.io import sha256_file
+    """Add to the manifest the locks file (``--verrous``) read, with its SHA-256 (``locks_file``,
+    :func:`ditp_model.inputs.locks.locks_file_record`)."""
+    from ditp_model.inputs.locks import locks_file_record
 
     if getattr(args, "verrous", None):
-        manifest["locks_file"] = {"path": str(args.verrous), "absolute": str(Path(args.verrous).resolve()),
-                                  "sha256": sha256_file(args.verrous)}
+        manifest["locks_file"] = locks_file_record(args.verrous)
     return manifest
 
 
@@ -219,8 +197,7 @@ def cmd_allocate(args) -> int:
 def _allocate(args) -> int:
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
-    from ditp_model.outputs.report import reviewer_scores_sheet
-    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.outputs.report import decision_workbook
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
     from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
 
@@ -245,11 +222,11 @@ def _allocate(args) -> int:
     manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov)
     record_encodings(manifest, ev)
     record_locks_file(manifest, args)
+    manifest["explanations"] = {"gaps": not args.no_gaps}  # what an update re-explains with (outputs/updates.recorded_gaps)
     procedure = procedure_table(ev, alloc, provisional=prov)
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
-                                          procedure=procedure),
+        "allocation.xlsx": decision_workbook(ev, alloc, table, manifest, provisional=prov),
     }
     # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
     manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}

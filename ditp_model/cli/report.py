@@ -72,8 +72,8 @@ def register(subparsers) -> None:
     r.add_argument("--conflits", default=None, metavar="FICHIER",
                    help="déclarations de conflits d'intérêts (CSV ou XLSX : person_id, application_id, nature, role, "
                         "declared_on) ; un avis sous conflit déclaré est écarté (compté comme manquant) et listé dans "
-                        "l'annexe de procédure ; le fichier est inscrit au manifeste (SHA-256) et relu par verify "
-                        "(possible aussi avec --scenario)")
+                        "l'annexe de procédure ; le fichier est inscrit au manifeste (SHA-256) et relu par verify ; "
+                        "un scénario enregistre les siennes (--conflits n'y est alors pas à redonner)")
     r.add_argument("--weights", help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 (défaut : celles de l'appel)")
     r.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore", "reviewer_effects"],
                    help="agrégation des notes (défaut : celle de l'appel)")
@@ -179,7 +179,7 @@ def cmd_report(args) -> int:
         params = validate_parameters(**report_values(args), command=command)
         with output_lock(args):  # the whole run: a second report into the same folder stops at once
             pub = produce_report(params, args.out, journal=args.journal, notebook=args.notebook,
-                                 provisional_allowed=args.provisoire)
+                                 provisional_allowed=args.provisoire, locks_file=args.verrous)
     except ReportProvisionalError as exc:
         _err(str(exc))
         return EXIT_PROVISIONAL

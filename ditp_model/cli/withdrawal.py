@@ -20,7 +20,10 @@ reduced after budget review; the money freed goes to the reserve list (issue 13 
    holds them (a report's folder), ``retours_candidats.csv`` and ``retours/``.  ``rapport.html`` and
    ``rapport.pdf`` cannot be rebuilt without re-running the report: the manifest records
    (``stale_report``) and the command and ``verify`` say « le rapport décrit la décision avant le
-   désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».
+   désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».  The Word letters
+   (``ditp-model lettres``, a folder with ``lettres.json``) are not rebuilt either (dated, for signature): the
+   command and ``verify`` say that they describe the earlier decision
+   (:func:`ditp_model.outputs.letters_check.stale_letters_note`).
 
 The decision in force is re-computed exactly as it was recorded — the same inputs (the
 declarations of conflicts of interest included), weights, normalisation, parameters (envelope,
@@ -162,5 +165,16 @@ def _run(args, kind: str, amount: int | None) -> int:
     if manifest.get("stale_report") and any((out / n).exists() for n in manifest["stale_report"]["files"]):
         print(f"ATTENTION : {manifest['stale_report']['note_fr']} ({', '.join(manifest['stale_report']['files'])} "
               f"dans {out}).")
+    for note in _stale_letters(out, manifest):
+        print(f"ATTENTION : {note}.")
     print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
     return 0
+
+
+def _stale_letters(out: Path, manifest: dict) -> list[str]:
+    """Notes for each Word letters folder in `out` (``ditp-model lettres``) written for the decision before the update."""
+    from ditp_model.outputs.letters import MARKER
+    from ditp_model.outputs.letters_check import stale_letters_note
+
+    notes = [stale_letters_note(p.parent, manifest) for p in sorted(out.glob(f"*/{MARKER}"))]
+    return [n for n in notes if n]

@@ -19,7 +19,7 @@ from ditp_model.inputs.io import _locate, open_table, parse_cells
 from ditp_model.inputs.schema import Column, InputError, Problem, Suggester, normalise_header
 
 __all__ = ["LOCK_COLUMNS", "LOCK_DECISIONS_FR", "Locks", "read_locks", "parse_lock_item", "merge_locks", "lock_rows",
-           "missing_motif_fr", "impossible_lock_problems"]
+           "missing_reasons_fr", "locks_file_record", "missing_motif_fr", "impossible_lock_problems"]
 
 #: Lock decision code -> French label.
 LOCK_DECISIONS_FR = {"in": "imposé", "out": "exclu"}
@@ -131,6 +131,68 @@ def lock_rows(path: str | Path, *, sheet: str | None = None) -> dict[str, int]:
         if aid and aid not in rows:
             rows[aid] = line
     return rows
+
+
+def missing_reasons_fr(missing, lock_out, locks_file: str | Path | None = None) -> str:
+    """Why a final decision is refused when locks lack their written reason (French), naming the locks file and row.
+
+    The one wording of this refusal, for ``allocate`` and ``report`` alike: each application is named with its lock
+    (« imposé » or « exclu ») and, when it comes from the locks file (``--verrous``), with that file and the row that
+    locks it (:func:`lock_rows`); the remedy names every row of the file to fill, or says the file has no motif
+    column (:func:`missing_motif_fr`), and the option to write (``--lock-out`` for an exclusion, ``--lock-in``
+    otherwise).
+
+    Parameters
+    ----------
+    missing : sequence of str
+        The locked applications without a reason, in the order to show
+        (:meth:`ditp_model.rules.base.AllocationParams.missing_lock_reasons`).
+    lock_out : collection of str
+        The applications excluded by the committee (the others in `missing` are imposed).
+    locks_file : path, optional
+        The locks file the locks were read from, if any.  Its rows are a help: a file that can no longer be
+        read gives none (the message then names no row).
+
+    Returns
+    -------
+    str
+        « verrou sans motif : A02 (exclu, fichier verrous.csv ligne 3) — une décision définitive exige le motif écrit
+        du comité pour chaque dossier imposé ou exclu ; remplir la colonne motif du fichier verrous.csv à la ligne 3
+        (dossier A02), ou écrire --lock-out A02="motif du comité" » (no leading « Erreur », no final full stop).
+        Source of the rule: issue 13, item 5 (module docstring).
+    """
+    missing = [str(a) for a in missing]
+    lock_out = {str(a) for a in lock_out}
+    rows: dict[str, int] = {}
+    if locks_file:
+        try:
+            rows = lock_rows(locks_file)
+        except Exception:  # noqa: BLE001 - the file was read once already; the row is a help, not a check
+            rows = {}
+    shown = ", ".join(f"{a} ({LOCK_DECISIONS_FR['out' if a in lock_out else 'in']}"
+                      + (f", fichier {locks_file} ligne {rows[a]}" if a in rows else "") + ")" for a in missing)
+    first = missing[0]
+    option = "--lock-out" if first in lock_out else "--lock-in"
+    if first in rows:
+        try:  # every row lacking its motif, and a missing motif column said missing (trial 1, item 17)
+            fill = missing_motif_fr(locks_file, [a for a in missing if a in rows])
+        except Exception:  # noqa: BLE001 - as above: a help, not a check
+            fill = f"remplir la colonne motif du fichier {locks_file} à la ligne {rows[first]} (dossier {first})"
+        how = f"{fill}, ou écrire {option} {first}=\"motif du comité\""
+    else:
+        how = f"écrire par ex. {option} {first}=\"motif du comité\", ou une colonne motif dans le fichier --verrous"
+    return (f"verrou sans motif : {shown} — une décision définitive exige le motif écrit du comité pour chaque dossier "
+            f"imposé ou exclu ; {how}")
+
+
+def locks_file_record(path: str | Path) -> dict:
+    """The manifest's ``locks_file``: the locks file (``--verrous``) read, as given, absolute, and its SHA-256.
+
+    Written by ``allocate`` and ``report`` alike.
+    """
+    from ditp_model.inputs.io import sha256_file
+
+    return {"path": str(path), "absolute": str(Path(path).resolve()), "sha256": sha256_file(path)}
 
 
 def _layout(path: str | Path, sheet: str | None = None):

@@ -330,7 +330,7 @@ class Problem:
             else:
                 parts.append(f"ligne {self.row}")
         if self.column is not None:
-            noun = "clé" if self.file.lower().endswith(".toml") else "colonne"
+            noun = "clé" if self.file.lower().endswith((".toml", ".json")) else "colonne"
             parts.append(f"{noun} « {self.column} »")
         where = ", ".join(parts)
         shown = "" if self.value is None else f" : valeur « {self.value} »"

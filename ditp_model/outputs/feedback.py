@@ -45,7 +45,8 @@ import pandas as pd
 from ditp_model.inputs.call import CallRules
 from ditp_model.french import format_eur, format_number, format_points
 
-__all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr"]
+__all__ = ["feedback_table", "letter_fr", "feedback_files", "decision_feedback_kwargs", "safe_filename", "TIE_SETTLEMENT_FR",
+           "reserve_sentence_fr"]
 
 #: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
 TIE_SETTLEMENT_FR = ("par le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis par la note, la date de "
@@ -245,8 +246,9 @@ def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, 
             lines.append("Écart d'entrée : aucune note ne suffit — même avec la note maximale de 100 / 100, le dossier n'aurait "
                          "pas été retenu, les autres dossiers restant inchangés.")
         elif need is not None:
-            lines.append(f"Écart d'entrée : {format_points(need)} points — il aurait fallu une note globale supérieure "
-                         f"d'au moins {format_points(need)} points pour que le dossier soit retenu, les autres dossiers "
+            word = _points_word(need)  # « 0,78 point », « 4,45 points »
+            lines.append(f"Écart d'entrée : {format_points(need)} {word} — il aurait fallu une note globale supérieure "
+                         f"d'au moins {format_points(need)} {word} pour que le dossier soit retenu, les autres dossiers "
                          "restant inchangés.")
         else:
             lines.append(f"Écart d'entrée : {format_number(gap / 1000, 1)} points × k€ de valeur de portefeuille.")
@@ -359,7 +361,8 @@ def letter_fr(row, rules: CallRules, medians: dict, n_ranked: int, *, rule: str 
     lines.append("")
     if not pd.isna(row.rank):
         lines.append(f"Classement par note : {_ordinal(int(row.rank))} sur {n_ranked} dossiers recevables notés.")
-    if kind == "retenu" and rule in _MERIT_RULES and bool(getattr(row, "ex_aequo", False)):
+    if (kind == "retenu" and rule in _MERIT_RULES and bool(getattr(row, "ex_aequo", False))
+            and _text(row, "change") != "from_reserve"):  # funded since from the reserve list: not at the line any more
         others = [a for a in ex_aequo_ids if a != row.application_id]
         with_ = f" avec {', '.join(_md(a) for a in others)}" if others else ""
         lines.append(f"Le dossier est **ex aequo**{with_} à la ligne de financement (notes à moins de "
@@ -433,6 +436,28 @@ def feedback_table(table: pd.DataFrame, rules: CallRules, *, rule: str = "merit_
     out = pd.DataFrame(rows, columns=["application_id", "intitule", "decision", "montant_attribue_eur", "lettre"])
     out["montant_attribue_eur"] = out["montant_attribue_eur"].astype("int64")
     return out
+
+
+def decision_feedback_kwargs(allocation, *, gaps_computed: bool) -> dict:
+    """The arguments of :func:`feedback_table` / :func:`feedback_files` that describe a decision, from its allocation.
+
+    One place for the report (:func:`ditp_model.outputs.report.export_files`) and for the letters rebuilt after a
+    withdrawal or a reduction (:func:`ditp_model.outputs.updates.updated_files`), so that both explain a decision
+    the same way: ``rule``, ``gaps_computed``, ``lock_out``, ``lock_in`` (the imposed applications' awards are
+    told apart from those of the better-ranked laureates), ``lock_reasons``, ``envelope_eur`` (the available
+    envelope, whole euros) and ``tie_band_points`` (δ under the merit order, 0 otherwise).
+
+    Parameters
+    ----------
+    allocation : ditp_model.rules.base.Allocation
+        The decision (its candidates carry the parameters).
+    gaps_computed : bool
+        Whether the decision's explanation computed entry gaps (optimisation rules; the merit rules always explain).
+    """
+    c = allocation.candidates
+    return {"rule": allocation.rule, "gaps_computed": bool(gaps_computed), "lock_out": c.params.lock_out,
+            "envelope_eur": c.available_eur, "tie_band_points": c.tie_band_points if c.rule == "merit_order" else 0.0,
+            "lock_reasons": dict(c.params.lock_reasons), "lock_in": c.params.lock_in}
 
 
 def feedback_files(table: pd.DataFrame, rules: CallRules, **kwargs) -> dict[str, bytes]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ditp_model.outputs.letters import MARKER
 
-__all__ = ["letters_folder_differences"]
+__all__ = ["letters_folder_differences", "letters_decision", "stale_letters_note"]
 
 
 def letters_folder_differences(folder: str | Path) -> list[str]:
@@ -44,3 +44,30 @@ def letters_folder_differences(folder: str | Path) -> list[str]:
         if p.is_file() and rel != MARKER and rel not in listed:
             out.append(f"lettres : fichier ajouté, absent de lettres.json : {folder.name}/{rel}")
     return out
+
+
+def letters_decision(folder: str | Path) -> str | None:
+    """The decision (``decision_sha256``) a letters folder was written for, from its ``lettres.json``; None if unreadable."""
+    try:
+        index = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = index.get("decision_sha256") if isinstance(index, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def stale_letters_note(folder: str | Path, manifest: dict) -> str | None:
+    """French note when a letters folder describes another decision than `manifest`'s (None: the same, or unknown).
+
+    After ``ditp-model desistement`` or ``reduction`` in a folder holding the Word letters (``ditp-model lettres``),
+    the letters still describe the decision before the change: the update rebuilds ``retours/`` but not them
+    (they are dated and meant for signature).  Said by the update command and by ``verify``, like the report
+    (:func:`ditp_model.outputs.updates.stale_report_note`).
+    """
+    folder = Path(folder)
+    written = letters_decision(folder)
+    current = manifest.get("decision_sha256")
+    if not written or not current or written == current:
+        return None
+    return (f"les lettres de {folder.name}/ décrivent la décision {written[:12]}…, pas la décision en vigueur "
+            f"{current[:12]}… (mise à jour après désistement ou réduction) ; les récrire (ditp-model lettres)")

@@ -654,7 +654,8 @@ def recompute_decision(manifest: dict, paths: dict):
     alloc = allocate(ev, params)
     if not alloc.is_optimal:
         return ev, alloc, None, None
-    ranking = ranking_rule(ev, params, manifest.get("ranking_variant", "skip"))
+    # the variant the decision used: a report records it at the top, allocate in its parameters (--ranking-variant)
+    ranking = ranking_rule(ev, params, manifest.get("ranking_variant") or params.ranking_variant)
     return ev, alloc, ranking, decision_table(ev, alloc, ranking, None)
 
 
@@ -850,20 +851,22 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
         diffs += _file_changes(base, listed)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
         diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
-        others = _check_letters_folders(base, others, diffs, notes)
+        others = _check_letters_folders(base, others, diffs, notes, manifest)
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
 
 
-def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: list) -> list[str]:
+def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: list, manifest: dict | None = None) -> list[str]:
     """The letters folders (``ditp-model lettres``) beside the manifest checked against their ``lettres.json``.
 
     Each file of ``others`` (other commands' outputs) in a folder holding a ``lettres.json`` is
     checked (:func:`ditp_model.outputs.letters.letters_folder_differences`): a letter replaced,
-    forged, added or removed is a difference.  Returns the files of `others` left unchecked.
+    forged, added or removed is a difference.  Letters written for another decision than the
+    manifest's (the decision before a withdrawal or a reduction) are noted
+    (:func:`ditp_model.outputs.letters_check.stale_letters_note`).  Returns the files of `others` left unchecked.
     """
     from ditp_model.outputs.letters import MARKER
-    from ditp_model.outputs.letters_check import letters_folder_differences
+    from ditp_model.outputs.letters_check import letters_folder_differences, stale_letters_note
 
     folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
     for f in folders:
@@ -871,6 +874,9 @@ def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: li
         diffs += [Difference("lettres", x) for x in found]
         if not found:
             notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée")
+        stale = stale_letters_note(base / f, manifest or {})
+        if stale:
+            notes.append(stale)
     return [n for n in others if Path(n).parts[0] not in folders]
 
 

@@ -424,14 +424,23 @@ def validate_parameters(**values) -> ReportParams:
             except InputError as exc:
                 problems.append(f"« scenario » : {exc}")
             else:
-                changed = sc.changed_inputs()
-                if changed:
-                    problems.append("« scenario » : fichier(s) d'entrée modifié(s) depuis l'enregistrement du scénario "
-                                    f"({', '.join(changed)}) ; enregistrer à nouveau le scénario sur les données actuelles")
+                # every input as recorded, the declarations of conflicts of interest included (rules/scenario.py)
+                inp = sc.input_problems(path)
+                problems += [f"« scenario » : {p}" for p in inp]
                 from ditp_model.inputs.io import sha256_file
 
+                if sc.conflicts:  # the scenario's declarations are used; --conflits may only repeat them
+                    if conflicts is not None and (Path(conflicts).resolve() != Path(sc.conflicts).resolve()
+                                                  and sha256_file(conflicts) != sc.sha256.get(sc.conflicts)):
+                        problems.append(f"« conflicts » : le scénario enregistre déjà les déclarations de conflits d'intérêts "
+                                        f"{sc.conflicts} ; retirer --conflits {conflicts}, ou enregistrer à nouveau le scénario "
+                                        "avec ces déclarations")
+                    conflicts = str(Path(sc.conflicts).resolve())
+
                 scenario = {"path": path, "name": sc.name, "sha256": sha256_file(path)}
-                files = [_path(n, getattr(sc, n), problems) for n in ("call", "applications", "reviews")]
+                gone = {p.column for p in inp if p.code == "scenario_input_missing"}  # said once, above
+                files = [None if f"inputs.{n}" in gone else _path(n, getattr(sc, n), problems)
+                         for n in ("call", "applications", "reviews")]
                 _waves_rules(waves_from, sc.params.group_rules, problems)
                 if problems:
                     raise ReportParameterError(problems)
@@ -838,16 +847,46 @@ def report_workbook(run: ReportRun) -> bytes:
     to merit order, each with its reason), « Paramètres », « Provenance »; applicant
     text never becomes a formula.
     """
-    from ditp_model.outputs.procedure import run_procedure_table
+    return decision_workbook(run.evaluation, run.allocation, run.table, run.manifest, personal_data=run.params.personal_data,
+                             provisional=run.provisional, generated_at=run.manifest.get("generated_at"))
+
+
+def decision_workbook(evaluation: Evaluation, allocation: Allocation, table: pd.DataFrame, manifest: dict, *,
+                      personal_data: bool = False, provisional=None, generated_at: str | None = None) -> bytes:
+    """The secretariat's ``allocation.xlsx`` of a decision (:func:`ditp_model.outputs.workbook.workbook_bytes`).
+
+    The one way it is built, by ``allocate``, by the report (:func:`report_workbook`) and after a withdrawal or a
+    reduction (:func:`ditp_model.outputs.updates.updated_files`): reviewers are pseudonymised (R01, R02…:
+    :func:`pseudonymise_reviewers`) in the « Notes par évaluateur » sheet *and* in the procedure sheet (declarations
+    of conflicts of interest, reviews left out), unless `personal_data` (the secretariat's express request, recorded
+    in the report's manifest as ``report.personal_data``).
+
+    Parameters
+    ----------
+    evaluation, allocation
+        The decision's evaluation and allocation (the procedure sheet: declarations, held applications, locks,
+        exceptions).
+    table : pandas.DataFrame
+        The decision table shown (:func:`ditp_model.rules.manifest.decision_table`, or the table in force after
+        changes).
+    manifest : dict
+        The decision's manifest (parameters and provenance sheets).
+    personal_data : bool
+        Keep the reviewers' identities.
+    provisional : ditp_model.rules.held.Provisional, optional
+        Adds the best case of each application awaiting reviews to the procedure sheet.
+    generated_at : str, optional
+        ISO time shown in the provenance sheet.
+    """
+    from ditp_model.outputs.procedure import procedure_table
     from ditp_model.outputs.workbook import workbook_bytes
 
-    ev = run.evaluation
+    ev = evaluation
     excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
-    names = None if run.params.personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
-    return workbook_bytes(run.table, ev.eligibility, run.manifest,
-                          reviewer_scores=reviewer_scores_sheet(ev, identities=run.params.personal_data),
-                          generated_at=run.manifest.get("generated_at"),
-                          procedure=run_procedure_table(run, pseudonyms=names))
+    names = None if personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
+    return workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev, identities=personal_data),
+                          generated_at=generated_at,
+                          procedure=procedure_table(ev, allocation, provisional=provisional, pseudonyms=names))
 
 
 def export_files(run: ReportRun) -> dict[str, bytes]:
@@ -857,16 +896,13 @@ def export_files(run: ReportRun) -> dict[str, bytes]:
     (:func:`report_workbook`), ``retours_candidats.csv`` and one
     ``retours/<id>.md`` per application (:mod:`ditp_model.outputs.feedback`).
     """
-    from ditp_model.outputs.feedback import feedback_files
+    from ditp_model.outputs.feedback import decision_feedback_kwargs, feedback_files
 
     footer = (f"Source : rapport de sélection établi le {_date_fr(run.generated_at)}, "
               f"décision {run.manifest['decision_sha256'][:12]}.")
     files = {"allocation.csv": csv_bytes(run.table), "allocation.xlsx": report_workbook(run)}
-    c = run.allocation.candidates
-    files.update(feedback_files(run.table, run.rules, rule=run.allocation.rule, gaps_computed=run.params.gaps,
-                                lock_out=c.params.lock_out, envelope_eur=c.available_eur,
-                                tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
-                                lock_reasons=dict(c.params.lock_reasons), lock_in=c.params.lock_in))
+    files.update(feedback_files(run.table, run.rules, footer=footer,
+                                **decision_feedback_kwargs(run.allocation, gaps_computed=run.params.gaps)))
     return files
 
 
@@ -1065,7 +1101,7 @@ def external_reference(body: str):
 
 def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | Path | None = None,
                    notebook: str | Path | None = None, provisional_allowed: bool | None = None,
-                   provisional: bool | None = None):
+                   provisional: bool | None = None, locks_file: str | Path | None = None):
     """Run, render and publish one report: ``rapport.html``, ``rapport.pdf``, exports, ``manifest.json`` and a journal entry.
 
     Steps: a quick run without entry gaps (a non-optimal or invalid run
@@ -1097,6 +1133,10 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         « PROVISOIRE » (running header and watermark).
         A decision found provisional (:mod:`ditp_model.rules.held`) is always
         marked so, whatever this says.
+    locks_file : path, optional
+        The committee's locks file (``--verrous``) the locks of ``params`` were read from: a lock without a
+        reason is refused naming this file and its row (:func:`ditp_model.inputs.locks.missing_reasons_fr`, the
+        wording of ``allocate``), and the manifest records it (``locks_file``: path and SHA-256).
 
     Returns
     -------
@@ -1132,10 +1172,9 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
             raise ReportProvisionalError(quick.provisional)
         missing = params.allocation.missing_lock_reasons()
         if missing and not quick.is_provisional:
-            option = "--lock-out" if missing[0] in params.allocation.lock_out else "--lock-in"
-            raise ReportParameterError([f"verrou sans motif : {', '.join(missing)} — une décision définitive exige le motif "
-                                        f"écrit du comité pour chaque dossier imposé ou exclu (par ex. {option} "
-                                        f"{missing[0]}=\"motif du comité\", ou la colonne motif du fichier --verrous)"])
+            from ditp_model.inputs.locks import missing_reasons_fr
+
+            raise ReportParameterError([missing_reasons_fr(missing, params.allocation.lock_out, locks_file)])
     out = Path(out_dir)
     journal_path = Path(journal) if journal else out / record.JOURNAL_NAME
     record.check_published_against_journal(out, record.check_journal(journal_path))
@@ -1145,6 +1184,10 @@ def produce_report(params: ReportParams, out_dir: str | Path, *, journal: str | 
         executed = execute_report_notebook({**params.notebook_parameters(), "output_dir": str(exports)},
                                            staging / "rapport.ipynb", notebook=notebook)
         manifest = json.loads((exports / "manifest.json").read_text(encoding="utf-8"))
+        if locks_file:  # the locks file read (--verrous), recorded as allocate records it
+            from ditp_model.inputs.locks import locks_file_record
+
+            manifest["locks_file"] = locks_file_record(locks_file)
         if manifest.get("decision_sha256") != quick.manifest["decision_sha256"]:
             raise AllocationError("la décision du notebook diffère de celle du calcul de contrôle "
                                   f"({manifest.get('decision_sha256', '?')[:12]} ≠ {quick.manifest['decision_sha256'][:12]}) : "

@@ -18,7 +18,7 @@ from ditp_model.outputs.record import (_ROLE_FR, Publication, _locked, _resolve,
                                        canonical_bytes, check_journal, journal_entry, seal_manifest)
 
 __all__ = ["UPDATE_EVENTS", "publish_update", "RecordedDecision", "recorded_decision", "updated_files", "stale_report_record",
-           "stale_report_note"]
+           "stale_report_note", "recorded_gaps", "recorded_personal_data"]
 
 #: Journal events of a decision updated after it was published (:mod:`ditp_model.timeline.withdrawal`).
 UPDATE_EVENTS = ("desistement", "reduction")
@@ -81,7 +81,8 @@ class RecordedDecision:
         The original decision (before any withdrawal or reduction).
     table : pandas.DataFrame
         Its decision table before the recorded changes, with the explanations of the decision as made
-        (:func:`ditp_model.rules.explain.explain` without entry gaps).
+        (:func:`ditp_model.rules.explain.explain`, entry gaps computed when the decision computed them:
+        :func:`recorded_gaps`).
     journal_path : Path or None
         The journal the manifest points to (None: a manifest of ``allocate``, not journaled).
     """
@@ -129,15 +130,41 @@ def recorded_decision(manifest_path: str | Path) -> RecordedDecision:
     ev, alloc, ranking, table = recompute_decision(manifest, paths)
     if table is None:
         raise ValueError(f"la décision enregistrée n'est pas reproduite : {alloc.status.label_fr} — {alloc.message}")
-    # The explanations of the decision as made at selection (turn-by-turn reasons of the merit rules; no entry gaps,
-    # which would need one solve per application): kept for the rows an update does not change (updated_table).
-    table = decision_table(ev, alloc, ranking, explain(ev, alloc, gaps=False))
+    # The explanations of the decision as made at selection, by the same function and with the same choice of entry
+    # gaps as the decision (turn-by-turn reasons and scores needed of the merit rules; entry gaps and exit margins of
+    # the optimisation rules, one solve per application, unless the decision left them out): kept for the rows an
+    # update does not change (updated_table), so that the rebuilt letters explain as the original ones did.
+    table = decision_table(ev, alloc, ranking, explain(ev, alloc, gaps=recorded_gaps(manifest)))
     jinfo = manifest.get("journal")
     jp = None
     if jinfo:
         jp = Path(jinfo["path"])
         jp = jp if jp.is_absolute() else base / jp
     return RecordedDecision(mp, manifest, ev, alloc, table, jp)
+
+
+def recorded_gaps(manifest: dict) -> bool:
+    """Whether a published decision computed entry gaps and exit margins (:func:`ditp_model.rules.explain.explain`).
+
+    A report records it (``report.gaps``, false with ``--no-gaps``); ``allocate`` records ``explanations.gaps``;
+    a manifest of ``allocate`` written before that key says it by its command (``--no-gaps``).
+    """
+    import shlex
+
+    for rec in (manifest.get("report"), manifest.get("explanations")):
+        if isinstance(rec, dict) and "gaps" in rec:
+            return bool(rec["gaps"])
+    try:
+        words = shlex.split(manifest.get("command") or "")
+    except ValueError:
+        words = str(manifest.get("command") or "").split()
+    return "--no-gaps" not in words
+
+
+def recorded_personal_data(manifest: dict) -> bool:
+    """Whether a published decision kept the reviewers' identities in its exports (report ``--with-reviewer-ids``:
+    ``report.personal_data``); ``allocate`` always pseudonymises them."""
+    return bool((manifest.get("report") or {}).get("personal_data", False))
 
 
 def stale_report_record(files, change, number: int, previous: dict, *, when=None) -> dict:
@@ -190,13 +217,17 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     (:func:`ditp_model.outputs.feedback.feedback_files`) for every application.  The explanations in the
     table are those of the decision at selection (:func:`recorded_decision`), cleared for the rows the
     updates changed (:func:`ditp_model.timeline.withdrawal.updated_table`); the letters' footer says so.
-    No entry gap is computed (``gaps_computed=False``).  Reviewers are pseudonymised in the workbook.
+    The letters are written as the decision's were: the same arguments
+    (:func:`ditp_model.outputs.feedback.decision_feedback_kwargs`: imposed applications, motifs, δ, envelope) and the
+    entry gaps when the decision computed them (:func:`recorded_gaps`).  The workbook is built as the decision's
+    (:func:`ditp_model.outputs.report.decision_workbook`): reviewers pseudonymised unless the decision was published
+    with their identities (:func:`recorded_personal_data`).
     """
-    from ditp_model.outputs.feedback import feedback_files
-    from ditp_model.outputs.procedure import procedure_table
+    import datetime as dt
+
+    from ditp_model.outputs.feedback import decision_feedback_kwargs, feedback_files
     from ditp_model.outputs.record import replay_params
-    from ditp_model.outputs.report import reviewer_scores_sheet
-    from ditp_model.outputs.workbook import workbook_bytes
+    from ditp_model.outputs.report import decision_workbook
     from ditp_model.rules.held import provisional_status
 
     from ditp_model.timeline.withdrawal import CHANGE_LABELS_FR
@@ -204,15 +235,14 @@ def updated_files(rec: RecordedDecision, table, manifest: dict, *, feedback: boo
     ev, alloc = rec.evaluation, rec.allocation
     shown = table.assign(change=[CHANGE_LABELS_FR.get(c, c) for c in table["change"]])  # French in the workbook
     prov = provisional_status(ev, replay_params(rec.manifest)) if manifest.get("held") else None
-    files = {"allocation.xlsx": workbook_bytes(shown, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev),
-                                               procedure=procedure_table(ev, alloc, provisional=prov))}
+    # produced now: the manifest's ``generated_at`` (copied from the decision updated) is the report's date
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    files = {"allocation.xlsx": decision_workbook(ev, alloc, shown, manifest, personal_data=recorded_personal_data(rec.manifest),
+                                                  provisional=prov, generated_at=now)}
     if feedback:
-        c = alloc.candidates
         n = len(manifest.get("withdrawals") or [])
         footer = (f"Source : décision mise à jour après {n} changement(s) (désistement ou réduction), décision "
                   f"{manifest['decision_sha256'][:12]} ; l'explication du rang est celle de la décision de sélection.")
-        files.update(feedback_files(table, ev.rules, rule=alloc.rule, gaps_computed=False, lock_out=c.params.lock_out,
-                                    envelope_eur=c.available_eur,
-                                    tie_band_points=c.tie_band_points if c.rule == "merit_order" else 0.0, footer=footer,
-                                    lock_reasons=dict(c.params.lock_reasons)))
+        files.update(feedback_files(table, ev.rules, footer=footer,
+                                    **decision_feedback_kwargs(alloc, gaps_computed=recorded_gaps(rec.manifest))))
     return files

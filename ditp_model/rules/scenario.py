@@ -6,6 +6,7 @@ A scenario file is JSON (UTF-8)::
       "format": "ditp-scenario/2",
       "name": "Séance du 12 octobre — ouverture renforcée",
       "inputs": {"call": "data/appel_2021.toml", "applications": "...", "reviews": "...",
+                 "conflicts": "data/conflits_exemple.csv",
                  "sha256": {"<path>": "<hex>", ...}},
       "weights": {"impact": 0.45, "openness": 0.35, "collective": 0.2},
       "normalisation": "reviewer_effects",
@@ -24,6 +25,13 @@ the rule it named: ``optimum`` with ``total_score`` -> ``max_total_score``,
 with ``score_weighted_award`` -> ``max_score_weighted_award``; ``ranking`` ->
 ``ranking`` with the file's ``ranking_variant``.
 
+``inputs.conflicts`` (absent when none was used) is the declarations of
+conflicts of interest the session used (:mod:`ditp_model.inputs.conflicts`,
+``--conflits``), with its SHA-256 among the others: the scenario's inputs are
+read with it (:meth:`Scenario.load_inputs`), and a replay refuses a file that
+changed or vanished since the scenario was saved (:meth:`Scenario.check_inputs`,
+French, naming the file and what was recorded).
+
 Input paths are stored relative to the scenario file's folder and resolved
 against it when loading, so a folder of scenarios and data can be moved.  The committee panel saves and reloads these; the
 report command takes one (``ditp-model report --scenario FILE``).
@@ -38,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ditp_model.rules.allocation import AllocationParams, GroupRule
-from ditp_model.inputs.io import Inputs, load_inputs, sha256_file, write_text_atomic
+from ditp_model.inputs.io import Inputs, sha256_file, write_text_atomic
 from ditp_model.scoring.pipeline import Evaluation, evaluate
 from ditp_model.inputs.schema import InputError, Problem
 from ditp_model.scoring.aggregate import Weights
@@ -84,6 +92,8 @@ class Scenario:
         ``raw_mean``, ``reviewer_zscore`` or ``reviewer_effects``.
     sha256 : dict
         Path -> SHA-256 of the inputs when the scenario was saved ({} if unknown).
+    conflicts : str or None
+        The declarations of conflicts of interest used (path; None: none), its SHA-256 in `sha256`.
     """
 
     name: str
@@ -94,6 +104,7 @@ class Scenario:
     params: AllocationParams = field(default_factory=AllocationParams)
     normalisation: str = "reviewer_effects"
     sha256: dict = field(default_factory=dict)
+    conflicts: str | None = None
 
     @property
     def decision_rule(self) -> str | None:
@@ -106,8 +117,14 @@ class Scenario:
         return self.params.ranking_variant
 
     def load_inputs(self) -> Inputs:
-        """Read the scenario's inputs (see :func:`ditp_model.inputs.io.load_inputs`)."""
-        return load_inputs(self.call, self.applications, self.reviews)
+        """Read the scenario's inputs, with its declarations of conflicts of interest when it records some.
+
+        See :func:`ditp_model.inputs.conflicts.load_inputs_with_conflicts` (a review under a declared conflict is
+        left out).  The files are read as they are: :meth:`check_inputs` says whether they changed.
+        """
+        from ditp_model.inputs.conflicts import load_inputs_with_conflicts
+
+        return load_inputs_with_conflicts(self.call, self.applications, self.reviews, self.conflicts)
 
     def evaluate(self, inputs: Inputs | None = None) -> Evaluation:
         """Eligibility and scores under the scenario's weights and normalisation."""
@@ -116,6 +133,50 @@ class Scenario:
     def changed_inputs(self) -> list[str]:
         """Input paths whose SHA-256 differs from the one saved (French-free: paths only)."""
         return [p for p, h in self.sha256.items() if not Path(p).exists() or sha256_file(p) != h]
+
+    def input_problems(self, source: str = "scénario") -> list[Problem]:
+        """Each input file that vanished or changed since the scenario was saved, as a French problem.
+
+        Parameters
+        ----------
+        source : str
+            The scenario file, named in each problem.
+
+        Returns
+        -------
+        list of Problem
+            One per file: the scenario file, the key (``inputs.call``, ``inputs.conflicts``…), the path, and the rule
+            broken (« fichier introuvable » or « modifié depuis l'enregistrement du scénario », with the SHA-256
+            recorded and the current one).  Empty when every recorded file is as it was.
+        """
+        roles = {"call": "règles de l'appel", "applications": "candidatures", "reviews": "évaluations",
+                 "conflicts": "déclarations de conflits d'intérêts"}
+        out = []
+        for role, label in roles.items():
+            path = getattr(self, role)
+            if path is None:
+                continue
+            recorded = self.sha256.get(path)
+            if not Path(path).is_file():
+                out.append(Problem(source, None, f"inputs.{role}", path,
+                                   f"{label} : fichier introuvable ; le scénario a été enregistré avec ce fichier"
+                                   + (f" (SHA-256 {recorded[:12]}…)" if recorded else "")
+                                   + " : le remettre en place, ou enregistrer à nouveau le scénario", "scenario_input_missing"))
+            elif recorded and sha256_file(path) != recorded:
+                out.append(Problem(source, None, f"inputs.{role}", path,
+                                   f"{label} : fichier modifié depuis l'enregistrement du scénario (SHA-256 enregistré "
+                                   f"{recorded[:12]}…, actuel {sha256_file(path)[:12]}…) ; enregistrer à nouveau le "
+                                   "scénario sur les données actuelles", "scenario_input_changed"))
+        return out
+
+    def check_inputs(self, source: str = "scénario") -> None:
+        """Raise :class:`InputError` (French, every file at once) when an input vanished or changed since saving.
+
+        See :meth:`input_problems`.
+        """
+        problems = self.input_problems(source)
+        if problems:
+            raise InputError(problems)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (see the module docstring for the layout)."""
@@ -129,7 +190,8 @@ class Scenario:
         return {
             "format": SCENARIO_FORMAT,
             "name": self.name,
-            "inputs": {"call": self.call, "applications": self.applications, "reviews": self.reviews, "sha256": self.sha256},
+            "inputs": {"call": self.call, "applications": self.applications, "reviews": self.reviews,
+                       **({"conflicts": self.conflicts} if self.conflicts else {}), "sha256": self.sha256},
             "weights": self.weights.as_dict(),
             "normalisation": self.normalisation,
             "params": p,
@@ -155,7 +217,7 @@ class Scenario:
 
             def resolve(p):
                 q = Path(p)
-                return str(q if q.is_absolute() or base is None else (base / q))
+                return str(q if q.is_absolute() or base is None else os.path.normpath(base / q))  # no « dossier/../ »
 
             params = dict(data.get("params", {}))
             if data["format"] == _FORMAT_1:
@@ -175,6 +237,7 @@ class Scenario:
                 params=AllocationParams(**params),
                 normalisation=data.get("normalisation", "reviewer_effects"),
                 sha256={resolve(k): v for k, v in inputs.get("sha256", {}).items()},
+                conflicts=resolve(inputs["conflicts"]) if inputs.get("conflicts") else None,
             )
         except KeyError as exc:
             raise bad(str(exc.args[0]), None, "clé obligatoire absente") from None
@@ -184,19 +247,21 @@ class Scenario:
     @classmethod
     def from_run(cls, name: str, call, applications, reviews, weights: Weights, params: AllocationParams,
                  normalisation: str = "reviewer_effects", ranking_variant: str | None = None,
-                 decision_rule: str | None = None) -> "Scenario":
+                 decision_rule: str | None = None, conflicts=None) -> "Scenario":
         """A scenario for these inputs, recording their current SHA-256.
 
         `decision_rule` and `ranking_variant`, when given, replace ``params.rule``
-        and ``params.ranking_variant``.
+        and ``params.ranking_variant``.  `conflicts`, the declarations of conflicts
+        of interest used (path), is recorded with its SHA-256.
         """
         paths = [str(Path(x).resolve()) for x in (call, applications, reviews)]
+        declared = None if conflicts is None else str(Path(conflicts).resolve())
         if decision_rule is not None:
             params = dataclasses.replace(params, rule=decision_rule)
         if ranking_variant is not None:
             params = dataclasses.replace(params, ranking_variant=ranking_variant)
         return cls(name, *paths, weights=weights, params=params, normalisation=normalisation,
-                   sha256={p: sha256_file(p) for p in paths})
+                   sha256={p: sha256_file(p) for p in paths + ([declared] if declared else [])}, conflicts=declared)
 
 
 def save_scenario(scenario: Scenario, path: str | Path) -> Path:
@@ -212,8 +277,9 @@ def save_scenario(scenario: Scenario, path: str | Path) -> Path:
 
     data = scenario.to_dict()
     inputs = data["inputs"]
-    for k in ("call", "applications", "reviews"):
-        inputs[k] = rel(inputs[k])
+    for k in ("call", "applications", "reviews", "conflicts"):
+        if inputs.get(k):
+            inputs[k] = rel(inputs[k])
     inputs["sha256"] = {rel(k): v for k, v in inputs["sha256"].items()}
     write_text_atomic(p, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     return p

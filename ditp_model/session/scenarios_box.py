@@ -87,11 +87,29 @@ class ScenarioBox:
         sc = source if isinstance(source, Scenario) else load_scenario(source)
         return self.outcome_for(state_from_scenario(sc), sc.name), self._scenario_warnings(sc)
 
+    def _conflicts_file(self) -> str | None:
+        """The declarations of conflicts of interest of the session (path), None when none or a table without a file.
+
+        :func:`ditp_model.session.due_process.attach_conflicts` and
+        :func:`ditp_model.inputs.conflicts.load_inputs_with_conflicts` record it as the fourth input file.
+        """
+        files = list(self.inputs.files)
+        return files[3] if len(files) > 3 and self.inputs.conflicts is not None else None
+
     def _scenario_warnings(self, sc: Scenario) -> list[str]:
         warnings = []
         mine = set(self.inputs.files.values())
-        if sc.sha256 and set(sc.sha256.values()) != mine:
+        own = self._conflicts_file()
+        data = {h for p, h in sc.sha256.items() if p != sc.conflicts}  # the declarations are told apart below
+        if data and data != {h for p, h in self.inputs.files.items() if p != own}:
             warnings.append(f"le scénario « {sc.name} » a été enregistré sur d'autres données : il est recalculé sur celles de la séance")
+        if sc.conflicts and sc.sha256.get(sc.conflicts) not in mine:
+            warnings.append(f"le scénario « {sc.name} » a été enregistré avec les déclarations de conflits d'intérêts "
+                            f"{Path(sc.conflicts).name} ; la séance " + ("en utilise d'autres" if own else "n'en a pas")
+                            + " : les avis écartés ne sont pas les mêmes")
+        elif not sc.conflicts and own:
+            warnings.append(f"le scénario « {sc.name} » a été enregistré sans déclarations de conflits d'intérêts ; la séance "
+                            f"utilise {Path(own).name}")
         if sc.normalisation != self._base.normalisation:
             warnings.append(f"le scénario « {sc.name} » utilise la normalisation {sc.normalisation} ; "
                             f"la séance utilise {self._base.normalisation}")
@@ -108,10 +126,11 @@ class ScenarioBox:
         self.scenario_message.value = f"Référence : « {_e(out.name)} »." + "".join(f"<br>⚠ {_e(w)}" for w in warnings)
 
     def current_scenario(self, name: str) -> Scenario:
-        """The state on display as a :class:`Scenario` (input hashes recorded)."""
+        """The state on display as a :class:`Scenario` (input hashes recorded, the declarations of conflicts of
+        interest of the session included)."""
         s = self.current.state
         return Scenario.from_run(name, *self._paths, weights=s.weights, params=replace(s.params, check_alternatives=True),
-                                 normalisation=self._base.normalisation)
+                                 normalisation=self._base.normalisation, conflicts=self._conflicts_file())
 
     def save(self, name: str) -> Path:
         """Save the state on display as a named scenario in :attr:`scenario_dir` (``<slug>.json``).  Returns the path."""
@@ -125,6 +144,9 @@ class ScenarioBox:
         save_scenario(self.current_scenario(name), path)
         self._refresh_scenario_list(select=str(path))
         note = ""
+        if self.inputs.conflicts is not None and self._conflicts_file() is None:
+            note = (" Les déclarations de conflits d'intérêts de la séance ne viennent pas d'un fichier : le scénario ne les "
+                    "enregistre pas ; les redonner au rapport (--conflits FICHIER).")
         self.scenario_message.value = (f"Scénario « {_e(name)} » enregistré ({_e(path.name)}"
                                        f"{', remplace le fichier existant' if existed else ''}).{note}")
         return path

@@ -326,7 +326,9 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
     change, its motif, or the withdrawal or reduction that funded a reserve application).  The
     explanation columns (``entry_gap``, ``exit_margin``, ``keeps_out``, the merit rules' ``reason``,
     ``score_needed``…) describe the decision at selection: a row a change touched gets their "not
-    applicable" values.
+    applicable" values.  ``ex_aequo`` is kept for every row: who was ex aequo at the funding line is a
+    fact of the selection, which the letters of the others still state (the letter of an application
+    funded since from the reserve list does not repeat it).
     """
     out = table.copy()
     ids = [str(a) for a in out["application_id"]]
@@ -350,7 +352,8 @@ def updated_table(table: pd.DataFrame, update: Update) -> pd.DataFrame:
     from ditp_model.rules.manifest import _MERIT_COLUMNS
 
     touched = out["application_id"].astype(str).map(lambda a: change[a] != "").to_numpy()
-    for col, missing in (("entry_gap", float("nan")), ("exit_margin", float("nan")), ("keeps_out", ""), *_MERIT_COLUMNS):
+    cleared = [(c, m) for c, m in _MERIT_COLUMNS if c != "ex_aequo"]
+    for col, missing in (("entry_gap", float("nan")), ("exit_margin", float("nan")), ("keeps_out", ""), *cleared):
         if col in out and touched.any():
             out[col] = out[col].astype(object).where(~touched, missing).astype(out[col].dtype if col != "keeps_out" else object)
     lists = []
