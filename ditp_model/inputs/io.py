@@ -37,7 +37,7 @@ Every problem of a file is gathered and raised together in one
 :class:`~ditp_model.inputs.schema.InputError`; no row is dropped silently (fully
 blank lines are skipped and counted in the table's ``attrs["blank_rows"]``).
 
-Why this module is longer than 800 lines (about 1,080): the reading of a
+Why this module is longer than 800 lines: the reading of a
 spreadsheet is one chain — bytes and encoding, raw table with the rows
 numbered as the spreadsheet shows them (and the XLSX formulas without a
 value), header aliases, cell parsing (amounts, scores, dates, categories)
