@@ -418,3 +418,11 @@ def test_folder_lock_message_gives_the_french_time(tmp_path):
         P.publish_files(out, {"a.txt": b"x"})
     assert "depuis le 03/12/2026 à 06:46 (UTC)" in str(info.value)
     assert "2026-12-03T06:46:55" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["2021-02-31 10:00:00 +0200", "2021-02-31T10:00:00+02:00", "31/02/2021"])
+def test_demarches_timestamps_name_the_impossible_day(text):
+    from ditp_model.inputs.demarches import parse_ds_timestamp
+
+    with pytest.raises(ValueError, match="date impossible : le 31 février 2021 n'existe pas"):
+        parse_ds_timestamp(text)
