@@ -518,7 +518,9 @@ def test_code_expense_sum(tmp_path, rules):
                                                            expense_digital_tools_eur="5000")])
     p, message = one_problem(lambda: read_applications(path, rules))
     assert (p.row, p.column, p.value, p.code) == (2, "requested_eur", 100_000, "expense_sum")
-    assert "90000 + 5000 + 0 + 0 = 95000 €" in message
+    # amounts as the report writes them: narrow no-break space between thousands, no-break space before €
+    assert ("90\u202f000\u00a0€ + 5\u202f000\u00a0€ + 0\u00a0€ + 0\u00a0€ = 95\u202f000\u00a0€) ne fait pas le montant "
+            "demandé (100\u202f000\u00a0€)") in message
 
 
 def review_file(tmp_path, rows):

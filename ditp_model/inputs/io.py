@@ -875,9 +875,12 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
         amounts = [out[c][i] for c in EXPENSE_COLUMNS]
         req = out["requested_eur"][i]
         if req is not None and None not in amounts and sum(amounts) != req:
+            from ditp_model.french import format_eur
+
             problems.append(Problem(raw.path, line, found.get("requested_eur"), req,
-                                    f"la ventilation des dépenses ({' + '.join(str(a) for a in amounts)} = {sum(amounts)} €) "
-                                    f"ne fait pas le montant demandé", "expense_sum"))
+                                    f"la ventilation des dépenses ({' + '.join(format_eur(a) for a in amounts)} = "
+                                    f"{format_eur(sum(amounts))}) ne fait pas le montant demandé ({format_eur(req)})",
+                                    "expense_sum"))
     if problems:
         raise InputError(_locate(raw, problems))
     for c in APPLICATION_COLUMNS:
