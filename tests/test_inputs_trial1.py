@@ -426,3 +426,11 @@ def test_demarches_timestamps_name_the_impossible_day(text):
 
     with pytest.raises(ValueError, match="date impossible : le 31 février 2021 n'existe pas"):
         parse_ds_timestamp(text)
+
+
+def test_unknown_lock_on_the_command_line_suggests_the_nearest(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["allocate", *CALL, "--provisoire", "--lock-in", "p014=Seul projet de Corse", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "verrou sur un dossier inconnu : p014 (vouliez-vous dire « P014 » ?)" in err
+    assert not out.exists()

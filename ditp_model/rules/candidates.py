@@ -109,7 +109,11 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
     ids = set(t["application_id"])
     unknown = sorted((params.lock_in | params.lock_out) - ids)
     if unknown:
-        raise ValueError(f"verrou sur un dossier inconnu : {', '.join(unknown)}")
+        from ditp_model.inputs.schema import Suggester
+
+        near = Suggester(sorted(ids))  # « p047 » -> « P047 » (trial 1, S2)
+        shown = [a + (f" ({near(a).removeprefix(' ; ')})" if near(a) else "") for a in unknown]
+        raise ValueError(f"verrou sur un dossier inconnu : {', '.join(shown)}")
     excluded: dict[str, str] = {}
     for row in t.itertuples():
         if not row.eligible:
