@@ -181,6 +181,10 @@ def test_toml_syntax_error(tmp_path):
     # tomllib points past the backslash and the letter it would escape: « court = "C:\l » is 13 characters
     ('court = "le tribunal', 'court = "C:\\le tribunal', "court =", 14, "barre oblique inverse"),
     ("min_reviews = 2 ", "min_reviews 2 ", "min_reviews", 13, "signe « = » attendu"),
+    # what tomllib names is shown between « », not Python quotes; it points past the repeated key's value:
+    # « min_criterion = { impact = 2.5, impact = 2.5 » is 44 characters
+    ("min_criterion = { impact = 2.5, openness = 2.5 }", "min_criterion = { impact = 2.5, impact = 2.5 }", "min_criterion",
+     45, "clé « impact » en double dans la table"),
 ])
 def test_toml_syntax_errors_in_french_with_line_and_column(tmp_path, old, new, start, column, words):
     path = write_variant(tmp_path, old, new)

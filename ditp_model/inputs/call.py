@@ -581,15 +581,15 @@ _TOML_FR = (
     (r"Cannot declare (.+) twice", "table « {0} » déclarée deux fois : n'en garder qu'une"),
     (r"Cannot overwrite a value", "clé déjà définie plus haut : n'en garder qu'une"),
     (r"Cannot (?:mutate immutable namespace|redefine namespace) (.+)", "table « {0} » déjà définie : n'en garder qu'une"),
-    (r"Duplicate inline table key (.+)", "clé {0} en double dans la table : n'en garder qu'une"),
+    (r"Duplicate inline table key (.+)", "clé « {0} » en double dans la table : n'en garder qu'une"),
     (r"Unescaped '\\' in a string",
      "barre oblique inverse « \\ » dans un texte entre guillemets : l'écrire « \\\\ », ou mettre le texte entre "
      "apostrophes ('C:\\dossier')"),
     (r"Invalid hex value|Escaped character is not a Unicode scalar value", "code de caractère \\u… invalide dans un texte"),
-    (r"Illegal character (.+)", "caractère de contrôle {0} interdit dans un texte : le supprimer"),
+    (r"Illegal character (.+)", "caractère de contrôle « {0} » interdit dans un texte : le supprimer"),
     (r"Invalid statement", "ligne illisible : attendu clé = valeur, [table] ou un commentaire commençant par #"),
-    (r"Found invalid character (.+)", "caractère {0} inattendu"),
-    (r"Expected (.+)", "{0} attendu"),
+    (r"Found invalid character (.+)", "caractère « {0} » inattendu"),
+    (r"Expected (.+)", "« {0} » attendu"),
 )
 _TOML_AT_RE = re.compile(r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$", re.S)
 
@@ -603,8 +603,8 @@ def _toml_problem(path: str, text: str, exc: tomllib.TOMLDecodeError) -> Problem
     rule = f"fichier TOML mal formé ({english})"
     for pattern, french in _TOML_FR:
         found = re.fullmatch(pattern, english)
-        if found:
-            rule = french.format(*found.groups())
+        if found:  # tomllib quotes what it names the Python way ('='): shown between « » instead
+            rule = french.format(*(g.strip("'\"") for g in found.groups()))
             break
     source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
     # A value written as a date whose day does not exist (2021-02-31; 2021-13-01, which tomllib reads as the
