@@ -434,3 +434,16 @@ def test_unknown_lock_on_the_command_line_suggests_the_nearest(tmp_path, capsys)
     err = capsys.readouterr().err
     assert "verrou sur un dossier inconnu : p014 (vouliez-vous dire « P014 » ?)" in err
     assert not out.exists()
+
+
+def test_report_names_the_locks_file_row_of_an_impossible_lock(tmp_path, capsys, rules):
+    ineligible, _ = _ineligible_and_below_threshold(rules)
+    locks = write_csv(tmp_path / "verrous.csv", ["application_id", "decision", "motif"],
+                      [["P014", "in", "Seul projet de Corse"], [ineligible, "in", "Projet exemplaire"]])
+    out = tmp_path / "r"
+    assert main(["report", *CALL, "--provisoire", "--verrous", str(locks), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "aucun rapport publié" in err
+    assert (f"{locks}, ligne 3, colonne « decision » : valeur « in » — dossier {ineligible} imposé par le comité mais "
+            "impossible à financer : non éligible") in err
+    assert not out.exists()
