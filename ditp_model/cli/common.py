@@ -250,7 +250,8 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reviews", required=True, metavar="FICHIER", help="évaluations (CSV ou XLSX)")
     p.add_argument("--weights", default=None, metavar="CRITÈRE=POIDS,…",
                    help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 ou impact=50,ouverture=30,"
-                        "\"candidature collective\"=20 (noms ou libellés des critères ; défaut : celles de l'appel)")
+                        "\"candidature collective\"=20 (noms ou libellés des critères ; total 1 ou 100, à 0,1 %% près ; "
+                        "défaut : celles de l'appel)")
     p.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore", "reviewer_effects"], default=None,
                    help="agrégation des notes : moyenne simple, z-score par évaluateur ou modèle additif de l'effet "
                         "évaluateur (défaut : celle de l'appel)")
