@@ -447,3 +447,11 @@ def test_report_names_the_locks_file_row_of_an_impossible_lock(tmp_path, capsys,
     assert (f"{locks}, ligne 3, colonne « decision » : valeur « in » — dossier {ineligible} imposé par le comité mais "
             "impossible à financer : non éligible") in err
     assert not out.exists()
+
+
+def test_letters_date_option_names_the_impossible_day(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["lettres", "--manifest", str(tmp_path / "manifest.json"), "--date", "2022-02-29"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "option --date : « 2022-02-29 » : date impossible : le 29 février 2022 n'existe pas (février 2022 a 28 jours)" in err
