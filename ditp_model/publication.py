@@ -145,12 +145,30 @@ def _stale(holder: dict, lock_path: Path) -> str | None:
     return None
 
 
+def when_fr(started_at: str) -> str:
+    """A lock's ISO 8601 time as a person reads it: ``2026-12-03T06:46:55+00:00`` -> « 03/12/2026 à 06:46 (UTC) »,
+    « … (UTC+01:00) » for another offset; a text that is not ISO 8601 is shown as written."""
+    try:
+        t = dt.datetime.fromisoformat(str(started_at))
+    except ValueError:
+        return str(started_at)
+    shown = f"{t:%d/%m/%Y} à {t:%H:%M}"
+    offset = t.utcoffset()
+    if offset is None:
+        return shown
+    if not offset:
+        return f"{shown} (UTC)"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{shown} (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+
+
 def _holder_fr(holder: dict) -> str:
     if not holder:
         return "une exécution dont le verrou est en cours d'écriture"
     command = holder.get("command") or "commande inconnue"
     return (f"« {command} » (processus {holder.get('pid', '?')} sur {holder.get('host', '?')}, "
-            f"depuis le {holder.get('started_at', '?')})")
+            f"depuis le {when_fr(holder.get('started_at', '?'))})")
 
 
 def _try_create(lock_path: Path, command: str) -> bool:

@@ -35,15 +35,22 @@ def write_variant(tmp_path: Path, old: str, new: str, *, count: int = 1) -> Path
     return path
 
 
-def only_problem(path: Path):
-    """Load `path`, expect exactly one problem, return it with the full message."""
+def only_problem(path: Path, *, row: int | None = None):
+    """Load `path`, expect exactly one problem (on line `row` of the file, None: a key), return it with the full message."""
     with pytest.raises(InputError) as info:
         load_call_rules(path)
     problems = info.value.problems
     assert len(problems) == 1, [str(p) for p in problems]
     assert problems[0].file == str(path)
-    assert problems[0].row is None
+    assert problems[0].row == row
     return problems[0], str(info.value)
+
+
+def line_of(text: str, start: str) -> int:
+    """The line (from 1) of `text` that starts with `start` (exactly one)."""
+    lines = [i for i, ln in enumerate(text.splitlines(), start=1) if ln.startswith(start)]
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 # ---------------------------------------------------------------------------
@@ -152,18 +159,55 @@ def test_unreadable_file(tmp_path):
 
 def test_toml_syntax_error(tmp_path):
     path = write_variant(tmp_path, "envelope_eur = 3_000_000", "envelope_eur = = 3_000_000")
-    p, message = only_problem(path)
+    line = line_of(SHIPPED, "envelope_eur")
+    p, message = only_problem(path, row=line)  # the line, so the user can find it
     assert p.code == "bad_toml"
-    assert "TOML mal formé" in message
-    line = SHIPPED.splitlines().index(next(ln for ln in SHIPPED.splitlines() if ln.startswith("envelope_eur"))) + 1
-    assert f"line {line}" in message  # the parser's line number, so the user can find it
+    # « envelope_eur = » is 15 characters: the second « = » is in column 16
+    assert f"ligne {line} — colonne 16 : valeur illisible" in message
+    assert "ligne lue : envelope_eur = = 3_000_000" in message
+    assert " at line " not in message and "Invalid" not in message  # no English
+
+
+@pytest.mark.parametrize("old, new, start, column, words", [
+    # the trial's stray quote in the call's name: the string ends at the second quote, « X » follows
+    ('name = "Appel à projets DITP 2021 — co', 'name = "Appel à projets DITP 2021 "X" — co', "name = \"Appel", 36,
+     "texte inattendu après la valeur"),
+    ("deadline = 2021-10-15", "deadline = 2021-02-31", "deadline", 12,
+     "date impossible : le 31 février 2021 n'existe pas (février 2021 a 28 jours)"),
+    ("deadline = 2021-10-15", "deadline = 2021-13-01", "deadline", 12,
+     "date impossible : il n'y a pas de mois 13 (mois de 1 à 12)"),
+    ('rule = "merit_order"             # "merit_order", "ranking", "max_total_score" ou "max_score_weighted_award"',
+     'rule = "merit_order', "rule =", 20, "texte non fermé"),
+    # tomllib points past the backslash and the letter it would escape: « court = "C:\l » is 13 characters
+    ('court = "le tribunal', 'court = "C:\\le tribunal', "court =", 14, "barre oblique inverse"),
+    ("min_reviews = 2 ", "min_reviews 2 ", "min_reviews", 13, "signe « = » attendu"),
+    # what tomllib names is shown between « », not Python quotes; it points past the repeated key's value:
+    # « min_criterion = { impact = 2.5, impact = 2.5 » is 44 characters
+    ("min_criterion = { impact = 2.5, openness = 2.5 }", "min_criterion = { impact = 2.5, impact = 2.5 }", "min_criterion",
+     45, "clé « impact » en double dans la table"),
+])
+def test_toml_syntax_errors_in_french_with_line_and_column(tmp_path, old, new, start, column, words):
+    path = write_variant(tmp_path, old, new)
+    text = path.read_text(encoding="utf-8")
+    line = line_of(text, start)
+    p, message = only_problem(path, row=line)
+    assert p.code == "bad_toml"
+    assert f", ligne {line} — colonne {column} : {words}" in message
+    # the column points into the line as written (counted from 1; one past its end: the line break)
+    assert len(text.splitlines()[line - 1]) + 1 >= column
 
 
 def test_not_utf8(tmp_path):
+    # Notepad's « ANSI » (Windows-1252): refused with one message saying how to fix it, at the first accent
     path = tmp_path / "appel.toml"
-    path.write_bytes(SHIPPED.encode("cp1252", errors="replace"))
-    p, _ = only_problem(path)
-    assert p.code == "bad_toml"
+    raw = SHIPPED.encode("cp1252", errors="replace")
+    path.write_bytes(raw)
+    first = next(i for i, b in enumerate(raw) if b >= 0x80)
+    p, message = only_problem(path, row=raw.count(b"\n", 0, first) + 1)
+    assert p.code == "encoding"
+    assert f"octet {raw[first]:#04x}, « {bytes([raw[first]]).decode('cp1252')} » en Windows-1252" in message
+    assert "enregistrer le fichier en UTF-8" in message
+    assert "codec" not in message
 
 
 def test_string_where_int_expected(tmp_path):
@@ -190,20 +234,30 @@ def test_float_where_whole_euros_expected(tmp_path):
      "toml_bool_type", "true ou false"),
     ("deadline = 2021-10-15", 'deadline = "2021-10-15"', "call.deadline", "toml_date_type", "AAAA-MM-JJ"),
     ("weight = 0.3", "weight = nan", "criteria.openness.weight", "toml_finite_number", "nombre fini"),
-    ("weight = 0.3", "weight = -0.3", "criteria.openness.weight", "toml_greater_than_equal", "supérieure ou égale à 0"),
-    ("min_share = 1.0", "min_share = 1.5", "funding.min_share", "toml_less_than_equal", "inférieure ou égale à 1"),
+    ("weight = 0.3", "weight = -0.3", "criteria.openness.weight", "toml_greater_than_equal",
+     "supérieure ou égale à 0 (≥ 0)"),
+    ("min_share = 1.0", "min_share = 1.5", "funding.min_share", "toml_less_than_equal", "inférieure ou égale à 1 (≤ 1)"),
+    ("min_share = 1.0", "min_share = 0.0", "funding.min_share", "toml_greater_than", "strictement supérieure à 0 (> 0)"),
     ("min_reviews = 2 ", "min_reviews = 0 ", "scoring.min_reviews", "toml_greater_than_equal", "supérieure ou égale à 1"),
     ('normalisation = "reviewer_effects"', 'normalisation = "zscore"', "scoring.normalisation", "toml_literal_error",
-     "'raw_mean', 'reviewer_zscore' ou 'reviewer_effects'"),
+     "une valeur parmi raw_mean, reviewer_zscore ou reviewer_effects"),
     ('eligible_expenses = ["intellectual_services"', 'eligible_expenses = ["catering"', "eligibility.eligible_expenses[0]",
      "toml_literal_error", "intellectual_services"),
-    ("envelope_eur = 3_000_000", "envelope_eur = -1", "funding.envelope_eur", "toml_greater_than_equal", "supérieure ou égale à 0"),
+    ("envelope_eur = 3_000_000", "envelope_eur = -1", "funding.envelope_eur", "toml_greater_than_equal",
+     "supérieure ou égale à 0\u00a0€ (≥ 0\u00a0€)"),
+    ("min_score = 50.0", "min_score = 500", "selection.min_score", "toml_less_than_equal", "inférieure ou égale à 100 (≤ 100)"),
+    ("deadline = 2021-10-15", 'deadline = "31/02/2021"', "call.deadline", "toml_date_type",
+     "date impossible : le 31 février 2021 n'existe pas"),
+    ("deadline = 2021-10-15", 'deadline = "15/10/2021"', "call.deadline", "toml_date_type",
+     "une date AAAA-MM-JJ est attendue, sans guillemets"),
 ])
 def test_wrong_type_or_range(tmp_path, old, new, key, code, expected):
     p, message = only_problem(write_variant(tmp_path, old, new))
     assert (p.column, p.code) == (key, code)
     assert f"clé « {key} »" in message
     assert expected in message
+    # numbers the French way: no Python float (« 0.0 », « 100.0 ») nor Python quotes in the rule
+    assert ".0 " not in p.rule and not p.rule.endswith(".0") and not re.search(r"'[a-z_]+'", p.rule)
 
 
 def test_missing_key(tmp_path):
@@ -241,14 +295,16 @@ def test_floor_above_cap(tmp_path):
     assert (p.column, p.value, p.code) == ("funding.award_floor_eur", 130_000, "toml_value_error")
     assert "clé « funding.award_floor_eur »" in message
     assert "dépasse le plafond" in message
-    assert "inférieure ou égale à 120000" in message  # the value expected
+    # amounts as the report writes them (format_eur: narrow no-break space between thousands)
+    assert "le plancher (award_floor_eur = 130\u202f000\u00a0€)" in message
+    assert "inférieure ou égale à 120\u202f000\u00a0€" in message  # the value expected
 
 
 def test_extended_cap_below_cap(tmp_path):
     path = write_variant(tmp_path, "award_cap_eur = 200_000", "award_cap_eur = 100_000")
     p, message = only_problem(path)
     assert (p.column, p.value) == ("funding.extended_cap.award_cap_eur", 100_000)
-    assert "supérieure ou égale à 120000" in message
+    assert "supérieure ou égale à 120\u202f000\u00a0€" in message
 
 
 def test_unknown_org_type(tmp_path):
@@ -257,9 +313,9 @@ def test_unknown_org_type(tmp_path):
     p, message = only_problem(path)
     assert (p.column, p.value, p.code) == ("eligibility.lead_org_types[1]", "ministere", "toml_literal_error")
     assert "clé « eligibility.lead_org_types[1] »" in message
-    for code in ("ministry", "state_operator", "deconcentrated_service", "local_authority"):
-        assert f"'{code}'" in message
-    assert " or " not in message  # French message
+    assert ("une valeur parmi ministry, state_operator, deconcentrated_service, local_authority, private_company "
+            "ou association") in message
+    assert " or " not in message and "'" not in p.rule  # French message, no Python quotes
 
 
 def test_all_weights_zero(tmp_path):
@@ -392,3 +448,35 @@ def test_selection_errors_name_the_key(tmp_path, old, new, key, words):
 def test_tie_band_auto_is_accepted(tmp_path):
     rules = load_call_rules(write_variant(tmp_path, "tie_band_points = 0.5", 'tie_band_points = "auto"'))
     assert rules.selection.tie_band_points == "auto"
+
+
+# ---------------------------------------------------------------------------
+# Weights add up to 1 (trial 1, item 8): refused, never silently rescaled
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("impact, total", [("0.6", "1,1"), ("0.4", "0,9"), ("0.502", "1,002")])
+def test_weights_not_adding_up_to_one_are_refused(tmp_path, impact, total):
+    # The committee voted impact 60 %: rescaled, 0.6 / 1.1 would be 55 % in the decision and the report.
+    path = write_variant(tmp_path, "weight = 0.5 ", f"weight = {impact} ")
+    p, message = only_problem(path)
+    assert p.column == "criteria.*.weight"
+    assert p.value == pytest.approx(float(impact) + 0.5)
+    assert f"les pondérations totalisent {total} (impact {impact.replace('.', ',')} + openness 0,3 + collective 0,2)" in message
+    assert "elles doivent totaliser 1" in message and "ne sont pas ramenées d'office à 100 %" in message
+
+
+@pytest.mark.parametrize("impact", ["0.5005", "0.4995"])
+def test_weights_within_a_thousandth_of_one_are_accepted(tmp_path, impact):
+    rules = load_call_rules(write_variant(tmp_path, "weight = 0.5 ", f"weight = {impact} "))
+    assert sum(c.weight for c in rules.criteria) == pytest.approx(float(impact) + 0.5)
+
+
+def test_weights_rule_is_one_function():
+    from ditp_model.inputs.call import weights_sum_problem
+
+    assert weights_sum_problem({"a": 0.5, "b": 0.3, "c": 0.2}) is None
+    assert weights_sum_problem({"a": 50, "b": 30, "c": 20}) is not None  # the call file: parts only
+    assert weights_sum_problem({"a": 50, "b": 30, "c": 20}, percentages=True) is None
+    assert weights_sum_problem({"a": 50.2, "b": 30, "c": 20}, percentages=True) is not None  # 100.2: off by 0.2 %
+    assert weights_sum_problem({"a": 50.05, "b": 30, "c": 20}, percentages=True) is None  # 100.05: within 0.1 %
+    assert weights_sum_problem({"a": 0, "b": 0}) is None  # all zero: its own error
+    assert "Impact 0,6" in weights_sum_problem({"impact": 0.6, "b": 0.3, "c": 0.2}, labels={"impact": "Impact"})

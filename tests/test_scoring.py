@@ -391,9 +391,9 @@ def test_weights_of_normalised_and_immutable(rules):
     ("impact=0.5,openness=0.3,collective=0.2", {"impact": 0.5, "openness": 0.3, "collective": 0.2}),
     (" impact = 0.5 , openness = 0.3 , collective = 0.2 ", {"impact": 0.5, "openness": 0.3, "collective": 0.2}),
     ("impact=0,5;openness=0,3;collective=0,2", {"impact": 0.5, "openness": 0.3, "collective": 0.2}),
-    ("impact=5;openness=3;collective=2", {"impact": 5.0, "openness": 3.0, "collective": 2.0}),
+    ("impact=50;openness=30;collective=20", {"impact": 50.0, "openness": 30.0, "collective": 20.0}),
     ("impact=1,openness=0,collective=0", {"impact": 1.0, "openness": 0.0, "collective": 0.0}),
-    ("collective=1,openness=0,impact=2", {"impact": 2.0, "openness": 0.0, "collective": 1.0}),
+    ("collective=0.4,openness=0,impact=0.6", {"impact": 0.6, "openness": 0.0, "collective": 0.4}),
 ])
 def test_parse_weights(rules, text, expected):
     w = parse_weights(text, rules)
@@ -413,6 +413,11 @@ def test_parse_weights(rules, text, expected):
     ("impact=1,impact=2", "donnée deux fois"),
     ("impact=0.5,openness=0.3", "critère\\(s\\) sans pondération : collective"),
     ("impact=0,5", "sans pondération : openness, collective"),
+    # the one rule of the call file: a whole of 1 (parts) or 100 (percentages), never rescaled
+    ("impact=0.6,openness=0.3,collective=0.2", r"totalisent 1,1 \(impact 0,6 \+ openness 0,3 \+ collective 0,2\) : "
+                                               r"elles doivent totaliser 1 .* ou 100"),
+    ("impact=5;openness=3;collective=2", "totalisent 10 "),
+    ("impact=60,openness=30,collective=20", "totalisent 110 "),
 ])
 def test_parse_weights_errors(rules, text, match):
     with pytest.raises(ValueError, match=match):

@@ -16,7 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ditp_model.cli.common import EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser
+from ditp_model.cli.common import (EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PUBLICATION, FrenchArgumentParser, envelope_option_problem,
+                                   located_lock_error)
 
 # Start-up (issue 18): `ditp-model --help` and `ditp-model pabulib` import only
 # what they use; pandas, pulp, babel, pydantic... are imported inside the
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args._argv = list(argv) if argv is not None else sys.argv[1:]
+    envelope = envelope_option_problem(args)  # the call file's rule, before anything is read or written
+    if envelope:
+        print(f"Erreur : {envelope}\n(aide : ditp-model {args.command} --help)", file=sys.stderr)
+        return EXIT_INPUT
     try:
         return args.func(args)
     except _loaded("ditp_model.publication", "PublicationError") as exc:
@@ -60,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Erreur : données d'entrée invalides.\n{exc}", file=sys.stderr)
         return EXIT_INPUT
     except ValueError as exc:
-        print(f"Erreur : {exc}", file=sys.stderr)
+        located = located_lock_error(exc, args)  # an imposed application that cannot be funded: its row in --verrous
+        print(f"Erreur : données d'entrée invalides.\n{located}" if located else f"Erreur : {exc}", file=sys.stderr)
         return EXIT_INPUT
     except ImportError as exc:  # an optional part not installed (bayes: NumPyro and JAX…); the message says what to install
         print(f"Erreur : module absent — {exc}", file=sys.stderr)

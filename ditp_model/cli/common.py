@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "EXIT_CODES_FR", "command_line", "output_lock", "lock_item",
            "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "add_reviewer_ids_option", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
-           "check_inputs_not_outputs", "translate_error"]
+           "check_inputs_not_outputs", "translate_error", "envelope_option_problem", "located_lock_error"]
 
 #: argparse's English error fragments -> French (French typography: a space before « : »).
 _ERRORS_FR = (
@@ -165,6 +165,18 @@ def euros(text: str) -> int:
         raise argparse.ArgumentTypeError(f"« {text} » : {why}") from None
 
 
+def envelope_option_problem(args) -> str | None:
+    """The command line's ``--envelope``, checked after parsing by the call file's own rule
+    (:func:`ditp_model.inputs.call.envelope_problem`: an envelope of 0 € is refused alike in both); French, or None."""
+    value = getattr(args, "envelope", None)
+    if value is None:
+        return None
+    from ditp_model.inputs.call import envelope_problem
+
+    why = envelope_problem(value)
+    return f"option --envelope : « {value} » : {why}" if why else None
+
+
 def count(text: str) -> int:
     """A whole number ≥ 0 (``--max-awards``); the message shows the value given."""
     try:
@@ -280,7 +292,8 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reviews", required=True, metavar="FICHIER", help="évaluations (CSV ou XLSX)")
     p.add_argument("--weights", default=None, metavar="CRITÈRE=POIDS,…",
                    help="pondérations, par ex. impact=0.5,openness=0.3,collective=0.2 ou impact=50,ouverture=30,"
-                        "\"candidature collective\"=20 (noms ou libellés des critères ; défaut : celles de l'appel)")
+                        "\"candidature collective\"=20 (noms ou libellés des critères ; total 1 ou 100, à 0,1 %% près ; "
+                        "défaut : celles de l'appel)")
     p.add_argument("--normalisation", choices=["raw_mean", "reviewer_zscore", "reviewer_effects"], default=None,
                    help="agrégation des notes : moyenne simple, z-score par évaluateur ou modèle additif de l'effet "
                         "évaluateur (défaut : celle de l'appel)")
@@ -398,6 +411,30 @@ def add_due_process_options(p: argparse.ArgumentParser) -> None:
                    help="publier une décision provisoire : des dossiers en attente d'évaluation pourraient encore entrer "
                         "dans la liste des lauréats (sans cette option : aucune publication, code de sortie 6) ; le rapport porte alors "
                         "« PROVISOIRE » en tête de chaque page et en filigrane")
+
+
+def located_lock_error(exc: Exception, args):
+    """The refusal of imposed applications that cannot be funded (:class:`ditp_model.rules.candidates.ImpossibleLockError`,
+    told by its ``reasons``) as an :class:`~ditp_model.inputs.schema.InputError` naming, for each, the locks file's row,
+    column and value (``--verrous``), or the option that imposed it; None for any other error.
+    """
+    reasons = getattr(exc, "reasons", None)
+    if not isinstance(exc, ValueError) or not isinstance(reasons, dict) or not reasons:
+        return None
+    from ditp_model.inputs.locks import impossible_lock_problems
+    from ditp_model.inputs.schema import InputError, Problem
+
+    in_file = impossible_lock_problems(args.verrous, reasons) if getattr(args, "verrous", None) else {}
+    on_line = {a if isinstance(a, str) else a[0] for a in getattr(args, "lock_in", ())}
+    problems = []
+    for aid, why in reasons.items():
+        if aid in in_file:
+            problems.append(in_file[aid])
+            continue
+        source = "option --lock-in" if aid in on_line or not getattr(args, "scenario", None) else f"scénario {args.scenario}"
+        problems.append(Problem(source, None, None, aid, f"dossier {aid} imposé par le comité mais impossible à financer : "
+                                f"{why} ; retirer ce verrou", "impossible_lock"))
+    return InputError(problems)
 
 
 def committee_locks(args, application_ids=None):

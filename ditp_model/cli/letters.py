@@ -34,7 +34,11 @@ def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"date attendue au format AAAA-MM-JJ, reçu « {text} »") from None
+        from ditp_model.inputs.schema import date_problem_fr  # « le 31 février 2022 n'existe pas », as every date reader
+
+        why = date_problem_fr(text)
+        raise argparse.ArgumentTypeError(f"« {text} » : {why}" if why else
+                                         f"date attendue au format AAAA-MM-JJ, reçu « {text} »") from None
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 
 from ditp_model.cli.common import EXIT_NOT_OPTIMAL, SOLVER_HELP, seconds
 
-__all__ = ["register", "cmd_pabulib"]
+__all__ = ["register", "cmd_pabulib", "summary_fr", "number_fr", "amount_fr"]
 
 
 def _decide(args) -> dict:
@@ -31,18 +31,44 @@ def _decide(args) -> dict:
     return allocate_pabulib(read_pabulib(args.file), solver=args.solver, time_limit_s=args.time_limit)
 
 
+def number_fr(text) -> str:
+    """A number written the French way, from its exact text (``"1057575.5"`` -> ``"1 057 575,5"``): thousands
+    separated by a narrow no-break space (U+202F, as :func:`ditp_model.french.format_eur` writes them), decimal
+    comma.  No babel: ``ditp-model pabulib`` stays light (issue 18)."""
+    text = str(text)
+    sign, digits = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, _, decimals = digits.partition(".")
+    groups = []
+    while len(whole) > 3:
+        whole, groups = whole[:-3], [whole[-3:], *groups]
+    return sign + "\u202f".join([whole, *groups]) + (f",{decimals}" if decimals else "")
+
+
+def amount_fr(text, currency: str | None) -> str:
+    """An amount in the file's currency (META ``currency``): « 7 998 220 € », « 1 057 575 PLN », no unit when absent."""
+    unit = {"EUR": "€"}.get(currency or "", currency or "")
+    return number_fr(text) + (f"\u00a0{unit}" if unit else "")
+
+
+def summary_fr(result: dict) -> list[str]:
+    """The lines ``ditp-model pabulib`` prints without ``--json``: numbers and amounts written the French way."""
+    lines = [f"{result['file']} : {result['status']} ({result['solver']}, {number_fr(result['seconds'])} s)"]
+    if result["selected"] is not None:
+        currency = result.get("currency")
+        lines.append(f"Projets retenus ({len(result['selected'])}) : {', '.join(result['selected'])}")
+        lines.append(f"Coût total : {amount_fr(result['total_cost'], currency)} sur {amount_fr(result['budget'], currency)} ; "
+                     f"score total : {number_fr(result['total_score'])}")
+    return lines
+
+
 def cmd_pabulib(args) -> int:
     import json
 
     result = _decide(args)
-    if args.json:
+    if args.json:  # for programs: unchanged, numbers as exact text
         print(json.dumps(result, ensure_ascii=False))
     else:
-        print(f"{result['file']} : {result['status']} ({result['solver']}, {result['seconds']} s)")
-        if result["selected"] is not None:
-            print(f"Projets retenus ({len(result['selected'])}) : {', '.join(result['selected'])}")
-            print(f"Coût total : {result['total_cost']} {result['currency'] or ''} sur {result['budget']} ; "
-                  f"score total : {result['total_score']}")
+        print("\n".join(summary_fr(result)))
     return 0 if result["status"] == "optimal" else EXIT_NOT_OPTIMAL
 
 

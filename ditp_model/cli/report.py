@@ -221,7 +221,11 @@ def cmd_report(args) -> int:
         _err(f"Erreur : {exc}")
         return EXIT_NOTEBOOK
     except (ValueError, FileNotFoundError) as exc:
-        _err(f"Erreur : {exc}\nAucun rapport publié.")
+        from ditp_model.cli.common import located_lock_error
+
+        located = located_lock_error(exc, args)  # an imposed application that cannot be funded: its row in --verrous
+        _err(f"Erreur : données d'entrée invalides — aucun rapport publié.\n{located}" if located
+             else f"Erreur : {exc}\nAucun rapport publié.")
         return EXIT_INPUT
     m, e = pub.manifest, pub.entry
     print(published_line_fr(pub.out_dir, pub.written))

@@ -8,6 +8,7 @@ path, e.g. ``funding.award_floor_eur``), the value and the value expected.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,9 +16,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ditp_model.inputs.rule_names import RULE_NAMES
-from ditp_model.inputs.schema import ORG_TYPES, InputError, Problem
+from ditp_model.inputs.schema import ORG_TYPES, InputError, Problem, date_problem_fr
 
-__all__ = ["CallRules", "Criterion", "Selection", "Authority", "RULE_NAMES", "load_call_rules", "EXPENSE_CATEGORIES"]
+__all__ = ["CallRules", "Criterion", "Selection", "Authority", "RULE_NAMES", "load_call_rules", "EXPENSE_CATEGORIES",
+           "envelope_problem", "weights_sum_problem", "WEIGHTS_SUM_TOLERANCE"]
 
 #: Expense categories (DESIGN.md: eligible expenses) and the catch-all ``other``.
 EXPENSE_CATEGORIES = ("intellectual_services", "digital_tools", "innovation_training", "other")
@@ -30,6 +32,60 @@ Int = Annotated[int, Field(strict=True)]
 Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Bool = Annotated[bool, Field(strict=True)]
 Date = Annotated[dt.date, Field(strict=True)]
+
+
+def envelope_problem(envelope_eur: int) -> str | None:
+    """Why an envelope cannot be the envelope of a decision (French), or None.
+
+    The one check of the call file (``funding.envelope_eur``) and of the command line's ``--envelope``: an
+    envelope of 0 € funds nothing, and a decision published with it would list no laureate.
+    """
+    if envelope_eur == 0:
+        return ("enveloppe nulle : aucun dossier ne pourrait être financé ; valeur attendue : le montant de l'appel en "
+                "euros entiers, strictement positif")
+    return None
+
+
+#: How far from 1 (parts) or 100 (percentages) the weights may sum: 0.001 of the whole, i.e. 0.1 %.
+WEIGHTS_SUM_TOLERANCE = 0.001
+
+
+def weights_sum_problem(weights: dict[str, float], *, percentages: bool = False, labels: dict[str, str] | None = None) -> str | None:
+    """Why criterion weights do not add up to the whole (French), or None when they do.
+
+    The one rule of the call file (``criteria.*.weight``) and of ``--weights``: the weights the committee
+    votes add up to 100 %.  Parts add up to 1, within :data:`WEIGHTS_SUM_TOLERANCE` (0.5, 0.3, 0.2); with
+    ``percentages`` (``--weights`` only) percentages adding up to 100 within 0.1 (50, 30, 20) are accepted
+    too.  Weights that add up to anything else (0.6 + 0.3 + 0.2 = 1.1) are refused, never silently rescaled:
+    rescaled, a weight of 60 % voted by the committee would become 55 % in the decision and the report.
+    All weights zero is a separate error, reported by the caller.
+
+    Parameters
+    ----------
+    weights : dict
+        Criterion name -> weight (≥ 0).
+    percentages : bool
+        Whether a sum of 100 is accepted (command line and report parameters).
+    labels : dict, optional
+        Criterion name -> its French label, to name the criteria in the message.
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        return None
+    wholes = (1.0, 100.0) if percentages else (1.0,)
+    if any(abs(total - whole) <= WEIGHTS_SUM_TOLERANCE * whole for whole in wholes):
+        return None
+    labels = labels or {}
+
+    def num(x: float) -> str:
+        return f"{round(x, 6):g}".replace(".", ",")
+
+    terms = " + ".join(f"{labels.get(k, k)} {num(w)}" for k, w in weights.items())
+    expected = ("1 (parts, par ex. 0.5, 0.3, 0.2) ou 100 (pourcentages, par ex. 50, 30, 20)" if percentages
+                else "1 (parts, par ex. 0.5, 0.3, 0.2)")
+    return (f"les pondérations totalisent {num(total)} ({terms}) : elles doivent totaliser {expected}, à 0,1 % près ; "
+            "elles ne sont pas ramenées d'office à 100 % (le poids voté par le comité changerait) : corriger la "
+            "pondération mal saisie")
 
 
 class _RuleError(ValueError):
@@ -71,21 +127,24 @@ class Funding(_Frozen):
 
     @model_validator(mode="after")
     def _bounds(self) -> "Funding":
-        if self.envelope_eur == 0:
-            raise _RuleError("envelope_eur", 0, "enveloppe nulle : aucun dossier ne pourrait être financé ; "
-                                                "valeur attendue : le montant de l'appel en euros entiers, strictement positif")
+        from ditp_model.french import format_eur
+
+        problem = envelope_problem(self.envelope_eur)
+        if problem:
+            raise _RuleError("envelope_eur", self.envelope_eur, problem)
         if self.award_floor_eur > self.award_cap_eur:
             raise _RuleError(
                 "award_floor_eur", self.award_floor_eur,
-                f"le plancher (award_floor_eur = {self.award_floor_eur}) dépasse le plafond "
-                f"(award_cap_eur = {self.award_cap_eur}) : valeur attendue inférieure ou égale à {self.award_cap_eur}"
+                f"le plancher (award_floor_eur = {format_eur(self.award_floor_eur)}) dépasse le plafond "
+                f"(award_cap_eur = {format_eur(self.award_cap_eur)}) : valeur attendue inférieure ou égale à "
+                f"{format_eur(self.award_cap_eur)}"
             )
         if self.extended_cap.award_cap_eur < self.award_cap_eur:
             raise _RuleError(
                 "extended_cap.award_cap_eur", self.extended_cap.award_cap_eur,
-                f"le plafond étendu (extended_cap.award_cap_eur = {self.extended_cap.award_cap_eur}) "
-                f"est inférieur au plafond ordinaire (award_cap_eur = {self.award_cap_eur}) : "
-                f"valeur attendue supérieure ou égale à {self.award_cap_eur}"
+                f"le plafond étendu (extended_cap.award_cap_eur = {format_eur(self.extended_cap.award_cap_eur)}) "
+                f"est inférieur au plafond ordinaire (award_cap_eur = {format_eur(self.award_cap_eur)}) : "
+                f"valeur attendue supérieure ou égale à {format_eur(self.award_cap_eur)}"
             )
         return self
 
@@ -389,11 +448,14 @@ class CallRules(_Frozen):
 
     @model_validator(mode="after")
     def _weights(self) -> "CallRules":
+        keys = ", ".join(f"criteria.{c.name}.weight" for c in self.criteria)
         if sum(c.weight for c in self.criteria) <= 0:
-            keys = ", ".join(f"criteria.{c.name}.weight" for c in self.criteria)
             raise _RuleError("criteria.*.weight", 0,
                              f"les pondérations par défaut des critères ({keys}) sont toutes nulles : "
                              "au moins une pondération strictement positive est attendue")
+        problem = weights_sum_problem({c.name: c.weight for c in self.criteria})
+        if problem:
+            raise _RuleError("criteria.*.weight", round(sum(c.weight for c in self.criteria), 6), f"{problem} ({keys})")
         return self
 
     # Convenience accessors with the glossary names (DESIGN.md).
@@ -466,20 +528,105 @@ _FR_TYPES = {
 }
 
 
-def _french(err: dict) -> str:
+def _bound_fr(x, key: str) -> str:
+    """A bound of a range check in French: euros for an amount key (« 0 € »), else a decimal comma (« 0,5 », « 100 »)."""
+    if key.endswith("_eur") and isinstance(x, (int, float)) and float(x).is_integer():
+        from ditp_model.french import format_eur
+
+        return format_eur(int(x))
+    return f"{x:g}".replace(".", ",") if isinstance(x, (int, float)) else str(x)
+
+
+def _french(err: dict, key: str = "") -> str:
+    """A pydantic error on key `key` of the call file, in French: bounds written the French way (« ≥ 0 »,
+    « 120 000 € »), the allowed values without Python quotes, an impossible date named."""
     t = err["type"]
     ctx = err.get("ctx", {})
-    if t in ("greater_than_equal",):
-        return f"la valeur doit être supérieure ou égale à {ctx.get('ge')}"
+    if t == "greater_than_equal":
+        return f"la valeur doit être supérieure ou égale à {_bound_fr(ctx.get('ge'), key)} (≥ {_bound_fr(ctx.get('ge'), key)})"
     if t == "greater_than":
-        return f"la valeur doit être strictement supérieure à {ctx.get('gt')}"
+        return f"la valeur doit être strictement supérieure à {_bound_fr(ctx.get('gt'), key)} (> {_bound_fr(ctx.get('gt'), key)})"
     if t == "less_than_equal":
-        return f"la valeur doit être inférieure ou égale à {ctx.get('le')}"
+        return f"la valeur doit être inférieure ou égale à {_bound_fr(ctx.get('le'), key)} (≤ {_bound_fr(ctx.get('le'), key)})"
     if t == "literal_error":
-        return f"valeur attendue parmi {str(ctx.get('expected')).replace(' or ', ' ou ')}"
+        allowed = [x.strip().strip("'\"") for x in str(ctx.get("expected", "")).replace(" or ", ", ").split(",") if x.strip()]
+        shown = ", ".join(allowed[:-1]) + f" ou {allowed[-1]}" if len(allowed) > 1 else "".join(allowed)
+        return f"valeur attendue : une valeur parmi {shown}"
     if t == "value_error":
         return str(ctx.get("error", err["msg"]))
+    if t == "date_type" and isinstance(err.get("input"), str):
+        impossible = date_problem_fr(err["input"])
+        if impossible:
+            return impossible
+        return "une date AAAA-MM-JJ est attendue, sans guillemets (par ex. deadline = 2021-10-15)"
     return _FR_TYPES.get(t, err["msg"])
+
+
+#: tomllib's messages (Python 3.11–3.13) -> French; the first group of a pattern is shown in the French message.
+_TOML_FR = (
+    (r"Invalid date or datetime", "date ou heure impossible : écrire la date AAAA-MM-JJ (par ex. 2021-10-15)"),
+    (r"Expected newline or end of document after a statement",
+     "texte inattendu après la valeur : une seule clé = valeur par ligne ; un commentaire commence par # ; un texte qui "
+     "contient des guillemets s'écrit entre apostrophes ('…') ou avec \\\" à la place de chaque guillemet"),
+    (r"Invalid value", "valeur illisible : un texte s'écrit entre guillemets (\"…\"), un nombre sans guillemets avec un "
+                       "point décimal (0.5), une date AAAA-MM-JJ, un booléen true ou false, une liste entre [ ]"),
+    (r"Unterminated string|Illegal character '\\n'", "texte non fermé : fermer le guillemet sur la même ligne"),
+    (r"Unclosed array", "liste non fermée : « ] » attendu (valeurs séparées par des virgules)"),
+    (r"Unclosed inline table", "table non fermée : « } » attendu (clé = valeur séparées par des virgules, sur une ligne)"),
+    (r"Expected '=' after a key in a key/value pair", "signe « = » attendu après le nom de la clé (clé = valeur)"),
+    (r"Invalid initial character for a key part",
+     "nom de clé invalide : lettres sans accent, chiffres, « _ » ou « - » (ou un nom entre guillemets)"),
+    (r"Expected '\]' at the end of a table declaration", "« ] » attendu à la fin du nom de table ([nom])"),
+    (r"Expected '\]\]' at the end of an array declaration", "« ]] » attendu à la fin du nom de table ([[nom]])"),
+    (r"Cannot declare (.+) twice", "table « {0} » déclarée deux fois : n'en garder qu'une"),
+    (r"Cannot overwrite a value", "clé déjà définie plus haut : n'en garder qu'une"),
+    (r"Cannot (?:mutate immutable namespace|redefine namespace) (.+)", "table « {0} » déjà définie : n'en garder qu'une"),
+    (r"Duplicate inline table key (.+)", "clé « {0} » en double dans la table : n'en garder qu'une"),
+    (r"Unescaped '\\' in a string",
+     "barre oblique inverse « \\ » dans un texte entre guillemets : l'écrire « \\\\ », ou mettre le texte entre "
+     "apostrophes ('C:\\dossier')"),
+    (r"Invalid hex value|Escaped character is not a Unicode scalar value", "code de caractère \\u… invalide dans un texte"),
+    (r"Illegal character (.+)", "caractère de contrôle « {0} » interdit dans un texte : le supprimer"),
+    (r"Invalid statement", "ligne illisible : attendu clé = valeur, [table] ou un commentaire commençant par #"),
+    (r"Found invalid character (.+)", "caractère « {0} » inattendu"),
+    (r"Expected (.+)", "« {0} » attendu"),
+)
+_TOML_AT_RE = re.compile(r"^(?P<msg>.*) \(at (?:line (?P<line>\d+), column (?P<col>\d+)|end of document)\)$", re.S)
+
+
+def _toml_problem(path: str, text: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    """A TOML syntax error in French, with its line and column (« ligne 12 — colonne 12 : date impossible : … »)."""
+    m = _TOML_AT_RE.match(str(exc))
+    english = m.group("msg") if m else str(exc)
+    line = int(m.group("line")) if m and m.group("line") else None
+    col = int(m.group("col")) if m and m.group("col") else None
+    rule = f"fichier TOML mal formé ({english})"
+    for pattern, french in _TOML_FR:
+        found = re.fullmatch(pattern, english)
+        if found:  # tomllib quotes what it names the Python way ('='): shown between « » instead
+            rule = french.format(*(g.strip("'\"") for g in found.groups()))
+            break
+    source = text.splitlines()[line - 1] if line and line <= len(text.splitlines()) else ""
+    # A value written as a date whose day does not exist (2021-02-31; 2021-13-01, which tomllib reads as the
+    # number 2021 followed by text): name the day, at the column where the value starts.
+    written = re.match(r"(\s*[A-Za-z0-9_.\"'-]+\s*=\s*)(\d{4}-\d{1,2}-\d{1,2})(?![\d-])", source)
+    impossible = date_problem_fr(written.group(2)) if written else None
+    if impossible:
+        rule, col = impossible, len(written.group(1)) + 1
+    where = f"colonne {col} : " if col else ("fin du fichier : " if m else "")
+    shown = f" ; ligne lue : {source.strip()}" if source.strip() else ""
+    return Problem(path, line, None, None, f"{where}{rule}{shown}", "bad_toml")
+
+
+def _encoding_problem(path: str, raw: bytes, exc: UnicodeDecodeError) -> Problem:
+    """The call file is not UTF-8 (often Windows-1252, Notepad's « ANSI »): one French message saying how to fix it."""
+    start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+    line = raw.count(b"\n", 0, start) + 1
+    char = raw[start:start + 1].decode("cp1252", errors="replace")
+    return Problem(path, line, None, None,
+                   f"fichier des règles de l'appel pas en UTF-8 (octet {raw[start]:#04x}, « {char} » en Windows-1252 : "
+                   "enregistré en « ANSI » par le Bloc-notes ?) ; enregistrer le fichier en UTF-8 (Bloc-notes : "
+                   "Fichier > Enregistrer sous, Encodage « UTF-8 »)", "encoding")
 
 
 def _key_path(loc: tuple, data: dict) -> str:
@@ -523,8 +670,12 @@ def load_call_rules(path: str | Path) -> CallRules:
     Raises
     ------
     InputError
-        File missing or not TOML (with the line), or every key with a bad or
-        missing value, named by its dotted path with the value expected.
+        File missing; not UTF-8 (one message: the line, the byte, « enregistrer le fichier en UTF-8 »;
+        the call file is not read as Windows-1252 like the spreadsheets, because its text goes into
+        the letters and the report as written); not TOML (French, with the line and the column; an
+        impossible date named: « le 31 février 2021 n'existe pas »); or every key with a bad or missing
+        value, named by its dotted path with the value expected (bounds the French way, « ≥ 0 »,
+        « 120 000 € »), weights that do not add up to 1 (:func:`weights_sum_problem`).
     """
     p = Path(path)
     try:
@@ -535,9 +686,13 @@ def load_call_rules(path: str | Path) -> CallRules:
     except OSError as exc:
         raise InputError(Problem(str(p), None, None, None, f"fichier des règles de l'appel illisible : {exc.strerror}", "unreadable")) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(str(p), None, None, None, f"TOML mal formé : {exc}", "bad_toml")) from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(_encoding_problem(str(p), raw, exc)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(_toml_problem(str(p), text, exc)) from None
     try:
         return CallRules.model_validate({**data, "source": str(p)})
     except ValidationError as exc:
@@ -552,5 +707,5 @@ def load_call_rules(path: str | Path) -> CallRules:
             key = key or "(racine)"
             if isinstance(value, dict):
                 value = None
-            problems.append(Problem(str(p), None, key, value, _french(err), f"toml_{err['type']}"))
+            problems.append(Problem(str(p), None, key, value, _french(err, key), f"toml_{err['type']}"))
         raise InputError(problems) from None

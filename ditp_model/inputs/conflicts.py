@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.inputs.io import Inputs, _locate, load_inputs, map_headers, open_table, parse_cells, read_raw_table
-from ditp_model.inputs.schema import Column, InputError, Problem, normalise_header
+from ditp_model.inputs.schema import Column, InputError, Problem, Suggester, normalise_header
 
 __all__ = ["CONFLICT_COLUMNS", "ROLE_LABELS_FR", "read_conflicts", "empty_conflicts", "load_inputs_with_conflicts"]
 
@@ -107,6 +107,8 @@ def read_conflicts(path: str | Path, application_ids, reviewer_ids, member_ids=N
     apps = None if application_ids is None else set(map(str, application_ids))
     reviewers = None if reviewer_ids is None else set(map(str, reviewer_ids))
     members = None if member_ids is None else set(map(str, member_ids))
+    near_app = Suggester(sorted(apps)) if apps is not None else None
+    near_person = Suggester(sorted((reviewers or set()) | (members or set())))
     h = {c.name: found.get(c.name, c.name) for c in CONFLICT_COLUMNS}
     roles: list[str] = []
     seen: dict[tuple[str, str], int] = {}
@@ -114,14 +116,16 @@ def read_conflicts(path: str | Path, application_ids, reviewer_ids, member_ids=N
         person, aid, role = cells["person_id"][i], cells["application_id"][i], cells["role"][i]
         if aid and apps is not None and aid not in apps:
             problems.append(Problem(raw.path, line, h["application_id"], aid,
-                                    "déclaration sur un dossier inconnu (absent du fichier des candidatures)", "unknown_application"))
+                                    f"déclaration sur un dossier inconnu (absent du fichier des candidatures){near_app(aid)}",
+                                    "unknown_application"))
         if not role and person:
             role = "member" if (reviewers is not None and person not in reviewers and members is not None
                                 and person in members) else "reviewer"
         if person and role == "reviewer" and reviewers is not None and person not in reviewers:
             problems.append(Problem(raw.path, line, h["person_id"], person,
                                     "personne inconnue : ce n'est pas un évaluateur du fichier des évaluations ; pour un membre "
-                                    f"du comité, écrire « membre » dans la colonne « {h['role']} »", "unknown_person"))
+                                    f"du comité, écrire « membre » dans la colonne « {h['role']} »{near_person(person)}",
+                                    "unknown_person"))
         elif person and role == "member" and members is not None and person not in members:
             problems.append(Problem(raw.path, line, h["person_id"], person,
                                     "membre du comité inconnu (absent du fichier des pondérations des membres)", "unknown_person"))

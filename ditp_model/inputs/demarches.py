@@ -98,7 +98,7 @@ import pandas as pd
 
 from ditp_model.inputs.call import CallRules, load_call_rules
 from ditp_model.inputs.io import category_lookup, cell_text, decode_text, read_input_bytes, sha256_file, parse_amount, parse_date, parse_score
-from ditp_model.inputs.schema import APPLICATION_COLUMNS, EXPENSE_COLUMNS, LIST_SEPARATOR, MATURITY_LEVELS, ORG_TYPES, InputError, Problem, normalise_header
+from ditp_model.inputs.schema import APPLICATION_COLUMNS, EXPENSE_COLUMNS, LIST_SEPARATOR, MATURITY_LEVELS, ORG_TYPES, InputError, Problem, date_problem_fr, normalise_header
 
 __all__ = [
     "STATES",
@@ -678,7 +678,7 @@ def parse_ds_timestamp(v) -> pd.Timestamp:
         try:
             naive = dt.datetime.strptime(f"{day} {time_}", fmt)
         except ValueError:
-            raise ValueError("date et heure invalides") from None
+            raise ValueError(date_problem_fr(day) or "date et heure invalides") from None
         if off:
             tz = dt.timezone.utc if off in ("Z", "UTC") else dt.datetime.strptime(off.replace(":", ""), "%z").tzinfo
             naive = naive.replace(tzinfo=tz).astimezone(PARIS).replace(tzinfo=None)

@@ -16,7 +16,11 @@ Accepted files (DESIGN.md, ``io.py``):
   return or Unicode line separator (what Word writes for a manual line break)
   becomes a line break; any other (NUL, escape…) is refused naming the row
   and column;
-* XLSX (first sheet, or the sheet named ``sheet``);
+* XLSX (first sheet, or the sheet named ``sheet``); a cell holding a formula
+  saved without its computed value (a workbook written by a program that does
+  not compute formulas) is reported (« formule sans valeur calculée »), never
+  read as blank; a decimal of an XLSX cell is shown in messages with the
+  decimal comma French Excel shows (``98000,4``);
 * French or canonical headers (matching ignores case, accents and spacing);
 * French numbers: decimal comma, thousands separated by an ordinary, no-break
   (U+00A0) or narrow no-break (U+202F) space, an optional ``€``; an amount in
@@ -35,10 +39,11 @@ blank lines are skipped and counted in the table's ``attrs["blank_rows"]``).
 
 Why this module is longer than 800 lines: the reading of a
 spreadsheet is one chain — bytes and encoding, raw table with the rows
-numbered as the spreadsheet shows them, header aliases, cell parsing
-(amounts, scores, dates, categories) with a French message per cell — shared
-by the applications and the reviews, and its conventions (listed above) are
-documented once, here.  The CSV writer and reader of the tables a person opens
+numbered as the spreadsheet shows them (and the XLSX formulas without a
+value), header aliases, cell parsing (amounts, scores, dates, categories)
+with a French message per cell and its hints (nearest known value, a decimal
+comma in a comma file) — shared by the applications and the reviews, and its
+conventions (listed above) are documented once, here.  The CSV writer and reader of the tables a person opens
 already live in :mod:`ditp_model.inputs.tables`.
 """
 
@@ -70,6 +75,8 @@ from ditp_model.inputs.schema import (
     Column,
     InputError,
     Problem,
+    Suggester,
+    date_problem_fr,
     normalise_header,
 )
 
@@ -132,6 +139,10 @@ class RawTable:
         For each row of `frame`, the line of the text file where it starts
         (differs from `rows` after a quoted cell holding line breaks; equal
         for XLSX).
+    formulas : dict
+        XLSX cells holding a formula saved without its value (blank in
+        `frame`): (row, header as written) -> the formula; reported by the
+        readers (« formule sans valeur calculée »), never read as blank.
     """
 
     path: str
@@ -143,6 +154,17 @@ class RawTable:
     sha256: str
     header_row: int = 1
     text_lines: tuple[int, ...] = ()
+    formulas: dict = field(default_factory=dict)
+
+    def formula_problem(self, row: int, header: str) -> Problem | None:
+        """The problem of a cell that holds a formula without its computed value (XLSX), or None."""
+        formula = self.formulas.get((row, header))
+        if formula is None:
+            return None
+        return Problem(self.path, row, header, formula,
+                       "formule sans valeur calculée : le fichier a été enregistré par un programme qui ne calcule pas "
+                       "les formules ; ouvrir et enregistrer le fichier dans Excel (ou LibreOffice), ou remplacer la "
+                       "formule par sa valeur", "formula_without_value")
 
 
 def sha256_file(path: str | Path) -> str:
@@ -286,6 +308,39 @@ def _locate(raw: "RawTable", problems: list[Problem]) -> list[Problem]:
             and lines[p.row] != p.row else p for p in problems]
 
 
+def _formulas_without_value(raw: bytes, sheet: str | None, blanks: set[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    """The blank cells of an XLSX sheet that hold a formula: (row, column index from 0) -> the formula.
+
+    A workbook written by a program that does not compute formulas (a script, a web export) stores
+    ``=SUM(M3:P3)`` without its value: read for its values, the cell is blank.  Only when the file
+    holds formulas at all (a ``<f>`` element in a sheet) is it read a second time, for them.
+    """
+    import zipfile
+
+    if not blanks:
+        return {}
+    try:
+        with zipfile.ZipFile(_io.BytesIO(raw)) as z:
+            if not any(re.search(rb"<(?:\w+:)?f[ >]", z.read(n)) for n in z.namelist()
+                       if n.startswith("xl/worksheets/") and n.endswith(".xml")):
+                return {}
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return {}
+    import openpyxl
+
+    wb = openpyxl.load_workbook(_io.BytesIO(raw), read_only=True, data_only=False)
+    try:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        found = {}
+        for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
+            for j, v in enumerate(row):
+                if (i, j) in blanks and isinstance(v, str) and v.startswith("="):
+                    found[(i, j)] = v
+        return found
+    finally:
+        wb.close()
+
+
 def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     """Read a CSV or XLSX file into text cells, keeping each row's number.
 
@@ -315,6 +370,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     p = Path(path)
     name = str(path)
     raw, digest = read_input_bytes(path)
+    formulas: dict[tuple[int, int], str] = {}
     # (spreadsheet row, line of the text file where it starts, cells)
     records: list[tuple[int, int, list[str]]] = []
     if p.suffix.lower() in (".xlsx", ".xlsm"):
@@ -328,9 +384,12 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
             ws = wb[sheet] if sheet else wb.worksheets[0]
         except KeyError:
             raise InputError(Problem(name, None, None, sheet, f"feuille absente ; feuilles : {', '.join(wb.sheetnames)}", "sheet")) from None
+        blanks: set[tuple[int, int]] = set()
         for i, row in enumerate(ws.iter_rows(values_only=True), start=1):
             records.append((i, i, [cell_text(v) for v in row]))
+            blanks.update((i, j) for j, v in enumerate(row) if v is None)
         wb.close()
+        formulas = _formulas_without_value(raw, sheet, blanks)
         encoding, sep = "xlsx", ""
     else:
         text, encoding = decode_text(raw, name)
@@ -386,6 +445,7 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
         raise InputError(problems)
     width = len(header)
     data, rows, text_lines, blank = [], [], [], leading
+    formula_cells: dict[tuple[int, str], str] = {}
     for line, text_line, fields in records[1:]:
         if not any(f.strip() for f in fields):
             blank += 1
@@ -406,12 +466,14 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
             continue
         if len(fields) > width and any(f.strip() for f in fields[width:]):
             problems.append(Problem(name, line, None, LIST_SEPARATOR.join(fields[width:]),
-                                    f"la ligne a {len(fields)} cellules pour {width} colonnes (séparateur ou guillemets ?)", "extra_cells",
-                                    **loc))
+                                    f"la ligne a {len(fields)} cellules pour {width} colonnes (séparateur ou guillemets ?)"
+                                    f"{_decimal_comma_hint(fields, sep)}", "extra_cells", **loc))
             continue
         fields = (fields + [""] * width)[:width]
         cells = []
-        for h, f in zip(header, fields):
+        for j, (h, f) in enumerate(zip(header, fields)):
+            if (line, j) in formulas:
+                formula_cells[(line, h.strip())] = formulas[(line, j)]
             try:
                 cells.append(restore_formula(clean_cell(f).strip()))
             except ValueError as exc:
@@ -423,7 +485,29 @@ def read_raw_table(path: str | Path, sheet: str | None = None) -> RawTable:
     if problems:
         raise InputError(problems)
     frame = pd.DataFrame(data, columns=[h.strip() for h in header], dtype=object)
-    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest, header_line, tuple(text_lines))
+    return RawTable(name, frame, tuple(rows), encoding, sep, blank, digest, header_line, tuple(text_lines), formula_cells)
+
+
+_XLSX_DECIMAL_RE = re.compile(r"-?\d+\.\d+")
+
+
+def as_seen(raw: "RawTable", text: str) -> str:
+    """A cell's text as a person sees it in the file, for a message: a decimal number of an XLSX cell (read as
+    ``98000.4``) with the decimal comma French Excel shows (``98000,4``); any other text unchanged."""
+    return text.replace(".", ",") if raw.encoding == "xlsx" and _XLSX_DECIMAL_RE.fullmatch(text) else text
+
+
+def _decimal_comma_hint(fields: list[str], sep: str) -> str:
+    """In a file separated by commas, two neighbouring cells that read as one French decimal number (« 3 » then
+    « 5 »: « 3,5 » written without quotes): the hint, naming them; ``""`` otherwise."""
+    if sep != ",":
+        return ""
+    for left, right in zip(fields, fields[1:]):
+        if re.fullmatch(r"\s*-?\d+", left) and re.fullmatch(r"\d+\s*", right):
+            number = f"{left.strip()},{right.strip()}"
+            return (f" ; une note écrite {number} dans un fichier séparé par des virgules ? l'écrire {number.replace(',', '.')} "
+                    f"ou entre guillemets (\"{number}\"), ou enregistrer le fichier avec le séparateur point-virgule")
+    return ""
 
 
 # --------------------------------------------------------------------------- cell parsers
@@ -577,7 +661,9 @@ def parse_date(text: str) -> pd.Timestamp:
     ------
     ValueError
         Not one of the accepted forms (``15/10/2021``, ``15/10/2021 14:30``,
-        ``2021-10-15``, ``2021-10-15T14:30:00``, ``44484``).
+        ``2021-10-15``, ``2021-10-15T14:30:00``, ``44484``); a day that does not exist
+        (``31/02/2021``) is named by :func:`ditp_model.inputs.schema.date_problem_fr`
+        (« date impossible : le 31 février 2021 n'existe pas … »).
     """
     t = text.strip()
     if _SERIAL_RE.match(t):
@@ -592,6 +678,9 @@ def parse_date(text: str) -> pd.Timestamp:
             return pd.Timestamp(dt.datetime.strptime(t, fmt))
         except ValueError:
             continue
+    impossible = date_problem_fr(t)  # written as a date, but no such day: say which day does not exist
+    if impossible:
+        raise ValueError(impossible)
     raise ValueError("date non reconnue : écrire JJ/MM/AAAA (par ex. 15/10/2021) ou AAAA-MM-JJ")
 
 
@@ -735,8 +824,14 @@ def parse_cells(raw: RawTable, columns: tuple[Column, ...], found: dict[str, str
         cells = raw.frame[header].tolist() if header else [""] * n
         shown = header or col.name
         lookup = lookups.get(col.name)
+        suggest = Suggester(dict.fromkeys(lookup[0].values()), fold=normalise_header) if lookup is not None else None
         values: list = []
         for text, line in zip(cells, raw.rows):
+            formula = raw.formula_problem(line, header) if header and not text else None
+            if formula is not None:
+                problems.append(formula)
+                values.append(None)
+                continue
             if not text:
                 if col.required:
                     problems.append(Problem(raw.path, line, shown, "", "valeur obligatoire manquante", "missing_value"))
@@ -750,20 +845,21 @@ def parse_cells(raw: RawTable, columns: tuple[Column, ...], found: dict[str, str
                 elif col.kind == "category" and lookup is not None:
                     code = lookup[0].get(normalise_header(text))
                     if code is None:
-                        raise ValueError(f"{lookup[2]} ; valeurs admises : {lookup[1]}")
+                        raise ValueError(f"{lookup[2]} ; valeurs admises : {lookup[1]}{suggest(text)}")
                     values.append(code)
                 elif col.kind == "list":
                     items = _split_list(text)
                     if lookup is not None:
                         bad = [x for x in items if normalise_header(x) not in lookup[0]]
                         if bad:
-                            raise ValueError(f"valeur(s) inconnue(s) {', '.join(bad)} ; valeurs admises : {lookup[1]}")
+                            raise ValueError(f"valeur(s) inconnue(s) {', '.join(bad)} ; valeurs admises : {lookup[1]}"
+                                             f"{''.join(suggest(x) for x in bad)}")
                         items = tuple(lookup[0][normalise_header(x)] for x in items)
                     values.append(items)
                 else:
                     values.append(text)
             except ValueError as exc:
-                problems.append(Problem(raw.path, line, shown, text, str(exc), f"bad_{col.kind}"))
+                problems.append(Problem(raw.path, line, shown, as_seen(raw, text), str(exc), f"bad_{col.kind}"))
                 values.append(None)
         out[col.name] = values
     return out
@@ -827,9 +923,12 @@ def read_applications(path: str | Path, rules: CallRules, *, sheet: str | None =
         amounts = [out[c][i] for c in EXPENSE_COLUMNS]
         req = out["requested_eur"][i]
         if req is not None and None not in amounts and sum(amounts) != req:
+            from ditp_model.french import format_eur
+
             problems.append(Problem(raw.path, line, found.get("requested_eur"), req,
-                                    f"la ventilation des dépenses ({' + '.join(str(a) for a in amounts)} = {sum(amounts)} €) "
-                                    f"ne fait pas le montant demandé", "expense_sum"))
+                                    f"la ventilation des dépenses ({' + '.join(format_eur(a) for a in amounts)} = "
+                                    f"{format_eur(sum(amounts))}) ne fait pas le montant demandé ({format_eur(req)})",
+                                    "expense_sum"))
     if problems:
         raise InputError(_locate(raw, problems))
     for c in APPLICATION_COLUMNS:
@@ -872,34 +971,43 @@ def read_reviews(path: str | Path, rules: CallRules, application_ids, *, sheet: 
     raw, found = open_table(path, REVIEW_KEY_COLUMNS + score_cols, "aucune évaluation", sheet)
     problems: list[Problem] = []
     known = None if application_ids is None else set(application_ids)
+    suggest = Suggester(sorted(known)) if known is not None else None
     lo, hi = rules.scoring.scale_min, rules.scoring.scale_max
     out: dict[str, list] = {"application_id": [], "reviewer_id": []}
     for key in ("application_id", "reviewer_id"):
         for text, line in zip(raw.frame[found[key]], raw.rows):
             if not text:
-                problems.append(Problem(raw.path, line, found[key], "", "valeur obligatoire manquante", "missing_value"))
+                problems.append(raw.formula_problem(line, found[key])
+                                or Problem(raw.path, line, found[key], "", "valeur obligatoire manquante", "missing_value"))
             elif key == "application_id" and known is not None and text not in known:
-                problems.append(Problem(raw.path, line, found[key], text, "évaluation d'un dossier inconnu (absent du fichier des candidatures)",
-                                        "unknown_application"))
+                problems.append(Problem(raw.path, line, found[key], text, "évaluation d'un dossier inconnu (absent du fichier "
+                                        f"des candidatures){suggest(text)}", "unknown_application"))
             out[key].append(text)
     for col in rules.review_columns:
         vals = []
         for text, line in zip(raw.frame[found[col]], raw.rows):
+            formula = raw.formula_problem(line, found[col]) if not text else None
+            if formula is not None:  # not a blank score (« non notée »): a value the file lost
+                problems.append(formula)
             try:
                 v = parse_score(text)
             except ValueError as exc:
-                problems.append(Problem(raw.path, line, found[col], text, str(exc), "bad_score"))
+                problems.append(Problem(raw.path, line, found[col], as_seen(raw, text), str(exc), "bad_score"))
                 v = math.nan
             if not math.isnan(v) and not lo <= v <= hi:
-                problems.append(Problem(raw.path, line, found[col], text, f"note hors de l'échelle {lo:g} à {hi:g}", "score_out_of_scale"))
+                problems.append(Problem(raw.path, line, found[col], as_seen(raw, text), f"note hors de l'échelle {lo:g} à {hi:g}",
+                                        "score_out_of_scale"))
             vals.append(v)
         out[col] = vals
     frame = pd.DataFrame(out)
     frame["source_row"] = list(raw.rows)
     dup = frame.duplicated(["application_id", "reviewer_id"], keep="first")
+    first_row = frame.drop_duplicates(["application_id", "reviewer_id"]).set_index(["application_id", "reviewer_id"])["source_row"]
     for i in frame.index[dup]:
+        pair = (frame.at[i, "application_id"], frame.at[i, "reviewer_id"])
         problems.append(Problem(raw.path, int(frame.at[i, "source_row"]), found["reviewer_id"], frame.at[i, "reviewer_id"],
-                                f"cet évaluateur a déjà noté le dossier {frame.at[i, 'application_id']}", "duplicate_review"))
+                                f"cet évaluateur a déjà noté le dossier {pair[0]} ligne {int(first_row[pair])} : n'en garder "
+                                "qu'une ligne", "duplicate_review"))
     if problems:
         raise InputError(_locate(raw, problems))
     frame[list(rules.review_columns)] = frame[list(rules.review_columns)].astype("float64")

@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ditp_model.inputs.io import _locate, open_table, parse_cells
-from ditp_model.inputs.schema import Column, InputError, Problem, normalise_header
+from ditp_model.inputs.schema import Column, InputError, Problem, Suggester, normalise_header
 
 __all__ = ["LOCK_COLUMNS", "LOCK_DECISIONS_FR", "Locks", "read_locks", "parse_lock_item", "merge_locks", "lock_rows",
-           "missing_reasons_fr", "locks_file_record"]
+           "missing_reasons_fr", "locks_file_record", "missing_motif_fr", "impossible_lock_problems"]
 
 #: Lock decision code -> French label.
 LOCK_DECISIONS_FR = {"in": "imposé", "out": "exclu"}
@@ -88,6 +88,7 @@ def read_locks(path: str | Path, application_ids=None, *, sheet: str | None = No
     allowed = ", ".join(f"{k} ({v})" for k, v in LOCK_DECISIONS_FR.items())
     cells = parse_cells(raw, LOCK_COLUMNS, found, problems, {"decision": (_DECISION_ALIASES, allowed, "verrou inconnu")})
     known = None if application_ids is None else set(map(str, application_ids))
+    near = Suggester(sorted(known)) if known is not None else None
     h = {c.name: found.get(c.name, c.name) for c in LOCK_COLUMNS}
     lock_in, lock_out, reasons, seen = [], [], {}, {}
     for i, line in enumerate(raw.rows):
@@ -96,7 +97,8 @@ def read_locks(path: str | Path, application_ids=None, *, sheet: str | None = No
             continue
         if known is not None and aid not in known:
             problems.append(Problem(raw.path, line, h["application_id"], aid,
-                                    "verrou sur un dossier inconnu (absent du fichier des candidatures)", "unknown_application"))
+                                    f"verrou sur un dossier inconnu (absent du fichier des candidatures){near(aid)}",
+                                    "unknown_application"))
             continue
         if aid in seen:
             problems.append(Problem(raw.path, line, h["application_id"], aid,
@@ -136,8 +138,9 @@ def missing_reasons_fr(missing, lock_out, locks_file: str | Path | None = None) 
 
     The one wording of this refusal, for ``allocate`` and ``report`` alike: each application is named with its lock
     (« imposé » or « exclu ») and, when it comes from the locks file (``--verrous``), with that file and the row that
-    locks it (:func:`lock_rows`); the remedy names the file's row to fill, or the option to write (``--lock-out`` for
-    an exclusion, ``--lock-in`` otherwise).
+    locks it (:func:`lock_rows`); the remedy names every row of the file to fill, or says the file has no motif
+    column (:func:`missing_motif_fr`), and the option to write (``--lock-out`` for an exclusion, ``--lock-in``
+    otherwise).
 
     Parameters
     ----------
@@ -171,8 +174,11 @@ def missing_reasons_fr(missing, lock_out, locks_file: str | Path | None = None) 
     first = missing[0]
     option = "--lock-out" if first in lock_out else "--lock-in"
     if first in rows:
-        how = (f"remplir la colonne motif du fichier {locks_file} à la ligne {rows[first]} (dossier {first}), ou écrire "
-               f"{option} {first}=\"motif du comité\"")
+        try:  # every row lacking its motif, and a missing motif column said missing (trial 1, item 17)
+            fill = missing_motif_fr(locks_file, [a for a in missing if a in rows])
+        except Exception:  # noqa: BLE001 - as above: a help, not a check
+            fill = f"remplir la colonne motif du fichier {locks_file} à la ligne {rows[first]} (dossier {first})"
+        how = f"{fill}, ou écrire {option} {first}=\"motif du comité\""
     else:
         how = f"écrire par ex. {option} {first}=\"motif du comité\", ou une colonne motif dans le fichier --verrous"
     return (f"verrou sans motif : {shown} — une décision définitive exige le motif écrit du comité pour chaque dossier "
@@ -187,6 +193,76 @@ def locks_file_record(path: str | Path) -> dict:
     from ditp_model.inputs.io import sha256_file
 
     return {"path": str(path), "absolute": str(Path(path).resolve()), "sha256": sha256_file(path)}
+
+
+def _layout(path: str | Path, sheet: str | None = None):
+    """(raw table, headers found, {application id: index of its first row}) of a locks file, for messages only."""
+    raw, found = open_table(path, LOCK_COLUMNS, "aucun verrou", sheet)
+    h = found.get("application_id", "application_id")
+    first: dict[str, int] = {}
+    column = raw.frame[h].tolist() if h in raw.frame else [""] * len(raw.rows)
+    for i, value in enumerate(column):
+        aid = str(value).strip()
+        if aid and aid not in first:
+            first[aid] = i
+    return raw, found, first
+
+
+def _rows_fr(items: list[tuple[int, str]]) -> str:
+    """« la ligne 3 (dossier A02) », « les lignes 2 (dossier P047), 3 (dossier P072) et 4 (dossier P014) »."""
+    parts = [f"{row} (dossier {aid})" for row, aid in items]
+    if len(parts) == 1:
+        return f"la ligne {parts[0]}"
+    return f"les lignes {', '.join(parts[:-1])} et {parts[-1]}"
+
+
+def missing_motif_fr(path: str | Path, ids, *, sheet: str | None = None) -> str | None:
+    """How to give the missing motifs of the locks of `ids` written in the locks file `path` (French), or None when
+    none of them is in the file.
+
+    Every row lacking a motif is named, not only the first; a file without a motif column is said to have none
+    (with the headers accepted), rather than asked to « fill » a column that does not exist (trial 1, item 17).
+    """
+    raw, found, first = _layout(path, sheet)
+    items = sorted((raw.rows[first[a]], a) for a in ids if a in first)
+    if not items:
+        return None
+    where = _rows_fr(items)
+    if "motif" not in found:
+        accepted = ", ".join(f"« {h} »" for h in (LOCK_COLUMNS[2].name, *LOCK_COLUMNS[2].headers_fr))
+        return (f"le fichier {path} n'a pas de colonne motif (en-têtes acceptés : {accepted}) : l'ajouter et la remplir "
+                f"pour {where}")
+    verb = "à" if len(items) == 1 else "pour"
+    return f"remplir la colonne motif du fichier {path} {verb} {where}"
+
+
+def impossible_lock_problems(path: str | Path, reasons: dict[str, str], *, sheet: str | None = None) -> dict[str, Problem]:
+    """For each application imposed by the locks file `path` that cannot be funded (`reasons`: id -> why, French),
+    the problem naming the file, its row, the decision column and the value written there.
+
+    Returns
+    -------
+    dict
+        Application id -> :class:`~ditp_model.inputs.schema.Problem` (code ``impossible_lock``); ids not imposed by the
+        file (``--lock-in`` on the command line) are left out.
+    """
+    raw, found, first = _layout(path, sheet)
+    h = found.get("decision", "decision")
+    out: dict[str, Problem] = {}
+    for aid, why in reasons.items():
+        if aid not in first:
+            continue
+        i = first[aid]
+        written = raw.frame[h].iloc[i] if h in raw.frame else None
+        out[aid] = Problem(raw.path, raw.rows[i], h, written,
+                           f"dossier {aid} imposé par le comité mais impossible à financer : {why} ; retirer ce verrou",
+                           "impossible_lock")
+    return _locate_all(raw, out)
+
+
+def _locate_all(raw, problems: dict[str, Problem]) -> dict[str, Problem]:
+    located = _locate(raw, list(problems.values()))
+    return dict(zip(problems, located))
 
 
 def merge_locks(*sources: Locks) -> Locks:

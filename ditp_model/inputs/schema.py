@@ -13,6 +13,9 @@ names, for each, the file, the row, the column, the value and the rule broken.
 
 from __future__ import annotations
 
+import calendar
+import difflib
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -30,6 +33,10 @@ __all__ = [
     "LIST_SEPARATOR",
     "COLUMN_LABELS_FR",
     "normalise_header",
+    "date_problem_fr",
+    "impossible_date_fr",
+    "nearest_fr",
+    "Suggester",
 ]
 
 #: Separator of several values in one cell (partners, partner types, regions).
@@ -67,6 +74,109 @@ def normalise_header(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("\u00a0", " ").replace("\u202f", " ").replace("’", "'")
     return " ".join(text.lower().strip().lstrip("\ufeff").split())
+
+
+#: French month names, January first (« le 31 février 2021 »).
+MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+             "novembre", "décembre")
+
+#: A date written day first (15/10/2021, 15-10-2021, 15.10.2021) or ISO (2021-10-15), with or without a time after it.
+_DAY_FIRST_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T]\S.*)?$")
+_ISO_RE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]\S.*)?$")
+
+
+def impossible_date_fr(year: int, month: int, day: int) -> str | None:
+    """Why a (year, month, day) written by someone is not a date, in French; None when it is one.
+
+    The one wording of an impossible date for every date reader (applications, declarations of
+    conflicts, milestones, the call file): « date impossible : le 31 février 2021 n'existe pas (février
+    2021 a 28 jours) », « date impossible : il n'y a pas de mois 13 (mois de 1 à 12) ».  Leap years
+    follow the Gregorian calendar (:func:`calendar.monthrange`).
+
+    Parameters
+    ----------
+    year, month, day : int
+        As written (``year`` between 1 and 9999).
+    """
+    if not 1 <= month <= 12:
+        return f"date impossible : il n'y a pas de mois {month} (mois de 1 à 12)"
+    if not 1 <= year <= 9999:
+        return f"date impossible : année {year} hors de 1 à 9999"
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        name = MONTHS_FR[month - 1]
+        return f"date impossible : le {day} {name} {year} n'existe pas ({name} {year} a {last} jours)"
+    return None
+
+
+def date_problem_fr(text: str) -> str | None:
+    """Why a text written as a date (``31/02/2021``, ``2021-02-31``, ``12/31/2021``) is not one, in French; None when
+    its day, month and year exist or when it is not written as a date at all.
+
+    A day-first date whose month is above 12 while its day is not (``10/15/2021``) is said to be written
+    month first: the tool reads the day first (JJ/MM/AAAA).
+    """
+    t = str(text).strip()
+    m = _DAY_FIRST_RE.match(t)
+    if m:
+        day, month, year = (int(x) for x in m.groups())
+    else:
+        m = _ISO_RE.match(t)
+        if not m:
+            return None
+        year, month, day = (int(x) for x in m.groups())
+    why = impossible_date_fr(year, month, day)
+    if why and _DAY_FIRST_RE.match(t) and month > 12 and 1 <= day <= 12:
+        why += f" ; écrite mois en premier ? l'outil lit le jour en premier : JJ/MM/AAAA ({month:02d}/{day:02d}/{year})"
+    return why
+
+
+def nearest_fr(value: str, choices, *, fold=None) -> str:
+    """« ; vouliez-vous dire « P003 » ? » for the known value closest to an unknown one, or ``""`` when none is close.
+
+    Matching ignores case (and what `fold` removes: :func:`normalise_header` ignores accents, spacing and
+    case, so « Ile de France » finds « Île-de-France »), then takes the closest by
+    :func:`difflib.get_close_matches` (similarity at least 0.8).
+
+    Parameters
+    ----------
+    value : str
+        The value as written.
+    choices : iterable of str
+        The known values, as they should be written.
+    fold : callable, optional
+        Folding applied to both sides before comparing (default: lower case).
+    """
+    fold = fold or (lambda x: str(x).lower())
+    folded: dict[str, str] = {}
+    for c in choices:
+        folded.setdefault(fold(c), str(c))
+    key = fold(value)
+    if key in folded and folded[key] != value:
+        return f" ; vouliez-vous dire « {folded[key]} » ?"
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.8)
+    return f" ; vouliez-vous dire « {folded[close[0]]} » ?" if close and folded[close[0]] != value else ""
+
+
+class Suggester:
+    """:func:`nearest_fr` against one set of known values, for the unknown values of one file.
+
+    At most `limit` distinct unknown values get a suggestion (each costs a comparison with every known
+    value): a file whose every row is unknown still gets its errors quickly.
+    """
+
+    def __init__(self, choices, *, fold=None, limit: int = 100):
+        self.choices = [str(c) for c in dict.fromkeys(choices)]
+        self.fold = fold
+        self.limit = limit
+        self._memo: dict[str, str] = {}
+
+    def __call__(self, value: str) -> str:
+        if value not in self._memo:
+            if len(self._memo) >= self.limit:
+                return ""
+            self._memo[value] = nearest_fr(value, self.choices, fold=self.fold)
+        return self._memo[value]
 
 
 @dataclass(frozen=True)

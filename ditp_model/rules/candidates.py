@@ -63,6 +63,23 @@ def candidates_from_table(table: pd.DataFrame, available_eur: int, params: Alloc
                       params.rule or "max_total_score")
 
 
+class ImpossibleLockError(ValueError):
+    """Applications imposed by the committee (lock in) that cannot be funded: not eligible, not scored, below a
+    quality threshold, excluded, or a capped request below the floor.
+
+    Attributes
+    ----------
+    reasons : dict
+        Application id -> why it cannot be funded (French), by id.  The command line names, for each, the row of
+        the locks file or the option that imposed it (:func:`ditp_model.cli.common.located_lock_error`).
+    """
+
+    def __init__(self, reasons: dict[str, str]):
+        self.reasons = dict(reasons)
+        super().__init__("dossier(s) imposé(s) mais impossibles à financer : "
+                         + " ; ".join(f"{a} ({why})" for a, why in self.reasons.items()))
+
+
 def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Candidates:
     """Check the parameters against the data and compute each candidate's bounds.
 
@@ -70,7 +87,8 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
     ------
     ValueError
         Unknown ids in locks or rules, a locked-in application that is not
-        eligible or not scored, committed + reserve above the envelope (French).
+        eligible or not scored (:class:`ImpossibleLockError`), committed +
+        reserve above the envelope (French).
     """
     params = params or AllocationParams()
     rules = evaluation.rules
@@ -91,7 +109,11 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
     ids = set(t["application_id"])
     unknown = sorted((params.lock_in | params.lock_out) - ids)
     if unknown:
-        raise ValueError(f"verrou sur un dossier inconnu : {', '.join(unknown)}")
+        from ditp_model.inputs.schema import Suggester
+
+        near = Suggester(sorted(ids))  # « p047 » -> « P047 » (trial 1, S2)
+        shown = [a + (f" ({near(a).removeprefix(' ; ')})" if near(a) else "") for a in unknown]
+        raise ValueError(f"verrou sur un dossier inconnu : {', '.join(shown)}")
     excluded: dict[str, str] = {}
     for row in t.itertuples():
         if not row.eligible:
@@ -127,7 +149,7 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
     table = table[np.array(keep, dtype=bool)].reset_index(drop=True)
     bad = sorted(a for a in params.lock_in if a in excluded)
     if bad:
-        raise ValueError("dossier(s) imposé(s) mais impossibles à financer : " + " ; ".join(f"{a} ({excluded[a]})" for a in bad))
+        raise ImpossibleLockError({a: excluded[a] for a in bad})
     for r in params.group_rules:
         if r.value not in set(t[r.column]):
             raise ValueError(f"règle de portefeuille sur un groupe absent des données : {r.column} = {r.value}")

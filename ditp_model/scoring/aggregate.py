@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ditp_model.inputs.call import CallRules
+from ditp_model.inputs.call import CallRules, weights_sum_problem
 from ditp_model.inputs.schema import normalise_header
 from ditp_model.scoring.reviewer_effects import NORMALISATIONS, normalise_reviewer_effects
 
@@ -132,11 +132,17 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
     leave one out): a forgotten criterion silently set to 0 would change the
     decision without anyone noticing.
 
+    The weights add up to 1 (parts: ``impact=0.5,…``) or to 100 (percentages:
+    ``impact=50,…``), within 0.1 %: the rule of the call file too
+    (:func:`ditp_model.inputs.call.weights_sum_problem`).  Weights adding up to
+    anything else (``impact=0.6,openness=0.3,collective=0.2``) are refused, not
+    rescaled: the committee voted 60 %, a decision at 55 % would be wrong.
+
     Raises
     ------
     ValueError
         Malformed pair, unknown, repeated or missing criterion, negative or
-        non-numeric weight, all zero.
+        non-numeric weight, all zero, a sum other than 1 or 100.
     """
     d = {c: 0.0 for c in rules.criterion_names}
     # A criterion is named by its key (``openness``) or its French label (« Ouverture »), case and accents folded.
@@ -176,6 +182,9 @@ def parse_weights(text: str, rules: CallRules) -> Weights:
         raise ValueError(f"pondérations « {text} » : critère(s) sans pondération : {', '.join(missing)} ; "
                          f"les nommer tous (écrire {missing[0]}=0 pour l'écarter), par ex. "
                          f"{','.join(f'{c}={w:g}' for c, w in ((c.name, c.weight) for c in rules.criteria))}")
+    problem = weights_sum_problem(d, percentages=True)
+    if problem:
+        raise ValueError(f"pondérations « {text} » : {problem}")
     return Weights(tuple(d.items()))
 
 
