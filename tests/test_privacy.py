@@ -130,12 +130,13 @@ def test_a_reviewer_has_one_pseudonym_in_console_workbook_and_manifest(runs):
     assert set(by_app) == set(CONFLICTS.values()) and all(re.fullmatch(r"R\d+", v) for v in by_app.values())
     assert len(set(by_app.values())) == 2
     assert {d["application_id"]: d["person_id"] for d in m["conflicts"]} == by_app
-    sheet = openpyxl.load_workbook(root / "allocate" / "allocation.xlsx", read_only=True)["Procédure"]
-    cells = [" ".join(str(c) for c in row if c is not None) for row in sheet.iter_rows(values_only=True)]
+    book = openpyxl.load_workbook(root / "allocate" / "allocation.xlsx")
+    cells = [" ".join(str(c) for c in row if c is not None) for row in book["Procédure"].iter_rows(values_only=True)]
+    scores = list(book["Notes par évaluateur"].iter_rows(values_only=True))
+    book.close()
     for app, pseudonym in by_app.items():
         assert any(app in line and f"évaluateur {pseudonym} " in line for line in cells), (app, pseudonym)
         assert re.search(rf"{app} : évaluateur {pseudonym} \(déclaré le 08/11/2021\) : avis écarté", said["allocate"])
     # the scores by reviewer: the same pseudonyms, and no other id than pseudonyms
-    scores = openpyxl.load_workbook(root / "allocate" / "allocation.xlsx", read_only=True)["Notes par évaluateur"]
-    ids = {str(row[1]) for row in list(scores.iter_rows(values_only=True))[1:] if row[1] is not None}
+    ids = {str(row[1]) for row in scores[1:] if row[1] is not None}
     assert ids and all(re.fullmatch(r"R\d+", i) for i in ids)
