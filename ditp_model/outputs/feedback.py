@@ -202,6 +202,14 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
     lines = []
     reason = _text(row, "reason")
     keeps = _text(row, "keeps_out")
+    limit_prefix = "exception à l'ordre de mérite (règle de portefeuille) : "
+    if reason == "exception" and keeps.startswith(limit_prefix):  # held out by a maximum share or number of awards
+        lines.append("Une règle de portefeuille fixée par le comité l'a empêché, alors que des dossiers moins bien classés "
+                     "sont financés (exception à l'ordre de mérite, nommée dans le rapport avec sa cause) : "
+                     f"{_md(keeps.removeprefix(limit_prefix))}.")
+        lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
+        lines.append(_score_needed_fr(row))
+        return lines
     if reason == "exception":
         lines.append(f"Le dossier a été passé par une exception à l'ordre de mérite, nommée dans le rapport avec sa cause : "
                      f"{_md(keeps.removeprefix('exception à l' + chr(39) + 'ordre de mérite : '))}.")

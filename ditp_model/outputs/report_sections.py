@@ -401,10 +401,15 @@ def decision_rule_html(run) -> str:
     parts = [_p(RULE_SOURCES_FR[a.rule]), _kv(rows, id="regle-decision")]
     if a.exceptions:
         ranks = run.table.set_index("application_id")["rank"]
-        parts.append(_table(["Lauréat", "Rang", "Financé avant", "Cause", "Phrase"],
-                            [(x.funded, int(ranks[x.funded]), ", ".join(f"{p} (rang {int(ranks[p])})" for p in x.passed_over),
-                              x.cause, x.sentence_fr()) for x in a.exceptions], id="exceptions", numeric=(1,),
-                            caption="Exceptions à l'ordre de mérite, chacune avec sa cause"))
+        ranked = lambda ids: ", ".join(f"{p} (rang {int(ranks[p])})" for p in ids)  # noqa: E731
+        # a lock or a minimum count funds one laureate first; a maximum share (or number of awards) holds
+        # better-ranked applications out while lower-ranked ones are funded: then the laureates are those below
+        rows_x = [(x.funded, int(ranks[x.funded]), ranked(x.passed_over), x.cause, x.sentence_fr()) if not x.held_out
+                  else (ranked(x.funded_instead) or "—", "—", ranked(x.passed_over), x.cause, x.sentence_fr())
+                  for x in a.exceptions]
+        parts.append(_table(["Lauréat", "Rang", "Financé avant", "Cause", "Phrase"], rows_x, id="exceptions", numeric=(1,),
+                            caption="Exceptions à l'ordre de mérite, chacune avec sa cause (pour un plafond : les "
+                                    "lauréats moins bien classés, financés avant les dossiers que le plafond écarte)"))
     return _div(*parts)
 
 

@@ -171,7 +171,7 @@ def funding_line(evaluation: Evaluation, allocation: Allocation) -> tuple[tuple[
     s = evaluation.table.set_index("application_id")["score"]
     skip = set()
     for e in getattr(allocation, "exceptions", ()):
-        skip.add(e.funded)
+        skip.update(e.laureates)
         skip.update(e.passed_over)
     funded = d.loc[d["funded"] & ~d["application_id"].isin(skip), "application_id"]
     unfunded = d.loc[~d["funded"] & ~d["application_id"].isin(skip), "application_id"]
@@ -386,7 +386,10 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
         ``keeps_out`` (French), ``reason`` (``funded``; for the unfunded:
         ``envelope`` — not enough money left at its turn —, ``limit`` — the
         maximum number of awards or a group's maximum share —, ``tie`` —
-        passed over inside the ex aequo band —, ``none`` — no place at all).
+        passed over inside the ex aequo band —, ``none`` — no place at all),
+        ``limit_at_turn`` (French: the limits that stopped it when its turn
+        came — the maximum number of awards, a group's maximum share —; ""
+        when funded or when none did).
     """
     cands = allocation.candidates
     t = cands.table.reset_index(drop=True)
@@ -435,10 +438,10 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 kind = kind if blockers[:-1] else "limit"
             for g, (j, members, cap) in enumerate(capped):
                 if k in set(int(m) for m in members) and grp[k][g] + need > cap:
-                    blockers.append(f"règle « {cands.params.group_rules[j].label_fr()} » : {format_eur(grp[k][g])} déjà "
-                                    f"attribués sur {format_eur(cap)} quand son tour est venu")
+                    blockers.append(cands.params.group_rules[j].share_full_at_turn_fr(grp[k][g], need, cands.available_eur))
                     kind = kind if len(blockers) > 1 else "limit"
             turn = " ; ".join(blockers)
+            limits = " ; ".join(b for b in blockers if not b.startswith("il restait"))
             if not ok:
                 kind = kind if blockers else "none"
                 keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
@@ -462,10 +465,10 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                          f"(celle de {ids[others[i]]}), soit {format_points(entry)} point(s) de plus")
                 if request >= need and kind == "envelope":
                     keeps += f" ; ou une demande d'au plus {format_eur(request)}"
-        rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind)
+        rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind, "" if funded[k] else limits)
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur",
                                                                  "entry_request_eur", "score_needed", "entry_gap", "exit_margin",
-                                                                 "keeps_out", "reason"])
+                                                                 "keeps_out", "reason", "limit_at_turn"])
     out.index.name = "application_id"
     return out
 
@@ -586,7 +589,8 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
         r = merit[aid]
         keeps = "" if funded[aid] else r["keeps_out"]
         if aid in passed:
-            keeps = "exception à l'ordre de mérite : " + " ; ".join(e.sentence_fr() for e in passed[aid])
+            limit = " (règle de portefeuille)" if all(e.held_out for e in passed[aid]) else ""
+            keeps = f"exception à l'ordre de mérite{limit} : " + " ; ".join(_passed_over_fr(e, r["limit_at_turn"]) for e in passed[aid])
         rows.append((aid, bool(funded[aid]), int(awards[aid]), float(r["entry_gap"]), float(r["exit_margin"]), keeps,
                      int(r["better_ranked_awarded_eur"]), int(r["left_when_turn_eur"]), int(r["needed_eur"]),
                      int(r["entry_request_eur"]), float(r["score_needed"]), aid in flagged,
@@ -608,6 +612,18 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     return Explanation(table, low, high, None, allocation.rule, cands.tie_band_points if allocation.rule == "merit_order" else 0.0,
                        tuple(a for a in evaluation.table["application_id"] if a in flagged),
                        tuple(e.sentence_fr() for e in allocation.exceptions))
+
+
+def _passed_over_fr(e, limit_at_turn: str) -> str:
+    """Why one application named in exception `e` is not funded: the exception's sentence, or for a limit what
+    stopped it at its turn (« la part maximale de l'enveloppe pour Région « Île-de-France » (25 %, soit 550 000 €)
+    était atteinte quand son tour est venu : … ») and who was funded below it."""
+    if not e.held_out:
+        return e.sentence_fr()
+    text = limit_at_turn or e.cause  # "" when it fitted at its own turn and a limit stopped it within the ex aequo band
+    if e.funded_instead:
+        text += f" ; financés plus bas dans le classement : {', '.join(e.funded_instead)}"
+    return text
 
 
 def diagnose_infeasibility_forced(cands, aid: str, solver: str) -> str:
