@@ -94,10 +94,8 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
         raise ValueError(f"verrou sur un dossier inconnu : {', '.join(unknown)}")
     excluded: dict[str, str] = {}
     for row in t.itertuples():
-        if not row.eligible:
-            excluded[row.application_id] = f"non éligible : {row.reasons}"
-        elif not row.scored:
-            excluded[row.application_id] = row.score_flag
+        if not (row.eligible and row.scored):
+            excluded[row.application_id] = not_ranked_reason_fr(row)
         elif row.application_id in params.lock_out:
             excluded[row.application_id] = "exclu par le comité (verrou)"
     not_fundable = {a: why for a, why in threshold_failures(evaluation, params).items() if a not in excluded}
@@ -137,6 +135,27 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
                       SCORE_UNIT, rule, int(round(band * SCORE_UNIT)), band_source, not_fundable)
 
 
+def not_ranked_reason_fr(row) -> str:
+    """Why an application is not ranked, hence can be neither a candidate nor locked in ("" when it is ranked).
+
+    The one wording for the command line (an impossible ``--lock-in``, through :func:`check`) and the committee's
+    panel (a refused lock): « non éligible : <its motives> », or the scoring flag of an application awaiting reviews
+    (« avis insuffisants (0 avis pour 2 requis) : dossier non classé »).
+
+    Parameters
+    ----------
+    row : namedtuple or mapping
+        A row of :attr:`~ditp_model.scoring.pipeline.Evaluation.table`: ``eligible``, ``reasons``, ``scored``,
+        ``score_flag``.
+    """
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    if not get("eligible"):
+        return f"non éligible : {get('reasons')}"
+    if not get("scored"):
+        return str(get("score_flag"))
+    return ""
+
+
 def _tie_band(evaluation: Evaluation, params: AllocationParams) -> tuple[float, str]:
     """δ in points and a French sentence saying where it comes from."""
     declared = evaluation.rules.selection.tie_band_points
@@ -169,14 +188,17 @@ def threshold_failures(evaluation: Evaluation, params: AllocationParams | None =
     overall minimum, or its mean on a reviewed criterion (on the review scale,
     e.g. 0–5) is below that criterion's minimum (Horizon Europe practice:
     thresholds per criterion and overall; DESIGN.md).  Values are compared
-    rounded to 4 decimals, so the test is exact and reproducible.
+    rounded to 4 decimals, so the test is exact and reproducible.  Each value
+    is written against its threshold by :func:`ditp_model.french.format_against`:
+    with the decimals the comparison needs (« impact 2,496/5 sous le seuil de
+    2,50 », never « 2,50/5 sous le seuil de 2,50 »).
 
     Raises
     ------
     ValueError
         A threshold on an unknown or computed criterion (French).
     """
-    from ditp_model.french import format_number as _fmt
+    from ditp_model.french import format_against, format_number as _fmt
 
     overall, per = quality_thresholds(evaluation, params)
     rules = evaluation.rules
@@ -190,12 +212,14 @@ def threshold_failures(evaluation: Evaluation, params: AllocationParams | None =
     for row in t[t["eligible"] & t["scored"]].itertuples():
         why = []
         if overall > 0 and round(float(row.score), 4) < overall:
-            why.append(f"note globale {_fmt(row.score, 2)}/100 sous le seuil de {_fmt(overall, 2)}")
+            shown, limit = format_against(round(float(row.score), 4), overall)
+            why.append(f"note globale {shown}/100 sous le seuil de {limit}")
         for name, minimum in per.items():
             value = lo + float(getattr(row, f"{name}_score")) * (hi - lo)
             if round(value, 4) < minimum:
                 label = rules.criterion(name).label.lower()
-                why.append(f"{label} {_fmt(value, 2)}/{_fmt(hi, 0)} sous le seuil de {_fmt(minimum, 2)}")
+                shown, limit = format_against(round(value, 4), minimum)
+                why.append(f"{label} {shown}/{_fmt(hi, 0)} sous le seuil de {limit}")
         if why:
             out[row.application_id] = "non finançable : " + " ; ".join(why)
     return out
