@@ -685,3 +685,38 @@ def test_envelope_beyond_the_slider_extends_it(panel, base):
     expected = {a: min(int(r), int(c)) for a, r, c in zip(ok["application_id"], ok["requested_eur"], ok["award_cap_eur"])
                 if min(int(r), int(c)) >= 70_000}
     assert panel.current.awards == expected
+
+
+def test_the_red_box_goes_when_the_next_recompute_succeeds(panel, base):
+    # trial 2, D2: a refused change, then a *different* valid one — the box said the old result was still shown
+    assert not panel.set_weights(impact=0, openness=0, collective=0)
+    assert "Recalcul impossible" in panel.error_html.value and "toutes les pondérations sont nulles" in panel.last_error
+    assert panel.set_weights(impact=1)
+    assert panel.last_error is None and panel.error_html.value == ""
+    # and what is shown is the new decision: impact alone, computed independently
+    pd.testing.assert_frame_equal(panel.funded_table(), expected_table(base, {"impact": 1.0, "openness": 0.0, "collective": 0.0}))
+    panel.envelope_text.value = "-5"
+    assert panel.last_error is not None and "négatif" in panel.error_html.value
+    panel.envelope_slider.value = 2_500_000
+    assert panel.last_error is None and panel.error_html.value == ""
+    assert panel.current.state.params.envelope_eur == 2_500_000
+
+
+def test_a_refused_lock_says_why_as_the_command_line_does(panel, base):
+    # trial 2, S1: not eligible -> its motives; awaiting reviews -> the reviews it lacks (the words of `check`)
+    from ditp_model.rules.candidates import check
+
+    t = base.table.set_index("application_id")
+    for aid in (t.index[~t["eligible"]][0], t.index[t["eligible"] & ~t["scored"]][0]):
+        with pytest.raises(ValueError) as panel_exc:
+            panel.lock_in(aid)
+        with pytest.raises(ValueError) as cli_exc:
+            check(base, AllocationParams(lock_in=frozenset({aid})))
+        why = (f"non éligible : {t.at[aid, 'reasons']}" if not t.at[aid, "eligible"] else t.at[aid, "score_flag"])
+        assert why and f"{aid} ({why})" in str(cli_exc.value)
+        assert str(panel_exc.value) == f"dossier {aid} : verrou impossible ({why})"
+    # typed in the search box, the same reason beside it
+    aid = t.index[~t["eligible"]][0]
+    panel.lock_search.value = aid
+    panel.lock_in_button.click()
+    assert f"verrou impossible (non éligible : {_html.escape(t.at[aid, 'reasons'])})" in panel.lock_message.value

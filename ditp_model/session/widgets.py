@@ -712,7 +712,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         t1 = time.perf_counter()
         self.solve_count += 1
         self.previous, self.current = self.current, out
-        self.last_error = None
+        self._set_error(None)  # the red box of an earlier refusal goes: what is shown below is this new result
         if not self._suspended:
             self._render()
         t2 = time.perf_counter()
