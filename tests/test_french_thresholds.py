@@ -72,3 +72,36 @@ def test_score_marks_not_fundable_once(sample_ev):
     assert "non finançable : non finançable" not in text
     marked = [line for line in text.splitlines() if "[non finançable : " in line]
     assert len(marked) == len(threshold_failures(sample_ev))
+
+
+def test_held_applications_agree_in_number(sample_ev):
+    from ditp_model.rules.held import provisional_status
+
+    prov = provisional_status(sample_ev)
+    k = len(prov.within_reach)
+    assert k == 2  # P047 and P072 on the sample (README)
+    assert prov.lines_fr()[0].endswith("pourraient entrer dans la liste des lauréats avec les meilleures notes sur les "
+                                       "avis qui leur manquent.")
+    one = type(prov)(prov.held.iloc[:1], prov.rule)
+    assert one.lines_fr()[0].endswith("pourrait entrer dans la liste des lauréats avec les meilleures notes sur les "
+                                      "avis qui lui manquent.")
+
+
+def test_tie_band_written_once():
+    from ditp_model.rules.candidates import tie_band_fr
+
+    assert tie_band_fr(0.5, "déclarée dans les règles de l'appel (0,50 point)") == "0,50 point — déclarée dans les règles de l'appel"
+    assert tie_band_fr(0.5, "déclarée dans les règles de l'appel (0,50 points)") == "0,50 point — déclarée dans les règles de l'appel"
+    assert (tie_band_fr(4.3, "fixée par le comité : « auto », écart-type médian de la différence de deux notes composites, "
+                             "calculé à partir des évaluations (4,30 points)")
+            == "4,30 points — fixée par le comité : « auto », écart-type médian de la différence de deux notes composites, "
+               "calculé à partir des évaluations")
+
+
+def test_no_laureate_is_aucun_laureat(sample_ev):
+    from ditp_model.rules.allocation import AllocationParams
+    from ditp_model.session.state import PanelState, compute_outcome, summary_fr
+
+    out = compute_outcome(sample_ev, PanelState(sample_ev.weights, AllocationParams(envelope_eur=0, check_alternatives=False)))
+    assert out.n_funded == 0
+    assert summary_fr(out).startswith("aucun lauréat, 0\u00a0€ attribués")

@@ -12,12 +12,13 @@ does the same for a plain table that is not a call (a Pabulib instance).
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 import pandas as pd
 
-from ditp_model.french import format_eur, format_number
+from ditp_model.french import format_eur, format_number, plural_fr
 from ditp_model.rules.base import GROUP_COLUMNS, SCORE_UNIT, AllocationParams, Candidates
 from ditp_model.scoring.aggregate import rank_order, tie_band_from_reviews
 from ditp_model.scoring.pipeline import Evaluation
@@ -165,8 +166,18 @@ def _tie_band(evaluation: Evaluation, params: AllocationParams) -> tuple[float, 
         band = tie_band_from_reviews(evaluation.reviews, evaluation.rules, evaluation.weights,
                                      normalisation=evaluation.normalisation)
         return band, (f"{origin} : « auto », écart-type médian de la différence de deux notes composites, "
-                      f"calculé à partir des évaluations ({format_number(band, 2)} points)")
-    return float(value), f"{origin} ({format_number(float(value), 2)} points)"
+                      f"calculé à partir des évaluations ({format_number(band, 2)} {plural_fr(band, 'point')})")
+    return float(value), f"{origin} ({format_number(float(value), 2)} {plural_fr(float(value), 'point')})"
+
+
+def tie_band_fr(points: float, source: str) -> str:
+    """δ and where it comes from, the value written once: « 0,50 point — déclarée dans les règles de l'appel ».
+
+    `source` is :attr:`~ditp_model.rules.base.Candidates.tie_band_source` (or a manifest's ``tie_band_source``),
+    whose closing « (0,50 points) » is dropped (trial 2, S6: « 0,50 point(s) — déclarée … (0,50 points) »).
+    """
+    origin = re.sub(r"\s*\([^()]*points?\)\s*$", "", source or "")
+    return f"{format_number(float(points), 2)} {plural_fr(float(points), 'point')}" + (f" — {origin}" if origin else "")
 
 
 def quality_thresholds(evaluation: Evaluation, params: AllocationParams | None = None) -> tuple[float, dict[str, float]]:

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ditp_model.rules.allocation import Allocation, AllocationError, SolveStatus, build, portfolio_value, diagnose_infeasibility, solve
 from ditp_model.scoring.pipeline import Evaluation
-from ditp_model.french import format_eur, format_points
+from ditp_model.french import count_fr, format_eur, format_points, plural_fr
 
 __all__ = ["Explanation", "explain", "envelope_shadow_price", "funding_line", "forced_optima", "merit_explanations",
            "ex_aequo_at_line", "OptimumComparison", "optimum_comparison"]
@@ -93,7 +93,8 @@ class Explanation:
         if not self.ex_aequo:
             return ""
         how = ("notes identiques" if not self.tie_band_points > 0
-               else f"notes à moins de {format_points(self.tie_band_points)} point(s) les unes des autres")
+               else f"notes à moins de {format_points(self.tie_band_points)} {plural_fr(self.tie_band_points, 'point')} les "
+                    "unes des autres")
         return (f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par le montant dépensé, "
                 f"puis par la note, la date de dépôt et l'identifiant.")
 
@@ -669,7 +670,7 @@ class OptimumComparison:
         from ditp_model.rules.allocation import RULE_LABELS_FR
 
         head = (f"Pour comparaison seulement — si l'on choisissait de {RULE_LABELS_FR[self.rule]} : "
-                f"{self.n_funded} lauréats ({self.decision_n_funded} avec la décision), "
+                f"{count_fr(self.n_funded, 'lauréat', none='aucun lauréat')} ({self.decision_n_funded} avec la décision), "
                 f"{format_eur(self.awarded_eur)} attribués ({format_eur(self.decision_awarded_eur)} avec la décision).")
         if not self.left_out and not self.added:
             return head + " Les mêmes dossiers seraient financés."
