@@ -140,7 +140,7 @@ def test_initial_controls_are_the_calls_values(panel, inputs):
     p = panel.current.state.params
     assert (p.rule, p.ranking_variant, p.min_score, p.min_criterion, p.tie_band_points) == (
         "merit_order", "skip", 50.0, (("impact", 2.5), ("openness", 2.5)), 0.5)
-    assert "note globale ≥ 50,00 ; impact ≥ 2,50/5 ; ouverture ≥ 2,50/5 ; bande d'ex aequo 0,50 point(s)" in shown(panel.used_html)
+    assert "note globale ≥ 50,00 ; impact ≥ 2,50/5 ; ouverture ≥ 2,50/5 ; bande d'ex aequo 0,50 point" in shown(panel.used_html)
     assert "valeur de l'appel" in shown(panel.used_html)
 
 
@@ -442,8 +442,8 @@ def test_tie_band_at_zero_is_the_ranking_rule_with_skip(panel, base):
     panel.tie_band_text.value = 0.0
     assert panel.last_error is None
     assert panel.current.awards == ranking_with_skip_by_hand(base)  # computed by hand from the evaluation table
-    assert "bande d'ex aequo 0,50 point(s) → 0,00 point(s)" in panel.changes_text
-    assert "fixée par le comité (appel : 0,50 point(s))" in shown(panel.used_html)
+    assert "bande d'ex aequo 0,50 point → 0,00 point" in panel.changes_text
+    assert "fixée par le comité (appel : 0,50 point)" in shown(panel.used_html)
     assert panel.current.ex_aequo == () and "Aucun ex aequo à la ligne" in shown(panel.line_html)
     panel.tie_band_auto.value = True
     assert panel.tie_band_text.disabled and panel.current.state.params.tie_band_points == "auto"

@@ -490,7 +490,9 @@ def _list_fr(items: list[str]) -> str:
 
 
 def _band_fr(band) -> str:
-    return "auto (calculée à partir des évaluations)" if band == "auto" else f"{format_points(band)} point(s)"
+    """δ as the panel writes it: « auto (…) », or « 0,50 point » (singular below 2)."""
+    return ("auto (calculée à partir des évaluations)" if band == "auto"
+            else f"{format_points(band)} {plural_fr(float(band), 'point')}")
 
 
 # --------------------------------------------------------------------------- robustness tab
