@@ -43,7 +43,7 @@ import re
 import pandas as pd
 
 from ditp_model.inputs.call import CallRules
-from ditp_model.french import format_eur, format_number, format_points
+from ditp_model.french import format_eur, format_number, format_points, plural_fr
 
 __all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr"]
 
@@ -76,8 +76,8 @@ def safe_filename(application_id: str) -> str:
 
 
 def _points_word(x) -> str:
-    """« point » below 2 (0,50 point ; 1,00 point), « points » from 2 on: the French plural of a decimal amount."""
-    return "point" if abs(float(x)) < 2 else "points"
+    """« point » below 2 (0,50 point ; 1,00 point), « points » from 2 on (:func:`ditp_model.french.plural_fr`)."""
+    return plural_fr(x, "point")
 
 
 def _ordinal(n: int) -> str:
