@@ -233,3 +233,21 @@ def test_allocate_header_echoes_portfolio_rules_and_names_the_cap(tmp_path):
         assert aid in named[0]
     table = pd.read_csv(out / "allocation.csv", sep=";", encoding="utf-8-sig", decimal=",")
     assert set(table.loc[table["reason"] == "exception", "application_id"]) >= {"P062", "P004"}
+
+
+def test_funding_line_says_why_a_laureate_below_it_is_funded():
+    # Envelope 200 000 €; Corse at most 50 % (100 000 €).  A (Corse, 100 000 €) funded; B (Corse) held out by the cap;
+    # X (120 000 €) does not fit in the 100 000 € left: the funding line; Y (70 000 €) fits below it.  Merit order
+    # without the cap funds A and B (200 000 €) and not Y: Y is funded because the cap held B out — not « sur le
+    # reliquat » of an ordinary line.
+    ps = [P("A", 90, 100_000, region="Corse"), P("B", 80, 100_000, region="Corse"),
+          P("X", 70, 120_000, region="Normandie"), P("Y", 60, 70_000, region="Normandie")]
+    ev = make_evaluation(ps, envelope_eur=200_000)
+    assert set(allocate(ev, AllocationParams(tie_band_points=0.0)).funded_ids) == {"A", "B"}
+    a = allocate(ev, AllocationParams(tie_band_points=0.0, group_rules=(GroupRule("region", "Corse", max_share=0.5),)))
+    assert set(a.funded_ids) == {"A", "Y"}
+    (e,) = a.exceptions
+    assert e.passed_over == ("B",) and e.funded_instead == ("Y",)
+    line = plain(explain(ev, a).funding_line_fr())
+    assert "premier non financé : X (rang 3, 70,00 points)" in line
+    assert "financés en dessous : Y (rang 4, 60,00 points, financé avant des dossiers qu'un plafond écarte (exception nommée))" in line

@@ -77,6 +77,8 @@ class Explanation:
         Ids flagged ex aequo at the funding line.
     exceptions : tuple of str
         French sentences naming each exception to merit order and its cause.
+    funded_instead : tuple of str
+        Laureates funded below applications that a maximum share holds out (named exceptions), rank order.
     """
 
     table: pd.DataFrame
@@ -87,6 +89,7 @@ class Explanation:
     tie_band_points: float = 0.0
     ex_aequo: tuple[str, ...] = ()
     exceptions: tuple[str, ...] = ()
+    funded_instead: tuple[str, ...] = ()
 
     def ex_aequo_fr(self) -> str:
         """French sentence on the statistical ties at the funding line ("" when none)."""
@@ -131,6 +134,8 @@ class Explanation:
             def why(r) -> str:
                 if getattr(r, "locked_in", False):
                     return f"financé d'abord : {r.first_cause}"
+                if r.application_id in self.funded_instead:
+                    return "financé avant des dossiers qu'un plafond écarte (exception nommée)"
                 if r.ex_aequo and (abs(r.score - first["score"]) < self.tie_band_points or r.score == first["score"]):
                     return "ex aequo"
                 return "sur le reliquat de l'enveloppe"
@@ -612,7 +617,9 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     low, high = funding_line(evaluation, allocation)
     return Explanation(table, low, high, None, allocation.rule, cands.tie_band_points if allocation.rule == "merit_order" else 0.0,
                        tuple(a for a in evaluation.table["application_id"] if a in flagged),
-                       tuple(e.sentence_fr() for e in allocation.exceptions))
+                       tuple(e.sentence_fr() for e in allocation.exceptions),
+                       tuple(a for a in cands.table["application_id"]
+                             if any(a in e.funded_instead for e in allocation.exceptions)))
 
 
 def _passed_over_fr(e, limit_at_turn: str) -> str:
