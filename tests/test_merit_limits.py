@@ -212,6 +212,8 @@ def test_sample_idf_cap_names_every_application_it_holds_out(sample_ev):
     text = plain(fb.at["P062", "lettre"])
     assert f"la part maximale de l'enveloppe pour Région « {IDF} » (25 %, soit 550 000 €) était atteinte" in text
     assert "Une règle de portefeuille fixée par le comité l'a empêché" in text
+    assert table.set_index("application_id").at["P062", "list"] == "reserve"
+    assert "ne pourra lui être proposé que si cette règle de portefeuille le permet" in text
     assert "ne suffisait pas" not in text
 
 

@@ -207,6 +207,9 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
         lines.append("Une règle de portefeuille fixée par le comité l'a empêché, alors que des dossiers moins bien classés "
                      "sont financés (exception à l'ordre de mérite, nommée dans le rapport avec sa cause) : "
                      f"{_md(keeps.removeprefix(limit_prefix))}.")
+        if _text(row, "list") == "reserve":
+            lines.append("Sur la liste complémentaire, l'argent libéré ne pourra lui être proposé que si cette règle de "
+                         "portefeuille le permet alors.")
         lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
         lines.append(_score_needed_fr(row))
         return lines

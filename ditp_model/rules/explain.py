@@ -460,7 +460,7 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 entry = score_needed - su[k] / unit
                 names = ", ".join(ids[j] for j in lower) or "d'autres lauréats"
                 keeps = (f"il restait {format_eur(left)} quand son tour est venu, mais {names}, ex aequo (moins de "
-                         f"{format_points(band / unit)} point(s) d'écart), utilisent mieux l'enveloppe : départage par le "
+                         f"{format_points(band / unit)} {plural_fr(band / unit, 'point')} d'écart), utilisent mieux l'enveloppe : départage par le "
                          f"montant dépensé ; il lui aurait fallu une note supérieure à {format_points(score_needed - 1 / unit)}")
             else:
                 i = max(ok)
@@ -468,7 +468,7 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 score_needed = (target + 1) / unit
                 entry = score_needed - su[k] / unit
                 keeps = (f"{turn} ; il lui aurait fallu une note supérieure à {format_points(target / unit)} "
-                         f"(celle de {ids[others[i]]}), soit {format_points(entry)} point(s) de plus")
+                         f"(celle de {ids[others[i]]}), soit {format_points(entry)} {plural_fr(entry, 'point')} de plus")
                 if request >= need and kind == "envelope":
                     keeps += f" ; ou une demande d'au plus {format_eur(request)}"
         rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind, "" if funded[k] else limits)
