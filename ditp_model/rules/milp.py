@@ -662,6 +662,14 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
         conflicts, keys = diagnose_infeasibility(cands, params.solver, params.time_limit_s)
         return Allocation(info.status, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,
                           None, TIE_BREAK_RULE, conflicts[0], conflicts[1:], None, keys)
+    if info.status is SolveStatus.ERROR and cross_check:
+        # A solver failure (HiGHS kSolveError seen on a 7-application merit order at the tie-break level): the other
+        # solver is asked, as for a false "infeasible"; its result is re-checked in integers like any other.
+        other = "cbc" if params.solver == "highs" else "highs"
+        retry = decide_lexicographic(replace(cands, params=replace(params, solver=other)), cross_check=False)
+        if retry.is_optimal:
+            return replace(retry, message=f"{retry.message} — {solver_version(params.solver)} a échoué en cours de "
+                           f"résolution (échec du solveur) : décision calculée par {other.upper() if other == 'cbc' else 'HiGHS'}")
     if info.status is not SolveStatus.OPTIMAL:
         gap = f" (écart {info.mip_gap:.2%})" if info.mip_gap is not None and math.isfinite(info.mip_gap) else ""
         return Allocation(info.status, info.solver, info.solver_version, None, info.mip_gap, seconds, cands, None,
