@@ -431,3 +431,23 @@ def test_an_infeasible_answer_on_a_feasible_merit_problem_is_a_solver_fault(monk
                         dataclasses.replace(real(model, solver, time_limit_s), status=A.SolveStatus.INFEASIBLE, objective=None))
     b = allocate(ev, AllocationParams(exact_search=False))
     assert b.status is A.SolveStatus.ERROR and "échec du solveur" in b.message
+
+
+@pytest.mark.parametrize("band", [0.0, 0.5])
+def test_unproven_merit_order_publishes_nothing_and_says_what_to_do(monkeypatch, band):
+    # A solve that stops at its time limit (status FEASIBLE, gap 0,4 %) — what happens at national scale with
+    # δ = 0,5 (benchmarks/RESULTS_national.md): no decision, the gap written the French way, and the two ways
+    # out named (a longer --time-limit; a narrower band, the committee's choice) — the band only when δ > 0.
+    import ditp_model.rules.milp as A
+
+    ps = [P("A", 80, 120_000), P("X", 70.4, 120_000), P("Y", 70.0, 100_000), P("Z", 50, 80_000)]
+    ev = make_evaluation(ps, envelope_eur=300_000)
+    real = A.solve
+    monkeypatch.setattr(A, "solve", lambda model, solver="highs", time_limit_s=60.0: dataclasses.replace(
+        real(model, solver, time_limit_s), status=A.SolveStatus.FEASIBLE, mip_gap=0.004))
+    a = allocate(ev, AllocationParams(exact_search=False, tie_band_points=band, time_limit_s=30))
+    assert not a.is_optimal and a.status is A.SolveStatus.FEASIBLE
+    text = plain(a.message)
+    assert "écart 0,40 %" in text and "--time-limit" in text and "30 s" in text
+    assert "Aucune décision n'est publiée sans preuve" in text and text.count("aucune décision") == 0
+    assert ("--tie-band" in text and "δ = 0,50 point" in text) == (band > 0)

@@ -17,7 +17,9 @@ from dataclasses import replace
 
 import pandas as pd
 
+from ditp_model.french import format_number
 from ditp_model.rules.base import Allocation, AllocationError, Candidates, MeritException, SolveStatus
+from ditp_model.rules.candidates import tie_band_fr
 from ditp_model.rules.milp import decide_lexicographic, diagnose_infeasibility
 from ditp_model.rules.recheck import merit_complaints, merit_reach, verify_awards
 from ditp_model.scoring.aggregate import TIE_BREAK_RULE
@@ -216,7 +218,34 @@ def decide_merit_order(cands: Candidates) -> Allocation:
     if alloc.status is SolveStatus.INFEASIBLE:  # name the conflict on the full rule set, minimums included
         conflicts, keys = diagnose_infeasibility(replace(cands, rule="max_total_score"), params.solver, params.time_limit_s)
         return replace(alloc, candidates=cands, message=conflicts[0], conflicts=conflicts[1:], conflict_keys=keys)
-    return replace(alloc, candidates=cands)
+    status = alloc.message.removesuffix(" : aucune décision n'est produite")
+    return replace(alloc, candidates=cands, message=f"{status}. {unproven_advice_fr(cands)}")
+
+
+def unproven_advice_fr(cands: Candidates) -> str:
+    """Why the merit order was not proven in time, and what the committee can do (French).
+
+    The search of :mod:`~ditp_model.rules.merit_search` gives up, and the MILP
+    of :mod:`~ditp_model.rules.milp` reaches its time limit, when many
+    applications lie within δ of the funding line: among the decisions without
+    a valid complaint the rule takes the one that spends most *to the euro*,
+    and proving that none spends more is a subset-sum problem (profile and
+    figures: ``benchmarks/RESULTS_national.md``).  Nothing is decided for the
+    committee: it is told the two ways out (a longer time limit, or a narrower
+    band declared in the call rules) and that the second is its choice.
+    """
+    limit = format_number(float(cands.params.time_limit_s), 0)
+    if cands.tie_band_units <= 0:
+        return (f"L'ordre de mérite n'a pas été prouvé dans le délai ({limit} s par résolution) : relancer avec un délai "
+                f"plus long (--time-limit). Aucune décision n'est publiée sans preuve.")
+    band = tie_band_fr(cands.tie_band_points, cands.tie_band_source)
+    return ("L'ordre de mérite n'a pas été prouvé dans le délai "
+            f"({limit} s par résolution) : dans la bande d'ex aequo (δ = {band}), la règle retient, parmi les décisions "
+            "sans réclamation fondée, celle qui dépense le plus à l'euro près, et prouver qu'aucune ne dépense davantage "
+            "est long quand beaucoup de dossiers sont à moins de δ de la ligne de financement. Que faire : relancer "
+            "avec un délai plus long (--time-limit), ou déclarer dans les règles de l'appel une bande d'ex aequo plus "
+            "étroite (tie_band_points, ou --tie-band ; 0 = ordre strict des notes) — un choix du comité, à motiver. "
+            "Aucune décision n'est publiée sans preuve.")
 
 
 def _unlimited(cands: Candidates, params) -> pd.DataFrame | None:

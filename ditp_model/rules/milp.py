@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from ditp_model.french import format_eur
+from ditp_model.french import format_eur, format_number
 from ditp_model.rules.base import (
     INTEGRALITY_TOL,
     OPTIMISATION_OBJECTIVES,
@@ -671,7 +671,7 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
             return replace(retry, message=f"{retry.message} — {solver_version(params.solver)} a échoué en cours de "
                            f"résolution (échec du solveur) : décision calculée par {other.upper() if other == 'cbc' else 'HiGHS'}")
     if info.status is not SolveStatus.OPTIMAL:
-        gap = f" (écart {info.mip_gap:.2%})" if info.mip_gap is not None and math.isfinite(info.mip_gap) else ""
+        gap = f" (écart {format_number(100 * info.mip_gap, 2)} %)" if info.mip_gap is not None and math.isfinite(info.mip_gap) else ""
         return Allocation(info.status, info.solver, info.solver_version, None, info.mip_gap, seconds, cands, None,
                           TIE_BREAK_RULE, f"{info.status.label_fr}{gap} : aucune décision n'est produite")
     violations = verify_awards(decisions, cands)
