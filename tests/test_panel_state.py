@@ -8,6 +8,7 @@ differences of the independent decisions.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -299,3 +300,38 @@ def test_group_chart_svg_shows_each_groups_awards(computer):
             first = p[(p["maturity"] == groups[0]) & p["funded"]]["award_eur"].sum()
             assert width / widths[0] == pytest.approx(total / first, abs=0.01)
     assert "Montants attribués par maturité" in texts and "référence (état initial)" in texts
+
+
+def test_state_from_controls_defaults_are_the_calls_thresholds_and_band(base):
+    # trial 2, S5: a caller who leaves out the thresholds and δ keeps the call's, as AllocationParams does
+    f = base.rules.funding
+    s = state_from_controls(LIVE, weights=base.weights.as_dict(), rule=("merit_order", "skip"), envelope_eur=f.envelope_eur,
+                            award_floor_eur=f.award_floor_eur, award_cap_eur=f.award_cap_eur, min_share=f.min_share)
+    assert s.params.min_score is None and s.params.min_criterion is None and s.params.tie_band_points is None
+    out = compute_outcome(base, s)
+    sel = base.rules.selection
+    # below the call's thresholds, by hand from the table (criterion scores 0–1 mapped to the review scale)
+    lo, hi = base.rules.scoring.scale_min, base.rules.scoring.scale_max
+    t = base.table[base.table["eligible"] & base.table["scored"]]
+    below = {r.application_id for r in t.itertuples()
+             if round(r.score, 4) < sel.min_score
+             or any(round(lo + getattr(r, f"{k}_score") * (hi - lo), 4) < v for k, v in dict(sel.min_criterion).items())}
+    assert below and set(out.not_fundable) == below and not below & set(out.funded_ids)
+    assert out.allocation.candidates.tie_band_points == pytest.approx(float(sel.tie_band_points))
+    # the same decision as allocate with the call's values
+    assert out.funded_ids == allocate(base, LIVE).funded_ids
+
+
+def test_finder_refuses_a_lock_with_the_command_lines_reason(base):
+    from ditp_model.rules.candidates import check
+
+    f = ApplicationFinder(base.table)
+    t = base.table.set_index("application_id")
+    held = t.index[t["eligible"] & ~t["scored"]][0]
+    with pytest.raises(ValueError) as exc:
+        f.tag(held)
+    assert str(exc.value) == f"dossier {held} : verrou impossible ({t.at[held, 'score_flag']})"
+    with pytest.raises(ValueError, match=f"{held} \\({re.escape(t.at[held, 'score_flag'])}\\)"):
+        check(base, AllocationParams(lock_in=frozenset({held})))
+    with pytest.raises(ValueError, match="aucun dossier de ce numéro"):
+        f.tag("P999")

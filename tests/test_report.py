@@ -223,7 +223,8 @@ def test_default_report_follows_the_merit_order(page, decision, published):
     assert all(rows[a][why] == "seuil de qualité" for a in nf)
     # The rule, its sources, δ with its origin and the value the reviews suggest; no shadow price under merit order.
     rule = {r[0]: r[1] for r in tables["regle-decision"]["body"]}
-    assert rule["Bande d'ex aequo δ"].startswith("0,50 point(s) — déclarée dans les règles de l'appel")
+    # δ written once, in the singular below 2 (trial 2, S6: « 0,50 point(s) — déclarée … (0,50 points) »)
+    assert rule["Bande d'ex aequo δ"] == "0,50 point — déclarée dans les règles de l'appel"
     assert rule["δ suggéré par les évaluations"].endswith("(deux notes plus proches ne peuvent être départagées par les avis)")
     for source in ("Horizon Europe", "ANR", "ERC", "SNSF"):
         assert source in page
@@ -635,6 +636,32 @@ def test_exception_named_in_the_rule_section():
             assert not t.at[passed[0], "funded"] and int(passed[1]) < int(rank)
             assert t.at[passed[0], "reason"] == "exception"
         assert "Bretagne" in cause and "au moins 3" in cause and sentence.startswith(f"{funded_id} financé avant ")
+    assert run.manifest["decision_rule"]["exceptions"] == [r[4] for r in rows]
+
+
+def test_cap_exception_named_in_the_rule_section():
+    # trial 2, D6: Île-de-France at most 25 % of 2 200 000 € available; the applications it holds out are named,
+    # with the lower-ranked laureates funded before them
+    from ditp_model.outputs import report_sections
+
+    run = report.run_report(report.validate_parameters(
+        weights=WEIGHTS, gaps=False, envelope_eur=2_500_000, reserve_eur=300_000,
+        group_rules=[{"column": "region", "value": "Île-de-France", "max_share": 0.25}]))
+    t = run.table.set_index("application_id")
+    held = [x for x in run.allocation.exceptions if x.held_out]
+    assert len(held) == 1
+    rows = Tables(report_sections.decision_rule_html(run)).tables["exceptions"]["body"]
+    assert len(rows) == len(run.allocation.exceptions)
+    laureates, rank, before, cause, sentence = rows[-1]
+    assert rank == "—" and "plafond de 25 %" in cause and "Île-de-France" in cause and sentence == held[0].sentence_fr()
+    passed = re.findall(r"(\w+) \(rang (\d+)\)", before)
+    below = re.findall(r"(\w+) \(rang (\d+)\)", laureates)
+    assert passed and {a for a, _ in passed} == set(held[0].passed_over)
+    for a, r in passed:  # held out, in Île-de-France, unfunded, at its rank, with a laureate ranked below it
+        assert t.at[a, "region"] == "Île-de-France" and not t.at[a, "funded"] and int(r) == t.at[a, "rank"]
+        assert t.at[a, "reason"] == "exception"
+    for a, r in below:
+        assert t.at[a, "funded"] and int(r) == t.at[a, "rank"] and int(r) > min(int(x) for _, x in passed)
     assert run.manifest["decision_rule"]["exceptions"] == [r[4] for r in rows]
 
 

@@ -140,7 +140,7 @@ def test_initial_controls_are_the_calls_values(panel, inputs):
     p = panel.current.state.params
     assert (p.rule, p.ranking_variant, p.min_score, p.min_criterion, p.tie_band_points) == (
         "merit_order", "skip", 50.0, (("impact", 2.5), ("openness", 2.5)), 0.5)
-    assert "note globale ≥ 50,00 ; impact ≥ 2,50/5 ; ouverture ≥ 2,50/5 ; bande d'ex aequo 0,50 point(s)" in shown(panel.used_html)
+    assert "note globale ≥ 50,00 ; impact ≥ 2,50/5 ; ouverture ≥ 2,50/5 ; bande d'ex aequo 0,50 point" in shown(panel.used_html)
     assert "valeur de l'appel" in shown(panel.used_html)
 
 
@@ -442,8 +442,8 @@ def test_tie_band_at_zero_is_the_ranking_rule_with_skip(panel, base):
     panel.tie_band_text.value = 0.0
     assert panel.last_error is None
     assert panel.current.awards == ranking_with_skip_by_hand(base)  # computed by hand from the evaluation table
-    assert "bande d'ex aequo 0,50 point(s) → 0,00 point(s)" in panel.changes_text
-    assert "fixée par le comité (appel : 0,50 point(s))" in shown(panel.used_html)
+    assert "bande d'ex aequo 0,50 point → 0,00 point" in panel.changes_text
+    assert "fixée par le comité (appel : 0,50 point)" in shown(panel.used_html)
     assert panel.current.ex_aequo == () and "Aucun ex aequo à la ligne" in shown(panel.line_html)
     panel.tie_band_auto.value = True
     assert panel.tie_band_text.disabled and panel.current.state.params.tie_band_points == "auto"
@@ -685,3 +685,38 @@ def test_envelope_beyond_the_slider_extends_it(panel, base):
     expected = {a: min(int(r), int(c)) for a, r, c in zip(ok["application_id"], ok["requested_eur"], ok["award_cap_eur"])
                 if min(int(r), int(c)) >= 70_000}
     assert panel.current.awards == expected
+
+
+def test_the_red_box_goes_when_the_next_recompute_succeeds(panel, base):
+    # trial 2, D2: a refused change, then a *different* valid one — the box said the old result was still shown
+    assert not panel.set_weights(impact=0, openness=0, collective=0)
+    assert "Recalcul impossible" in panel.error_html.value and "toutes les pondérations sont nulles" in panel.last_error
+    assert panel.set_weights(impact=1)
+    assert panel.last_error is None and panel.error_html.value == ""
+    # and what is shown is the new decision: impact alone, computed independently
+    pd.testing.assert_frame_equal(panel.funded_table(), expected_table(base, {"impact": 1.0, "openness": 0.0, "collective": 0.0}))
+    panel.envelope_text.value = "-5"
+    assert panel.last_error is not None and "négatif" in panel.error_html.value
+    panel.envelope_slider.value = 2_500_000
+    assert panel.last_error is None and panel.error_html.value == ""
+    assert panel.current.state.params.envelope_eur == 2_500_000
+
+
+def test_a_refused_lock_says_why_as_the_command_line_does(panel, base):
+    # trial 2, S1: not eligible -> its motives; awaiting reviews -> the reviews it lacks (the words of `check`)
+    from ditp_model.rules.candidates import check
+
+    t = base.table.set_index("application_id")
+    for aid in (t.index[~t["eligible"]][0], t.index[t["eligible"] & ~t["scored"]][0]):
+        with pytest.raises(ValueError) as panel_exc:
+            panel.lock_in(aid)
+        with pytest.raises(ValueError) as cli_exc:
+            check(base, AllocationParams(lock_in=frozenset({aid})))
+        why = (f"non éligible : {t.at[aid, 'reasons']}" if not t.at[aid, "eligible"] else t.at[aid, "score_flag"])
+        assert why and f"{aid} ({why})" in str(cli_exc.value)
+        assert str(panel_exc.value) == f"dossier {aid} : verrou impossible ({why})"
+    # typed in the search box, the same reason beside it
+    aid = t.index[~t["eligible"]][0]
+    panel.lock_search.value = aid
+    panel.lock_in_button.click()
+    assert f"verrou impossible (non éligible : {_html.escape(t.at[aid, 'reasons'])})" in panel.lock_message.value

@@ -84,6 +84,7 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None,
         f"Statut : {alloc.message}",
         *rule_summary_fr(alloc),
         thresholds_summary_fr(ev, c.params, c),
+        f"Règles de portefeuille : {c.params.portfolio_rules_fr(c.available_eur)}",
         f"Pondérations : {ev.weights.describe_fr(ev.rules)}",
         f"Enveloppe : {format_eur(c.envelope_eur)} ; engagé : {format_eur(c.committed_eur)} ; réserve : {format_eur(c.reserve_eur)} ; "
         f"disponible : {format_eur(c.available_eur)}",

@@ -179,7 +179,7 @@ def cmd_report(args) -> int:
     from ditp_model.outputs.report import (ReportNotebookError, ReportNotOptimalError, ReportProvisionalError, produce_report,
                                            validate_parameters)
     from ditp_model.outputs.report_pdf import ReportPdfError
-    from ditp_model.french import format_eur
+    from ditp_model.french import count_fr, format_eur
     from ditp_model.inputs.schema import InputError
 
     from ditp_model.cli.common import EXIT_PUBLICATION, check_inputs_not_outputs, output_lock
@@ -229,7 +229,7 @@ def cmd_report(args) -> int:
         return EXIT_INPUT
     m, e = pub.manifest, pub.entry
     print(published_line_fr(pub.out_dir, pub.written))
-    print(f"Décision : {m['funded_count']} lauréats, {format_eur(m['total_awarded_eur'])} ; empreinte {m['decision_sha256']}")
+    print(f"Décision : {count_fr(m['funded_count'], 'lauréat', none='aucun lauréat')}, {format_eur(m['total_awarded_eur'])} ; empreinte {m['decision_sha256']}")
     if m.get("provisional"):
         from ditp_model.outputs.workbook import decision_status_fr
 

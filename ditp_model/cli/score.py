@@ -72,7 +72,7 @@ def ranked_list_fr(ev: Evaluation) -> str:
                      "quel que soit l'argent disponible.")
     lines.append(f"{'rang':>4}  {'dossier':<8} {'note':>7}  {'demandé':>11}  intitulé")
     for row in r.itertuples():
-        mark = f"  [non finançable : {below[row.application_id]}]" if row.application_id in below else ""
+        mark = f"  [{below[row.application_id]}]" if row.application_id in below else ""  # the motive says « non finançable : »
         lines.append(f"{int(row.rank):>4}  {row.application_id:<8} {format_points(row.score):>7}  "
                      f"{format_eur(row.requested_eur):>11}  {short(row.title)}{mark}")
     return "\n".join(lines)

@@ -111,7 +111,7 @@ def change_fr(change, number: int) -> str:
 def _run(args, kind: str, amount: int | None) -> int:
     from ditp_model.cli.common import EXIT_NOT_OPTIMAL, check_out_dir
     from ditp_model.cli.report import EXIT_DIFFERENT, EXIT_JOURNAL
-    from ditp_model.french import format_eur
+    from ditp_model.french import count_fr, format_eur
     from ditp_model.outputs.record import JOURNAL_NAME, JournalError, check_journal, manifest_digest, verify
     from ditp_model.outputs.letters_check import stale_letters_record
     from ditp_model.outputs.updates import publish_update, recorded_decision, stale_report_record, updated_files
@@ -167,7 +167,7 @@ def _run(args, kind: str, amount: int | None) -> int:
         _err(f"Erreur : {exc}")
         return EXIT_JOURNAL
     print(change_sentence_fr(update.steps[-1], update.reserve))
-    print(f"Décision en vigueur : {len(update.awards)} lauréats, {format_eur(update.total_awarded_eur)} attribués sur "
+    print(f"Décision en vigueur : {count_fr(len(update.awards), 'lauréat', none='aucun lauréat')}, {format_eur(update.total_awarded_eur)} attribués sur "
           f"{format_eur(update.available_eur)} ; liste complémentaire en attente : {', '.join(update.waiting) or 'aucun dossier'}.")
     letters = [p for p in pub.written if Path(p).parent.name == "retours"]
     for p in pub.written:

@@ -43,7 +43,7 @@ import re
 import pandas as pd
 
 from ditp_model.inputs.call import CallRules
-from ditp_model.french import format_eur, format_number, format_points
+from ditp_model.french import format_eur, format_number, format_points, plural_fr
 
 __all__ = ["feedback_table", "letter_fr", "feedback_files", "decision_feedback_kwargs", "safe_filename", "TIE_SETTLEMENT_FR",
            "reserve_sentence_fr"]
@@ -77,8 +77,8 @@ def safe_filename(application_id: str) -> str:
 
 
 def _points_word(x) -> str:
-    """« point » below 2 (0,50 point ; 1,00 point), « points » from 2 on: the French plural of a decimal amount."""
-    return "point" if abs(float(x)) < 2 else "points"
+    """« point » below 2 (0,50 point ; 1,00 point), « points » from 2 on (:func:`ditp_model.french.plural_fr`)."""
+    return plural_fr(x, "point")
 
 
 def _ordinal(n: int) -> str:
@@ -203,6 +203,17 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
     lines = []
     reason = _text(row, "reason")
     keeps = _text(row, "keeps_out")
+    limit_prefix = "exception à l'ordre de mérite (règle de portefeuille) : "
+    if reason == "exception" and keeps.startswith(limit_prefix):  # held out by a maximum share or number of awards
+        lines.append("Une règle de portefeuille fixée par le comité l'a empêché, alors que des dossiers moins bien classés "
+                     "sont financés (exception à l'ordre de mérite, nommée dans le rapport avec sa cause) : "
+                     f"{_md(keeps.removeprefix(limit_prefix))}.")
+        if _text(row, "list") == "reserve":
+            lines.append("Sur la liste complémentaire, l'argent libéré ne pourra lui être proposé que si cette règle de "
+                         "portefeuille le permet alors.")
+        lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
+        lines.append(_score_needed_fr(row))
+        return lines
     if reason == "exception":
         lines.append(f"Le dossier a été passé par une exception à l'ordre de mérite, nommée dans le rapport avec sa cause : "
                      f"{_md(keeps.removeprefix('exception à l' + chr(39) + 'ordre de mérite : '))}.")

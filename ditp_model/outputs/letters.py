@@ -330,7 +330,7 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
         elif getattr(row, "list", "") == "reserve" and not pd.isna(getattr(row, "reserve_rank", float("nan"))):
             kind = "liste complémentaire"
             phrase = ("J'ai le regret de vous informer que votre projet n'a pas été retenu sur la liste principale ; il est "
-                      f"inscrit en {_ordinal(int(row.reserve_rank))} position sur la liste complémentaire.")
+                      f"inscrit en {_ordinal(int(row.reserve_rank)).replace('1er', '1re')} position sur la liste complémentaire.")
             suite = "Vous serez informé par écrit si des crédits se libèrent pour votre projet."
         else:
             phrase = "J'ai le regret de vous informer que votre projet n'a pas été retenu."

@@ -62,7 +62,8 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
     -------
     pandas.DataFrame
         Columns :data:`PROCEDURE_COLUMNS`: ``rubrique`` (a title of :data:`SECTIONS_FR`),
-        ``application_id``, ``personne`` (reviewer or member id, "" otherwise), ``detail`` (French: what
+        ``application_id`` (for an exception by a maximum share: the ids it holds out, comma-separated),
+        ``personne`` (reviewer or member id, "" otherwise), ``detail`` (French: what
         was done) and ``motif`` (the nature of the link, or the committee's reason; :data:`NO_REASON_FR`
         when a lock has none).  Sections in the order of :data:`SECTIONS_FR`.
     """
@@ -107,7 +108,13 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
                 rows.append((SECTIONS_FR["lock"], a, "", kind + outcome, p.lock_reason(a) or NO_REASON_FR))
     if allocation is not None:
         for e in getattr(allocation, "exceptions", ()):
-            rows.append((SECTIONS_FR["exception"], e.funded, "", f"financé avant {', '.join(e.passed_over)}", e.cause))
+            if getattr(e, "held_out", False):  # a maximum share or number of awards: better-ranked held out
+                below = f" ; financés plus bas : {', '.join(e.funded_instead)}" if e.funded_instead else ""
+                rows.append((SECTIONS_FR["exception"], ", ".join(e.passed_over), "",
+                             f"non financé{'s' if len(e.passed_over) > 1 else ''} malgré {'son' if len(e.passed_over) == 1 else 'leur'} "
+                             f"rang{below}", e.cause))
+            else:
+                rows.append((SECTIONS_FR["exception"], e.funded, "", f"financé avant {', '.join(e.passed_over)}", e.cause))
     return pd.DataFrame(rows, columns=list(PROCEDURE_COLUMNS))
 
 

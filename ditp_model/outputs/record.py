@@ -61,7 +61,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ditp_model.french import format_eur, format_points
+from ditp_model.french import count_fr, format_eur, format_points
 from ditp_model.publication import ARCHIVE_DIR, INTERNAL_NAMES, STAGING_NAME, pending_publication
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
@@ -993,7 +993,7 @@ def _check_recomputation(manifest: dict, roles: dict, paths: dict, rerun: bool, 
                 new_hash = decision_hash(table)
                 diffs += _decision_changes(manifest, table, new_hash)
                 n = int(table["funded"].sum())
-                detail = (f"{n} lauréats, {format_eur(int(table['award_eur'].sum()))}, "
+                detail = (f"{count_fr(n, 'lauréat', none='aucun lauréat')}, {format_eur(int(table['award_eur'].sum()))}, "
                           f"empreinte {manifest['decision_sha256'][:12]}…")
                 summary_decision = f"même décision ({detail})"
                 if new_hash == manifest["decision_sha256"] and diffs:

@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.rules.allocation import RULE_LABELS_FR
+from ditp_model.rules.candidates import tie_band_fr
 from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 from ditp_model.scoring.reviewer_effects import NORMALISATION_LABELS_FR, disagreement_threshold
@@ -432,7 +433,7 @@ def decision_rule_html(run) -> str:
             ("Dossiers non finançables (sous un seuil)",
              f"{n_nf} dossier(s), listés avec leur motif en section 4" if n_nf else "aucun")]
     if merit:
-        rows.append(("Bande d'ex aequo δ", f"{format_points(c.tie_band_points)} point(s) — {c.tie_band_source}"))
+        rows.append(("Bande d'ex aequo δ", tie_band_fr(c.tie_band_points, c.tie_band_source)))
     if suggested is not None:
         rows.append(("δ suggéré par les évaluations",
                      f"{format_points(suggested)} point(s) : écart-type médian de la différence de deux notes globales, "
@@ -448,10 +449,15 @@ def decision_rule_html(run) -> str:
     parts = [_p(RULE_SOURCES_FR[a.rule]), _kv(rows, id="regle-decision")]
     if a.exceptions:
         ranks = run.table.set_index("application_id")["rank"]
-        parts.append(_table(["Lauréat", "Rang", "Financé avant", "Cause", "Phrase"],
-                            [(x.funded, int(ranks[x.funded]), ", ".join(f"{p} (rang {int(ranks[p])})" for p in x.passed_over),
-                              x.cause, x.sentence_fr()) for x in a.exceptions], id="exceptions", numeric=(1,),
-                            caption="Exceptions à l'ordre de mérite, chacune avec sa cause"))
+        ranked = lambda ids: ", ".join(f"{p} (rang {int(ranks[p])})" for p in ids)  # noqa: E731
+        # a lock or a minimum count funds one laureate first; a maximum share (or number of awards) holds
+        # better-ranked applications out while lower-ranked ones are funded: then the laureates are those below
+        rows_x = [(x.funded, int(ranks[x.funded]), ranked(x.passed_over), x.cause, x.sentence_fr()) if not x.held_out
+                  else (ranked(x.funded_instead) or "—", "—", ranked(x.passed_over), x.cause, x.sentence_fr())
+                  for x in a.exceptions]
+        parts.append(_table(["Lauréat", "Rang", "Financé avant", "Cause", "Phrase"], rows_x, id="exceptions", numeric=(1,),
+                            caption="Exceptions à l'ordre de mérite, chacune avec sa cause (pour un plafond : les "
+                                    "lauréats moins bien classés, financés avant les dossiers que le plafond écarte)"))
     return _div(*parts)
 
 
@@ -523,7 +529,7 @@ def _parameter_rows(run) -> list[tuple[str, str, str, str]]:
          origin("max_awards")),
         ("Règle de décision", "rule", RULE_LABELS_FR[c.rule], origin("rule", a.rule is None)),
         ("Bande d'ex aequo δ (ordre de mérite)", "tie_band_points",
-         (f"{format_points(c.tie_band_points)} point(s) — {c.tie_band_source}" if c.rule == "merit_order"
+         (tie_band_fr(c.tie_band_points, c.tie_band_source) if c.rule == "merit_order"
           else "sans objet pour cette règle"), origin("tie_band_points", a.tie_band_points is None)),
         ("Seuil de qualité : note globale minimale", "min_score", _thresholds_fr(run.rules, overall, {}),
          origin("min_score", a.min_score is None)),

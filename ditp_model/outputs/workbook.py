@@ -38,7 +38,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import math
-import re
 
 import pandas as pd
 
@@ -402,8 +401,9 @@ def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
         add(("Note minimale par critère", " ; ".join(f"{crit.get(k, {}).get('label', k)} {format_number(float(v), 1)}{top}"
                                                      for k, v in mc.items())))
     if rule.get("name") == "merit_order":
-        source = re.sub(r"\s*\([^()]*points?\)\s*$", "", rule.get("tie_band_source") or "")
-        add(("Bande d'ex aequo", f"{format_points(float(rule.get('tie_band_points', 0)))} point(s)" + (f" — {source}" if source else "")))
+        from ditp_model.rules.candidates import tie_band_fr
+
+        add(("Bande d'ex aequo", tie_band_fr(float(rule.get("tie_band_points", 0)), rule.get("tie_band_source") or "")))
     tb = manifest.get("tie_break_rule") or {}
     if tb.get("description"):
         add(("Départage des notes égales", tb["description"]))

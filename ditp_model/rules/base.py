@@ -26,7 +26,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 import pandas as pd
 
-from ditp_model.french import format_number
+from ditp_model.french import format_eur, format_number
 from ditp_model.inputs.call import RULE_NAMES
 from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 from ditp_model.scoring.aggregate import SCORE_DECIMALS
@@ -113,20 +113,50 @@ class GroupRule:
         """
         return int((Decimal(str(self.max_share)) * available_eur).to_integral_value(rounding=ROUND_FLOOR))
 
-    def label_fr(self) -> str:
-        """``Région « Île-de-France » : au plus 40 % de l'enveloppe`` (French names of columns and values)."""
+    def group_fr(self) -> str:
+        """``Région « Île-de-France »``: the group, French names of its column and value."""
         value = self.value
         if self.column == "lead_org_type":
             value = ORG_TYPE_LABELS_FR.get(value, value)
         elif self.column == "maturity":
             value = MATURITY_LABELS_FR.get(value, value)
+        return f"{GROUP_COLUMN_LABELS_FR[self.column]} « {value} »"
+
+    def share_fr(self) -> str:
+        """``25 %``: the maximum share in per cent (one decimal when needed); "" without a maximum share."""
+        if self.max_share is None:
+            return ""
+        pct = 100 * self.max_share
+        return f"{format_number(pct, 0 if abs(pct - round(pct)) < 1e-9 else 1)} %"
+
+    def label_fr(self) -> str:
+        """``Région « Île-de-France » : au plus 40 % de l'enveloppe`` (French names of columns and values)."""
         parts = []
         if self.min_count is not None:
             parts.append(f"au moins {self.min_count} lauréat{'s' if self.min_count > 1 else ''}")
         if self.max_share is not None:
-            pct = 100 * self.max_share
-            parts.append(f"au plus {format_number(pct, 0 if abs(pct - round(pct)) < 1e-9 else 1)} % de l'enveloppe")
-        return f"{GROUP_COLUMN_LABELS_FR[self.column]} « {value} » : " + " et ".join(parts)
+            parts.append(f"au plus {self.share_fr()} de l'enveloppe")
+        return f"{self.group_fr()} : " + " et ".join(parts)
+
+    def cap_reached_fr(self, spent_eur: int, available_eur: int) -> str:
+        """The cause of a departure by this maximum share, with its figures (whole euros).
+
+        « plafond de 25 % de l'enveloppe pour Région « Île-de-France » atteint : 545 000 € attribués à ce groupe sur
+        2 200 000 € disponibles (plafond : 550 000 €) ».
+        """
+        return (f"plafond de {self.share_fr()} de l'enveloppe pour {self.group_fr()} atteint : {format_eur(spent_eur)} "
+                f"attribués à ce groupe sur {format_eur(available_eur)} disponibles (plafond : "
+                f"{format_eur(self.cap_eur(available_eur))})")
+
+    def share_full_at_turn_fr(self, spent_eur: int, need_eur: int, available_eur: int) -> str:
+        """Why one application of the group does not fit at its turn (whole euros).
+
+        « la part maximale de l'enveloppe pour Région « Île-de-France » (25 %, soit 550 000 €) était atteinte quand son
+        tour est venu : 470 000 € déjà attribués à ce groupe, il fallait 120 000 € de plus ».
+        """
+        return (f"la part maximale de l'enveloppe pour {self.group_fr()} ({self.share_fr()}, soit "
+                f"{format_eur(self.cap_eur(available_eur))}) était atteinte quand son tour est venu : {format_eur(spent_eur)} "
+                f"déjà attribués à ce groupe, il fallait {format_eur(need_eur)} de plus")
 
 
 @dataclass(frozen=True)
@@ -251,6 +281,22 @@ class AllocationParams:
     def lock_reason(self, application_id: str) -> str:
         """The committee's written reason for the lock on `application_id` ("" when none)."""
         return dict(self.lock_reasons).get(str(application_id), "")
+
+    def portfolio_rules_fr(self, available_eur: int | None = None) -> str:
+        """Every portfolio rule and the maximum number of awards, in French; « aucune » when there is none.
+
+        « Région « Bretagne » : au moins 1 lauréat ; Région « Île-de-France » : au plus 25 % de l'enveloppe
+        (550 000 €) ; au plus 27 lauréats ».  With `available_eur` (whole euros), each cap is given in euros.
+        """
+        parts = []
+        for r in self.group_rules:
+            text = r.label_fr()
+            if r.max_share is not None and available_eur is not None:
+                text += f" ({format_eur(r.cap_eur(available_eur))})"
+            parts.append(text)
+        if self.max_awards is not None:
+            parts.append(f"au plus {self.max_awards} lauréat{'s' if self.max_awards > 1 else ''} au total")
+        return " ; ".join(parts) if parts else "aucune"
 
     def missing_lock_reasons(self) -> list[str]:
         """Locked ids (in, then out, sorted) without a written reason: a final decision refuses them."""
@@ -405,24 +451,61 @@ class Allocation:
 class MeritException:
     """A departure from merit order, named with its cause.
 
+    Two kinds (DESIGN.md, "The decision rules": each departure is named with its cause):
+
+    * ``"first"`` — a laureate funded before better-ranked applications: locked
+      in by the committee, or funded first to meet a minimum-count rule;
+    * ``"held_out"`` — better-ranked applications left unfunded by a
+      maximum-share rule or the maximum number of awards while applications
+      ranked more than δ below them are funded (each of them would have a
+      valid complaint under merit order without that rule).
+
     Attributes
     ----------
     funded : str
-        A laureate funded before better-ranked applications: locked in by the
-        committee, or funded first to meet a minimum-count rule.
+        Kind ``"first"``: the laureate funded out of merit order.  Kind
+        ``"held_out"``: "" (see `funded_instead`).
     passed_over : tuple of str
-        Better-ranked applications (by more than δ) that merit order alone
-        would have funded and that this decision does not (rank order).
+        Better-ranked applications (by more than δ) that this decision leaves
+        unfunded (rank order).  Kind ``"first"``: those merit order alone would
+        have funded; kind ``"held_out"``: those the rule held out.
     cause : str
-        French: the lock or the rule.
+        French: the lock, or the rule and its figures (« plafond de 25 % de
+        l'enveloppe pour Région « Île-de-France » atteint : 545 000 € attribués
+        sur 2 200 000 € disponibles (plafond 550 000 €) »).
+    kind : {"first", "held_out"}
+    funded_instead : tuple of str
+        Kind ``"held_out"``: laureates ranked more than δ below a held-out
+        application that merit order without locks or portfolio rules would not
+        fund (rank order; empty when that baseline could not be computed).
     """
 
     funded: str
     passed_over: tuple[str, ...]
     cause: str
+    kind: str = "first"
+    funded_instead: tuple[str, ...] = ()
+
+    @property
+    def held_out(self) -> bool:
+        """True for a departure by a maximum-share rule or the maximum number of awards."""
+        return self.kind == "held_out"
+
+    @property
+    def laureates(self) -> tuple[str, ...]:
+        """The laureates this departure funds out of merit order: `funded`, or `funded_instead`."""
+        return self.funded_instead if self.held_out else (self.funded,)
 
     def sentence_fr(self) -> str:
-        """« P080 financé avant P044 : règle « Région « Bretagne » : au moins 1 lauréat » »."""
+        """« P080 financé avant P044 : règle « Région « Bretagne » : au moins 1 lauréat » », or for a held-out kind
+        « P062, P068 non financés malgré leur rang : plafond … ; financés plus bas dans le classement : P098, P002 »."""
+        if self.held_out:
+            one = len(self.passed_over) == 1
+            text = (f"{', '.join(self.passed_over)} non financé{'' if one else 's'} malgré {'son' if one else 'leur'} rang : "
+                    f"{self.cause}")
+            if self.funded_instead:
+                text += f" ; financés plus bas dans le classement : {', '.join(self.funded_instead)}"
+            return text
         return f"{self.funded} financé avant {', '.join(self.passed_over)} : {self.cause}"
 
 

@@ -12,12 +12,13 @@ does the same for a plain table that is not a call (a Pabulib instance).
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 import pandas as pd
 
-from ditp_model.french import format_eur, format_number
+from ditp_model.french import format_eur, format_number, plural_fr
 from ditp_model.rules.base import GROUP_COLUMNS, SCORE_UNIT, AllocationParams, Candidates
 from ditp_model.scoring.aggregate import rank_order, tie_band_from_reviews
 from ditp_model.scoring.pipeline import Evaluation
@@ -116,10 +117,8 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
         raise ValueError(f"verrou sur un dossier inconnu : {', '.join(shown)}")
     excluded: dict[str, str] = {}
     for row in t.itertuples():
-        if not row.eligible:
-            excluded[row.application_id] = f"non éligible : {row.reasons}"
-        elif not row.scored:
-            excluded[row.application_id] = row.score_flag
+        if not (row.eligible and row.scored):
+            excluded[row.application_id] = not_ranked_reason_fr(row)
         elif row.application_id in params.lock_out:
             excluded[row.application_id] = "exclu par le comité (verrou)"
     not_fundable = {a: why for a, why in threshold_failures(evaluation, params).items() if a not in excluded}
@@ -159,6 +158,27 @@ def check(evaluation: Evaluation, params: AllocationParams | None = None) -> Can
                       SCORE_UNIT, rule, int(round(band * SCORE_UNIT)), band_source, not_fundable)
 
 
+def not_ranked_reason_fr(row) -> str:
+    """Why an application is not ranked, hence can be neither a candidate nor locked in ("" when it is ranked).
+
+    The one wording for the command line (an impossible ``--lock-in``, through :func:`check`) and the committee's
+    panel (a refused lock): « non éligible : <its motives> », or the scoring flag of an application awaiting reviews
+    (« avis insuffisants (0 avis pour 2 requis) : dossier non classé »).
+
+    Parameters
+    ----------
+    row : namedtuple or mapping
+        A row of :attr:`~ditp_model.scoring.pipeline.Evaluation.table`: ``eligible``, ``reasons``, ``scored``,
+        ``score_flag``.
+    """
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    if not get("eligible"):
+        return f"non éligible : {get('reasons')}"
+    if not get("scored"):
+        return str(get("score_flag"))
+    return ""
+
+
 def _tie_band(evaluation: Evaluation, params: AllocationParams) -> tuple[float, str]:
     """δ in points and a French sentence saying where it comes from."""
     declared = evaluation.rules.selection.tie_band_points
@@ -168,8 +188,18 @@ def _tie_band(evaluation: Evaluation, params: AllocationParams) -> tuple[float, 
         band = tie_band_from_reviews(evaluation.reviews, evaluation.rules, evaluation.weights,
                                      normalisation=evaluation.normalisation)
         return band, (f"{origin} : « auto », écart-type médian de la différence de deux notes composites, "
-                      f"calculé à partir des évaluations ({format_number(band, 2)} points)")
-    return float(value), f"{origin} ({format_number(float(value), 2)} points)"
+                      f"calculé à partir des évaluations ({format_number(band, 2)} {plural_fr(band, 'point')})")
+    return float(value), f"{origin} ({format_number(float(value), 2)} {plural_fr(float(value), 'point')})"
+
+
+def tie_band_fr(points: float, source: str) -> str:
+    """δ and where it comes from, the value written once: « 0,50 point — déclarée dans les règles de l'appel ».
+
+    `source` is :attr:`~ditp_model.rules.base.Candidates.tie_band_source` (or a manifest's ``tie_band_source``),
+    whose closing « (0,50 points) » is dropped (trial 2, S6: « 0,50 point(s) — déclarée … (0,50 points) »).
+    """
+    origin = re.sub(r"\s*\([^()]*points?\)\s*$", "", source or "")
+    return f"{format_number(float(points), 2)} {plural_fr(float(points), 'point')}" + (f" — {origin}" if origin else "")
 
 
 def quality_thresholds(evaluation: Evaluation, params: AllocationParams | None = None) -> tuple[float, dict[str, float]]:
@@ -191,14 +221,17 @@ def threshold_failures(evaluation: Evaluation, params: AllocationParams | None =
     overall minimum, or its mean on a reviewed criterion (on the review scale,
     e.g. 0–5) is below that criterion's minimum (Horizon Europe practice:
     thresholds per criterion and overall; DESIGN.md).  Values are compared
-    rounded to 4 decimals, so the test is exact and reproducible.
+    rounded to 4 decimals, so the test is exact and reproducible.  Each value
+    is written against its threshold by :func:`ditp_model.french.format_against`:
+    with the decimals the comparison needs (« impact 2,496/5 sous le seuil de
+    2,50 », never « 2,50/5 sous le seuil de 2,50 »).
 
     Raises
     ------
     ValueError
         A threshold on an unknown or computed criterion (French).
     """
-    from ditp_model.french import format_number as _fmt
+    from ditp_model.french import format_against, format_number as _fmt
 
     overall, per = quality_thresholds(evaluation, params)
     rules = evaluation.rules
@@ -212,12 +245,14 @@ def threshold_failures(evaluation: Evaluation, params: AllocationParams | None =
     for row in t[t["eligible"] & t["scored"]].itertuples():
         why = []
         if overall > 0 and round(float(row.score), 4) < overall:
-            why.append(f"note globale {_fmt(row.score, 2)}/100 sous le seuil de {_fmt(overall, 2)}")
+            shown, limit = format_against(round(float(row.score), 4), overall)
+            why.append(f"note globale {shown}/100 sous le seuil de {limit}")
         for name, minimum in per.items():
             value = lo + float(getattr(row, f"{name}_score")) * (hi - lo)
             if round(value, 4) < minimum:
                 label = rules.criterion(name).label.lower()
-                why.append(f"{label} {_fmt(value, 2)}/{_fmt(hi, 0)} sous le seuil de {_fmt(minimum, 2)}")
+                shown, limit = format_against(round(value, 4), minimum)
+                why.append(f"{label} {shown}/{_fmt(hi, 0)} sous le seuil de {limit}")
         if why:
             out[row.application_id] = "non finançable : " + " ; ".join(why)
     return out

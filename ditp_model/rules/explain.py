@@ -40,7 +40,7 @@ import pandas as pd
 
 from ditp_model.rules.allocation import Allocation, AllocationError, SolveStatus, build, portfolio_value, diagnose_infeasibility, solve
 from ditp_model.scoring.pipeline import Evaluation
-from ditp_model.french import format_eur, format_points
+from ditp_model.french import count_fr, format_eur, format_points, plural_fr
 
 __all__ = ["Explanation", "explain", "envelope_shadow_price", "funding_line", "forced_optima", "merit_explanations",
            "ex_aequo_at_line", "OptimumComparison", "optimum_comparison"]
@@ -77,6 +77,8 @@ class Explanation:
         Ids flagged ex aequo at the funding line.
     exceptions : tuple of str
         French sentences naming each exception to merit order and its cause.
+    funded_instead : tuple of str
+        Laureates funded below applications that a maximum share holds out (named exceptions), rank order.
     """
 
     table: pd.DataFrame
@@ -87,13 +89,15 @@ class Explanation:
     tie_band_points: float = 0.0
     ex_aequo: tuple[str, ...] = ()
     exceptions: tuple[str, ...] = ()
+    funded_instead: tuple[str, ...] = ()
 
     def ex_aequo_fr(self) -> str:
         """French sentence on the statistical ties at the funding line ("" when none)."""
         if not self.ex_aequo:
             return ""
         how = ("notes identiques" if not self.tie_band_points > 0
-               else f"notes à moins de {format_points(self.tie_band_points)} point(s) les unes des autres")
+               else f"notes à moins de {format_points(self.tie_band_points)} {plural_fr(self.tie_band_points, 'point')} les "
+                    "unes des autres")
         return (f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par le montant dépensé, "
                 f"puis par la note, la date de dépôt et l'identifiant.")
 
@@ -130,6 +134,8 @@ class Explanation:
             def why(r) -> str:
                 if getattr(r, "locked_in", False):
                     return f"financé d'abord : {r.first_cause}"
+                if r.application_id in self.funded_instead:
+                    return "financé avant des dossiers qu'un plafond écarte (exception nommée)"
                 if r.ex_aequo and (abs(r.score - first["score"]) < self.tie_band_points or r.score == first["score"]):
                     return "ex aequo"
                 return "sur le reliquat de l'enveloppe"
@@ -171,7 +177,7 @@ def funding_line(evaluation: Evaluation, allocation: Allocation) -> tuple[tuple[
     s = evaluation.table.set_index("application_id")["score"]
     skip = set()
     for e in getattr(allocation, "exceptions", ()):
-        skip.add(e.funded)
+        skip.update(e.laureates)
         skip.update(e.passed_over)
     funded = d.loc[d["funded"] & ~d["application_id"].isin(skip), "application_id"]
     unfunded = d.loc[~d["funded"] & ~d["application_id"].isin(skip), "application_id"]
@@ -386,7 +392,10 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
         ``keeps_out`` (French), ``reason`` (``funded``; for the unfunded:
         ``envelope`` — not enough money left at its turn —, ``limit`` — the
         maximum number of awards or a group's maximum share —, ``tie`` —
-        passed over inside the ex aequo band —, ``none`` — no place at all).
+        passed over inside the ex aequo band —, ``none`` — no place at all),
+        ``limit_at_turn`` (French: the limits that stopped it when its turn
+        came — the maximum number of awards, a group's maximum share —; ""
+        when funded or when none did).
     """
     cands = allocation.candidates
     t = cands.table.reset_index(drop=True)
@@ -435,10 +444,10 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 kind = kind if blockers[:-1] else "limit"
             for g, (j, members, cap) in enumerate(capped):
                 if k in set(int(m) for m in members) and grp[k][g] + need > cap:
-                    blockers.append(f"règle « {cands.params.group_rules[j].label_fr()} » : {format_eur(grp[k][g])} déjà "
-                                    f"attribués sur {format_eur(cap)} quand son tour est venu")
+                    blockers.append(cands.params.group_rules[j].share_full_at_turn_fr(grp[k][g], need, cands.available_eur))
                     kind = kind if len(blockers) > 1 else "limit"
             turn = " ; ".join(blockers)
+            limits = " ; ".join(b for b in blockers if not b.startswith("il restait"))
             if not ok:
                 kind = kind if blockers else "none"
                 keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
@@ -451,7 +460,7 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 entry = score_needed - su[k] / unit
                 names = ", ".join(ids[j] for j in lower) or "d'autres lauréats"
                 keeps = (f"il restait {format_eur(left)} quand son tour est venu, mais {names}, ex aequo (moins de "
-                         f"{format_points(band / unit)} point(s) d'écart), utilisent mieux l'enveloppe : départage par le "
+                         f"{format_points(band / unit)} {plural_fr(band / unit, 'point')} d'écart), utilisent mieux l'enveloppe : départage par le "
                          f"montant dépensé ; il lui aurait fallu une note supérieure à {format_points(score_needed - 1 / unit)}")
             else:
                 i = max(ok)
@@ -459,13 +468,13 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                 score_needed = (target + 1) / unit
                 entry = score_needed - su[k] / unit
                 keeps = (f"{turn} ; il lui aurait fallu une note supérieure à {format_points(target / unit)} "
-                         f"(celle de {ids[others[i]]}), soit {format_points(entry)} point(s) de plus")
+                         f"(celle de {ids[others[i]]}), soit {format_points(entry)} {plural_fr(entry, 'point')} de plus")
                 if request >= need and kind == "envelope":
                     keeps += f" ; ou une demande d'au plus {format_eur(request)}"
-        rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind)
+        rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind, "" if funded[k] else limits)
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur",
                                                                  "entry_request_eur", "score_needed", "entry_gap", "exit_margin",
-                                                                 "keeps_out", "reason"])
+                                                                 "keeps_out", "reason", "limit_at_turn"])
     out.index.name = "application_id"
     return out
 
@@ -586,7 +595,8 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
         r = merit[aid]
         keeps = "" if funded[aid] else r["keeps_out"]
         if aid in passed:
-            keeps = "exception à l'ordre de mérite : " + " ; ".join(e.sentence_fr() for e in passed[aid])
+            limit = " (règle de portefeuille)" if all(e.held_out for e in passed[aid]) else ""
+            keeps = f"exception à l'ordre de mérite{limit} : " + " ; ".join(_passed_over_fr(e, r["limit_at_turn"]) for e in passed[aid])
         rows.append((aid, bool(funded[aid]), int(awards[aid]), float(r["entry_gap"]), float(r["exit_margin"]), keeps,
                      int(r["better_ranked_awarded_eur"]), int(r["left_when_turn_eur"]), int(r["needed_eur"]),
                      int(r["entry_request_eur"]), float(r["score_needed"]), aid in flagged,
@@ -607,7 +617,21 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     low, high = funding_line(evaluation, allocation)
     return Explanation(table, low, high, None, allocation.rule, cands.tie_band_points if allocation.rule == "merit_order" else 0.0,
                        tuple(a for a in evaluation.table["application_id"] if a in flagged),
-                       tuple(e.sentence_fr() for e in allocation.exceptions))
+                       tuple(e.sentence_fr() for e in allocation.exceptions),
+                       tuple(a for a in cands.table["application_id"]
+                             if any(a in e.funded_instead for e in allocation.exceptions)))
+
+
+def _passed_over_fr(e, limit_at_turn: str) -> str:
+    """Why one application named in exception `e` is not funded: the exception's sentence, or for a limit what
+    stopped it at its turn (« la part maximale de l'enveloppe pour Région « Île-de-France » (25 %, soit 550 000 €)
+    était atteinte quand son tour est venu : … ») and who was funded below it."""
+    if not e.held_out:
+        return e.sentence_fr()
+    text = limit_at_turn or e.cause  # "" when it fitted at its own turn and a limit stopped it within the ex aequo band
+    if e.funded_instead:
+        text += f" ; financés plus bas dans le classement : {', '.join(e.funded_instead)}"
+    return text
 
 
 def diagnose_infeasibility_forced(cands, aid: str, solver: str) -> str:
@@ -653,7 +677,7 @@ class OptimumComparison:
         from ditp_model.rules.allocation import RULE_LABELS_FR
 
         head = (f"Pour comparaison seulement — si l'on choisissait de {RULE_LABELS_FR[self.rule]} : "
-                f"{self.n_funded} lauréats ({self.decision_n_funded} avec la décision), "
+                f"{count_fr(self.n_funded, 'lauréat', none='aucun lauréat')} ({self.decision_n_funded} avec la décision), "
                 f"{format_eur(self.awarded_eur)} attribués ({format_eur(self.decision_awarded_eur)} avec la décision).")
         if not self.left_out and not self.added:
             return head + " Les mêmes dossiers seraient financés."

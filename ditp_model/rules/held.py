@@ -168,10 +168,11 @@ class Provisional:
         if self.is_provisional:
             head = (f"DÉCISION PROVISOIRE : {k} dossier{'s' if k > 1 else ''} en attente d'évaluation "
                     f"pourrai{'en' if k > 1 else ''}t entrer dans la liste des lauréats avec les meilleures notes sur les "
-                    "avis qui lui manquent.")
+                    f"avis qui {'leur' if k > 1 else 'lui'} manquent.")
         else:
             head = (f"{n} dossier{'s' if n > 1 else ''} en attente d'évaluation ; aucun ne pourrait entrer dans la liste "
-                    "des lauréats, même avec la note maximale sur les avis qui lui manquent : la décision n'est pas provisoire.")
+                    f"des lauréats, même avec la note maximale sur les avis qui {'leur' if n > 1 else 'lui'} manquent : la "
+                    "décision n'est pas provisoire.")
         lines = [head]
         for r in self.held.itertuples():
             reach = ("pourrait être financé : décision provisoire" if r.within_reach

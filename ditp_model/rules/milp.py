@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from ditp_model.french import format_eur
+from ditp_model.french import format_eur, format_number
 from ditp_model.rules.base import (
     INTEGRALITY_TOL,
     OPTIMISATION_OBJECTIVES,
@@ -662,8 +662,16 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
         conflicts, keys = diagnose_infeasibility(cands, params.solver, params.time_limit_s)
         return Allocation(info.status, info.solver, info.solver_version, None, None, time.perf_counter() - t0, cands,
                           None, TIE_BREAK_RULE, conflicts[0], conflicts[1:], None, keys)
+    if info.status is SolveStatus.ERROR and cross_check:
+        # A solver failure (HiGHS kSolveError seen on a 7-application merit order at the tie-break level): the other
+        # solver is asked, as for a false "infeasible"; its result is re-checked in integers like any other.
+        other = "cbc" if params.solver == "highs" else "highs"
+        retry = decide_lexicographic(replace(cands, params=replace(params, solver=other)), cross_check=False)
+        if retry.is_optimal:
+            return replace(retry, message=f"{retry.message} — {solver_version(params.solver)} a échoué en cours de "
+                           f"résolution (échec du solveur) : décision calculée par {other.upper() if other == 'cbc' else 'HiGHS'}")
     if info.status is not SolveStatus.OPTIMAL:
-        gap = f" (écart {info.mip_gap:.2%})" if info.mip_gap is not None and math.isfinite(info.mip_gap) else ""
+        gap = f" (écart {format_number(100 * info.mip_gap, 2)} %)" if info.mip_gap is not None and math.isfinite(info.mip_gap) else ""
         return Allocation(info.status, info.solver, info.solver_version, None, info.mip_gap, seconds, cands, None,
                           TIE_BREAK_RULE, f"{info.status.label_fr}{gap} : aucune décision n'est produite")
     violations = verify_awards(decisions, cands)

@@ -18,6 +18,7 @@ import pandas as pd
 from ditp_model.french import format_eur
 from ditp_model.inputs.io import parse_typed_amount
 from ditp_model.rules.allocation import AllocationParams
+from ditp_model.rules.candidates import not_ranked_reason_fr
 from ditp_model.scoring.aggregate import Weights
 from ditp_model.session.state import PanelState
 
@@ -30,8 +31,8 @@ __all__ = ["state_from_controls", "parse_envelope", "envelope_slider_range", "en
 
 def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[str, str], envelope_eur: int,
                         award_floor_eur: int, award_cap_eur: int, min_share: float, lock_in=(), lock_out=(),
-                        group_rules=(), max_awards: int | None = None, min_score: float = 0.0,
-                        min_criterion: dict | None = None, scale_min: float = 0.0, tie_band="auto",
+                        group_rules=(), max_awards: int | None = None, min_score: float | None = None,
+                        min_criterion: dict | None = None, scale_min: float = 0.0, tie_band=None,
                         lock_reasons: dict | None = None) -> PanelState:
     """The state the panel's controls show, from their raw values.
 
@@ -52,12 +53,14 @@ def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[st
     group_rules : sequence of GroupRule
         The portfolio rules switched on.
     max_awards : int or None
-    min_score : float
-        Overall quality threshold (points).
-    min_criterion : dict
-        Criterion -> minimum on the review scale; a value at `scale_min` means no threshold.
-    tie_band : float or "auto"
-        Ex aequo band δ (points).
+    min_score : float or None
+        Overall quality threshold (points); None (default): the call's.
+    min_criterion : dict or None
+        Criterion -> minimum on the review scale; a value at `scale_min` means no threshold; None (default):
+        the call's thresholds.
+    tie_band : float, "auto" or None
+        Ex aequo band δ (points); None (default): the call's.  (A caller who leaves out a control keeps the
+        call's value, as :class:`~ditp_model.rules.base.AllocationParams` does; trial 2, S5.)
     lock_reasons : dict, optional
         Application id -> the committee's reason typed beside the lock (issue 13).  Only the reasons of
         locked applications that are not blank are kept (stripped); a lock without one is shown « motif à
@@ -80,9 +83,10 @@ def state_from_controls(base: AllocationParams, *, weights: dict, rule: tuple[st
         envelope_eur=int(envelope_eur), award_floor_eur=int(award_floor_eur), award_cap_eur=int(award_cap_eur),
         min_share=round(float(min_share), 6), lock_in=lock_in, lock_out=lock_out, lock_reasons=reasons,
         group_rules=tuple(group_rules), max_awards=max_awards, rule=rule_name, ranking_variant=variant,
-        min_score=round(float(min_score), 6),
-        min_criterion=tuple((k, round(float(v), 6)) for k, v in (min_criterion or {}).items() if v > scale_min),
-        tie_band_points="auto" if tie_band == "auto" else round(float(tie_band), 6),
+        min_score=None if min_score is None else round(float(min_score), 6),
+        min_criterion=(None if min_criterion is None
+                       else tuple((k, round(float(v), 6)) for k, v in min_criterion.items() if v > scale_min)),
+        tie_band_points=None if tie_band is None else "auto" if tie_band == "auto" else round(float(tie_band), 6),
         check_alternatives=False,
     )
     return PanelState(w, params)
@@ -167,15 +171,27 @@ class ApplicationFinder:
         self.id_of_tag = {v: k for k, v in self.tag_of.items()}
         self._search_text = {a: f"{a} · {title} · {org}".casefold()
                              for a, title, org in zip(fundable["application_id"], fundable["title"], fundable["lead_org"])}
+        # why each other application cannot be locked: the command line's words (rules.candidates.check)
+        self._refused = {r["application_id"]: not_ranked_reason_fr(r)
+                         for r in table[~(table["eligible"] & table["scored"])].to_dict("records")}
 
     @property
     def tags(self) -> list[str]:
         return list(self.tag_of.values())
 
     def tag(self, aid: str) -> str:
-        """The tag of an application that can be locked (ValueError, French, otherwise)."""
+        """The tag of an application that can be locked.
+
+        Raises
+        ------
+        ValueError
+            French: why it cannot be locked — not eligible (its motives), awaiting reviews (the reviews it lacks),
+            as the command line says it (:func:`ditp_model.rules.candidates.not_ranked_reason_fr`) —, or an unknown id.
+        """
+        if aid in self._refused:
+            raise ValueError(f"dossier {aid} : verrou impossible ({self._refused[aid]})")
         if aid not in self.tag_of:
-            raise ValueError(f"dossier {aid} : verrou impossible, le dossier n'est pas éligible et classé (ou n'existe pas)")
+            raise ValueError(f"dossier {aid} : verrou impossible, aucun dossier de ce numéro dans les candidatures")
         return self.tag_of[aid]
 
     def resolve(self, text: str) -> str:
@@ -192,6 +208,8 @@ class ApplicationFinder:
         head = q.split("·")[0].strip().upper()
         if head in self.tag_of:
             return head
+        if head in self._refused:  # an id that cannot be locked: say why (not eligible, awaiting reviews)
+            self.tag(head)
         hits = [a for a, s in self._search_text.items() if q.casefold() in s]
         if not hits and q in self.id_of_tag:
             hits = [self.id_of_tag[q]]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from ditp_model.french import format_eur, format_number, format_points
+from ditp_model.french import count_fr, format_eur, format_number, format_points, plural_fr
 from ditp_model.inputs.schema import InputError
 from ditp_model.rules.allocation import (GROUP_COLUMN_LABELS_FR, OPTIMISATION_OBJECTIVES, RULE_LABELS_FR, Allocation, AllocationError,
                                          AllocationParams, GroupRule, NotOptimalError, SolveStatus, allocate, quality_thresholds,
@@ -396,9 +396,9 @@ def _status_fr(rule: str, alloc: Allocation, eff: dict, evaluation: Evaluation) 
         if eff["tie_band_points"] == "auto":
             origin = cands.tie_band_source
         elif declared != "auto" and abs(float(declared) - float(eff["tie_band_points"])) < 1e-9:
-            origin = f"{format_points(cands.tie_band_points)} point(s), valeur de l'appel"
+            origin = f"{format_points(cands.tie_band_points)} {plural_fr(cands.tie_band_points, 'point')}, valeur de l'appel"
         else:
-            origin = (f"{format_points(cands.tie_band_points)} point(s), fixée par le comité (appel : "
+            origin = (f"{format_points(cands.tie_band_points)} {plural_fr(cands.tie_band_points, 'point')}, fixée par le comité (appel : "
                       f"{_band_fr(declared)})")
         return (f"ordre de mérite : par note décroissante au-dessus des seuils de qualité, coupure à la ligne "
                 f"budgétaire ; bande d'ex aequo {origin}"), ()
@@ -490,7 +490,9 @@ def _list_fr(items: list[str]) -> str:
 
 
 def _band_fr(band) -> str:
-    return "auto (calculée à partir des évaluations)" if band == "auto" else f"{format_points(band)} point(s)"
+    """δ as the panel writes it: « auto (…) », or « 0,50 point » (singular below 2)."""
+    return ("auto (calculée à partir des évaluations)" if band == "auto"
+            else f"{format_points(band)} {plural_fr(float(band), 'point')}")
 
 
 # --------------------------------------------------------------------------- robustness tab
@@ -571,7 +573,8 @@ def weights_used_fr(state: PanelState, evaluation: Evaluation) -> str:
 def summary_fr(outcome: Outcome) -> str:
     """One French line: count, awarded, unspent, weights used and decision rule."""
     o = outcome
-    return (f"{o.name + ' : ' if o.name else ''}{o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués, "
+    return (f"{o.name + ' : ' if o.name else ''}{count_fr(o.n_funded, 'lauréat', none='aucun lauréat')}, "
+            f"{format_eur(o.awarded_eur)} attribués, "
             f"{format_eur(o.unspent_eur)} non attribués sur {format_eur(o.available_eur)} "
             f"({weights_used_fr(o.state, o.evaluation)} ; {decision_rule_label_fr(o.rule, o.state.ranking_variant)})")
 

@@ -49,7 +49,8 @@ def funded_table_html(outcome: Outcome, new_ids: frozenset | set = frozenset()) 
     f = funded_table_fr(outcome)
     locks = dict(zip(outcome.portfolio["application_id"], outcome.portfolio["lock"]))
     tied = set(outcome.ex_aequo)
-    out_of_order = {e.funded for e in outcome.allocation.exceptions} if outcome.allocation is not None else set()
+    out_of_order = ({a for e in outcome.allocation.exceptions for a in e.laureates} if outcome.allocation is not None
+                    else set())
     rows = []
     for r in f.itertuples(index=False):
         aid = r[1]

@@ -55,7 +55,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import pandas as pd
 
-from ditp_model.french import format_eur, format_number
+from ditp_model.french import count_fr, format_eur, format_number
 from ditp_model.inputs.io import Inputs
 from ditp_model.rules.allocation import AllocationParams, GroupRule, quality_thresholds
 from ditp_model.rules.scenario import Scenario
@@ -712,7 +712,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         t1 = time.perf_counter()
         self.solve_count += 1
         self.previous, self.current = self.current, out
-        self.last_error = None
+        self._set_error(None)  # the red box of an earlier refusal goes: what is shown below is this new result
         if not self._suspended:
             self._render()
         t2 = time.perf_counter()
@@ -797,4 +797,4 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         o = self.current
         if o is None:
             return "CommitteePanel(aucune décision)"
-        return f"CommitteePanel({o.n_funded} lauréats, {format_eur(o.awarded_eur)} attribués)"
+        return f"CommitteePanel({count_fr(o.n_funded, 'lauréat', none='aucun lauréat')}, {format_eur(o.awarded_eur)} attribués)"

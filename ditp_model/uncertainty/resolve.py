@@ -101,6 +101,7 @@ from decimal import ROUND_CEILING, Decimal
 import numpy as np
 import pandas as pd
 
+from ditp_model.french import format_number
 from ditp_model.rules import allocation as _allocation
 from ditp_model.rules.allocation import (
     INTEGRALITY_TOL,
@@ -558,7 +559,7 @@ class ScoreResolver(CertificateSteps, ExactRuleSteps):
             raise AllocationError(f"{what} : {_status_fr(status)} ; aucune décision n'est produite")
         gap = float(info.mip_gap)
         if not (gap <= _MAX_GAP) or info.primal_solution_status != 2:  # 2: kSolutionStatusFeasible
-            raise AllocationError(f"{what} : {SolveStatus.FEASIBLE.label_fr} (écart {gap:.2%}) ; aucune décision n'est produite")
+            raise AllocationError(f"{what} : {SolveStatus.FEASIBLE.label_fr} (écart {format_number(100 * gap, 2)} %) ; aucune décision n'est produite")
         col = np.asarray(h.getSolution().col_value, dtype=np.float64)
         if col.shape != (self.ncol,) or not np.isfinite(col).all():
             raise AllocationError(f"{what} : solution illisible après résolution")
