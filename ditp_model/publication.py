@@ -35,6 +35,14 @@ Names may contain ``/`` (a sub-folder of the output folder).  A name ending in
 ``/`` in `owned` is a sub-folder the set owns: files found there that the new
 set does not contain are removed with the switch (a letter to an applicant who
 is no longer in the decision does not stay beside the new letters).
+
+* Archiving (trial 1, item 4) — a publication that replaces another command's
+  (``allocate --remplacer`` into a report's folder) moves the older publication's
+  files, whole, into a dated sub-folder of :data:`ARCHIVE_DIR`
+  (:func:`archive_folder_name`: ``archives/2026-12-03_071502``) as part of the same
+  switch (`archive` of :func:`publish_files`): nothing is deleted, the moves are
+  recorded in the plan and undone with the rest if the switch fails.  An archived
+  publication keeps its relative layout, so its own manifest still verifies there.
 """
 
 from __future__ import annotations
@@ -49,8 +57,9 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["LOCK_NAME", "STAGING_NAME", "STALE_AFTER_S", "INTERNAL_NAMES", "FolderLockedError", "PublicationError",
-           "folder_lock", "lock_holder", "publish_files", "recover", "pending_publication", "write_file_durably"]
+__all__ = ["LOCK_NAME", "STAGING_NAME", "STALE_AFTER_S", "INTERNAL_NAMES", "ARCHIVE_DIR", "FolderLockedError", "PublicationError",
+           "folder_lock", "lock_holder", "publish_files", "recover", "pending_publication", "write_file_durably",
+           "archive_folder_name", "folder_counts_fr", "foreign_files"]
 
 #: Lock file inside a locked folder.
 LOCK_NAME = ".ditp-verrou"
@@ -60,6 +69,8 @@ STAGING_NAME = ".ditp-publication"
 STALE_AFTER_S = 12 * 3600
 #: Names inside an output folder that belong to the publication machinery, never to a published set.
 INTERNAL_NAMES = (LOCK_NAME, STAGING_NAME)
+#: Sub-folder of an output folder holding older publications moved aside whole (never part of a published set).
+ARCHIVE_DIR = "archives"
 
 _HELD: dict[str, int] = {}
 _HELD_GUARD = threading.Lock()
@@ -323,6 +334,7 @@ def recover(folder: str | Path) -> str | None:
         shutil.rmtree(staging, ignore_errors=True)
         return f"publication interrompue dans « {folder} » terminée (les nouveaux fichiers étaient tous en place)"
     names = list(plan.get("files", [])) + list(plan.get("removed", []))
+    archived = [tuple(pair) for pair in plan.get("archived", [])]
     for name in names:
         backup = old / name
         target = folder / name
@@ -332,8 +344,76 @@ def recover(folder: str | Path) -> str | None:
         elif name in plan.get("files", []) and not (new / name).exists() and plan.get("state") == "switching":
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()  # a new file moved into place where there was none: undo
+    for src, dst in archived:  # the older publication moved into the archive: back in place
+        if (folder / dst).is_file() and not (folder / src).exists():
+            (folder / src).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(folder / dst, folder / src)
+    for src, dst in archived:  # the archive folders left empty by the undo
+        _remove_empty_parents(folder / dst, folder)
     shutil.rmtree(staging, ignore_errors=True)
     return f"publication interrompue dans « {folder} » annulée : les fichiers précédents ont été remis en place"
+
+
+def _remove_empty_parents(path: Path, stop: Path) -> None:
+    """Remove the empty folders from ``path.parent`` up to (not including) `stop`."""
+    p = path.parent
+    while p != stop and stop in p.parents:
+        try:
+            p.rmdir()
+        except OSError:
+            return
+        p = p.parent
+
+
+def archive_folder_name(now: dt.datetime | None = None, folder: str | Path | None = None) -> str:
+    """``archives/AAAA-MM-JJ_HHMMSS`` (local time): where :func:`publish_files` moves an older publication.
+
+    With `folder`, a name not yet used in it (``…_HHMMSS-2`` for a second archive in the same second).
+    """
+    now = now or dt.datetime.now()
+    name = f"{ARCHIVE_DIR}/{now.strftime('%Y-%m-%d_%H%M%S')}"
+    k = 1
+    while folder is not None and (Path(folder) / (name if k == 1 else f"{name}-{k}")).exists():
+        k += 1
+    return name if k == 1 else f"{name}-{k}"
+
+
+def foreign_files(folder: str | Path, own=(), keep=()) -> list[str]:
+    """Files of `folder` (relative names, ``/``) that a new set would leave beside it: a mixed folder.
+
+    Left out: the names of the new set (`own`), the paths in `keep` (e.g. the run's input files,
+    other commands' outputs that ``verify`` knows), the publication machinery (:data:`INTERNAL_NAMES`)
+    and the archives (:data:`ARCHIVE_DIR`).  Empty when `folder` does not exist.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    own = {Path(n).as_posix() for n in own}
+    kept = set()
+    for k in keep:
+        with contextlib.suppress(OSError):
+            kept.add(Path(k).resolve())
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if (not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.parts[0] == ARCHIVE_DIR or rel.as_posix() in own
+                or p.resolve() in kept):
+            continue
+        out.append(rel.as_posix())
+    return out
+
+
+def folder_counts_fr(names) -> list[str]:
+    """Names grouped by top-level folder, in French: ``rapport.pdf``, ``retours/ (110 fichiers)``…
+
+    A file at the top level is named; the files of a sub-folder are counted on one line.
+    """
+    top: dict[str, int] = {}
+    for n in names:
+        parts = Path(n).parts
+        key = n if len(parts) == 1 else f"{parts[0]}/"
+        top[key] = top.get(key, 0) + 1
+    return [k if not k.endswith("/") else f"{k} ({v} fichier{'s' if v > 1 else ''})" for k, v in sorted(top.items())]
 
 
 def _owned_strays(folder: Path, names: set[str], owned) -> list[str]:
@@ -352,7 +432,7 @@ def _owned_strays(folder: Path, names: set[str], owned) -> list[str]:
 
 
 def publish_files(folder: str | Path, files: dict[str, bytes], *, owned=(), command: str = "", commit=None,
-                  journal: dict | None = None) -> list[Path]:
+                  journal: dict | None = None, archive: dict[str, str] | None = None) -> list[Path]:
     """Publish `files` into `folder` as a whole: stage, then switch (see the module's docstring).
 
     Parameters
@@ -371,6 +451,10 @@ def publish_files(folder: str | Path, files: dict[str, bytes], *, owned=(), comm
     journal : dict, optional
         ``{"path", "entry_sha256"}`` of the entry `commit` appends: a run killed
         after the append and before the end is rolled forward by :func:`recover`.
+    archive : dict, optional
+        Existing file name -> name it is moved to (under :data:`ARCHIVE_DIR`), first step of
+        the switch: the older publication set aside whole, never deleted.  A name of the new
+        set may be archived too (its old file goes to the archive instead of being replaced).
 
     Returns
     -------
@@ -389,6 +473,10 @@ def publish_files(folder: str | Path, files: dict[str, bytes], *, owned=(), comm
     """
     folder = Path(folder)
     names = {_check_name(n): data for n, data in files.items()}
+    moves = [(_check_name(a), Path(b).as_posix()) for a, b in (archive or {}).items()]
+    for _, b in moves:
+        if len(Path(b).parts) < 2 or Path(b).parts[0] != ARCHIVE_DIR or ".." in Path(b).parts:
+            raise ValueError(f"archivage invalide : « {b} » (un chemin sous {ARCHIVE_DIR}/ attendu)")
     with folder_lock(folder, command=command):
         recover(folder)
         staging = folder / STAGING_NAME
@@ -400,8 +488,10 @@ def publish_files(folder: str | Path, files: dict[str, bytes], *, owned=(), comm
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        removed = _owned_strays(folder, set(names), owned)
-        plan = {"state": "switching", "files": list(names), "removed": removed,
+        moved = {a for a, _ in moves}
+        removed = [n for n in _owned_strays(folder, set(names), owned) if n not in moved]
+        existing = [(a, b) for a, b in moves if (folder / a).is_file()]
+        plan = {"state": "switching", "files": list(names), "removed": removed, "archived": [list(m) for m in existing],
                 "journal": {"path": str(Path(journal["path"]).resolve()), "entry_sha256": journal["entry_sha256"]}
                 if journal else None}
         try:
@@ -411,6 +501,14 @@ def publish_files(folder: str | Path, files: dict[str, bytes], *, owned=(), comm
             raise
         current = ""
         try:
+            for src, dst in existing:  # the older publication set aside first, whole
+                current = src
+                if (folder / dst).exists():
+                    raise FileExistsError(f"« {folder / dst} » existe déjà dans les archives")
+                (folder / dst).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(folder / src, folder / dst)
+            for src, _ in existing:  # folders emptied by the archive (e.g. retours/ of an older report)
+                _remove_empty_parents(folder / src, folder)
             for name in names:
                 current = name
                 target = folder / name

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ditp_model"
 
 #: Lowest first: a module may import its own layer's modules and the layers before it, never a later one.
 LAYERS = (
-    ("ditp_model", "ditp_model.french", "ditp_model.lockfile", "ditp_model.publication"),
+    ("ditp_model", "ditp_model.french", "ditp_model.lockfile", "ditp_model.privacy", "ditp_model.publication"),
     ("ditp_model.inputs",),
     ("ditp_model.scoring",),
     ("ditp_model.rules",),

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ditp_model.cli.common import (EXIT_INPUT, EXIT_NOT_OPTIMAL, EXIT_PROVISIONAL, SOLVER_HELP, add_due_process_options,
+                                   add_reviewer_ids_option,
                                    add_input_options, add_rule_options, command_line, committee_locks, count, euros,
                                    evaluate_inputs, group_rule, output_lock, seconds, short)
 
@@ -65,8 +67,10 @@ def thresholds_summary_fr(ev, params, cands) -> str:
     return f"Seuils de qualité : {' ; '.join(parts)} — {len(cands.not_fundable)} dossier(s) non finançable(s)"
 
 
-def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None) -> str:
-    """The French summary printed by ``ditp-model allocate``."""
+def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None, *, reviewer_identities: bool = False) -> str:
+    """The French summary printed by ``ditp-model allocate`` (reviewers pseudonymised unless `reviewer_identities`)."""
+    from ditp_model.privacy import reviewer_pseudonyms
+
     from ditp_model.french import format_eur, format_number, format_points
     from ditp_model.scoring.aggregate import tie_band_from_reviews, uncorrected_reviewers, uncorrected_reviewers_fr
 
@@ -86,7 +90,9 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None)
         f"disponible : {format_eur(c.available_eur)}",
         f"Lauréats : {len(funded)} ; attribué : {format_eur(spent)} ; non attribué : {format_eur(c.available_eur - spent)}",
     ]
-    uncorrected = uncorrected_reviewers_fr(uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation))
+    names = reviewer_pseudonyms(ev, identities=reviewer_identities)
+    loose = uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation)
+    uncorrected = uncorrected_reviewers_fr(loose.assign(reviewer_id=[names.get(str(r), str(r)) for r in loose["reviewer_id"]]))
     if uncorrected:
         lines.insert(lines.index(f"Pondérations : {ev.weights.describe_fr(ev.rules)}") + 1, uncorrected)
     if c.rule == "merit_order":
@@ -195,13 +201,55 @@ def cmd_allocate(args) -> int:
         return _allocate(args)
 
 
+#: What ``allocate`` publishes; any other file in ``--out`` (but its inputs and the outputs of ``score`` or
+#: ``lottery`` that ``verify`` knows) belongs to another publication.
+_OWN = ("allocation.csv", "allocation.xlsx", "manifest.json")
+
+
+def older_publication(args) -> list[str]:
+    """Files in ``--out`` that the new decision would leave beside it (a report, ``retours/``, letters, a journal…).
+
+    ``allocate`` publishes three files; a folder that also holds another command's publication
+    (``report``, ``lettres``) would mix two decisions (trial 1, item 4).  Not counted: the run's
+    input files, the outputs of ``score``/``lottery``/``import-ds`` that ``verify`` lists apart, and a
+    journal of lottery draws only (no decision published in it).
+    """
+    from ditp_model.outputs.record import _OTHER_OUTPUTS, JOURNAL_NAME, events_only_journal
+    from ditp_model.publication import foreign_files
+
+    out = Path(args.out)
+    inputs = [getattr(args, k, None) for k in ("call", "applications", "reviews", "conflits", "verrous")]
+    keep = [Path(i) for i in inputs if i] + [out / n for n in _OTHER_OUTPUTS]
+    if events_only_journal(out / JOURNAL_NAME):  # a lottery's journal (README: lottery --out resultats) stays
+        keep.append(out / JOURNAL_NAME)
+    return foreign_files(out, _OWN, keep)
+
+
+def refuse_mixed_folder(args, foreign: list[str]) -> str:
+    """The French refusal of ``allocate --out`` into a folder holding another publication (exit 2)."""
+    from ditp_model.publication import ARCHIVE_DIR, folder_counts_fr
+
+    return (f"Erreur : le dossier « {args.out} » contient une autre publication que allocate ne remplace pas : "
+            f"{', '.join(folder_counts_fr(foreign))}. Y publier la nouvelle décision laisserait ces fichiers décrire "
+            "l'ancienne (dossier mêlant deux décisions). Choisir un autre --out, ou ajouter --remplacer pour déplacer "
+            f"l'ancienne publication entière dans {ARCHIVE_DIR}/AAAA-MM-JJ_HHMMSS/ (rien n'est supprimé, lettres signées "
+            "comprises). Aucune décision publiée.")
+
+
 def _allocate(args) -> int:
     from ditp_model.rules.allocation import allocate, ranking_rule
     from ditp_model.rules.explain import explain, optimum_comparison
     from ditp_model.outputs.report import decision_workbook
     from ditp_model.rules.manifest import build_manifest, csv_bytes, decision_table, manifest_bytes, write_outputs
     from ditp_model.outputs.procedure import SECTIONS_FR, procedure_lines_fr, procedure_table
+    from ditp_model.privacy import reviewer_pseudonyms
 
+    from ditp_model.publication import archive_folder_name, folder_counts_fr
+
+    foreign = older_publication(args)
+    if foreign and not args.remplacer:
+        print(refuse_mixed_folder(args, foreign), file=sys.stderr)
+        return EXIT_INPUT
     ev = evaluate_inputs(args)
     params = allocation_params(args, committee_locks(args, ev.applications["application_id"].tolist()))
     alloc = allocate(ev, params)
@@ -220,26 +268,41 @@ def _allocate(args) -> int:
     expl = explain(ev, alloc, gaps=not args.no_gaps)
     comparison = optimum_comparison(ev, alloc) if alloc.rule in ("merit_order", "ranking") else None
     table = decision_table(ev, alloc, ranking, expl)
-    manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov)
+    identities = bool(getattr(args, "with_reviewer_ids", False))
+    manifest = build_manifest(ev, alloc, table, command=command_line(args), provisional=prov, reviewer_identities=identities)
     record_encodings(manifest, ev)
     record_locks_file(manifest, args)
     manifest["explanations"] = {"gaps": not args.no_gaps}  # what an update re-explains with (outputs/updates.recorded_gaps)
-    procedure = procedure_table(ev, alloc, provisional=prov)
+    archive = {}
+    if foreign:  # --remplacer: the older publication, whole (its manifest and tables too), moved into the archive
+        where = archive_folder_name(folder=args.out)
+        moved = foreign + [n for n in _OWN if (Path(args.out) / n).is_file()]
+        archive = {n: f"{where}/{n}" for n in moved}
+        manifest["archived_publication"] = {"folder": where, "files": len(moved),
+                                            "manifest": f"{where}/manifest.json" if "manifest.json" in moved else None}
+    # one pseudonymisation for the console, the workbook and the manifest (ditp_model.privacy)
+    procedure = procedure_table(ev, alloc, provisional=prov, pseudonyms=reviewer_pseudonyms(ev, identities=identities))
     files = {
         "allocation.csv": csv_bytes(table),
-        "allocation.xlsx": decision_workbook(ev, alloc, table, manifest, provisional=prov),
+        "allocation.xlsx": decision_workbook(ev, alloc, table, manifest, personal_data=identities, provisional=prov),
     }
     # the manifest lists every other file of the set with its SHA-256: ``verify`` checks them all
     manifest["published_files"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     files["manifest.json"] = manifest_bytes(manifest)
-    print(allocation_summary_fr(ev, alloc, ranking, expl, comparison))
+    print(allocation_summary_fr(ev, alloc, ranking, expl, comparison, reviewer_identities=identities))
     print()
     print("\n".join(prov.lines_fr()))
     lines = procedure_lines_fr(procedure[procedure["rubrique"] != SECTIONS_FR["held"]])
     if lines:
         print("\n".join(["", "Procédure :", *lines]))
-    for p in write_outputs(args.out, files, command=command_line(args)):
+    for p in write_outputs(args.out, files, command=command_line(args), archive=archive):
         print(f"Écrit : {p}")
+    if archive:
+        where = manifest["archived_publication"]["folder"]
+        print(f"Publication précédente déplacée dans {Path(args.out) / where} ({len(archive)} fichiers : "
+              f"{', '.join(folder_counts_fr(archive))}) ; rien n'a été supprimé."
+              + (f" Elle se vérifie encore : ditp-model verify {Path(args.out) / where / 'manifest.json'}"
+                 if manifest["archived_publication"]["manifest"] else ""))
     return 0
 
 
@@ -248,6 +311,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     a = subparsers.add_parser("allocate", help="décision de financement (ordre de mérite par défaut), comparaisons et explications")
     add_input_options(a)
     add_due_process_options(a)
+    add_reviewer_ids_option(a)
     a.add_argument("--envelope", type=euros, default=None, metavar="EUROS", help="enveloppe en euros entiers (défaut : celle de l'appel)")
     a.add_argument("--committed", type=euros, default=0, metavar="EUROS", help="montant déjà engagé lors de vagues précédentes (euros)")
     a.add_argument("--reserve", type=euros, default=0, metavar="EUROS", help="réserve gardée pour des vagues suivantes (euros)")
@@ -263,5 +327,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--ranking-variant", choices=["skip", "stop"], default="skip",
                    help="règle du classement : passer un dossier qui ne rentre pas (skip) ou s'arrêter (stop)")
     a.add_argument("--no-gaps", action="store_true", help="ne pas calculer les écarts d'entrée et marges de sortie")
+    a.add_argument("--remplacer", action="store_true",
+                   help="si --out contient la publication d'une autre commande (rapport, retours, lettres, journal), la "
+                        "déplacer entière dans archives/AAAA-MM-JJ_HHMMSS/ du même dossier avec la nouvelle publication "
+                        "(sans cette option : refus, code de sortie 2)")
     a.set_defaults(func=cmd_allocate)
     return a

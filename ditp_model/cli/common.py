@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["EXIT_INPUT", "EXIT_NOT_OPTIMAL", "EXIT_PROVISIONAL", "EXIT_PUBLICATION", "EXIT_CODES_FR", "command_line", "output_lock", "lock_item",
-           "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "check_out_dir",
+           "add_due_process_options", "committee_locks", "SOLVER_HELP", "OUTPUTS", "short", "add_input_options", "add_reviewer_ids_option", "check_out_dir",
            "evaluate_inputs", "group_rule", "tie_band", "add_rule_options", "FrenchArgumentParser", "FrenchHelpFormatter", "euros", "count", "seconds", "out_dir",
            "check_inputs_not_outputs", "translate_error", "envelope_option_problem", "located_lock_error"]
 
@@ -275,6 +275,14 @@ SOLVER_HELP = ("solveur du programme linéaire en nombres entiers : highs (défa
 def short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
+
+
+def add_reviewer_ids_option(p: argparse.ArgumentParser) -> None:
+    """``--with-reviewer-ids``: reviewers' identities kept in the console and the files (default: R01, R02…,
+    :func:`ditp_model.privacy.reviewer_pseudonyms`)."""
+    p.add_argument("--with-reviewer-ids", action="store_true",
+                   help="garder l'identité des évaluateurs à l'écran et dans les fichiers (seulement à la demande expresse "
+                        "du secrétariat ; sinon R01, R02…)")
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,10 @@ edited copy) and writes into ``--out`` (default: ``lettres`` beside the manifest
 one PDF per application, ``lettres_a_signer.pdf`` (all letters, for signature; ``projets_de_lettres.pdf``
 for the drafts of a provisional decision) and ``lettres.json`` (index: template, PDF route, decision,
 SHA-256 of each file, checked by ``verify``).  The folder is replaced as a whole
-(:func:`ditp_model.outputs.letters.write_letters`).  The Markdown fragments of ``report``
+(:func:`ditp_model.outputs.letters.write_letters`); letters already there that are final or announce
+another decision are moved to ``archives/AAAA-MM-JJ_HHMMSS/`` first, never deleted
+(:mod:`ditp_model.outputs.letters_folder`).  An ``--out`` inside the decision's folder other than its
+``lettres`` is refused (``verify`` would not recognise it).  The Markdown fragments of ``report``
 (``retours/``) stay as they are.
 
 Exit codes: 0 success; 2 unreadable decision, unusable template, refused folder, or a PDF
@@ -50,7 +53,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--modele", metavar="MODELE.docx",
                    help="modèle de lettre Word (défaut : le modèle fourni, ditp_model/templates/lettre_decision.docx)")
     p.add_argument("--out", metavar="DOSSIER",
-                   help="dossier des lettres, remplacé en entier (défaut : le dossier « lettres » à côté du manifeste)")
+                   help="dossier des lettres, remplacé en entier (défaut : le dossier « lettres » à côté du manifeste ; "
+                        "d'autres --out dans le dossier de la décision sont refusés) ; des lettres définitives ou d'une "
+                        "autre décision déjà là sont déplacées dans archives/AAAA-MM-JJ_HHMMSS/, jamais supprimées")
     p.add_argument("--date", type=_date, metavar="AAAA-MM-JJ", help="date des lettres (défaut : aujourd'hui)")
     p.add_argument("--pdf", choices=["auto", "libreoffice", "html"], default="auto",
                    help="conversion en PDF : LibreOffice si présent (auto, défaut), LibreOffice, ou html (mammoth + WeasyPrint)")
@@ -104,6 +109,9 @@ def cmd_letters(args) -> int:
     else:
         print(f"Lettres écrites dans {result.out_dir} : {result.count} lettres (DOCX et PDF), et {MERGED_NAME} "
               f"({result.pages} pages) pour la signature.")
+    if result.archived is not None:
+        print(f"Lettres précédentes déplacées dans {result.archived} (lettres définitives ou d'une autre décision, peut-être "
+              "signées ou envoyées) : rien n'a été supprimé.")
     for m in result.messages:
         print(f"Remarque (conversion) : {m}", file=sys.stderr)
     return 0

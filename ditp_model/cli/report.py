@@ -236,6 +236,8 @@ def cmd_report(args) -> int:
         print(f"Décision {decision_status_fr(m)} — à ne pas notifier avant la décision définitive (les lettres seraient des "
               "projets : ditp-model lettres --provisoire).")
     print(f"Journal : {pub.journal_path} — entrée n° {e['seq']} (empreinte {e['entry_sha256'][:16]}…)")
+    for info in (m.get("stale_letters") or {}).values():  # letters of the decision this report replaces
+        print(f"ATTENTION : {info['note_fr']} : ditp-model lettres --manifest {pub.out_dir / 'manifest.json'}")
     print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
     for note in pub.notes:
         _err(f"Remarque (sortie d'erreur du notebook, non reprise dans le rapport) : {note}")

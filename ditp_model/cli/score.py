@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ditp_model.cli.common import add_input_options, command_line, evaluate_inputs, output_lock, short
+from ditp_model.cli.common import add_input_options, add_reviewer_ids_option, command_line, evaluate_inputs, output_lock, short
 
 if TYPE_CHECKING:
     from ditp_model.scoring.pipeline import Evaluation
@@ -14,8 +14,15 @@ if TYPE_CHECKING:
 __all__ = ["register", "cmd_score", "eligibility_summary_fr", "ranked_list_fr"]
 
 
-def eligibility_summary_fr(ev: Evaluation) -> str:
-    """French summary: counts, then each ineligible application with its reasons."""
+def eligibility_summary_fr(ev: Evaluation, *, reviewer_identities: bool = False) -> str:
+    """French summary: counts, then each ineligible application with its reasons.
+
+    Reviewers appear under their pseudonym (:func:`ditp_model.privacy.reviewer_pseudonyms`) unless
+    `reviewer_identities` (``--with-reviewer-ids``).
+    """
+    from ditp_model.privacy import reviewer_pseudonyms
+
+    names = reviewer_pseudonyms(ev, identities=reviewer_identities)
     t = ev.table
     n, ne = len(t), int(t["eligible"].sum())
     lines = [f"Candidatures : {n} ; éligibles : {ne} ; non éligibles : {n - ne}."]
@@ -23,7 +30,8 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
         lines.append(f"  - {row.application_id} ({short(row.title, 50)}) : {row.reasons}")
     from ditp_model.scoring.aggregate import uncorrected_reviewers, uncorrected_reviewers_fr
 
-    uncorrected = uncorrected_reviewers_fr(uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation))
+    table = uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation)
+    uncorrected = uncorrected_reviewers_fr(table.assign(reviewer_id=[names.get(str(r), str(r)) for r in table["reviewer_id"]]))
     if uncorrected:
         lines.append(uncorrected)
     unscored = t[t["eligible"] & ~t["scored"]]
@@ -40,7 +48,7 @@ def eligibility_summary_fr(ev: Evaluation) -> str:
         lines.append(f"Conflits d'intérêts déclarés : {len(ev.conflicts)} ; avis écartés (comptés comme manquants) : "
                      f"{0 if ex is None else len(ex)}.")
         for r in ([] if ex is None else ex.itertuples()):
-            lines.append(f"  - {r.application_id} : avis de {r.reviewer_id} écarté — lien déclaré : {r.nature}")
+            lines.append(f"  - {r.application_id} : avis de {names.get(str(r.reviewer_id), r.reviewer_id)} écarté — lien déclaré : {r.nature}")
     return "\n".join(lines)
 
 
@@ -77,7 +85,7 @@ def cmd_score(args) -> int:
 
     with output_lock(args):
         ev = evaluate_inputs(args)
-        print(eligibility_summary_fr(ev))
+        print(eligibility_summary_fr(ev, reviewer_identities=args.with_reviewer_ids))
         print()
         print(ranked_list_fr(ev))
         out = Path(args.out)
@@ -90,5 +98,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add ``score`` to the sub-parsers of ``ditp-model``."""
     p = subparsers.add_parser("score", help="éligibilité et classement des candidatures")
     add_input_options(p)
+    add_reviewer_ids_option(p)
     p.set_defaults(func=cmd_score)
     return p

@@ -20,10 +20,11 @@ reduced after budget review; the money freed goes to the reserve list (issue 13 
    holds them (a report's folder), ``retours_candidats.csv`` and ``retours/``.  ``rapport.html`` and
    ``rapport.pdf`` cannot be rebuilt without re-running the report: the manifest records
    (``stale_report``) and the command and ``verify`` say « le rapport décrit la décision avant le
-   désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».  The Word letters
-   (``ditp-model lettres``, a folder with ``lettres.json``) are not rebuilt either (dated, for signature): the
-   command and ``verify`` say that they describe the earlier decision
-   (:func:`ditp_model.outputs.letters_check.stale_letters_note`).
+   désistement n° N du JJ/MM/AAAA ; publier un nouveau rapport (ditp-model report) ».  Letters written by
+   ``ditp-model lettres`` for the decision before the change are not rewritten (dated, perhaps signed
+   or sent): the manifest records them (``stale_letters``), and the command and ``verify`` say
+   « les lettres de lettres/ décrivent la décision … ; les récrire (ditp-model lettres) »
+   (:mod:`ditp_model.outputs.letters_check`).
 
 The decision in force is re-computed exactly as it was recorded — the same inputs (the
 declarations of conflicts of interest included), weights, normalisation, parameters (envelope,
@@ -98,11 +99,21 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def change_fr(change, number: int) -> str:
+    """« le désistement de P011 (n° 1, 03/12/2026) » (today, UTC): what superseded a decision, for the stale letters' note."""
+    import datetime as dt
+
+    what = "le désistement" if change.kind == "desistement" else "la réduction du montant"
+    day = dt.datetime.now(dt.timezone.utc).date().strftime("%d/%m/%Y")
+    return f"{what} de {change.application_id} (changement n° {number}, {day})"
+
+
 def _run(args, kind: str, amount: int | None) -> int:
     from ditp_model.cli.common import EXIT_NOT_OPTIMAL, check_out_dir
     from ditp_model.cli.report import EXIT_DIFFERENT, EXIT_JOURNAL
     from ditp_model.french import count_fr, format_eur
     from ditp_model.outputs.record import JOURNAL_NAME, JournalError, check_journal, manifest_digest, verify
+    from ditp_model.outputs.letters_check import stale_letters_record
     from ditp_model.outputs.updates import publish_update, recorded_decision, stale_report_record, updated_files
     from ditp_model.rules.allocation import AllocationError
     from ditp_model.rules.manifest import csv_bytes
@@ -141,6 +152,12 @@ def _run(args, kind: str, amount: int | None) -> int:
     stale = [n for n in _STALE if (out / n).exists()]
     if stale and not manifest.get("stale_report"):  # the first update after the report: the report describes the decision before it
         manifest["stale_report"] = stale_report_record(stale, change, len(earlier) + 1, rec.manifest)
+    # letters (ditp-model lettres) of the decision before this change: recorded as stale, never rewritten nor deleted here
+    letters = stale_letters_record(out, manifest["decision_sha256"], change_fr(change, len(earlier) + 1),
+                                   rec.manifest.get("stale_letters"))
+    manifest.pop("stale_letters", None)
+    if letters:
+        manifest["stale_letters"] = letters
     # the applicant feedback is rebuilt when the decision updated had published it, or the folder holds it
     feedback = "retours_candidats.csv" in (rec.manifest.get("published_files") or {}) or any((out / n).exists() for n in _FEEDBACK)
     files = {"allocation.csv": csv_bytes(table), **updated_files(rec, table, manifest, feedback=feedback)}
@@ -165,16 +182,7 @@ def _run(args, kind: str, amount: int | None) -> int:
     if manifest.get("stale_report") and any((out / n).exists() for n in manifest["stale_report"]["files"]):
         print(f"ATTENTION : {manifest['stale_report']['note_fr']} ({', '.join(manifest['stale_report']['files'])} "
               f"dans {out}).")
-    for note in _stale_letters(out, manifest):
-        print(f"ATTENTION : {note}.")
+    for name, info in (manifest.get("stale_letters") or {}).items():
+        print(f"ATTENTION : {info['note_fr']} : ditp-model lettres --manifest {pub.out_dir / 'manifest.json'}")
     print(f"Vérifier : ditp-model verify {pub.out_dir / 'manifest.json'}")
     return 0
-
-
-def _stale_letters(out: Path, manifest: dict) -> list[str]:
-    """Notes for each Word letters folder in `out` (``ditp-model lettres``) written for the decision before the update."""
-    from ditp_model.outputs.letters import MARKER
-    from ditp_model.outputs.letters_check import stale_letters_note
-
-    notes = [stale_letters_note(p.parent, manifest) for p in sorted(out.glob(f"*/{MARKER}"))]
-    return [n for n in notes if n]

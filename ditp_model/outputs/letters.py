@@ -40,6 +40,9 @@ import pandas as pd
 from ditp_model.french import format_eur, format_points
 from ditp_model.inputs.call import CallRules
 from ditp_model.inputs.schema import InputError, Problem
+# the letters folder (index, place, swap, archive) and the index name MARKER: ditp_model.outputs.letters_folder
+from ditp_model.outputs.letters_folder import (MARKER, _archive_for, _check_out_dir, _relative,  # noqa: F401
+                                              letters_decision, replace_folder)
 
 __all__ = ["LETTER_FIELDS", "DEFAULT_TEMPLATE", "LetterTemplateError", "PublishedDecision", "read_published_decision",
            "letter_contexts", "check_template", "render_docx", "pdf_route", "soffice_argv", "docx_to_pdf_html",
@@ -48,8 +51,6 @@ __all__ = ["LETTER_FIELDS", "DEFAULT_TEMPLATE", "LetterTemplateError", "Publishe
 
 #: The default template, shipped with the package (built by ``ditp_model/templates/make_template.py``).
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "lettre_decision.docx"
-#: Index of a letters folder (and the mark that a folder was written by this module, so it may be replaced).
-MARKER = "lettres.json"
 #: The merged PDF for signature.
 MERGED_NAME = "lettres_a_signer.pdf"
 #: The merged PDF of draft letters (provisional decision): not for signature.
@@ -584,41 +585,6 @@ def merge_pdfs(pdfs: list[bytes]) -> bytes:
     return buf.getvalue()
 
 
-# --------------------------------------------------------------------------- the letters folder
-
-def replace_folder(staging: Path, target: Path) -> None:
-    """Put the complete folder `staging` in place of `target` (renames only: never a mix of old and new files).
-
-    The old folder is renamed aside, the new one renamed in, then the old one deleted; if the
-    second rename fails the old folder is put back.  Works on Windows (no rename over a folder).
-    """
-    target = Path(target)
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.ancien-", dir=target.parent))
-        old.rmdir()
-        os.replace(target, old)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        if old is not None:
-            os.replace(old, target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _check_out_dir(out: Path, manifest_path: Path) -> None:
-    """Refuse an output folder that holds something else than letters (it is replaced as a whole)."""
-    out_r, man_dir = out.resolve(), manifest_path.resolve().parent
-    if out_r == man_dir or out_r in man_dir.parents:
-        raise ValueError(f"--out {out} : ce dossier contient la décision publiée ({manifest_path.name}) ; il serait remplacé "
-                         "en entier — choisir un sous-dossier, par ex. lettres")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise ValueError(f"--out {out} : ce dossier existe et ne contient pas des lettres écrites par ditp-model lettres "
-                         f"(pas de {MARKER}) ; il serait remplacé en entier — choisir un dossier vide ou nouveau")
-
-
 @dataclass(frozen=True)
 class LettersResult:
     """What :func:`write_letters` wrote.
@@ -639,6 +605,8 @@ class LettersResult:
         The merged PDF's name: ``lettres_a_signer.pdf``, or ``projets_de_lettres.pdf`` for drafts.
     provisional : bool
         Draft letters of a provisional decision (marked :data:`DRAFT_MARK` on every page).
+    archived : Path or None
+        Where the letters of another decision that were in the folder were moved (never deleted).
     """
 
     out_dir: Path
@@ -649,6 +617,7 @@ class LettersResult:
     messages: tuple = ()
     merged_name: str = MERGED_NAME
     provisional: bool = False
+    archived: Path | None = None
 
 
 def _umask() -> int:
@@ -783,7 +752,8 @@ def _write_letters_locked(mp: Path, decision: PublishedDecision, out: Path, tpl:
         pages = len(PdfReader(io.BytesIO(merged)).pages)
         digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(staging.iterdir()) if p.is_file()}
         index = {
-            "manifest": str(mp.resolve()), "decision_sha256": decision.manifest["decision_sha256"],
+            # relative to the letters folder (trial 1, S10): a decision folder moved or archived whole still verifies
+            "manifest": _relative(mp.resolve(), out.resolve()), "decision_sha256": decision.manifest["decision_sha256"],
             "template": str(tpl.resolve()), "template_sha256": hashlib.sha256(tpl.read_bytes()).hexdigest(),
             "pdf_route": chosen, "date": (day or dt.date.today()).isoformat(), "letters": len(contexts),
             "merged_pdf": merged_name, "merged_pages": pages, "provisional": bool(draft),
@@ -792,9 +762,10 @@ def _write_letters_locked(mp: Path, decision: PublishedDecision, out: Path, tpl:
             "sha256": digest,
         }
         (staging / MARKER).write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        replace_folder(staging, out)
+        archived = _archive_for(out, mp, decision.manifest["decision_sha256"])
+        replace_folder(staging, out, archived)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages), merged_name, bool(draft))
+    return LettersResult(out, chosen, tpl, len(contexts), pages, tuple(messages), merged_name, bool(draft), archived)
 

@@ -2,6 +2,13 @@
 
 ``lettres.json`` records the SHA-256 of every file :func:`ditp_model.outputs.letters.write_letters`
 wrote (``sha256``); a letter replaced, forged, added or removed since is named here, in French.
+
+It also records the decision the letters announce (``decision_sha256``).  A command that replaces
+the decision in force in a folder holding letters (``desistement``, ``reduction``, a new ``report``)
+does not rewrite them — they are dated, may be signed or sent, and their template and signatory are
+the secretariat's choice — but records them as stale in the new manifest (``stale_letters``,
+:func:`stale_letters_record`) and says so; ``verify`` compares every letters folder's decision with
+the decision in force (:func:`stale_letters_line`): « les récrire (ditp-model lettres) » (trial 1, item 3).
 """
 
 from __future__ import annotations
@@ -10,9 +17,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from ditp_model.outputs.letters import MARKER
+from ditp_model.outputs.letters_folder import MARKER, letters_decision
 
-__all__ = ["letters_folder_differences", "letters_decision", "stale_letters_note"]
+__all__ = ["letters_folder_differences", "letters_decision", "letters_folders", "stale_letters_record", "stale_letters_line"]
 
 
 def letters_folder_differences(folder: str | Path) -> list[str]:
@@ -46,28 +53,65 @@ def letters_folder_differences(folder: str | Path) -> list[str]:
     return out
 
 
-def letters_decision(folder: str | Path) -> str | None:
-    """The decision (``decision_sha256``) a letters folder was written for, from its ``lettres.json``; None if unreadable."""
-    try:
-        index = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    value = index.get("decision_sha256") if isinstance(index, dict) else None
-    return value if isinstance(value, str) else None
+def letters_folders(base: str | Path) -> list[str]:
+    """The sub-folders of a decision folder holding letters (a ``lettres.json``), by name."""
+    base = Path(base)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and (p / MARKER).is_file())
 
 
-def stale_letters_note(folder: str | Path, manifest: dict) -> str | None:
-    """French note when a letters folder describes another decision than `manifest`'s (None: the same, or unknown).
+def stale_letters_record(base: str | Path, decision_sha256: str, why_fr: str, previous: dict | None = None) -> dict:
+    """The manifest's ``stale_letters``: the letters folders of `base` written for another decision than `decision_sha256`.
 
-    After ``ditp-model desistement`` or ``reduction`` in a folder holding the Word letters (``ditp-model lettres``),
-    the letters still describe the decision before the change: the update rebuilds ``retours/`` but not them
-    (they are dated and meant for signature).  Said by the update command and by ``verify``, like the report
-    (:func:`ditp_model.outputs.updates.stale_report_note`).
+    Parameters
+    ----------
+    base : path
+        The folder the new decision is published into.
+    decision_sha256 : str
+        The decision in force after the publication.
+    why_fr : str
+        What superseded the letters' decision, in French (« le désistement n° 1 du 03/12/2026 »).
+    previous : dict, optional
+        The ``stale_letters`` of the manifest updated: a folder already stale for the same letters keeps
+        its earlier reason (the change that first made them stale).
+
+    Returns
+    -------
+    dict
+        Folder name -> ``decision_sha256`` (the decision the letters announce) and ``note_fr``
+        (« les lettres de lettres/ décrivent la décision c133f76b7493…, pas la décision en vigueur 957c3c363821…
+        (remplacée par le désistement de P011 (changement n° 1, 03/12/2026) ; …) ; les récrire (ditp-model lettres) … »).  Empty when every letters folder announces `decision_sha256`.
+    """
+    out = {}
+    for name in letters_folders(base):
+        theirs = letters_decision(Path(base) / name)
+        if theirs == decision_sha256:
+            continue
+        earlier = (previous or {}).get(name) or {}
+        if earlier.get("decision_sha256") == theirs and earlier.get("note_fr"):
+            out[name] = dict(earlier)
+            continue
+        out[name] = {"decision_sha256": theirs,
+                     "note_fr": f"les lettres de {name}/ décrivent la décision {str(theirs)[:12]}…, pas la décision en vigueur "
+                                f"{decision_sha256[:12]}… (remplacée par {why_fr} ; lettres_a_signer.pdf compris) ; les "
+                                "récrire (ditp-model lettres) : les lettres actuelles seront alors archivées, pas supprimées"}
+    return out
+
+
+def stale_letters_line(folder: str | Path, manifest: dict) -> tuple[str, bool]:
+    """Whether a letters folder announces another decision than `manifest`'s: (French line or "", recorded).
+
+    `recorded` is True when the manifest's ``stale_letters`` names this folder with the same decision
+    (the command that superseded the letters said so); the line then gives that record's reason.
     """
     folder = Path(folder)
-    written = letters_decision(folder)
-    current = manifest.get("decision_sha256")
-    if not written or not current or written == current:
-        return None
-    return (f"les lettres de {folder.name}/ décrivent la décision {written[:12]}…, pas la décision en vigueur "
-            f"{current[:12]}… (mise à jour après désistement ou réduction) ; les récrire (ditp-model lettres)")
+    theirs, ours = letters_decision(folder), manifest.get("decision_sha256")
+    if theirs is None or theirs == ours:
+        return "", False
+    rec = (manifest.get("stale_letters") or {}).get(folder.name) or {}
+    where = folder.parent / "manifest.json"
+    if rec.get("decision_sha256") == theirs and rec.get("note_fr"):
+        return f"{rec['note_fr']} (ditp-model lettres --manifest {where})", True
+    return (f"les lettres de {folder.name}/ décrivent la décision {theirs[:12]}…, pas la décision en vigueur {str(ours)[:12]}… : "
+            f"lettres périmées, qu'aucune commande n'a signalées ; les récrire (ditp-model lettres --manifest {where})"), False

@@ -34,7 +34,7 @@ recomputed.  ``verify`` covers every file of the published folder: the
 manifest lists each one with its SHA-256 (``published_files``), and a file
 missing, changed or added (a forged letter in ``retours/``) is a difference.
 
-Why one module of about 1 100 lines (over the 800 of STYLE.md): the journal's
+Why one module of about 1 240 lines (over the 800 of STYLE.md): the journal's
 format, its sealing and its checking must stay side by side — ``verify``
 reads exactly what ``publish`` writes, and a change to one without the other
 is the bug this module exists to prevent; about twenty callers (commands,
@@ -62,7 +62,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.french import count_fr, format_eur, format_points
-from ditp_model.publication import INTERNAL_NAMES, STAGING_NAME, pending_publication
+from ditp_model.publication import ARCHIVE_DIR, INTERNAL_NAMES, STAGING_NAME, pending_publication
 
 __all__ = ["JOURNAL_NAME", "GENESIS", "canonical_bytes", "manifest_digest", "seal_manifest", "JournalError", "JournalState",
            "read_journal", "check_journal", "journal_entry", "append_entry", "append_event", "Publication", "publish", "Difference",
@@ -370,13 +370,17 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
     (:func:`ditp_model.publication.publish_files`: the folder holds the whole
     old report or the whole new one; letters of ``retours/`` not in the new
     set are removed with the switch) and the entry appended as the last step
-    of the switch: if the append fails, the old report is put back.
+    of the switch: if the append fails, the old report is put back.  Letters
+    of ``ditp-model lettres`` in the folder that announce another decision are
+    recorded as stale (``stale_letters``,
+    :func:`ditp_model.outputs.letters_check.stale_letters_record`), never rewritten.
 
     `recorded_at` and `expect_previous` are given when the report already
     prints its journal anchor (:func:`journal_anchor_html`): the entry gets
     that date, and a journal whose head moved since (another publication
     appended meanwhile) raises :class:`JournalError`, nothing published.
     """
+    from ditp_model.outputs.letters_check import stale_letters_record
     from ditp_model.publication import folder_lock, publish_files, recover
     from ditp_model.rules.manifest import manifest_bytes
 
@@ -392,6 +396,11 @@ def publish(out_dir: str | Path, files: dict[str, bytes], manifest: dict, *, jou
         seq = len(state.entries) + 1
         recorded_at = recorded_at or dt.datetime.now().astimezone().isoformat(timespec="seconds")
         listed = dict(manifest, published_files={name: _sha(data) for name, data in sorted(files.items())})
+        listed.pop("stale_letters", None)
+        day = dt.date.fromisoformat(recorded_at[:10]).strftime("%d/%m/%Y")
+        stale = stale_letters_record(out, manifest.get("decision_sha256"), f"le rapport publié le {day}")
+        if stale:  # letters of ditp-model lettres for the decision this report replaces (trial 1, item 3)
+            listed["stale_letters"] = stale
         sealed = seal_manifest(listed, out_dir=out, journal_path=jp, seq=seq, previous=state.head, recorded_at=recorded_at)
         all_files = {**files, "manifest.json": manifest_bytes(sealed)}
         entry = journal_entry(sealed, all_files, seq=seq, previous=state.head, out_dir=out, recorded_at=recorded_at)
@@ -757,6 +766,8 @@ def verify(manifest_path: str | Path, *, rerun: bool = True, conflicts: str | Pa
         notes.insert(0, f"ATTENTION : {stale.get('note_fr')} ({', '.join(shown)} dans {base})")
 
     parts = [f"mêmes entrées ({len(paths)} fichiers)", "mêmes versions"]
+    if any(n.startswith("ATTENTION") for n in notes):
+        parts.insert(0, "ATTENTION : des fichiers du dossier décrivent une décision antérieure (voir les remarques)")
     if summary_decision:
         parts.append(summary_decision)
     if journal_summary:
@@ -818,7 +829,8 @@ def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -
                 diffs += [Difference("journal", x) for x in _update_changes(entry, manifest)]
                 diffs += [Difference("journal", x) for x in _anchor_changes(entry, manifest, jinfo, state)]
                 if "published_files" not in manifest:
-                    diffs += _file_changes(base, {n: d for n, d in entry.get("files", {}).items() if n != "manifest.json"})
+                    diffs += _file_changes(base, {n: d for n, d in entry.get("files", {}).items() if n != "manifest.json"},
+                                           manifest)
             journal_summary = (f"journal intègre (entrée n° {seq} sur {len(state.entries)}, tête {state.head[:12]}…)"
                                if state.intact and match else "")
     elif own is not None:
@@ -828,6 +840,7 @@ def _check_journal_entry(manifest: dict, base: Path, diffs: list, notes: list) -
 
 def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diffs: list, notes: list) -> None:
     """Step 2b: no interrupted publication; the printed journal anchor; every published file, and nothing else."""
+    from ditp_model.outputs.verify_folder import archives_notes_fr, extra_files_fr
     from ditp_model.publication import LOCK_NAME, _stale, lock_holder
 
     jinfo = manifest.get("journal")
@@ -848,35 +861,43 @@ def _check_published_folder(manifest: dict, base: Path, manifest_name: str, diff
                                                                             jinfo)]
     if "published_files" in manifest:
         listed = manifest.get("published_files") or {}
-        diffs += _file_changes(base, listed)
+        diffs += _file_changes(base, listed, manifest)
         extra, others = _extra_files(base, manifest, set(listed) | {manifest_name}, jinfo)
-        diffs += [Difference("fichiers", f"fichier ajouté au dossier publié, absent de la publication : {n}") for n in extra]
-        others = _check_letters_folders(base, others, diffs, notes, manifest)
+        diffs += [Difference("fichiers", m) for m in extra_files_fr(extra)]
+        others = _check_letters_folders(base, manifest, others, diffs, notes)
         if others:
             notes.append("fichiers d'autres commandes dans le dossier, non vérifiés : " + ", ".join(others))
+        notes += archives_notes_fr(base)
 
 
-def _check_letters_folders(base: Path, others: list[str], diffs: list, notes: list, manifest: dict | None = None) -> list[str]:
+def _check_letters_folders(base: Path, manifest: dict, others: list[str], diffs: list, notes: list) -> list[str]:
     """The letters folders (``ditp-model lettres``) beside the manifest checked against their ``lettres.json``.
 
     Each file of ``others`` (other commands' outputs) in a folder holding a ``lettres.json`` is
     checked (:func:`ditp_model.outputs.letters.letters_folder_differences`): a letter replaced,
     forged, added or removed is a difference.  Letters written for another decision than the
-    manifest's (the decision before a withdrawal or a reduction) are noted
-    (:func:`ditp_model.outputs.letters_check.stale_letters_note`).  Returns the files of `others` left unchecked.
+    manifest's (the decision before a withdrawal, a reduction or a new report) are said first among
+    the remarks when the command that superseded them recorded it (``stale_letters``), else they are
+    a difference (:func:`ditp_model.outputs.letters_check.stale_letters_line`).  Returns the files of
+    `others` left unchecked.
     """
     from ditp_model.outputs.letters import MARKER
-    from ditp_model.outputs.letters_check import letters_folder_differences, stale_letters_note
+    from ditp_model.outputs.letters_check import letters_folder_differences, stale_letters_line
 
     folders = sorted({Path(n).parts[0] for n in others if len(Path(n).parts) > 1 and (base / Path(n).parts[0] / MARKER).is_file()})
     for f in folders:
         found = letters_folder_differences(base / f)
         diffs += [Difference("lettres", x) for x in found]
-        if not found:
-            notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée")
-        stale = stale_letters_note(base / f, manifest or {})
-        if stale:
-            notes.append(stale)
+        # letters of another decision than the one in force (trial 1, item 3): recorded by the command that
+        # superseded them (manifest ``stale_letters``): a warning first among the remarks; not recorded: a difference
+        stale, recorded = stale_letters_line(base / f, manifest)
+        if stale and recorded:
+            notes.insert(0, f"ATTENTION : {stale}")
+        elif stale:
+            diffs.append(Difference("lettres", stale))
+        if not found and not stale:
+            notes.append(f"lettres vérifiées ({f}/{MARKER}) : chaque fichier a l'empreinte SHA-256 enregistrée, "
+                         "pour la décision en vigueur")
     return [n for n in others if Path(n).parts[0] not in folders]
 
 
@@ -994,7 +1015,7 @@ _OTHER_OUTPUTS = ("scores.csv", "probabilites_financement.csv", "tirage_au_sort.
 _OTHER_FOLDERS = ("lettres",)
 
 
-def _file_changes(base: Path, listed: dict) -> list[Difference]:
+def _file_changes(base: Path, listed: dict, manifest: dict | None = None) -> list[Difference]:
     """A difference for each published file (name -> SHA-256) missing from `base` or changed since."""
     from ditp_model.inputs.io import sha256_file
 
@@ -1004,7 +1025,13 @@ def _file_changes(base: Path, listed: dict) -> list[Difference]:
         if not f.is_file():
             out.append(Difference("fichiers", f"fichier publié absent : {name}"))
         elif sha256_file(f) != digest:
-            out.append(Difference("fichiers", f"fichier publié modifié depuis la publication : {name}"))
+            detail = ""
+            if name == "allocation.csv" and manifest is not None:  # which cells (trial 1, S1)
+                from ditp_model.outputs.verify_table import table_changes_fr
+
+                detail = table_changes_fr(f, manifest)
+            out.append(Difference("fichiers", f"fichier publié modifié depuis la publication : {name}"
+                                              + (f" — {detail}" if detail else "")))
     return out
 
 
@@ -1028,11 +1055,30 @@ def _extra_files(base: Path, manifest: dict, published: set, jinfo: dict | None)
     extra, others = [], []
     for p in sorted(base.rglob("*")):
         rel = p.relative_to(base)
-        if not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.as_posix() in published or p.resolve() in skip:
+        if (not p.is_file() or rel.parts[0] in INTERNAL_NAMES or rel.parts[0] == ARCHIVE_DIR or rel.as_posix() in published
+                or p.resolve() in skip):
             continue
-        other = (len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS) or (len(rel.parts) > 1 and rel.parts[0] in _OTHER_FOLDERS)
+        other = ((len(rel.parts) == 1 and rel.name in _OTHER_OUTPUTS) or (len(rel.parts) > 1 and rel.parts[0] in _OTHER_FOLDERS)
+                 or (rel.as_posix() == JOURNAL_NAME and events_only_journal(p)))
         (others if other else extra).append(rel.as_posix())
     return extra, others
+
+
+#: Journal events that publish a decision (a report, or its update); the others (a lottery, a seed announced) do not.
+PUBLICATION_EVENTS = ("rapport", "desistement", "reduction")
+
+
+def events_only_journal(path: str | Path) -> bool:
+    """Whether the journal `path` records no decision publication (only e.g. lottery draws, ``ditp-model lottery``).
+
+    Such a journal beside an ``allocate`` decision is another command's output, not a publication it
+    would leave stale.  An unreadable or empty journal is not (False).
+    """
+    try:
+        entries = read_journal(path).entries
+    except (OSError, ValueError):
+        return False
+    return bool(entries) and all(e.get("event") not in PUBLICATION_EVENTS for e in entries)
 
 
 def _printed_anchor_changes(page: str, jinfo: dict) -> list[str]:

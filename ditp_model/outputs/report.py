@@ -50,6 +50,7 @@ from ditp_model.rules.explain import Explanation
 from ditp_model.rules.manifest import (build_manifest, csv_bytes, decision_hash, decision_table, manifest_bytes, package_versions,
                                        write_outputs)
 from ditp_model.scoring.pipeline import Evaluation
+from ditp_model.privacy import pseudonymise_reviewers, reviewer_pseudonyms  # noqa: F401 - pseudonymise_reviewers re-exported
 
 __all__ = ["REPORT_PARAMETERS", "ReportParameterError", "ReportNotOptimalError",
            "ReportParams", "validate_parameters", "ReportRun", "run_report", "report_manifest", "pseudonymise_reviewers",
@@ -746,9 +747,7 @@ def _procedure_for_report(run):
     (:func:`_list_rows`) when there is anything else to record."""
     from ditp_model.outputs.procedure import run_procedure_table
 
-    ev = run.evaluation
-    excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
-    names = None if run.params.personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
+    names = reviewer_pseudonyms(run.evaluation, identities=run.params.personal_data)
     t = run_procedure_table(run, pseudonyms=names)
     if not len(t):
         return None
@@ -772,7 +771,8 @@ def report_manifest(run: ReportRun) -> dict:
     not compared by ``verify``).
     """
     p = run.params
-    m = build_manifest(run.evaluation, run.allocation, run.table, command=p.command, provisional=run.provisional)
+    m = build_manifest(run.evaluation, run.allocation, run.table, command=p.command, provisional=run.provisional,
+                       reviewer_identities=p.personal_data)
     rk = run.ranking
     rk_table = run.table.assign(funded=run.table["ranking_rule_award_eur"] > 0, award_eur=run.table["ranking_rule_award_eur"])
     m["ranking_variant"] = p.ranking_variant
@@ -796,20 +796,6 @@ def report_manifest(run: ReportRun) -> dict:
 
 
 # --------------------------------------------------------------------------- exports
-
-
-def pseudonymise_reviewers(ids) -> dict[str, str]:
-    """Reviewer id -> pseudonym ``R01``, ``R02``… (order of first appearance).
-
-    Ids that are all already pseudonyms (``R`` followed by digits, as in the
-    sample) are kept; otherwise every id is replaced, so that no name or
-    e-mail used as an id leaves the secretariat.
-    """
-    uniq = list(dict.fromkeys(str(i) for i in ids))
-    if all(re.fullmatch(r"R\d+", u) for u in uniq):
-        return {u: u for u in uniq}
-    width = max(2, len(str(len(uniq))))
-    return {u: f"R{k:0{width}d}" for k, u in enumerate(uniq, 1)}
 
 
 def reviewer_scores_sheet(evaluation: Evaluation, *, identities: bool = False) -> pd.DataFrame:
@@ -836,8 +822,8 @@ def reviewer_scores_sheet(evaluation: Evaluation, *, identities: bool = False) -
         out = out.merge(corr, on=["application_id", "reviewer_id"], how="left", validate="one_to_one")
         out = out[["application_id", "reviewer_id", *cols, *[f"{c}_corrige" for c in cols],
                    *(["ligne_fichier"] if "ligne_fichier" in out else [])]]
-    if not identities:
-        mapping = pseudonymise_reviewers(r["reviewer_id"])
+    if not identities:  # the same pseudonyms as every other output of the decision (ditp_model.privacy)
+        mapping = reviewer_pseudonyms(evaluation)
         out["reviewer_id"] = out["reviewer_id"].astype(str).map(mapping)
     out = out.rename(columns={"reviewer_id": "evaluateur"})
     return out.sort_values(["application_id", "evaluateur"], kind="mergesort").reset_index(drop=True)
@@ -863,7 +849,7 @@ def decision_workbook(evaluation: Evaluation, allocation: Allocation, table: pd.
 
     The one way it is built, by ``allocate``, by the report (:func:`report_workbook`) and after a withdrawal or a
     reduction (:func:`ditp_model.outputs.updates.updated_files`): reviewers are pseudonymised (R01, R02…:
-    :func:`pseudonymise_reviewers`) in the « Notes par évaluateur » sheet *and* in the procedure sheet (declarations
+    :func:`ditp_model.privacy.reviewer_pseudonyms`) in the « Notes par évaluateur » sheet *and* in the procedure sheet (declarations
     of conflicts of interest, reviews left out), unless `personal_data` (the secretariat's express request, recorded
     in the report's manifest as ``report.personal_data``).
 
@@ -887,12 +873,11 @@ def decision_workbook(evaluation: Evaluation, allocation: Allocation, table: pd.
     from ditp_model.outputs.procedure import procedure_table
     from ditp_model.outputs.workbook import workbook_bytes
 
-    ev = evaluation
-    excluded = [] if ev.excluded_reviews is None else list(ev.excluded_reviews["reviewer_id"])
-    names = None if personal_data else pseudonymise_reviewers([*ev.reviews["reviewer_id"], *excluded])
-    return workbook_bytes(table, ev.eligibility, manifest, reviewer_scores=reviewer_scores_sheet(ev, identities=personal_data),
+    names = reviewer_pseudonyms(evaluation, identities=personal_data)  # the same pseudonyms in every output (ditp_model.privacy)
+    return workbook_bytes(table, evaluation.eligibility, manifest,
+                          reviewer_scores=reviewer_scores_sheet(evaluation, identities=personal_data),
                           generated_at=generated_at,
-                          procedure=procedure_table(ev, allocation, provisional=provisional, pseudonyms=names))
+                          procedure=procedure_table(evaluation, allocation, provisional=provisional, pseudonyms=names))
 
 
 def export_files(run: ReportRun) -> dict[str, bytes]:

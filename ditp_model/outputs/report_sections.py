@@ -584,15 +584,14 @@ def uncorrected_reviewers_html(run) -> str:
     Reviewers appear under their pseudonym (R01, R02…) unless the report keeps
     identities (:func:`ditp_model.outputs.report.pseudonymise_reviewers`).
     """
-    from ditp_model.outputs.report import pseudonymise_reviewers
+    from ditp_model.privacy import reviewer_pseudonyms
     from ditp_model.scoring.aggregate import uncorrected_reviewers
 
     ev = run.evaluation
     table = uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation)
     if not len(table):
         return ""
-    names = (pseudonymise_reviewers(ev.reviews["reviewer_id"]) if not getattr(run.params, "personal_data", False)
-             else {r: r for r in table["reviewer_id"]})
+    names = reviewer_pseudonyms(ev, identities=bool(getattr(run.params, "personal_data", False)))
     need = int(table["min_reviews"].iloc[0])
     rows = [(names.get(r, r), int(n), apps) for r, n, apps in zip(table["reviewer_id"], table["n_reviews"], table["applications"])]
     return _div(_table(["Évaluateur", "Avis", "Dossiers évalués"], rows, id="evaluateurs-non-corriges", numeric=(1,),

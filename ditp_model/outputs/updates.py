@@ -162,9 +162,9 @@ def recorded_gaps(manifest: dict) -> bool:
 
 
 def recorded_personal_data(manifest: dict) -> bool:
-    """Whether a published decision kept the reviewers' identities in its exports (report ``--with-reviewer-ids``:
-    ``report.personal_data``); ``allocate`` always pseudonymises them."""
-    return bool((manifest.get("report") or {}).get("personal_data", False))
+    """Whether a published decision kept the reviewers' identities in its exports (``--with-reviewer-ids`` of
+    ``report``: ``report.personal_data``, or of ``allocate``: ``reviewer_identities``); else pseudonyms."""
+    return bool((manifest.get("report") or {}).get("personal_data", False) or manifest.get("reviewer_identities", False))
 
 
 def stale_report_record(files, change, number: int, previous: dict, *, when=None) -> dict:

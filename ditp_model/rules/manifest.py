@@ -264,23 +264,31 @@ def decision_rule_record(evaluation: Evaluation, allocation: Allocation) -> dict
             "exceptions": [e.sentence_fr() for e in getattr(allocation, "exceptions", ())]}
 
 
-def due_process_record(evaluation: Evaluation, provisional: Provisional | None = None) -> dict:
+def due_process_record(evaluation: Evaluation, provisional: Provisional | None = None, *,
+                       reviewer_identities: bool = False) -> dict:
     """Conflicts of interest, excluded reviews and held applications, JSON-ready (issue 13).
 
     Keys (each only when known): ``conflicts`` (the declarations: ``person_id``,
     ``application_id``, ``nature``, ``role``, ``declared_on`` ISO date or None),
     ``excluded_reviews`` (``application_id``, ``reviewer_id``, ``nature``),
     ``provisional`` (bool) and ``held`` (see :meth:`ditp_model.rules.held.Provisional.record`).
+    Reviewers are written under their pseudonym (:func:`ditp_model.privacy.reviewer_pseudonyms`, the
+    same as in every other output) unless `reviewer_identities`; committee members as declared.
     """
+    from ditp_model.privacy import reviewer_pseudonyms
+
+    names = reviewer_pseudonyms(evaluation, identities=reviewer_identities)
     out: dict = {}
     if evaluation.conflicts is not None:
-        out["conflicts"] = [{"person_id": str(r.person_id), "application_id": str(r.application_id), "nature": str(r.nature),
+        out["conflicts"] = [{"person_id": names.get(str(r.person_id), str(r.person_id)) if r.role == "reviewer"
+                             else str(r.person_id), "application_id": str(r.application_id), "nature": str(r.nature),
                              "role": str(r.role),
                              "declared_on": None if pd.isna(r.declared_on) else pd.Timestamp(r.declared_on).date().isoformat()}
                             for r in evaluation.conflicts.itertuples()]
         ex = evaluation.excluded_reviews
         out["excluded_reviews"] = [] if ex is None else [
-            {"application_id": str(r.application_id), "reviewer_id": str(r.reviewer_id), "nature": str(r.nature)}
+            {"application_id": str(r.application_id), "reviewer_id": names.get(str(r.reviewer_id), str(r.reviewer_id)),
+             "nature": str(r.nature)}
             for r in ex.itertuples()]
     if provisional is not None:
         out.update(provisional.record())
@@ -288,7 +296,7 @@ def due_process_record(evaluation: Evaluation, provisional: Provisional | None =
 
 
 def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.DataFrame, *, command: str = "",
-                   provisional: Provisional | None = None) -> dict:
+                   provisional: Provisional | None = None, reviewer_identities: bool = False) -> dict:
     """The decision record of one run (JSON-ready dict).
 
     Keys: ``manifest_version``, ``command``, ``inputs`` (path -> SHA-256),
@@ -305,7 +313,8 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
     ``decisions`` (see :func:`decisions_record`), ``reserve_list`` (the reserve list:
     :func:`ditp_model.rules.reserve_list.reserve_record`), then, when known, the keys of
     :func:`due_process_record` (``conflicts``, ``excluded_reviews``,
-    ``provisional``, ``held``).  No timestamp inside the
+    ``provisional``, ``held``; reviewers pseudonymised unless `reviewer_identities`, recorded as
+    ``reviewer_identities``).  No timestamp inside the
     decision part: two runs on the same inputs give the same manifest,
     seconds aside.
     """
@@ -337,7 +346,8 @@ def build_manifest(evaluation: Evaluation, allocation: Allocation, table: pd.Dat
         "decision_sha256": decision_hash(table),
         "decisions": decisions_record(table),
         **({"reserve_list": _lists_record(table, evaluation)} if "reserve_rank" in table else {}),
-        **due_process_record(evaluation, provisional),
+        "reviewer_identities": bool(reviewer_identities),
+        **due_process_record(evaluation, provisional, reviewer_identities=reviewer_identities),
     }
 
 
@@ -347,7 +357,8 @@ def _lists_record(table: pd.DataFrame, evaluation: Evaluation) -> dict:
     return reserve_record(table, evaluation.rules.selection.reserve_list_size)
 
 
-def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), command: str = "") -> list[Path]:
+def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), command: str = "",
+                  archive: dict[str, str] | None = None) -> list[Path]:
     """Publish every output file as one set, only after all were produced in memory.
 
     A failure before this point leaves the previous results untouched; the
@@ -355,11 +366,12 @@ def write_outputs(out_dir: str | Path, files: dict[str, bytes], *, owned=(), com
     (:func:`ditp_model.publication.publish_files`): the folder holds the whole
     old set or the whole new one, even when writing the second of three files
     fails.  Names may contain ``/`` (a sub-folder of `out_dir`); `owned`
-    names sub-folders (``"retours/"``) whose stale files go with the old set.
+    names sub-folders (``"retours/"``) whose stale files go with the old set; `archive`
+    moves an older publication aside whole in the same switch (name -> ``archives/…`` name).
     """
     from ditp_model.publication import publish_files
 
-    return publish_files(out_dir, files, owned=owned, command=command)
+    return publish_files(out_dir, files, owned=owned, command=command, archive=archive)
 
 
 def manifest_bytes(manifest: dict) -> bytes:
