@@ -149,12 +149,15 @@ def _score_needed_fr(row, scale_max: float = 100.0) -> str:
         return ("Écart d'entrée : aucune note ne suffit — même avec la note maximale de "
                 f"{format_number(scale_max, 0)} / 100, les autres dossiers restant inchangés, le dossier n'aurait pas pu être "
                 "retenu.")
-    # score_needed is the lowest score (4 decimals) that suffices: « supérieure à » the one just below it.
-    above = float(needed) - 1e-4
-    gap = float(needed) - float(row.score)
-    return (f"Écart d'entrée : il aurait fallu une note globale supérieure à {format_points(above)} / 100 (note du dossier : "
-            f"{format_points(row.score)}), soit {format_points(gap)} {_points_word(gap)} de plus, pour que le dossier soit retenu, les "
-            "autres dossiers restant inchangés.")
+    # score_needed is the lowest score (4 decimals) that suffices, exact under the rule (rules/entry_score.py):
+    # rounded up to the 0,01 point shown, it still suffices, and 0,01 point less does not
+    from ditp_model.rules.entry_score import shown_needed_score
+
+    shown = shown_needed_score(needed)
+    gap = shown - float(row.score)
+    return (f"Écart d'entrée : il aurait fallu une note globale d'au moins {format_points(shown)} / 100 (note du dossier : "
+            f"{format_points(row.score)}), soit {format_points(gap)} {_points_word(gap)} de plus, pour que le dossier soit retenu, "
+            "les autres dossiers restant inchangés.")
 
 
 def _imposed_fr(imposed, lock_reasons) -> str:

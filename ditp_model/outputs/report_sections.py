@@ -793,7 +793,9 @@ def _needed_score(x) -> str:
     """The score an application would need, or « aucune note ne suffit » (never a number above 100)."""
     if x is None or pd.isna(x) or not math.isfinite(float(x)) or float(x) > 100:
         return "aucune note ne suffit"
-    return f"> {format_points(float(x) - 1e-4)}"
+    from ditp_model.rules.entry_score import shown_needed_score
+
+    return f"≥ {format_points(shown_needed_score(float(x)))}"
 
 
 def funding_line_html(run) -> str:

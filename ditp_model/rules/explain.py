@@ -19,10 +19,14 @@ Under the merit order (the default rule) and the ranking rule
 * **ex aequo**: fundable applications on both sides of the decision whose
   scores differ by less than the ex aequo band δ.
 
-These turn-by-turn values are exact for the ranking rule and for the merit
-order at δ = 0 without locks or minimum-count rules (both are then the
-ranking rule with skip); within the ex aequo band the merit order may settle
-a tie by the money spent, which the explanation then says.
+The turn-by-turn entry gap is exact for the ranking rule (skip) and for the
+merit order at δ = 0 without minimum-count rules or cuts (both are then the
+ranking rule with skip, locks first).  Elsewhere — inside the ex aequo band the
+merit order settles a tie by the money spent, so a candidate raised just above
+a competitor may still be left out — the needed score is found by re-deciding
+with the same rule (:mod:`~ditp_model.rules.entry_score`: bisection with the
+exact search, then checked); a letter never promises a score that would not
+have changed the outcome (trial 1).
 
 Under the optimisation rules (``max_total_score``, ``max_score_weighted_award``,
 kept for comparison), as before: entry gap = optimum − optimum with the
@@ -363,7 +367,7 @@ def _decision_states(cands, awards: list[int], funded: list[bool], removed: int)
     return others, rem, cnt, grp
 
 
-def merit_explanations(allocation: Allocation) -> pd.DataFrame:
+def merit_explanations(allocation: Allocation, keys: dict | None = None) -> pd.DataFrame:
     """Turn-by-turn explanation of every candidate under the merit order or the ranking rule.
 
     For an unfunded candidate the decisions of the others are kept as they
@@ -372,6 +376,24 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
     maximum number of awards and its groups' maximum shares) covers its
     minimum award.  For a laureate the ranking rule is run without it and it
     is moved down until it no longer fits.
+
+    The needed score (``score_needed``, ``entry_gap``) is exact under the rule
+    in force: the smallest score from which the candidate is funded when the
+    same rule re-decides with its score changed and nothing else
+    (:func:`~ditp_model.rules.entry_score.entry_score`).  The turn-by-turn
+    value is kept without re-deciding only where it is provably exact
+    (:func:`~ditp_model.rules.entry_score.formula_is_exact`: the ranking rule
+    with skip, the merit order at δ = 0 without minimum-count rule or cut);
+    inside an ex aequo band, with minimum-count rules or cuts, it is found by
+    bisection with the exact re-decision and checked.
+
+    Parameters
+    ----------
+    allocation : Allocation
+    keys : dict, optional
+        Application id -> (submission date, id), the call's tie-break after
+        the score, to place a raised candidate among equal scores; without
+        it, it is placed after them.
 
     Returns
     -------
@@ -401,8 +423,21 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
     max_awards = cands.params.max_awards
     from ditp_model.rules.allocation import _capped_groups
 
+    from ditp_model.rules.entry_score import Redecider, ceil_to_display, entry_score
+
     capped = _capped_groups(cands)
     fit = _fit_data(cands)
+    redo = Redecider(cands, keys)
+    top = 100 * unit
+    guess = None  # the last needed score found: often the next candidate's too (the same competitor holds the line)
+
+    def needed_fr(units: int, own: int) -> str:
+        """« il lui aurait fallu une note d'au moins 63,35, soit 0,87 point de plus » (rounded up to 0,01 point)."""
+        shown = ceil_to_display(units, unit) / unit
+        gap = shown - own / unit
+        return (f"il lui aurait fallu une note d'au moins {format_points(shown)}, soit {format_points(gap)} "
+                f"point{'s' if gap >= 2 else ''} de plus")
+
     rows = {}
     for k, aid in enumerate(ids):
         need = int(t.at[k, "lower_eur"])
@@ -439,29 +474,34 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                                     f"attribués sur {format_eur(cap)} quand son tour est venu")
                     kind = kind if len(blockers) > 1 else "limit"
             turn = " ; ".join(blockers)
+            su_k = su[k]
             if not ok:
-                kind = kind if blockers else "none"
-                keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
+                formula = top + 1  # no insertion point fits: no score suffices
             elif not blockers:
                 # it fitted at its own turn: passed over inside the ex aequo band (or by a named exception)
                 kind = "tie"
                 lower = [j for j in range(k + 1, len(ids)) if funded[j] and not locked[j] and su[j] >= su[k] - band]
-                target = max((su[j] for j in lower), default=su[k])
-                score_needed = (target + band + 1) / unit
-                entry = score_needed - su[k] / unit
-                names = ", ".join(ids[j] for j in lower) or "d'autres lauréats"
-                keeps = (f"il restait {format_eur(left)} quand son tour est venu, mais {names}, ex aequo (moins de "
-                         f"{format_points(band / unit)} point(s) d'écart), utilisent mieux l'enveloppe : départage par le "
-                         f"montant dépensé ; il lui aurait fallu une note supérieure à {format_points(score_needed - 1 / unit)}")
+                formula = max((su[j] for j in lower), default=su[k]) + band + 1
             else:
-                i = max(ok)
-                target = su[others[i]]
-                score_needed = (target + 1) / unit
-                entry = score_needed - su[k] / unit
-                keeps = (f"{turn} ; il lui aurait fallu une note supérieure à {format_points(target / unit)} "
-                         f"(celle de {ids[others[i]]}), soit {format_points(entry)} point(s) de plus")
-                if request >= need and kind == "envelope":
-                    keeps += f" ; ou une demande d'au plus {format_eur(request)}"
+                formula = su[others[max(ok)]] + 1
+            found = entry_score(redo, k, top, formula, guess)
+            guess = found.units if found.units is not None else guess
+            if found.units is None:
+                kind = kind if blockers or kind == "tie" else "none"
+                keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
+            else:
+                score_needed = found.units / unit
+                entry = score_needed - su_k / unit
+                if kind == "tie":
+                    lower = [j for j in range(k + 1, len(ids)) if funded[j] and not locked[j] and su[j] >= su[k] - band]
+                    names = ", ".join(ids[j] for j in lower) or "d'autres lauréats"
+                    keeps = (f"il restait {format_eur(left)} quand son tour est venu, mais {names}, ex aequo (moins de "
+                             f"{format_points(band / unit)} point(s) d'écart), utilisent mieux l'enveloppe : départage par le "
+                             f"montant dépensé ; {needed_fr(found.units, su_k)}")
+                else:
+                    keeps = f"{turn} ; {needed_fr(found.units, su_k)}"
+                    if request >= need and kind == "envelope":
+                        keeps += f" ; ou une demande d'au plus {format_eur(request)}"
         rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind)
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur",
                                                                  "entry_request_eur", "score_needed", "entry_gap", "exit_margin",
@@ -571,7 +611,9 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     d = allocation.decisions
     funded = dict(zip(d["application_id"], d["funded"]))
     awards = dict(zip(d["application_id"], d["award_eur"]))
-    m = merit_explanations(allocation)
+    apps = evaluation.applications
+    keys = {str(a): (d_, str(a)) for a, d_ in zip(apps["application_id"], apps["submitted_at"])}
+    m = merit_explanations(allocation, keys)
     flagged = set(ex_aequo_at_line(allocation, m))
     passed = {}
     for e in allocation.exceptions:
