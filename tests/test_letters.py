@@ -175,7 +175,7 @@ def test_reserve_list_letter_gives_its_position(sample):
     n = int(float(r["reserve_rank"]))
     for text in (docx_text(out / f"{r['application_id']}.docx"), pdf_text(out / f"{r['application_id']}.pdf")):
         assert "n'a pas été retenu sur la liste principale" in text
-        assert f"inscrit en {'1er' if n == 1 else f'{n}e'} position sur la liste complémentaire" in text
+        assert f"inscrit en {'1re' if n == 1 else f'{n}e'} position sur la liste complémentaire" in text
     index = json.loads((out / L.MARKER).read_text(encoding="utf-8"))
     assert {f["application_id"] for f in index["files"] if f["decision"] == "liste complémentaire"} == \
         {x["application_id"] for x in reserve}

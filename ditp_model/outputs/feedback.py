@@ -44,12 +44,12 @@ import pandas as pd
 
 from ditp_model.inputs.call import CallRules
 from ditp_model.french import format_eur, format_number, format_points
+from ditp_model.rules.base import tie_break_fr
 
 __all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr"]
 
 #: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
-TIE_SETTLEMENT_FR = ("par le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis par la note, la date de "
-                     "dépôt et l'identifiant")
+TIE_SETTLEMENT_FR = "par " + tie_break_fr("merit_order")
 _MERIT_RULES = ("merit_order", "ranking")
 _OBJECTIVES = {"max_total_score": "total_score", "max_score_weighted_award": "score_weighted_award"}
 
@@ -200,14 +200,37 @@ def _money_lines(row, envelope_eur, imposed_after=(), lock_reasons=None) -> list
     return lines
 
 
+def _exception_fr(keeps: str, imposed_after=(), lock_reasons=None) -> str:
+    """An exception to merit order in an applicant's words (trial 1, item 12): who was funded first and why, never who else lost.
+
+    « Un dossier moins bien classé a été financé avant le vôtre par décision motivée du comité : <motif>. »  The
+    motifs are the committee's written reasons of the locks ranked below this application (`imposed_after`,
+    `lock_reasons`); an application funded first for a minimum-count rule is named by its rule, read from
+    `keeps_out` (« règle « … » »).  No other unsuccessful applicant is named: the letter goes to one applicant.
+    The imposed application itself is named by the money line that follows (:func:`_money_lines`): a laureate,
+    named with its motif in the published report (exceptions to merit order, procedure annex) and in the
+    list of laureates.
+    """
+    motifs = [str((lock_reasons or {}).get(str(a), "")).strip() for a, _ in imposed_after]
+    motifs = [m for m in dict.fromkeys(motifs) if m]
+    n = len(imposed_after)
+    if n:
+        who = "Un dossier moins bien classé a été financé" if n == 1 else f"{n} dossiers moins bien classés ont été financés"
+        why = f" : {_md(' ; '.join(motifs))}" if motifs else ""
+        return f"{who} avant le vôtre par décision motivée du comité{why}."
+    rules = re.findall(r"règle « (.+?) »(?= ;|$)", keeps)
+    why = f" : {_md(' ; '.join(dict.fromkeys(rules)))}" if rules else ""
+    return ("Un dossier moins bien classé a été financé avant le vôtre en application d'une règle de portefeuille "
+            f"fixée par le comité{why}.")
+
+
 def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, imposed_after=(), lock_reasons=None) -> list[str]:
     """Why an unfunded, fundable application is not funded under the merit order or the ranking rule."""
     lines = []
     reason = _text(row, "reason")
     keeps = _text(row, "keeps_out")
     if reason == "exception":
-        lines.append(f"Le dossier a été passé par une exception à l'ordre de mérite, nommée dans le rapport avec sa cause : "
-                     f"{_md(keeps.removeprefix('exception à l' + chr(39) + 'ordre de mérite : '))}.")
+        lines.append(_exception_fr(keeps, imposed_after, lock_reasons))
         lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
         lines.append(_score_needed_fr(row))
         return lines

@@ -108,6 +108,11 @@ def _ordinal(n: int) -> str:
     return "1er" if n == 1 else f"{n}e"
 
 
+def _ordinal_f(n: int) -> str:
+    """Ordinal of a feminine noun (« 1re position », « 3e position »)."""
+    return "1re" if n == 1 else f"{n}e"
+
+
 # --------------------------------------------------------------------------- the published decision
 
 @dataclass(frozen=True)
@@ -240,11 +245,14 @@ def _text_of(row, name: str) -> str:
 
 
 def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur,
-              imposed_why: str | None = None) -> str:
+              imposed_why: str | None = None, line=None) -> str:
     """Where the application stands against the funding line, in plain words.
 
     `imposed_why` is the committee's motif when the application was imposed by the committee
     (lock-in): it is then not placed against the funding line, which it did not have to reach.
+    `worst_funded` is the rank of the last laureate funded in merit order and `line` the
+    :class:`~ditp_model.rules.explain.FundingLine` (merit rules; None otherwise): the imposed
+    applications are counted apart, never as the line (trial 1, item 2).
     """
     env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
     if kind == "non recevable":
@@ -253,8 +261,13 @@ def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_
         return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
     where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
              f"sur {n_ranked} dossiers recevables notés.")
+    n_imposed = len(line.imposed) if line is not None else 0
+    imposed_fr = (f", dont {n_imposed} {'imposé' if n_imposed == 1 else 'imposés'} par le comité hors de l'ordre du classement"
+                  if n_imposed else "")
+    first_out = line.first_out if line is not None else None
+    line_fr = line
     line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
-            f"de {format_eur(total_eur)}"
+            f"de {format_eur(total_eur)}{imposed_fr}"
             + (f" ; le dernier dossier retenu dans l'ordre du classement est classé {_ordinal(worst_funded)}." if worst_funded
                else "."))
     if kind == "désistement":
@@ -262,6 +275,11 @@ def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_
         return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
     if kind == "retenu" and imposed_why is not None:
         return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
+    if kind == "retenu" and first_out is not None and int(row.rank) > int(first_out[1]):
+        why = next((w for a, _, _, w in line_fr.below if a == str(row.application_id)), "")
+        how = ("ex aequo à la ligne de financement, il a été retenu par le départage de l'appel" if why == "ex aequo"
+               else "il a été financé sur le reste de l'enveloppe, les dossiers mieux classés non retenus ne pouvant l'être")
+        return f"{where} Il est classé sous la ligne de financement ; {how}. {line}"
     if kind == "retenu":
         return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
     if kind == "non finançable":
@@ -292,6 +310,12 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
     funded = t[t["funded"]]
     n_ranked = int(t["rank"].notna().sum())
     worst = int(funded["rank"].max()) if len(funded) and funded["rank"].notna().any() else None
+    funding_line = None
+    if kwargs["rule"] in ("merit_order", "ranking") and "reason" in t:
+        from ditp_model.rules.explain import imposed_by_locks, merit_funding_line
+
+        funding_line = merit_funding_line(t, imposed_by_locks(kwargs["lock_in"], kwargs["lock_reasons"]))
+        worst = funding_line.last_merit_rank
     total = int(t["award_eur"].sum())
     name = rules.call.name
     appel_texte = ("l'a" + name[1:]) if name[:1] in "Aa" and name[1:].lower().startswith("ppel") else f"l'appel « {name} »"
@@ -329,8 +353,9 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
         elif getattr(row, "list", "") == "reserve" and not pd.isna(getattr(row, "reserve_rank", float("nan"))):
             kind = "liste complémentaire"
             phrase = ("J'ai le regret de vous informer que votre projet n'a pas été retenu sur la liste principale ; il est "
-                      f"inscrit en {_ordinal(int(row.reserve_rank))} position sur la liste complémentaire.")
-            suite = "Vous serez informé par écrit si des crédits se libèrent pour votre projet."
+                      f"inscrit en {_ordinal_f(int(row.reserve_rank))} position sur la liste complémentaire.")
+            # the reserve paragraph (feedback.reserve_sentence_fr) already says « Vous en serez informé par écrit. »
+            suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
         else:
             phrase = "J'ai le regret de vous informer que votre projet n'a pas été retenu."
             suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
@@ -352,7 +377,7 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
             "note": "" if pd.isna(row.score) else f"{format_points(row.score)} / 100",
             "rang": "" if pd.isna(row.rank) else _ordinal(int(row.rank)),
             "position": _position(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"],
-                                  reasons.get(aid, "") if is_funded and aid in lock_in else None),
+                                  reasons.get(aid, "") if is_funded and aid in lock_in else None, funding_line),
             "motifs_titre": "Détail de la décision :" if is_funded else "Motifs de la décision :",
             "motifs": motifs, "motifs_texte": " ".join(motifs),
             "suite": suite, "voies_recours": appeal, "pied": pied, "projet": projet,

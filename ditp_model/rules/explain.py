@@ -47,6 +47,7 @@ from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.french import format_eur, format_points
 
 __all__ = ["Explanation", "explain", "envelope_shadow_price", "funding_line", "forced_optima", "merit_explanations",
+           "FundingLine", "merit_funding_line", "imposed_by_locks", "LINE_REASONS",
            "ex_aequo_at_line", "OptimumComparison", "optimum_comparison"]
 
 
@@ -98,15 +99,17 @@ class Explanation:
             return ""
         how = ("notes identiques" if not self.tie_band_points > 0
                else f"notes à moins de {format_points(self.tie_band_points)} point(s) les unes des autres")
-        return (f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par le montant dépensé, "
-                f"puis par la note, la date de dépôt et l'identifiant.")
+        from ditp_model.rules.base import tie_break_fr
+
+        return f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par {tie_break_fr(self.rule)}."
 
     def funding_line_fr(self) -> str:
         """One French sentence describing the funding line.
 
-        Merit order and ranking rule: the first fundable application left
-        unfunded in rank order, the last laureate above it, and the laureates
-        below it with why (ex aequo, or funded on what was left of the envelope).
+        Merit order and ranking rule: :func:`merit_funding_line` — the first
+        fundable application left unfunded in rank order, the last laureate
+        above it, the laureates below it with why (ex aequo, or funded on what
+        was left of the envelope), and the imposed applications apart.
         """
         if self.rule in ("merit_order", "ranking") and "rank" in self.table:
             return self._merit_line_fr()
@@ -118,30 +121,110 @@ class Explanation:
         return "Ligne de financement — " + " ; ".join(parts) if parts else "Ligne de financement : aucun dossier"
 
     def _merit_line_fr(self) -> str:
-        t = self.table[self.table["reason"].isin(["funded", "envelope", "tie"])].sort_values("rank")
-        unfunded = t[~t["funded"]]
-        if unfunded.empty:
-            return "Ligne de financement : tous les dossiers finançables sont financés"
-        first = unfunded.iloc[0]
-        above = t[t["funded"] & (t["rank"] < first["rank"])]
-        below = t[t["funded"] & (t["rank"] > first["rank"])]
-        tie = ", ex aequo" if bool(first["ex_aequo"]) else ""
-        parts = [f"premier non financé : {first['application_id']} (rang {int(first['rank'])}, {format_points(first['score'])} points{tie})"]
-        if len(above):
-            last = above.iloc[-1]
-            parts.insert(0, f"dernier financé au-dessus : {last['application_id']} (rang {int(last['rank'])}, {format_points(last['score'])} points)")
-        if len(below):
-            def why(r) -> str:
-                if getattr(r, "locked_in", False):
-                    return f"financé d'abord : {r.first_cause}"
-                if r.ex_aequo and (abs(r.score - first["score"]) < self.tie_band_points or r.score == first["score"]):
-                    return "ex aequo"
-                return "sur le reliquat de l'enveloppe"
+        t = self.table
+        imposed = {a: c for a, lk, c in zip(t["application_id"], t["locked_in"], t["first_cause"]) if lk}
+        return merit_funding_line(t, imposed).sentence_fr()
 
-            items = [f"{r.application_id} (rang {int(r.rank)}, {format_points(r.score)} points, {why(r)})"
-                     for r in below.itertuples()]
-            parts.append("financés en dessous : " + ", ".join(items))
-        return "Ligne de financement — " + " ; ".join(parts)
+
+#: Reasons of an unfunded candidate that place the funding line (merit order): no money left at its turn, passed
+#: over in the ex aequo band, or passed over by a named exception (the money went to an imposed application).
+LINE_REASONS = ("envelope", "tie", "exception")
+
+
+@dataclass(frozen=True)
+class FundingLine:
+    """Where merit-order funding stops, and what is funded apart from it (trial 1, item 2).
+
+    Attributes
+    ----------
+    last_above : tuple (id, rank, score) or None
+        The last laureate in merit order above the line.
+    first_out : tuple (id, rank, score, why) or None
+        The first candidate left unfunded in merit order (imposed applications set aside); `why`
+        is "" or « ex aequo » or « passé par une exception à l'ordre de mérite ».
+    below : tuple of (id, rank, score, why)
+        Laureates in merit order ranked below the line: ex aequo, or on what was left of the envelope.
+    imposed : tuple of (id, rank, score, cause)
+        Applications funded first — imposed by the committee or by a minimum-count rule — wherever
+        they rank: never the line, never ex aequo.
+    """
+
+    last_above: tuple | None
+    first_out: tuple | None
+    below: tuple = ()
+    imposed: tuple = ()
+
+    @property
+    def last_merit_rank(self) -> int | None:
+        """Rank of the last laureate funded in merit order (the imposed applications set aside); None when none."""
+        ranks = [r for _, r, _, _ in self.below] + ([self.last_above[1]] if self.last_above else [])
+        return max(ranks, default=None)
+
+    def sentence_fr(self) -> str:
+        """« Ligne de financement — dernier financé au-dessus : … ; premier non financé : … ; financés en dessous : … ;
+        financés hors ordre de mérite : … »."""
+        def who(aid, rank, score, extra="") -> str:
+            return f"{aid} (rang {int(rank)}, {format_points(score)} points{', ' + extra if extra else ''})"
+
+        if self.first_out is None:
+            parts = ["tous les dossiers finançables sont financés"]
+            head = "Ligne de financement : "
+        else:
+            parts = [f"premier non financé : {who(*self.first_out)}"]
+            if self.last_above:
+                parts.insert(0, f"dernier financé au-dessus : {who(*self.last_above)}")
+            if self.below:
+                parts.append("financés en dessous : " + ", ".join(who(*b) for b in self.below))
+            head = "Ligne de financement — "
+        if self.imposed:
+            parts.append("financés hors ordre de mérite, avant les autres : " + ", ".join(who(*i) for i in self.imposed))
+        return head + " ; ".join(parts)
+
+
+def imposed_by_locks(lock_in, lock_reasons=None) -> dict:
+    """Application id -> « imposé par le comité : <motif> » for the committee's locks (a published decision's ``parameters``)."""
+    reasons = dict(lock_reasons or {})
+    return {str(a): "imposé par le comité" + (f" : {reasons[a]}" if reasons.get(a) else "") for a in lock_in or ()}
+
+
+def merit_funding_line(table: pd.DataFrame, imposed: dict) -> FundingLine:
+    """The funding line of a merit-order (or ranking-rule) decision, from a decision table.
+
+    One function for the command line, the report, the panel, the letters and the workbook.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``application_id``, ``rank``, ``score`` (points), ``funded`` (bool), ``reason`` (the merit
+        rules' reason: ``funded``, ``envelope``, ``tie``, ``exception``, ``limit``, ``none``,
+        ``excluded`` or "") and ``ex_aequo`` (bool) — the explanation's table or the published
+        ``allocation.csv``.
+    imposed : dict
+        Application id -> cause, for the applications funded first (the committee's locks, the
+        minimum-count rules' choices): named apart, never the line.
+
+    Returns
+    -------
+    FundingLine
+        The line is placed at the first candidate, in rank order, left unfunded for lack of money,
+        inside the ex aequo band or by an exception (:data:`LINE_REASONS`), the imposed applications
+        set aside.  A laureate below it is ex aequo (flagged and within the band) or funded on what
+        was left of the envelope.
+    """
+    t = table[table["rank"].notna() & table["reason"].isin(("funded", *LINE_REASONS))].sort_values("rank", kind="mergesort")
+    rows = [(str(r.application_id), int(r.rank), float(r.score), bool(r.funded), str(r.reason), bool(r.ex_aequo))
+            for r in t.itertuples()]
+    imp = tuple((a, k, s, imposed[a] or "imposé par le comité") for a, k, s, f, _, _ in rows if f and a in imposed)
+    merit = [r for r in rows if r[0] not in imposed]
+    out = next((r for r in merit if not r[3]), None)
+    if out is None:
+        return FundingLine(None, None, (), imp)
+    why = "passé par une exception à l'ordre de mérite" if out[4] == "exception" else ("ex aequo" if out[5] else "")
+    above = [r for r in merit if r[3] and r[1] < out[1]]
+    below = tuple((a, k, s, "ex aequo" if x else "sur le reliquat de l'enveloppe")
+                  for a, k, s, f, _, x in merit if f and k > out[1])
+    last = (above[-1][0], above[-1][1], above[-1][2]) if above else None
+    return FundingLine(last, (out[0], out[1], out[2], why), below, imp)
 
 
 def envelope_shadow_price(allocation: Allocation) -> float | None:
@@ -520,7 +603,9 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     Identical scores are ties whatever δ, δ = 0 included: every candidate
     with exactly the score of the first one left out for lack of money is
     flagged with it when one of them is funded (40 applications tied on score
-    across the line all carry the mark; issue 15).
+    across the line all carry the mark; issue 15).  Applications funded
+    first (committee locks, minimum-count rules) are never flagged: they were
+    not settled at the line (trial 1, item 2).
     """
     cands = allocation.candidates
     band = cands.tie_band_units
@@ -530,7 +615,9 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     t = cands.table
     su = dict(zip(t["application_id"], (int(v) for v in t["score_units"])))
     order = list(t["application_id"])
-    funded = [a for a in order if m.at[a, "reason"] == "funded"]
+    locked = dict(zip(t["application_id"], t["locked_in"]))
+    # an imposed application (lock, minimum-count rule) is funded first, not settled at the line: never ex aequo
+    funded = [a for a in order if m.at[a, "reason"] == "funded" and not locked[a]]
     ties = [a for a in order if m.at[a, "reason"] == "tie"]
     flagged = set(ties)
     for j in ties:
@@ -643,7 +730,11 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     score_of = dict(zip(ev_table["application_id"], ev_table["score"]))
     first = set(cands.table.loc[cands.table["locked_in"], "application_id"])
     table["locked_in"] = table["application_id"].isin(first)
-    table["first_cause"] = [cands.forced.get(a, "imposé par le comité") if a in first else "" for a in table["application_id"]]
+    def cause(a: str) -> str:
+        why = cands.params.lock_reason(a)
+        return cands.forced.get(a, "imposé par le comité" + (f" : {why}" if why else ""))
+
+    table["first_cause"] = [cause(a) if a in first else "" for a in table["application_id"]]
     table["rank"] = [rank_of[a] for a in table["application_id"]]
     table["score"] = [float(score_of[a]) for a in table["application_id"]]
     low, high = funding_line(evaluation, allocation)
