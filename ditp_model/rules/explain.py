@@ -450,7 +450,7 @@ def _decision_states(cands, awards: list[int], funded: list[bool], removed: int)
     return others, rem, cnt, grp
 
 
-def merit_explanations(allocation: Allocation, keys: dict | None = None) -> pd.DataFrame:
+def merit_explanations(allocation: Allocation, keys: dict | None = None, *, entry_scores: bool = True) -> pd.DataFrame:
     """Turn-by-turn explanation of every candidate under the merit order or the ranking rule.
 
     For an unfunded candidate the decisions of the others are kept as they
@@ -477,6 +477,10 @@ def merit_explanations(allocation: Allocation, keys: dict | None = None) -> pd.D
         Application id -> (submission date, id), the call's tie-break after
         the score, to place a raised candidate among equal scores; without
         it, it is placed after them.
+    entry_scores : bool
+        False: no needed score (``score_needed`` and ``entry_gap`` NaN), only
+        the reason at its turn — no re-decision (the committee panel, redrawn
+        at every change, shows the line and the ex aequo, not the gaps).
 
     Returns
     -------
@@ -512,7 +516,7 @@ def merit_explanations(allocation: Allocation, keys: dict | None = None) -> pd.D
     fit = _fit_data(cands)
     redo = Redecider(cands, keys)
     top = 100 * unit
-    guess = None  # the last needed score found: often the next candidate's too (the same competitor holds the line)
+    guesses: list[int] = []  # the needed scores found so far: often the next candidate's too (the same competitor holds the line)
 
     def needed_fr(units: int, own: int) -> str:
         """« il lui aurait fallu une note d'au moins 63,35, soit 0,87 point de plus » (rounded up to 0,01 point)."""
@@ -567,8 +571,17 @@ def merit_explanations(allocation: Allocation, keys: dict | None = None) -> pd.D
                 formula = max((su[j] for j in lower), default=su[k]) + band + 1
             else:
                 formula = su[others[max(ok)]] + 1
-            found = entry_score(redo, k, top, formula, guess)
-            guess = found.units if found.units is not None else guess
+            if not entry_scores:  # the reason at its turn only (the panel): no re-decision
+                tie = ", ".join(ids[j] for j in range(k + 1, len(ids)) if funded[j] and not locked[j] and su[j] >= su[k] - band)
+                kind = "none" if not ok and not blockers else kind
+                keeps = turn if kind != "tie" else (f"il restait {format_eur(left)} quand son tour est venu, mais "
+                                                     f"{tie or 'd' + chr(39) + 'autres lauréats'}, ex aequo, "
+                                                     "utilisent mieux l'enveloppe : départage par le montant dépensé")
+                rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind)
+                continue
+            found = entry_score(redo, k, top, formula, guesses)
+            if found.units is not None:
+                guesses.append(found.units)
             if found.units is None:
                 kind = kind if blockers or kind == "tie" else "none"
                 keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
@@ -631,7 +644,7 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     return tuple(a for a in order if a in flagged)
 
 
-def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True) -> Explanation:
+def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True, entry_scores: bool = True) -> Explanation:
     """Explain an optimal allocation, application by application.
 
     Parameters
@@ -641,6 +654,9 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
         Must be a proven optimum (its ``decisions`` are read).
     gaps : bool
         Compute entry gaps and exit margins (one level-1 solve per candidate).
+    entry_scores : bool
+        Merit rules: compute the needed score of each unfunded candidate (re-decided where the turn-by-turn
+        value is not provably exact, :mod:`~ditp_model.rules.entry_score`); False leaves it NaN (the panel).
 
     Returns
     -------
@@ -654,7 +670,7 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
         A forced re-solve that neither proves an optimum nor infeasibility.
     """
     if allocation.rule in ("merit_order", "ranking"):
-        return _explain_merit(evaluation, allocation)
+        return _explain_merit(evaluation, allocation, entry_scores)
     d = allocation.decisions
     cands = allocation.candidates
     value = portfolio_value(d, cands)
@@ -692,7 +708,7 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
     return Explanation(table, low, high, envelope_shadow_price(allocation), allocation.rule)
 
 
-def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanation:
+def _explain_merit(evaluation: Evaluation, allocation: Allocation, entry_scores: bool = True) -> Explanation:
     """Explanation under the merit order or the ranking rule (see the module docstring)."""
     cands = allocation.candidates
     d = allocation.decisions
@@ -700,7 +716,7 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     awards = dict(zip(d["application_id"], d["award_eur"]))
     apps = evaluation.applications
     keys = {str(a): (d_, str(a)) for a, d_ in zip(apps["application_id"], apps["submitted_at"])}
-    m = merit_explanations(allocation, keys)
+    m = merit_explanations(allocation, keys, entry_scores=entry_scores)
     flagged = set(ex_aequo_at_line(allocation, m))
     passed = {}
     for e in allocation.exceptions:
