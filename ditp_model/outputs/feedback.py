@@ -46,7 +46,8 @@ from ditp_model.inputs.call import CallRules
 from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.rules.base import tie_break_fr
 
-__all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr"]
+__all__ = ["feedback_table", "letter_fr", "feedback_files", "safe_filename", "TIE_SETTLEMENT_FR", "reserve_sentence_fr",
+           "position_fr"]
 
 #: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
 TIE_SETTLEMENT_FR = "par " + tie_break_fr("merit_order")
@@ -250,6 +251,53 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
                      f"{_points_word(tie_band_points)} d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     lines.append(_score_needed_fr(row))
     return lines
+
+
+def position_fr(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur,
+              imposed_why: str | None = None, line=None) -> str:
+    """Where the application stands against the funding line, in plain words (the letters' « position » field).
+
+    `imposed_why` is the committee's motif when the application was imposed by the committee
+    (lock-in): it is then not placed against the funding line, which it did not have to reach.
+    `worst_funded` is the rank of the last laureate funded in merit order and `line` the
+    :class:`~ditp_model.rules.explain.FundingLine` (merit rules; None otherwise): the imposed
+    applications are counted apart, never as the line (trial 1, item 2).
+    """
+    env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
+    if kind == "non recevable":
+        return "Votre dossier n'a pas été noté ni classé : seuls les dossiers recevables le sont."
+    if pd.isna(row.score) or pd.isna(row.rank):
+        return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
+    where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
+             f"sur {n_ranked} dossiers recevables notés.")
+    n_imposed = len(line.imposed) if line is not None else 0
+    imposed_fr = (f", dont {n_imposed} {'imposé' if n_imposed == 1 else 'imposés'} par le comité hors de l'ordre du classement"
+                  if n_imposed else "")
+    first_out = line.first_out if line is not None else None
+    line_fr = line
+    line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
+            f"de {format_eur(total_eur)}{imposed_fr}"
+            + (f" ; le dernier dossier retenu dans l'ordre du classement est classé {_ordinal(worst_funded)}." if worst_funded
+               else "."))
+    if kind == "désistement":
+        note = _text(row, "change_note")
+        return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
+    if kind == "retenu" and imposed_why is not None:
+        return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
+    if kind == "retenu" and first_out is not None and int(row.rank) > int(first_out[1]):
+        why = next((w for a, _, _, w in line_fr.below if a == str(row.application_id)), "")
+        how = ("ex aequo à la ligne de financement, il a été retenu par le départage de l'appel" if why == "ex aequo"
+               else "il a été financé sur le reste de l'enveloppe, les dossiers mieux classés non retenus ne pouvant l'être")
+        return f"{where} Il est classé sous la ligne de financement ; {how}. {line}"
+    if kind == "retenu":
+        return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
+    if kind == "non finançable":
+        return (f"{where} Il n'atteint pas un seuil de qualité fixé pour l'appel : il ne pouvait pas être financé, quelle que "
+                f"soit sa place dans le classement. {line}")
+    if worst_funded and int(row.rank) < worst_funded:
+        return (f"{where} Bien que classé avant le dernier dossier retenu, il n'a pas pu être financé, pour le motif indiqué "
+                f"ci-dessous. {line}")
+    return f"{where} Il se situe sous la ligne de financement. {line}"
 
 
 def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, envelope_eur) -> list[str]:

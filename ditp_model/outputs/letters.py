@@ -244,53 +244,6 @@ def _text_of(row, name: str) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
-def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur,
-              imposed_why: str | None = None, line=None) -> str:
-    """Where the application stands against the funding line, in plain words.
-
-    `imposed_why` is the committee's motif when the application was imposed by the committee
-    (lock-in): it is then not placed against the funding line, which it did not have to reach.
-    `worst_funded` is the rank of the last laureate funded in merit order and `line` the
-    :class:`~ditp_model.rules.explain.FundingLine` (merit rules; None otherwise): the imposed
-    applications are counted apart, never as the line (trial 1, item 2).
-    """
-    env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
-    if kind == "non recevable":
-        return "Votre dossier n'a pas été noté ni classé : seuls les dossiers recevables le sont."
-    if pd.isna(row.score) or pd.isna(row.rank):
-        return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
-    where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
-             f"sur {n_ranked} dossiers recevables notés.")
-    n_imposed = len(line.imposed) if line is not None else 0
-    imposed_fr = (f", dont {n_imposed} {'imposé' if n_imposed == 1 else 'imposés'} par le comité hors de l'ordre du classement"
-                  if n_imposed else "")
-    first_out = line.first_out if line is not None else None
-    line_fr = line
-    line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
-            f"de {format_eur(total_eur)}{imposed_fr}"
-            + (f" ; le dernier dossier retenu dans l'ordre du classement est classé {_ordinal(worst_funded)}." if worst_funded
-               else "."))
-    if kind == "désistement":
-        note = _text_of(row, "change_note")
-        return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
-    if kind == "retenu" and imposed_why is not None:
-        return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
-    if kind == "retenu" and first_out is not None and int(row.rank) > int(first_out[1]):
-        why = next((w for a, _, _, w in line_fr.below if a == str(row.application_id)), "")
-        how = ("ex aequo à la ligne de financement, il a été retenu par le départage de l'appel" if why == "ex aequo"
-               else "il a été financé sur le reste de l'enveloppe, les dossiers mieux classés non retenus ne pouvant l'être")
-        return f"{where} Il est classé sous la ligne de financement ; {how}. {line}"
-    if kind == "retenu":
-        return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
-    if kind == "non finançable":
-        return (f"{where} Il n'atteint pas un seuil de qualité fixé pour l'appel : il ne pouvait pas être financé, quelle que "
-                f"soit sa place dans le classement. {line}")
-    if worst_funded and int(row.rank) < worst_funded:
-        return (f"{where} Bien que classé avant le dernier dossier retenu, il n'a pas pu être financé, pour le motif indiqué "
-                f"ci-dessous. {line}")
-    return f"{where} Il se situe sous la ligne de financement. {line}"
-
-
 def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) -> list[dict]:
     """One docxtpl context per application (table order): the fields of :data:`LETTER_FIELDS`.
 
@@ -298,7 +251,7 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
     (:func:`ditp_model.outputs.feedback.feedback_table`), as plain text; the letterhead is the
     manifest's ``call_rules.authority``.
     """
-    from ditp_model.outputs.feedback import feedback_table
+    from ditp_model.outputs.feedback import feedback_table, position_fr
 
     m, t, rules = decision.manifest, decision.table, decision.rules
     kwargs = _feedback_kwargs(m, t)
@@ -376,7 +329,7 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
             "montant_demande": format_eur(int(row.requested_eur)) if int(row.requested_eur) >= 0 else "",
             "note": "" if pd.isna(row.score) else f"{format_points(row.score)} / 100",
             "rang": "" if pd.isna(row.rank) else _ordinal(int(row.rank)),
-            "position": _position(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"],
+            "position": position_fr(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"],
                                   reasons.get(aid, "") if is_funded and aid in lock_in else None, funding_line),
             "motifs_titre": "Détail de la décision :" if is_funded else "Motifs de la décision :",
             "motifs": motifs, "motifs_texte": " ".join(motifs),
