@@ -287,7 +287,7 @@ def position_fr(row, kind: str, n_ranked: int, n_funded: int, worst_funded, tota
     if kind == "retenu" and first_out is not None and int(row.rank) > int(first_out[1]):
         why = next((w for a, _, _, w in line_fr.below if a == str(row.application_id)), "")
         how = ("ex aequo à la ligne de financement, il a été retenu par le départage de l'appel" if why == "ex aequo"
-               else "il a été financé sur le reste de l'enveloppe, les dossiers mieux classés non retenus ne pouvant l'être")
+               else "il a été financé sur le reste de l'enveloppe, qui ne suffisait pas aux dossiers mieux classés non retenus")
         return f"{where} Il est classé sous la ligne de financement ; {how}. {line}"
     if kind == "retenu":
         return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
