@@ -147,3 +147,27 @@ def test_provisional_refusal_names_the_options(tmp_path):
     # the sample's two held applications are within reach: the message says how to exclude them, and --provisoire
     assert '--lock-out P047="motif du comité" P072="motif du comité"' in err
     assert "--verrous" in err and "--provisoire" in err and "hors concours" not in err
+
+
+def test_laureates_below_the_line_are_told_why(tmp_path):
+    """Sample, no lock: the line is at the first fundable application left unfunded in rank order; a laureate ranked
+    below it is either within δ of it (ex aequo, settled by the call's tie-break) or funded on what was left."""
+    out = tmp_path / "d"
+    code, _, _ = _allocate(out, "--provisoire")
+    assert code == 0
+    rows = _rows(out / "allocation.csv")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    delta = float(manifest["decision_rule"]["tie_band_points"])
+    first_out, _, _ = _by_hand(rows, set())
+    s0 = float(first_out["score"].replace(",", "."))
+    below = [r for r in rows if r["funded"] == "True" and r["rank"] and float(r["rank"]) > float(first_out["rank"])]
+    assert below
+    contexts = {c["dossier"]: c for c in L.letter_contexts(L.read_published_decision(out / "manifest.json"),
+                                                           day=dt.date(2026, 12, 1))}
+    for r in below:
+        pos = _norm(contexts[r["application_id"]]["position"])
+        assert "au-dessus de la ligne" not in pos and "Il est classé sous la ligne de financement" in pos
+        if s0 - float(r["score"].replace(",", ".")) < delta:
+            assert "ex aequo à la ligne de financement" in pos
+        else:
+            assert "financé sur le reste de l'enveloppe, qui ne suffisait pas aux dossiers mieux classés non retenus" in pos
