@@ -155,3 +155,56 @@ def test_random_cases_against_brute_force(seed):
         tried = sorted({round(v, 4) for s in others for v in (s, s - band, s + band, s + 1e-4, s - band + 1e-4,
                                                                s + band + 1e-4) if x <= v <= 100} | {100.0})
         assert all(brute_funded(v) for v in tried), (seed, p.id, x, [v for v in tried if not brute_funded(v)])
+
+
+def _announced_is_exact(ev, params, projects) -> int:
+    """For every unfunded candidate: funded at X (the shown needed score), not at X − 0,01; NaN: not even at 100.
+
+    Each check is a whole decision through ``allocate`` on an evaluation whose score was changed.
+    Returns the number of candidates checked.
+    """
+    a = allocate(ev, params)
+    if not a.is_optimal:
+        return 0
+    e = explain(ev, a).table.set_index("application_id")
+
+    def funded(aid, score):
+        b = allocate(with_score(ev, aid, score), params)
+        return b.is_optimal and aid in b.funded_ids
+
+    n = 0
+    for p in projects:
+        if p.id not in e.index or e.at[p.id, "funded"] or not isinstance(e.at[p.id, "reason"], str) \
+                or e.at[p.id, "reason"] == "excluded":
+            continue
+        need = e.at[p.id, "score_needed"]
+        n += 1
+        if math.isnan(need):
+            assert not funded(p.id, 100.0), p.id
+            continue
+        x = shown(need)
+        assert funded(p.id, x), (p.id, x)
+        if x - 0.01 > p.score:
+            assert not funded(p.id, round(x - 0.01, 2)), (p.id, x)
+    return n
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ranking_rule_skip_and_stop(seed):
+    """The ranking rule: skip (the turn-by-turn value, trusted) and stop (re-decided)."""
+    rng = random.Random(1000 + seed)
+    projects, envelope, _, lock, max_awards, _ = _random_case(rng)
+    params = AllocationParams(rule="ranking", ranking_variant=rng.choice(["skip", "stop"]), lock_in=lock,
+                              max_awards=max_awards, lock_reasons={a: "motif" for a in lock})
+    assert _announced_is_exact(make_evaluation(projects, envelope_eur=envelope), params, projects) > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3, 4, 5])  # seed 2 draws a lock the minimum leaves no room for: nothing to explain
+def test_minimum_count_rule(seed):
+    """A minimum-count rule (raising a candidate may make it the one the rule funds first): re-decided by the rule itself."""
+    rng = random.Random(2000 + seed)
+    projects, envelope, band, lock, _, _ = _random_case(rng)
+    projects[0] = dataclasses.replace(projects[0], region="Corse")
+    params = AllocationParams(rule="merit_order", tie_band_points=band, lock_in=lock, lock_reasons={a: "motif" for a in lock},
+                              group_rules=(GroupRule("region", "Corse", min_count=1),))
+    assert _announced_is_exact(make_evaluation(projects, envelope_eur=envelope), params, projects) > 0
