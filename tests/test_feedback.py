@@ -226,7 +226,9 @@ def test_lock_makes_a_named_exception_and_no_score_suffices(tmp_path):
     t = run.table.set_index("application_id")
     assert sorted(t.index[t["funded"]]) == ["A02", "A03"]
     text = letters.at["A01", "lettre"]
-    assert "exception à l'ordre de mérite" in text and "A03 financé avant A01 : imposé par le comité" in text
+    # trial 1, item 12: in words, without the log line; the lock here has no written motif (a provisional decision)
+    assert "Un dossier moins bien classé a été financé avant le vôtre par décision du comité." in text
+    assert "exception à l'ordre de mérite" not in text and "A03 financé avant A01" not in text
     assert "aucune note ne suffit" in text
     # Never a score above the scale maximum.
     assert not re.search(r"(supérieure à|au moins) (\d+),", text)

@@ -206,19 +206,23 @@ def _exception_fr(keeps: str, imposed_after=(), lock_reasons=None) -> str:
 
     « Un dossier moins bien classé a été financé avant le vôtre par décision motivée du comité : <motif>. »  The
     motifs are the committee's written reasons of the locks ranked below this application (`imposed_after`,
-    `lock_reasons`); an application funded first for a minimum-count rule is named by its rule, read from
+    `lock_reasons`; without them, the causes written in `keeps_out`); an application funded first for a minimum-count rule is named by its rule, read from
     `keeps_out` (« règle « … » »).  No other unsuccessful applicant is named: the letter goes to one applicant.
     The imposed application itself is named by the money line that follows (:func:`_money_lines`): a laureate,
     named with its motif in the published report (exceptions to merit order, procedure annex) and in the
     list of laureates.
     """
     motifs = [str((lock_reasons or {}).get(str(a), "")).strip() for a, _ in imposed_after]
-    motifs = [m for m in dict.fromkeys(motifs) if m]
     n = len(imposed_after)
+    if not n:  # the locks were not passed: read the causes of the exceptions (« imposé par le comité : motif »)
+        locks = re.findall(r"imposé par le comité(?: : (.+?))?(?= ;|$)", keeps)
+        n, motifs = len(locks), [m.strip() for m in locks]
+    motifs = [m for m in dict.fromkeys(motifs) if m]
     if n:
         who = "Un dossier moins bien classé a été financé" if n == 1 else f"{n} dossiers moins bien classés ont été financés"
-        why = f" : {_md(' ; '.join(motifs))}" if motifs else ""
-        return f"{who} avant le vôtre par décision motivée du comité{why}."
+        if not motifs:  # a provisional decision may still lack the committee's written motif
+            return f"{who} avant le vôtre par décision du comité."
+        return f"{who} avant le vôtre par décision motivée du comité : {_md(' ; '.join(motifs))}."
     rules = re.findall(r"règle « (.+?) »(?= ;|$)", keeps)
     why = f" : {_md(' ; '.join(dict.fromkeys(rules)))}" if rules else ""
     return ("Un dossier moins bien classé a été financé avant le vôtre en application d'une règle de portefeuille "
