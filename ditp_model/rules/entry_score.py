@@ -9,11 +9,11 @@ what lies below it:
 * the ranking rule, variant ``skip`` (locks first, then rank order: an
   application's decision reads only the money, count and group spending left
   by those before it);
-* the merit order with δ = 0, no minimum-count rule and no award cut: the exact
-  search is then that same ranking rule with skip, locks first
-  (:func:`~ditp_model.rules.merit_search.merit_search`), as long as the needed
-  score ties no other application exactly (an exact tie is an ex aequo band
-  even at δ = 0).
+* the merit order with δ = 0, no minimum-count rule, no award cut and no two
+  candidates with the same score: the exact search is then that same ranking
+  rule with skip, locks first (:func:`~ditp_model.rules.merit_search.merit_search`),
+  as long as the needed score ties no other application exactly (an exact tie
+  is an ex aequo band even at δ = 0, settled by the money spent).
 
 There the money left at each insertion point only shrinks down the list, so the
 set of scores that suffice is "every score above one value", and the formula
@@ -79,7 +79,11 @@ def formula_is_exact(cands: Candidates) -> bool:
         return False
     if cands.rule == "ranking":
         return p.ranking_variant == "skip"
-    return cands.rule == "merit_order" and cands.tie_band_units == 0 and p.exact_search
+    # δ = 0: identical scores still form an ex aequo band, settled by the money spent — which may then depend on
+    # the candidate raised below them: the formula is trusted only when no two candidates share a score
+    units = t["score_units"].tolist() if len(t) else []
+    return (cands.rule == "merit_order" and cands.tie_band_units == 0 and p.exact_search
+            and len(set(units)) == len(units))
 
 
 class Redecider:
