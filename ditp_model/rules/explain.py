@@ -8,14 +8,15 @@ Under the merit order (the default rule) and the ranking rule
   it needed (« il restait 38 290 € quand son tour est venu ; il fallait
   135 000 € »), or the threshold, lock or rule that excludes it;
 * **entry gap**: the score points it lacks to be funded — the smallest score
-  at which, ranked there with the decisions above it unchanged, its turn
-  comes while enough money (and room under the maximum number of awards and
-  its groups' maximum shares) remains; NaN with « aucune note ne suffit »
-  when even the first place would not do; also the largest request that
+  from which the same rule, re-deciding with that score and nothing else
+  changed, funds it (``score_needed``); NaN with « aucune note ne suffit »
+  when even the top of the scale would not do; also the largest request that
   would have been funded at its own rank (``entry_request_eur``);
 * **exit margin** of a laureate: the score points it could lose and still be
-  funded, by the same turn-by-turn computation (the ranking rule with it
-  removed, then re-inserted lower); ``inf`` for a lock;
+  funded, by the turn-by-turn computation (the ranking rule with it removed,
+  then re-inserted lower); ``inf`` for a lock.  Not re-decided: inside the ex
+  aequo band it is a turn-by-turn value (trial 1 asked for the entry gap, which
+  letters promise; the exit margin is shown to the committee only);
 * **ex aequo**: fundable applications on both sides of the decision whose
   scores differ by less than the ex aequo band δ.
 
