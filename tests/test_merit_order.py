@@ -270,7 +270,8 @@ def test_ex_aequo_band_settled_by_spending_then_flagged():
 def test_explanation_words_and_entry_gap_by_hand():
     # Envelope 250 k€: A (80, 120 k€), B (70, 120 k€), C (60, 100 k€).  A and B funded (240 k€), 10 000 € left.
     # C: better-ranked laureates received 240 000 €, 10 000 € left at its turn, it needed 100 000 €.
-    # Moved above B it would have 130 000 € at its turn: it needs a score above 70 (B's), i.e. 10 points more.
+    # Moved above B it would have 130 000 € at its turn: it needs a score above 70 (B's), i.e. 10 points more
+    # (70,0001 exactly; shown rounded up to 0,01 point: at least 70,01, 10,01 points more).
     ps = [P("A", 80, 120_000), P("B", 70, 120_000), P("C", 60, 100_000)]
     ev = make_evaluation(ps, envelope_eur=250_000)
     a = allocate(ev)
@@ -279,7 +280,7 @@ def test_explanation_words_and_entry_gap_by_hand():
     assert (c["better_ranked_awarded_eur"], c["left_when_turn_eur"], c["needed_eur"]) == (240_000, 10_000, 100_000)
     assert c["entry_gap"] == pytest.approx(10.0001)
     assert "il restait 10 000 € quand son tour est venu ; il fallait 100 000 €" in plain(c["keeps_out"])
-    assert "(celle de B)" in c["keeps_out"]
+    assert "il lui aurait fallu une note d'au moins 70,01, soit 10,01 points de plus" in plain(c["keeps_out"])
     # B could fall to just above C's 60 points and stay funded (A + B = 240 k€ either way): exit margin 10 points
     assert t.at["B", "exit_margin"] == pytest.approx(10.0)
 

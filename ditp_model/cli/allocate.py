@@ -173,8 +173,7 @@ def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, lock
     prov = provisional_status(ev, params)
     if prov.is_provisional and not provisional_allowed:
         text = "\n".join(["Aucune décision publiée : la décision serait provisoire.", *prov.lines_fr(),
-                          "Obtenir les avis manquants (ou déclarer les dossiers hors concours), ou relancer avec --provisoire "
-                          f"pour publier une décision provisoire (code de sortie {EXIT_PROVISIONAL})."])
+                          prov.what_to_do_fr(), f"(code de sortie {EXIT_PROVISIONAL})"])
         return prov, (EXIT_PROVISIONAL, text)
     missing = params.missing_lock_reasons()
     if missing and not prov.is_provisional:

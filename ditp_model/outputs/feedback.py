@@ -44,13 +44,13 @@ import pandas as pd
 
 from ditp_model.inputs.call import CallRules
 from ditp_model.french import format_eur, format_number, format_points, plural_fr
+from ditp_model.rules.base import tie_break_fr
 
 __all__ = ["feedback_table", "letter_fr", "feedback_files", "decision_feedback_kwargs", "safe_filename", "TIE_SETTLEMENT_FR",
-           "reserve_sentence_fr"]
+           "reserve_sentence_fr", "position_fr"]
 
 #: How a tie inside the ex aequo band is settled (merit order; DESIGN.md and ``Explanation.ex_aequo_fr``).
-TIE_SETTLEMENT_FR = ("par le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis par la note, la date de "
-                     "dépôt et l'identifiant")
+TIE_SETTLEMENT_FR = "par " + tie_break_fr("merit_order")
 _MERIT_RULES = ("merit_order", "ranking")
 _OBJECTIVES = {"max_total_score": "total_score", "max_score_weighted_award": "score_weighted_award"}
 
@@ -150,12 +150,15 @@ def _score_needed_fr(row, scale_max: float = 100.0) -> str:
         return ("Écart d'entrée : aucune note ne suffit — même avec la note maximale de "
                 f"{format_number(scale_max, 0)} / 100, les autres dossiers restant inchangés, le dossier n'aurait pas pu être "
                 "retenu.")
-    # score_needed is the lowest score (4 decimals) that suffices: « supérieure à » the one just below it.
-    above = float(needed) - 1e-4
-    gap = float(needed) - float(row.score)
-    return (f"Écart d'entrée : il aurait fallu une note globale supérieure à {format_points(above)} / 100 (note du dossier : "
-            f"{format_points(row.score)}), soit {format_points(gap)} {_points_word(gap)} de plus, pour que le dossier soit retenu, les "
-            "autres dossiers restant inchangés.")
+    # score_needed is the lowest score (4 decimals) that suffices, exact under the rule (rules/entry_score.py):
+    # rounded up to the 0,01 point shown, it still suffices, and 0,01 point less does not
+    from ditp_model.rules.entry_score import shown_needed_score
+
+    shown = shown_needed_score(needed)
+    gap = shown - float(row.score)
+    return (f"Écart d'entrée : il aurait fallu une note globale d'au moins {format_points(shown)} / 100 (note du dossier : "
+            f"{format_points(row.score)}), soit {format_points(gap)} {_points_word(gap)} de plus, pour que le dossier soit retenu, "
+            "les autres dossiers restant inchangés.")
 
 
 def _imposed_fr(imposed, lock_reasons) -> str:
@@ -198,12 +201,40 @@ def _money_lines(row, envelope_eur, imposed_after=(), lock_reasons=None) -> list
     return lines
 
 
+def _exception_fr(keeps: str, imposed_after=(), lock_reasons=None) -> str:
+    """An exception to merit order in an applicant's words (trial 1, item 12): who was funded first and why, never who else lost.
+
+    « Un dossier moins bien classé a été financé avant le vôtre par décision motivée du comité : <motif>. »  The
+    motifs are the committee's written reasons of the locks ranked below this application (`imposed_after`,
+    `lock_reasons`; without them, the causes written in `keeps_out`); an application funded first for a minimum-count rule is named by its rule, read from
+    `keeps_out` (« règle « … » »).  No other unsuccessful applicant is named: the letter goes to one applicant.
+    The imposed application itself is named by the money line that follows (:func:`_money_lines`): a laureate,
+    named with its motif in the published report (exceptions to merit order, procedure annex) and in the
+    list of laureates.
+    """
+    motifs = [str((lock_reasons or {}).get(str(a), "")).strip() for a, _ in imposed_after]
+    n = len(imposed_after)
+    if not n:  # the locks were not passed: read the causes of the exceptions (« imposé par le comité : motif »)
+        locks = re.findall(r"imposé par le comité(?: : (.+?))?(?= ;|$)", keeps)
+        n, motifs = len(locks), [m.strip() for m in locks]
+    motifs = [m for m in dict.fromkeys(motifs) if m]
+    if n:
+        who = "Un dossier moins bien classé a été financé" if n == 1 else f"{n} dossiers moins bien classés ont été financés"
+        if not motifs:  # a provisional decision may still lack the committee's written motif
+            return f"{who} avant le vôtre par décision du comité."
+        return f"{who} avant le vôtre par décision motivée du comité : {_md(' ; '.join(motifs))}."
+    rules = re.findall(r"règle « (.+?) »(?= ;|$)", keeps)
+    why = f" : {_md(' ; '.join(dict.fromkeys(rules)))}" if rules else ""
+    return ("Un dossier moins bien classé a été financé avant le vôtre en application d'une règle de portefeuille "
+            f"fixée par le comité{why}.")
+
+
 def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, imposed_after=(), lock_reasons=None) -> list[str]:
     """Why an unfunded, fundable application is not funded under the merit order or the ranking rule."""
     lines = []
     reason = _text(row, "reason")
     keeps = _text(row, "keeps_out")
-    limit_prefix = "exception à l'ordre de mérite (règle de portefeuille) : "
+    from ditp_model.rules.funding_line import HELD_OUT_PREFIX as limit_prefix
     if reason == "exception" and keeps.startswith(limit_prefix):  # held out by a maximum share or number of awards
         lines.append("Une règle de portefeuille fixée par le comité l'a empêché, alors que des dossiers moins bien classés "
                      "sont financés (exception à l'ordre de mérite, nommée dans le rapport avec sa cause) : "
@@ -215,8 +246,7 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
         lines.append(_score_needed_fr(row))
         return lines
     if reason == "exception":
-        lines.append(f"Le dossier a été passé par une exception à l'ordre de mérite, nommée dans le rapport avec sa cause : "
-                     f"{_md(keeps.removeprefix('exception à l' + chr(39) + 'ordre de mérite : '))}.")
+        lines.append(_exception_fr(keeps, imposed_after, lock_reasons))
         lines += _money_lines(row, envelope_eur, imposed_after, lock_reasons)
         lines.append(_score_needed_fr(row))
         return lines
@@ -236,6 +266,53 @@ def _merit_lines(row, ex_aequo_ids, tie_band_points: float, envelope_eur, impose
                      f"{_points_word(tie_band_points)} d'écart) ; l'égalité a été départagée {TIE_SETTLEMENT_FR}.")
     lines.append(_score_needed_fr(row))
     return lines
+
+
+def position_fr(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur,
+              imposed_why: str | None = None, line=None) -> str:
+    """Where the application stands against the funding line, in plain words (the letters' « position » field).
+
+    `imposed_why` is the committee's motif when the application was imposed by the committee
+    (lock-in): it is then not placed against the funding line, which it did not have to reach.
+    `worst_funded` is the rank of the last laureate funded in merit order and `line` the
+    :class:`~ditp_model.rules.explain.FundingLine` (merit rules; None otherwise): the imposed
+    applications are counted apart, never as the line (trial 1, item 2).
+    """
+    env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
+    if kind == "non recevable":
+        return "Votre dossier n'a pas été noté ni classé : seuls les dossiers recevables le sont."
+    if pd.isna(row.score) or pd.isna(row.rank):
+        return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
+    where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
+             f"sur {n_ranked} dossiers recevables notés.")
+    n_imposed = len(line.imposed) if line is not None else 0
+    imposed_fr = (f", dont {n_imposed} {'imposé' if n_imposed == 1 else 'imposés'} par le comité hors de l'ordre du classement"
+                  if n_imposed else "")
+    first_out = line.first_out if line is not None else None
+    line_fr = line
+    line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
+            f"de {format_eur(total_eur)}{imposed_fr}"
+            + (f" ; le dernier dossier retenu dans l'ordre du classement est classé {_ordinal(worst_funded)}." if worst_funded
+               else "."))
+    if kind == "désistement":
+        note = _text(row, "change_note")
+        return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
+    if kind == "retenu" and imposed_why is not None:
+        return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
+    if kind == "retenu" and first_out is not None and int(row.rank) > int(first_out[1]):
+        why = next((w for a, _, _, w in line_fr.below if a == str(row.application_id)), "")
+        how = ("ex aequo à la ligne de financement, il a été retenu par le départage de l'appel" if why == "ex aequo"
+               else "il a été financé sur le reste de l'enveloppe, qui ne suffisait pas aux dossiers mieux classés non retenus")
+        return f"{where} Il est classé sous la ligne de financement ; {how}. {line}"
+    if kind == "retenu":
+        return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
+    if kind == "non finançable":
+        return (f"{where} Il n'atteint pas un seuil de qualité fixé pour l'appel : il ne pouvait pas être financé, quelle que "
+                f"soit sa place dans le classement. {line}")
+    if worst_funded and int(row.rank) < worst_funded:
+        return (f"{where} Bien que classé avant le dernier dossier retenu, il n'a pas pu être financé, pour le motif indiqué "
+                f"ci-dessous. {line}")
+    return f"{where} Il se situe sous la ligne de financement. {line}"
 
 
 def _optimum_lines(row, objective: str, gaps_computed: bool, worst_funded_rank, envelope_eur) -> list[str]:

@@ -109,6 +109,11 @@ def _ordinal(n: int) -> str:
     return "1er" if n == 1 else f"{n}e"
 
 
+def _ordinal_f(n: int) -> str:
+    """Ordinal of a feminine noun (« 1re position », « 3e position »)."""
+    return "1re" if n == 1 else f"{n}e"
+
+
 # --------------------------------------------------------------------------- the published decision
 
 @dataclass(frozen=True)
@@ -240,40 +245,6 @@ def _text_of(row, name: str) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
-def _position(row, kind: str, n_ranked: int, n_funded: int, worst_funded, total_eur: int, envelope_eur,
-              imposed_why: str | None = None) -> str:
-    """Where the application stands against the funding line, in plain words.
-
-    `imposed_why` is the committee's motif when the application was imposed by the committee
-    (lock-in): it is then not placed against the funding line, which it did not have to reach.
-    """
-    env = f" de {format_eur(envelope_eur)}" if envelope_eur else ""
-    if kind == "non recevable":
-        return "Votre dossier n'a pas été noté ni classé : seuls les dossiers recevables le sont."
-    if pd.isna(row.score) or pd.isna(row.rank):
-        return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
-    where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
-             f"sur {n_ranked} dossiers recevables notés.")
-    line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
-            f"de {format_eur(total_eur)}"
-            + (f" ; le dernier dossier retenu dans l'ordre du classement est classé {_ordinal(worst_funded)}." if worst_funded
-               else "."))
-    if kind == "désistement":
-        note = _text_of(row, "change_note")
-        return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
-    if kind == "retenu" and imposed_why is not None:
-        return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
-    if kind == "retenu":
-        return f"{where} Il se situe au-dessus de la ligne de financement. {line}"
-    if kind == "non finançable":
-        return (f"{where} Il n'atteint pas un seuil de qualité fixé pour l'appel : il ne pouvait pas être financé, quelle que "
-                f"soit sa place dans le classement. {line}")
-    if worst_funded and int(row.rank) < worst_funded:
-        return (f"{where} Bien que classé avant le dernier dossier retenu, il n'a pas pu être financé, pour le motif indiqué "
-                f"ci-dessous. {line}")
-    return f"{where} Il se situe sous la ligne de financement. {line}"
-
-
 def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) -> list[dict]:
     """One docxtpl context per application (table order): the fields of :data:`LETTER_FIELDS`.
 
@@ -281,7 +252,7 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
     (:func:`ditp_model.outputs.feedback.feedback_table`), as plain text; the letterhead is the
     manifest's ``call_rules.authority``.
     """
-    from ditp_model.outputs.feedback import feedback_table
+    from ditp_model.outputs.feedback import feedback_table, position_fr
 
     m, t, rules = decision.manifest, decision.table, decision.rules
     kwargs = _feedback_kwargs(m, t)
@@ -293,6 +264,12 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
     funded = t[t["funded"]]
     n_ranked = int(t["rank"].notna().sum())
     worst = int(funded["rank"].max()) if len(funded) and funded["rank"].notna().any() else None
+    funding_line = None
+    if kwargs["rule"] in ("merit_order", "ranking") and "reason" in t:
+        from ditp_model.rules.explain import imposed_by_locks, merit_funding_line
+
+        funding_line = merit_funding_line(t, imposed_by_locks(kwargs["lock_in"], kwargs["lock_reasons"]))
+        worst = funding_line.last_merit_rank
     total = int(t["award_eur"].sum())
     name = rules.call.name
     appel_texte = ("l'a" + name[1:]) if name[:1] in "Aa" and name[1:].lower().startswith("ppel") else f"l'appel « {name} »"
@@ -330,8 +307,9 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
         elif getattr(row, "list", "") == "reserve" and not pd.isna(getattr(row, "reserve_rank", float("nan"))):
             kind = "liste complémentaire"
             phrase = ("J'ai le regret de vous informer que votre projet n'a pas été retenu sur la liste principale ; il est "
-                      f"inscrit en {_ordinal(int(row.reserve_rank)).replace('1er', '1re')} position sur la liste complémentaire.")
-            suite = "Vous serez informé par écrit si des crédits se libèrent pour votre projet."
+                      f"inscrit en {_ordinal_f(int(row.reserve_rank))} position sur la liste complémentaire.")
+            # the reserve paragraph (feedback.reserve_sentence_fr) already says « Vous en serez informé par écrit. »
+            suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
         else:
             phrase = "J'ai le regret de vous informer que votre projet n'a pas été retenu."
             suite = "Je vous remercie de l'intérêt que vous avez porté à cet appel à projets."
@@ -352,8 +330,8 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
             "montant_demande": format_eur(int(row.requested_eur)) if int(row.requested_eur) >= 0 else "",
             "note": "" if pd.isna(row.score) else f"{format_points(row.score)} / 100",
             "rang": "" if pd.isna(row.rank) else _ordinal(int(row.rank)),
-            "position": _position(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"],
-                                  reasons.get(aid, "") if is_funded and aid in lock_in else None),
+            "position": position_fr(row, kind, n_ranked, len(funded), worst, total, kwargs["envelope_eur"],
+                                  reasons.get(aid, "") if is_funded and aid in lock_in else None, funding_line),
             "motifs_titre": "Détail de la décision :" if is_funded else "Motifs de la décision :",
             "motifs": motifs, "motifs_texte": " ".join(motifs),
             "suite": suite, "voies_recours": appeal, "pied": pied, "projet": projet,

@@ -13,7 +13,7 @@ import pandas as pd
 from ditp_model.french import format_eur, format_points
 from ditp_model.inputs.conflicts import ROLE_LABELS_FR
 from ditp_model.rules.allocation import Allocation, AllocationParams
-from ditp_model.rules.held import HELD_STATUS_FR, Provisional, held_applications
+from ditp_model.rules.held import HELD_STATUS_FR, Provisional, held_applications, held_effect_fr
 from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["PROCEDURE_COLUMNS", "SECTIONS_FR", "NO_REASON_FR", "procedure_table", "procedure_lines_fr", "run_procedure_table"]
@@ -91,8 +91,7 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
                   f"{r.reviews_missing}")
         if provisional is not None:
             detail += (f" ; note au mieux {format_points(r.best_case_score)} : "
-                       + ("pourrait être financé, la décision est provisoire" if r.within_reach
-                          else "ne serait pas financé même avec la note maximale"))
+                       + held_effect_fr(bool(r.within_reach), getattr(r, "excluded", ""), long=True))
         rows.append((SECTIONS_FR["held"], str(r.application_id), "", detail, ""))
     p = allocation.candidates.params if allocation is not None else params
     if p is not None:

@@ -162,7 +162,7 @@ class ReportProvisionalError(RuntimeError):
     def __init__(self, provisional):
         self.provisional = provisional
         super().__init__("\n".join(["Aucun rapport publié : la décision serait provisoire.", *provisional.lines_fr(),
-                                    "Obtenir les avis manquants, ou relancer avec --provisoire pour publier un rapport provisoire."]))
+                                    provisional.what_to_do_fr("publier un rapport provisoire (« PROVISOIRE » en tête de chaque page, lettres en projet)")]))
 
 
 class ReportNotOptimalError(RuntimeError):

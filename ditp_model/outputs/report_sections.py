@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from ditp_model.rules.allocation import RULE_LABELS_FR
+from ditp_model.rules.base import tie_break_fr
 from ditp_model.rules.candidates import tie_band_fr
 from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
@@ -440,8 +441,7 @@ def decision_rule_html(run) -> str:
                      "calculé à partir des évaluations (deux notes plus proches ne peuvent être départagées par les avis)"
                      + ("" if merit else " ; sans objet pour cette règle, donné pour information")))
     rows.append(("Ex aequo à la ligne de financement", e.ex_aequo_fr() or "aucun"))
-    tie_break = run.manifest["tie_break_rule"]["description"]
-    rows.append(("Règle de départage", f"entre ex aequo : le montant dépensé d'abord, puis {tie_break}" if merit else tie_break))
+    rows.append(("Règle de départage", ("entre dossiers ex aequo : " if merit else "") + tie_break_fr(a.rule)))
     if a.rule in ("merit_order", "ranking"):
         rows.append(("Exceptions à l'ordre de mérite", f"{len(a.exceptions)} : voir le tableau ci-dessous" if a.exceptions
                      else "aucune : chaque lauréat est mieux classé que chaque dossier finançable non retenu, hors ex aequo "
@@ -537,7 +537,7 @@ def _parameter_rows(run) -> list[tuple[str, str, str, str]]:
          else "scénario" if p.scenario else "donné"),
         ("Variante de la règle du classement", "ranking_variant", VARIANT_FR[p.ranking_variant]
          + (" (règle de décision)" if c.rule == "ranking" else " (colonne de comparaison)"), origin("ranking_variant")),
-        ("Règle de départage", "—", run.manifest["tie_break_rule"]["description"], "appel"),
+        ("Règle de départage", "—", tie_break_fr(c.rule), "appel"),
         ("Solveur, temps maximal par résolution", "solver, time_limit_s", f"{a.solver}, {format_number(a.time_limit_s, 0)} s",
          origin("solver")),
         ("Écarts d'entrée et marges de sortie", "gaps",
@@ -730,7 +730,7 @@ def ranked_html(run) -> str:
                "Désaccord des évaluateurs", "Motif",
                "Attribué (décision)", "Règle du classement (comparaison)"]
     return _div(_p(f"{len(t)} dossiers éligibles et classés, par note décroissante (départage : "
-                   f"{run.manifest['tie_break_rule']['description']}). Les lignes surlignées sont les lauréats ; « ex aequo » "
+                   f"{tie_break_fr('ranking')}). Les lignes surlignées sont les lauréats ; « ex aequo » "
                    "marque les notes que la bande δ ne permet pas de départager à la ligne de financement ; « désaccord "
                    "fort » signale un dossier dont les notes d'évaluateurs (critères notés) s'écartent d'au moins "
                    f"{format(disagreement_threshold(run.rules), 'g').replace('.', ',')} point(s) sur l'échelle de notation (seuil de l'appel ; "
@@ -850,7 +850,9 @@ def _needed_score(x) -> str:
     """The score an application would need, or « aucune note ne suffit » (never a number above 100)."""
     if x is None or pd.isna(x) or not math.isfinite(float(x)) or float(x) > 100:
         return "aucune note ne suffit"
-    return f"> {format_points(float(x) - 1e-4)}"
+    from ditp_model.rules.entry_score import shown_needed_score
+
+    return f"≥ {format_points(shown_needed_score(float(x)))}"
 
 
 def funding_line_html(run) -> str:
@@ -1252,7 +1254,7 @@ def provenance_html(run) -> str:
         ("Règle de décision", _rule_provenance(m)),
         *([("Valeur du portefeuille (objectif maximisé)", format_number(m["objective"], 4))]
           if run.allocation.rule in ("max_total_score", "max_score_weighted_award") else []),
-        ("Règle de départage", f"{m['tie_break_rule']['name']} : {m['tie_break_rule']['description']}"),
+        ("Règle de départage", f"{tie_break_fr(run.allocation.rule)} (nom technique : {m['tie_break_rule']['name']})"),
         ("Autre sélection de même valeur", {True: "oui", False: "non"}.get(m["other_optimal_portfolios"], "non recherchée")),
         ("Tirages aléatoires", "aucun : le calcul est déterministe (pas de graine)"),
         ("Version du manifeste", str(m["manifest_version"])),

@@ -337,7 +337,7 @@ def decision_status_fr(manifest: dict) -> str:
     return "provisoire" + (f" : dossiers en attente d'évaluation {', '.join(held)}" if held else "")
 
 
-def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
+def parameters_rows(manifest: dict, table: pd.DataFrame | None = None) -> list[tuple[str, str]]:
     """The « Paramètres » sheet: (French label, value in French formatting), in reading order.
 
     From the manifest (:func:`ditp_model.rules.manifest.build_manifest`): first
@@ -345,9 +345,13 @@ def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
     decision rule, the money (envelope, committed, reserve, floor, cap), the
     weights, the normalisation of reviews, the quality thresholds and the tie
     band, the tie-break order, the committee's locks and portfolio rules, and
-    the result (laureates, total awarded).
+    the result (laureates, total awarded) and, for the merit rules when the
+    decision table is given, the funding line
+    (:func:`ditp_model.rules.explain.merit_funding_line`, the one the report
+    and the letters state: imposed applications named apart).
     """
     from ditp_model.rules.allocation import GroupRule
+    from ditp_model.rules.base import tie_break_fr
 
     call = manifest.get("call_rules") or {}
     funding = call.get("funding") or {}
@@ -404,9 +408,9 @@ def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
         from ditp_model.rules.candidates import tie_band_fr
 
         add(("Bande d'ex aequo", tie_band_fr(float(rule.get("tie_band_points", 0)), rule.get("tie_band_source") or "")))
-    tb = manifest.get("tie_break_rule") or {}
-    if tb.get("description"):
-        add(("Départage des notes égales", tb["description"]))
+    if manifest.get("tie_break_rule") or rule.get("name"):
+        add(("Règle de départage", ("entre dossiers ex aequo : " if rule.get("name") == "merit_order" else "")
+             + tie_break_fr(rule.get("name"))))
     variant = rule.get("ranking_variant") or p.get("ranking_variant")
     if variant:
         add(("Règle du classement (comparaison)", {"skip": "passer un dossier qui ne rentre pas dans le reste de l'enveloppe "
@@ -424,6 +428,12 @@ def parameters_rows(manifest: dict) -> list[tuple[str, str]]:
     add(("Nombre maximal de lauréats", str(p["max_awards"]) if p.get("max_awards") is not None else "sans limite"))
     for k, e in enumerate(rule.get("exceptions") or [], 1):
         add((f"Exception à l'ordre de mérite n° {k}", e))
+    if table is not None and rule.get("name") in ("merit_order", "ranking") and "reason" in table:
+        from ditp_model.rules.explain import imposed_by_locks, merit_funding_line
+
+        line = merit_funding_line(table, imposed_by_locks(p.get("lock_in"), p.get("lock_reasons")))
+        add(("Ligne de financement", line.sentence_fr().removeprefix("Ligne de financement — ")
+             .removeprefix("Ligne de financement : ")))
     if manifest.get("funded_count") is not None:
         add(("Nombre de lauréats", str(manifest["funded_count"])))
     if manifest.get("total_awarded_eur") is not None:
@@ -581,7 +591,7 @@ def workbook_bytes(table: pd.DataFrame, eligibility: pd.DataFrame, manifest: dic
                       "motif": "Motif"}, freeze="B2")
 
     ws = wb.create_sheet(SHEETS[5])
-    _write_table(ws, ["Paramètre", "Valeur"], ["text", "text"], [list(r) for r in parameters_rows(manifest)], max_width=100)
+    _write_table(ws, ["Paramètre", "Valeur"], ["text", "text"], [list(r) for r in parameters_rows(manifest, table)], max_width=100)
     ws = wb.create_sheet(SHEETS[6])
     _write_table(ws, ["Élément", "Valeur"], ["text", "text"],
                  [list(r) for r in provenance_rows(manifest, generated_at=generated_at)], max_width=100)

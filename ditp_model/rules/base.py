@@ -29,7 +29,7 @@ import pandas as pd
 from ditp_model.french import format_eur, format_number
 from ditp_model.inputs.call import RULE_NAMES
 from ditp_model.inputs.schema import MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
-from ditp_model.scoring.aggregate import SCORE_DECIMALS
+from ditp_model.scoring.aggregate import SCORE_DECIMALS, TIE_BREAK_RULE_FR
 
 
 #: Columns a portfolio rule may group by, with their French names.
@@ -49,6 +49,24 @@ RULE_LABELS_FR = {
     "max_total_score": "maximiser la somme des notes des lauréats",
     "max_score_weighted_award": "maximiser la somme des notes pondérées par les montants",
 }
+#: How a decision rule settles a tie after the rank order: the money spent first (merit order: between ex aequo
+#: applications; optimisation rules: between portfolios of equal value); the ranking rule funds in rank order.
+SPEND_FIRST_FR = "le montant dépensé (la sélection qui utilise le mieux l'enveloppe)"
+
+
+def tie_break_fr(rule: str | None = None) -> str:
+    """The tie-break of a decision rule in French, one text everywhere (report, annex, workbook, letters, trial 1 item 14).
+
+    « le montant dépensé (la sélection qui utilise le mieux l'enveloppe), puis la note la plus élevée, puis le
+    dépôt le plus ancien, puis l'identifiant (ordre alphabétique) » for the merit order (between ex aequo
+    applications, DESIGN.md "The decision rules") and the optimisation rules (level 2, then the named rule);
+    the rank order alone (:data:`~ditp_model.scoring.aggregate.TIE_BREAK_RULE_FR`) for the ranking rule.
+    A phrase without a capital or a final full stop, to follow « départagés par » or « Règle de départage : ».
+    """
+    rule = rule or DEFAULT_RULE
+    return TIE_BREAK_RULE_FR if rule == "ranking" else f"{SPEND_FIRST_FR}, puis {TIE_BREAK_RULE_FR}"
+
+
 #: Tolerance when reading back a binary or integer value.
 INTEGRALITY_TOL = 1e-6
 

@@ -8,21 +8,26 @@ Under the merit order (the default rule) and the ranking rule
   it needed (« il restait 38 290 € quand son tour est venu ; il fallait
   135 000 € »), or the threshold, lock or rule that excludes it;
 * **entry gap**: the score points it lacks to be funded — the smallest score
-  at which, ranked there with the decisions above it unchanged, its turn
-  comes while enough money (and room under the maximum number of awards and
-  its groups' maximum shares) remains; NaN with « aucune note ne suffit »
-  when even the first place would not do; also the largest request that
+  from which the same rule, re-deciding with that score and nothing else
+  changed, funds it (``score_needed``); NaN with « aucune note ne suffit »
+  when even the top of the scale would not do; also the largest request that
   would have been funded at its own rank (``entry_request_eur``);
 * **exit margin** of a laureate: the score points it could lose and still be
-  funded, by the same turn-by-turn computation (the ranking rule with it
-  removed, then re-inserted lower); ``inf`` for a lock;
+  funded, by the turn-by-turn computation (the ranking rule with it removed,
+  then re-inserted lower); ``inf`` for a lock.  Not re-decided: inside the ex
+  aequo band it is a turn-by-turn value (trial 1 asked for the entry gap, which
+  letters promise; the exit margin is shown to the committee only);
 * **ex aequo**: fundable applications on both sides of the decision whose
   scores differ by less than the ex aequo band δ.
 
-These turn-by-turn values are exact for the ranking rule and for the merit
-order at δ = 0 without locks or minimum-count rules (both are then the
-ranking rule with skip); within the ex aequo band the merit order may settle
-a tie by the money spent, which the explanation then says.
+The turn-by-turn entry gap is exact for the ranking rule (skip) and for the
+merit order at δ = 0 without minimum-count rules or cuts (both are then the
+ranking rule with skip, locks first).  Elsewhere — inside the ex aequo band the
+merit order settles a tie by the money spent, so a candidate raised just above
+a competitor may still be left out — the needed score is found by re-deciding
+with the same rule (:mod:`~ditp_model.rules.entry_score`: bisection with the
+exact search, then checked); a letter never promises a score that would not
+have changed the outcome (trial 1).
 
 Under the optimisation rules (``max_total_score``, ``max_score_weighted_award``,
 kept for comparison), as before: entry gap = optimum − optimum with the
@@ -41,8 +46,10 @@ import pandas as pd
 from ditp_model.rules.allocation import Allocation, AllocationError, SolveStatus, build, portfolio_value, diagnose_infeasibility, solve
 from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.french import count_fr, format_eur, format_points, plural_fr
+from ditp_model.rules.funding_line import LINE_REASONS, FundingLine, imposed_by_locks, merit_funding_line  # noqa: F401  (re-exported)
 
 __all__ = ["Explanation", "explain", "envelope_shadow_price", "funding_line", "forced_optima", "merit_explanations",
+           "FundingLine", "merit_funding_line", "imposed_by_locks", "LINE_REASONS",
            "ex_aequo_at_line", "OptimumComparison", "optimum_comparison"]
 
 
@@ -98,15 +105,17 @@ class Explanation:
         how = ("notes identiques" if not self.tie_band_points > 0
                else f"notes à moins de {format_points(self.tie_band_points)} {plural_fr(self.tie_band_points, 'point')} les "
                     "unes des autres")
-        return (f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par le montant dépensé, "
-                f"puis par la note, la date de dépôt et l'identifiant.")
+        from ditp_model.rules.base import tie_break_fr
+
+        return f"Ex aequo à la ligne de financement ({how}) : {', '.join(self.ex_aequo)} ; départagés par {tie_break_fr(self.rule)}."
 
     def funding_line_fr(self) -> str:
         """One French sentence describing the funding line.
 
-        Merit order and ranking rule: the first fundable application left
-        unfunded in rank order, the last laureate above it, and the laureates
-        below it with why (ex aequo, or funded on what was left of the envelope).
+        Merit order and ranking rule: :func:`merit_funding_line` — the first
+        fundable application left unfunded in rank order, the last laureate
+        above it, the laureates below it with why (ex aequo, or funded on what
+        was left of the envelope), and the imposed applications apart.
         """
         if self.rule in ("merit_order", "ranking") and "rank" in self.table:
             return self._merit_line_fr()
@@ -118,32 +127,9 @@ class Explanation:
         return "Ligne de financement — " + " ; ".join(parts) if parts else "Ligne de financement : aucun dossier"
 
     def _merit_line_fr(self) -> str:
-        t = self.table[self.table["reason"].isin(["funded", "envelope", "tie"])].sort_values("rank")
-        unfunded = t[~t["funded"]]
-        if unfunded.empty:
-            return "Ligne de financement : tous les dossiers finançables sont financés"
-        first = unfunded.iloc[0]
-        above = t[t["funded"] & (t["rank"] < first["rank"])]
-        below = t[t["funded"] & (t["rank"] > first["rank"])]
-        tie = ", ex aequo" if bool(first["ex_aequo"]) else ""
-        parts = [f"premier non financé : {first['application_id']} (rang {int(first['rank'])}, {format_points(first['score'])} points{tie})"]
-        if len(above):
-            last = above.iloc[-1]
-            parts.insert(0, f"dernier financé au-dessus : {last['application_id']} (rang {int(last['rank'])}, {format_points(last['score'])} points)")
-        if len(below):
-            def why(r) -> str:
-                if getattr(r, "locked_in", False):
-                    return f"financé d'abord : {r.first_cause}"
-                if r.application_id in self.funded_instead:
-                    return "financé avant des dossiers qu'un plafond écarte (exception nommée)"
-                if r.ex_aequo and (abs(r.score - first["score"]) < self.tie_band_points or r.score == first["score"]):
-                    return "ex aequo"
-                return "sur le reliquat de l'enveloppe"
-
-            items = [f"{r.application_id} (rang {int(r.rank)}, {format_points(r.score)} points, {why(r)})"
-                     for r in below.itertuples()]
-            parts.append("financés en dessous : " + ", ".join(items))
-        return "Ligne de financement — " + " ; ".join(parts)
+        t = self.table
+        imposed = {a: c for a, lk, c in zip(t["application_id"], t["locked_in"], t["first_cause"]) if lk}
+        return merit_funding_line(t, imposed, funded_instead=self.funded_instead).sentence_fr()
 
 
 def envelope_shadow_price(allocation: Allocation) -> float | None:
@@ -369,7 +355,7 @@ def _decision_states(cands, awards: list[int], funded: list[bool], removed: int)
     return others, rem, cnt, grp
 
 
-def merit_explanations(allocation: Allocation) -> pd.DataFrame:
+def merit_explanations(allocation: Allocation, keys: dict | None = None, *, entry_scores: bool = True) -> pd.DataFrame:
     """Turn-by-turn explanation of every candidate under the merit order or the ranking rule.
 
     For an unfunded candidate the decisions of the others are kept as they
@@ -378,6 +364,28 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
     maximum number of awards and its groups' maximum shares) covers its
     minimum award.  For a laureate the ranking rule is run without it and it
     is moved down until it no longer fits.
+
+    The needed score (``score_needed``, ``entry_gap``) is exact under the rule
+    in force: the smallest score from which the candidate is funded when the
+    same rule re-decides with its score changed and nothing else
+    (:func:`~ditp_model.rules.entry_score.entry_score`).  The turn-by-turn
+    value is kept without re-deciding only where it is provably exact
+    (:func:`~ditp_model.rules.entry_score.formula_is_exact`: the ranking rule
+    with skip, the merit order at δ = 0 without minimum-count rule or cut);
+    inside an ex aequo band, with minimum-count rules or cuts, it is found by
+    bisection with the exact re-decision and checked.
+
+    Parameters
+    ----------
+    allocation : Allocation
+    keys : dict, optional
+        Application id -> (submission date, id), the call's tie-break after
+        the score, to place a raised candidate among equal scores; without
+        it, it is placed after them.
+    entry_scores : bool
+        False: no needed score (``score_needed`` and ``entry_gap`` NaN), only
+        the reason at its turn — no re-decision (the committee panel, redrawn
+        at every change, shows the line and the ex aequo, not the gaps).
 
     Returns
     -------
@@ -410,8 +418,21 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
     max_awards = cands.params.max_awards
     from ditp_model.rules.allocation import _capped_groups
 
+    from ditp_model.rules.entry_score import Redecider, ceil_to_display, entry_score
+
     capped = _capped_groups(cands)
     fit = _fit_data(cands)
+    redo = Redecider(cands, keys)
+    top = 100 * unit
+    guesses: list[int] = []  # the needed scores found so far: often the next candidate's too (the same competitor holds the line)
+
+    def needed_fr(units: int, own: int) -> str:
+        """« il lui aurait fallu une note d'au moins 63,35, soit 0,87 point de plus » (rounded up to 0,01 point)."""
+        shown = ceil_to_display(units, unit) / unit
+        gap = shown - own / unit
+        return (f"il lui aurait fallu une note d'au moins {format_points(shown)}, soit {format_points(gap)} "
+                f"point{'s' if gap >= 2 else ''} de plus")
+
     rows = {}
     for k, aid in enumerate(ids):
         need = int(t.at[k, "lower_eur"])
@@ -448,29 +469,43 @@ def merit_explanations(allocation: Allocation) -> pd.DataFrame:
                     kind = kind if len(blockers) > 1 else "limit"
             turn = " ; ".join(blockers)
             limits = " ; ".join(b for b in blockers if not b.startswith("il restait"))
+            su_k = su[k]
             if not ok:
-                kind = kind if blockers else "none"
-                keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
+                formula = top + 1  # no insertion point fits: no score suffices
             elif not blockers:
                 # it fitted at its own turn: passed over inside the ex aequo band (or by a named exception)
                 kind = "tie"
                 lower = [j for j in range(k + 1, len(ids)) if funded[j] and not locked[j] and su[j] >= su[k] - band]
-                target = max((su[j] for j in lower), default=su[k])
-                score_needed = (target + band + 1) / unit
-                entry = score_needed - su[k] / unit
-                names = ", ".join(ids[j] for j in lower) or "d'autres lauréats"
-                keeps = (f"il restait {format_eur(left)} quand son tour est venu, mais {names}, ex aequo (moins de "
-                         f"{format_points(band / unit)} {plural_fr(band / unit, 'point')} d'écart), utilisent mieux l'enveloppe : départage par le "
-                         f"montant dépensé ; il lui aurait fallu une note supérieure à {format_points(score_needed - 1 / unit)}")
+                formula = max((su[j] for j in lower), default=su[k]) + band + 1
             else:
-                i = max(ok)
-                target = su[others[i]]
-                score_needed = (target + 1) / unit
-                entry = score_needed - su[k] / unit
-                keeps = (f"{turn} ; il lui aurait fallu une note supérieure à {format_points(target / unit)} "
-                         f"(celle de {ids[others[i]]}), soit {format_points(entry)} {plural_fr(entry, 'point')} de plus")
-                if request >= need and kind == "envelope":
-                    keeps += f" ; ou une demande d'au plus {format_eur(request)}"
+                formula = su[others[max(ok)]] + 1
+            if not entry_scores:  # the reason at its turn only (the panel): no re-decision
+                tie = ", ".join(ids[j] for j in range(k + 1, len(ids)) if funded[j] and not locked[j] and su[j] >= su[k] - band)
+                kind = "none" if not ok and not blockers else kind
+                keeps = turn if kind != "tie" else (f"il restait {format_eur(left)} quand son tour est venu, mais "
+                                                     f"{tie or 'd' + chr(39) + 'autres lauréats'}, ex aequo, "
+                                                     "utilisent mieux l'enveloppe : départage par le montant dépensé")
+                rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind, limits)
+                continue
+            found = entry_score(redo, k, top, formula, guesses)
+            if found.units is not None:
+                guesses.append(found.units)
+            if found.units is None:
+                kind = kind if blockers or kind == "tie" else "none"
+                keeps = f"{turn} ; aucune note ne suffit (les dossiers imposés et les règles ne laissent pas la place)".lstrip(" ;")
+            else:
+                score_needed = found.units / unit
+                entry = score_needed - su_k / unit
+                if kind == "tie":
+                    lower = [j for j in range(k + 1, len(ids)) if funded[j] and not locked[j] and su[j] >= su[k] - band]
+                    names = ", ".join(ids[j] for j in lower) or "d'autres lauréats"
+                    keeps = (f"il restait {format_eur(left)} quand son tour est venu, mais {names}, ex aequo (moins de "
+                             f"{format_points(band / unit)} {plural_fr(band / unit, 'point')} d'écart), utilisent mieux l'enveloppe : départage par le "
+                             f"montant dépensé ; {needed_fr(found.units, su_k)}")
+                else:
+                    keeps = f"{turn} ; {needed_fr(found.units, su_k)}"
+                    if request >= need and kind == "envelope":
+                        keeps += f" ; ou une demande d'au plus {format_eur(request)}"
         rows[aid] = (better, left, need, request, score_needed, entry, exit_, keeps, kind, "" if funded[k] else limits)
     out = pd.DataFrame.from_dict(rows, orient="index", columns=["better_ranked_awarded_eur", "left_when_turn_eur", "needed_eur",
                                                                  "entry_request_eur", "score_needed", "entry_gap", "exit_margin",
@@ -489,7 +524,9 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     Identical scores are ties whatever δ, δ = 0 included: every candidate
     with exactly the score of the first one left out for lack of money is
     flagged with it when one of them is funded (40 applications tied on score
-    across the line all carry the mark; issue 15).
+    across the line all carry the mark; issue 15).  Applications funded
+    first (committee locks, minimum-count rules) are never flagged: they were
+    not settled at the line (trial 1, item 2).
     """
     cands = allocation.candidates
     band = cands.tie_band_units
@@ -499,7 +536,9 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     t = cands.table
     su = dict(zip(t["application_id"], (int(v) for v in t["score_units"])))
     order = list(t["application_id"])
-    funded = [a for a in order if m.at[a, "reason"] == "funded"]
+    locked = dict(zip(t["application_id"], t["locked_in"]))
+    # an imposed application (lock, minimum-count rule) is funded first, not settled at the line: never ex aequo
+    funded = [a for a in order if m.at[a, "reason"] == "funded" and not locked[a]]
     ties = [a for a in order if m.at[a, "reason"] == "tie"]
     flagged = set(ties)
     for j in ties:
@@ -513,7 +552,7 @@ def ex_aequo_at_line(allocation: Allocation, merit: pd.DataFrame | None = None) 
     return tuple(a for a in order if a in flagged)
 
 
-def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True) -> Explanation:
+def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True, entry_scores: bool = True) -> Explanation:
     """Explain an optimal allocation, application by application.
 
     Parameters
@@ -523,6 +562,9 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
         Must be a proven optimum (its ``decisions`` are read).
     gaps : bool
         Compute entry gaps and exit margins (one level-1 solve per candidate).
+    entry_scores : bool
+        Merit rules: compute the needed score of each unfunded candidate (re-decided where the turn-by-turn
+        value is not provably exact, :mod:`~ditp_model.rules.entry_score`); False leaves it NaN (the panel).
 
     Returns
     -------
@@ -536,7 +578,7 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
         A forced re-solve that neither proves an optimum nor infeasibility.
     """
     if allocation.rule in ("merit_order", "ranking"):
-        return _explain_merit(evaluation, allocation)
+        return _explain_merit(evaluation, allocation, entry_scores)
     d = allocation.decisions
     cands = allocation.candidates
     value = portfolio_value(d, cands)
@@ -574,13 +616,15 @@ def explain(evaluation: Evaluation, allocation: Allocation, *, gaps: bool = True
     return Explanation(table, low, high, envelope_shadow_price(allocation), allocation.rule)
 
 
-def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanation:
+def _explain_merit(evaluation: Evaluation, allocation: Allocation, entry_scores: bool = True) -> Explanation:
     """Explanation under the merit order or the ranking rule (see the module docstring)."""
     cands = allocation.candidates
     d = allocation.decisions
     funded = dict(zip(d["application_id"], d["funded"]))
     awards = dict(zip(d["application_id"], d["award_eur"]))
-    m = merit_explanations(allocation)
+    apps = evaluation.applications
+    keys = {str(a): (d_, str(a)) for a, d_ in zip(apps["application_id"], apps["submitted_at"])}
+    m = merit_explanations(allocation, keys, entry_scores=entry_scores)
     flagged = set(ex_aequo_at_line(allocation, m))
     passed = {}
     for e in allocation.exceptions:
@@ -611,7 +655,11 @@ def _explain_merit(evaluation: Evaluation, allocation: Allocation) -> Explanatio
     score_of = dict(zip(ev_table["application_id"], ev_table["score"]))
     first = set(cands.table.loc[cands.table["locked_in"], "application_id"])
     table["locked_in"] = table["application_id"].isin(first)
-    table["first_cause"] = [cands.forced.get(a, "imposé par le comité") if a in first else "" for a in table["application_id"]]
+    def cause(a: str) -> str:
+        why = cands.params.lock_reason(a)
+        return cands.forced.get(a, "imposé par le comité" + (f" : {why}" if why else ""))
+
+    table["first_cause"] = [cause(a) if a in first else "" for a in table["application_id"]]
     table["rank"] = [rank_of[a] for a in table["application_id"]]
     table["score"] = [float(score_of[a]) for a in table["application_id"]]
     low, high = funding_line(evaluation, allocation)

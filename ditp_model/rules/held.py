@@ -36,7 +36,7 @@ from ditp_model.scoring.aggregate import SCORE_DECIMALS, rank_order, reviews_as_
 from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["HELD_STATUS_FR", "held_applications", "best_case_score", "Provisional", "provisional_status", "is_provisional",
-           "review_status_columns"]
+           "review_status_columns", "held_effect_fr"]
 
 #: Status of an eligible application with too few valid reviews.
 HELD_STATUS_FR = "en attente d'évaluation"
@@ -128,6 +128,26 @@ def _evaluation_at_best_case(evaluation: Evaluation, application_id: str) -> Eva
     return replace(evaluation, scores=scores)
 
 
+def held_effect_fr(within_reach: bool, excluded: str = "", *, long: bool = False) -> str:
+    """What a held application's best case does to the decision, in French (command line, report annex, panel).
+
+    Parameters
+    ----------
+    within_reach : bool
+        The committee's rule would fund it at its best case.
+    excluded : str
+        The committee's motif when it locked the application out (``--lock-out``), "" otherwise: it is then
+        out of the decision because the committee excluded it, whatever its reviews (trial 1, item 11).
+    long : bool
+        « … même avec la note maximale » rather than « … même ainsi ».
+    """
+    if excluded:
+        return f"exclu par le comité (motif : {excluded}) : hors de la décision, quelles que soient ses notes"
+    if within_reach:
+        return "pourrait être financé, la décision est provisoire" if long else "pourrait être financé : décision provisoire"
+    return "ne serait pas financé même avec la note maximale" if long else "ne serait pas financé même ainsi"
+
+
 @dataclass(frozen=True)
 class Provisional:
     """Whether a decision is provisional, and why.
@@ -135,8 +155,9 @@ class Provisional:
     Attributes
     ----------
     held : pandas.DataFrame
-        :func:`held_applications` plus ``best_case_score`` (points) and ``within_reach`` (bool: the
-        committee's rule would fund it at its best case).
+        :func:`held_applications` plus ``best_case_score`` (points), ``within_reach`` (bool: the
+        committee's rule would fund it at its best case) and ``excluded`` (str: the committee's motif
+        when it locked the application out, "" otherwise; such an application is never within reach).
     rule : str
         The decision rule used for the test.
     """
@@ -165,27 +186,54 @@ class Provisional:
         if not len(self.held):
             return ["Aucun dossier en attente d'évaluation : la décision est définitive."]
         n, k = len(self.held), len(self.within_reach)
+        out = int((self.held["excluded"] != "").sum()) if "excluded" in self.held else 0
+        them = "leur" if n > 1 else "lui"
         if self.is_provisional:
             head = (f"DÉCISION PROVISOIRE : {k} dossier{'s' if k > 1 else ''} en attente d'évaluation "
                     f"pourrai{'en' if k > 1 else ''}t entrer dans la liste des lauréats avec les meilleures notes sur les "
                     f"avis qui {'leur' if k > 1 else 'lui'} manquent.")
+        elif out == n:
+            head = (f"{n} dossier{'s' if n > 1 else ''} en attente d'évaluation, "
+                    f"{'tous exclus' if n > 1 else 'exclu'} par le comité (verrou, avec son motif) : "
+                    f"{'ils ne comptent' if n > 1 else 'il ne compte'} pas dans la décision, qui n'est pas provisoire.")
+        elif out:
+            rest = "les autres ne pourraient" if n - out > 1 else "l'autre ne pourrait"
+            head = (f"{n} dossiers en attente d'évaluation ; {out} exclu{'s' if out > 1 else ''} par le comité, "
+                    f"{rest} pas entrer dans la liste des "
+                    f"lauréats, même avec la note maximale sur les avis qui {them} manquent : la décision n'est pas provisoire.")
         else:
             head = (f"{n} dossier{'s' if n > 1 else ''} en attente d'évaluation ; aucun ne pourrait entrer dans la liste "
-                    f"des lauréats, même avec la note maximale sur les avis qui {'leur' if n > 1 else 'lui'} manquent : la "
-                    "décision n'est pas provisoire.")
+                    f"des lauréats, même avec la note maximale sur les avis qui {them} manquent : la décision n'est pas "
+                    "provisoire.")
         lines = [head]
         for r in self.held.itertuples():
-            reach = ("pourrait être financé : décision provisoire" if r.within_reach
-                     else "ne serait pas financé même ainsi")
+            reach = held_effect_fr(bool(r.within_reach), getattr(r, "excluded", ""))
             lines.append(f"  - {r.application_id} : {HELD_STATUS_FR}, {r.n_reviews} avis valable(s) sur {r.min_reviews} requis "
                          f"(il en manque {r.reviews_missing}) ; note au mieux {format_points(r.best_case_score)} — {reach}")
         return lines
+
+    def what_to_do_fr(self, publish: str = "publier une décision provisoire") -> str:
+        """What the secretariat can do when a provisional decision is refused (exit code 6), options named (trial 1, item 20).
+
+        « Que faire : obtenir les avis manquants de P047, P072 puis relancer ; ou, si le comité les écarte,
+        les exclure avec son motif : --lock-out P047="motif du comité" P072="motif du comité" (ou une ligne
+        « out » avec son motif dans le fichier --verrous) ; ou relancer avec --provisoire pour … ».
+        """
+        ids = self.within_reach or [str(a) for a in self.held["application_id"]]
+        which = ", ".join(ids)
+        locks = " ".join(f'{a}="motif du comité"' for a in ids)
+        them = "les " if len(ids) > 1 else "l'"
+        return (f"Que faire : obtenir les avis manquants ({which}) puis relancer la même commande ; ou, si le comité "
+                f"{them}écarte, {them}exclure avec son motif écrit : "
+                f"--lock-out {locks} (ou une ligne « out » avec son motif dans le fichier --verrous) ; ou relancer avec "
+                f"--provisoire pour {publish}.")
 
 
 def provisional_status(evaluation: Evaluation, params: AllocationParams | None = None) -> Provisional:
     """Test each held application at its best case with the committee's rule (see the module docstring).
 
-    One decision per held application (:func:`ditp_model.rules.allocation.allocate`, same parameters).
+    One decision per held application (:func:`ditp_model.rules.allocation.allocate`, same parameters),
+    except one the committee locked out: it is out of the decision whatever its reviews (its motif is kept).
     A best-case decision that is not a proven optimum counts the application as within reach (the
     decision cannot be shown final).
 
@@ -195,13 +243,19 @@ def provisional_status(evaluation: Evaluation, params: AllocationParams | None =
     """
     params = params or AllocationParams()
     held = held_applications(evaluation)
-    best, reach = [], []
+    best, reach, excluded = [], [], []
     for aid in held["application_id"]:
         ev = _evaluation_at_best_case(evaluation, aid)
         best.append(float(ev.scores.set_index("application_id").at[aid, "score"]))
+        if aid in params.lock_out:  # excluded by the committee: out whatever its reviews, no decision to try
+            reach.append(False)
+            excluded.append(params.lock_reason(aid) or "verrou sans motif écrit")
+            continue
         alloc = allocate(ev, params)
         reach.append(bool(aid in alloc.funded_ids) if alloc.is_optimal else True)
-    out = held.assign(best_case_score=pd.array(best, dtype="float64"), within_reach=pd.array(reach, dtype=bool))
+        excluded.append("")
+    out = held.assign(best_case_score=pd.array(best, dtype="float64"), within_reach=pd.array(reach, dtype=bool),
+                      excluded=pd.array(excluded, dtype=object))
     return Provisional(out, params.rule or evaluation.rules.selection.rule)
 
 

@@ -49,7 +49,7 @@ SCORE_DECIMALS = 4
 
 #: The named tie-break rule used for ranks and for the allocation's last objective level.
 TIE_BREAK_RULE = "score_then_submission_then_id"
-TIE_BREAK_RULE_FR = "score le plus élevé, puis dépôt le plus ancien, puis identifiant (ordre alphabétique)"
+TIE_BREAK_RULE_FR = "la note la plus élevée, puis le dépôt le plus ancien, puis l'identifiant (ordre alphabétique)"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ditp_model.french import format_eur, format_points
 from ditp_model.inputs.io import Inputs
-from ditp_model.rules.held import HELD_STATUS_FR
+from ditp_model.rules.held import HELD_STATUS_FR, held_effect_fr
 from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.session.state import Outcome, PanelState, _list_fr
 
@@ -103,7 +103,7 @@ def held_table_fr(outcome: Outcome) -> pd.DataFrame:
 
     Columns ``Dossier``, ``Intitulé``, ``Avis valables`` (« 1 sur 2 »), ``Avis manquants`` (int),
     ``Note au mieux`` (points: the missing reviews at the scale's maximum) and ``Effet`` (« pourrait être
-    financé : décision provisoire » or « ne serait pas financé même ainsi »).
+    financé : décision provisoire », « ne serait pas financé même ainsi » or « exclu par le comité (motif : …) … »).
     """
     cols = ["Dossier", "Intitulé", "Avis valables", "Avis manquants", "Note au mieux", "Effet"]
     held = outcome.provisional.held if outcome.provisional is not None else None
@@ -115,8 +115,8 @@ def held_table_fr(outcome: Outcome) -> pd.DataFrame:
         "Avis valables": [f"{int(n)} sur {int(m)}" for n, m in zip(held["n_reviews"], held["min_reviews"])],
         "Avis manquants": held["reviews_missing"].astype("int64").to_numpy(),
         "Note au mieux": held["best_case_score"].map(format_points).to_numpy(),
-        "Effet": ["pourrait être financé : décision provisoire" if w else "ne serait pas financé même ainsi"
-                  for w in held["within_reach"]],
+        "Effet": [held_effect_fr(bool(w), x) for w, x in
+                  zip(held["within_reach"], held["excluded"] if "excluded" in held else [""] * len(held))],
     }, columns=cols)
 
 

@@ -373,7 +373,7 @@ def compute_outcome(evaluation: Evaluation, state: PanelState, name: str = "", *
     else:
         decisions = alloc.decisions
         not_fundable = dict(alloc.candidates.not_fundable)
-        explanation = explain(evaluation, alloc, gaps=False)
+        explanation = explain(evaluation, alloc, gaps=False, entry_scores=False)  # line and ex aequo: no re-decision
         status, warnings = _status_fr(rule, alloc, eff, evaluation)
         if rule not in OPTIMISATION_OBJECTIVES:
             comparison = (compare or _default_comparison)(evaluation, alloc)
