@@ -130,7 +130,8 @@ def fast_lottery(monkeypatch):
         # the seed must already be in the journal when the fit starts (recorded before the probabilities are known)
         if votes.journal.exists():
             calls.append([e["event"] for e in read_journal(votes.journal).entries])
-        return SimpleNamespace(converged=True, r_hat=1.0, from_cache=False, seconds=0.0)
+        return SimpleNamespace(converged=True, r_hat=1.0, from_cache=False, seconds=0.0,
+                               convergence_fr=lambda: "R̂ max 1,000 ; taille effective min 4 000")
 
     def funding(ev, post, params=None, *, n_draws=None, grey_zone=(0.1, 0.9), **kw):
         fast = replace(params or AllocationParams(), check_alternatives=False)
