@@ -562,8 +562,10 @@ def load_cached_fit(cache_dir, key: str, votes: Votes) -> tuple[ReviewPosterior 
     return post, ""
 
 
-#: Compilations shorter than this are not kept in JAX's compilation cache (seconds).
-COMPILATION_CACHE_MIN_S = 0.2
+#: Compilations shorter than this are not kept in JAX's compilation cache (seconds; JAX's default is 1).  0: all of
+#: them, about 110 programs for the review model: the small ones add up (a later fit of the sample, end to end,
+#: 14–15 s with all kept, 17–19 s with those over 0.2 s only, 24 s with none; RESULTS_lottery.md).
+COMPILATION_CACHE_MIN_S = 0.0
 
 
 def enable_compilation_cache(cache_dir, *, on_note=None) -> Path | None:
