@@ -52,12 +52,10 @@ def main(argv=None) -> int:
     from ditp_model.uncertainty.resolve import ScoreResolver
 
     load_before = os.getloadavg()
-    t0 = time.perf_counter()
     ev, group_rules, info = rb.national_evaluation(args.n)
     envelope = rb.NATIONAL["envelope_eur"] * args.n // rb.NATIONAL["n_applications"]
     params = AllocationParams(envelope_eur=envelope, group_rules=group_rules, time_limit_s=rb.NATIONAL["time_limit_s"],
                               tie_band_points=0.0, check_alternatives=False)
-    gen_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     r = ScoreResolver(ev, params)
     build_s = time.perf_counter() - t0
