@@ -398,7 +398,7 @@ def test_voila_culls_idle_kernels_in_make_and_in_the_readme(tmp_path, monkeypatc
     assert all(int(v) > 0 for v in make_opts.values()) and int(make_opts["cull_interval"]) <= int(make_opts["cull_idle_timeout"])
     assert "--Voila.ip=127.0.0.1" in seen[0]
     readme = README.read_text(encoding="utf-8")
-    block = readme[readme.index("python -m voila notebooks/02_seance_comite.ipynb"):]
+    block = readme[readme.index("python -m ditp_model.cli.voila_start notebooks/02_seance_comite.ipynb"):]
     block = re.sub(r"\\\n\s*", " ", block).split("\n", 1)[0]
     assert _cull_options(block) == make_opts, block
     assert block.split() == ["python", *[a if not a.endswith(".ipynb") else "notebooks/02_seance_comite.ipynb"

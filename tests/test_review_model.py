@@ -236,6 +236,31 @@ def test_fit_on_the_sample_finds_the_harsh_and_lenient_reviewers():
 
 
 @requires_numpyro
+@requires_numpyro
+def test_votes_as_arguments_give_the_draws_of_votes_folded_in():
+    """fit_review_model compiles its sampler with the votes as arguments (``jit_model_args``, so that JAX's
+    compilation cache serves other votes of the same shape); its draws are bitwise those of NumPyro's
+    default, the votes folded into the program as constants (the package's code before)."""
+    import jax
+    from numpyro.infer import MCMC, NUTS
+
+    d = pd.read_csv(SNSF / "erforresearch_mock_panels.csv")
+    votes = rm.votes_from_table(d[d["panel"] == "p1"])
+    post = rm.fit_review_model(votes, num_chains=2, num_warmup=150, num_samples=150, seed=7)
+    t = votes.table
+    pi = {p: k for k, p in enumerate(votes.proposals)}
+    ai = {a: k for k, a in enumerate(votes.assessors)}
+    args = (np.array([pi[p] for p in t["proposal"]]), np.array([ai[a] for a in t["assessor"]]),
+            np.zeros(len(t), dtype=int), len(pi), len(ai), 1, votes.mu, votes.prior_scale)
+    ref = MCMC(NUTS(rm._model, target_accept_prob=0.9), num_warmup=150, num_samples=150, num_chains=2,
+               chain_method="vectorized", progress_bar=False)
+    ref.run(jax.random.PRNGKey(7), *args, y=t["y"].to_numpy(dtype=np.float32))
+    theta = np.asarray(ref.get_samples()["theta"], dtype=float)
+    assert theta.shape == post.theta.shape == (300, len(votes.proposals)), (theta.shape, post.theta.shape)
+    np.testing.assert_array_equal(post.theta, theta)
+    np.testing.assert_array_equal(post.nu, np.asarray(ref.get_samples()["nu"], dtype=float))
+
+
 def test_fit_refuses_bad_counts():
     v = rm.votes_from_table(pd.DataFrame({"proposal": ["a", "b"], "assessor": ["x", "x"], "num_grade": [5, 4]}))
     with pytest.raises(ValueError, match="num_chains = 0"):

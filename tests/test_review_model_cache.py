@@ -143,3 +143,25 @@ def test_lottery_no_draw_then_draw_fits_once(tmp_path, counted, capsys):
     assert [e["event"] for e in read_journal(tmp_path / "out" / "decisions.jsonl").entries][-1] == "tirage_au_sort"
     assert main(base + ["--no-draw", "--no-cache"]) == 0
     assert len(counted) == 2
+
+
+def test_fit_keeps_its_compiled_sampler_and_other_votes_of_the_same_shape_reuse_it(tmp_path):
+    """The fit cache's folder also holds JAX's compilation cache (``jax/``); the votes are arguments of the
+    compiled sampler, not constants folded into it: a fit of other votes of the same shape (a corrected
+    grade) adds no second sampler program, and gives other draws (the votes did reach the sampler)."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    try:
+        first = rm.fit_review_model_cached(small_votes(), tmp_path, **SETTINGS)
+        folder = tmp_path / "jax"
+        samplers = sorted(p.name for p in folder.glob("jit__fori_collect_loop-*"))
+        assert len(samplers) == 1, sorted(p.name for p in folder.iterdir())
+        if os.name != "nt":
+            assert folder.stat().st_mode & 0o077 == 0  # the user's only: JAX runs what it finds there
+        other = rm.fit_review_model_cached(small_votes(bump=0.5), tmp_path, **SETTINGS)
+        assert not other.from_cache
+        assert sorted(p.name for p in folder.glob("jit__fori_collect_loop-*")) == samplers
+        assert not np.array_equal(other.theta, first.theta)
+    finally:
+        compilation_cache.reset_cache()
+        compilation_cache.set_cache_dir(None)

@@ -112,7 +112,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None, metavar="DOSSIER",
                    help="cache des ajustements du modèle (défaut : le cache de l'utilisateur, ~/.cache/ditp-model "
                         "ou %%LOCALAPPDATA%%\\ditp-model\\cache, ou DITP_MODEL_CACHE) : mêmes notes et mêmes réglages, "
-                        "modèle repris sans nouvel ajustement")
+                        "modèle repris sans nouvel ajustement ; le programme compilé de l'échantillonneur y est gardé "
+                        "aussi (sous-dossier jax/, qui ne doit être modifiable que par vous), repris pour des notes de "
+                        "même forme (une note corrigée)")
     p.add_argument("--no-cache", action="store_true", help="ajuster le modèle sans lire ni écrire le cache")
     p.add_argument("--replace-draw", action="store_true",
                    help="autoriser un nouveau tirage alors que le journal en contient déjà un pour ces entrées et "

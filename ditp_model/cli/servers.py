@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["register", "comite_argv", "lab_argv", "cmd_comite", "cmd_lab", "NOTEBOOKS", "COMMITTEE_NOTEBOOK",
-           "CULL_IDLE_S", "CULL_INTERVAL_S", "PORT"]
+           "CULL_IDLE_S", "CULL_INTERVAL_S", "PORT", "VOILA_START", "PREHEAT", "PREHEAT_REFILL_S"]
 
 #: The notebooks folder of the checkout (the package is installed editable from it).
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -25,6 +25,15 @@ CULL_IDLE_S = 120
 CULL_INTERVAL_S = 30
 PORT = 8866
 LOCALHOST = "127.0.0.1"
+#: The module that starts Voilà (``python -m voila`` with a slow, unused import deferred).
+VOILA_START = "ditp_model.cli.voila_start"
+#: Voilà keeps one kernel started in advance: it runs the page's notebook up to
+#: ``nb.wait_for_page_request()`` (imports), so that opening the page only reads the data and builds the
+#: panel.  The pool is refilled PREHEAT_REFILL_S seconds after a page takes its kernel, so that the
+#: refill does not compete with the page being shown on a small machine.
+PREHEAT_REFILL_S = 10
+PREHEAT = ["--VoilaConfiguration.preheat_kernel=True", "--VoilaConfiguration.default_pool_size=1",
+           f"--VoilaKernelManager.fill_delay={PREHEAT_REFILL_S}"]
 
 
 def comite_argv(notebook: str | Path, *, port: int = PORT, cull_idle: int = CULL_IDLE_S, cull_interval: int = CULL_INTERVAL_S,
@@ -32,11 +41,14 @@ def comite_argv(notebook: str | Path, *, port: int = PORT, cull_idle: int = CULL
     """The Voilà command line of the committee page (a list for :func:`subprocess.run`, no shell).
 
     Voilà listens on 127.0.0.1 only (the page is for the meeting room's machine, not the network)
-    and culls kernels idle for `cull_idle` seconds, checked every `cull_interval` seconds.
+    and culls kernels idle for `cull_idle` seconds, checked every `cull_interval` seconds (a
+    pre-heated kernel waiting for its page is never culled: Voilà's pool keeps it).  It is started
+    through :mod:`ditp_model.cli.voila_start` (Voilà's own ``main`` without a 1 s import that the
+    page never uses) and keeps one kernel pre-heated (:data:`PREHEAT`).
     """
-    argv = [python or sys.executable, "-m", "voila", str(notebook), f"--Voila.ip={LOCALHOST}", f"--port={int(port)}",
+    argv = [python or sys.executable, "-m", VOILA_START, str(notebook), f"--Voila.ip={LOCALHOST}", f"--port={int(port)}",
             f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
-            f"--MappingKernelManager.cull_interval={int(cull_interval)}"]
+            f"--MappingKernelManager.cull_interval={int(cull_interval)}", *PREHEAT]
     return argv + ([] if browser else ["--no-browser"])
 
 

@@ -15,6 +15,7 @@ of one analysis.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.inputs.schema import COLUMN_LABELS_FR, MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 
-__all__ = ["repo_data", "sample_inputs", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr",
+__all__ = ["repo_data", "sample_inputs", "wait_for_page_request", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr",
            "selection_frame_fr", "not_fundable_frame_fr", "format_percent", "format_date", "format_ids", "frame_fr",
            "criterion_labels", "counts_frame_fr", "robustness_counts_fr", "agreement_counts_fr",
            "milestone_status_counts_fr", "swing_frame_fr", "stability_frame_fr", "envelope_sweep_frame_fr",
@@ -45,6 +46,44 @@ def repo_data() -> Path:
     if not (p / "appel_2021.toml").exists():
         raise FileNotFoundError(f"dossier data/ introuvable à côté du paquet ({p}) : ouvrir les notebooks depuis le dépôt")
     return p
+
+
+def wait_for_page_request() -> bool:
+    """In a kernel that Voilà pre-heats, wait here until a person opens the page; elsewhere return at once.
+
+    ``ditp-model comite`` asks Voilà to keep one kernel started in advance
+    (``--VoilaConfiguration.preheat_kernel=True``): it runs the page's notebook up to this call
+    (the imports, most of the kernel's start-up) before anyone asks for the page, then waits.
+    When the page is requested, Voilà hands it that kernel and the notebook goes on: the data
+    are read and the panel is computed *after* the request, never before, so a page never
+    shows files or saved scenarios as they were when the kernel was pre-heated.
+
+    Outside such a kernel (JupyterLab, nbval, papermill, or a kernel Voilà starts for a
+    request, whose ``VOILA_PREHEAT`` is ``"False"``), nothing is imported and the call
+    returns at once.
+
+    Returns
+    -------
+    bool
+        True when it waited for a request, False when there was nothing to wait for.
+
+    Raises
+    ------
+    RuntimeError
+        In a pre-heated kernel whose wait ended without the request's details (Voilà's
+        request socket could not be reached): the page is not built from data read before
+        anyone asked for it (French message).
+    """
+    if os.environ.get("VOILA_PREHEAT") != "True":
+        return False
+    from voila.utils import wait_for_request  # imported only in a pre-heated kernel, before the request
+
+    wait_for_request()
+    # Voilà copies the request's CGI-like variables into the environment once the request has arrived
+    if not os.environ.get("SCRIPT_NAME"):
+        raise RuntimeError("noyau préchauffé : la demande de la page n'a pas été reçue (canal de requête de Voilà "
+                           "injoignable) ; recharger la page, ou relancer « ditp-model comite »")
+    return True
 
 
 def sample_inputs():

@@ -29,18 +29,17 @@ thousands of euros with a French number format.
 from __future__ import annotations
 
 import io
+import types
+from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from ditp_model.french import format_number, format_points
 from ditp_model.inputs.schema import MATURITY_LABELS_FR, MATURITY_LEVELS
+
+if TYPE_CHECKING:  # matplotlib is imported at the first figure: see _mpl
+    from matplotlib.figure import Figure
 
 __all__ = [
     "GROUP_TITLES_FR",
@@ -144,9 +143,29 @@ def awards_by_group(portfolio: pd.DataFrame, column: str, order: list[str] | Non
     })
 
 
+def _mpl() -> types.SimpleNamespace:
+    """The parts of matplotlib these figures use, imported at the first call.
+
+    Importing matplotlib takes about 0.4 s; the committee's panel imports this module for its
+    colours and tables (:func:`awards_by_group`) and draws its live charts in SVG without
+    matplotlib (:mod:`ditp_model.session.views`), so the page is shown without paying for it.
+    """
+    import matplotlib
+    import matplotlib.ticker
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    return types.SimpleNamespace(matplotlib=matplotlib, ticker=matplotlib.ticker, FigureCanvasAgg=FigureCanvasAgg,
+                                 PolyCollection=PolyCollection, Figure=Figure, Line2D=Line2D, Patch=Patch)
+
+
 def _new_figure(width: float, height: float, dpi: int = 96) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=dpi)
-    FigureCanvasAgg(fig)
+    mpl = _mpl()
+    fig = mpl.Figure(figsize=(width, height), dpi=dpi)
+    mpl.FigureCanvasAgg(fig)
     return fig
 
 
@@ -190,6 +209,7 @@ class GroupAwardsChart:
         labels = [_label(column, g) for g in self.groups]
         extra = 0.25 if with_reference else 0.0
         height = 1.0 + 0.26 * max(n, 2) + extra
+        mpl = _mpl()
         fig = _new_figure(width, height)
         # fixed margins (tight_layout would cost a full extra draw): room for the longest label
         longest = max((len(x) for x in labels), default=8)
@@ -204,15 +224,15 @@ class GroupAwardsChart:
         ax.set_yticks(y, labels)
         ax.set_ylim(n - 0.5, -0.5)  # first group on top
         ax.set_xlabel("montant attribué (k€) ; au bout de chaque barre : lauréats · montant", fontsize=8)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: format_number(v, 0)))
+        ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_number(v, 0)))
         _plain_axes(ax)
         # an explicit title height: matplotlib then skips measuring every tick label at each draw to place it
         ax.set_title(title or GROUP_TITLES_FR.get(column, column), fontsize=10, loc="left", y=1.0, pad=6)
         self._legend = None
         if with_reference:
             self._legend = fig.legend(
-                handles=[Patch(color=FUNDED_COLOUR, label="état affiché"),
-                         Line2D([], [], linestyle="none", marker="|", markersize=10, markeredgewidth=2.5,
+                handles=[mpl.Patch(color=FUNDED_COLOUR, label="état affiché"),
+                         mpl.Line2D([], [], linestyle="none", marker="|", markersize=10, markeredgewidth=2.5,
                                 color=REFERENCE_COLOUR, label=reference_label)],
                 fontsize=7, loc="lower right", frameon=False, ncols=2, borderaxespad=0.1)
         self.figure, self.ax = fig, ax
@@ -313,10 +333,11 @@ class ScoreLineChart:
 
     def __init__(self, *, title: str | None = None, width: float = 12.0):
         height = 3.4
+        mpl = _mpl()
         fig = _new_figure(width, height)
         fig.subplots_adjust(left=0.6 / width, right=0.99, top=1 - 0.32 / height, bottom=0.5 / height)
         ax = fig.add_subplot()
-        self._bars = PolyCollection([], edgecolors="none")
+        self._bars = mpl.PolyCollection([], edgecolors="none")
         ax.add_collection(self._bars, autolim=False)
         self._line = ax.axhline(0.0, color=LINE_COLOUR, linestyle="--", linewidth=1.2)
         (self._in,) = ax.plot([], [], linestyle="none", marker="v", color=REFERENCE_COLOUR, markersize=5)
@@ -332,6 +353,7 @@ class ScoreLineChart:
 
     def update(self, portfolio: pd.DataFrame) -> Figure:
         """Show `portfolio`; returns the figure."""
+        mpl = _mpl()
         t = portfolio.sort_values(["score", "application_id"], ascending=[False, True], kind="mergesort").reset_index(drop=True)
         n = len(t)
         x = np.arange(1, n + 1)
@@ -352,17 +374,17 @@ class ScoreLineChart:
         below = ~funded & ~fundable
         key = (line is not None, bool((lock == "in").any()), bool((lock == "out").any()), bool(below.any()))
         labels = [f"financé ({int(funded.sum())})", f"non financé ({int((~funded & ~below).sum())})"]
-        handles = [Patch(color=FUNDED_COLOUR), Patch(color=UNFUNDED_COLOUR)]
+        handles = [mpl.Patch(color=FUNDED_COLOUR), mpl.Patch(color=UNFUNDED_COLOUR)]
         if key[3]:
             labels.append(f"non finançable : sous un seuil de qualité ({int(below.sum())})")
-            handles.append(Patch(facecolor=NOT_FUNDABLE_COLOUR, edgecolor="#8a94a1"))
+            handles.append(mpl.Patch(facecolor=NOT_FUNDABLE_COLOUR, edgecolor="#8a94a1"))
         if key[0]:
             labels.append(f"ligne de financement : {format_points(line)} points (dernier financé)")
-            handles.append(Line2D([], [], color=LINE_COLOUR, linestyle="--"))
+            handles.append(mpl.Line2D([], [], color=LINE_COLOUR, linestyle="--"))
         for present, mark, label in ((key[1], "v", "imposé par le comité"), (key[2], "x", "exclu par le comité")):
             if present:
                 labels.append(label)
-                handles.append(Line2D([], [], linestyle="none", marker=mark, color=REFERENCE_COLOUR))
+                handles.append(mpl.Line2D([], [], linestyle="none", marker=mark, color=REFERENCE_COLOUR))
         if key != self._legend_key:  # entries appear or go: a new legend; otherwise only its texts change
             if self._legend is not None:
                 self._legend.remove()
@@ -485,6 +507,7 @@ def funding_probability_figure(table: pd.DataFrame, *, probability: str = "p_fun
     row = 0.15
     head, foot = 1.15, 0.6  # inches: title, note and legends; x axis and its label
     height = head + foot + row * max(n, 4)
+    mpl = _mpl()
     fig = _new_figure(width, height)
     fig.subplots_adjust(left=1.15 / width, right=1 - 0.55 / width, top=1 - head / height, bottom=foot / height)
     ax = fig.add_subplot()
@@ -504,23 +527,23 @@ def funding_probability_figure(table: pd.DataFrame, *, probability: str = "p_fun
     ax.set_ylim(n - 0.5, -0.5)  # best score on top
     ax.set_xlim(0, 1)
     ax.set_xticks(np.linspace(0, 1, 11))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: _percent(v)))
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: _percent(v)))
     ax.tick_params(axis="x", labelsize=8, top=True, labeltop=True)
     ax.grid(axis="x", color="#d5d9e0", linewidth=0.6, zorder=1)
     ax.set_axisbelow(True)
     ax.set_xlabel(xlabel, fontsize=8)
     _plain_axes(ax)
-    handles = [Patch(color=CLASS_COLOURS[c], label=f"{labels_fr.get(c, c)} ({int((codes == c).sum())})")
+    handles = [mpl.Patch(color=CLASS_COLOURS[c], label=f"{labels_fr.get(c, c)} ({int((codes == c).sum())})")
                for c in ("always", "swing", "never")]
     marks = []
     if is_funded.any():
         last = int(np.flatnonzero(is_funded).max())
         ax.axhline(last + 0.5, color=LINE_COLOUR, linestyle="--", linewidth=1.2, zorder=4, gid="funding-line")
         line = float(t[score].iloc[last])
-        marks.append(Line2D([], [], color=LINE_COLOUR, linestyle="--",
+        marks.append(mpl.Line2D([], [], color=LINE_COLOUR, linestyle="--",
                             label=f"ligne de financement : {format_points(line)} points (dernier financé)"))
     if grey_zone is not None:
-        marks.append(Patch(color=GREY_ZONE_COLOUR, label=f"zone grise : {_percent(lo)} à {_percent(hi)}"))
+        marks.append(mpl.Patch(color=GREY_ZONE_COLOUR, label=f"zone grise : {_percent(lo)} à {_percent(hi)}"))
     x0 = 0.2 / width
     fig.suptitle(title or f"Probabilité d'être financé de chaque dossier ({n} dossiers finançables)", fontsize=10,
                  x=x0, y=1 - 0.08 / height, ha="left", va="top")
@@ -563,6 +586,7 @@ def stability_intervals_figure(table: pd.DataFrame, *, labels: dict | None = Non
     n = len(table)
     per = 1.0
     height = 1.0 + per * max(n, 1)
+    mpl = _mpl()
     fig = _new_figure(width, height)
     low = table["low"].to_numpy(dtype=float)
     high = table["high"].to_numpy(dtype=float)
@@ -598,14 +622,14 @@ def stability_intervals_figure(table: pd.DataFrame, *, labels: dict | None = Non
     ax.set_ylim(n - 0.3, -0.55)
     ax.set_xlim(0, 1)
     ax.set_xticks(np.linspace(0, 1, 11))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: format_number(v, 1)))
+    ax.xaxis.set_major_formatter(mpl.ticker.FuncFormatter(lambda v, _: format_number(v, 1)))
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(axis="x", color="#d5d9e0", linewidth=0.6, zorder=1)
     ax.set_axisbelow(True)
     ax.set_xlabel("pondération normalisée du critère (les autres critères gardent leurs proportions)", fontsize=8)
     _plain_axes(ax)
-    fig.legend(handles=[Patch(color=FUNDED_COLOUR, alpha=0.85, label="mêmes lauréats sur l'intervalle"),
-                        Line2D([], [], linestyle="none", marker="|", markersize=10, markeredgewidth=2.5,
+    fig.legend(handles=[mpl.Patch(color=FUNDED_COLOUR, alpha=0.85, label="mêmes lauréats sur l'intervalle"),
+                        mpl.Line2D([], [], linestyle="none", marker="|", markersize=10, markeredgewidth=2.5,
                                color=REFERENCE_COLOUR, label="pondération du comité")],
                fontsize=7, loc="upper right", bbox_to_anchor=(1 - 0.1 / width, 1 - 0.06 / height), frameon=False, ncols=2)
     fig.suptitle(title or "Intervalles de stabilité des pondérations", fontsize=10, x=0.2 / width, y=1 - 0.08 / height,
@@ -666,6 +690,7 @@ def expected_rank_figure(table: pd.DataFrame, *, group: str | None = "zone", gro
     colours = [ZONE_COLOURS.get(c, UNFUNDED_COLOUR) for c in codes]
     row, head, foot = 0.15, 0.95, 0.6
     height = head + foot + row * max(n, 4)
+    mpl = _mpl()
     fig = _new_figure(width, height)
     fig.subplots_adjust(left=0.75 / width, right=1 - 0.3 / width, top=1 - head / height, bottom=foot / height)
     ax = fig.add_subplot()
@@ -691,11 +716,11 @@ def expected_rank_figure(table: pd.DataFrame, *, group: str | None = "zone", gro
     present = [c for c in dict.fromkeys(codes)]
     order = ["funded", "accepted", "grey", "lottery", "not_funded", "rejected"]
     present.sort(key=lambda c: order.index(c) if c in order else len(order))
-    handles = [Patch(color=ZONE_COLOURS.get(c, UNFUNDED_COLOUR), label=f"{labels.get(c, c)} ({int((codes == c).sum())})")
+    handles = [mpl.Patch(color=ZONE_COLOURS.get(c, UNFUNDED_COLOUR), label=f"{labels.get(c, c)} ({int((codes == c).sum())})")
                for c in present] if group is not None else []
     if funding_line is not None:
         ax.axvline(funding_line, color=LINE_COLOUR, linestyle="--", linewidth=1.2, zorder=5, gid="funding-line")
-        handles.append(Line2D([], [], color=LINE_COLOUR, linestyle="--",
+        handles.append(mpl.Line2D([], [], color=LINE_COLOUR, linestyle="--",
                               label=f"ligne de financement : rang espéré {format_number(funding_line, 2)}"))
     x0 = 0.2 / width
     fig.suptitle(title or f"Rang espéré et intervalles de crédibilité ({n} dossiers)", fontsize=10, x=x0,
@@ -715,7 +740,8 @@ def figure_png(fig: Figure, dpi: int | None = None) -> bytes:
 
 def figure_svg(fig: Figure) -> str:
     """Render a figure to an SVG document (text kept as text: crisp, small, fast to draw)."""
+    mpl = _mpl()
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "ditp"}):
+    with mpl.matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "ditp"}):
         fig.savefig(buf, format="svg")
     return buf.getvalue()

@@ -24,6 +24,11 @@ The steps, each a pure function:
    :func:`grey_zone_lottery` draws lots among the grey zone under the
    remaining envelope with a published seed.
 
+Why this module is slightly longer than 800 lines: the model, its fit (with the
+compilation cache that keeps a cold ``lottery`` short) and the expected-rank
+summaries are read against the one method note and the ERforResearch code, step
+by step; split, each part would repeat the model's conventions.
+
 The model (method note §2.2, the package's default continuous model), for vote
 *n* by assessor *j* on proposal *i* (in panel *k* when panels are pooled)::
 
@@ -47,6 +52,7 @@ mixing between θ and λ).  Ranks depend only on θ.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -70,6 +76,7 @@ __all__ = [
     "fit_cache_key",
     "load_cached_fit",
     "fit_review_model_cached",
+    "enable_compilation_cache",
     "default_cache_dir",
     "expected_ranks",
     "SNSF_GROUPS_FR",
@@ -411,12 +418,19 @@ def fit_review_model(votes: Votes, *, panel_effect: bool | None = None, num_chai
     ki = {g: k for k, g in enumerate(votes.panels)}
     use_panel = (len(votes.panels) > 1) if panel_effect is None else bool(panel_effect)
     n_panel = len(votes.panels) if use_panel else 1
+    # The votes are arguments of the compiled sampler (jit_model_args), not constants folded into it: the
+    # draws are the same (checked bitwise, tests/test_review_model.py), and JAX's compilation cache
+    # (enable_compilation_cache) then serves any votes of the same shape, e.g. after a corrected grade.
+    # The sizes stay Python values (plate sizes must be known when the model is traced), and so does the
+    # prior scale (set by the grading scale; as an argument it would change the draws' rounding); μ, which
+    # moves with any grade, is an argument.
+    model = functools.partial(_model, n_prop=len(pi), n_ass=len(ai), n_panel=n_panel, s=votes.prior_scale)
     args = (np.array([pi[p] for p in t["proposal"]]), np.array([ai[a] for a in t["assessor"]]),
-            np.array([ki[g] for g in t["panel"]]), len(pi), len(ai), n_panel, votes.mu, votes.prior_scale)
-    kernel = NUTS(_model, target_accept_prob=0.9)
+            np.array([ki[g] for g in t["panel"]]))
+    kernel = NUTS(model, target_accept_prob=0.9)
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                chain_method="vectorized", progress_bar=progress)
-    mcmc.run(jax.random.PRNGKey(seed), *args, y=t["y"].to_numpy(dtype=np.float32))
+                chain_method="vectorized", progress_bar=progress, jit_model_args=True)
+    mcmc.run(jax.random.PRNGKey(seed), *args, mu=votes.mu, y=t["y"].to_numpy(dtype=np.float32))
     grouped = mcmc.get_samples(group_by_chain=True)
     theta_c = np.asarray(grouped["theta"], dtype=float)
     # R̂ over what the data identify: θ, ν, τ_θ (γ) and the total residual SD √(σ² + τ_λ²); the split
@@ -559,6 +573,55 @@ def load_cached_fit(cache_dir, key: str, votes: Votes) -> tuple[ReviewPosterior 
     return post, ""
 
 
+#: Compilations shorter than this are not kept in JAX's compilation cache (seconds; JAX's default is 1).  0: all of
+#: them, about 110 programs for the review model: the small ones add up (a later fit of the sample, end to end,
+#: 14–15 s with all kept, 17–19 s with those over 0.2 s only, 24 s with none; RESULTS_lottery.md).
+COMPILATION_CACHE_MIN_S = 0.0
+
+
+def enable_compilation_cache(cache_dir, *, on_note=None) -> Path | None:
+    """Keep JAX's compiled samplers in ``cache_dir/jax`` (JAX's persistent compilation cache).
+
+    Compiling the NUTS sampler is most of a first fit (about 25 s of XLA compilation of the
+    sample's model on a 2-core machine, against some 7 s of sampling; ``benchmarks/RESULTS_lottery.md``).
+    With the cache, a later fit of votes of the same shape — the same call after a corrected
+    grade, another MCMC seed, or the same votes once the fit cache is cleared — reads the compiled
+    program instead of compiling it again.  A compiled program is keyed by JAX on the program
+    itself, the JAX version and the machine: a hit runs the very same program, so the draws are
+    unchanged.  Process-wide (JAX's configuration); the user's cache folder only, never an
+    output folder.  JAX runs what it finds there (its documentation: the cache is trusted), so the
+    folder must be writable by the user alone: it is created so (``0o700``) — a ``--cache`` given
+    to ``ditp-model lottery`` must not be a shared folder.
+
+    Parameters
+    ----------
+    cache_dir : path
+        The fit cache's folder (:func:`default_cache_dir` or ``--cache``); ``jax/`` is created in it.
+    on_note : callable, optional
+        ``on_note(text)`` (French) when the cache cannot be enabled (the fit then compiles as before).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The compilation cache's folder, or None when it could not be enabled.
+    """
+    folder = Path(cache_dir) / "jax"
+    try:
+        jax, _ = _numpyro()
+        from jax.experimental.compilation_cache import compilation_cache
+
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # the user's only (mode ignored on Windows)
+        if jax.config.jax_compilation_cache_dir != str(folder):
+            compilation_cache.reset_cache()  # JAX settles its cache once per process: start it again on this folder
+            compilation_cache.set_cache_dir(str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILATION_CACHE_MIN_S)
+    except (ImportError, OSError, AttributeError, ValueError) as exc:  # an old JAX, a read-only folder: slower, not wrong
+        if on_note is not None:
+            on_note(f"cache de compilation de JAX non activé dans {folder} ({type(exc).__name__} : {exc})")
+        return None
+    return folder
+
+
 def fit_review_model_cached(votes: Votes, cache_dir=None, *, on_note=None, **settings) -> ReviewPosterior:
     """:func:`fit_review_model`, read from `cache_dir` when the same votes and settings were fitted before.
 
@@ -566,7 +629,8 @@ def fit_review_model_cached(votes: Votes, cache_dir=None, *, on_note=None, **set
     :func:`fit_cache_key` (SHA-256 of the votes, the settings and the
     versions), written atomically after a fit.  A damaged or mismatching
     entry is ignored with a note (`on_note`, French) and replaced by a new
-    fit; it is never trusted.  ``cache_dir=None``: no cache.
+    fit; it is never trusted.  ``cache_dir=None``: no cache.  A fit also keeps
+    its compiled sampler in ``cache_dir/jax`` (:func:`enable_compilation_cache`).
 
     Parameters
     ----------
@@ -596,6 +660,7 @@ def fit_review_model_cached(votes: Votes, cache_dir=None, *, on_note=None, **set
         return post
     if note and on_note is not None:
         on_note(note)
+    enable_compilation_cache(cache_dir, on_note=on_note)  # only now: a fit read back never imports JAX
     post = fit_review_model(votes, **settings)
     try:
         write_bytes_atomic(_cache_path(cache_dir, key), _posterior_bytes(post, key))

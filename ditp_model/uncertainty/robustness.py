@@ -44,12 +44,11 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pulp
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from ditp_model.rules.allocation import (
     Allocation,
@@ -70,6 +69,9 @@ from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.french import format_number
 from ditp_model.uncertainty.resolve import ProgressSink, ScoreResolver, composite_score_matrix
 from ditp_model.scoring.aggregate import Weights
+
+if TYPE_CHECKING:  # matplotlib is imported by envelope_sweep_figure only
+    from matplotlib.figure import Figure
 
 __all__ = [
     "ROBUSTNESS_CLASSES_FR",
@@ -555,6 +557,9 @@ def envelope_sweep_figure(table: pd.DataFrame, *, reference_eur: int | None = No
     -------
     matplotlib.figure.Figure
     """
+    # imported here, not at the top: the committee's panel imports this module and is shown without matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(width, 0.55 * width), dpi=96)

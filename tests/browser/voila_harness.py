@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -55,16 +54,17 @@ def _listening(port: int) -> bool:
 
 @contextlib.contextmanager
 def voila_server(log_path: Path, notebook: Path = NOTEBOOK, timeout_s: float = 60.0):
-    """Run ``voila NOTEBOOK`` on a free loopback port; yield the page URL; always stop the server.
+    """Run the command line of ``ditp-model comite`` on a free loopback port; yield the page URL; always stop the server.
 
     The server runs in its own process group (it and the kernels it starts are
     stopped together); its output goes to `log_path`.
     """
+    from ditp_model.cli.servers import comite_argv
+
     port = free_port()
-    voila = Path(sys.executable).parent / "voila"
-    cmd = [str(voila) if voila.exists() else sys.executable, *([] if voila.exists() else ["-m", "voila"]),
-           str(notebook), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-           "--MappingKernelManager.cull_idle_timeout=20", "--MappingKernelManager.cull_interval=5"]
+    # the command line of « ditp-model comite » (pre-heated kernel, Voilà's start-up without its unused slow
+    # import), with short culling times for a test server
+    cmd = comite_argv(notebook, port=port, cull_idle=20, cull_interval=5, browser=False)
     env = dict(os.environ)
     env.setdefault("MPLBACKEND", "Agg")
     log_path.parent.mkdir(parents=True, exist_ok=True)
