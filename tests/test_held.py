@@ -172,7 +172,7 @@ def test_cli_refuses_a_provisional_decision_without_provisoire(tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 6
     assert "Aucune décision publiée : la décision serait provisoire." in err
-    assert "H1 : en attente d'évaluation, 2 avis valable(s) sur 3 requis (il en manque 1) ; note au mieux 69,33" in err
+    assert "H1 : en attente d'évaluation, 2 avis valables sur 3 requis (il en manque 1) ; note au mieux 69,33" in err
     assert "--provisoire" in err
     assert not out.exists()
 

@@ -305,8 +305,8 @@ def test_a_draw_on_a_provisional_decision_is_refused_like_allocate(fast_lottery,
     assert not fast_lottery.calls  # refused before the fit
     assert not out.exists() or not any(out.iterdir())
     assert err.startswith("Aucune décision publiée : la décision serait provisoire.")
-    assert "P047 : en attente d'évaluation, 0 avis valable(s) sur 2 requis" in err
-    assert "P072 : en attente d'évaluation, 1 avis valable(s) sur 2 requis" in err
+    assert "P047 : en attente d'évaluation, 0 avis valable sur 2 requis" in err
+    assert "P072 : en attente d'évaluation, 1 avis valable sur 2 requis" in err
     assert "--provisoire" in err
     # the very message allocate prints on the same inputs
     alloc = tmp_path / "allocation"

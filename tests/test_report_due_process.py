@@ -159,7 +159,7 @@ def test_annex_lists_held_applications(published, annex_pdf):
     shown = set(re.findall(r"(P\d{3}) en attente d'évaluation", annex_pdf))
     assert shown == set(held)
     for a, n in held.items():
-        assert f"{a} en attente d'évaluation : {n} avis valable(s) sur {minimum} requis, il en manque {minimum - n}" in annex_pdf
+        assert f"{a} en attente d'évaluation : {n} avis valable{'s' if n >= 2 else ''} sur {minimum} requis, il en manque {minimum - n}" in annex_pdf
 
 
 def test_annex_lists_every_lock_reason(published, annex_pdf, pdf_pages):

@@ -162,7 +162,7 @@ def test_allocate_prints_the_reserve_list():
     from ditp_model.cli.allocate import _reserve_line
 
     _, alloc, ev = hand_table(10)
-    assert _reserve_line(ev, alloc) == ("Liste complémentaire (3 dossier(s), au plus 10 selon l'appel ; dans l'ordre, montant "
+    assert _reserve_line(ev, alloc) == ("Liste complémentaire (3 dossiers, au plus 10 selon l'appel ; dans l'ordre, montant "
                                         "si financé) : C (120\u202f000\xa0€), E (90\u202f000\xa0€), F (80\u202f000\xa0€).")
     _, alloc, ev = hand_table(0)
     assert _reserve_line(ev, alloc) == "Liste complémentaire : aucun dossier."

@@ -53,7 +53,7 @@ def rule_summary_fr(alloc) -> list[str]:
 def thresholds_summary_fr(ev, params, cands) -> str:
     """French line: the quality thresholds in force and how many applications fall below them."""
     from ditp_model.rules.allocation import quality_thresholds
-    from ditp_model.french import format_number
+    from ditp_model.french import count_fr, format_number
 
     overall, per = quality_thresholds(ev, params)
     parts = []
@@ -64,7 +64,7 @@ def thresholds_summary_fr(ev, params, cands) -> str:
         parts.append(f"{ev.rules.criterion(name).label.lower()} ≥ {format_number(v, 2)}/{format_number(hi, 0)}")
     if not parts:
         return "Seuils de qualité : aucun"
-    return f"Seuils de qualité : {' ; '.join(parts)} — {len(cands.not_fundable)} dossier(s) non finançable(s)"
+    return f"Seuils de qualité : {' ; '.join(parts)} — {count_fr(len(cands.not_fundable), 'dossier non finançable', 'dossiers non finançables', none='aucun dossier non finançable')}"
 
 
 def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None, *, reviewer_identities: bool = False) -> str:
@@ -137,7 +137,7 @@ def allocation_summary_fr(ev: Evaluation, alloc, ranking, expl, comparison=None,
 
 def _reserve_line(ev: Evaluation, alloc) -> str:
     """« Liste complémentaire (10, dans l'ordre ; montant si financé) : P038 (140 000 €), … »."""
-    from ditp_model.french import format_eur
+    from ditp_model.french import count_fr, format_eur
     from ditp_model.rules.reserve_list import reserve_ids
 
     size = ev.rules.selection.reserve_list_size
@@ -146,7 +146,7 @@ def _reserve_line(ev: Evaluation, alloc) -> str:
         return "Liste complémentaire : aucun dossier."
     upper = dict(zip(alloc.candidates.table["application_id"], alloc.candidates.table["upper_eur"]))
     rule = "tous les dossiers finançables non financés" if size == "all" else f"au plus {size} selon l'appel"
-    return (f"Liste complémentaire ({len(ids)} dossier(s), {rule} ; dans l'ordre, montant si financé) : "
+    return (f"Liste complémentaire ({count_fr(len(ids), 'dossier')}, {rule} ; dans l'ordre, montant si financé) : "
             + ", ".join(f"{a} ({format_eur(int(upper[a]))})" for a in ids) + ".")
 
 

@@ -28,6 +28,7 @@ def eligibility_summary_fr(ev: Evaluation, *, reviewer_identities: bool = False)
     lines = [f"Candidatures : {n} ; éligibles : {ne} ; non éligibles : {n - ne}."]
     for row in t[~t["eligible"]].itertuples():
         lines.append(f"  - {row.application_id} ({short(row.title, 50)}) : {row.reasons}")
+    from ditp_model.french import plural_fr
     from ditp_model.scoring.aggregate import uncorrected_reviewers, uncorrected_reviewers_fr
 
     table = uncorrected_reviewers(ev.reviews, ev.rules, ev.normalisation)
@@ -40,7 +41,7 @@ def eligibility_summary_fr(ev: Evaluation, *, reviewer_identities: bool = False)
         lines.append(f"Éligibles en attente d'évaluation (pas rejetées) : {len(unscored)}.")
         for row in unscored.itertuples():
             missing = max(0, need - int(row.n_reviews))
-            detail = (f"{int(row.n_reviews)} avis valable(s) sur {need} requis, il en manque {missing}" if missing
+            detail = (f"{int(row.n_reviews)} avis {plural_fr(int(row.n_reviews), 'valable')} sur {need} requis, il en manque {missing}" if missing
                       else row.score_flag)
             lines.append(f"  - {row.application_id} : {detail}")
     ex = ev.excluded_reviews

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ditp_model.french import format_eur, format_points
+from ditp_model.french import format_eur, format_points, plural_fr
 from ditp_model.inputs.conflicts import ROLE_LABELS_FR
 from ditp_model.rules.allocation import Allocation, AllocationParams
 from ditp_model.rules.held import HELD_STATUS_FR, Provisional, held_applications, held_effect_fr
@@ -87,7 +87,7 @@ def procedure_table(evaluation: Evaluation, allocation: Allocation | None = None
             rows.append((SECTIONS_FR["conflict"], str(r.application_id), shown, detail, str(r.nature)))
     held = provisional.held if provisional is not None else held_applications(evaluation)
     for r in held.itertuples():
-        detail = (f"{HELD_STATUS_FR} : {r.n_reviews} avis valable(s) sur {r.min_reviews} requis, il en manque "
+        detail = (f"{HELD_STATUS_FR} : {r.n_reviews} avis {plural_fr(r.n_reviews, 'valable')} sur {r.min_reviews} requis, il en manque "
                   f"{r.reviews_missing}")
         if provisional is not None:
             detail += (f" ; note au mieux {format_points(r.best_case_score)} : "

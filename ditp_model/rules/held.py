@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ditp_model.french import format_points
+from ditp_model.french import format_points, plural_fr
 from ditp_model.rules.allocation import AllocationParams, allocate
 from ditp_model.scoring.aggregate import SCORE_DECIMALS, rank_order, reviews_as_aggregated
 from ditp_model.scoring.pipeline import Evaluation
@@ -208,7 +208,7 @@ class Provisional:
         lines = [head]
         for r in self.held.itertuples():
             reach = held_effect_fr(bool(r.within_reach), getattr(r, "excluded", ""))
-            lines.append(f"  - {r.application_id} : {HELD_STATUS_FR}, {r.n_reviews} avis valable(s) sur {r.min_reviews} requis "
+            lines.append(f"  - {r.application_id} : {HELD_STATUS_FR}, {r.n_reviews} avis {plural_fr(r.n_reviews, 'valable')} sur {r.min_reviews} requis "
                          f"(il en manque {r.reviews_missing}) ; note au mieux {format_points(r.best_case_score)} — {reach}")
         return lines
 
