@@ -101,3 +101,17 @@ def write_reviews(path: Path, rows: list[tuple], **kwargs) -> Path:
         return "" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
 
     return write_csv(path, REVIEW_HEADER, [[cell(v) for v in r] for r in rows], **kwargs)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file (BOM tolerated) as dicts: to copy and alter a sample file in a test."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Write dict rows (the first row's keys as header) to a UTF-8 CSV file."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)

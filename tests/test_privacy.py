@@ -13,7 +13,6 @@ the console, the workbook and the manifest.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import re
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from ditp_model.cli import main
-from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
+from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, read_rows, write_rows
 
 pypdf = pytest.importorskip("pypdf")
 openpyxl = pytest.importorskip("openpyxl")
@@ -34,16 +33,6 @@ CONFLICTS = {"marie.curie@exemple.fr": "P027", "jean.moulin@exemple.fr": "P093"}
 KEEP = {f"P{k:03d}" for k in range(1, 31)} | {"P093"}
 
 
-def _rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def file_text(path: Path) -> str:
@@ -68,13 +57,13 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("identites")
     data = root / "donnees"
     data.mkdir()
-    _write(data / "candidatures.csv", [r for r in _rows(SAMPLE_APPLICATIONS) if r["application_id"] in KEEP])
-    reviews = [dict(r, reviewer_id=RENAMED.get(r["reviewer_id"], r["reviewer_id"])) for r in _rows(SAMPLE_REVIEWS)
+    write_rows(data / "candidatures.csv", [r for r in read_rows(SAMPLE_APPLICATIONS) if r["application_id"] in KEEP])
+    reviews = [dict(r, reviewer_id=RENAMED.get(r["reviewer_id"], r["reviewer_id"])) for r in read_rows(SAMPLE_REVIEWS)
                if r["application_id"] in KEEP]
     for who, app in CONFLICTS.items():
         assert any(r["reviewer_id"] == who and r["application_id"] == app for r in reviews)  # a review to set aside
-    _write(data / "evaluations.csv", reviews)
-    _write(data / "conflits.csv", [{"person_id": who, "application_id": app, "nature": "Co-encadrement d'une thèse",
+    write_rows(data / "evaluations.csv", reviews)
+    write_rows(data / "conflits.csv", [{"person_id": who, "application_id": app, "nature": "Co-encadrement d'une thèse",
                                     "role": "évaluateur", "declared_on": "08/11/2021"} for who, app in CONFLICTS.items()])
     common = ["--call", str(RULES_PATH), "--applications", str(data / "candidatures.csv"), "--reviews",
               str(data / "evaluations.csv"), "--conflits", str(data / "conflits.csv"), "--normalisation", "reviewer_zscore"]

@@ -22,22 +22,12 @@ import pytest
 from ditp_model import publication as P
 from ditp_model.cli import main
 from ditp_model.outputs import record
-from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
+from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS, read_rows, write_rows
 
 pytest.importorskip("docx")
 pytest.importorskip("pypdf")
 
 
-def _rows(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _write(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _snapshot(folder: Path, skip=()) -> dict[str, str]:
@@ -55,12 +45,12 @@ def _allocate(data: Path, out: Path, *extra: str) -> int:
 def template(tmp_path_factory):
     """Inputs, a decision folder ``decision/`` and its letters ``decision/lettres/`` (written once)."""
     root = tmp_path_factory.mktemp("publication")
-    apps = _rows(SAMPLE_APPLICATIONS)[:8]
+    apps = read_rows(SAMPLE_APPLICATIONS)[:8]
     ids = {a["application_id"] for a in apps}
     data = root / "donnees"
     data.mkdir()
-    _write(data / "candidatures.csv", apps)
-    _write(data / "evaluations.csv", [r for r in _rows(SAMPLE_REVIEWS) if r["application_id"] in ids])
+    write_rows(data / "candidatures.csv", apps)
+    write_rows(data / "evaluations.csv", [r for r in read_rows(SAMPLE_REVIEWS) if r["application_id"] in ids])
     assert _allocate(data, root / "decision") == 0
     assert main(["lettres", "--manifest", str(root / "decision" / "manifest.json"), "--pdf", "html",
                  "--date", "2026-12-03"]) == 0
