@@ -171,3 +171,44 @@ def test_laureates_below_the_line_are_told_why(tmp_path):
             assert "ex aequo à la ligne de financement" in pos
         else:
             assert "financé sur le reste de l'enveloppe, qui ne suffisait pas aux dossiers mieux classés non retenus" in pos
+
+
+def test_a_minimum_count_choice_is_set_apart_in_the_workbook_and_the_letters(tmp_path):
+    # A region with no laureate under merit order; « au moins 1 lauréat » there funds its best-ranked application
+    # first, far below the line.  The workbook's line and the letters must set it apart like a lock — never « financé
+    # sur le reste de l'enveloppe », never the last rank of merit order — and say which rule funded it.
+    held_out = LOCKS[:3]  # P047 and P072 excluded by the committee: a final decision
+    code, _, _ = _allocate(tmp_path / "base", *held_out)
+    assert code == 0
+    base = _rows(tmp_path / "base" / "allocation.csv")
+    first_out, _, _ = _by_hand(base, set())
+    cands = [r for r in base if r["rank"] and r["eligible"] == "True" and not r["not_fundable"] and not r["review_status"]
+             and r["application_id"] not in {"P047", "P072"}]
+    regions = {}
+    for r in sorted(cands, key=lambda r: float(r["rank"])):
+        regions.setdefault(r["region"], []).append(r)
+    region, members = next((g, m) for g, m in sorted(regions.items())
+                           if not any(r["funded"] == "True" for r in m) and float(m[0]["rank"]) > float(first_out["rank"]) + 5)
+    chosen = members[0]["application_id"]
+    out = tmp_path / "min"
+    code, stdout, _ = _allocate(out, *held_out, "--min-count", f"region={region}:1")
+    assert code == 0
+    rows = _rows(out / "allocation.csv")
+    assert next(r for r in rows if r["application_id"] == chosen)["funded"] == "True"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["decision_rule"]["funded_first"]) == {chosen}
+    assert region in manifest["decision_rule"]["funded_first"][chosen]
+    decision = L.read_published_decision(out / "manifest.json")
+    line = _norm(dict(parameters_rows(manifest, decision.table))["Ligne de financement"])
+    assert f"financés hors ordre de mérite, avant les autres : {chosen} (rang" in line
+    assert chosen not in line.split("financés hors ordre de mérite")[0]
+    _, _, last_merit = _by_hand(rows, {chosen})
+    contexts = {c["dossier"]: c for c in L.letter_contexts(decision, day=dt.date(2026, 12, 1))}
+    pos = _norm(contexts[chosen]["position"])
+    assert "financé en premier, hors de l'ordre du classement, au titre de la règle" in pos and region in pos
+    assert "reste de l'enveloppe" not in pos
+    for c in contexts.values():
+        if c["rang"]:
+            p = _norm(c["position"])
+            assert "dont 1 financé d'abord au titre d'une règle de nombre minimal de lauréats" in p
+            assert f"le dernier dossier retenu dans l'ordre du classement est classé {last_merit}e." in p

@@ -285,9 +285,15 @@ def position_fr(row, kind: str, n_ranked: int, n_funded: int, worst_funded, tota
         return "Votre dossier n'a pas pu être noté et classé ; il ne figure donc pas dans l'ordre de financement."
     where = (f"Avec une note globale de {format_points(row.score)} / 100, votre dossier est classé {_ordinal(int(row.rank))} "
              f"sur {n_ranked} dossiers recevables notés.")
-    n_imposed = len(line.imposed) if line is not None else 0
-    imposed_fr = (f", dont {n_imposed} {'imposé' if n_imposed == 1 else 'imposés'} par le comité hors de l'ordre du classement"
-                  if n_imposed else "")
+    imposed = line.imposed if line is not None else ()
+    n_locks = sum(1 for i in imposed if str(i[3]).startswith("imposé par le comité"))
+    n_rules = len(imposed) - n_locks  # funded first for a minimum-count rule (manifest's ``funded_first``)
+    parts = ([f"{n_locks} {'imposé' if n_locks == 1 else 'imposés'} par le comité"] if n_locks else []) + (
+        [f"{n_rules} {'financé' if n_rules == 1 else 'financés'} d'abord au titre d'une règle de nombre minimal de lauréats"]
+        if n_rules else [])
+    imposed_fr = f", dont {' et '.join(parts)} hors de l'ordre du classement" if parts else ""
+    rule_cause = next((str(c) for a, _, _, c in imposed if a == str(row.application_id)
+                       and not str(c).startswith("imposé par le comité")), None)
     first_out = line.first_out if line is not None else None
     line_fr = line
     line = (f"L'enveloppe{env} a permis de financer {n_funded} {'dossier' if n_funded <= 1 else 'dossiers'}, pour un total "
@@ -299,6 +305,9 @@ def position_fr(row, kind: str, n_ranked: int, n_funded: int, worst_funded, tota
         return f"{where} Il avait été retenu ; le porteur s'est désisté après la décision ({note or 'désistement'}). {line}"
     if kind == "retenu" and imposed_why is not None:
         return f"{where} Il a été imposé par le comité : {imposed_why or 'motif non indiqué'}. {line}"
+    if kind == "retenu" and imposed_why is None and rule_cause is not None:
+        what = f"au titre de la {rule_cause}" if rule_cause.startswith("règle") else f"({rule_cause})"
+        return f"{where} Il a été financé en premier, hors de l'ordre du classement, {what}. {line}"
     if kind == "retenu" and first_out is not None and int(row.rank) > int(first_out[1]):
         why = next((w for a, _, _, w in line_fr.below if a == str(row.application_id)), "")
         how = ("ex aequo à la ligne de financement, il a été retenu par le départage de l'appel" if why == "ex aequo"

@@ -266,9 +266,9 @@ def letter_contexts(decision: PublishedDecision, *, day: dt.date | None = None) 
     worst = int(funded["rank"].max()) if len(funded) and funded["rank"].notna().any() else None
     funding_line = None
     if kwargs["rule"] in ("merit_order", "ranking") and "reason" in t:
-        from ditp_model.rules.explain import imposed_by_locks, merit_funding_line
+        from ditp_model.rules.funding_line import imposed_from_manifest, merit_funding_line
 
-        funding_line = merit_funding_line(t, imposed_by_locks(kwargs["lock_in"], kwargs["lock_reasons"]))
+        funding_line = merit_funding_line(t, imposed_from_manifest(m))
         worst = funding_line.last_merit_rank
     total = int(t["award_eur"].sum())
     name = rules.call.name

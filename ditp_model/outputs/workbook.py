@@ -429,9 +429,9 @@ def parameters_rows(manifest: dict, table: pd.DataFrame | None = None) -> list[t
     for k, e in enumerate(rule.get("exceptions") or [], 1):
         add((f"Exception à l'ordre de mérite n° {k}", e))
     if table is not None and rule.get("name") in ("merit_order", "ranking") and "reason" in table:
-        from ditp_model.rules.explain import imposed_by_locks, merit_funding_line
+        from ditp_model.rules.funding_line import imposed_from_manifest, merit_funding_line
 
-        line = merit_funding_line(table, imposed_by_locks(p.get("lock_in"), p.get("lock_reasons")))
+        line = merit_funding_line(table, imposed_from_manifest(manifest))
         add(("Ligne de financement", line.sentence_fr().removeprefix("Ligne de financement — ")
              .removeprefix("Ligne de financement : ")))
     if manifest.get("funded_count") is not None:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ditp_model.french import format_points
 
-__all__ = ["LINE_REASONS", "HELD_OUT_PREFIX", "FundingLine", "merit_funding_line", "imposed_by_locks"]
+__all__ = ["LINE_REASONS", "HELD_OUT_PREFIX", "FundingLine", "merit_funding_line", "imposed_by_locks", "imposed_from_manifest"]
 
 
 #: Reasons of an unfunded candidate that place the funding line (merit order): no money left at its turn, passed
@@ -80,6 +80,19 @@ def imposed_by_locks(lock_in, lock_reasons=None) -> dict:
     """Application id -> « imposé par le comité : <motif> » for the committee's locks (a published decision's ``parameters``)."""
     reasons = dict(lock_reasons or {})
     return {str(a): "imposé par le comité" + (f" : {reasons[a]}" if reasons.get(a) else "") for a in lock_in or ()}
+
+
+def imposed_from_manifest(manifest: dict) -> dict:
+    """Application id -> cause of every application funded first in a published decision.
+
+    The manifest's ``decision_rule.funded_first`` (locks and minimum-count choices,
+    :func:`ditp_model.rules.manifest.decision_rule_record`); a manifest written before
+    it was recorded gives the committee's locks only (``parameters.lock_in``).
+    """
+    params = manifest.get("parameters") or {}
+    imposed = imposed_by_locks(params.get("lock_in"), params.get("lock_reasons"))
+    imposed.update({str(a): str(c) for a, c in ((manifest.get("decision_rule") or {}).get("funded_first") or {}).items()})
+    return imposed
 
 
 def merit_funding_line(table: pd.DataFrame, imposed: dict, funded_instead=()) -> FundingLine:

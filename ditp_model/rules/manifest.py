@@ -256,12 +256,18 @@ def decision_rule_record(evaluation: Evaluation, allocation: Allocation) -> dict
     c = allocation.candidates
     overall, per = quality_thresholds(evaluation, c.params)
     merit = c.rule == "merit_order"
+    why = dict(c.params.lock_reasons)
     return {"name": c.rule, "label": RULE_LABELS_FR[c.rule], "ranking_variant": c.params.ranking_variant,
             "tie_band_points": round(float(c.tie_band_points), 4) if merit else 0.0,
             "tie_band_source": c.tie_band_source if merit else "",
             "min_score": float(overall), "min_criterion": {k: float(v) for k, v in per.items()},
             "not_fundable": sorted(c.not_fundable),
-            "exceptions": [e.sentence_fr() for e in getattr(allocation, "exceptions", ())]}
+            "exceptions": [e.sentence_fr() for e in getattr(allocation, "exceptions", ())],
+            # applications funded first, whatever their rank: the committee's locks and the minimum-count rules'
+            # choices, with their cause (the letters and the workbook set them apart from the funding line)
+            "funded_first": {**{str(a): "imposé par le comité" + (f" : {why[a]}" if why.get(a) else "")
+                                for a in sorted(c.params.lock_in)},
+                             **{str(a): str(cause) for a, cause in sorted(dict(c.forced).items())}}}
 
 
 def due_process_record(evaluation: Evaluation, provisional: Provisional | None = None, *,
