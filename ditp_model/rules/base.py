@@ -402,8 +402,10 @@ class Allocation:
         The same rules' machine keys (see :func:`~ditp_model.rules.milp.diagnose_infeasibility`).
     exceptions : tuple of MeritException
         Merit order only: each laureate funded before better-ranked
-        applications because of a lock or a minimum-count rule, with the
-        applications it passes over and the cause.
+        applications because of a lock or a minimum-count rule
+        (``kind="first"``), and each application a maximum share held out
+        while lower-ranked ones are funded (``kind="held_out"``), with the
+        applications concerned and the cause.
     """
 
     status: SolveStatus
