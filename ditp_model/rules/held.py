@@ -32,7 +32,7 @@ import pandas as pd
 
 from ditp_model.french import format_points, plural_fr
 from ditp_model.rules.allocation import AllocationParams, allocate
-from ditp_model.scoring.aggregate import SCORE_DECIMALS, rank_order, reviews_as_aggregated
+from ditp_model.scoring.aggregate import SCORE_DECIMALS, ranks, reviews_as_aggregated
 from ditp_model.scoring.pipeline import Evaluation
 
 __all__ = ["HELD_STATUS_FR", "held_applications", "best_case_score", "Provisional", "provisional_status", "is_provisional",
@@ -120,11 +120,7 @@ def _evaluation_at_best_case(evaluation: Evaluation, application_id: str) -> Eva
             scores.at[i, k] = v
     scores.at[i, "scored"] = True
     scores.at[i, "score_flag"] = ""
-    elig = evaluation.eligibility.set_index("application_id").loc[scores["application_id"], "eligible"].to_numpy()
-    rankable = scores["scored"].astype(bool).to_numpy() & elig
-    order = rank_order(scores.loc[rankable, "application_id"], scores["score"], evaluation.applications)
-    pos = {a: k + 1 for k, a in enumerate(order)}
-    scores["rank"] = pd.array([pos.get(a, pd.NA) for a in scores["application_id"]], dtype="Int64")
+    scores["rank"] = ranks(scores, evaluation.eligibility, evaluation.applications)
     return replace(evaluation, scores=scores)
 
 

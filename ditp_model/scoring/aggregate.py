@@ -486,7 +486,6 @@ def recompose_scores(scores: pd.DataFrame, rules: CallRules, weights: Weights, a
         :data:`SCORE_DECIMALS`, NaN when not scored) and ``rank`` (Int64) under `weights`.
     """
     out = scores.drop(columns=[c for c in ("scored", "score_flag", "score", "rank") if c in scores.columns])
-    ids = out["application_id"].tolist()
     w = weights.normalised()
     composite = np.zeros(len(out))
     for crit in rules.criteria:
@@ -501,14 +500,37 @@ def recompose_scores(scores: pd.DataFrame, rules: CallRules, weights: Weights, a
         for ok, n in zip(scored, out["n_reviews"])
     ]
     out["score"] = np.where(scored, np.round(100.0 * composite, SCORE_DECIMALS), np.nan)
-    rankable = scored.copy()
-    if eligibility is not None:
-        rankable &= eligibility.set_index("application_id").loc[ids, "eligible"].to_numpy()
-    order = rank_order(out.loc[rankable, "application_id"], out["score"], applications)
-    out["rank"] = pd.array([pd.NA] * len(out), dtype="Int64")
-    pos = {aid: k + 1 for k, aid in enumerate(order)}
-    out["rank"] = pd.array([pos.get(a, pd.NA) for a in ids], dtype="Int64")
+    out["rank"] = ranks(out, eligibility, applications)
     return out
+
+
+def ranks(scores: pd.DataFrame, eligibility: pd.DataFrame | None, applications: pd.DataFrame):
+    """The rank of each row of a scores table: 1 = best under :data:`TIE_BREAK_RULE`, <NA> when not ranked.
+
+    Ranked: the rows ``scored`` and, when `eligibility` is given, ``eligible``.  One function for the
+    scoring step and for every step that changes some scores and ranks again (held applications'
+    best case, :mod:`ditp_model.rules.held`; a member's view, :mod:`ditp_model.uncertainty.members`).
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        ``application_id``, ``scored`` (bool), ``score`` (points).
+    eligibility : pandas.DataFrame or None
+        ``application_id``, ``eligible`` (bool).
+    applications : pandas.DataFrame
+        The applications (submission dates for the tie-break).
+
+    Returns
+    -------
+    pandas.arrays.IntegerArray
+        Rank per row of `scores`, dtype ``Int64``.
+    """
+    rankable = scores["scored"].astype(bool).to_numpy()
+    if eligibility is not None:
+        rankable = rankable & eligibility.set_index("application_id").loc[scores["application_id"], "eligible"].to_numpy(bool)
+    order = rank_order(scores.loc[rankable, "application_id"], scores["score"], applications)
+    pos = {aid: k + 1 for k, aid in enumerate(order)}
+    return pd.array([pos.get(a, pd.NA) for a in scores["application_id"]], dtype="Int64")
 
 
 def rank_order(candidate_ids, scores: pd.Series, applications: pd.DataFrame) -> list[str]:

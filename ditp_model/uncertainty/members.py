@@ -375,18 +375,14 @@ def member_conflicts(evaluation: Evaluation, conflicts: pd.DataFrame | None = No
 
 def _committee_scores_for(member_ev: Evaluation, committee: Evaluation, ids: frozenset) -> Evaluation:
     """`member_ev` where the applications in `ids` keep the committee's score: the member's weights are not used for them."""
-    from ditp_model.scoring.aggregate import rank_order
+    from ditp_model.scoring.aggregate import ranks
 
     if not ids:
         return member_ev
     scores = member_ev.scores.copy()
     mine = scores["application_id"].astype(str).isin(ids).to_numpy()
     scores.loc[mine, "score"] = committee.scores.loc[mine, "score"].to_numpy()
-    elig = member_ev.eligibility.set_index("application_id").loc[scores["application_id"], "eligible"].to_numpy()
-    rankable = scores["scored"].astype(bool).to_numpy() & elig
-    order = rank_order(scores.loc[rankable, "application_id"], scores["score"], member_ev.applications)
-    pos = {a: k + 1 for k, a in enumerate(order)}
-    scores["rank"] = pd.array([pos.get(a, pd.NA) for a in scores["application_id"]], dtype="Int64")
+    scores["rank"] = ranks(scores, member_ev.eligibility, member_ev.applications)
     return replace(member_ev, scores=scores)
 
 
