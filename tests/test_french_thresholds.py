@@ -80,11 +80,13 @@ def test_held_applications_agree_in_number(sample_ev):
     prov = provisional_status(sample_ev)
     k = len(prov.within_reach)
     assert k == 2  # P047 and P072 on the sample (README)
-    assert prov.lines_fr()[0].endswith("pourraient entrer dans la liste des lauréats avec les meilleures notes sur les "
-                                       "avis qui leur manquent.")
+    tail = (" ; la liste des lauréats et la liste complémentaire ne pourront être arrêtées qu'une fois ces avis reçus, ou "
+            "ces dossiers écartés par le comité avec un motif écrit.")
+    assert prov.lines_fr()[0].endswith("pourraient entrer dans la liste des lauréats si les avis qui leur manquent leur "
+                                       "donnaient les meilleures notes" + tail)
     one = type(prov)(prov.held.iloc[:1], prov.rule)
-    assert one.lines_fr()[0].endswith("pourrait entrer dans la liste des lauréats avec les meilleures notes sur les "
-                                      "avis qui lui manquent.")
+    assert one.lines_fr()[0].endswith("pourrait entrer dans la liste des lauréats si les avis qui lui manquent lui "
+                                      "donnaient les meilleures notes" + tail)
 
 
 def test_tie_band_written_once():

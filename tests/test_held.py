@@ -204,3 +204,33 @@ def test_min_reviews_defaults_to_three(tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert load_call_rules(path).scoring.min_reviews == 3
     assert load_call_rules(RULES_PATH).scoring.min_reviews == 2   # the sample's HYPOTHÈSE, written in the file
+
+
+def test_the_applicants_near_the_line_are_told_who_would_leave():
+    # The sample's envelope is spent to within 290 € (README): a held application entering at its best case can only
+    # be funded if laureates leave.  The lines name them (current laureates only), computed without an extra solve.
+    import csv
+
+    from ditp_model.inputs.io import load_inputs
+    from ditp_model.rules.allocation import allocate
+    from ditp_model.rules.held import provisional_status
+    from ditp_model.scoring.pipeline import evaluate
+    from helpers import RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS
+
+    ev = evaluate(load_inputs(RULES_PATH, SAMPLE_APPLICATIONS, SAMPLE_REVIEWS))
+    alloc = allocate(ev)
+    left = 3_000_000 - alloc.total_awarded_eur
+    with open(SAMPLE_APPLICATIONS, encoding="utf-8-sig", newline="") as fh:
+        requested = {r["application_id"]: int(r["requested_eur"]) for r in csv.DictReader(fh)}
+    prov = provisional_status(ev, funded_ids=alloc.funded_ids)
+    lines = prov.lines_fr()
+    assert "des lauréats actuels en sortiraient" in lines[0]
+    for r in prov.held.itertuples():
+        if not r.within_reach:
+            continue
+        assert min(requested[r.application_id], 70_000) > left  # it cannot fit beside the laureates
+        assert r.displaces and set(r.displaces) <= set(alloc.funded_ids)
+        line = next(x for x in lines if x.startswith(f"  - {r.application_id} "))
+        assert line.endswith("la décision ne financerait plus alors " + ", ".join(r.displaces))
+    # without the decision, nothing is claimed about who would leave
+    assert "en sortiraient" not in provisional_status(ev).lines_fr()[0]

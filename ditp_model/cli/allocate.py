@@ -160,7 +160,7 @@ def record_encodings(manifest: dict, ev: Evaluation) -> dict:
     return manifest
 
 
-def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, locks_file=None):
+def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, locks_file=None, funded_ids=None):
     """Whether the decision may be published: (Provisional, None) or (Provisional, (exit code, French message)).
 
     * A provisional decision (:func:`ditp_model.rules.held.provisional_status`) is refused without
@@ -170,7 +170,7 @@ def due_process_check(ev: Evaluation, params, *, provisional_allowed: bool, lock
     """
     from ditp_model.rules.held import provisional_status
 
-    prov = provisional_status(ev, params)
+    prov = provisional_status(ev, params, funded_ids=funded_ids)
     if prov.is_provisional and not provisional_allowed:
         text = "\n".join(["Aucune décision publiée : la décision serait provisoire.", *prov.lines_fr(),
                           prov.what_to_do_fr(), f"(code de sortie {EXIT_PROVISIONAL})"])
@@ -257,7 +257,7 @@ def _allocate(args) -> int:
         for c in alloc.conflicts:
             print(f"  - {c}", file=sys.stderr)
         return EXIT_NOT_OPTIMAL
-    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire,
+    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire, funded_ids=alloc.funded_ids,
                                       locks_file=getattr(args, "verrous", None))
     if refusal is not None:
         code, text = refusal

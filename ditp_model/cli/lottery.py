@@ -185,7 +185,7 @@ def cmd_lottery(args) -> int:
 
 
 def _lottery(args) -> int:
-    from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, check
+    from ditp_model.rules.allocation import RULE_LABELS_FR, AllocationParams, allocate, check
     from ditp_model.cli.common import command_line, evaluate_inputs
     from ditp_model.cli.allocate import due_process_check
     from ditp_model.cli.report import EXIT_JOURNAL
@@ -233,7 +233,10 @@ def _lottery(args) -> int:
     cands = check(ev, params)  # bad envelope or rules: refused before the fit
     # a draw completes a decision: a provisional one (held applications within reach of the line) is refused
     # without --provisoire, by the same check and message as allocate, before the seed is announced and the fit
-    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire or args.no_draw)
+    # (the decision without the held applications names, like allocate's message, the laureates they would displace)
+    base = allocate(ev, params)
+    prov, refusal = due_process_check(ev, params, provisional_allowed=args.provisoire or args.no_draw,
+                                      funded_ids=base.funded_ids if base.is_optimal else None)
     if refusal is not None:
         print(refusal[1], file=sys.stderr)
         return refusal[0]

@@ -692,7 +692,7 @@ def run_report(params: ReportParams) -> ReportRun:
     suggested = tie_band_from_reviews(ev.reviews, ev.rules, ev.weights, normalisation=ev.normalisation)
     from ditp_model.rules.held import provisional_status
 
-    provisional = provisional_status(ev, params.allocation)
+    provisional = provisional_status(ev, params.allocation, funded_ids=alloc.funded_ids if alloc.is_optimal else None)
     generated = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     run = ReportRun(params, ev, alloc, ranking, expl, table, {}, generated, time.perf_counter() - t0, comparison, suggested,
                     provisional)

@@ -175,7 +175,9 @@ class Provisional:
         return {"provisional": self.is_provisional,
                 "held": [{"application_id": str(r.application_id), "n_reviews": int(r.n_reviews),
                           "reviews_missing": int(r.reviews_missing), "best_case_score": float(r.best_case_score),
-                          "within_reach": bool(r.within_reach)} for r in self.held.itertuples()]}
+                          "within_reach": bool(r.within_reach),
+                          **({"displaces": list(r.displaces)} if getattr(r, "displaces", ()) else {})}
+                         for r in self.held.itertuples()]}
 
     def lines_fr(self) -> list[str]:
         """French lines for the command line and the report: the status, then each held application."""
@@ -185,9 +187,13 @@ class Provisional:
         out = int((self.held["excluded"] != "").sum()) if "excluded" in self.held else 0
         them = "leur" if n > 1 else "lui"
         if self.is_provisional:
+            to = "leur" if k > 1 else "lui"
             head = (f"DÉCISION PROVISOIRE : {k} dossier{'s' if k > 1 else ''} en attente d'évaluation "
-                    f"pourrai{'en' if k > 1 else ''}t entrer dans la liste des lauréats avec les meilleures notes sur les "
-                    f"avis qui {'leur' if k > 1 else 'lui'} manquent.")
+                    f"pourrai{'en' if k > 1 else ''}t entrer dans la liste des lauréats si les avis qui {to} manquent "
+                    f"{to} donnaient les meilleures notes"
+                    + (", et des lauréats actuels en sortiraient" if any(len(d) for d in self.held.get("displaces", [])) else "")
+                    + " ; la liste des lauréats et la liste complémentaire ne pourront être arrêtées qu'une fois ces avis "
+                    "reçus, ou ces dossiers écartés par le comité avec un motif écrit.")
         elif out == n:
             head = (f"{n} dossier{'s' if n > 1 else ''} en attente d'évaluation, "
                     f"{'tous exclus' if n > 1 else 'exclu'} par le comité (verrou, avec son motif) : "
@@ -204,6 +210,9 @@ class Provisional:
         lines = [head]
         for r in self.held.itertuples():
             reach = held_effect_fr(bool(r.within_reach), getattr(r, "excluded", ""))
+            gone = tuple(getattr(r, "displaces", ()) or ())
+            if r.within_reach and gone:
+                reach += f" ; la décision ne financerait plus alors {', '.join(gone)}"
             lines.append(f"  - {r.application_id} : {HELD_STATUS_FR}, {r.n_reviews} avis {plural_fr(r.n_reviews, 'valable')} sur {r.min_reviews} requis "
                          f"(il en manque {r.reviews_missing}) ; note au mieux {format_points(r.best_case_score)} — {reach}")
         return lines
@@ -225,8 +234,14 @@ class Provisional:
                 f"--provisoire pour {publish}.")
 
 
-def provisional_status(evaluation: Evaluation, params: AllocationParams | None = None) -> Provisional:
+def provisional_status(evaluation: Evaluation, params: AllocationParams | None = None, *,
+                       funded_ids=None) -> Provisional:
     """Test each held application at its best case with the committee's rule (see the module docstring).
+
+    `funded_ids` (rank order), when given, are the laureates of the decision taken without the held
+    applications: each held application within reach is then told which of them its best-case decision
+    would no longer fund (column ``displaces``; what the applicants near the line need to read).  No
+    solve is added for it: the best-case decisions are made anyway.
 
     One decision per held application (:func:`ditp_model.rules.allocation.allocate`, same parameters),
     except one the committee locked out: it is out of the decision whatever its reviews (its motif is kept).
@@ -239,19 +254,22 @@ def provisional_status(evaluation: Evaluation, params: AllocationParams | None =
     """
     params = params or AllocationParams()
     held = held_applications(evaluation)
-    best, reach, excluded = [], [], []
+    best, reach, excluded, displaces = [], [], [], []
     for aid in held["application_id"]:
         ev = _evaluation_at_best_case(evaluation, aid)
         best.append(float(ev.scores.set_index("application_id").at[aid, "score"]))
         if aid in params.lock_out:  # excluded by the committee: out whatever its reviews, no decision to try
             reach.append(False)
             excluded.append(params.lock_reason(aid) or "verrou sans motif écrit")
+            displaces.append(())
             continue
         alloc = allocate(ev, params)
         reach.append(bool(aid in alloc.funded_ids) if alloc.is_optimal else True)
         excluded.append("")
+        displaces.append(tuple(a for a in funded_ids if a not in set(alloc.funded_ids))
+                         if funded_ids is not None and alloc.is_optimal else ())
     out = held.assign(best_case_score=pd.array(best, dtype="float64"), within_reach=pd.array(reach, dtype=bool),
-                      excluded=pd.array(excluded, dtype=object))
+                      excluded=pd.array(excluded, dtype=object), displaces=pd.array(displaces, dtype=object))
     return Provisional(out, params.rule or evaluation.rules.selection.rule)
 
 
