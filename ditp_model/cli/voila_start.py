@@ -25,6 +25,12 @@ already on its way (Voilà's own ``get_rendered_notebook``, as for any later req
 Voilà's pool holds a kernel for the page that has not failed, and the request asks for no other
 template or theme (which the pre-heated page would not have); otherwise Voilà's choice is unchanged.
 
+Third, the page's template: ``ditp-model comite`` asks for :data:`PAGE_TEMPLATE`, Voilà's « lab »
+template with its page script loaded before the first cell instead of after the last one (the
+browser fetches and compiles it while the kernel computes the panel; see the template's own
+comment, ``jupyter_data/voila/templates/ditp-comite/index.html.j2``).  :func:`add_page_template`
+puts the package's ``jupyter_data`` folder first on ``JUPYTER_PATH``, where Voilà looks for templates.
+
 Runs wherever Voilà runs (no shell, no POSIX-only call): ``ditp-model comite`` starts it with the
 Python that runs ``ditp-model``.
 """
@@ -33,10 +39,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import types
+from pathlib import Path
 
-__all__ = ["defer_rfc3987_syntax", "use_starting_preheated_kernel", "pool_kernel_on_its_way", "main"]
+__all__ = ["defer_rfc3987_syntax", "use_starting_preheated_kernel", "pool_kernel_on_its_way", "add_page_template",
+           "PAGE_TEMPLATE", "JUPYTER_DATA", "main"]
+
+#: The committee page's Voilà template (``--template=ditp-comite``), in :data:`JUPYTER_DATA`.
+PAGE_TEMPLATE = "ditp-comite"
+#: A Jupyter data folder of the package: ``voila/templates/ditp-comite/``.
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter_data"
 
 _MODULE = "rfc3987_syntax"
 
@@ -125,10 +139,19 @@ def use_starting_preheated_kernel() -> bool:
     return True
 
 
+def add_page_template() -> None:
+    """Put :data:`JUPYTER_DATA` first on ``JUPYTER_PATH`` (once), so that Voilà finds :data:`PAGE_TEMPLATE`."""
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if str(JUPYTER_DATA) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([str(JUPYTER_DATA), *paths])
+
+
 def main() -> None:
-    """Voilà's command line, after :func:`defer_rfc3987_syntax` and :func:`use_starting_preheated_kernel`."""
+    """Voilà's command line, after :func:`defer_rfc3987_syntax`, :func:`use_starting_preheated_kernel` and
+    :func:`add_page_template`."""
     defer_rfc3987_syntax()
     use_starting_preheated_kernel()
+    add_page_template()
     from voila.app import main as voila_main
 
     voila_main()
