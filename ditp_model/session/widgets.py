@@ -117,8 +117,6 @@ def _section_html(title: str) -> str:
     return f'<div class="ditp-section">{_e(title)}</div>'
 
 
-
-
 class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
     """The committee's live panel: controls on the left, the decision on the right, charts below.
 
@@ -219,7 +217,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         charts = self._build_charts()
         scenarios = self._build_scenarios()
         title = self._looks.html(views.CSS + f"<h3>Séance du comité — {_e(self.rules.call.name)}</h3>"
-                             "Chaque changement recalcule la décision : lauréats, totaux, ce qui a changé et graphiques.")
+                                 "Chaque changement recalcule la décision : lauréats, totaux, ce qui a changé et graphiques.")
         results.layout.margin = "0 0 0 16px"
         self.children = [title, self._looks.hbox([controls, results]), charts, scenarios]
 
