@@ -27,7 +27,8 @@ def test_comite_serves_the_committee_notebook_on_localhost_with_culling(started)
     assert Path(argv[3]) == ROOT / "notebooks" / "02_seance_comite.ipynb" and Path(argv[3]).is_file()
     assert set(argv[4:]) == {"--Voila.ip=127.0.0.1", "--port=8866", "--MappingKernelManager.cull_idle_timeout=120",
                              "--MappingKernelManager.cull_interval=30", "--VoilaConfiguration.preheat_kernel=True",
-                             "--VoilaConfiguration.default_pool_size=1", "--VoilaKernelManager.fill_delay=10"}
+                             "--VoilaConfiguration.default_pool_size=1", "--VoilaKernelManager.fill_delay=10",
+                             "--template=ditp-comite"}
 
 
 def test_comite_options(started, tmp_path):
@@ -37,7 +38,8 @@ def test_comite_options(started, tmp_path):
                  "--sans-navigateur"]) == 0
     assert started[0][3:] == [str(nb), "--Voila.ip=127.0.0.1", "--port=9000", "--MappingKernelManager.cull_idle_timeout=600",
                               "--MappingKernelManager.cull_interval=60", "--VoilaConfiguration.preheat_kernel=True",
-                              "--VoilaConfiguration.default_pool_size=1", "--VoilaKernelManager.fill_delay=10", "--no-browser"]
+                              "--VoilaConfiguration.default_pool_size=1", "--VoilaKernelManager.fill_delay=10",
+                              "--template=ditp-comite", "--no-browser"]
 
 
 def test_comite_refusals_in_french(started, tmp_path, capsys):

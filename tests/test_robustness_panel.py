@@ -122,7 +122,13 @@ def test_the_tab_is_there_with_its_defaults_and_nothing_runs_at_start(inputs, tm
     panel = CommitteePanel(inputs, charts=False, scenario_dir=tmp_path)
     assert panel.tabs.titles == ("Décision", "Robustesse")
     assert panel.tabs.selected_index == 0  # the decision stays what one sees first
-    assert panel.table_html in panel.tabs.children[0].children
+    decision = widgets_in(panel.tabs.children[0])
+    assert any(panel.table_html in getattr(w, "parts", ()) for w in decision)  # the funded table, in the first tab
+    assert panel.table_html.value and panel.table_html.value in "".join(getattr(w, "value", "") for w in decision)
+    # the « Robustesse » tab is built when it is first opened: nothing of it exists before
+    assert not panel.robustness_tab_built and panel.tabs.children[1].children == ()
+    panel.tabs.selected_index = 1  # what a click on the tab's title does
+    assert panel.robustness_tab_built
     flat = widgets_in(panel.tabs.children[1])
     for w in (panel.mc_draws, panel.mc_concentration, panel.mc_seed, panel.mc_button, panel.mc_progress,
               panel.mc_progress_label, panel.mc_counts_html, panel.mc_table_html):
@@ -132,6 +138,9 @@ def test_the_tab_is_there_with_its_defaults_and_nothing_runs_at_start(inputs, tm
     assert panel.mc_button.description == "Lancer l'analyse"
     assert panel.robustness is None and panel.robustness_stale is None
     assert panel._mc_result_box.layout.display == "none"  # nothing shown before a first run
+    panel.tabs.selected_index = 0
+    panel.tabs.selected_index = 1  # opened again: the same widgets, not a second copy
+    assert widgets_in(panel.tabs.children[1]) == flat
     # moving sliders never runs the Monte Carlo (too slow): only the button does
     panel.set_weights(openness=0.45)
     panel.envelope_slider.value = 2_500_000

@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ditp_model.cli.voila_start import PAGE_TEMPLATE
+
 __all__ = ["register", "comite_argv", "lab_argv", "cmd_comite", "cmd_lab", "NOTEBOOKS", "COMMITTEE_NOTEBOOK",
            "CULL_IDLE_S", "CULL_INTERVAL_S", "PORT", "VOILA_START", "PREHEAT", "PREHEAT_REFILL_S"]
 
@@ -44,11 +46,12 @@ def comite_argv(notebook: str | Path, *, port: int = PORT, cull_idle: int = CULL
     and culls kernels idle for `cull_idle` seconds, checked every `cull_interval` seconds (a
     pre-heated kernel waiting for its page is never culled: Voilà's pool keeps it).  It is started
     through :mod:`ditp_model.cli.voila_start` (Voilà's own ``main`` without a 1 s import that the
-    page never uses) and keeps one kernel pre-heated (:data:`PREHEAT`).
+    page never uses) and keeps one kernel pre-heated (:data:`PREHEAT`); the page's template is
+    :data:`ditp_model.cli.voila_start.PAGE_TEMPLATE` (Voilà's « lab » with its script loaded early).
     """
     argv = [python or sys.executable, "-m", VOILA_START, str(notebook), f"--Voila.ip={LOCALHOST}", f"--port={int(port)}",
             f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
-            f"--MappingKernelManager.cull_interval={int(cull_interval)}", *PREHEAT]
+            f"--MappingKernelManager.cull_interval={int(cull_interval)}", *PREHEAT, f"--template={PAGE_TEMPLATE}"]
     return argv + ([] if browser else ["--no-browser"])
 
 

@@ -24,7 +24,7 @@ from ditp_model.scoring.pipeline import Evaluation
 from ditp_model.french import format_eur, format_number, format_points
 from ditp_model.inputs.schema import COLUMN_LABELS_FR, MATURITY_LABELS_FR, ORG_TYPE_LABELS_FR
 
-__all__ = ["repo_data", "sample_inputs", "wait_for_page_request", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr",
+__all__ = ["repo_data", "sample_inputs", "wait_for_page_request", "voila_request_info_url", "eligibility_frame_fr", "ranked_frame_fr", "eligibility_counts_fr",
            "selection_frame_fr", "not_fundable_frame_fr", "format_percent", "format_date", "format_ids", "frame_fr",
            "criterion_labels", "counts_frame_fr", "robustness_counts_fr", "agreement_counts_fr",
            "milestone_status_counts_fr", "swing_frame_fr", "stability_frame_fr", "envelope_sweep_frame_fr",
@@ -48,6 +48,45 @@ def repo_data() -> Path:
     return p
 
 
+def voila_request_info_url() -> str:
+    """The address where a kernel pre-heated by Voilà receives the details of the page request.
+
+    Voilà's own address (``voila.utils.wait_for_request``, Voilà 0.5): ``VOILA_WS_PROTOCOL``
+    (default ``ws``), ``VOILA_APP_IP`` (``127.0.0.1``), ``VOILA_APP_PORT`` (``8866``), then
+    ``VOILA_WS_BASE_URL`` or else ``VOILA_SERVER_URL`` (``/``), ``voila/query/`` and the kernel's
+    id ``VOILA_KERNEL_ID``, all from the kernel's environment, which Voilà sets.
+    """
+    env = os.environ
+    base = env.get("VOILA_WS_BASE_URL", env.get("VOILA_SERVER_URL", "/"))
+    return (f"{env.get('VOILA_WS_PROTOCOL', 'ws')}://{env.get('VOILA_APP_IP', '127.0.0.1')}:"
+            f"{env.get('VOILA_APP_PORT', '8866')}{base}voila/query/{env.get('VOILA_KERNEL_ID')}")
+
+
+def _receive_request_info(url: str, timeout_s: float = 5.0) -> str | None:
+    """The one message Voilà's request-info socket sends (JSON text), or None when it cannot be reached.
+
+    Run in a thread of its own with its own event loop, as Voilà does: the kernel's loop is busy
+    running the cell that waits.
+    """
+    import asyncio
+    import threading
+
+    import websockets  # a dependency of Voilà, light (Voilà's own module imports its whole server)
+
+    async def receive():
+        try:
+            async with websockets.connect(url, open_timeout=timeout_s) as ws:
+                return await ws.recv()
+        except (TimeoutError, OSError, websockets.exceptions.WebSocketException):
+            return None  # refused, timed out, or closed before sending: the caller refuses to go on
+
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(asyncio.run(receive())))
+    thread.start()
+    thread.join()
+    return box[0] if box else None
+
+
 def wait_for_page_request() -> bool:
     """In a kernel that Voilà pre-heats, wait here until a person opens the page; elsewhere return at once.
 
@@ -57,6 +96,13 @@ def wait_for_page_request() -> bool:
     When the page is requested, Voilà hands it that kernel and the notebook goes on: the data
     are read and the panel is computed *after* the request, never before, so a page never
     shows files or saved scenarios as they were when the kernel was pre-heated.
+
+    The wait is Voilà's ``voila.utils.wait_for_request`` done here without importing Voilà's
+    module, which imports Voilà's whole server (over 2 s: jupyter_server, jsonschema…) into the
+    kernel: connect to :func:`voila_request_info_url`, receive the request's details (a JSON
+    object of CGI-like variables, ``SCRIPT_NAME``, ``QUERY_STRING``…) and put them in the
+    environment, as Voilà does.  On the first page after ``ditp-model comite`` starts, that import
+    was on the page's way.
 
     Outside such a kernel (JupyterLab, nbval, papermill, or a kernel Voilà starts for a
     request, whose ``VOILA_PREHEAT`` is ``"False"``), nothing is imported and the call
@@ -76,10 +122,13 @@ def wait_for_page_request() -> bool:
     """
     if os.environ.get("VOILA_PREHEAT") != "True":
         return False
-    from voila.utils import wait_for_request  # imported only in a pre-heated kernel, before the request
+    import json
 
-    wait_for_request()
-    # Voilà copies the request's CGI-like variables into the environment once the request has arrived
+    info = _receive_request_info(voila_request_info_url())
+    if info is not None:
+        for k, v in json.loads(info).items():
+            os.environ[k] = v
+    # Voilà sends the request's CGI-like variables once the request has arrived
     if not os.environ.get("SCRIPT_NAME"):
         raise RuntimeError("noyau préchauffé : la demande de la page n'a pas été reçue (canal de requête de Voilà "
                            "injoignable) ; recharger la page, ou relancer « ditp-model comite »")

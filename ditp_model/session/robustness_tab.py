@@ -9,6 +9,13 @@ and marks the result as out of date when the weights or parameters change
 (:func:`ditp_model.session.state.robustness_stale_reason`), never recomputing it
 on its own.  It reads the panel's ``current``, ``last_error``,
 ``evaluation_for`` and ``_charts_enabled``.
+
+The tab's content (some fifty widget models) is built the first time the tab is
+opened, or the first time one of its widgets is asked for (``panel.mc_draws``,
+:meth:`RobustnessTab.run_robustness`): until then the page shows an empty tab
+behind the « Robustesse » title and builds none of them (issue 18, item 3: the
+panel's first display).  Nothing in it depends on the decision on display until
+an analysis is run, so building it later shows exactly what it would have shown.
 """
 
 from __future__ import annotations
@@ -31,11 +38,44 @@ __all__ = ["RobustnessTab"]
 log = logging.getLogger("ditp_model.session.widgets")
 
 
+#: The tab's widgets, built with the tab (asking for one builds it).
+_TAB_WIDGETS = frozenset({"mc_draws", "mc_concentration", "mc_seed", "mc_button", "mc_progress", "mc_progress_label",
+                          "mc_error_html", "mc_stale_html", "mc_used_html", "mc_counts_html", "mc_table_html", "mc_image",
+                          "_mc_result_box"})
+
+
 class RobustnessTab:
     """The « Robustesse » tab (mixin of :class:`~ditp_model.session.widgets.CommitteePanel`)."""
 
-    def _build_robustness_tab(self) -> widgets.VBox:
-        """The « Robustesse » tab: weight Monte Carlo for the state on display, run by its button."""
+    def _robustness_placeholder(self) -> widgets.VBox:
+        """The tab's page, empty until :meth:`build_robustness_tab` fills it."""
+        self._robustness_page = widgets.VBox()
+        self._robustness_page.add_class("ditp-robustness-page")
+        return self._robustness_page
+
+    def _on_tab_selected(self, change) -> None:
+        if change["new"] == 1:
+            self.build_robustness_tab()
+
+    @property
+    def robustness_tab_built(self) -> bool:
+        """Whether the « Robustesse » tab's content exists (opened once, or one of its widgets asked for)."""
+        return "mc_button" in self.__dict__
+
+    def build_robustness_tab(self) -> None:
+        """Fill the « Robustesse » tab (once; the tab's first opening does it)."""
+        if not self.robustness_tab_built:
+            self._robustness_page.children = self._build_robustness_tab()
+
+    def __getattr__(self, name: str):
+        # only called for a name not found: one of the tab's widgets before the tab was built
+        if name in _TAB_WIDGETS and "_robustness_page" in self.__dict__:
+            self.build_robustness_tab()
+            return self.__dict__[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def _build_robustness_tab(self) -> list:
+        """The « Robustesse » tab's widgets: weight Monte Carlo for the state on display, run by its button."""
         short = widgets.Layout(width="16em")
         style = {"description_width": "8em"}
         self.mc_draws = widgets.IntText(value=200, description="Tirages", layout=short, style=style)
@@ -76,13 +116,13 @@ class RobustnessTab:
             "comité (50 : écart type d'environ 7 points sur une pondération de 50 %). La graine rend l'analyse "
             "reproductible ; elle est publiée avec le résultat. L'analyse n'est pas relancée à chaque changement "
             "de réglage : utiliser le bouton.</div>")
-        return widgets.VBox([
+        return [
             help_html,
             widgets.HBox([self.mc_draws, self.mc_concentration, self.mc_seed]),
             widgets.HBox([self.mc_button, self.mc_progress, self.mc_progress_label],
                          layout=widgets.Layout(align_items="center", grid_gap="8px")),
             self.mc_error_html, self.mc_stale_html, self._mc_result_box,
-        ])
+        ]
 
     # ----------------------------------------------------------------- robustness tab
 

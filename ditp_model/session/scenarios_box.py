@@ -49,14 +49,15 @@ class ScenarioBox:
                                           style={"description_width": "initial"})
         self.compare_button = widgets.Button(description="Comparer", layout=widgets.Layout(width="auto"))
         self.compare_button.on_click(lambda _: self._guard(lambda: self.compare(self.compare_a.value, self.compare_b.value)))
-        self.scenario_message = widgets.HTML()
-        self.scenario_hint = widgets.HTML()
-        self.compare_html = widgets.HTML()
-        box = widgets.VBox([
+        looks = self._looks  # shared layouts and styles (ditp_model.session.parts.SharedLooks)
+        self.scenario_message = looks.html()
+        self.scenario_hint = looks.html()
+        self.compare_html = looks.html()
+        box = looks.vbox([
             self._section("Scénarios (instantanés enregistrés)"),
-            widgets.HBox([self.scenario_name, self.save_button]),
-            widgets.HBox([self.scenario_choice, self.load_button, self.load_reference_button]), self.scenario_hint,
-            widgets.HBox([self.compare_a, self.compare_b, self.compare_button]),
+            looks.hbox([self.scenario_name, self.save_button]),
+            looks.hbox([self.scenario_choice, self.load_button, self.load_reference_button]), self.scenario_hint,
+            looks.hbox([self.compare_a, self.compare_b, self.compare_button]),
             self.scenario_message, self.compare_html,
         ])
         self._refresh_scenario_list()

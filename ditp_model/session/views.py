@@ -85,6 +85,7 @@ def table_html(frame: pd.DataFrame, css: str, num: set[int] = frozenset(), ident
 CSS = """
 <style>
 .ditp-panel { font-size: 13px; }
+.ditp-part { padding: 2px 0; }
 .ditp-panel h3 { margin: 6px 0 2px 0; font-size: 15px; }
 .ditp-section { font-weight: 600; margin: 8px 0 2px 0; color: #1f2933; border-bottom: 1px solid #d5d9e0; }
 .ditp-used { background: #f4f6f8; border-left: 4px solid #2a7f62; padding: 4px 8px; }

@@ -73,6 +73,7 @@ from ditp_model.session.state import (COLUMN_LABELS_FR,  # noqa: F401 (re-export
                                       funded_table, funded_table_fr, not_fundable_table_fr, portfolio_table, robustness_counts,
                                       robustness_stale_reason, rule_label_fr, summary_fr, totals, uncertain_table_fr,
                                       weights_key)
+from ditp_model.session.parts import HTMLStyle, HtmlPart, HtmlParts, SharedLooks
 from ditp_model.session.robustness_tab import RobustnessTab
 from ditp_model.session.scenarios_box import ScenarioBox
 from ditp_model.session.views import _e, funded_table_html
@@ -112,8 +113,8 @@ _effective = effective_values
 _CSS = views.CSS
 
 
-def _section(title: str) -> widgets.HTML:
-    return widgets.HTML(f'<div class="ditp-section">{_e(title)}</div>')
+def _section_html(title: str) -> str:
+    return f'<div class="ditp-section">{_e(title)}</div>'
 
 
 class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
@@ -156,7 +157,10 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
     """
 
     _weight_step = 0.05
-    _section = staticmethod(_section)
+
+    def _section(self, title: str) -> widgets.HTML:
+        """A section title (one HTML widget with the shared layout and style)."""
+        return self._looks.html(_section_html(title))
 
     def __init__(self, inputs: Inputs, *, weights: Weights | None = None, params: AllocationParams | None = None,
                  normalisation: str | None = None, rule_options=(), max_awards_default: int | None = None,
@@ -188,6 +192,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         self.robustness_state: PanelState | None = None
         self.robustness_error: str | None = None
         self._suspended = True  # one render at the end of the construction
+        self._looks = SharedLooks()  # layouts and styles that never change: one model each (issue 18, item 3)
         self._build_widgets(self._hidden_params, rule_options, max_awards_default)
         self.refresh()
         if self.current is not None:
@@ -205,26 +210,27 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
     def _build_widgets(self, params: AllocationParams, rule_options, max_awards_default) -> None:
         """Controls on the left, the decision and robustness tabs on the right, charts and scenarios below."""
         self._value_labels: dict[str, widgets.HTML] = {}
-        controls = widgets.VBox([self._build_weights(), self._build_money(params), self._build_rule(params),
-                                 self._build_thresholds(params), self._build_portfolio(params, rule_options, max_awards_default),
-                                 self._build_locks(params)],
-                                layout=widgets.Layout(width="45em", min_width="45em"))
+        controls = self._looks.vbox([self._build_weights(), self._build_money(params), self._build_rule(params),
+                                     self._build_thresholds(params), self._build_portfolio(params, rule_options, max_awards_default),
+                                     self._build_locks(params)], width="45em", min_width="45em")
         results = self._build_results()
         charts = self._build_charts()
         scenarios = self._build_scenarios()
-        title = widgets.HTML(views.CSS + f"<h3>Séance du comité — {_e(self.rules.call.name)}</h3>"
-                             "Chaque changement recalcule la décision : lauréats, totaux, ce qui a changé et graphiques.")
+        title = self._looks.html(views.CSS + f"<h3>Séance du comité — {_e(self.rules.call.name)}</h3>"
+                                 "Chaque changement recalcule la décision : lauréats, totaux, ce qui a changé et graphiques.")
         results.layout.margin = "0 0 0 16px"
-        self.children = [title, widgets.HBox([controls, results]), charts, scenarios]
+        self.children = [title, self._looks.hbox([controls, results]), charts, scenarios]
 
     def _slider_row(self, label: str, slider, key: str) -> widgets.HBox:
         """Label, slider and the value it stands for (« 0,30 → 30 % de la note »), kept in :attr:`_value_labels`."""
-        lab = widgets.HTML(f"<b>{_e(label)}</b>", layout=widgets.Layout(**self._row_layout))
-        val = widgets.HTML("", layout=widgets.Layout(width="18em"))
-        val.add_class("ditp-value")
+        lab = self._looks.html(f"<b>{_e(label)}</b>", **self._row_layout)
+        val = self._looks.html("", classes=("ditp-value",), width="18em")
         self._value_labels[key] = val
-        slider.layout = widgets.Layout(width="13em")
-        return widgets.HBox([lab, slider, val])
+        return self._looks.hbox([lab, slider, val])
+
+    def _slider_looks(self) -> dict:
+        """Layout and style of every slider of the controls (shared: 13em wide, the value shown beside)."""
+        return dict(layout=self._looks.layout(width="13em"), style=self._looks.style(widgets.SliderStyle))
 
     def _build_weights(self) -> widgets.VBox:
         ev = self._base
@@ -233,12 +239,12 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         for c in self.rules.criteria:
             v = ev.weights.as_dict()[c.name]
             s = widgets.FloatSlider(value=v, min=0.0, max=max(1.0, v), step=self._weight_step, readout=False,
-                                    continuous_update=False, description="")
+                                    continuous_update=False, description="", **self._slider_looks())
             s.add_class(f"ditp-weight-{c.name}")
             s.observe(self._on_change, names="value")
             self.weight_sliders[c.name] = s
             rows.append(self._slider_row(c.label, s, f"w:{c.name}"))
-        return widgets.VBox([_section("Pondérations (normalisées : part de chaque critère dans la note)"), *rows])
+        return self._looks.vbox([self._section("Pondérations (normalisées : part de chaque critère dans la note)"), *rows])
 
     def _build_money(self, params: AllocationParams) -> widgets.VBox:
         """Envelope (exact text field and coarse slider), floor, cap and minimum share."""
@@ -252,31 +258,32 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         lo, hi, step = envelope_slider_range(envelope, eligible_request)
         self._envelope_ceiling = envelope_ceiling(eligible_request)
         self.envelope_slider = widgets.IntSlider(value=envelope, min=lo, max=hi, step=step, readout=False,
-                                                 continuous_update=False)
+                                                 continuous_update=False, **self._slider_looks())
         self.envelope_slider.add_class("ditp-envelope")
         # the exact amount, typed the French way; read by parse_envelope (never by the browser's number box)
         self.envelope_text = widgets.Text(value=format_eur(envelope), continuous_update=False,
                                           placeholder="par ex. 2 500 000 € ou 2,5 M€", layout=widgets.Layout(width="11em"))
         self.envelope_text.add_class("ditp-envelope-exact")
-        self.envelope_message = widgets.HTML()
-        self.envelope_message.add_class("ditp-envelope-message")
+        self.envelope_message = self._looks.html(classes=("ditp-envelope-message",))
         self._envelope_syncing = False
         self.envelope_slider.observe(self._on_envelope_slider, names="value")
         self.envelope_text.observe(self._on_envelope_text, names="value")
         top = max(int(t.loc[t["eligible"], "requested_eur"].max()), f.extended_cap.award_cap_eur, cap, floor)
         top = -(-top // 1000) * 1000
-        self.floor_slider = widgets.IntSlider(value=floor, min=0, max=top, step=1000, readout=False, continuous_update=False)
-        self.cap_slider = widgets.IntSlider(value=cap, min=0, max=top, step=1000, readout=False, continuous_update=False)
+        self.floor_slider = widgets.IntSlider(value=floor, min=0, max=top, step=1000, readout=False, continuous_update=False,
+                                              **self._slider_looks())
+        self.cap_slider = widgets.IntSlider(value=cap, min=0, max=top, step=1000, readout=False, continuous_update=False,
+                                            **self._slider_looks())
         self.min_share_slider = widgets.FloatSlider(value=min_share, min=0.05, max=1.0, step=0.05, readout=False,
-                                                    continuous_update=False)
+                                                    continuous_update=False, **self._slider_looks())
         for w in (self.floor_slider, self.cap_slider, self.min_share_slider):
             w.observe(self._on_change, names="value")
-        return widgets.VBox([
-            _section("Enveloppe et montants"),
+        return self._looks.vbox([
+            self._section("Enveloppe et montants"),
             self._slider_row("Enveloppe", self.envelope_slider, "envelope"),
-            widgets.HBox([widgets.HTML("", layout=widgets.Layout(**self._row_layout)),
-                          widgets.HTML("montant exact :&nbsp;"), self.envelope_text,
-                          widgets.HTML("&nbsp;<small>(curseur : pas de 10 000 €)</small>")]),
+            self._looks.hbox([self._looks.html("", **self._row_layout),
+                              self._looks.html("montant exact :&nbsp;"), self.envelope_text,
+                              self._looks.html("&nbsp;<small>(curseur : pas de 10 000 €)</small>")]),
             self.envelope_message,
             self._slider_row("Plancher par projet", self.floor_slider, "floor"),
             self._slider_row("Plafond par projet", self.cap_slider, "cap"),
@@ -297,11 +304,10 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                                                 layout=widgets.Layout(width="auto"))
         self.rule_choice.add_class("ditp-rule-choice")
         self.rule_choice.observe(self._on_change, names="value")
-        return widgets.VBox([_section("Règle de décision"), self.rule_choice])
+        return self._looks.vbox([self._section("Règle de décision"), self.rule_choice])
 
     def _build_thresholds(self, params: AllocationParams) -> widgets.VBox:
         """Quality thresholds and ex aequo band: committee settings, the call's values by default."""
-        row_layout = widgets.Layout(**self._row_layout)
         sel = self.rules.selection
         overall, per = quality_thresholds(self._base, params)
         lo, hi = self.rules.scoring.scale_min, self.rules.scoring.scale_max
@@ -310,8 +316,9 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                                                        layout=widgets.Layout(width="7em"))
         self.min_score_text.add_class("ditp-min-score")
         self.min_criterion_texts: dict[str, widgets.BoundedFloatText] = {}
-        threshold_rows = [widgets.HBox([widgets.HTML("<b>Note globale minimale</b>", layout=row_layout),
-                                        self.min_score_text, widgets.HTML("&nbsp;points sur 100")])]
+        html, row = self._looks.html, self._row_layout
+        threshold_rows = [self._looks.hbox([html("<b>Note globale minimale</b>", **row),
+                                            self.min_score_text, html("&nbsp;points sur 100")])]
         for c in self.rules.criteria:
             if c.source != "reviews":
                 continue
@@ -319,8 +326,8 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                                            layout=widgets.Layout(width="7em"))
             box.add_class(f"ditp-min-{c.name}")
             self.min_criterion_texts[c.name] = box
-            threshold_rows.append(widgets.HBox([widgets.HTML(f"<b>Minimum « {_e(c.label)} »</b>", layout=row_layout), box,
-                                                widgets.HTML(f"&nbsp;sur l'échelle {format_number(lo, 0)}–{format_number(hi, 0)}"
+            threshold_rows.append(self._looks.hbox([html(f"<b>Minimum « {_e(c.label)} »</b>", **row), box,
+                                                    html(f"&nbsp;sur l'échelle {format_number(lo, 0)}–{format_number(hi, 0)}"
                                                              f" ({format_number(lo, 0)} : pas de seuil)")]))
         band = sel.tie_band_points if params.tie_band_points is None else params.tie_band_points
         self.tie_band_auto = widgets.Checkbox(value=band == "auto", description="calculée à partir des évaluations (« auto »)",
@@ -331,19 +338,19 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         self.tie_band_text.add_class("ditp-tie-band")
         for w in (self.min_score_text, *self.min_criterion_texts.values(), self.tie_band_text, self.tie_band_auto):
             w.observe(self._on_change, names="value")
-        return widgets.VBox([
-            _section("Seuils de qualité et ex aequo"),
-            widgets.HTML("<small>Sous un seuil, un dossier est « non finançable » (motif indiqué). Deux notes plus "
+        return self._looks.vbox([
+            self._section("Seuils de qualité et ex aequo"),
+            html("<small>Sous un seuil, un dossier est « non finançable » (motif indiqué). Deux notes plus "
                          "proches que la bande d'ex aequo δ sont ex aequo.</small>"),
             *threshold_rows,
-            widgets.HBox([widgets.HTML("<b>Bande d'ex aequo δ</b>", layout=row_layout), self.tie_band_text,
-                          widgets.HTML("&nbsp;point(s)&nbsp;"), self.tie_band_auto]),
+            self._looks.hbox([html("<b>Bande d'ex aequo δ</b>", **row), self.tie_band_text,
+                              html("&nbsp;point(s)&nbsp;"), self.tie_band_auto]),
         ])
 
     def _build_portfolio(self, params: AllocationParams, rule_options, max_awards_default) -> widgets.VBox:
         """Portfolio rules offered as toggles, and the maximum number of awards."""
         self.rule_toggles: list[tuple[GroupRule, widgets.Checkbox]] = []
-        self._rules_container = widgets.VBox()
+        self._rules_container = self._looks.vbox()
         for r in list(rule_options) + [r for r in params.group_rules if r not in rule_options]:
             self._add_rule_toggle(r, r in params.group_rules)
         self.max_awards_toggle = widgets.Checkbox(value=params.max_awards is not None, description="Limiter le nombre de lauréats à",
@@ -353,8 +360,8 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                                                        continuous_update=False, layout=widgets.Layout(width="6em"))
         for w in (self.max_awards_toggle, self.max_awards_value):
             w.observe(self._on_change, names="value")
-        return widgets.VBox([_section("Règles de portefeuille"), self._rules_container,
-                             widgets.HBox([self.max_awards_toggle, self.max_awards_value])])
+        return self._looks.vbox([self._section("Règles de portefeuille"), self._rules_container,
+                                 self._looks.hbox([self.max_awards_toggle, self.max_awards_value])])
 
     def _build_locks(self, params: AllocationParams) -> widgets.VBox:
         """Locks: searchable tags (type a number or words of the title)."""
@@ -379,19 +386,20 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         self.lock_reason_text = widgets.Text(placeholder="motif du comité (obligatoire pour une décision définitive)",
                                              layout=widgets.Layout(width="36em"))
         self.lock_reason_text.add_class("ditp-lock-reason-new")
-        self.lock_message = widgets.HTML()
+        self.lock_message = self._looks.html()
         self.lock_reason_texts: dict[str, widgets.Text] = {}
-        self.lock_reasons_box = widgets.VBox()
+        self.lock_reasons_box = self._looks.vbox()
         self.lock_reasons_box.add_class("ditp-lock-reasons")
         self._sync_lock_reason_rows()
-        return widgets.VBox([
-            _section("Verrous du comité"),
-            widgets.HBox([self.lock_search, self.lock_in_button, self.lock_out_button]),
-            widgets.HBox([widgets.HTML("<b>Motif</b>&nbsp;", layout=widgets.Layout(width="4em")), self.lock_reason_text]),
+        html = self._looks.html
+        return self._looks.vbox([
+            self._section("Verrous du comité"),
+            self._looks.hbox([self.lock_search, self.lock_in_button, self.lock_out_button]),
+            self._looks.hbox([html("<b>Motif</b>&nbsp;", width="4em"), self.lock_reason_text]),
             self.lock_message,
-            widgets.HTML("Dossiers <b>imposés</b> (financés quoi qu'il arrive ; × pour lever le verrou) :"), self.lock_in_tags,
-            widgets.HTML("Dossiers <b>exclus</b> :"), self.lock_out_tags,
-            widgets.HTML("<small>Motif écrit de chaque verrou (« motif à écrire » : à compléter avant une décision "
+            html("Dossiers <b>imposés</b> (financés quoi qu'il arrive ; × pour lever le verrou) :"), self.lock_in_tags,
+            html("Dossiers <b>exclus</b> :"), self.lock_out_tags,
+            html("<small>Motif écrit de chaque verrou (« motif à écrire » : à compléter avant une décision "
                          "définitive) :</small>"), self.lock_reasons_box,
         ])
 
@@ -414,7 +422,7 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
                 self.lock_reason_texts[aid] = box
             elif box.value != self._lock_reasons.get(aid, ""):
                 box.value = self._lock_reasons.get(aid, "")
-            rows.append(widgets.HBox([widgets.HTML(f"<b>{_e(aid)}</b> ({kind})", layout=widgets.Layout(width="9em")), box]))
+            rows.append(self._looks.hbox([self._looks.html(f"<b>{_e(aid)}</b> ({kind})", width="9em"), box]))
         self.lock_reasons_box.children = rows
 
     def _on_lock_tags(self, change) -> None:
@@ -430,59 +438,46 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
 
     def _build_results(self) -> widgets.Tab:
         """The « Décision » tab (recomputed at every change) and the « Robustesse » tab (on demand)."""
-        self.busy_html = widgets.HTML()
-        self.used_html = widgets.HTML()
-        self.used_html.add_class("ditp-used-box")
-        self.error_html = widgets.HTML()
-        self.error_html.add_class("ditp-error")
-        self.totals_html = widgets.HTML()
-        self.changes_html = widgets.HTML()
-        self.table_html = widgets.HTML()
-        self.table_html.add_class("ditp-funded-box")
-        self.line_html = widgets.HTML()
-        self.line_html.add_class("ditp-line-box")
-        self.not_fundable_html = widgets.HTML()
-        self.not_fundable_html.add_class("ditp-not-fundable-box")
-        self.optimum_html = widgets.HTML()
-        self.optimum_html.add_class("ditp-optimum-box")
-        self.provisional_html = widgets.HTML()
-        self.provisional_html.add_class("ditp-provisional-box")
-        self.reserve_html = widgets.HTML()
-        self.reserve_html.add_class("ditp-reserve-box")
-        self.held_html = widgets.HTML()
-        self.held_html.add_class("ditp-held-box")
-        self.conflicts_html = widgets.HTML()
-        self.conflicts_html.add_class("ditp-conflicts-box")
-        self.locks_html = widgets.HTML()
-        self.locks_html.add_class("ditp-locks-box")
+        # the result fragments (HtmlPart: `.value` as an HTML widget's), shown by a few HTML widgets: the page
+        # builds a dozen models for this tab instead of some seventy (issue 18, item 3)
+        self.busy_html, self.used_html, self.error_html = HtmlPart(), HtmlPart("ditp-used-box"), HtmlPart("ditp-error")
+        self.totals_html, self.changes_html, self.table_html = HtmlPart(), HtmlPart(), HtmlPart("ditp-funded-box")
+        self.line_html, self.not_fundable_html = HtmlPart("ditp-line-box"), HtmlPart("ditp-not-fundable-box")
+        self.optimum_html, self.provisional_html = HtmlPart("ditp-optimum-box"), HtmlPart("ditp-provisional-box")
+        self.reserve_html, self.held_html = HtmlPart("ditp-reserve-box"), HtmlPart("ditp-held-box")
+        self.conflicts_html, self.locks_html = HtmlPart("ditp-conflicts-box"), HtmlPart("ditp-locks-box")
         self.reference_button = widgets.Button(description="Prendre l'état affiché comme référence",
                                                layout=widgets.Layout(width="auto", align_self="flex-start"))
         self.reference_button.on_click(lambda _: self._guard(self.set_reference_current))
-        decision = widgets.VBox([self.busy_html, self.provisional_html, self.used_html, self.error_html, self.totals_html,
-                                 self.changes_html,
-                                 self.reference_button, _section("Lauréats"),
-                                 widgets.HTML("<small>Rang : place du dossier dans le classement par note "
-                                              "(un rang absent est un dossier non financé).</small>"),
-                                 self.table_html, _section("Ligne de financement"), self.line_html,
-                                 _section("Liste complémentaire (ordre d'appel)"), self.reserve_html,
-                                 _section("Dossiers non finançables (seuils de qualité)"), self.not_fundable_html,
-                                 _section("Dossiers en attente d'évaluation"), self.held_html,
-                                 _section("Conflits d'intérêts déclarés"), self.conflicts_html,
-                                 _section("Verrous du comité et leurs motifs"), self.locks_html,
-                                 _section("Si l'on maximisait la somme des notes (comparaison, pas la décision)"),
-                                 self.optimum_html])
+        self._decision_head = HtmlParts([self.busy_html, self.provisional_html, self.used_html, self.error_html,
+                                         self.totals_html, self.changes_html],
+                                        layout=self._looks.layout(), style=self._looks.style(HTMLStyle))
+        sections = [("Lauréats", "<small>Rang : place du dossier dans le classement par note "
+                                 "(un rang absent est un dossier non financé).</small>", self.table_html),
+                    ("Ligne de financement", "", self.line_html),
+                    ("Liste complémentaire (ordre d'appel)", "", self.reserve_html),
+                    ("Dossiers non finançables (seuils de qualité)", "", self.not_fundable_html),
+                    ("Dossiers en attente d'évaluation", "", self.held_html),
+                    ("Conflits d'intérêts déclarés", "", self.conflicts_html),
+                    ("Verrous du comité et leurs motifs", "", self.locks_html),
+                    ("Si l'on maximisait la somme des notes (comparaison, pas la décision)", "", self.optimum_html)]
+        self._decision_sections = [HtmlParts([_section_html(title), note, part], layout=self._looks.layout(),
+                                             style=self._looks.style(HTMLStyle)) for title, note, part in sections]
+        decision = self._looks.vbox([self._decision_head, self.reference_button, *self._decision_sections])
         # tabs: the decision (recomputed at every change) and the robustness analysis (on demand)
-        self.tabs = widgets.Tab(children=[decision, self._build_robustness_tab()], titles=("Décision", "Robustesse"),
+        # (the robustness tab's content is built when the tab is first opened: RobustnessTab)
+        self.tabs = widgets.Tab(children=[decision, self._robustness_placeholder()], titles=("Décision", "Robustesse"),
                                 layout=widgets.Layout(flex="1 1 auto", min_width="30em"))
         self.tabs.add_class("ditp-tabs")
+        self.tabs.observe(self._on_tab_selected, names="selected_index")
         return self.tabs
 
     def _build_charts(self) -> widgets.VBox:
         fmt = "svg+xml"
         self.chart_images = {k: widgets.Image(format=fmt, layout=widgets.Layout(width="100%")) for k in
                              ("region", "lead_org_type", "maturity", "score")}
-        return widgets.VBox([
-            _section("Graphiques (repère noir : état de référence)"),
+        return self._looks.vbox([
+            self._section("Graphiques (repère noir : état de référence)"),
             widgets.GridBox([self.chart_images["region"], widgets.VBox([self.chart_images["lead_org_type"],
                                                                          self.chart_images["maturity"]])],
                             layout=widgets.Layout(grid_template_columns="1fr 1fr", grid_gap="8px")),
@@ -746,15 +741,16 @@ class CommitteePanel(RobustnessTab, ScenarioBox, widgets.VBox):
         out = self.current
         if out is None:
             return
-        self.used_html.value = views.used_html(out)
-        self.totals_html.value = views.totals_html(out)
-        self.changes_html.value = views.changes_html(out, self.previous, self.reference)
+        with self._decision_head.hold_sync():  # the head's five fragments: one message
+            self.used_html.value = views.used_html(out)
+            self.totals_html.value = views.totals_html(out)
+            self.changes_html.value = views.changes_html(out, self.previous, self.reference)
+            self.provisional_html.value = views.provisional_banner_html(out)
         new_ids = frozenset(set(out.funded_ids) - set(self.previous.funded_ids)) if self.previous else frozenset()
         self.table_html.value = funded_table_html(out, new_ids)
         self.line_html.value = views.line_html(out)
         self.not_fundable_html.value = views.not_fundable_html(out)
         self.optimum_html.value = views.optimum_html(out)
-        self.provisional_html.value = views.provisional_banner_html(out)
         self.reserve_html.value = views.reserve_html(out)
         self.held_html.value = views.held_html(out)
         self.conflicts_html.value = views.conflicts_html(out.evaluation)

@@ -61,6 +61,15 @@ def test_moving_the_openness_slider_updates_the_funded_table(tmp_path):
     with voila_server(tmp_path / "voila.log") as url, sync_playwright() as pw, chromium_page(pw) as (page, blocked):
         page.goto(url, wait_until="domcontentloaded", timeout=60_000)
         wait_for_panel(page)
+        # the first page took the kernel pre-heated at the server's start (no second kernel started for it)
+        log = (tmp_path / "voila.log").read_text(errors="replace")
+        assert log.count("Kernel started:") == 1 and "Using pre-heated kernel" in log, log[-2000:]
+        # the page script is loaded once, before the first cell (template ditp-comite), not after the last one
+        order = page.evaluate("""() => { const s = Array.from(document.querySelectorAll('script[src]'))
+            .filter(x => /\\/voila\\.js$/.test(x.src)); const c = document.querySelector('[cell-index="1"]');
+            return [s.length, !!(c && s.length && (s[0].compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING))]; }""")
+        assert order == [1, True], order
+        assert page.locator("button.ditp-mc-run").count() == 0  # the « Robustesse » tab is built when first opened
         assert used_weights(page) == "impact=0.5,openness=0.3,collective=0.2"
         assert funded_ids(page) == before
         handle = page.locator(".ditp-weight-openness .noUi-handle")
