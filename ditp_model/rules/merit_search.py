@@ -9,6 +9,8 @@ search gives up after :data:`MERIT_SEARCH_NODES` nodes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 import pandas as pd
 
@@ -20,8 +22,186 @@ from ditp_model.rules.recheck import _capped_groups, merit_reach
 MERIT_SEARCH_NODES = 200_000
 
 
+#: Memory for the subset-sum bitsets of one search (64-bit words: 2**24 words = 128 MiB); the least recently
+#: used windows are dropped beyond it (and rebuilt if needed again).
+BITSET_WORDS = 2 ** 24
+ANCHOR_SCAN = 32
+
+
+def _shift_or(a: np.ndarray, shift: int) -> np.ndarray:
+    """``a | (a << shift)`` on a bitset packed in uint64 words (bit i of the set = bit i % 64 of word i // 64), same length."""
+    nw = len(a)
+    q, r = divmod(shift, 64)
+    out = a.copy()
+    if q >= nw:
+        return out
+    if r == 0:
+        out[q:] |= a[:nw - q]
+    else:
+        out[q:] |= a[:nw - q] << np.uint64(r)
+        if q + 1 < nw:
+            out[q + 1:] |= a[:nw - q - 1] >> np.uint64(64 - r)
+    return out
+
+
+def _any_bit(a: np.ndarray, lo: int, hi: int) -> bool:
+    """Some bit of the packed bitset `a` is set in ``[lo, hi]`` (inclusive; bits past the end count as unset)."""
+    lo, hi = max(lo, 0), min(hi, 64 * len(a) - 1)
+    if lo > hi:
+        return False
+    wl, wh, bl, bh = lo >> 6, hi >> 6, lo & 63, hi & 63
+    if wl == wh:
+        return (int(a[wl]) >> bl) & ((2 << (bh - bl)) - 1) != 0
+    if int(a[wl]) >> bl or int(a[wh]) & ((2 << bh) - 1):
+        return True
+    return wh > wl + 1 and bool(a[wl + 1:wh].any())
+
+
+def _set_bits(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Positions of the set bits of `a` in ``[lo, hi]`` (ascending, int64)."""
+    lo, hi = max(lo, 0), min(hi, 64 * len(a) - 1)
+    if lo > hi:
+        return np.zeros(0, np.int64)
+    wl, wh = lo >> 6, hi >> 6
+    bits = np.unpackbits(a[wl:wh + 1].view(np.uint8), bitorder="little")
+    return np.flatnonzero(bits[lo - 64 * wl:hi - 64 * wl + 1]).astype(np.int64) + lo
+
+
+def _any_in_ranges(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
+    """Some bit of the packed bitset `a` is set in one of the ranges ``[lo[i], hi[i]]`` (each at most 64 bits wide)."""
+    top = 64 * len(a) - 1
+    lo, hi = np.maximum(lo, 0), np.minimum(hi, top)
+    keep = lo <= hi
+    if not keep.any():
+        return False
+    lo, hi = lo[keep], hi[keep]
+    w, o = lo >> 6, (lo & 63).astype(np.uint64)
+    nxt = np.where(w + 1 < len(a), a[np.minimum(w + 1, len(a) - 1)], np.uint64(0))
+    v = (a[w] >> o) | ((nxt << (np.uint64(63) - o)) << np.uint64(1))
+    width = (hi - lo + 1).astype(np.uint64)
+    mask = ((np.uint64(1) << (width - np.uint64(1))) << np.uint64(1)) - np.uint64(1)
+    return bool((v & mask).any())
+
+
+class _SubsetSumBound:
+    """The subset-sum test of :func:`merit_search`: can a completion still spend more than the best portfolio found?
+
+    Holds, built lazily, the subset sums of the applications of a window
+    ``[k, r]`` that can still be funded (undecided, and in no group whose cap
+    leaves less than the smallest award: a *closed* group), one chain of
+    bitsets per window end r and set of closed groups, built from r down to the
+    positions the search asks for and truncated to the money that can still be
+    spent (least recently used chains dropped beyond :data:`BITSET_WORDS`);
+    and the subset sums below the largest award of the applications after r
+    (Python integers, kept every :data:`TAIL_CHECKPOINT` positions from the
+    end).  ``steps`` counts the applications added to a bitset (the search
+    counts them as nodes).
+    """
+
+    TAIL_CHECKPOINT = 64
+
+    def __init__(self, u: list[int], first: list[bool], gmask: list[int]):
+        self.u, self.first, self.m, self.gmask = u, first, len(u), gmask
+        self.top = max(u, default=0)  # the tail sums that matter are below the largest award
+        self.chains: dict[tuple[int, int], list] = {}  # (r, closed) -> [words, lowest k built, {k: bitset}, words held]
+        self.words = 0
+        self.tail_points: dict[int, dict[int, int]] = {}  # closed -> {p: subset sums (< top) of the fundable after p}
+        self.tail_sets: dict[tuple[int, int], np.ndarray] = {}
+        self.steps = 0
+        self.clock = 0
+        self.used: dict[tuple[int, int], int] = {}
+
+    def _skip(self, j: int, closed: int) -> bool:
+        return self.first[j] or bool(self.gmask[j] & closed)
+
+    def window(self, r: int, k: int, need: int, closed: int) -> np.ndarray:
+        """Subset sums of the fundable applications at positions k … r (not `first`, no closed group), exact on ``[0, need]``."""
+        key = (r, closed)
+        self.clock += 1
+        self.used[key] = self.clock
+        words = need // 64 + 1
+        ch = self.chains.get(key)
+        if ch is None or ch[0] < words:
+            if ch is not None:
+                self.words -= ch[3]
+            start = np.zeros(words, np.uint64)
+            start[0] = 1
+            ch = self.chains[key] = [words, r + 1, {r + 1: start}, words]
+            self.words += words
+        nw, low, sets, _ = ch
+        cur = sets[low]
+        for j in range(low - 1, k - 1, -1):
+            if not self._skip(j, closed):
+                cur = _shift_or(cur, self.u[j])
+                self.steps += 1
+                ch[3] += nw
+                self.words += nw
+            sets[j] = cur
+        ch[1] = min(low, k)
+        if self.words > BITSET_WORDS:
+            for old in sorted(self.chains, key=self.used.get):
+                if old == key or self.words <= BITSET_WORDS // 2:
+                    continue
+                self.words -= self.chains.pop(old)[3]
+        return sets[k]
+
+    def tail(self, r: int, closed: int) -> np.ndarray:
+        """Subset sums in ``[1, top)`` of the fundable applications after position r (ascending, int64)."""
+        got = self.tail_sets.get((r, closed))
+        if got is not None:
+            return got
+        points = self.tail_points.setdefault(closed, {self.m - 1: 1})
+        p = min(q for q in points if q >= r)
+        s = points[p]
+        mask = (1 << self.top) - 1
+        for j in range(p, r, -1):
+            if not self._skip(j, closed):
+                s |= (s << self.u[j]) & mask
+                self.steps += 1
+            if (j - 1) % self.TAIL_CHECKPOINT == 0:
+                points[j - 1] = s
+        raw = np.frombuffer(s.to_bytes((self.top + 8) // 8, "little"), np.uint8)
+        got = np.flatnonzero(np.unpackbits(raw, bitorder="little"))[1:].astype(np.int64)
+        if len(self.tail_sets) > 4096:
+            self.tail_sets.clear()
+        self.tail_sets[(r, closed)] = got
+        return got
+
+    def can_improve(self, k: int, r1: int, u1: int, spent: int, available: int, best: int, closed: int) -> bool:
+        """Necessary condition for a completion spending in ``[best + 1, available]`` when the unfunded *j1* can only be excused by money.
+
+        The portfolio must then spend T ≥ available − u1 + 1 through ``r1``
+        (reach of *j1*), T = spent + a subset sum of the fundable applications
+        in ``[k, r1]``, and add after ``r1`` a subset sum b ≤ available − T
+        (< u1) of the fundable applications after it.
+        """
+        lo_t = max(available - u1 + 1, spent)
+        win = self.window(r1, k, available - spent, closed)
+        if _any_bit(win, max(best + 1, lo_t) - spent, available - spent):  # b = 0
+            return True
+        if best + 1 <= lo_t:
+            return False
+        # T in [lo_t, best] and b ≥ 1 from the applications after r1, with best + 1 ≤ T + b ≤ available
+        bs = self.tail(r1, closed)
+        bs = bs[bs <= available - lo_t]
+        if not len(bs) or not _any_bit(win, max(lo_t, best + 1 - int(bs[-1])) - spent, best - spent):
+            return False
+        gap = available - best  # T + b in [best + 1, available]: ranges of `gap` values of T, one per b
+        if gap <= 64 * 32:
+            for c in range(0, gap, 64):
+                lo = best + 1 + c - bs
+                hi = np.minimum(lo + 63, available - bs)
+                if _any_in_ranges(win, np.maximum(lo, lo_t) - spent, np.minimum(hi, best) - spent):
+                    return True
+            return False
+        ts = _set_bits(win, lo_t - spent, best - spent) + spent
+        if len(ts) <= len(bs):
+            return bool((np.searchsorted(bs, best + 1 - ts, "left") < np.searchsorted(bs, available - ts, "right")).any())
+        return bool((np.searchsorted(ts, best + 1 - bs, "left") < np.searchsorted(ts, available - bs, "right")).any())
+
+
 def merit_search(upper, reach, first, caps, available: int, max_awards: int | None, *,
-                 max_nodes: int = MERIT_SEARCH_NODES):
+                 max_nodes: int = MERIT_SEARCH_NODES, subset_sum_bound: bool = True):
     """The merit-order decision without award cuts, by exact depth-first search in rank order (integers only).
 
     Among the portfolios that fund every application of `first` (locks, and
@@ -131,6 +311,40 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         for k in range(m - 1, -1, -1):
             gs_[k] = gs_[k + 1] + (u[k] if mask[k] and not first[k] else 0)
         gsuffix.append(gs_)
+    # undecided positions at ≥ k (an upper bound of the awards still possible between two positions)
+    usuf = [0] * (m + 1)
+    for k in range(m - 1, -1, -1):
+        usuf[k] = usuf[k + 1] + (0 if first[k] else 1)
+    gmask = [sum(1 << g for g in gs) for gs in groups_of]
+    umin = min(u, default=0)
+    bound = _SubsetSumBound(u, first, gmask) if subset_sum_bound else None
+    preach: list[int] = []  # reach of each pending application (nondecreasing, like pending)
+
+    def money_only(j: int, k: int) -> bool:
+        """Whatever is decided from position k on, j's complaint can only fail for lack of money (not the count, not a cap)."""
+        r = reach[j]
+        if max_awards is not None and count + usuf[k] - usuf[r + 1] >= max_awards:
+            return False
+        return all(cap[g] - gspent[g] - (gsuffix[g][k] - gsuffix[g][r + 1]) >= u[j] for g in groups_of[j])
+
+    def can_improve(k: int) -> bool:
+        """The subset-sum bound at a node (position k next): False when no completion spends more than the best found."""
+        lo = bisect_left(preach, k)
+        anchors = []
+        for idx in range(lo, min(lo + ANCHOR_SCAN, len(pending))):
+            j = pending[idx]
+            if money_only(j, k):
+                if not anchors:
+                    anchors.append(j)
+                elif u[j] < u[anchors[-1]]:
+                    if len(anchors) == 2:
+                        anchors[1] = j
+                    else:
+                        anchors.append(j)
+        if not anchors:
+            return True
+        closed = sum(1 << g for g in range(len(cap)) if cap[g] - gspent[g] < umin)
+        return all(bound.can_improve(k, reach[j], u[j], spent, available, best_spend, closed) for j in anchors)
 
     def surely_complains(j: int, k: int) -> bool:
         """Even funding every undecided application up to reach[j] leaves room for j (envelope, count, its groups)."""
@@ -163,7 +377,7 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         k, stage = fr[0], fr[1]
         if stage == 0:
             nodes += 1
-            if nodes > max_nodes:
+            if nodes + (bound.steps if bound else 0) > max_nodes:
                 return None
             if k == m:
                 if spent > best_spend:
@@ -178,6 +392,9 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
                 # complain (no room); the applications passed over earlier are judged on the final money
                 if spent > best_spend and all(reach[j] < k or not complains(j) for j in pending):
                     best_spend, best_x = spent, list(x)
+                stack.pop()
+                continue
+            if bound is not None and pending and not can_improve(k):
                 stack.pop()
                 continue
             fr[3] = len(pending)
@@ -211,11 +428,13 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
             fr[1] = 2
             if reach[k] > k:
                 pending.append(k)
+                preach.append(reach[k])
             if ok(k):
                 stack.append([k + 1, 0, False, 0])
             continue
         if stage == 2:
             del pending[fr[3]:]
+            del preach[fr[3]:]
         stack.pop()
     return best_x
 
