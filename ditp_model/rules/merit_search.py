@@ -100,13 +100,18 @@ class _SubsetSumBound:
 
     TAIL_CHECKPOINT = 64
 
-    def __init__(self, u: list[int], first: list[bool], gmask: list[int]):
-        self.u, self.first, self.m, self.gmask = u, first, len(u), gmask
+    def __init__(self, u: list[int], reach: list[int], first: list[bool], gmask: list[int]):
+        self.u, self.reach, self.first, self.m, self.gmask = u, reach, first, len(u), gmask
+        self.u_arr = np.asarray(u, np.int64)
+        self.first_arr = np.asarray(first, bool)
+        self.gmask_arr = np.asarray(gmask, np.int64)
         self.top = max(u, default=0)  # the tail sums that matter are below the largest award
         self.chains: dict[tuple[int, int], list] = {}  # (r, closed) -> [words, lowest k built, {k: bitset}, words held]
         self.words = 0
         self.tail_points: dict[int, dict[int, int]] = {}  # closed -> {p: subset sums (< top) of the fundable after p}
-        self.tail_sets: dict[tuple[int, int], np.ndarray] = {}
+        self.tail_ints: dict[tuple[int, int], int] = {}
+        self.step_cache: dict[tuple[int, int, int], list] = {}
+        self.good_cache: dict[tuple[int, int, int, int], np.ndarray] = {}
         self.steps = 0
         self.clock = 0
         self.used: dict[tuple[int, int], int] = {}
@@ -145,59 +150,114 @@ class _SubsetSumBound:
                 self.words -= self.chains.pop(old)[3]
         return sets[k]
 
-    def tail(self, r: int, closed: int) -> np.ndarray:
-        """Subset sums in ``[1, top)`` of the fundable applications after position r (ascending, int64)."""
-        got = self.tail_sets.get((r, closed))
+    def tail(self, p: int, closed: int) -> int:
+        """Subset sums below ``top`` of the fundable applications after position p (bit b of a Python integer)."""
+        got = self.tail_ints.get((p, closed))
         if got is not None:
             return got
         points = self.tail_points.setdefault(closed, {self.m - 1: 1})
-        p = min(q for q in points if q >= r)
-        s = points[p]
+        q = min(q for q in points if q >= p)
+        s = points[q]
         mask = (1 << self.top) - 1
-        for j in range(p, r, -1):
+        for j in range(q, p, -1):
             if not self._skip(j, closed):
                 s |= (s << self.u[j]) & mask
                 self.steps += 1
             if (j - 1) % self.TAIL_CHECKPOINT == 0:
                 points[j - 1] = s
-        raw = np.frombuffer(s.to_bytes((self.top + 8) // 8, "little"), np.uint8)
-        got = np.flatnonzero(np.unpackbits(raw, bitorder="little"))[1:].astype(np.int64)
-        if len(self.tail_sets) > 4096:
-            self.tail_sets.clear()
-        self.tail_sets[(r, closed)] = got
+        if len(self.tail_ints) > 1024:
+            self.tail_ints.clear()
+        self.tail_ints[(p, closed)] = s
+        return s
+
+    def _steps(self, r: int, closed: int, others: int, limit: int) -> list[tuple[int, int, int]]:
+        """``(lo, hi, sums)``: for R in ``[lo, hi]`` left after r (R ≤ `limit`), the money a valid completion can spend after r.
+
+        q0(R), the first application after r that is fundable, whose complaint
+        only money can excuse (none of its groups in `others`; ``others == -1``:
+        the count may excuse any) and that fits in R: left unfunded, it
+        complains unless something within its ex aequo band ``(r, reach[q0]]``
+        is funded; funded, it is such an application.  So the money after r is
+        a subset sum using at least one application of ``(r, reach[q0]]`` that
+        fits in R (``sums``).  Without such a q0: any subset sum.  The steps
+        are the records of the smallest eligible award after r.
+        """
+        key = (r, closed, others)
+        got = self.step_cache.get(key)
+        if got is not None and got[0] >= limit:
+            return got[1]
+        reach = self.reach
+        wmask = (1 << (limit + 1)) - 1
+        fund = ~self.first_arr & ((self.gmask_arr & closed) == 0)
+        out, cur = [], self.top
+        if others != -1 and r + 1 < self.m:
+            elig = fund[r + 1:] & ((self.gmask_arr[r + 1:] & others) == 0)
+            vals = np.where(elig, self.u_arr[r + 1:], self.top + 1)
+            prev = np.minimum.accumulate(np.concatenate(([self.top + 1], vals)))[:-1]
+            for q in (np.flatnonzero(vals < prev) + r + 1).tolist():
+                hi, uq = min(cur - 1, limit), self.u[q]
+                cur = uq
+                if uq > limit:
+                    continue
+                mask = (1 << (hi + 1)) - 1
+                far, near = self.tail(reach[q], closed) & mask, 0
+                span = slice(r + 1, reach[q] + 1)
+                for j in (np.flatnonzero(fund[span] & (self.u_arr[span] <= hi)) + r + 1).tolist():
+                    near = (near | ((near | far) << self.u[j])) & mask
+                    self.steps += 1
+                out.append((uq, hi, near))
+        out.append((0, min(cur - 1, limit), self.tail(r, closed) & wmask))
+        if len(self.step_cache) > 4096:
+            self.step_cache.clear()
+        self.step_cache[key] = (limit, out)
+        return out
+
+    def good(self, r: int, closed: int, others: int, gap: int, limit: int) -> np.ndarray:
+        """0/1 (uint8) per R in ``[0, top)``: with R left after r, a valid completion can leave less than `gap` unspent."""
+        gap = min(gap, self.top + 1)
+        key = (r, closed, others, gap)
+        got = self.good_cache.get(key)
+        if got is not None and len(got) > limit:
+            return got
+        g, wmask = 0, (1 << (limit + 1)) - 1
+        for lo, hi, sums in self._steps(r, closed, others, limit):
+            hi = min(hi, limit)
+            if hi < lo:
+                continue
+            sums &= (1 << (hi + 1)) - 1
+            width = 1  # smear: bit R set when some sum lies in [R − gap + 1, R]
+            while width < gap:
+                step = min(width, gap - width)
+                sums = (sums | (sums << step)) & wmask
+                width += step
+            g |= (sums >> lo) << lo & ((1 << (hi + 1)) - 1)
+        raw = np.frombuffer(g.to_bytes((limit + 8) // 8 + 1, "little"), np.uint8)
+        got = np.unpackbits(raw, bitorder="little")[:limit + 1]
+        if len(self.good_cache) > 256:
+            self.good_cache.clear()
+        self.good_cache[key] = got
         return got
 
-    def can_improve(self, k: int, r1: int, u1: int, spent: int, available: int, best: int, closed: int) -> bool:
+    def can_improve(self, k: int, r1: int, u1: int, spent: int, available: int, best: int, closed: int,
+                    others: int) -> bool:
         """Necessary condition for a completion spending in ``[best + 1, available]`` when the unfunded *j1* can only be excused by money.
 
         The portfolio must then spend T ≥ available − u1 + 1 through ``r1``
         (reach of *j1*), T = spent + a subset sum of the fundable applications
-        in ``[k, r1]``, and add after ``r1`` a subset sum b ≤ available − T
-        (< u1) of the fundable applications after it.
+        in ``[k, r1]``, and leave R = available − T < u1, of which a valid
+        completion after ``r1`` spends all but less than available − best
+        (:meth:`good`).
         """
         lo_t = max(available - u1 + 1, spent)
-        win = self.window(r1, k, available - spent, closed)
-        if _any_bit(win, max(best + 1, lo_t) - spent, available - spent):  # b = 0
-            return True
-        if best + 1 <= lo_t:
+        need = available - spent
+        win = self.window(r1, k, need, closed)
+        r_max = available - lo_t
+        if not _any_bit(win, need - r_max, need):
             return False
-        # T in [lo_t, best] and b ≥ 1 from the applications after r1, with best + 1 ≤ T + b ≤ available
-        bs = self.tail(r1, closed)
-        bs = bs[bs <= available - lo_t]
-        if not len(bs) or not _any_bit(win, max(lo_t, best + 1 - int(bs[-1])) - spent, best - spent):
-            return False
-        gap = available - best  # T + b in [best + 1, available]: ranges of `gap` values of T, one per b
-        if gap <= 64 * 32:
-            for c in range(0, gap, 64):
-                lo = best + 1 + c - bs
-                hi = np.minimum(lo + 63, available - bs)
-                if _any_in_ranges(win, np.maximum(lo, lo_t) - spent, np.minimum(hi, best) - spent):
-                    return True
-            return False
-        ts = _set_bits(win, lo_t - spent, best - spent) + spent
-        if len(ts) <= len(bs):
-            return bool((np.searchsorted(bs, best + 1 - ts, "left") < np.searchsorted(bs, available - ts, "right")).any())
-        return bool((np.searchsorted(ts, best + 1 - bs, "left") < np.searchsorted(ts, available - bs, "right")).any())
+        a = need - r_max  # bits of A in [need − r_max, need], i.e. R = need − A from r_max down to 0
+        wl, wh = a >> 6, need >> 6
+        bits = np.unpackbits(win[wl:wh + 1].view(np.uint8), bitorder="little")[a - 64 * wl:need - 64 * wl + 1]
+        return bool((bits[::-1] & self.good(r1, closed, others, available - best, r_max)[:r_max + 1]).any())
 
 
 def merit_search(upper, reach, first, caps, available: int, max_awards: int | None, *,
@@ -316,8 +376,8 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     for k in range(m - 1, -1, -1):
         usuf[k] = usuf[k + 1] + (0 if first[k] else 1)
     gmask = [sum(1 << g for g in gs) for gs in groups_of]
-    umin = min(u, default=0)
-    bound = _SubsetSumBound(u, first, gmask) if subset_sum_bound else None
+    umin, top = min(u, default=0), max(u, default=0)
+    bound = _SubsetSumBound(u, reach, first, gmask) if subset_sum_bound else None
     preach: list[int] = []  # reach of each pending application (nondecreasing, like pending)
 
     def money_only(j: int, k: int) -> bool:
@@ -344,7 +404,23 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         if not anchors:
             return True
         closed = sum(1 << g for g in range(len(cap)) if cap[g] - gspent[g] < umin)
-        return all(bound.can_improve(k, reach[j], u[j], spent, available, best_spend, closed) for j in anchors)
+        return all(bound.can_improve(k, reach[j], u[j], spent, available, best_spend, closed, others(k, j))
+                   for j in anchors)
+
+    def others(k: int, j: int) -> int:
+        """Groups whose cap may excuse a complaint after reach[j] when j is an anchor (-1: the count may).
+
+        Through any position after r = reach[j], a completion seen by the bound
+        has spent at most the envelope minus the money so far in [k, r] and
+        less than u_j after r; a group is safe when its cap leaves at least the
+        largest award above that.
+        """
+        r = reach[j]
+        if max_awards is not None and count + usuf[k] - usuf[r + 1] + (u[j] - 1) // max(umin, 1) >= max_awards:
+            return -1
+        left = available - spent
+        return sum(1 << g for g in range(len(cap))
+                   if cap[g] - gspent[g] - min(gsuffix[g][k] - gsuffix[g][r + 1], left) - (u[j] - 1) < top)
 
     def surely_complains(j: int, k: int) -> bool:
         """Even funding every undecided application up to reach[j] leaves room for j (envelope, count, its groups)."""
