@@ -119,13 +119,22 @@ class _SubsetSumBound:
     def _skip(self, j: int, closed: int) -> bool:
         return self.first[j] or bool(self.gmask[j] & closed)
 
-    def window(self, r: int, k: int, need: int, closed: int) -> np.ndarray:
-        """Subset sums of the fundable applications at positions k … r (not `first`, no closed group), exact on ``[0, need]``."""
+    def window(self, r: int, k: int, need: int, closed: int) -> np.ndarray | None:
+        """Subset sums of the fundable applications at positions k … r (not `first`, no closed group), exact on ``[0, need]``.
+
+        None when the chain would not fit in :data:`BITSET_WORDS` (the caller then cuts nothing).
+        """
         key = (r, closed)
-        self.clock += 1
-        self.used[key] = self.clock
         words = need // 64 + 1
         ch = self.chains.get(key)
+        if ch is not None and ch[0] >= words and ch[1] <= k:
+            self.clock += 1
+            self.used[key] = self.clock
+            return ch[2][k]
+        if words * (r - k + 2) > BITSET_WORDS:
+            return None
+        self.clock += 1
+        self.used[key] = self.clock
         if ch is None or ch[0] < words:
             if ch is not None:
                 self.words -= ch[3]
@@ -251,6 +260,8 @@ class _SubsetSumBound:
         lo_t = max(available - u1 + 1, spent)
         need = available - spent
         win = self.window(r1, k, need, closed)
+        if win is None:
+            return True
         r_max = available - lo_t
         if not _any_bit(win, need - r_max, need):
             return False
@@ -377,7 +388,8 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         usuf[k] = usuf[k + 1] + (0 if first[k] else 1)
     gmask = [sum(1 << g for g in gs) for gs in groups_of]
     umin, top = min(u, default=0), max(u, default=0)
-    bound = _SubsetSumBound(u, reach, first, gmask) if subset_sum_bound else None
+    # group masks are 64-bit integers in the bound's arrays: beyond 62 capped groups, no bound (the search stays exact)
+    bound = _SubsetSumBound(u, reach, first, gmask) if subset_sum_bound and len(caps) <= 62 else None
     preach: list[int] = []  # reach of each pending application (nondecreasing, like pending)
 
     def money_only(j: int, k: int) -> bool:
