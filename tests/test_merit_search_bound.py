@@ -93,6 +93,31 @@ def test_search_with_the_bound_is_the_definition(case):
     assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7, subset_sum_bound=False) == expected
 
 
+@st.composite
+def capped_case(draw, max_m: int = 10):
+    # small integers, wide bands, caps near half of their group's requests, one or two groups per application:
+    # the caps both hold applications out and excuse complaints, the cases where the bound's group tests matter
+    m = draw(st.integers(2, max_m))
+    scores = sorted(draw(st.lists(st.integers(0, 6), min_size=m, max_size=m)), reverse=True)
+    u = draw(st.lists(st.integers(1, 6), min_size=m, max_size=m))
+    first = [draw(st.integers(0, 12)) == 0 for _ in range(m)]
+    caps = []
+    for _ in range(draw(st.integers(1, 2))):
+        mask = [draw(st.integers(0, 2)) > 0 for _ in range(m)]
+        member_total = sum(a for a, g in zip(u, mask) if g)
+        caps.append((mask, draw(st.integers(member_total // 3, max(member_total * 2 // 3, 1)))))
+    available = draw(st.integers(sum(u) // 3, sum(u)))
+    max_awards = draw(st.one_of(st.none(), st.none(), st.integers(1, m)))
+    return u, reach_of(scores, draw(st.sampled_from([1, 2, 6]))), first, caps, available, max_awards
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(case=capped_case())
+def test_search_with_the_bound_is_the_definition_under_tight_caps(case):
+    u, reach, first, caps, available, max_awards = case
+    assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7) == brute(*case)
+
+
 def wide_band_case(seed: int, m: int = 14):
     """Every application within δ of the others, requests 70 000–120 000 €: "spends most" is a subset-sum problem."""
     rnd = random.Random(seed)

@@ -5,6 +5,12 @@ decision as the MILP of :mod:`~ditp_model.rules.milp` (proven: it is the
 definition, enumerated); the MILP decides only when awards can be cut or the
 search gives up after :data:`MERIT_SEARCH_NODES` nodes.
 :mod:`~ditp_model.uncertainty.resolve` re-uses it for the fast re-solve.
+
+The rule's second criterion (spend most, to the euro) is a subset-sum problem
+in the ex aequo band; the search proves it with a subset-sum bound
+(:class:`_SubsetSumBound`: bitsets of the sums that the undecided applications
+can still reach), which is what decides a national call of 10,000 applications
+with δ = 0.5 (``benchmarks/RESULTS_national.md``).
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ MERIT_SEARCH_NODES = 200_000
 
 
 #: Memory for the subset-sum bitsets of one search (64-bit words: 2**24 words = 128 MiB); the least recently
-#: used windows are dropped beyond it (and rebuilt if needed again).
+#: used windows are dropped beyond it (and rebuilt if needed again); a window that alone would not fit is not
+#: built (that branch is not cut by the bound).
 BITSET_WORDS = 2 ** 24
+
+#: Unfunded applications (not yet judged) examined at a node to choose the anchor of the bound: the cheapest whose
+#: complaint only money can excuse.
 ANCHOR_SCAN = 32
 
 
@@ -98,7 +108,7 @@ class _SubsetSumBound:
     counts them as nodes).
     """
 
-    TAIL_CHECKPOINT = 64
+    TAIL_CHECKPOINT = 8
 
     def __init__(self, u: list[int], reach: list[int], first: list[bool], gmask: list[int]):
         self.u, self.reach, self.first, self.m, self.gmask = u, reach, first, len(u), gmask
@@ -295,6 +305,37 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     tie and no cut, the search is the ranking rule with skip, locks first (one
     path, n steps).  Iterative (no recursion limit).
 
+    **Subset-sum bound** (`subset_sum_bound`, default on; off only to compare).
+    At a node (positions before k decided, `spent` including `first`, best
+    spend found B), take an unfunded application j1 not yet judged whose
+    complaint neither the count nor a cap can excuse whatever is decided from k
+    on (even funding every undecided application up to ``reach[j1]`` keeps the
+    count below the maximum and leaves its groups room for it).  In any valid
+    completion its complaint then fails for money: T, the money spent through
+    ``reach[j1]``, is at least E − u_j1 + 1 (E = `available`), so the money
+    left after it, R = E − T, is below u_j1.  T − spent is a subset sum of the
+    undecided applications of ``[k, reach[j1]]`` that can still be funded
+    (not in a group whose cap leaves less than the smallest award); and if an
+    application q0 after ``reach[j1]`` fits in R and only money can excuse it,
+    the first such q0 forces a laureate within its own band ``(reach[j1],
+    reach[q0]]`` (left unfunded, q0 complains unless money is spent there), so
+    the money b spent after ``reach[j1]`` is a subset sum using one of those.
+    A completion spending more than B needs T + b in [B + 1, E]; when no such
+    pair exists (bitsets, :class:`_SubsetSumBound`), the branch is cut.  Every
+    condition is necessary, so the cut removes no portfolio that could spend
+    more than B: the first portfolio found at the final best spend is still
+    the greatest in rank order, and the decision is the one the search without
+    the bound returns (``tests/test_merit_search_bound.py`` checks both against
+    the definition enumerated).  The anchor j1 is, among the first
+    :data:`ANCHOR_SCAN` unfunded applications not yet judged, the one with the
+    smallest award (the earliest on a tie) whose complaint only money can
+    excuse: the smaller u_j1, the less money can be left after its band
+    (measured on the national call: as many cuts as with the first one added,
+    at half the time).
+
+    A *node* is a position visited by the search (cut or not) or an
+    application added to one of the bound's bitsets; `max_nodes` counts both.
+
     Parameters
     ----------
     upper : sequence of int
@@ -307,6 +348,9 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     available : int
     max_awards : int or None
     max_nodes : int
+        Nodes (see above) before the search gives up.
+    subset_sum_bound : bool
+        Use the subset-sum bound (same decision; False only to compare or measure).
 
     Returns
     -------
@@ -402,22 +446,15 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     def can_improve(k: int) -> bool:
         """The subset-sum bound at a node (position k next): False when no completion spends more than the best found."""
         lo = bisect_left(preach, k)
-        anchors = []
+        anchor = None
         for idx in range(lo, min(lo + ANCHOR_SCAN, len(pending))):
             j = pending[idx]
-            if money_only(j, k):
-                if not anchors:
-                    anchors.append(j)
-                elif u[j] < u[anchors[-1]]:
-                    if len(anchors) == 2:
-                        anchors[1] = j
-                    else:
-                        anchors.append(j)
-        if not anchors:
+            if (anchor is None or u[j] < u[anchor]) and money_only(j, k):
+                anchor = j
+        if anchor is None:
             return True
         closed = sum(1 << g for g in range(len(cap)) if cap[g] - gspent[g] < umin)
-        return all(bound.can_improve(k, reach[j], u[j], spent, available, best_spend, closed, others(k, j))
-                   for j in anchors)
+        return bound.can_improve(k, reach[anchor], u[anchor], spent, available, best_spend, closed, others(k, anchor))
 
     def others(k: int, j: int) -> int:
         """Groups whose cap may excuse a complaint after reach[j] when j is an anchor (-1: the count may).
@@ -428,7 +465,7 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         largest award above that.
         """
         r = reach[j]
-        if max_awards is not None and count + usuf[k] - usuf[r + 1] + (u[j] - 1) // max(umin, 1) >= max_awards:
+        if max_awards is not None and (umin <= 0 or count + usuf[k] - usuf[r + 1] + (u[j] - 1) // umin >= max_awards):
             return -1
         left = available - spent
         return sum(1 << g for g in range(len(cap))
