@@ -486,11 +486,12 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
             if not x[j] and complains(j):
                 return False
         # pending is in rank order, hence in order of reach: the ones still to judge are at its end
+        room = available - spent
         for idx in range(len(pending) - 1, -1, -1):
             j = pending[idx]
             if reach[j] <= k:
                 break
-            if surely_complains(j, k):
+            if u[j] <= room and surely_complains(j, k):  # more than the money left: no certain complaint
                 return False
         return True
 
