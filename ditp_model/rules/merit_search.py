@@ -333,8 +333,10 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     (measured on the national call: as many cuts as with the first one added,
     at half the time).
 
-    A *node* is a position visited by the search (cut or not) or an
-    application added to one of the bound's bitsets; `max_nodes` counts both.
+    A *node* is a position visited by the search (cut or not; the head of the
+    rank order funded before the search — `first` and the presolved prefix —
+    is not visited) or an application added to one of the bound's bitsets;
+    `max_nodes` counts both.
 
     Parameters
     ----------
@@ -496,8 +498,11 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         return True
 
     nodes = 0
+    # the head of the rank order funded before the search (`first` and the presolved prefix) holds no decision and
+    # no complaint to judge: the search starts after it
+    start = next((k for k in range(m) if not first[k]), m)
     # frames: [k, stage, funded_here, pending_len]
-    stack = [[0, 0, False, 0]]
+    stack = [[start, 0, False, 0]]
     while stack:
         fr = stack[-1]
         k, stage = fr[0], fr[1]
