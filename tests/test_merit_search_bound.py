@@ -212,3 +212,25 @@ def test_sample_decision_identical_to_the_search_without_the_bound(kind, monkeyp
     assert new.decisions[cols].reset_index(drop=True).equals(old.decisions[cols].reset_index(drop=True))
     assert [e.sentence_fr() for e in new.exceptions] == [e.sentence_fr() for e in old.exceptions]
     assert new.message == old.message
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(case=search_case(max_m=9))
+def test_bitsets_too_large_for_the_memory_cut_nothing(case):
+    # BITSET_WORDS = 4 words: most windows cannot be built; the branches they would have cut are searched, and the
+    # decision is still the definition's
+    import unittest.mock
+
+    with unittest.mock.patch.object(ms, "BITSET_WORDS", 4):
+        assert merit_search(*case, max_nodes=10**7) == brute(*case)
+
+
+def test_more_than_62_capped_groups_search_without_the_bound():
+    # 63 groups (one-member groups, generous caps) plus one binding cap: beyond 62 groups the bound is off, the
+    # search still decides by the definition
+    rnd = random.Random(3)
+    m = 8
+    u = [rnd.randint(2, 6) for _ in range(m)]
+    caps = [([i == g % m for i in range(m)], 100) for g in range(63)] + [([i % 2 == 0 for i in range(m)], 7)]
+    case = (u, reach_of(sorted([rnd.randint(0, 5) for _ in range(m)], reverse=True), 2), [False] * m, caps, sum(u) // 2, None)
+    assert merit_search(*case, max_nodes=10**7) == brute(*case)
