@@ -89,7 +89,7 @@ def search_case(draw, max_m: int = 10):
 def test_search_with_the_bound_is_the_definition(case):
     u, reach, first, caps, available, max_awards = case
     expected = brute(u, reach, first, caps, available, max_awards)
-    assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7) == expected
+    assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7, bound_after=0) == expected
     assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7, subset_sum_bound=False) == expected
 
 
@@ -115,7 +115,7 @@ def capped_case(draw, max_m: int = 10):
 @given(case=capped_case())
 def test_search_with_the_bound_is_the_definition_under_tight_caps(case):
     u, reach, first, caps, available, max_awards = case
-    assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7) == brute(*case)
+    assert merit_search(u, reach, first, caps, available, max_awards, max_nodes=10**7, bound_after=0) == brute(*case)
 
 
 def wide_band_case(seed: int, m: int = 14):
@@ -131,7 +131,8 @@ def test_wide_band_at_fourteen_applications(seed):
     case = wide_band_case(seed)
     expected = brute(*case)
     assert expected is not None
-    assert merit_search(*case, max_nodes=10**7) == expected
+    assert merit_search(*case, max_nodes=10**7, bound_after=0) == expected
+    assert merit_search(*case, max_nodes=10**7) == expected  # the bound switched on after BOUND_AFTER_NODES nodes
 
 
 def test_small_node_budget_old_search_gives_up_new_one_decides():
@@ -141,7 +142,7 @@ def test_small_node_budget_old_search_gives_up_new_one_decides():
     for seed in range(6):
         case = wide_band_case(seed)
         expected = brute(*case)
-        new = merit_search(*case, max_nodes=2_000)
+        new = merit_search(*case, max_nodes=2_000, bound_after=0)
         old = merit_search(*case, max_nodes=2_000, subset_sum_bound=False)
         assert new == expected
         assert old is None or old == expected
@@ -203,6 +204,8 @@ def test_sample_decision_identical_to_the_search_without_the_bound(kind, monkeyp
 
     ev = sample_evaluation()
     params = _params(kind)
+    # the bound from the first node (the sample's searches end before BOUND_AFTER_NODES), then without it
+    monkeypatch.setattr(ms, "merit_search", functools.partial(merit_search, bound_after=0))
     new = allocate(ev, params) if params is not None else allocate(ev)
     monkeypatch.setattr(ms, "merit_search", functools.partial(merit_search, subset_sum_bound=False))
     old = allocate(ev, params) if params is not None else allocate(ev)
@@ -222,7 +225,7 @@ def test_bitsets_too_large_for_the_memory_cut_nothing(case):
     import unittest.mock
 
     with unittest.mock.patch.object(ms, "BITSET_WORDS", 4):
-        assert merit_search(*case, max_nodes=10**7) == brute(*case)
+        assert merit_search(*case, max_nodes=10**7, bound_after=0) == brute(*case)
 
 
 def test_more_than_62_capped_groups_search_without_the_bound():
@@ -233,4 +236,4 @@ def test_more_than_62_capped_groups_search_without_the_bound():
     u = [rnd.randint(2, 6) for _ in range(m)]
     caps = [([i == g % m for i in range(m)], 100) for g in range(63)] + [([i % 2 == 0 for i in range(m)], 7)]
     case = (u, reach_of(sorted([rnd.randint(0, 5) for _ in range(m)], reverse=True), 2), [False] * m, caps, sum(u) // 2, None)
-    assert merit_search(*case, max_nodes=10**7) == brute(*case)
+    assert merit_search(*case, max_nodes=10**7, bound_after=0) == brute(*case)
