@@ -167,10 +167,6 @@ def test_bitset_helpers_against_python_sets():
         assert got == expected
         lo, hi = sorted((rnd.randint(-5, width + 70), rnd.randint(-5, width + 70)))
         assert ms._any_bit(words, lo, hi) == any(lo <= b <= hi for b in bits)
-        assert list(ms._set_bits(words, lo, hi)) == sorted(b for b in bits if lo <= b <= hi)
-        los = np.array([rnd.randint(-70, width + 70) for _ in range(5)], np.int64)
-        his = los + np.array([rnd.randint(-3, 63) for _ in range(5)], np.int64)
-        assert ms._any_in_ranges(words, los, his) == any(lo <= b <= hi for b in bits for lo, hi in zip(los, his))
 
 
 # --------------------------------------------------------------------------- the sample: decisions unchanged

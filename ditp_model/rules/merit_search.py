@@ -71,45 +71,27 @@ def _any_bit(a: np.ndarray, lo: int, hi: int) -> bool:
     return wh > wl + 1 and bool(a[wl + 1:wh].any())
 
 
-def _set_bits(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Positions of the set bits of `a` in ``[lo, hi]`` (ascending, int64)."""
-    lo, hi = max(lo, 0), min(hi, 64 * len(a) - 1)
-    if lo > hi:
-        return np.zeros(0, np.int64)
-    wl, wh = lo >> 6, hi >> 6
-    bits = np.unpackbits(a[wl:wh + 1].view(np.uint8), bitorder="little")
-    return np.flatnonzero(bits[lo - 64 * wl:hi - 64 * wl + 1]).astype(np.int64) + lo
-
-
-def _any_in_ranges(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
-    """Some bit of the packed bitset `a` is set in one of the ranges ``[lo[i], hi[i]]`` (each at most 64 bits wide)."""
-    top = 64 * len(a) - 1
-    lo, hi = np.maximum(lo, 0), np.minimum(hi, top)
-    keep = lo <= hi
-    if not keep.any():
-        return False
-    lo, hi = lo[keep], hi[keep]
-    w, o = lo >> 6, (lo & 63).astype(np.uint64)
-    nxt = np.where(w + 1 < len(a), a[np.minimum(w + 1, len(a) - 1)], np.uint64(0))
-    v = (a[w] >> o) | ((nxt << (np.uint64(63) - o)) << np.uint64(1))
-    width = (hi - lo + 1).astype(np.uint64)
-    mask = ((np.uint64(1) << (width - np.uint64(1))) << np.uint64(1)) - np.uint64(1)
-    return bool((v & mask).any())
-
-
 class _SubsetSumBound:
     """The subset-sum test of :func:`merit_search`: can a completion still spend more than the best portfolio found?
 
-    Holds, built lazily, the subset sums of the applications of a window
-    ``[k, r]`` that can still be funded (undecided, and in no group whose cap
-    leaves less than the smallest award: a *closed* group), one chain of
-    bitsets per window end r and set of closed groups, built from r down to the
-    positions the search asks for and truncated to the money that can still be
-    spent (least recently used chains dropped beyond :data:`BITSET_WORDS`);
-    and the subset sums below the largest award of the applications after r
-    (Python integers, kept every :data:`TAIL_CHECKPOINT` positions from the
-    end).  ``steps`` counts the applications added to a bitset (the search
-    counts them as nodes).
+    Holds, built lazily:
+
+    * :meth:`window`: the subset sums of the applications of a window
+      ``[k, r]`` that can still be funded (not `first`, in no group whose cap
+      leaves less than the smallest award: a *closed* group), one chain of
+      packed bitsets (uint64 words) per window end r and set of closed groups,
+      built from r down to the positions the search asks for and truncated to
+      the money that can still be spent; least recently used chains dropped
+      beyond :data:`BITSET_WORDS`;
+    * :meth:`tail`: the subset sums below the largest award of the fundable
+      applications after a position (Python integers as bitsets, kept every
+      :data:`TAIL_CHECKPOINT` positions from the end);
+    * :meth:`good`: for each money R left after a window, whether a valid
+      completion can spend all of it but less than a given gap
+      (:meth:`_steps` gives the argument).
+
+    ``steps`` counts the applications added to a bitset (the search counts
+    them as nodes).
     """
 
     TAIL_CHECKPOINT = 8
