@@ -7,9 +7,10 @@ each recorded call, prints
 * the shape of the problem: positions, applications funded first (locks, minimum-count exceptions),
   the presolved prefix (funded because leaving them out is a certain complaint), the greedy line
   (where the money runs out in rank order) and the tie band's width there (``reach - position``);
-* the outcome of a counting copy of the search given ``--nodes`` nodes: decided or not, time, nodes,
-  the nodes per depth (where the search branches), and each improvement of the best spend found
-  (node, euros spent).
+* the outcome of a counting copy of the search given ``--nodes`` nodes: decided or not, time, nodes
+  (positions visited, and the applications added to the subset-sum bound's bitsets: both count against
+  ``--nodes``), the nodes per depth (where the search branches), and each improvement of the best spend
+  found (node, euros spent).  ``--without-bound`` replays the search without the subset-sum bound.
 
 The counting copy is the module's source with two counters inserted by text substitution at run
 time (nothing is committed twice); it stops with an error if the source no longer has the lines it
@@ -40,13 +41,14 @@ def counting_search():
     src = inspect.getsource(ms).replace("from __future__ import annotations\n", "")
     edits = [("            nodes += 1\n", "            nodes += 1\n            HIST[k] = HIST.get(k, 0) + 1\n"),
              ("                    best_spend, best_x = spent, list(x)\n",
-              "                    best_spend, best_x = spent, list(x)\n                    BEST.append((nodes, spent))\n")]
+              "                    best_spend, best_x = spent, list(x)\n                    BEST.append((nodes, spent))\n"),
+             ("    return best_x\n", "    STEPS.append(bound.steps if bound is not None else 0)\n    return best_x\n")]
     for old, new in edits:
         if old not in src:
             raise SystemExit(f"merit_search a changé : ligne à instrumenter introuvable : {old.strip()!r}")
         src = src.replace(old, new)
     mod = types.ModuleType("merit_search_counting")
-    mod.HIST, mod.BEST = {}, []
+    mod.HIST, mod.BEST, mod.STEPS = {}, [], []
     exec(compile(src, "merit_search_counting", "exec"), mod.__dict__)
     return mod
 
@@ -56,6 +58,8 @@ def main(argv=None) -> int:
     ap.add_argument("n", type=int)
     ap.add_argument("--nodes", type=int, default=200_000)
     ap.add_argument("--time-limit", type=float, default=5.0, help="the MILP fallback's limit (s) during the recording")
+    ap.add_argument("--without-bound", action="store_true",
+                    help="replay each call without the subset-sum bound (the search before issue 18, item 6)")
     args = ap.parse_args(argv)
     import run_benchmarks as rb
     import ditp_model.rules.merit_search as ms
@@ -95,10 +99,11 @@ def main(argv=None) -> int:
               f"enveloppe {available:,} €")
         mod = counting_search()
         t0 = time.perf_counter()
-        x = mod.merit_search(*a, max_nodes=args.nodes)
+        x = mod.merit_search(*a, max_nodes=args.nodes, subset_sum_bound=not args.without_bound)
         dt = time.perf_counter() - t0
-        print(f"  {'décidé' if x is not None else 'abandon'} en {dt:.2f} s, {sum(mod.HIST.values()):,} nœuds ; "
-              f"meilleures dépenses (nœud, €) : {mod.BEST}")
+        steps = mod.STEPS[-1] if mod.STEPS else 0
+        print(f"  {'décidé' if x is not None else 'abandon'} en {dt:.2f} s, {sum(mod.HIST.values()):,} positions visitées "
+              f"+ {steps:,} pas des ensembles de sommes ; meilleures dépenses (nœud, €) : {mod.BEST}")
         depth = np.zeros(len(u) + 1, np.int64)
         for k, v in mod.HIST.items():
             depth[k] = v

@@ -99,9 +99,10 @@ def name_held_out(decisions: pd.DataFrame, cands: Candidates,
     held = merit_complaints(decisions, replace(cands, params=_limit_params(p)), exempt=first)
     if not held:
         return (), ()
-    d = decisions.set_index("application_id")
-    award = {a: int(d.at[a, "award_eur"]) if a in d.index else 0 for a in ids}
-    funded = {a: bool(d.at[a, "funded"]) if a in d.index else False for a in ids}
+    award_of = dict(zip(decisions["application_id"], decisions["award_eur"]))
+    funded_of = dict(zip(decisions["application_id"], decisions["funded"]))
+    award = {a: int(award_of[a]) if a in award_of else 0 for a in ids}
+    funded = {a: bool(funded_of[a]) if a in funded_of else False for a in ids}
     lower = dict(zip(ids, (int(v) for v in t["lower_eur"])))
     reach = merit_reach(cands)
     pos = {a: k for k, a in enumerate(ids)}
