@@ -68,6 +68,7 @@ from ditp_model.rules.base import (
     SolveStatus,
     _empty_decisions,
 )
+from ditp_model.rules import lagrange
 from ditp_model.rules.candidates import check
 from ditp_model.rules.merit_search import _first_fits, _merit_by_search
 from ditp_model.rules.recheck import _capped_groups, merit_reach, portfolio_value, verify_awards
@@ -91,7 +92,8 @@ def _award_exprs(cands: Candidates, x, c):
             for u, xi, ci in zip(cands.table["upper_eur"], x, c)]
 
 
-def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = frozenset(), force: dict | None = None) -> Model:
+def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = frozenset(), force: dict | None = None,
+          fixed: dict | None = None) -> Model:
     """Build the level-1 problem of the candidates' decision rule; never solves it.
 
     Optimisation rules: maximise the portfolio value (Σ s_i x_i or Σ s_i a_i).
@@ -107,6 +109,9 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
         Rule keys left out (used to find the rules in conflict).
     force : dict, optional
         Application id -> 0/1, extra fixings (entry gaps and exit margins).
+    fixed : dict, optional
+        Candidate position -> 0/1, written as the bounds of ``x`` (not as rows): the values that
+        every portfolio worth considering takes, proven by :mod:`~ditp_model.rules.lagrange`.
 
     Returns
     -------
@@ -117,6 +122,8 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
     prob = pulp.LpProblem("allocation", pulp.LpMaximize)
     cat = pulp.LpContinuous if relax else pulp.LpBinary
     x = [prob.add_variable(f"x_{k:06d}", 0, 1, cat=cat) for k in range(len(t))]
+    for k, v in (fixed or {}).items():  # after creation: a binary variable is created with bounds 0 and 1 whatever is asked
+        x[k].lowBound = x[k].upBound = v
     c = [prob.add_variable(f"c_{k:06d}", 0, int(m), cat=pulp.LpContinuous if relax else pulp.LpInteger) if m > 0 else None
          for k, m in enumerate(t["max_cut_steps"])]
     award = _award_exprs(cands, x, c)
@@ -533,9 +540,12 @@ def diagnose_infeasibility(cands: Candidates, solver: str = "highs", time_limit_
 
 
 def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: int | None,
-                     fix: dict | None = None) -> tuple[SolveStatus, Model, float]:
-    """Look for a portfolio other than `funded` with the same value (and the same spend when given)."""
-    m = build(cands, force=fix)
+                     fix: dict | None = None, fixed: dict | None = None) -> tuple[SolveStatus, Model, float]:
+    """Look for a portfolio other than `funded` with the same value (and the same spend when given).
+
+    `fixed` (position -> 0/1, :mod:`~ditp_model.rules.lagrange`) must hold for every portfolio worth `value_units`.
+    """
+    m = build(cands, force=fix, fixed=fixed)
     ids = list(cands.table["application_id"])
     m.problem.addConstraint(pulp.lpSum(1 - xi if aid in funded else xi for xi, aid in zip(m.x, ids)) >= 1, "other")
     if len(m.value_expr):
@@ -546,7 +556,8 @@ def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: in
     return info.status, m, info.seconds
 
 
-def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int) -> tuple[pd.DataFrame, float]:
+def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int,
+                     fixed: dict | None = None) -> tuple[pd.DataFrame, float]:
     """Apply the named tie-break exactly among portfolios tied at levels 1 and 2.
 
     Level 3 (``Σ (N − p) x``) settles most ties in one solve but is not a
@@ -554,7 +565,9 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     same spend, the funded vectors are compared position by position (best
     placed first): for each position not yet funded, the solver is asked for a
     tied portfolio funding it and keeping the earlier positions as they are;
-    the first found is adopted.  One solve per position, only when a tie exists.
+    the first found is adopted.  One solve per position, only when a tie exists; with `fixed`
+    (position -> 0/1 holding for every portfolio of this value, :mod:`~ditp_model.rules.lagrange`), a
+    position fixed at 0 has no tied portfolio funding it and is not asked.
 
     Returns
     -------
@@ -569,17 +582,18 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     ids = list(cands.table["application_id"])
     spend = int(decisions["award_eur"].sum())
     funded = set(decisions.loc[decisions["funded"], "application_id"])
-    status, _, sec = _other_portfolio(cands, funded, value_units, spend)
+    fixed = fixed or {}
+    status, _, sec = _other_portfolio(cands, funded, value_units, spend, fixed=fixed)
     seconds += sec
     if status is SolveStatus.INFEASIBLE:
         return decisions, seconds
     if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         raise AllocationError(f"départage des ex aequo : {status.label_fr}")
-    fixed: dict[str, int] = {}
-    for aid in ids:
+    chosen: dict[str, int] = {}
+    for k, aid in enumerate(ids):
         current = set(decisions.loc[decisions["funded"], "application_id"])
-        if aid not in current:
-            m = build(cands, force={**fixed, aid: 1})
+        if aid not in current and fixed.get(k) != 0:
+            m = build(cands, force={**chosen, aid: 1}, fixed=fixed)
             if len(m.value_expr):
                 m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
             m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
@@ -591,14 +605,80 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
                     decisions = candidate
             elif info.status is not SolveStatus.INFEASIBLE:
                 raise AllocationError(f"départage des ex aequo : {info.status.label_fr}")
-        fixed[aid] = 1 if aid in set(decisions.loc[decisions["funded"], "application_id"]) else 0
+        chosen[aid] = 1 if aid in set(decisions.loc[decisions["funded"], "application_id"]) else 0
     return decisions, seconds
+
+
+#: Candidates left free in the first, heuristic reduced problem of :func:`_reduced_level_one` (then 8×, 64×).
+CORE_SIZE = 64
+
+
+def _reduced_level_one(cands: Candidates) -> tuple[Model, SolveInfo, lagrange.Bound, float] | None:
+    """The level-1 problem of an optimisation rule, shrunk by a Lagrangian bound (:mod:`~ditp_model.rules.lagrange`).
+
+    1. LP relaxation; its duals give the bound ``L`` and the reduced costs ``d_i`` (exact integers).
+    2. A portfolio: the :data:`CORE_SIZE` candidates with the smallest ``|d_i|`` left free, the others at the
+       value their reduced cost prefers; solved, read back, re-checked in integers: value ``v``.
+    3. Every portfolio worth at least ``v`` (the optimum and all the portfolios tied with it) takes the values
+       :meth:`~ditp_model.rules.lagrange.Bound.fixings` proves.  When step 2 fixed only such candidates and
+       proved its optimum, that is the level-1 optimum; otherwise the problem with the proven values fixed is solved.
+
+    Returns ``(model, level-1 solve, bound, seconds of all solves)``, or None when no portfolio was found
+    (relaxation not solved, every reduced problem infeasible): the full problem then decides, as before.
+
+    Raises
+    ------
+    AllocationError
+        A portfolio found that contradicts the bound (never expected: the bound is exact).
+    """
+    p = cands.params
+    lp = build(cands, relax=True)
+    info = solve(lp, p.solver, p.time_limit_s)
+    seconds = info.seconds
+    if info.status is not SolveStatus.OPTIMAL:
+        return None
+    names = {key: name for key, (name, _) in lp.rules.items()} | {"valid_cut_count": "valid_cut_count"}
+    rows = {key: lp.problem.get_constraint_by_name(name) for key, name in names.items()}
+    duals = {key: row.pi for key, row in rows.items() if row is not None and row.pi is not None}
+    # PuLP reads HiGHS' duals in the sign of the minimisation it passes: try both signs, keep the tighter bound
+    bound = min(lagrange.lagrangian_bound(cands, duals), lagrange.lagrangian_bound(cands, {k: -v for k, v in duals.items()}),
+                key=lambda b: b.scaled_bound)
+    n = len(cands.table)
+    order = sorted(range(n), key=lambda k: abs(bound.scaled_reduced[k]))
+    size = CORE_SIZE
+    while True:
+        core = set(order[:size])
+        trial = {k: int(bound.scaled_reduced[k] > 0) for k in range(n) if k not in core and not bound.locked[k]}
+        model = build(cands, fixed=trial)
+        first = solve(model, p.solver, p.time_limit_s)
+        seconds += first.seconds
+        if first.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+            break
+        if not trial or first.status is not SolveStatus.INFEASIBLE:
+            return None
+        size *= 8
+    level = read_back(model, cands)
+    if verify_awards(level, cands):
+        return None
+    proven = bound.fixings(portfolio_value(level, cands))
+    funded = level["funded"].tolist()
+    wrong = [cands.table.at[k, "application_id"] for k, v in proven.items() if funded[k] != bool(v)]
+    if wrong:
+        raise AllocationError("borne lagrangienne contredite par un portefeuille vérifié en entiers : " + ", ".join(wrong[:5]))
+    if first.status is SolveStatus.OPTIMAL and all(proven.get(k) == v for k, v in trial.items()):
+        return model, first, bound, seconds
+    model = build(cands, fixed=proven)
+    first = solve(model, p.solver, p.time_limit_s)
+    return model, first, bound, seconds + first.seconds
 
 
 def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allocation:
     """Build → solve (lexicographic) → read back → verify, for the merit order and the optimisation rules.
 
     Merit order without award cuts: the exact search first (:func:`~ditp_model.rules.merit_search.merit_search`), the MILP when it gives up.
+    Optimisation rules without award cuts: every solve runs on the problem shrunk by the Lagrangian bound
+    (:func:`_reduced_level_one`): the candidates it fixes take the same value in every portfolio that the
+    levels, the uniqueness check and the tie-break compare, so the decision is the full problem's.
     """
     params = cands.params
     t0 = time.perf_counter()
@@ -617,15 +697,22 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
     # Level 1, then: is the funded set unique?  If so, levels 2 and 3 cannot change it (two solves in all
     # when no award can be cut); otherwise the full lexicographic sequence and the exact tie-break.
     # Merit order without possible exceptions: level 1 is constant, straight to the spend and tie-break levels.
-    model = build(cands)
-    constant = not len(model.value_expr)
-    first = None if constant else solve(model, params.solver, params.time_limit_s)
-    seconds = first.seconds if first else 0.0
+    reduced = _reduced_level_one(cands) if lagrange.applies(cands) else None
+    bound = None
+    if reduced is not None:
+        model, first, bound, seconds = reduced
+        constant = False
+    else:
+        model = build(cands)
+        constant = not len(model.value_expr)
+        first = None if constant else solve(model, params.solver, params.time_limit_s)
+        seconds = first.seconds if first else 0.0
     alt = True if constant else None
     if first is not None and first.status is SolveStatus.OPTIMAL and params.check_alternatives:
         level1 = read_back(model, cands)
         v_first = portfolio_value(level1, cands)
-        status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None)
+        status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None,
+                                          fixed=bound.fixings(v_first) if bound else None)
         seconds += sec
         alt = {SolveStatus.INFEASIBLE: False, SolveStatus.OPTIMAL: True, SolveStatus.FEASIBLE: True}.get(status)
         if alt is None:
@@ -681,7 +768,7 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
     if value_units < round(v1) - 0.5:
         raise AllocationError(f"valeur du portefeuille {value_units} inférieure à l'optimum de premier niveau {v1}")
     if alt:
-        decisions, extra = _apply_tie_break(cands, decisions, value_units)
+        decisions, extra = _apply_tie_break(cands, decisions, value_units, fixed=bound.fixings(value_units) if bound else None)
         seconds += extra
     if cands.rule == "merit_order":
         msg = f"{info.status.label_fr} ({info.solver_version})"

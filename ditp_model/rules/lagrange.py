@@ -1,0 +1,170 @@
+"""Which candidates every good portfolio funds, or leaves out, proven by a Lagrangian bound in exact integers.
+
+Used by the optimisation rules (:mod:`~ditp_model.rules.milp`, ``decide_lexicographic``) to shrink the
+problem before the solver proves the optimum and the uniqueness of the funded set (issue 18, item 6).
+
+The bound
+---------
+Write the optimisation rule's problem (no award cut) as: maximise ``c·x`` over ``x ∈ {0,1}^n`` with
+``x_i = 1`` for the locked-in candidates, under rows ``A_k·x ≤ b_k`` (the envelope ``Σ u_i x_i ≤ E``,
+each maximum share ``Σ_{i∈g} u_i x_i ≤ cap_g``, the maximum number of awards, the valid count cut
+``Σ x_i ≤ ⌊E / min ℓ⌋``) and ``G_g·x ≥ h_g`` (each minimum count).  Here ``c_i`` is the level-1
+coefficient in integer units: the score units ``s_i`` (``max_total_score``) or ``s_i · u_i``
+(``max_score_weighted_award``).
+
+For any multipliers ``y ≥ 0``, ``z ≥ 0`` and any portfolio *x* respecting the rows,
+``c·x ≤ c·x + y·(b − A x) + z·(G x − h) = L − Σ_i pen_i(x_i)`` with the reduced costs
+``d_i = c_i − Σ_k y_k A_ki + Σ_g z_g G_gi``, the bound
+``L = y·b − z·h + Σ_{i free} max(d_i, 0) + Σ_{i locked} d_i`` and the penalties
+``pen_i(1) = max(−d_i, 0)``, ``pen_i(0) = max(d_i, 0)`` (Lagrangian relaxation: Fisher, "The Lagrangian
+relaxation method for solving integer programming problems", Management Science 27(1), 1981; fixing by
+reduced costs: Balas and Zemel, "An algorithm for large zero-one knapsack problems", Operations Research
+28(5), 1980).  So a portfolio worth at least ``v`` has ``Σ pen_i(x_i) ≤ L − v``: every candidate whose
+``|d_i|`` exceeds ``L − v`` takes the value its reduced cost prefers (1 when ``d_i > 0``, 0 when
+``d_i < 0``) in **every** portfolio worth at least ``v``, the optimum and all the portfolios tied with it
+included, whenever ``v`` is the value of a known portfolio (or less).
+
+Any multipliers give a valid bound; the solver's LP duals make it tight.  They are floating-point
+numbers, so they are first turned into exact rationals ``Y_k / D`` (``D = 2**32``, rounded down, a
+wrong sign set to 0) and everything after that is Python integers (``D · d_i``, ``D · L``): no rounding
+error can fix a candidate wrongly.  The fixing depends only on those integers and on ``v``; the
+solver's answers on the smaller problem are read back and re-checked in integers as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ditp_model.rules.base import OPTIMISATION_OBJECTIVES, Candidates
+
+#: Denominator of the rational multipliers (``y_k ≈ Y_k / D``).
+DENOMINATOR = 2**32
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the level-1 problem: ``Σ coef_i x_i ≤ rhs`` (sense ``"le"``) or ``≥ rhs`` (``"ge"``).
+
+    Attributes
+    ----------
+    key : str
+        The rule key of :func:`~ditp_model.rules.milp.build` (``envelope``, ``group_min:<j>``,
+        ``group_max:<j>``, ``max_awards``) or ``valid_cut_count``.
+    sense : {"le", "ge"}
+    positions : numpy.ndarray of int
+        Candidate positions with a non-zero coefficient.
+    coefs : list of int
+        Their coefficients (whole euros or 1).
+    rhs : int
+    """
+
+    key: str
+    sense: str
+    positions: np.ndarray
+    coefs: list
+    rhs: int
+
+
+def applies(cands: Candidates) -> bool:
+    """Whether the bound applies: an optimisation rule, no award cut, a candidate with a non-zero level-1 coefficient."""
+    t = cands.table
+    return (cands.rule in OPTIMISATION_OBJECTIVES and len(t) > 0
+            and not (t["max_cut_steps"].to_numpy(np.int64) > 0).any() and any(objective_coefs(cands)))
+
+
+def objective_coefs(cands: Candidates) -> list[int]:
+    """Level-1 coefficient of each candidate in exact integer units (score units, or score units × euros)."""
+    t = cands.table
+    s = [int(v) for v in t["score_units"]]
+    if OPTIMISATION_OBJECTIVES[cands.rule] == "total_score":
+        return s
+    return [a * int(u) for a, u in zip(s, t["upper_eur"])]
+
+
+def rows(cands: Candidates) -> list[Row]:
+    """The rows of the level-1 problem, as :func:`~ditp_model.rules.milp.build` writes them (no cut variable)."""
+    t = cands.table
+    n = len(t)
+    upper = [int(v) for v in t["upper_eur"]]
+    every = np.arange(n)
+    out = [Row("envelope", "le", every, upper, int(cands.available_eur))]
+    for j, r in enumerate(cands.params.group_rules):
+        members = np.flatnonzero(t[r.column].to_numpy() == r.value)
+        if r.min_count is not None:
+            out.append(Row(f"group_min:{j}", "ge", members, [1] * len(members), int(r.min_count)))
+        if r.max_share is not None:
+            out.append(Row(f"group_max:{j}", "le", members, [upper[k] for k in members], r.cap_eur(cands.available_eur)))
+    if cands.params.max_awards is not None:
+        out.append(Row("max_awards", "le", every, [1] * n, int(cands.params.max_awards)))
+    smallest = int(t["lower_eur"].min())
+    if smallest > 0:
+        out.append(Row("valid_cut_count", "le", every, [1] * n, int(cands.available_eur) // smallest))
+    return out
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The Lagrangian bound for one set of multipliers, in units of ``1 / DENOMINATOR`` (exact integers).
+
+    Attributes
+    ----------
+    scaled_bound : int
+        ``D · L``.
+    scaled_reduced : list of int
+        ``D · d_i`` per candidate position.
+    locked : numpy.ndarray of bool
+        Locked-in candidates (always funded: never fixed, never free).
+    """
+
+    scaled_bound: int
+    scaled_reduced: list
+    locked: np.ndarray
+
+    def value_bound(self) -> int:
+        """The largest whole value a portfolio can reach under this bound: ``⌊L⌋``."""
+        return self.scaled_bound // DENOMINATOR
+
+    def fixings(self, value: int) -> dict[int, int]:
+        """Position -> 0/1 taken by every portfolio worth at least `value` (integer units); see the module docstring.
+
+        Empty when `value` exceeds the bound (no portfolio reaches it; the caller then has no incumbent to trust).
+        """
+        slack = self.scaled_bound - DENOMINATOR * int(value)
+        if slack < 0:
+            return {}
+        return {k: int(d > 0) for k, d in enumerate(self.scaled_reduced)
+                if not self.locked[k] and abs(d) > slack}
+
+    def penalty(self, funded) -> int:
+        """``D · Σ pen_i(x_i)`` of a portfolio given as a sequence of 0/1 per position (exact)."""
+        return sum(max(-d, 0) if f else max(d, 0) for d, f, lk in zip(self.scaled_reduced, funded, self.locked) if not lk)
+
+
+def lagrangian_bound(cands: Candidates, duals: dict[str, float]) -> Bound:
+    """The bound ``L`` and the reduced costs for the multipliers `duals` (row key -> LP dual, any sign convention).
+
+    A ``≤`` row takes ``max(dual, 0)``, a ``≥`` row ``max(−dual, 0)`` (HiGHS' and CBC's signs for a
+    maximisation, as PuLP reads them back); a missing or non-finite dual counts as 0.  Each multiplier is
+    rounded down to a multiple of ``1 / DENOMINATOR`` and the rest is exact.
+    """
+    coefs = objective_coefs(cands)
+    scaled = [DENOMINATOR * c for c in coefs]
+    const = 0
+    for row in rows(cands):
+        raw = duals.get(row.key)
+        if raw is None or not np.isfinite(raw):
+            continue
+        m = float(raw) if row.sense == "le" else -float(raw)
+        mult = int(np.floor(max(m, 0.0) * DENOMINATOR))
+        if not mult:
+            continue
+        sign = -1 if row.sense == "le" else 1
+        const += -sign * mult * row.rhs  # + y·b for ≤ rows, − z·h for ≥ rows
+        for k, a in zip(row.positions.tolist(), row.coefs):
+            scaled[k] += sign * mult * a
+    locked = cands.table["locked_in"].to_numpy(bool)
+    total = const + sum(d if lk else max(d, 0) for d, lk in zip(scaled, locked))
+    return Bound(total, scaled, locked)
+
