@@ -565,9 +565,8 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     same spend, the funded vectors are compared position by position (best
     placed first): for each position not yet funded, the solver is asked for a
     tied portfolio funding it and keeping the earlier positions as they are;
-    the first found is adopted.  One solve per position, only when a tie exists; with `fixed`
-    (position -> 0/1 holding for every portfolio of this value, :mod:`~ditp_model.rules.lagrange`), a
-    position fixed at 0 has no tied portfolio funding it and is not asked.
+    the first found is adopted.  One solve per position, only when a tie exists; a position that `fixed`
+    (:mod:`~ditp_model.rules.lagrange`, valid for every portfolio of this value) sets at 0 is not asked.
 
     Returns
     -------
@@ -609,27 +608,15 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     return decisions, seconds
 
 
-#: Candidates left free in the first, heuristic reduced problem of :func:`_reduced_level_one` (then 8×, 64×).
+#: Candidates left free in the heuristic step of :func:`_reduced_level_one` (8× more while it is infeasible).
 CORE_SIZE = 64
 
 
 def _reduced_level_one(cands: Candidates) -> tuple[Model, SolveInfo, lagrange.Bound, float] | None:
-    """The level-1 problem of an optimisation rule, shrunk by a Lagrangian bound (:mod:`~ditp_model.rules.lagrange`).
-
-    1. LP relaxation; its duals give the bound ``L`` and the reduced costs ``d_i`` (exact integers).
-    2. A portfolio: the :data:`CORE_SIZE` candidates with the smallest ``|d_i|`` left free, the others at the
-       value their reduced cost prefers; solved, read back, re-checked in integers: value ``v``.
-    3. Every portfolio worth at least ``v`` (the optimum and all the portfolios tied with it) takes the values
-       :meth:`~ditp_model.rules.lagrange.Bound.fixings` proves.  When step 2 fixed only such candidates and
-       proved its optimum, that is the level-1 optimum; otherwise the problem with the proven values fixed is solved.
+    """Level 1 of an optimisation rule on the problem shrunk by the bound (steps in :mod:`~ditp_model.rules.lagrange`).
 
     Returns ``(model, level-1 solve, bound, seconds of all solves)``, or None when no portfolio was found
-    (relaxation not solved, every reduced problem infeasible): the full problem then decides, as before.
-
-    Raises
-    ------
-    AllocationError
-        A portfolio found that contradicts the bound (never expected: the bound is exact).
+    (the full problem then decides, as before).  Raises AllocationError if a portfolio contradicts the bound.
     """
     p = cands.params
     lp = build(cands, relax=True)
@@ -643,12 +630,10 @@ def _reduced_level_one(cands: Candidates) -> tuple[Model, SolveInfo, lagrange.Bo
     # PuLP reads HiGHS' duals in the sign of the minimisation it passes: try both signs, keep the tighter bound
     bound = min(lagrange.lagrangian_bound(cands, duals), lagrange.lagrangian_bound(cands, {k: -v for k, v in duals.items()}),
                 key=lambda b: b.scaled_bound)
-    n = len(cands.table)
+    n, size = len(cands.table), CORE_SIZE
     order = sorted(range(n), key=lambda k: abs(bound.scaled_reduced[k]))
-    size = CORE_SIZE
-    while True:
-        core = set(order[:size])
-        trial = {k: int(bound.scaled_reduced[k] > 0) for k in range(n) if k not in core and not bound.locked[k]}
+    while True:  # a portfolio: the `size` smallest |d_i| free, the others at the value their reduced cost prefers
+        trial = {k: int(bound.scaled_reduced[k] > 0) for k in order[size:] if not bound.locked[k]}
         model = build(cands, fixed=trial)
         first = solve(model, p.solver, p.time_limit_s)
         seconds += first.seconds
@@ -666,7 +651,7 @@ def _reduced_level_one(cands: Candidates) -> tuple[Model, SolveInfo, lagrange.Bo
     if wrong:
         raise AllocationError("borne lagrangienne contredite par un portefeuille vérifié en entiers : " + ", ".join(wrong[:5]))
     if first.status is SolveStatus.OPTIMAL and all(proven.get(k) == v for k, v in trial.items()):
-        return model, first, bound, seconds
+        return model, first, bound, seconds  # it fixed only proven values: its optimum is the level-1 optimum
     model = build(cands, fixed=proven)
     first = solve(model, p.solver, p.time_limit_s)
     return model, first, bound, seconds + first.seconds
@@ -698,15 +683,11 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
     # when no award can be cut); otherwise the full lexicographic sequence and the exact tie-break.
     # Merit order without possible exceptions: level 1 is constant, straight to the spend and tie-break levels.
     reduced = _reduced_level_one(cands) if lagrange.applies(cands) else None
-    bound = None
-    if reduced is not None:
-        model, first, bound, seconds = reduced
-        constant = False
-    else:
-        model = build(cands)
-        constant = not len(model.value_expr)
-        first = None if constant else solve(model, params.solver, params.time_limit_s)
-        seconds = first.seconds if first else 0.0
+    model, first, bound, seconds = reduced or (build(cands), None, None, 0.0)
+    constant = not len(model.value_expr)
+    if reduced is None and not constant:
+        first = solve(model, params.solver, params.time_limit_s)
+        seconds = first.seconds
     alt = True if constant else None
     if first is not None and first.status is SolveStatus.OPTIMAL and params.check_alternatives:
         level1 = read_back(model, cands)

@@ -25,7 +25,12 @@ def decide_optimisation(cands: Candidates) -> Allocation:
 
     Build → solve (lexicographic: value, spend, tie-break) → read back → verify
     in integers (:func:`~ditp_model.rules.milp.decide_lexicographic`); the
-    objective is ``OPTIMISATION_OBJECTIVES[cands.rule]``.
+    objective is ``OPTIMISATION_OBJECTIVES[cands.rule]``.  Without award cuts,
+    every solve runs on the problem shrunk by a Lagrangian bound computed in
+    exact integers (:mod:`~ditp_model.rules.lagrange`): the candidates it fixes
+    take that value in every portfolio the levels and the tie-break compare,
+    so the decision is the full problem's (10,000 applications: about 3–10 s
+    instead of 35–60 s, ``benchmarks/RESULTS_national.md``).
 
     Raises
     ------
