@@ -9,7 +9,8 @@ and the integer re-check.  Solves are named by what they are for:
 * level 1: the value (with the reduction: the heuristic reduced problem, then the problem with the
   proven values fixed when it is needed);
 * uniqueness proof: « is there another portfolio of the same value? » (constraint ``other``);
-* levels 2–3 and tie-break: only when a tie exists.
+* levels 2–3 and tie-break: only when a tie exists;
+* exact enumeration: the candidates the bound leaves free, settled in integers (``lagrange.enumerate_best``).
 
 ``--full`` switches the reduction off (``lagrange.applies`` answers False): the path every decision took
 before, for the "before" column.
@@ -39,7 +40,7 @@ def child(n: int, rule: str, full: bool) -> dict:
     import highspy
 
     import run_benchmarks as rb
-    from ditp_model.rules import allocation, candidates, lagrange, milp
+    from ditp_model.rules import allocation, candidates, lagrange, milp, optimise
 
     times: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
@@ -91,10 +92,12 @@ def child(n: int, rule: str, full: bool) -> dict:
         return info
 
     sizes: dict[str, list] = {}
-    milp.solve = solve
-    milp.build = timed("build (PuLP model)", milp.build)
-    milp.read_back = timed("read back", milp.read_back)
-    milp.verify_awards = timed("integer re-check", milp.verify_awards)
+    build = timed("build (PuLP model)", milp.build)
+    read_back = timed("read back", milp.read_back)
+    verify = timed("integer re-check", milp.verify_awards)
+    milp.solve, milp.build, milp.read_back, milp.verify_awards = solve, build, read_back, verify
+    optimise.verify_awards = verify  # optimise calls milp.solve / build / read_back through the module
+    lagrange.enumerate_best = timed("exact enumeration (rules/lagrange.py)", lagrange.enumerate_best)
     candidates_check = timed("candidate table (check)", candidates.check)
     allocation.check = candidates_check
     if full:
@@ -114,7 +117,8 @@ def child(n: int, rule: str, full: bool) -> dict:
 
 def table(rows: list[dict]) -> str:
     phases = ["candidate table (check)", "build (PuLP model)", "solve: relaxation", "solve: level 1",
-              "solve: uniqueness proof", "solve: levels 2–3", "solve: tie-break", "  of which HiGHS run",
+              "solve: uniqueness proof", "solve: levels 2–3", "solve: tie-break", "exact enumeration (rules/lagrange.py)",
+              "  of which HiGHS run",
               "  of which PuLP passing model and solution", "read back", "integer re-check"]
     head = "| phase (s) | " + " | ".join(f"{r['n']:,} {r['rule']}, {r['mode']}" for r in rows) + " |"
     lines = [head, "|---|" + "---|" * len(rows)]

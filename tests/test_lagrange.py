@@ -6,9 +6,12 @@ What is checked, each time against a second method:
 2. the bound itself, by enumeration of every portfolio (hypothesis, derandomised): for the LP duals *and* for
    arbitrary multipliers, no portfolio is worth more than ``L``, and every portfolio worth at least ``v``
    takes the values ``fixings(v)`` gives;
-3. decisions with the smallest core (one free candidate in the heuristic step, so that the bound does the
-   work) against the brute force of :mod:`allocation_cases` (value, spend, named tie-break, ties flagged);
-4. decisions with the reduction against decisions of the full problem (reduction switched off) on
+3. the exact enumeration (``enumerate_best``) against enumeration here: it sees exactly the portfolios worth
+   at least the target, and picks the brute force's decision;
+4. decisions with the smallest core (one free candidate in the heuristic step, so that the bound does the
+   work), settled by the enumeration or, with the enumeration declining, by the MILP on the reduced problem,
+   against the brute force of :mod:`allocation_cases` (value, spend, named tie-break, ties flagged);
+5. decisions with the reduction against decisions of the full problem (reduction switched off) on
    generated calls of 40–80 applications with regional rules: same funded set, same awards, same tie flag.
 """
 
@@ -22,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import ditp_model.rules.lagrange as lagrange
-import ditp_model.rules.milp as milp
+import ditp_model.rules.optimise as optimise
 from ditp_model.rules.allocation import GroupRule, SolveStatus, allocate, build, check, solve
 
 from allocation_cases import Opt, Project, capped_request, exact_share_cap, make_evaluation, units
@@ -151,26 +154,78 @@ def test_bound_with_any_multipliers_holds_for_every_portfolio(case, objective, m
     check_bound(case, objective, duals)
 
 
-# ---------------------------------------------------------------------------------------------- 3. brute force
+# ---------------------------------------------------------------------------------------------- 3. enumeration
 
-@pytest.fixture
-def tiny_core(monkeypatch):
-    """One free candidate in the heuristic step: the proven fixings then decide what the solver sees."""
-    monkeypatch.setattr(milp, "CORE_SIZE", 1)
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(random_case(max_n=8), st.sampled_from(["total_score", "score_weighted_award"]), st.integers(0, 10**6))
+def test_enumeration_sees_every_portfolio_worth_the_target(case, objective, pick):
+    projects, envelope = case[0], case[1]
+    cands = check(make_evaluation(projects, envelope_eur=envelope), _params(case, objective=objective))
+    portfolios = feasible_portfolios(case, objective)
+    if not lagrange.applies(cands) or not portfolios:
+        return
+    lp = build(cands, relax=True)
+    assert solve(lp, "highs", 60).status is SolveStatus.OPTIMAL
+    bound = tight_bound(cands, lp_duals(cands))
+    target = sorted(v for _, v in portfolios)[pick % len(portfolios)]  # the value of some feasible portfolio
+    exact = lagrange.enumerate_best(cands, bound, bound.fixings(target), target)
+    assert exact is not None
+    worth = [(f, v) for f, v in portfolios if v >= target]
+    assert exact.portfolios == len(worth)  # every portfolio worth the target, and nothing else
+    ids = list(cands.table["application_id"])
+    best_value = max(v for _, v in worth)
+    spend = {p.id: capped_request(p, 120_000, 200_000) for p in projects}
+    top = [f for f, v in worth if v == best_value]
+    best_spend = max(sum(spend[a] for a in f) for f in top)
+    lexi = max((f for f in top if sum(spend[a] for a in f) == best_spend), key=lambda f: tuple(a in f for a in ids))
+    assert exact.value == best_value and exact.tied == (len(top) > 1)
+    assert {a for a, x in zip(ids, exact.funded) if x} == lexi
 
 
-@settings(max_examples=80, deadline=None, derandomize=True,
+# ---------------------------------------------------------------------------------------------- 4. brute force
+
+@pytest.fixture(params=["enumeration", "milp"])
+def tiny_core(request, monkeypatch):
+    """One free candidate in the heuristic step, so the proven fixings decide what is left; then either the
+    exact enumeration settles it or (enumeration declining) the MILP on the reduced problem."""
+    monkeypatch.setattr(optimise, "REDUCE_FROM", 0)  # small cases too (by default the full MILP decides them)
+    monkeypatch.setattr(optimise, "CORE_SIZES", (1,))
+    if request.param == "milp":
+        monkeypatch.setattr(lagrange, "enumerate_best", lambda *a, **k: None)
+    return request.param
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(random_case())
 def test_reduced_problem_matches_brute_force(tiny_core, case):
     check_against_brute_force(case)
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(random_case(max_n=7, rules=False))
 def test_reduced_problem_matches_brute_force_score_weighted_award(tiny_core, case):
     check_against_brute_force(case, objective="score_weighted_award")
+
+
+def test_small_calls_keep_the_full_milp(monkeypatch):
+    # Below REDUCE_FROM candidates the reduction does not run (the full MILP is fast there): no relaxation is solved.
+    relaxations = []
+    real = optimise.milp.solve
+
+    def spy(model, *a, **k):
+        relaxations.append(not model.problem.isMIP())
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(optimise.milp, "solve", spy)
+    ps = [P("A", 90, 100_000), P("B", 80, 100_000), P("C", 70, 100_000)]
+    a = allocate(make_evaluation(ps, envelope_eur=200_000), Opt())
+    assert set(a.funded_ids) == {"A", "B"} and not any(relaxations)
+    monkeypatch.setattr(optimise, "REDUCE_FROM", 0)
+    relaxations.clear()
+    assert set(allocate(make_evaluation(ps, envelope_eur=200_000), Opt()).funded_ids) == {"A", "B"}
+    assert relaxations[0]  # with the threshold lowered, the relaxation comes first
 
 
 def test_ties_are_settled_on_the_reduced_problem(tiny_core):
@@ -183,7 +238,7 @@ def test_ties_are_settled_on_the_reduced_problem(tiny_core):
     assert set(a.funded_ids) == {"P0", "P3"} and a.total_awarded_eur == 200_000
 
 
-# ---------------------------------------------------------------------------------------------- 4. full problem
+# ---------------------------------------------------------------------------------------------- 5. full problem
 
 def generated_call(n: int, seed: int):
     """n applications over the three test regions, scores with two decimals (ties likely), requests in 1 000 €."""
@@ -199,25 +254,27 @@ def generated_call(n: int, seed: int):
     return make_evaluation(ps, envelope_eur=envelope), rules
 
 
+@pytest.mark.parametrize("settle", ["enumeration", "milp"])
 @pytest.mark.parametrize("rule", ["max_total_score", "max_score_weighted_award"])
 @pytest.mark.parametrize("n, seed", [(40, 1), (60, 2), (80, 3)])
-def test_reduction_gives_the_full_problems_decision(monkeypatch, rule, n, seed):
+def test_reduction_gives_the_full_problems_decision(monkeypatch, settle, rule, n, seed):
     ev, rules = generated_call(n, seed)
     params = Opt(rule=rule, group_rules=rules)
-    monkeypatch.setattr(milp, "CORE_SIZE", 4)
-    seen = []
-    real = milp._reduced_level_one
+    monkeypatch.setattr(optimise, "REDUCE_FROM", 0)
+    monkeypatch.setattr(optimise, "CORE_SIZES", (4,))
+    fixed_counts = []
+    real_fixings = lagrange.Bound.fixings
 
-    def spy(cands):
-        out = real(cands)
-        seen.append(out)
+    def spy(self, value):
+        out = real_fixings(self, value)
+        fixed_counts.append(len(out))
         return out
 
-    monkeypatch.setattr(milp, "_reduced_level_one", spy)
+    monkeypatch.setattr(lagrange.Bound, "fixings", spy)
+    if settle == "milp":
+        monkeypatch.setattr(lagrange, "enumerate_best", lambda *a, **k: None)
     reduced = allocate(ev, params)
-    assert seen and seen[0] is not None  # the reduction ran
-    fixed = sum(1 for x in seen[0][0].x if x.lowBound == x.upBound)
-    assert fixed > 0  # and fixed candidates: the comparison below is not of two full solves
+    assert fixed_counts and fixed_counts[0] > 0  # the bound fixed candidates: the comparison is not of two full solves
     monkeypatch.setattr(lagrange, "applies", lambda cands: False)
     full = allocate(ev, params)
     assert reduced.status is full.status is SolveStatus.OPTIMAL

@@ -116,11 +116,14 @@ class Bound:
         ``D · d_i`` per candidate position.
     locked : numpy.ndarray of bool
         Locked-in candidates (always funded: never fixed, never free).
+    envelope_multiplier : int
+        ``D · y_E``, the envelope's multiplier (0 when the envelope is not priced).
     """
 
     scaled_bound: int
     scaled_reduced: list
     locked: np.ndarray
+    envelope_multiplier: int = 0
 
     def value_bound(self) -> int:
         """The largest whole value a portfolio can reach under this bound: ``⌊L⌋``."""
@@ -152,6 +155,7 @@ def lagrangian_bound(cands: Candidates, duals: dict[str, float]) -> Bound:
     coefs = objective_coefs(cands)
     scaled = [DENOMINATOR * c for c in coefs]
     const = 0
+    envelope = 0
     for row in rows(cands):
         raw = duals.get(row.key)
         if raw is None or not np.isfinite(raw):
@@ -160,11 +164,153 @@ def lagrangian_bound(cands: Candidates, duals: dict[str, float]) -> Bound:
         mult = int(np.floor(max(m, 0.0) * DENOMINATOR))
         if not mult:
             continue
+        if row.key == "envelope":
+            envelope = mult
         sign = -1 if row.sense == "le" else 1
         const += -sign * mult * row.rhs  # + y·b for ≤ rows, − z·h for ≥ rows
         for k, a in zip(row.positions.tolist(), row.coefs):
             scaled[k] += sign * mult * a
     locked = cands.table["locked_in"].to_numpy(bool)
     total = const + sum(d if lk else max(d, 0) for d, lk in zip(scaled, locked))
-    return Bound(total, scaled, locked)
+    return Bound(total, scaled, locked, envelope)
 
+
+
+@dataclass(frozen=True)
+class Exact:
+    """The decision found by :func:`enumerate_best`, exact in integers.
+
+    Attributes
+    ----------
+    funded : list of bool
+        Per candidate position.
+    value : int
+        Level-1 value (integer units).
+    tied : bool
+        Another funded set reaches the same value.
+    portfolios : int
+        Portfolios worth at least the target that were compared.
+    """
+
+    funded: list
+    value: int
+    tied: bool
+    portfolios: int
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _flip_sets(items: list, weight: dict, budget: int, limit: int) -> list:
+    """Every subset of `items` whose weights sum to at most `budget` (depth first, lightest first), as tuples."""
+    items = sorted(items, key=lambda k: weight[k])
+    out = []
+
+    def grow(start: int, used: int, chosen: tuple) -> None:
+        out.append((used, chosen))
+        if len(out) > limit:
+            raise _TooMany
+        for t in range(start, len(items)):
+            w = used + weight[items[t]]
+            if w > budget:
+                break
+            grow(t + 1, w, chosen + (items[t],))
+
+    grow(0, 0, ())
+    return out
+
+
+def enumerate_best(cands: Candidates, bound: Bound, fixed: dict[int, int], target: int,
+                   limit: int = 200_000) -> Exact | None:
+    """The decision among all portfolios worth at least `target`, by exact enumeration (meet in the middle).
+
+    Every portfolio *x* worth at least `target` satisfies (module docstring, all in units of ``1/D``)
+    ``pen(x) + y_E · (E − Σ u_i x_i) ≤ L − target``, the other rows' terms being ≥ 0.  The free candidates
+    (neither locked nor in `fixed`) are split in two halves; in each half every set of departures from the
+    preferred values with a total penalty within ``L − target`` is listed (:func:`_flip_sets`), and the two
+    lists are joined on the money left, which must stay within ``(L − target − pen) / y_E`` euros.  Each pair
+    that passes is re-checked in integers: envelope, maximum shares, minimum counts, maximum number of awards,
+    value.  So every portfolio worth at least `target` that agrees with `fixed` is seen.
+
+    When `fixed` holds for every portfolio worth at least `target` (:meth:`Bound.fixings`) and a known
+    portfolio reaches `target`, the result is the whole problem's decision: greatest value, then greatest
+    spend, then the funded vector greatest in position order (the levels and the named tie-break of
+    :mod:`~ditp_model.rules.milp`), and `tied` says whether another funded set has the same value.
+
+    Returns None when a list or the join would pass `limit` entries, or when no portfolio is found.
+    """
+    t = cands.table
+    n = len(t)
+    coefs = objective_coefs(cands)
+    upper = [int(v) for v in t["upper_eur"]]
+    d = bound.scaled_reduced
+    slack = bound.scaled_bound - DENOMINATOR * int(target)
+    if slack < 0:
+        return None
+    base = [1 if bound.locked[k] else fixed.get(k, int(d[k] > 0)) for k in range(n)]  # free ones: preferred value
+    free = [k for k in range(n) if not bound.locked[k] and k not in fixed]
+    weight = {k: abs(d[k]) for k in free}
+    by_weight = sorted(free, key=lambda k: weight[k])
+    halves = (by_weight[0::2], by_weight[1::2])  # alternate by weight: two lists of about the same size
+    try:
+        lists = [_flip_sets(h, weight, slack, limit) for h in halves]
+    except _TooMany:
+        return None
+    sign = {k: (-1 if base[k] else 1) for k in free}  # flipping k adds sign·u_k euros
+    spend0 = sum(u for u, b in zip(upper, base) if b)
+    value0 = sum(c for c, b in zip(coefs, base) if b)
+    b_list = [(sum(sign[k] * upper[k] for k in flips), pen, flips) for pen, flips in lists[1]]
+    b_list.sort(key=lambda r: r[0])
+    b_spend = np.array([r[0] for r in b_list], dtype=np.int64)
+    y_e = bound.envelope_multiplier
+    room = cands.available_eur - spend0
+    all_rows = rows(cands)
+    member = {k: [] for k in free}
+    activity = []
+    for j, row in enumerate(all_rows):
+        act = 0
+        for k, a in zip(row.positions.tolist(), row.coefs):
+            act += a * base[k]
+            if k in member:
+                member[k].append((j, a))
+        activity.append(act)
+    kept = []
+    pairs = 0
+    for pen_a, flips_a in lists[0]:
+        spend_a = sum(sign[k] * upper[k] for k in flips_a)
+        hi = room - spend_a  # the B part may add at most this (envelope)
+        lo = None if not y_e else hi - (slack - pen_a) // y_e  # money left at most (slack − pen_a) / y_E
+        i0 = 0 if lo is None else int(np.searchsorted(b_spend, lo, side="left"))
+        i1 = int(np.searchsorted(b_spend, hi, side="right"))
+        pairs += max(i1 - i0, 0)
+        if pairs > limit:
+            return None
+        for spend_b, pen_b, flips_b in b_list[i0:i1]:
+            left = room - spend_a - spend_b
+            if pen_a + pen_b + y_e * left > slack:
+                continue
+            flips = flips_a + flips_b
+            act = list(activity)
+            for k in flips:
+                for j, a in member[k]:
+                    act[j] += sign[k] * a
+            if any(a > r.rhs if r.sense == "le" else a < r.rhs for a, r in zip(act, all_rows)):
+                continue
+            value = value0 + sum(sign[k] * coefs[k] for k in flips)
+            if value >= target:
+                kept.append((value, spend0 + spend_a + spend_b, flips))
+    if not kept:
+        return None
+    best_value = max(v for v, _, _ in kept)
+    top = [r for r in kept if r[0] == best_value]
+    best_spend = max(s for _, s, _ in top)
+
+    def vector(flips):
+        x = list(base)
+        for k in flips:
+            x[k] = 1 - x[k]
+        return x
+
+    best = max((vector(f) for v, s, f in top if s == best_spend), key=lambda x: tuple(x[k] for k in free))
+    return Exact([bool(b) for b in best], best_value, len(top) > 1, len(kept))

@@ -68,7 +68,6 @@ from ditp_model.rules.base import (
     SolveStatus,
     _empty_decisions,
 )
-from ditp_model.rules import lagrange
 from ditp_model.rules.candidates import check
 from ditp_model.rules.merit_search import _first_fits, _merit_by_search
 from ditp_model.rules.recheck import _capped_groups, merit_reach, portfolio_value, verify_awards
@@ -608,62 +607,14 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     return decisions, seconds
 
 
-#: Candidates left free in the heuristic step of :func:`_reduced_level_one` (8× more while it is infeasible).
-CORE_SIZE = 64
-
-
-def _reduced_level_one(cands: Candidates) -> tuple[Model, SolveInfo, lagrange.Bound, float] | None:
-    """Level 1 of an optimisation rule on the problem shrunk by the bound (steps in :mod:`~ditp_model.rules.lagrange`).
-
-    Returns ``(model, level-1 solve, bound, seconds of all solves)``, or None when no portfolio was found
-    (the full problem then decides, as before).  Raises AllocationError if a portfolio contradicts the bound.
-    """
-    p = cands.params
-    lp = build(cands, relax=True)
-    info = solve(lp, p.solver, p.time_limit_s)
-    seconds = info.seconds
-    if info.status is not SolveStatus.OPTIMAL:
-        return None
-    names = {key: name for key, (name, _) in lp.rules.items()} | {"valid_cut_count": "valid_cut_count"}
-    rows = {key: lp.problem.get_constraint_by_name(name) for key, name in names.items()}
-    duals = {key: row.pi for key, row in rows.items() if row is not None and row.pi is not None}
-    # PuLP reads HiGHS' duals in the sign of the minimisation it passes: try both signs, keep the tighter bound
-    bound = min(lagrange.lagrangian_bound(cands, duals), lagrange.lagrangian_bound(cands, {k: -v for k, v in duals.items()}),
-                key=lambda b: b.scaled_bound)
-    n, size = len(cands.table), CORE_SIZE
-    order = sorted(range(n), key=lambda k: abs(bound.scaled_reduced[k]))
-    while True:  # a portfolio: the `size` smallest |d_i| free, the others at the value their reduced cost prefers
-        trial = {k: int(bound.scaled_reduced[k] > 0) for k in order[size:] if not bound.locked[k]}
-        model = build(cands, fixed=trial)
-        first = solve(model, p.solver, p.time_limit_s)
-        seconds += first.seconds
-        if first.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-            break
-        if not trial or first.status is not SolveStatus.INFEASIBLE:
-            return None
-        size *= 8
-    level = read_back(model, cands)
-    if verify_awards(level, cands):
-        return None
-    proven = bound.fixings(portfolio_value(level, cands))
-    funded = level["funded"].tolist()
-    wrong = [cands.table.at[k, "application_id"] for k, v in proven.items() if funded[k] != bool(v)]
-    if wrong:
-        raise AllocationError("borne lagrangienne contredite par un portefeuille vérifié en entiers : " + ", ".join(wrong[:5]))
-    if first.status is SolveStatus.OPTIMAL and all(proven.get(k) == v for k, v in trial.items()):
-        return model, first, bound, seconds  # it fixed only proven values: its optimum is the level-1 optimum
-    model = build(cands, fixed=proven)
-    first = solve(model, p.solver, p.time_limit_s)
-    return model, first, bound, seconds + first.seconds
-
-
-def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allocation:
+def decide_lexicographic(cands: Candidates, *, cross_check: bool = True, reduced: tuple | None = None) -> Allocation:
     """Build → solve (lexicographic) → read back → verify, for the merit order and the optimisation rules.
 
     Merit order without award cuts: the exact search first (:func:`~ditp_model.rules.merit_search.merit_search`), the MILP when it gives up.
-    Optimisation rules without award cuts: every solve runs on the problem shrunk by the Lagrangian bound
-    (:func:`_reduced_level_one`): the candidates it fixes take the same value in every portfolio that the
-    levels, the uniqueness check and the tie-break compare, so the decision is the full problem's.
+    `reduced`: ``(model, level-1 solve, bound, seconds)`` of an optimisation rule already solved on the problem
+    shrunk by a Lagrangian bound (:func:`~ditp_model.rules.optimise.reduced_level_one`); every later solve then
+    fixes what the bound proves, which every portfolio the levels, the uniqueness check and the tie-break
+    compare takes anyway: the decision is the full problem's.
     """
     params = cands.params
     t0 = time.perf_counter()
@@ -682,7 +633,6 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
     # Level 1, then: is the funded set unique?  If so, levels 2 and 3 cannot change it (two solves in all
     # when no award can be cut); otherwise the full lexicographic sequence and the exact tie-break.
     # Merit order without possible exceptions: level 1 is constant, straight to the spend and tie-break levels.
-    reduced = _reduced_level_one(cands) if lagrange.applies(cands) else None
     model, first, bound, seconds = reduced or (build(cands), None, None, 0.0)
     constant = not len(model.value_expr)
     if reduced is None and not constant:
