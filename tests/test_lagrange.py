@@ -281,3 +281,23 @@ def test_reduction_gives_the_full_problems_decision(monkeypatch, settle, rule, n
     assert reduced.decisions.equals(full.decisions)
     assert reduced.other_optimal_portfolios == full.other_optimal_portfolios
     assert reduced.objective == full.objective
+
+
+@pytest.mark.parametrize("rule", ["max_total_score", "max_score_weighted_award"])
+def test_reduction_without_the_alternative_check(monkeypatch, rule):
+    # check_alternatives=False: no enumeration, the MILP levels run on the reduced problem; value and spend are the full
+    # problem's (the funded set may differ only between portfolios tied at every level, so it is not compared), and no
+    # tie flag is given.
+    ev, rules = generated_call(60, 5)
+    params = Opt(rule=rule, group_rules=rules, check_alternatives=False)
+    monkeypatch.setattr(optimise, "REDUCE_FROM", 0)
+    monkeypatch.setattr(optimise, "CORE_SIZES", (4,))
+    enumerated = []
+    monkeypatch.setattr(lagrange, "enumerate_best", lambda *a, **k: enumerated.append(1))
+    reduced = allocate(ev, params)
+    assert not enumerated
+    monkeypatch.setattr(lagrange, "applies", lambda cands: False)
+    full = allocate(ev, params)
+    assert reduced.is_optimal and full.is_optimal
+    assert reduced.objective == full.objective and reduced.total_awarded_eur == full.total_awarded_eur
+    assert reduced.other_optimal_portfolios is None and full.other_optimal_portfolios is None
