@@ -301,3 +301,27 @@ def test_reduction_without_the_alternative_check(monkeypatch, rule):
     assert reduced.is_optimal and full.is_optimal
     assert reduced.objective == full.objective and reduced.total_awarded_eur == full.total_awarded_eur
     assert reduced.other_optimal_portfolios is None and full.other_optimal_portfolios is None
+
+
+@pytest.mark.parametrize("rule", ["max_total_score", "max_score_weighted_award"])
+def test_enumeration_at_the_optimum_after_the_milp_level_one(monkeypatch, rule):
+    # The enumeration declines at the first portfolio's value (forced here); the MILP finds the level-1 optimum on the
+    # reduced problem, and the enumeration at that value then decides: same decision as the full problem.
+    ev, rules = generated_call(80, 3)
+    params = Opt(rule=rule, group_rules=rules)
+    monkeypatch.setattr(optimise, "REDUCE_FROM", 0)
+    monkeypatch.setattr(optimise, "CORE_SIZES", (2,))
+    calls = []
+    real = lagrange.enumerate_best
+
+    def declines_first(*a, **k):
+        calls.append(a[3])
+        return None if len(calls) == 1 else real(*a, **k)
+
+    monkeypatch.setattr(lagrange, "enumerate_best", declines_first)
+    reduced = allocate(ev, params)
+    assert len(calls) == 2 and calls[1] >= calls[0]  # the second try is at the optimum's value
+    monkeypatch.setattr(lagrange, "applies", lambda cands: False)
+    full = allocate(ev, params)
+    assert reduced.decisions.equals(full.decisions)
+    assert reduced.other_optimal_portfolios == full.other_optimal_portfolios and reduced.objective == full.objective

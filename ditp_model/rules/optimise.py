@@ -51,7 +51,8 @@ def reduced_level_one(cands: Candidates):
        ``check_alternatives``, :func:`~ditp_model.rules.lagrange.enumerate_best` decides exactly when the
        candidates left are few enough.
     3. Otherwise the MILP goes on from there: when step 2 fixed only proven values and proved its optimum,
-       that is the level-1 optimum; else the problem with the proven values fixed is solved.
+       that is the level-1 optimum; else the problem with the proven values fixed is solved, and the enumeration
+       is tried once more at the optimum's value (fewer candidates are left free there).
 
     Returns
     -------
@@ -116,7 +117,16 @@ def reduced_level_one(cands: Candidates):
         return model, first, bound, seconds  # it fixed only proven values: its optimum is the level-1 optimum
     model = milp.build(cands, fixed=proven)
     first = milp.solve(model, p.solver, p.time_limit_s)
-    return model, first, bound, seconds + first.seconds
+    seconds += first.seconds
+    if p.check_alternatives and first.status is SolveStatus.OPTIMAL:
+        # the level-1 optimum is known: fewer candidates are left free at its value; try the enumeration again
+        best = portfolio_value(milp.read_back(model, cands), cands)
+        t0 = time.perf_counter()
+        exact = lagrange.enumerate_best(cands, bound, bound.fixings(best), best)
+        seconds += time.perf_counter() - t0
+        if exact is not None:
+            return exact, seconds
+    return model, first, bound, seconds
 
 
 def _exact_allocation(cands: Candidates, exact: lagrange.Exact, seconds: float) -> Allocation:
