@@ -1,7 +1,9 @@
 """Which candidates every good portfolio funds, or leaves out, proven by a Lagrangian bound in exact integers.
 
-Used by the optimisation rules (:mod:`~ditp_model.rules.milp`, ``decide_lexicographic``) to shrink the
-problem before the solver proves the optimum and the uniqueness of the funded set (issue 18, item 6).
+Used by the optimisation rules (:func:`~ditp_model.rules.optimise.reduced_level_one`) to shrink the problem
+before the optimum and the uniqueness of the funded set are proven (issue 18, item 6): :meth:`Bound.fixings`
+says which candidates are settled, :func:`enumerate_best` settles the few left exactly (or the MILP does, on
+the reduced problem).
 
 The bound
 ---------
@@ -173,7 +175,6 @@ def lagrangian_bound(cands: Candidates, duals: dict[str, float]) -> Bound:
     locked = cands.table["locked_in"].to_numpy(bool)
     total = const + sum(d if lk else max(d, 0) for d, lk in zip(scaled, locked))
     return Bound(total, scaled, locked, envelope)
-
 
 
 @dataclass(frozen=True)
