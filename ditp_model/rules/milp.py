@@ -91,7 +91,8 @@ def _award_exprs(cands: Candidates, x, c):
             for u, xi, ci in zip(cands.table["upper_eur"], x, c)]
 
 
-def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = frozenset(), force: dict | None = None) -> Model:
+def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = frozenset(), force: dict | None = None,
+          fixed: dict | None = None) -> Model:
     """Build the level-1 problem of the candidates' decision rule; never solves it.
 
     Optimisation rules: maximise the portfolio value (Σ s_i x_i or Σ s_i a_i).
@@ -107,6 +108,9 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
         Rule keys left out (used to find the rules in conflict).
     force : dict, optional
         Application id -> 0/1, extra fixings (entry gaps and exit margins).
+    fixed : dict, optional
+        Candidate position -> 0/1, written as the bounds of ``x`` (not as rows): the values that
+        every portfolio worth considering takes, proven by :mod:`~ditp_model.rules.lagrange`.
 
     Returns
     -------
@@ -117,6 +121,8 @@ def build(cands: Candidates, *, relax: bool = False, drop_rules: frozenset = fro
     prob = pulp.LpProblem("allocation", pulp.LpMaximize)
     cat = pulp.LpContinuous if relax else pulp.LpBinary
     x = [prob.add_variable(f"x_{k:06d}", 0, 1, cat=cat) for k in range(len(t))]
+    for k, v in (fixed or {}).items():  # after creation: a binary variable is created with bounds 0 and 1 whatever is asked
+        x[k].lowBound = x[k].upBound = v
     c = [prob.add_variable(f"c_{k:06d}", 0, int(m), cat=pulp.LpContinuous if relax else pulp.LpInteger) if m > 0 else None
          for k, m in enumerate(t["max_cut_steps"])]
     award = _award_exprs(cands, x, c)
@@ -533,9 +539,12 @@ def diagnose_infeasibility(cands: Candidates, solver: str = "highs", time_limit_
 
 
 def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: int | None,
-                     fix: dict | None = None) -> tuple[SolveStatus, Model, float]:
-    """Look for a portfolio other than `funded` with the same value (and the same spend when given)."""
-    m = build(cands, force=fix)
+                     fix: dict | None = None, fixed: dict | None = None) -> tuple[SolveStatus, Model, float]:
+    """Look for a portfolio other than `funded` with the same value (and the same spend when given).
+
+    `fixed` (position -> 0/1, :mod:`~ditp_model.rules.lagrange`) must hold for every portfolio worth `value_units`.
+    """
+    m = build(cands, force=fix, fixed=fixed)
     ids = list(cands.table["application_id"])
     m.problem.addConstraint(pulp.lpSum(1 - xi if aid in funded else xi for xi, aid in zip(m.x, ids)) >= 1, "other")
     if len(m.value_expr):
@@ -546,7 +555,8 @@ def _other_portfolio(cands: Candidates, funded: set, value_units: int, spend: in
     return info.status, m, info.seconds
 
 
-def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int) -> tuple[pd.DataFrame, float]:
+def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: int,
+                     fixed: dict | None = None) -> tuple[pd.DataFrame, float]:
     """Apply the named tie-break exactly among portfolios tied at levels 1 and 2.
 
     Level 3 (``Σ (N − p) x``) settles most ties in one solve but is not a
@@ -554,7 +564,8 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     same spend, the funded vectors are compared position by position (best
     placed first): for each position not yet funded, the solver is asked for a
     tied portfolio funding it and keeping the earlier positions as they are;
-    the first found is adopted.  One solve per position, only when a tie exists.
+    the first found is adopted.  One solve per position, only when a tie exists; a position that `fixed`
+    (:mod:`~ditp_model.rules.lagrange`, valid for every portfolio of this value) sets at 0 is not asked.
 
     Returns
     -------
@@ -569,17 +580,18 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
     ids = list(cands.table["application_id"])
     spend = int(decisions["award_eur"].sum())
     funded = set(decisions.loc[decisions["funded"], "application_id"])
-    status, _, sec = _other_portfolio(cands, funded, value_units, spend)
+    fixed = fixed or {}
+    status, _, sec = _other_portfolio(cands, funded, value_units, spend, fixed=fixed)
     seconds += sec
     if status is SolveStatus.INFEASIBLE:
         return decisions, seconds
     if status not in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
         raise AllocationError(f"départage des ex aequo : {status.label_fr}")
-    fixed: dict[str, int] = {}
-    for aid in ids:
+    chosen: dict[str, int] = {}
+    for k, aid in enumerate(ids):
         current = set(decisions.loc[decisions["funded"], "application_id"])
-        if aid not in current:
-            m = build(cands, force={**fixed, aid: 1})
+        if aid not in current and fixed.get(k) != 0:
+            m = build(cands, force={**chosen, aid: 1}, fixed=fixed)
             if len(m.value_expr):
                 m.problem.addConstraint(m.value_expr >= value_units - 0.5, "same_value")
             m.problem.addConstraint(pulp.lpSum(m.award_expr) >= spend - 0.5, "same_spend")
@@ -591,14 +603,18 @@ def _apply_tie_break(cands: Candidates, decisions: pd.DataFrame, value_units: in
                     decisions = candidate
             elif info.status is not SolveStatus.INFEASIBLE:
                 raise AllocationError(f"départage des ex aequo : {info.status.label_fr}")
-        fixed[aid] = 1 if aid in set(decisions.loc[decisions["funded"], "application_id"]) else 0
+        chosen[aid] = 1 if aid in set(decisions.loc[decisions["funded"], "application_id"]) else 0
     return decisions, seconds
 
 
-def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allocation:
+def decide_lexicographic(cands: Candidates, *, cross_check: bool = True, reduced: tuple | None = None) -> Allocation:
     """Build → solve (lexicographic) → read back → verify, for the merit order and the optimisation rules.
 
     Merit order without award cuts: the exact search first (:func:`~ditp_model.rules.merit_search.merit_search`), the MILP when it gives up.
+    `reduced`: ``(model, level-1 solve, bound, seconds)`` of an optimisation rule already solved on the problem
+    shrunk by a Lagrangian bound (:func:`~ditp_model.rules.optimise.reduced_level_one`); every later solve then
+    fixes what the bound proves, which every portfolio the levels, the uniqueness check and the tie-break
+    compare takes anyway: the decision is the full problem's.
     """
     params = cands.params
     t0 = time.perf_counter()
@@ -617,15 +633,17 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
     # Level 1, then: is the funded set unique?  If so, levels 2 and 3 cannot change it (two solves in all
     # when no award can be cut); otherwise the full lexicographic sequence and the exact tie-break.
     # Merit order without possible exceptions: level 1 is constant, straight to the spend and tie-break levels.
-    model = build(cands)
+    model, first, bound, seconds = reduced or (build(cands), None, None, 0.0)
     constant = not len(model.value_expr)
-    first = None if constant else solve(model, params.solver, params.time_limit_s)
-    seconds = first.seconds if first else 0.0
+    if reduced is None and not constant:
+        first = solve(model, params.solver, params.time_limit_s)
+        seconds = first.seconds
     alt = True if constant else None
     if first is not None and first.status is SolveStatus.OPTIMAL and params.check_alternatives:
         level1 = read_back(model, cands)
         v_first = portfolio_value(level1, cands)
-        status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None)
+        status, _, sec = _other_portfolio(cands, set(level1.loc[level1["funded"], "application_id"]), v_first, None,
+                                          fixed=bound.fixings(v_first) if bound else None)
         seconds += sec
         alt = {SolveStatus.INFEASIBLE: False, SolveStatus.OPTIMAL: True, SolveStatus.FEASIBLE: True}.get(status)
         if alt is None:
@@ -681,7 +699,7 @@ def decide_lexicographic(cands: Candidates, *, cross_check: bool = True) -> Allo
     if value_units < round(v1) - 0.5:
         raise AllocationError(f"valeur du portefeuille {value_units} inférieure à l'optimum de premier niveau {v1}")
     if alt:
-        decisions, extra = _apply_tie_break(cands, decisions, value_units)
+        decisions, extra = _apply_tie_break(cands, decisions, value_units, fixed=bound.fixings(value_units) if bound else None)
         seconds += extra
     if cands.rule == "merit_order":
         msg = f"{info.status.label_fr} ({info.solver_version})"
