@@ -264,3 +264,19 @@ def test_caps_after_the_window_every_small_case_of_that_shape():
             for available in range(max(u), sum(u)):
                 case = (list(u), [1, 1, 2, 3], [False] * 4, [([False, True, True, False], cap)], available, None)
                 assert merit_search(*case, max_nodes=10**7, bound_after=0) == brute(*case), case
+
+
+def test_a_window_application_cheaper_than_the_money_left_may_stay_unfunded():
+    # Why the bound does not force "every application of the window cheaper than the money left after it"
+    # (suggested in RESULTS_national.md): a window application whose band ends after the window can be excused by
+    # money spent after the window.  By hand (envelope 7 €; scores 20, 19, 18, 17 with δ = 2: reach 2, 3, 3, 3):
+    #   {0} = 6 €, {1, 2} = 6 €, {1, 3} = 5 €: valid but spend less; {0, 1} = 8 €, {0, 2} = 10 €,
+    #   {0, 3} = 9 € and {1, 2, 3} = 9 € exceed;
+    #   {2, 3} = 7 €: 0 left out is excused (7 − 4 = 3 € < 6 €), 1 left out too (7 − 4 − 3 = 0 € < 2 €) — valid;
+    #   so the decision is {2, 3}.  With 0 as the anchor (window 1 … 2), {2, 3} spends 4 € in the window and leaves
+    #   3 € after it, and 1 (2 €, cheaper than 3 €) is unfunded: forcing it would cut the decision (the search would
+    #   return {0}, 6 €).
+    case = ([6, 2, 4, 3], reach_of([20, 19, 18, 17], 2), [False] * 4, [], 7, None)
+    assert case[1] == [2, 3, 3, 3]
+    assert brute(*case) == [0, 0, 1, 1]
+    assert merit_search(*case, max_nodes=10**7, bound_after=0) == [0, 0, 1, 1]
