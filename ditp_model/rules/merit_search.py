@@ -318,7 +318,12 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     smallest award (the earliest on a tie) whose complaint only money can
     excuse: the smaller u_j1, the less money can be left after its band
     (measured on the national call: as many cuts as with the first one added,
-    at half the time).
+    at half the time).  The bound does not require the undecided applications
+    of the window cheaper than R to be funded: one whose own band ends after
+    ``reach[j1]`` can be excused by money spent after it
+    (``tests/test_merit_search_bound.py``, a case by hand); the valid part of
+    that condition (the window's applications whose reach is ``reach[j1]``)
+    forced nothing on the national call that needs it (``RESULTS_national.md``).
 
     A *node* is a position visited by the search (cut or not; the head of the
     rank order funded before the search — `first` and the presolved prefix —
