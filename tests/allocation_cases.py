@@ -192,6 +192,23 @@ def capped_request(p: Project, cap: int, ext_cap: int) -> int:
     return min(p.requested, ext_cap if p.large else cap)
 
 
+def respects_rules(combo, award: dict, envelope, lock_in, rules, max_awards: int | None, envelope_for_caps) -> bool:
+    """A funded set (full capped requests) within the envelope, with every lock, at most `max_awards` awards, every
+    group's minimum count and maximum share (cap in whole euros, exactly: floor(share × E), the share read as a decimal)."""
+    ids = {p.id for p in combo}
+    if sum(award[i] for i in ids) > envelope or not set(lock_in) <= ids:
+        return False
+    if max_awards is not None and len(ids) > max_awards:
+        return False
+    for rule in rules:
+        members = [p for p in combo if getattr(p, rule.column) == rule.value]
+        if rule.min_count is not None and len(members) < rule.min_count:
+            return False
+        if rule.max_share is not None and sum(award[p.id] for p in members) > exact_share_cap(rule.max_share, envelope_for_caps):
+            return False
+    return True
+
+
 def brute_force(projects: list[Project], envelope: int | None, *, floor: int = 70_000, cap: int = 120_000, ext_cap: int = 200_000,
                 lock_in=frozenset(), lock_out=frozenset(), rules: tuple[Rule, ...] = (), max_awards: int | None = None,
                 objective: str = "total_score", envelope_for_caps: int | None = None) -> BruteResult:
@@ -211,19 +228,7 @@ def brute_force(projects: list[Project], envelope: int | None, *, floor: int = 7
         for combo in itertools.combinations(cands, r):
             ids = {p.id for p in combo}
             spend = sum(award[i] for i in ids)
-            if spend > envelope or not set(lock_in) <= ids:
-                continue
-            if max_awards is not None and len(ids) > max_awards:
-                continue
-            ok = True
-            for rule in rules:
-                members = [p for p in combo if getattr(p, rule.column) == rule.value]
-                if rule.min_count is not None and len(members) < rule.min_count:
-                    ok = False
-                # cap in whole euros, exactly: floor(share × E) with the share read as a decimal
-                if rule.max_share is not None and sum(award[p.id] for p in members) > exact_share_cap(rule.max_share, envelope_for_caps):
-                    ok = False
-            if not ok:
+            if not respects_rules(combo, award, envelope, lock_in, rules, max_awards, envelope_for_caps):
                 continue
             if objective == "total_score":
                 value = sum(value_of[i] for i in ids)

@@ -28,7 +28,7 @@ import ditp_model.rules.lagrange as lagrange
 import ditp_model.rules.optimise as optimise
 from ditp_model.rules.allocation import GroupRule, SolveStatus, allocate, build, check, solve
 
-from allocation_cases import Opt, Project, capped_request, exact_share_cap, make_evaluation, units
+from allocation_cases import Opt, Project, capped_request, make_evaluation, respects_rules, units
 from test_allocation import _params, check_against_brute_force, random_case
 
 P = Project
@@ -92,18 +92,7 @@ def feasible_portfolios(case, objective: str):
     for r in range(len(cands) + 1):
         for combo in itertools.combinations(cands, r):
             ids = frozenset(p.id for p in combo)
-            if sum(award[i] for i in ids) > envelope or not lock_in <= ids:
-                continue
-            if max_awards is not None and len(ids) > max_awards:
-                continue
-            ok = True
-            for rule in rules:
-                members = [p for p in combo if getattr(p, rule.column) == rule.value]
-                if rule.min_count is not None and len(members) < rule.min_count:
-                    ok = False
-                if rule.max_share is not None and sum(award[p.id] for p in members) > exact_share_cap(rule.max_share, envelope):
-                    ok = False
-            if ok:
+            if respects_rules(combo, award, envelope, lock_in, rules, max_awards, envelope):
                 value = sum(units(p.score) * (1 if objective == "total_score" else award[p.id]) for p in combo)
                 out.append((ids, value))
     return out
