@@ -433,12 +433,15 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
     bound = None  # built when the search has visited `bound_after` nodes
     preach: list[int] = []  # reach of each pending application (nondecreasing, like pending)
 
-    def money_only(j: int, k: int) -> bool:
-        """Whatever is decided from position k on, j's complaint can only fail for lack of money (not the count, not a cap)."""
+    def room_besides_money(j: int, lo: int) -> bool:
+        """Even if every undecided application in ``[lo, reach[j]]`` is funded, j still fits the count and its groups' caps.
+
+        Then, whatever is decided from `lo` on, j's complaint can only fail for lack of money.
+        """
         r = reach[j]
-        if max_awards is not None and count + usuf[k] - usuf[r + 1] >= max_awards:
+        if max_awards is not None and count + usuf[lo] - usuf[r + 1] >= max_awards:
             return False
-        return all(cap[g] - gspent[g] - (gsuffix[g][k] - gsuffix[g][r + 1]) >= u[j] for g in groups_of[j])
+        return all(cap[g] - gspent[g] - (gsuffix[g][lo] - gsuffix[g][r + 1]) >= u[j] for g in groups_of[j])
 
     def can_improve(k: int) -> bool:
         """The subset-sum bound at a node (position k next): False when no completion spends more than the best found."""
@@ -446,7 +449,7 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
         anchor = None
         for idx in range(lo, min(lo + ANCHOR_SCAN, len(pending))):
             j = pending[idx]
-            if (anchor is None or u[j] < u[anchor]) and money_only(j, k):
+            if (anchor is None or u[j] < u[anchor]) and room_besides_money(j, k):
                 anchor = j
         if anchor is None:
             return True
@@ -470,13 +473,9 @@ def merit_search(upper, reach, first, caps, available: int, max_awards: int | No
 
     def surely_complains(j: int, k: int) -> bool:
         """Even funding every undecided application up to reach[j] leaves room for j (envelope, count, its groups)."""
-        r = reach[j]
-        uj = u[j]
-        if available - spent - (suffix[k + 1] - suffix[r + 1]) < uj:
+        if available - spent - (suffix[k + 1] - suffix[reach[j] + 1]) < u[j]:
             return False
-        if max_awards is not None and count + (r - k) >= max_awards:
-            return False
-        return all(cap[g] - gspent[g] - (gsuffix[g][k + 1] - gsuffix[g][r + 1]) >= uj for g in groups_of[j])
+        return room_besides_money(j, k + 1)
 
     def ok(k: int) -> bool:
         for j in checks[k]:
